@@ -1,0 +1,2 @@
+//! `breakout-probe ID ARGS...`: the inside half of a probe.
+fn main() {}

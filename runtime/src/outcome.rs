@@ -1,0 +1,62 @@
+//! What a finished sandbox leaves behind: how the payload ended and the evidence the layers left.
+
+use serde::{Deserialize, Serialize};
+
+/// How the payload process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum ExitKind {
+    Exited { code: i32 },
+    Signaled { signal: i32, core_dumped: bool },
+}
+
+impl ExitKind {
+    /// The shell convention: the exit code, or 128+N for a signal.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitKind::Exited { code } => code,
+            ExitKind::Signaled { signal, .. } => 128 + signal,
+        }
+    }
+}
+
+/// Counters read from the sandbox's leaf cgroup after the payload ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupEvidence {
+    /// memory.events `oom`
+    pub oom: u64,
+    /// memory.events `oom_kill`
+    pub oom_kill: u64,
+    /// memory.events `max`: times usage hit memory.max
+    pub memory_max_hits: u64,
+    /// pids.events `max`: forks refused by pids.max
+    pub pids_max_hits: u64,
+    /// memory.peak in bytes, when the kernel has it
+    pub memory_peak: Option<u64>,
+    /// pids.peak, when the kernel has it
+    pub pids_peak: Option<u64>,
+    /// cpu.stat `nr_throttled`
+    pub cpu_nr_throttled: u64,
+    /// cpu.stat `throttled_usec`
+    pub cpu_throttled_usec: u64,
+}
+
+/// A setup step in the child that failed before the payload ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupFailure {
+    /// The step, e.g. "mount-ns: pivot_root".
+    pub step: String,
+    /// The syscall with its key arguments, e.g. "pivot_root(\".\", \".\")".
+    pub syscall: String,
+    pub errno: i32,
+}
+
+/// Everything `Sandbox::wait` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub status: ExitKind,
+    /// Present when the cgroup-limits layer (or an outer cgroup given by the caller) was used.
+    pub cgroup: Option<CgroupEvidence>,
+    /// Present when the payload never ran because setup failed (status is then 125).
+    pub setup_failure: Option<SetupFailure>,
+}

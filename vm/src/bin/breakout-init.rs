@@ -1,0 +1,2 @@
+//! The guest's PID 1.
+fn main() {}
