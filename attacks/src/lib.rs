@@ -117,3 +117,18 @@ pub trait Probe: Send + Sync {
     /// Outside, after the run: judge from outside observation only.
     fn judge(&self, world: &world::World, arrangement: Arrangement, run: &RunObservation) -> Judgement;
 }
+
+/// The output of one sandboxed launch of `breakout-probe`, whatever runtime started it.
+pub struct Launched {
+    /// Our runtime's outcome; external runtimes fill `status` only (cgroup evidence empty).
+    pub outcome: Option<Outcome>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub timed_out: bool,
+}
+
+/// Starts `breakout-probe ARGS...` in some sandbox (our runtime under a profile, bwrap, crun, or
+/// no sandbox for host-side development) and waits for it, killing it at its timeout.
+pub trait Launcher {
+    fn launch(&self, argv: &[String]) -> Result<Launched, String>;
+}

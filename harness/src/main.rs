@@ -7,6 +7,8 @@ use std::process::ExitCode;
 #[command(name = "breakout", version, about = "Escape-attempt suite and test harness for Linux sandboxes")]
 enum Cli {}
 
+mod model;
+
 fn main() -> ExitCode {
     let _cli = Cli::parse();
     ExitCode::SUCCESS
