@@ -127,8 +127,22 @@ pub struct Launched {
     pub timed_out: bool,
 }
 
+/// What the outside asks of a launch, beyond the argv.
+pub struct LaunchRequest {
+    /// `breakout-probe ID ARGS...` (argv[0] is the probe binary's path as seen by the sandbox).
+    pub argv: Vec<String>,
+    /// Run the payload in this cgroup v2 directory (a safety cgroup for resource probes, or a
+    /// cgroup the outside watches). Our runtime passes it as `Payload::outer_cgroup`.
+    pub cgroup: Option<std::path::PathBuf>,
+    /// Kill the payload (its whole cgroup / pid namespace) after this long; `timed_out` is set.
+    pub timeout: std::time::Duration,
+    /// A terminal the outside holds the master of: the launcher makes it the payload's stdin and
+    /// its controlling terminal before the sandbox's own layers run (the tiocsti probe's world).
+    pub controlling_tty: Option<std::os::fd::RawFd>,
+}
+
 /// Starts `breakout-probe ARGS...` in some sandbox (our runtime under a profile, bwrap, crun, or
-/// no sandbox for host-side development) and waits for it, killing it at its timeout.
+/// no sandbox for development) and waits for it, killing it at its timeout.
 pub trait Launcher {
-    fn launch(&self, argv: &[String]) -> Result<Launched, String>;
+    fn launch(&self, request: &LaunchRequest) -> Result<Launched, String>;
 }
