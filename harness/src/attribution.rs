@@ -1,0 +1,531 @@
+//! Attribution by ablation (design.md, "Attribution"): which enabled layers blocked a probe.
+//!
+//! The algorithm only sees layer sets. Running a probe under a layer set is the caller's job
+//! (a [`TrialRunner`]): in the guest it materialises the set from the profile's
+//! `SandboxConfig` and launches the probe; in unit tests it is a model with known answers.
+//!
+//! For a probe blocked under enabled layers E with candidate layers K (the probe's metadata):
+//! - candidates C = K ∩ E;
+//! - `necessary`: L in C such that the probe escapes under E without L (and without every
+//!   enabled layer that requires L, since the runtime cannot start those without it);
+//! - `sufficient`: L in C such that the probe is blocked under "L alone": L plus the layers the
+//!   runtime requires for L to start. When that minimum is not empty it is run on its own as well:
+//!   if the minimum already blocks, L is not credited (the report says why);
+//! - completeness: one run of E without all of C (and their dependents) must escape, otherwise the
+//!   block is "unexplained" by the candidates and nothing is credited silently;
+//! - caps drill-down: which single capabilities, kept, let the probe through (group testing with
+//!   bisection, so a probe stopped by one capability costs about 2·log2(n) runs, not n);
+//! - seccomp drill-down: the syscalls on the probe's path that the filter denies, from the steps'
+//!   evidence cross-checked with the filter itself.
+
+use crate::model::{AblationRun, Attribution, Evidence};
+use breakout_attacks::{Layer, Verdict};
+use std::collections::BTreeSet;
+
+/// One configuration to try: the layers switched on and the capabilities kept on top of the
+/// profile's own list.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Variant {
+    pub layers: BTreeSet<Layer>,
+    /// Extra capabilities kept (names such as "CAP_SYS_PTRACE"); empty outside the caps
+    /// drill-down.
+    pub extra_caps: BTreeSet<String>,
+}
+
+impl Variant {
+    pub fn of_layers(layers: BTreeSet<Layer>) -> Self {
+        Variant {
+            layers,
+            extra_caps: BTreeSet::new(),
+        }
+    }
+}
+
+/// What one trial gave.
+#[derive(Debug, Clone)]
+pub struct TrialOutcome {
+    pub verdict: Verdict,
+    pub evidence: Evidence,
+}
+
+/// Runs the probe under a variant of the profile.
+pub trait TrialRunner {
+    fn run(&mut self, variant: &Variant, description: &str) -> TrialOutcome;
+}
+
+/// What attribution needs to know about the runtime and the profile, apart from running trials.
+pub struct AblationInput<'a> {
+    /// The profile's name, for the run descriptions ("strict without pid-ns").
+    pub profile: &'a str,
+    /// The layers the profile enables (E).
+    pub enabled: &'a BTreeSet<Layer>,
+    /// The probe's candidate layers (its metadata).
+    pub candidates: &'a [Layer],
+    /// The layers the runtime needs on for a layer to work (`breakout_runtime::requires`).
+    pub requires: &'a dyn Fn(Layer) -> Vec<Layer>,
+    /// Capabilities the profile drops (the ones the caps drill-down may add back), by name.
+    pub dropped_caps: &'a [String],
+    /// Does the profile's seccomp filter deny this syscall name unconditionally
+    /// (`SandboxConfig::seccomp_denies`)? `None`: seccomp off, unknown name or argument-dependent.
+    pub seccomp_denies: &'a dyn Fn(&str) -> Option<bool>,
+    /// The evidence of the probe's run under the full profile.
+    pub base_evidence: &'a Evidence,
+}
+
+/// Attribute a block by ablation. The caller has already seen the probe blocked under the
+/// full profile.
+pub fn attribute(input: &AblationInput<'_>, runner: &mut dyn TrialRunner) -> Attribution {
+    let mut ablation = Ablation {
+        input,
+        runner,
+        runs: Vec::new(),
+    };
+    ablation.run()
+}
+
+struct Ablation<'a, 'b> {
+    input: &'a AblationInput<'b>,
+    runner: &'a mut dyn TrialRunner,
+    runs: Vec<AblationRun>,
+}
+
+impl Ablation<'_, '_> {
+    fn run(&mut self) -> Attribution {
+        let enabled = self.input.enabled;
+        let candidates: Vec<Layer> = self
+            .input
+            .candidates
+            .iter()
+            .copied()
+            .filter(|l| enabled.contains(l))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+
+        let mut necessary = Vec::new();
+        for &layer in &candidates {
+            let (variant, dropped_too) = self.without(&[layer]);
+            let mut description = format!("{} without {}", self.input.profile, layer);
+            if !dropped_too.is_empty() {
+                description.push_str(&format!(
+                    " (and {}, which require it)",
+                    join_layers(&dropped_too)
+                ));
+            }
+            if self.trial(&variant, description).verdict == Verdict::Escaped {
+                necessary.push(layer);
+            }
+        }
+
+        let mut sufficient = Vec::new();
+        let mut sufficient_evidence = Vec::new();
+        for &layer in &candidates {
+            let minimum = self.closure(layer);
+            let mut description = format!("{layer} alone");
+            let extra: Vec<Layer> = minimum.iter().copied().filter(|&l| l != layer).collect();
+            if !extra.is_empty() {
+                description.push_str(&format!(
+                    " (with {}, which it requires)",
+                    join_layers(&extra)
+                ));
+                let base = Variant::of_layers(extra.iter().copied().collect());
+                let base_description = format!(
+                    "{} alone (the minimum {layer} requires)",
+                    join_layers(&extra)
+                );
+                if self.trial(&base, base_description).verdict != Verdict::Escaped {
+                    // The minimum blocks (or cannot decide) on its own: `layer` cannot be shown
+                    // to be sufficient, so it is not credited.
+                    continue;
+                }
+            }
+            let outcome = self.trial(&Variant::of_layers(minimum), description);
+            if outcome.verdict == Verdict::Blocked {
+                sufficient.push(layer);
+                sufficient_evidence.push((layer, outcome.evidence));
+            }
+        }
+
+        let (all_off, _) = self.without(&candidates);
+        let candidates_complete = if candidates.is_empty() {
+            false
+        } else {
+            let description = format!(
+                "{} without every candidate ({})",
+                self.input.profile,
+                join_layers(&candidates)
+            );
+            self.trial(&all_off, description).verdict == Verdict::Escaped
+        };
+
+        let caps_detail = if sufficient.contains(&Layer::Caps) {
+            self.caps_drill_down(Variant::of_layers(self.closure(Layer::Caps)), "caps alone")
+        } else if necessary.contains(&Layer::Caps) {
+            let profile = self.input.profile.to_string();
+            self.caps_drill_down(Variant::of_layers(enabled.clone()), &profile)
+        } else {
+            Vec::new()
+        };
+
+        let seccomp_denied =
+            if sufficient.contains(&Layer::Seccomp) || necessary.contains(&Layer::Seccomp) {
+                let evidence = sufficient_evidence
+                    .iter()
+                    .find(|(l, _)| *l == Layer::Seccomp)
+                    .map(|(_, e)| e)
+                    .unwrap_or(self.input.base_evidence);
+                seccomp_denied(evidence, self.input.seccomp_denies)
+            } else {
+                Vec::new()
+            };
+
+        Attribution {
+            depth: sufficient.len(),
+            necessary,
+            sufficient,
+            candidates_complete,
+            caps_detail,
+            seccomp_denied,
+            inferred: false,
+            ablation_runs: std::mem::take(&mut self.runs),
+        }
+    }
+
+    fn trial(&mut self, variant: &Variant, description: String) -> TrialOutcome {
+        let outcome = self.runner.run(variant, &description);
+        self.runs.push(AblationRun {
+            description,
+            layers: variant.layers.iter().copied().collect(),
+            verdict: outcome.verdict,
+        });
+        outcome
+    }
+
+    /// `layer` and everything it needs, transitively.
+    fn closure(&self, layer: Layer) -> BTreeSet<Layer> {
+        let mut set = BTreeSet::from([layer]);
+        let mut queue = vec![layer];
+        while let Some(l) = queue.pop() {
+            for dep in (self.input.requires)(l) {
+                if set.insert(dep) {
+                    queue.push(dep);
+                }
+            }
+        }
+        set
+    }
+
+    /// The profile's layers without `removed` and without every enabled layer that needs one of
+    /// them; returns the variant and the dependents that had to go too.
+    fn without(&self, removed: &[Layer]) -> (Variant, Vec<Layer>) {
+        let removed: BTreeSet<Layer> = removed.iter().copied().collect();
+        let mut dependents = Vec::new();
+        let layers: BTreeSet<Layer> = self
+            .input
+            .enabled
+            .iter()
+            .copied()
+            .filter(|l| {
+                if removed.contains(l) {
+                    return false;
+                }
+                let needs_removed = self.closure(*l).iter().any(|d| removed.contains(d));
+                if needs_removed {
+                    dependents.push(*l);
+                }
+                !needs_removed
+            })
+            .collect();
+        (Variant::of_layers(layers), dependents)
+    }
+
+    /// Which dropped capabilities, kept, let the probe through under `base` (where caps blocks).
+    /// Singles are reported by name; a group that lets it through only as a whole is reported as
+    /// "CAP_A+CAP_B".
+    fn caps_drill_down(&mut self, base: Variant, context: &str) -> Vec<String> {
+        let dropped: Vec<String> = self.input.dropped_caps.to_vec();
+        if dropped.is_empty() {
+            return Vec::new();
+        }
+        let mut found = Vec::new();
+        self.bisect_caps(&base, context, &dropped, &mut found);
+        found
+    }
+
+    fn bisect_caps(
+        &mut self,
+        base: &Variant,
+        context: &str,
+        caps: &[String],
+        found: &mut Vec<String>,
+    ) -> bool {
+        let mut variant = base.clone();
+        variant.extra_caps = caps.iter().cloned().collect();
+        let description = if caps.len() == 1 {
+            format!("{context} keeping {}", caps[0])
+        } else {
+            format!(
+                "{context} keeping {} capabilities ({}..{})",
+                caps.len(),
+                caps[0],
+                caps[caps.len() - 1]
+            )
+        };
+        if self.trial(&variant, description).verdict != Verdict::Escaped {
+            return false;
+        }
+        if caps.len() == 1 {
+            found.push(caps[0].clone());
+            return true;
+        }
+        let (left, right) = caps.split_at(caps.len() / 2);
+        let left_found = self.bisect_caps(base, context, left, found);
+        let right_found = self.bisect_caps(base, context, right, found);
+        if !left_found && !right_found {
+            // Only a combination lets it through: shrink the group to a minimal one by dropping
+            // each capability the probe can do without (rare, so the linear cost is acceptable).
+            let mut group: Vec<String> = caps.to_vec();
+            let mut i = 0;
+            while i < group.len() && group.len() > 1 {
+                let mut smaller = group.clone();
+                let removed = smaller.remove(i);
+                let mut variant = base.clone();
+                variant.extra_caps = smaller.iter().cloned().collect();
+                let description = format!(
+                    "{context} keeping {} capabilities, without {removed}",
+                    smaller.len()
+                );
+                if self.trial(&variant, description).verdict == Verdict::Escaped {
+                    group = smaller;
+                } else {
+                    i += 1;
+                }
+            }
+            found.push(group.join("+"));
+        }
+        true
+    }
+}
+
+/// The syscalls on the probe's path that failed and that the filter denies unconditionally. A
+/// SIGSYS end is reported too, since a killed process leaves no failing step behind.
+pub fn seccomp_denied(evidence: &Evidence, denies: &dyn Fn(&str) -> Option<bool>) -> Vec<String> {
+    let mut denied: Vec<String> = Vec::new();
+    for step in &evidence.steps {
+        if step.errno.is_none() {
+            continue;
+        }
+        let name = syscall_name(&step.syscall);
+        if name.is_empty() || denied.iter().any(|d| d == name) {
+            continue;
+        }
+        if denies(name) == Some(true) {
+            denied.push(name.to_string());
+        }
+    }
+    if let Some(breakout_runtime::ExitKind::Signaled { signal, .. }) = evidence.exit {
+        if signal == libc::SIGSYS {
+            denied.push("killed by SIGSYS".to_string());
+        }
+    }
+    denied
+}
+
+/// "ptrace(PTRACE_ATTACH, 812)" -> "ptrace".
+pub fn syscall_name(call: &str) -> &str {
+    call.split('(').next().unwrap_or("").trim()
+}
+
+fn join_layers(layers: &[Layer]) -> String {
+    layers
+        .iter()
+        .map(|l| l.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use breakout_attacks::Step;
+    use rstest::rstest;
+
+    /// A probe model: blocked when any of `stoppers` is on, or when caps is on and none of the
+    /// `through_caps` is kept. Counts the runs.
+    struct Model {
+        stoppers: Vec<Layer>,
+        caps_stop: bool,
+        through_caps: Vec<Vec<&'static str>>,
+        runs: usize,
+    }
+
+    impl TrialRunner for Model {
+        fn run(&mut self, variant: &Variant, _description: &str) -> TrialOutcome {
+            self.runs += 1;
+            let mut blocked = self.stoppers.iter().any(|l| variant.layers.contains(l));
+            if self.caps_stop && variant.layers.contains(&Layer::Caps) {
+                let let_through = self
+                    .through_caps
+                    .iter()
+                    .any(|group| group.iter().all(|c| variant.extra_caps.contains(*c)));
+                blocked |= !let_through;
+            }
+            TrialOutcome {
+                verdict: if blocked {
+                    Verdict::Blocked
+                } else {
+                    Verdict::Escaped
+                },
+                evidence: Evidence::default(),
+            }
+        }
+    }
+
+    fn no_requires(_: Layer) -> Vec<Layer> {
+        Vec::new()
+    }
+
+    fn all_caps() -> Vec<String> {
+        (0..40)
+            .map(|i| format!("CAP_{i}"))
+            .chain(["CAP_SYS_PTRACE".to_string()])
+            .collect()
+    }
+
+    fn layers(list: &[Layer]) -> BTreeSet<Layer> {
+        list.iter().copied().collect()
+    }
+
+    fn attribute_model(
+        model: &mut Model,
+        enabled: &[Layer],
+        candidates: &[Layer],
+        requires: &dyn Fn(Layer) -> Vec<Layer>,
+    ) -> Attribution {
+        let enabled = layers(enabled);
+        let caps = all_caps();
+        let evidence = Evidence::default();
+        let input = AblationInput {
+            profile: "test",
+            enabled: &enabled,
+            candidates,
+            requires,
+            dropped_caps: &caps,
+            seccomp_denies: &|_| None,
+            base_evidence: &evidence,
+        };
+        attribute(&input, model)
+    }
+
+    use Layer::*;
+
+    #[rstest]
+    // One stopper: necessary and sufficient, depth 1.
+    #[case(&[PidNs], &[PidNs, UserNs, Caps], &[PidNs, Uid], &[PidNs], &[PidNs], true)]
+    // Two stoppers both on: neither necessary, both sufficient, depth 2.
+    #[case(&[PidNs, UserNs], &[PidNs, UserNs, Caps], &[PidNs, UserNs], &[], &[UserNs, PidNs], true)]
+    // A layer switched off drops the depth by one.
+    #[case(&[PidNs, UserNs], &[UserNs, Caps], &[PidNs, UserNs], &[UserNs], &[UserNs], true)]
+    // The real stopper is not a candidate: unexplained, nothing credited.
+    #[case(&[NetNs], &[PidNs, NetNs], &[PidNs], &[], &[], false)]
+    fn known_answers(
+        #[case] stoppers: &[Layer],
+        #[case] enabled: &[Layer],
+        #[case] candidates: &[Layer],
+        #[case] necessary: &[Layer],
+        #[case] sufficient: &[Layer],
+        #[case] complete: bool,
+    ) {
+        let mut model = Model {
+            stoppers: stoppers.to_vec(),
+            caps_stop: false,
+            through_caps: vec![],
+            runs: 0,
+        };
+        let a = attribute_model(&mut model, enabled, candidates, &no_requires);
+        assert_eq!(a.necessary, necessary);
+        assert_eq!(a.sufficient, sufficient);
+        assert_eq!(a.depth, sufficient.len());
+        assert_eq!(a.candidates_complete, complete);
+        assert_eq!(a.ablation_runs.len(), model.runs);
+    }
+
+    #[test]
+    fn caps_drill_down_finds_the_single_capability_cheaply() {
+        let mut model = Model {
+            stoppers: vec![],
+            caps_stop: true,
+            through_caps: vec![vec!["CAP_SYS_PTRACE"]],
+            runs: 0,
+        };
+        let a = attribute_model(&mut model, &[Caps, Seccomp], &[Caps, Seccomp], &no_requires);
+        assert_eq!(a.sufficient, vec![Caps]);
+        assert_eq!(a.necessary, vec![Caps]);
+        assert_eq!(a.caps_detail, vec!["CAP_SYS_PTRACE".to_string()]);
+        // 2 necessary + 2 sufficient + 1 completeness + bisection over 41 capabilities.
+        assert!(model.runs < 5 + 2 * 7, "too many runs: {}", model.runs);
+    }
+
+    #[test]
+    fn caps_drill_down_reports_a_joint_group() {
+        let mut model = Model {
+            stoppers: vec![],
+            caps_stop: true,
+            through_caps: vec![vec!["CAP_0", "CAP_39"]],
+            runs: 0,
+        };
+        let a = attribute_model(&mut model, &[Caps], &[Caps], &no_requires);
+        assert_eq!(a.caps_detail, vec!["CAP_0+CAP_39".to_string()]);
+    }
+
+    #[test]
+    fn a_layer_needing_another_is_tested_with_its_minimum_and_not_credited_when_the_minimum_blocks()
+    {
+        // pid-ns needs mount-ns here (a made-up dependency), and mount-ns alone blocks.
+        let requires = |l: Layer| if l == PidNs { vec![MountNs] } else { vec![] };
+        let mut model = Model {
+            stoppers: vec![MountNs],
+            caps_stop: false,
+            through_caps: vec![],
+            runs: 0,
+        };
+        let a = attribute_model(&mut model, &[PidNs, MountNs], &[PidNs, MountNs], &requires);
+        assert_eq!(a.sufficient, vec![MountNs]);
+        assert!(a
+            .ablation_runs
+            .iter()
+            .any(|r| r.description.contains("minimum pid-ns requires")));
+        // Removing mount-ns removes pid-ns too, and says so.
+        assert!(a
+            .ablation_runs
+            .iter()
+            .any(|r| r.description == "test without mount-ns (and pid-ns, which require it)"));
+    }
+
+    #[test]
+    fn seccomp_denied_uses_failing_steps_cross_checked_with_the_filter() {
+        let step = |syscall: &str, errno: Option<i32>| Step {
+            syscall: syscall.to_string(),
+            errno,
+            ..Step::default()
+        };
+        let evidence = Evidence {
+            steps: vec![
+                step("getpid()", None),
+                step("ptrace(PTRACE_ATTACH, 812)", Some(1)),
+                step("open(/etc/x)", Some(2)),
+                step("keyctl(KEYCTL_READ, 5)", None),
+            ],
+            ..Evidence::default()
+        };
+        let denies = |name: &str| match name {
+            "ptrace" | "keyctl" => Some(true),
+            "open" => Some(false),
+            _ => None,
+        };
+        assert_eq!(
+            seccomp_denied(&evidence, &denies),
+            vec!["ptrace".to_string()]
+        );
+    }
+}
