@@ -7,15 +7,23 @@
 //! (`Probe::arrange`) and judges after it (`Probe::judge`) from what the outside can observe: a
 //! probe's own report is never proof of an escape.
 
+pub mod args;
+pub mod catalog;
+pub mod driver;
+pub mod probes;
 pub mod report;
 pub mod world;
 
+pub use args::{kv, ArgError, Args};
 pub use breakout_runtime::Layer;
-pub use report::{InsideReport, Step};
+pub use driver::{run_probe, DirectLauncher, ProbeRun};
+pub use report::{InsideReport, Step, Steps};
 
 use breakout_runtime::Outcome;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 
 /// How a probe must be scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,8 +68,42 @@ pub enum Verdict {
 pub struct Arrangement {
     /// Arguments for `breakout-probe ID ARGS...`.
     pub args: Vec<String>,
-    /// The outside's private state for `judge` (expected secret, victim pidfd, ...).
+    /// The outside's private state for `judge` (expected secret, victim pidfd, ...). Guards in it
+    /// (victims, servers, cgroups) are torn down when the arrangement is dropped after `judge`.
     pub state: Box<dyn Any + Send>,
+    /// Run the payload in this cgroup (a safety cgroup for resource probes); the driver passes it
+    /// in `LaunchRequest::cgroup`.
+    pub cgroup: Option<PathBuf>,
+    /// A terminal slave the launcher makes the payload's stdin and controlling terminal (the
+    /// outside keeps the master in `state`).
+    pub controlling_tty: Option<OwnedFd>,
+}
+
+impl Arrangement {
+    pub fn new(args: Vec<String>, state: impl Any + Send) -> Self {
+        Arrangement {
+            args,
+            state: Box::new(state),
+            cgroup: None,
+            controlling_tty: None,
+        }
+    }
+
+    pub fn with_cgroup(mut self, cgroup: PathBuf) -> Self {
+        self.cgroup = Some(cgroup);
+        self
+    }
+
+    pub fn with_controlling_tty(mut self, tty: OwnedFd) -> Self {
+        self.controlling_tty = Some(tty);
+        self
+    }
+
+    /// The state `arrange` stored, by type; None when `judge` asks for the wrong type (a bug the
+    /// caller reports as an inconclusive judgement rather than a panic).
+    pub fn state<T: Any>(&self) -> Option<&T> {
+        self.state.downcast_ref::<T>()
+    }
 }
 
 /// What the limits of the sandbox are, so resource probes judge against the profile's numbers.
@@ -94,6 +136,45 @@ pub struct Judgement {
     pub reason: String,
 }
 
+impl Judgement {
+    pub fn new(verdict: Verdict, reason: impl Into<String>) -> Self {
+        Judgement {
+            verdict,
+            reason: reason.into(),
+        }
+    }
+    pub fn escaped(reason: impl Into<String>) -> Self {
+        Self::new(Verdict::Escaped, reason)
+    }
+    pub fn blocked(reason: impl Into<String>) -> Self {
+        Self::new(Verdict::Blocked, reason)
+    }
+    pub fn inconclusive(reason: impl Into<String>) -> Self {
+        Self::new(Verdict::Inconclusive, reason)
+    }
+    pub fn skipped(reason: impl Into<String>) -> Self {
+        Self::new(Verdict::Skipped, reason)
+    }
+
+    /// The usual secret oracle: escaped when the inside's report carries `secret` (which it can
+    /// only have obtained by escaping), blocked otherwise with the failed steps as evidence.
+    pub fn from_secret(run: &RunObservation, secret: &str, what: &str) -> Self {
+        match run.inside {
+            Some(report) => match report.step_with(secret) {
+                Some(step) => Self::escaped(format!(
+                    "{what}: the per-attempt secret came back from `{}` ({})",
+                    step.syscall, step.action
+                )),
+                None => Self::blocked(format!(
+                    "{what}: secret not obtained; {}",
+                    report.failures()
+                )),
+            },
+            None => Self::blocked(format!("{what}: secret not obtained (no inside report)")),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     #[error("probe {probe}: arranging the world failed at {step}: {source}")]
@@ -105,6 +186,23 @@ pub enum ProbeError {
     },
     #[error("probe {probe}: feature missing: {reason}")]
     Unsupported { probe: &'static str, reason: String },
+    #[error("probe {probe}: arranging the world failed: {source}")]
+    World {
+        probe: &'static str,
+        #[source]
+        source: world::WorldError,
+    },
+}
+
+impl ProbeError {
+    /// Maps a world helper's error: a missing feature becomes `Unsupported` (the probe is
+    /// skipped), anything else a failed arrangement.
+    pub fn world(probe: &'static str) -> impl FnOnce(world::WorldError) -> ProbeError {
+        move |source| match source {
+            world::WorldError::Unsupported(reason) => ProbeError::Unsupported { probe, reason },
+            source => ProbeError::World { probe, source },
+        }
+    }
 }
 
 /// One probe. Implementations live in `probes/`, one file each.
@@ -115,7 +213,12 @@ pub trait Probe: Send + Sync {
     /// Inside: the attempt. Must not panic; every step goes into the report.
     fn attempt(&self, args: &[String]) -> InsideReport;
     /// Outside, after the run: judge from outside observation only.
-    fn judge(&self, world: &world::World, arrangement: Arrangement, run: &RunObservation) -> Judgement;
+    fn judge(
+        &self,
+        world: &world::World,
+        arrangement: Arrangement,
+        run: &RunObservation,
+    ) -> Judgement;
 }
 
 /// The output of one sandboxed launch of `breakout-probe`, whatever runtime started it.
@@ -145,4 +248,16 @@ pub struct LaunchRequest {
 /// no sandbox for development) and waits for it, killing it at its timeout.
 pub trait Launcher {
     fn launch(&self, request: &LaunchRequest) -> Result<Launched, String>;
+}
+
+/// Every probe: the suite's own (`probes/`) and the catalog's (`catalog/`), in that order.
+pub fn all_probes() -> Vec<&'static dyn Probe> {
+    let mut all = probes::probes();
+    all.extend(catalog::probes());
+    all
+}
+
+/// The probe with this id.
+pub fn probe(id: &str) -> Option<&'static dyn Probe> {
+    all_probes().into_iter().find(|p| p.meta().id == id)
 }

@@ -1,6 +1,324 @@
-//! The outside world the probes attack, built once per guest run by the outside half: victims
-//! holding fresh secrets, secret files outside the sandbox root, unix sockets, listeners, SysV IPC
-//! objects, a kernel-log marker. (Owned by the probe suite; filled in there.)
+//! The outside world the probes attack, built once per guest run by the outside half (under
+//! /srv/breakout in the guest, or a temporary directory in tests): a per-run secret, and the
+//! helpers a probe's `arrange` calls to plant per-attempt state: victims holding fresh secrets,
+//! secret files outside the sandbox root, unix sockets handing out a directory fd, a TCP service
+//! on the loopback, SysV IPC objects, kernel-log markers, safety cgroups for resource probes.
+//!
+//! Everything a helper creates is a guard that tears itself down on Drop (victims killed, servers
+//! stopped, files and cgroups removed), so a probe keeps its guards in its `Arrangement::state`.
+
+mod cgroup;
+mod kmsg;
+mod servers;
+mod sysv;
+mod victim;
+
+pub use cgroup::{CgroupSampler, SafetyCgroup, SamplerPeaks};
+pub use servers::{DirFdServer, TcpSecretServer};
+pub use sysv::{SysvMsg, SysvShm};
+pub use victim::{run_victim_main, Victim, VictimKind, VictimOptions};
+
+use nix::errno::Errno;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The uid and gid the `uid` layer runs the payload as, seen from outside the sandbox.
+pub const SANDBOX_UID: u32 = 1000;
+pub const SANDBOX_GID: u32 = 1000;
+
+/// Where the guest keeps the world (not bound into sandboxes).
+pub const GUEST_WORLD_DIR: &str = "/srv/breakout";
+
+/// The cgroup v2 mount point in the guest.
+pub const CGROUP2_ROOT: &str = "/sys/fs/cgroup";
+
+/// The cgroup (under the cgroup2 root) in which resource probes run, above any profile limit.
+pub const SAFETY_CGROUP: &str = "breakout-safety";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    #[error("world: {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("world: {what}: {errno} ({})", errno.desc())]
+    Sys { what: String, errno: Errno },
+    #[error("world: reading the kernel's random source failed: {0}")]
+    Random(String),
+    #[error("world: victim: {0}")]
+    Victim(String),
+    /// The guest lacks what the helper needs (no cgroup v2, no /dev/kmsg): the probe is skipped.
+    #[error("world: unsupported here: {0}")]
+    Unsupported(String),
+}
+
+impl WorldError {
+    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        WorldError::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn sys(what: impl Into<String>, errno: Errno) -> Self {
+        WorldError::Sys {
+            what: what.into(),
+            errno,
+        }
+    }
+}
 
 /// Handle on the world built in the guest.
-pub struct World {}
+#[derive(Debug)]
+pub struct World {
+    dir: PathBuf,
+    probe_bin: PathBuf,
+    secret: String,
+    counter: AtomicU64,
+}
+
+/// A fresh 128-bit secret as 32 lowercase hex digits, from the kernel's random source.
+pub fn fresh_secret() -> Result<String, WorldError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| WorldError::Random(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A random u32 (SysV keys, socket names).
+pub(crate) fn random_u32() -> Result<u32, WorldError> {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).map_err(|e| WorldError::Random(e.to_string()))?;
+    Ok(u32::from_ne_bytes(bytes))
+}
+
+impl World {
+    /// Builds the world under `dir` (created 0755 when missing). `probe_bin` is the
+    /// `breakout-probe` binary: victims run its hidden `--victim` mode, and the driver starts the
+    /// inside half from it.
+    pub fn build(dir: &Path, probe_bin: &Path) -> Result<World, WorldError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|e| WorldError::io("creating the world directory", dir, e))?;
+        // Victims running as the sandbox uid and payloads under `uid` must be able to walk in.
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+            .map_err(|e| WorldError::io("chmod 0755 of the world directory", dir, e))?;
+        let meta = fs::metadata(probe_bin)
+            .map_err(|e| WorldError::io("finding the probe binary", probe_bin, e))?;
+        if !meta.is_file() {
+            return Err(WorldError::io(
+                "the probe binary is not a regular file:",
+                probe_bin,
+                io::Error::from(io::ErrorKind::InvalidInput),
+            ));
+        }
+        Ok(World {
+            dir: dir.to_path_buf(),
+            probe_bin: probe_bin.to_path_buf(),
+            secret: fresh_secret()?,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The world's base directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The `breakout-probe` binary as the outside sees it.
+    pub fn probe_bin(&self) -> &Path {
+        &self.probe_bin
+    }
+
+    /// The per-run secret (fresh per guest run, never derivable from inside).
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// A fresh secret for one attempt.
+    pub fn fresh_secret(&self) -> Result<String, WorldError> {
+        fresh_secret()
+    }
+
+    /// A name unique within this world: `<base>-<counter>`.
+    pub fn unique(&self, base: &str) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        format!("{base}-{n}")
+    }
+
+    /// Creates a fresh directory `<world>/<base>-<n>` (mode 0755), removed on Drop.
+    pub fn scratch_dir(&self, base: &str) -> Result<Planted, WorldError> {
+        let path = self.dir.join(self.unique(base));
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&path)
+            .map_err(|e| WorldError::io("creating", &path, e))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
+            .map_err(|e| WorldError::io("chmod 0755 of", &path, e))?;
+        Ok(Planted { path })
+    }
+
+    /// Writes `content` to a fresh file `<world>/<base>-<n>` owned by root with `mode`, removed on
+    /// Drop. The path is outside any sandbox root.
+    pub fn secret_file(&self, base: &str, content: &str, mode: u32) -> Result<Planted, WorldError> {
+        let path = self.dir.join(self.unique(base));
+        write_new_file(&path, content, mode)?;
+        Ok(Planted { path })
+    }
+
+    /// Spawns a victim process holding `secret` in its memory and its environment.
+    pub fn spawn_victim(
+        &self,
+        kind: VictimKind,
+        secret: &str,
+        options: &VictimOptions,
+    ) -> Result<Victim, WorldError> {
+        Victim::spawn(&self.probe_bin, kind, secret, options)
+    }
+
+    /// A unix socket server on a pathname under the world directory (mode 0777) that hands every
+    /// client an O_RDONLY descriptor of `dir` by SCM_RIGHTS.
+    pub fn serve_dir_fd_path(&self, dir: &Path) -> Result<DirFdServer, WorldError> {
+        let path = self.dir.join(format!("{}.sock", self.unique("dirfd")));
+        DirFdServer::bind_path(&path, dir)
+    }
+
+    /// The same on an abstract socket `@breakout-<random>` (abstract names belong to the network
+    /// namespace, not the filesystem).
+    pub fn serve_dir_fd_abstract(&self, dir: &Path) -> Result<DirFdServer, WorldError> {
+        let name = format!("breakout-{}-{:08x}", self.unique("dirfd"), random_u32()?);
+        DirFdServer::bind_abstract(&name, dir)
+    }
+
+    /// A TCP service on 127.0.0.1 (ephemeral port) that writes `secret` and a newline to every
+    /// client.
+    pub fn serve_secret_tcp(&self, secret: &str) -> Result<TcpSecretServer, WorldError> {
+        TcpSecretServer::bind(secret)
+    }
+
+    /// A SysV shared memory segment with a random key, mode 0600 (owner root), holding `secret`.
+    pub fn sysv_shm(&self, secret: &str) -> Result<SysvShm, WorldError> {
+        SysvShm::create(secret)
+    }
+
+    /// A SysV message queue with a random key, mode 0600, holding one message with `secret`.
+    pub fn sysv_msg(&self, secret: &str) -> Result<SysvMsg, WorldError> {
+        SysvMsg::create(secret)
+    }
+
+    /// Writes `marker` into the kernel log.
+    pub fn kmsg_write(&self, marker: &str) -> Result<(), WorldError> {
+        kmsg::write(marker)
+    }
+
+    /// The whole kernel log ring as the outside reads it.
+    pub fn kmsg_read_all(&self) -> Result<String, WorldError> {
+        kmsg::read_all()
+    }
+
+    /// A fresh cgroup `breakout-safety/<base>-<n>` under the cgroup v2 root with the given
+    /// pids.max and memory.max (which must lie well above the profile's limits so that the guest
+    /// survives even under `none`). Unsupported when the cgroup root is not cgroup v2.
+    pub fn safety_cgroup(
+        &self,
+        base: &str,
+        pids_max: Option<u64>,
+        memory_max: Option<u64>,
+    ) -> Result<SafetyCgroup, WorldError> {
+        SafetyCgroup::create(
+            Path::new(CGROUP2_ROOT),
+            &self.unique(base),
+            pids_max,
+            memory_max,
+        )
+    }
+}
+
+/// A file or directory the world planted; removed on Drop.
+#[derive(Debug)]
+pub struct Planted {
+    path: PathBuf,
+}
+
+impl Planted {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Planted {
+    fn drop(&mut self) {
+        // Best effort: a leftover under the world directory harms no later attempt (names are
+        // unique), and Drop cannot report.
+        let _ = if self.path.is_dir() {
+            fs::remove_dir_all(&self.path)
+        } else {
+            fs::remove_file(&self.path)
+        };
+    }
+}
+
+/// Creates `path` exclusively with `mode` (umask-independent) and writes `content`.
+pub fn write_new_file(path: &Path, content: &str, mode: u32) -> Result<(), WorldError> {
+    use std::io::Write;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| WorldError::io("creating", path, e))?;
+    file.write_all(content.as_bytes())
+        .map_err(|e| WorldError::io("writing", path, e))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| WorldError::io("chmod of", path, e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world(dir: &Path) -> World {
+        let bin = std::env::current_exe().unwrap();
+        World::build(dir, &bin).unwrap()
+    }
+
+    #[test]
+    fn secrets_are_fresh_hex() {
+        let a = fresh_secret().unwrap();
+        let b = fresh_secret().unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn build_rejects_missing_probe_binary() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = World::build(tmp.path(), &tmp.path().join("nope")).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn secret_files_are_planted_and_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = world(tmp.path());
+        let path = {
+            let f = w.secret_file("canary", "s3cret", 0o400).unwrap();
+            let meta = fs::metadata(f.path()).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o400);
+            assert_eq!(fs::read_to_string(f.path()).unwrap(), "s3cret");
+            f.path().to_path_buf()
+        };
+        assert!(!path.exists());
+        assert_ne!(w.unique("x"), w.unique("x"));
+    }
+}

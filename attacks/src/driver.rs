@@ -1,0 +1,327 @@
+//! One attempt of one probe, start to finish: arrange the world, launch the inside half through a
+//! [`Launcher`], parse its report, judge from the outside. Also [`DirectLauncher`], which runs the
+//! payload with no sandbox at all: the positive control.
+//!
+//! The driver never turns a failure to observe into `blocked`: a timeout, a runtime setup failure
+//! or a payload that died without a report and without a layer's evidence is `inconclusive`
+//! (unless the outside oracle saw an escape anyway).
+
+use crate::world::World;
+use crate::{
+    InsideReport, Judgement, LaunchRequest, Launched, Launcher, Limits, Probe, ProbeError,
+    RunObservation, Verdict,
+};
+use breakout_runtime::{CgroupEvidence, ExitKind, Outcome};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How much of the payload's stderr a result keeps.
+pub const STDERR_TAIL_BYTES: usize = 4096;
+
+/// How long the driver waits for the payload's pipes to close after it exited (a descendant that
+/// escaped the process group may hold them).
+const PIPE_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Everything one attempt produced.
+#[derive(Debug)]
+pub struct ProbeRun {
+    pub judgement: Judgement,
+    pub inside: Option<InsideReport>,
+    pub outcome: Option<Outcome>,
+    pub stderr_tail: String,
+    pub timed_out: bool,
+    pub duration: Duration,
+}
+
+/// Arrange, launch, parse, judge.
+pub fn run_probe(
+    probe: &dyn Probe,
+    world: &World,
+    limits: &Limits,
+    launcher: &dyn Launcher,
+    timeout: Duration,
+) -> ProbeRun {
+    let start = Instant::now();
+    let id = probe.meta().id;
+    let finished = |judgement: Judgement| ProbeRun {
+        judgement,
+        inside: None,
+        outcome: None,
+        stderr_tail: String::new(),
+        timed_out: false,
+        duration: start.elapsed(),
+    };
+    let arrangement = match probe.arrange(world, limits) {
+        Ok(a) => a,
+        Err(e @ ProbeError::Unsupported { .. }) => {
+            return finished(Judgement::skipped(e.to_string()))
+        }
+        Err(e) => return finished(Judgement::inconclusive(e.to_string())),
+    };
+    let mut argv = vec![world.probe_bin().display().to_string(), id.to_string()];
+    argv.extend(arrangement.args.iter().cloned());
+    let request = LaunchRequest {
+        argv,
+        cgroup: arrangement.cgroup.clone(),
+        timeout,
+        controlling_tty: arrangement
+            .controlling_tty
+            .as_ref()
+            .map(|fd| fd.as_raw_fd()),
+    };
+    let launched = match launcher.launch(&request) {
+        Ok(l) => l,
+        Err(message) => {
+            // Judge anyway: drop the arrangement only after the launcher is done with it.
+            drop(arrangement);
+            return finished(Judgement::inconclusive(format!(
+                "launching `{id}` failed: {message}"
+            )));
+        }
+    };
+    let inside = parse_report(id, &launched.stdout);
+    let stderr_tail = tail(&launched.stderr, STDERR_TAIL_BYTES);
+    let observation = RunObservation {
+        outcome: launched.outcome.as_ref(),
+        inside: inside.as_ref(),
+        stderr: &stderr_tail,
+        timed_out: launched.timed_out,
+        limits,
+    };
+    let judgement = probe.judge(world, arrangement, &observation);
+    let judgement = settle(judgement, &observation);
+    ProbeRun {
+        judgement,
+        inside,
+        outcome: launched.outcome,
+        stderr_tail,
+        timed_out: launched.timed_out,
+        duration: start.elapsed(),
+    }
+}
+
+/// The last line of stdout that parses as this probe's report.
+pub fn parse_report(id: &str, stdout: &[u8]) -> Option<InsideReport> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .rev()
+        .filter_map(|line| serde_json::from_str::<InsideReport>(line.trim()).ok())
+        .find(|r| r.probe == id)
+}
+
+fn tail(bytes: &[u8], max: usize) -> String {
+    let start = bytes.len().saturating_sub(max);
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
+}
+
+/// A `blocked` judgement stands only when the run could have shown an escape: the payload ran,
+/// finished in time, and either reported or left a layer's evidence (a seccomp SIGSYS, a cgroup
+/// kill). Otherwise it becomes `inconclusive`.
+pub fn settle(judgement: Judgement, run: &RunObservation) -> Judgement {
+    if judgement.verdict != Verdict::Blocked {
+        return judgement;
+    }
+    if run.timed_out {
+        return Judgement::inconclusive(format!(
+            "timed out (killed by the harness); {}",
+            judgement.reason
+        ));
+    }
+    if let Some(failure) = run.outcome.and_then(|o| o.setup_failure.as_ref()) {
+        return Judgement::inconclusive(format!(
+            "the payload never ran: sandbox setup failed at {} ({}, errno {})",
+            failure.step, failure.syscall, failure.errno
+        ));
+    }
+    if run.inside.is_some() {
+        return judgement;
+    }
+    let status = run.outcome.map(|o| o.status);
+    let cgroup_kill = run
+        .outcome
+        .and_then(|o| o.cgroup.as_ref())
+        .is_some_and(|c| c.oom_kill > 0 || c.pids_max_hits > 0);
+    match status {
+        Some(ExitKind::Signaled { signal, .. }) if signal == libc::SIGSYS => Judgement::blocked(
+            format!("{}; payload killed by SIGSYS (seccomp)", judgement.reason),
+        ),
+        Some(ExitKind::Signaled { signal, .. }) if signal == libc::SIGKILL && cgroup_kill => {
+            Judgement::blocked(format!(
+                "{}; payload killed by the cgroup's limit",
+                judgement.reason
+            ))
+        }
+        Some(status) => Judgement::inconclusive(format!(
+            "the inside printed no report (exit {}); {}",
+            status.code(),
+            judgement.reason
+        )),
+        None => Judgement::inconclusive(format!(
+            "no exit status and no report; {}",
+            judgement.reason
+        )),
+    }
+}
+
+/// Runs the payload with no sandbox: fork/exec as the caller (root in the guest), optionally in a
+/// cgroup and with a controlling terminal, killed (process group and cgroup) at the timeout.
+/// Inherited descriptors without O_CLOEXEC stay open, as in an unsandboxed process.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DirectLauncher;
+
+impl Launcher for DirectLauncher {
+    fn launch(&self, request: &LaunchRequest) -> Result<Launched, String> {
+        let (program, args) = request
+            .argv
+            .split_first()
+            .ok_or_else(|| "empty argv".to_string())?;
+        let mut cmd = Command::new(program);
+        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let cgroup_procs = match &request.cgroup {
+            Some(dir) => {
+                let path = dir.join("cgroup.procs");
+                Some(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(|e| format!("opening {}: {e}", path.display()))?,
+                )
+            }
+            None => None,
+        };
+        match request.controlling_tty {
+            Some(tty) => {
+                // SAFETY: the caller keeps `tty` open for the whole launch (the arrangement owns
+                // it); we only borrow it to duplicate it.
+                let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(tty) };
+                let owned: OwnedFd = borrowed
+                    .try_clone_to_owned()
+                    .map_err(|e| format!("dup of the controlling tty {tty}: {e}"))?;
+                cmd.stdin(Stdio::from(owned));
+            }
+            None => {
+                cmd.stdin(Stdio::null());
+                cmd.process_group(0);
+            }
+        }
+        let procs_fd = cgroup_procs.as_ref().map(|f| f.as_raw_fd());
+        let want_tty = request.controlling_tty.is_some();
+        // SAFETY: the closure runs in the child between fork and exec and only makes
+        // async-signal-safe syscalls (write, setsid, ioctl) on descriptors opened before fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                if let Some(fd) = procs_fd {
+                    // "0" moves the writing process itself.
+                    if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                if want_tty {
+                    if libc::setsid() < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("starting {program}: {e}"))?;
+        drop(cgroup_procs);
+        let pid = child.id() as i32;
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        let deadline = Instant::now() + request.timeout;
+        let mut timed_out = false;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() >= deadline => {
+                    timed_out = true;
+                    kill_everything(pid, request.cgroup.as_deref());
+                    break child
+                        .wait()
+                        .map_err(|e| format!("waiting for pid {pid}: {e}"))?;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => return Err(format!("waiting for pid {pid}: {e}")),
+            }
+        };
+        // Children the payload left behind (a fork bomb's) die with it.
+        kill_everything(pid, request.cgroup.as_deref());
+        let status = match (status.code(), status.signal()) {
+            (Some(code), _) => ExitKind::Exited { code },
+            (None, Some(signal)) => ExitKind::Signaled {
+                signal,
+                core_dumped: status.core_dumped(),
+            },
+            (None, None) => return Err(format!("pid {pid}: exit status without code or signal")),
+        };
+        let cgroup = request.cgroup.as_deref().map(read_evidence);
+        Ok(Launched {
+            outcome: Some(Outcome {
+                status,
+                cgroup,
+                setup_failure: None,
+            }),
+            stdout: stdout.recv_timeout(PIPE_DRAIN_TIMEOUT).unwrap_or_default(),
+            stderr: stderr.recv_timeout(PIPE_DRAIN_TIMEOUT).unwrap_or_default(),
+            timed_out,
+        })
+    }
+}
+
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+fn kill_everything(pid: i32, cgroup: Option<&Path>) {
+    if let Some(dir) = cgroup {
+        // Best effort: the group may be gone already.
+        let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+    }
+    // The payload leads its own process group (process_group(0) or setsid); ESRCH when empty.
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+/// The cgroup counters of design.md, read after the run.
+pub fn read_evidence(dir: &Path) -> CgroupEvidence {
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+    let key = |text: &str, k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let memory_events = read("memory.events");
+    let pids_events = read("pids.events");
+    let cpu_stat = read("cpu.stat");
+    CgroupEvidence {
+        oom: key(&memory_events, "oom"),
+        oom_kill: key(&memory_events, "oom_kill"),
+        memory_max_hits: key(&memory_events, "max"),
+        pids_max_hits: key(&pids_events, "max"),
+        memory_peak: read("memory.peak").trim().parse().ok(),
+        pids_peak: read("pids.peak").trim().parse().ok(),
+        cpu_nr_throttled: key(&cpu_stat, "nr_throttled"),
+        cpu_throttled_usec: key(&cpu_stat, "throttled_usec"),
+    }
+}

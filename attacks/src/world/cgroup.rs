@@ -1,0 +1,229 @@
+//! Safety cgroups for resource probes: a fresh cgroup v2 directory under
+//! `<root>/breakout-safety/` with limits well above the profile's, so that a fork bomb or a memory
+//! hog cannot take the guest down even under `none`, and a sampler that records the peaks the
+//! outside saw (pids.peak is missing on older kernels). Killed and removed on Drop.
+
+use super::{WorldError, SAFETY_CGROUP};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long Drop waits for a killed cgroup to empty before removing it.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+pub struct SafetyCgroup {
+    path: PathBuf,
+}
+
+fn is_cgroup2(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+fn write_file(path: &Path, value: &str) -> Result<(), WorldError> {
+    fs::write(path, value).map_err(|e| WorldError::io("writing cgroup file", path, e))
+}
+
+impl SafetyCgroup {
+    pub(super) fn create(
+        root: &Path,
+        name: &str,
+        pids_max: Option<u64>,
+        memory_max: Option<u64>,
+    ) -> Result<Self, WorldError> {
+        if !is_cgroup2(root) {
+            return Err(WorldError::Unsupported(format!(
+                "{} is not a cgroup v2 mount (safety cgroups need cgroup v2)",
+                root.display()
+            )));
+        }
+        let parent = root.join(SAFETY_CGROUP);
+        if !parent.is_dir() {
+            fs::create_dir(&parent)
+                .or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(|e| WorldError::io("creating safety cgroup", &parent, e))?;
+        }
+        let wanted = ["pids", "memory"];
+        let available = fs::read_to_string(parent.join("cgroup.controllers"))
+            .map_err(|e| WorldError::io("reading", parent.join("cgroup.controllers"), e))?;
+        for controller in wanted {
+            if !available.split_whitespace().any(|c| c == controller) {
+                return Err(WorldError::Unsupported(format!(
+                    "controller {controller} is not enabled for {} (enable it in the root's cgroup.subtree_control)",
+                    parent.display()
+                )));
+            }
+        }
+        write_file(&parent.join("cgroup.subtree_control"), "+pids +memory")?;
+        let path = parent.join(name);
+        fs::create_dir(&path).map_err(|e| WorldError::io("creating cgroup", &path, e))?;
+        let cg = SafetyCgroup { path };
+        if let Some(max) = pids_max {
+            write_file(&cg.path.join("pids.max"), &max.to_string())?;
+        }
+        if let Some(max) = memory_max {
+            write_file(&cg.path.join("memory.max"), &max.to_string())?;
+            // No swap escape hatch, and an OOM kills the whole attempt, not one thread of it.
+            let swap = cg.path.join("memory.swap.max");
+            if swap.exists() {
+                write_file(&swap, "0")?;
+            }
+            write_file(&cg.path.join("memory.oom.group"), "1")?;
+        }
+        Ok(cg)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A single-number cgroup file (pids.current, memory.peak, ...); None when absent or "max".
+    pub fn read_u64(&self, file: &str) -> Option<u64> {
+        read_u64(&self.path.join(file))
+    }
+
+    /// A flat-keyed cgroup file (memory.events, pids.events): the value of `key`.
+    pub fn read_key(&self, file: &str, key: &str) -> Option<u64> {
+        let text = fs::read_to_string(self.path.join(file)).ok()?;
+        text.lines().find_map(|line| {
+            let (k, v) = line.split_once(' ')?;
+            (k == key).then(|| v.trim().parse().ok()).flatten()
+        })
+    }
+
+    /// Samples pids.current and memory.current every `interval` until the sampler is finished.
+    pub fn start_sampler(&self, interval: Duration) -> CgroupSampler {
+        CgroupSampler::start(self.path.clone(), interval)
+    }
+
+    /// Kills everything in the cgroup (cgroup.kill) and waits until it is empty.
+    pub fn kill_all(&self) {
+        let _ = fs::write(self.path.join("cgroup.kill"), "1");
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while Instant::now() < deadline {
+            let populated = fs::read_to_string(self.path.join("cgroup.events"))
+                .map(|t| t.lines().any(|l| l.trim() == "populated 1"))
+                .unwrap_or(false);
+            if !populated {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for SafetyCgroup {
+    fn drop(&mut self) {
+        self.kill_all();
+        remove_tree(&self.path);
+    }
+}
+
+/// rmdir a cgroup and the cgroups below it, deepest first (cgroup dirs hold only control files).
+fn remove_tree(path: &Path) {
+    if let Ok(entries) = fs::read_dir(path) {
+        for entry in entries.flatten() {
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                remove_tree(&entry.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir(path);
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// The maxima a [`CgroupSampler`] saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SamplerPeaks {
+    pub pids: u64,
+    pub memory: u64,
+    pub samples: u64,
+}
+
+/// A thread reading pids.current and memory.current of a cgroup at a fixed interval.
+#[derive(Debug)]
+pub struct CgroupSampler {
+    stop: Arc<AtomicBool>,
+    pids: Arc<AtomicU64>,
+    memory: Arc<AtomicU64>,
+    samples: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CgroupSampler {
+    fn start(path: PathBuf, interval: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let pids = Arc::new(AtomicU64::new(0));
+        let memory = Arc::new(AtomicU64::new(0));
+        let samples = Arc::new(AtomicU64::new(0));
+        let (s, p, m, n) = (stop.clone(), pids.clone(), memory.clone(), samples.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                if let Some(v) = read_u64(&path.join("pids.current")) {
+                    p.fetch_max(v, Ordering::Relaxed);
+                }
+                if let Some(v) = read_u64(&path.join("memory.current")) {
+                    m.fetch_max(v, Ordering::Relaxed);
+                }
+                n.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(interval);
+            }
+        });
+        CgroupSampler {
+            stop,
+            pids,
+            memory,
+            samples,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops sampling and returns the peaks.
+    pub fn finish(mut self) -> SamplerPeaks {
+        self.stop_thread();
+        SamplerPeaks {
+            pids: self.pids.load(Ordering::Relaxed),
+            memory: self.memory.load(Ordering::Relaxed),
+            samples: self.samples.load(Ordering::Relaxed),
+        }
+    }
+
+    fn stop_thread(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for CgroupSampler {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_cgroup2_root_is_unsupported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = SafetyCgroup::create(tmp.path(), "x", Some(10), None).unwrap_err();
+        assert!(matches!(err, WorldError::Unsupported(_)), "{err}");
+    }
+}
