@@ -1,0 +1,165 @@
+//! kernel-log: read a marker the outside wrote into the kernel log.
+
+use super::util::{
+    arrangement, conclude, parse_or_report, read_kmsg_records, secret_oracle, token_after,
+};
+use crate::world::World;
+use crate::{
+    kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
+    ProbeMeta, RunObservation, Steps,
+};
+use nix::errno::Errno;
+use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// What precedes the secret in the outside's kernel-log line.
+pub const PREFIX: &str = "breakout-kernel-log-canary:";
+
+/// SYSLOG_ACTION_READ_ALL and SYSLOG_ACTION_SIZE_BUFFER of syslog(2).
+const SYSLOG_ACTION_READ_ALL: i32 = 3;
+const SYSLOG_ACTION_SIZE_BUFFER: i32 = 10;
+
+static META: ProbeMeta = ProbeMeta {
+    id: "kernel-log",
+    title: "Read the kernel log",
+    technique: "The kernel log holds what drivers, the kernel and privileged daemons write, \
+        including addresses and secrets that leak into messages. The outside writes a line with \
+        a fresh secret to /dev/kmsg; the inside reads the ring with syslog(SYSLOG_ACTION_READ_ALL) \
+        and through /dev/kmsg. With kernel.dmesg_restrict=1 (Debian's default) both need \
+        CAP_SYSLOG in the initial user namespace.",
+    oracle: "The inside reports the secret of the outside's kernel-log line.",
+    layers: &[
+        Layer::Caps,
+        Layer::UserNs,
+        Layer::Uid,
+        Layer::Seccomp,
+        Layer::MountNs,
+    ],
+    references: &[
+        "amicontained (syslog as a blocked syscall)",
+        "kernel.dmesg_restrict (Documentation/admin-guide/sysctl/kernel.rst)",
+    ],
+    class: ProbeClass::Plain,
+};
+
+pub struct KernelLog;
+
+struct State {
+    secret: String,
+}
+
+impl Probe for KernelLog {
+    fn meta(&self) -> &'static ProbeMeta {
+        &META
+    }
+
+    fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
+        let id = META.id;
+        let secret = world.fresh_secret().map_err(ProbeError::world(id))?;
+        world
+            .kmsg_write(&format!("{PREFIX}{secret}"))
+            .map_err(ProbeError::world(id))?;
+        Ok(arrangement(vec![kv("kmsg", "/dev/kmsg")], State { secret }))
+    }
+
+    fn attempt(&self, args: &[String]) -> InsideReport {
+        let mut steps = Steps::new(META.id);
+        if let Some(kmsg) = parse_or_report(&mut steps, args, |a| Ok(a.str("kmsg")?.to_string())) {
+            attempt(&mut steps, Path::new(&kmsg));
+        }
+        steps.finish()
+    }
+
+    fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
+        let Some(state) = arrangement.state::<State>() else {
+            return Judgement::inconclusive("kernel-log: arrangement state of the wrong type");
+        };
+        conclude(
+            secret_oracle(run, &state.secret, "the outside's kernel-log secret"),
+            run,
+        )
+    }
+}
+
+fn attempt(steps: &mut Steps, kmsg: &Path) {
+    // SAFETY: SIZE_BUFFER takes no buffer.
+    let size = steps.call(
+        "size of the log ring",
+        "syslog(SYSLOG_ACTION_SIZE_BUFFER)",
+        || {
+            Errno::result(unsafe {
+                libc::klogctl(SYSLOG_ACTION_SIZE_BUFFER, std::ptr::null_mut(), 0)
+            })
+        },
+    );
+    let size = size.filter(|&n| n > 0).unwrap_or(1 << 20) as usize;
+    let mut buf = vec![0u8; size];
+    let read = steps.call(
+        "read the whole ring",
+        "syslog(SYSLOG_ACTION_READ_ALL)",
+        || {
+            // SAFETY: buf is writable for buf.len() bytes, the length we pass.
+            Errno::result(unsafe {
+                libc::klogctl(
+                    SYSLOG_ACTION_READ_ALL,
+                    buf.as_mut_ptr().cast(),
+                    buf.len() as i32,
+                )
+            })
+        },
+    );
+    if let Some(n) = read {
+        let text = String::from_utf8_lossy(&buf[..n as usize]);
+        match token_after(&text, PREFIX) {
+            Some(token) => steps.data(token),
+            None => steps.data("no canary line in the ring"),
+        }
+    }
+    let opened = steps.io(
+        "open the kernel log device",
+        format!("open({}, O_RDONLY|O_NONBLOCK)", kmsg.display()),
+        || {
+            fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(kmsg)
+        },
+    );
+    if let Some(mut file) = opened {
+        let mut text = String::new();
+        if steps
+            .io(
+                "read every record",
+                format!("read({})", kmsg.display()),
+                || {
+                    text = read_kmsg_records(&mut file)?;
+                    Ok(text.len())
+                },
+            )
+            .is_some()
+        {
+            match token_after(&text, PREFIX) {
+                Some(token) => steps.data(token),
+                None => steps.data("no canary record"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_arguments_are_reported() {
+        let report = KernelLog.attempt(&["/dev/kmsg".to_string()]);
+        assert_eq!(report.steps[0].action, "parse arguments");
+    }
+
+    #[test]
+    fn canary_token_is_extracted_from_a_ring() {
+        let ring = format!("<6>[1.0] x\n<12>[2.0] breakout: {PREFIX}abc123\n<6>[3.0] y\n");
+        assert_eq!(token_after(&ring, PREFIX).as_deref(), Some("abc123"));
+    }
+}

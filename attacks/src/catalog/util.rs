@@ -1,0 +1,589 @@
+//! Helpers shared by the catalog probes: argument parsing for the inside halves, the common
+//! verdict logic of the outside halves, and small outside tools (kernel-log cursor, sysctl
+//! read/write, a watcher thread that looks at kernel state while the payload runs, a scratch
+//! directory that a sandbox's root can see).
+
+use crate::driver::settle;
+use crate::report::Steps;
+use crate::world::World;
+use crate::{ArgError, Args, Arrangement, Judgement, ProbeError, RunObservation};
+use std::any::Any;
+use std::fs;
+use std::io::{self, ErrorKind, Read, Seek, SeekFrom};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A directory under /usr in the guest: the runtime's mount-ns binds the host's /usr into the
+/// sandbox root, so files planted here are visible inside (read-only), unlike the world directory.
+pub const VISIBLE_BASE: &str = "/usr/lib/breakout-catalog";
+
+#[derive(Debug, thiserror::Error)]
+pub enum UtilError {
+    #[error("{path}: {what}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl UtilError {
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        UtilError::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// An arrange step that failed with an I/O error.
+pub fn arrange_err(probe: &'static str, step: impl Into<String>, e: io::Error) -> ProbeError {
+    ProbeError::Arrange {
+        probe,
+        step: step.into(),
+        source: e,
+    }
+}
+
+/// A feature the probe needs is absent here.
+pub fn unsupported(probe: &'static str, reason: impl Into<String>) -> ProbeError {
+    ProbeError::Unsupported {
+        probe,
+        reason: reason.into(),
+    }
+}
+
+impl From<UtilError> for io::Error {
+    fn from(e: UtilError) -> io::Error {
+        match e {
+            UtilError::Io { source, .. } => source,
+        }
+    }
+}
+
+/// Builds the arrangement handed to the driver.
+pub fn arrangement(args: Vec<String>, state: impl Any + Send) -> Arrangement {
+    Arrangement::new(args, state)
+}
+
+/// Parses the inside's `key=value` arguments with `parse`; on failure records the error as a
+/// `parse arguments` step and returns None, so the outside judges the run inconclusive.
+pub fn parse_or_report<T>(
+    steps: &mut Steps,
+    args: &[String],
+    parse: impl FnOnce(&Args) -> Result<T, ArgError>,
+) -> Option<T> {
+    match Args::parse(args).and_then(|a| parse(&a)) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            steps.bad_args(e.to_string());
+            None
+        }
+    }
+}
+
+/// Reads a whole file as one step; its (trimmed, lossy UTF-8) content becomes the step's data.
+pub fn read_step(steps: &mut Steps, action: &str, path: &Path) -> Option<String> {
+    let mut content = None;
+    steps.io(action, format!("read({})", path.display()), || {
+        let bytes = fs::read(path)?;
+        let n = bytes.len();
+        content = Some(String::from_utf8_lossy(&bytes).trim().to_string());
+        Ok(n)
+    });
+    if let Some(text) = &content {
+        steps.data(text.clone());
+    }
+    content
+}
+
+/// What the outside oracle saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Oracle {
+    /// The effect happened for real.
+    Hit(String),
+    /// The oracle looked and saw nothing.
+    Miss(String),
+    /// The oracle cannot tell (its own observation failed).
+    Undecided(String),
+}
+
+/// Turns the oracle's observation into a verdict. Only the oracle can say `escaped`; a miss is
+/// `blocked` only when the inside really ran its attempt: bad arguments make it inconclusive, and
+/// [`crate::driver::settle`] turns timeouts, setup failures and reportless deaths without a
+/// layer's evidence into `inconclusive` as well.
+pub fn conclude(oracle: Oracle, run: &RunObservation) -> Judgement {
+    let judgement = match oracle {
+        Oracle::Hit(reason) => Judgement::escaped(reason),
+        Oracle::Undecided(reason) => Judgement::inconclusive(reason),
+        Oracle::Miss(reason) => match run.inside {
+            Some(report) => match report
+                .steps
+                .iter()
+                .find(|s| s.action == "parse arguments" && s.errno.is_some())
+            {
+                Some(bad) => Judgement::inconclusive(format!(
+                    "{reason}; the inside rejected its arguments: {}",
+                    bad.data.as_deref().unwrap_or("?")
+                )),
+                None => Judgement::blocked(format!("{reason}; inside: {}", report.failures())),
+            },
+            None => Judgement::blocked(reason),
+        },
+    };
+    settle(judgement, run)
+}
+
+/// The oracle for "the inside reported a secret it could only get by escaping".
+pub fn secret_oracle(run: &RunObservation, secret: &str, what: &str) -> Oracle {
+    match run.inside.and_then(|r| r.step_with(secret)) {
+        Some(step) => Oracle::Hit(format!("{what} read by the inside ({})", step.syscall)),
+        None => Oracle::Miss(format!("{what} not in the inside's report")),
+    }
+}
+
+/// Finds `prefix` in `haystack` and returns the token after it (up to the first character that
+/// is not an ASCII letter, digit, `-` or `_`); the last occurrence wins (the newest record).
+pub fn token_after(haystack: &str, prefix: &str) -> Option<String> {
+    let start = haystack.rfind(prefix)? + prefix.len();
+    let token: String = haystack[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    (!token.is_empty()).then_some(token)
+}
+
+/// A reader of /dev/kmsg positioned at the end of the ring when created: `read_new` returns only
+/// the records written since (sysrq output, kernel messages caused by the attempt).
+pub struct KmsgCursor {
+    file: fs::File,
+}
+
+impl KmsgCursor {
+    pub fn at_end() -> io::Result<KmsgCursor> {
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/kmsg")?;
+        file.seek(SeekFrom::End(0))?;
+        Ok(KmsgCursor { file })
+    }
+
+    /// The messages (text after `;`) of every record written since the last read.
+    pub fn read_new(&mut self) -> io::Result<String> {
+        read_kmsg_records(&mut self.file)
+    }
+}
+
+/// Reads every available record from an O_NONBLOCK /dev/kmsg descriptor, one message per line.
+pub fn read_kmsg_records(file: &mut fs::File) -> io::Result<String> {
+    let mut out = String::new();
+    let mut record = vec![0u8; 8192];
+    loop {
+        match file.read(&mut record) {
+            Ok(0) => break,
+            Ok(n) => {
+                let text = String::from_utf8_lossy(&record[..n]);
+                let message = text.split_once(';').map(|(_, m)| m).unwrap_or(&text);
+                out.push_str(message.lines().next().unwrap_or(""));
+                out.push('\n');
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            // EPIPE: the record under the cursor was overwritten; the next read goes on.
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a sysctl or other small kernel file, trimmed.
+pub fn read_trimmed(path: &Path) -> Result<String, UtilError> {
+    fs::read_to_string(path)
+        .map(|s| s.trim_end_matches('\n').to_string())
+        .map_err(|e| UtilError::io("reading", path, e))
+}
+
+/// Writes a value to a sysctl or other kernel file (no O_CREAT, no truncation games).
+pub fn write_existing(path: &Path, value: &str) -> Result<(), UtilError> {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| UtilError::io("opening for writing", path, e))?;
+    f.write_all(value.as_bytes())
+        .map_err(|e| UtilError::io("writing", path, e))
+}
+
+/// Restores a sysctl to its value from before the attempt when dropped (also when judge never
+/// runs), so a probe that changed global state cannot leave it changed.
+pub struct SysctlRestore {
+    path: PathBuf,
+    original: String,
+}
+
+impl SysctlRestore {
+    pub fn capture(path: &Path) -> Result<SysctlRestore, UtilError> {
+        Ok(SysctlRestore {
+            path: path.to_path_buf(),
+            original: read_trimmed(path)?,
+        })
+    }
+
+    pub fn original(&self) -> &str {
+        &self.original
+    }
+
+    pub fn current(&self) -> Result<String, UtilError> {
+        read_trimmed(&self.path)
+    }
+
+    /// Writes the original value back if the current one differs.
+    pub fn restore(&self) -> Result<(), UtilError> {
+        if self.current()? != self.original {
+            write_existing(&self.path, &self.original)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SysctlRestore {
+    fn drop(&mut self) {
+        if let Err(e) = self.restore() {
+            // Drop cannot return the error; the guest's log is where a failed restore is seen.
+            eprintln!("breakout: could not restore {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// A thread that polls some kernel state every `interval` while the payload runs and remembers
+/// the first thing it found. Needed where the effect lives only as long as the payload (a BPF
+/// program, a userfaultfd object).
+pub struct Watcher {
+    stop: Arc<AtomicBool>,
+    found: Arc<Mutex<Option<String>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watcher {
+    pub fn start(
+        interval: Duration,
+        mut look: impl FnMut() -> Option<String> + Send + 'static,
+    ) -> Watcher {
+        let stop = Arc::new(AtomicBool::new(false));
+        let found = Arc::new(Mutex::new(None));
+        let (stop2, found2) = (stop.clone(), found.clone());
+        let thread = std::thread::spawn(move || loop {
+            // One last look after the stop flag, so a hit just before the end is not missed.
+            let last = stop2.load(Ordering::Relaxed);
+            if let Some(hit) = look() {
+                if let Ok(mut slot) = found2.lock() {
+                    slot.get_or_insert(hit);
+                }
+                return;
+            }
+            if last {
+                return;
+            }
+            std::thread::sleep(interval);
+        });
+        Watcher {
+            stop,
+            found,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the thread and returns what it found.
+    pub fn finish(mut self) -> Option<String> {
+        self.stop_thread();
+        self.found.lock().ok().and_then(|slot| slot.clone())
+    }
+
+    fn stop_thread(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
+}
+
+/// A fresh directory under [`VISIBLE_BASE`] (visible, read-only, in a sandbox whose root binds
+/// /usr), removed with its content on Drop.
+pub struct VisibleDir {
+    path: PathBuf,
+}
+
+impl VisibleDir {
+    pub fn create(world: &World, base: &str) -> Result<VisibleDir, UtilError> {
+        let root = Path::new(VISIBLE_BASE);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(root)
+            .map_err(|e| UtilError::io("creating", root, e))?;
+        let path = root.join(world.unique(base));
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&path)
+            .map_err(|e| UtilError::io("creating", &path, e))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
+            .map_err(|e| UtilError::io("chmod 0755 of", &path, e))?;
+        Ok(VisibleDir { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for VisibleDir {
+    fn drop(&mut self) {
+        // Best effort: names are unique, so a leftover harms no later attempt.
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The static busybox of the guest (its applets pick their job from argv[0]), used where a probe
+/// plants an executable of its own.
+pub fn busybox() -> Option<PathBuf> {
+    ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.is_file())
+        .map(Path::to_path_buf)
+}
+
+/// Lower-case hex of some bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses lower- or upper-case hex into bytes.
+pub fn unhex(name: &str, s: &str) -> Result<Vec<u8>, String> {
+    if s.len() % 2 != 0 {
+        return Err(format!("argument <{name}>: odd number of hex digits"));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&s[i..i + 2], 16)
+                .map_err(|e| format!("argument <{name}> = {s:?}: {e}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Synthetic observations for judge tests.
+    use crate::report::{InsideReport, Step};
+    use crate::{Limits, RunObservation};
+    use breakout_runtime::{ExitKind, Outcome};
+
+    pub fn report_with(data: &[&str]) -> InsideReport {
+        InsideReport {
+            probe: "test".into(),
+            steps: data
+                .iter()
+                .map(|d| Step {
+                    action: "step".into(),
+                    syscall: "read(...)".into(),
+                    result: Some(0),
+                    data: Some(d.to_string()),
+                    ..Step::default()
+                })
+                .collect(),
+        }
+    }
+
+    pub fn failed_report() -> InsideReport {
+        InsideReport {
+            probe: "test".into(),
+            steps: vec![Step {
+                action: "attempt".into(),
+                syscall: "open(...)".into(),
+                errno: Some(libc::EPERM),
+                errno_name: Some("EPERM".into()),
+                ..Step::default()
+            }],
+        }
+    }
+
+    pub static LIMITS: Limits = Limits {
+        pids_max: None,
+        memory_max: None,
+        nproc: None,
+        nofile: None,
+    };
+
+    pub fn observe<'a>(
+        inside: Option<&'a InsideReport>,
+        outcome: Option<&'a Outcome>,
+    ) -> RunObservation<'a> {
+        RunObservation {
+            outcome,
+            inside,
+            stderr: "",
+            timed_out: false,
+            limits: &LIMITS,
+        }
+    }
+
+    pub fn signaled(signal: i32) -> Outcome {
+        Outcome {
+            status: ExitKind::Signaled {
+                signal,
+                core_dumped: false,
+            },
+            cgroup: None,
+            setup_failure: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use crate::Verdict;
+
+    #[test]
+    fn only_a_hit_escapes() {
+        let report = report_with(&["secret=abc"]);
+        let run = observe(Some(&report), None);
+        assert_eq!(
+            conclude(Oracle::Hit("seen".into()), &run).verdict,
+            Verdict::Escaped
+        );
+        assert_eq!(
+            conclude(Oracle::Miss("not seen".into()), &run).verdict,
+            Verdict::Blocked
+        );
+        assert_eq!(
+            conclude(Oracle::Undecided("?".into()), &run).verdict,
+            Verdict::Inconclusive
+        );
+    }
+
+    #[test]
+    fn a_miss_without_report_is_inconclusive_unless_sigsys() {
+        let run = observe(None, None);
+        assert_eq!(
+            conclude(Oracle::Miss("x".into()), &run).verdict,
+            Verdict::Inconclusive
+        );
+        let sys = signaled(libc::SIGSYS);
+        let run = observe(None, Some(&sys));
+        let j = conclude(Oracle::Miss("x".into()), &run);
+        assert_eq!(j.verdict, Verdict::Blocked);
+        assert!(j.reason.contains("SIGSYS"), "{}", j.reason);
+        let segv = signaled(libc::SIGSEGV);
+        let run = observe(None, Some(&segv));
+        assert_eq!(
+            conclude(Oracle::Miss("x".into()), &run).verdict,
+            Verdict::Inconclusive
+        );
+    }
+
+    #[test]
+    fn a_miss_after_timeout_or_bad_args_is_inconclusive() {
+        let report = failed_report();
+        let mut run = observe(Some(&report), None);
+        run.timed_out = true;
+        assert_eq!(
+            conclude(Oracle::Miss("x".into()), &run).verdict,
+            Verdict::Inconclusive
+        );
+        let mut steps = Steps::new("t");
+        steps.bad_args("expected 1 argument");
+        let bad = steps.finish();
+        let run = observe(Some(&bad), None);
+        let j = conclude(Oracle::Miss("x".into()), &run);
+        assert_eq!(j.verdict, Verdict::Inconclusive);
+        assert!(j.reason.contains("expected 1 argument"), "{}", j.reason);
+    }
+
+    #[test]
+    fn a_hit_wins_even_after_a_timeout() {
+        let mut run = observe(None, None);
+        run.timed_out = true;
+        assert_eq!(
+            conclude(Oracle::Hit("victim dead".into()), &run).verdict,
+            Verdict::Escaped
+        );
+    }
+
+    #[test]
+    fn secret_oracle_needs_the_exact_secret() {
+        let report = report_with(&["nothing here", "token=0123abcd"]);
+        let run = observe(Some(&report), None);
+        assert!(matches!(
+            secret_oracle(&run, "0123abcd", "the canary"),
+            Oracle::Hit(_)
+        ));
+        assert!(matches!(
+            secret_oracle(&run, "0123abce", "the canary"),
+            Oracle::Miss(_)
+        ));
+        assert!(matches!(secret_oracle(&run, "", "x"), Oracle::Miss(_)));
+    }
+
+    #[test]
+    fn bad_arguments_are_reported_not_panicked() {
+        let mut steps = Steps::new("t");
+        let words = vec!["pid".to_string()];
+        let got = parse_or_report(&mut steps, &words, |a| a.get::<i32>("pid"));
+        assert!(got.is_none());
+        let report = steps.finish();
+        assert_eq!(report.steps[0].action, "parse arguments");
+        assert!(report.steps[0].data.as_deref().unwrap().contains("`pid`"));
+        let mut steps = Steps::new("t");
+        let words = vec!["pid=12".to_string()];
+        assert_eq!(
+            parse_or_report(&mut steps, &words, |a| a.get::<i32>("pid")),
+            Some(12)
+        );
+    }
+
+    #[test]
+    fn tokens_after_prefixes() {
+        let log = "a marker:old1\nb marker:new2 tail\n";
+        assert_eq!(token_after(log, "marker:"), Some("new2".into()));
+        assert_eq!(token_after(log, "absent:"), None);
+        assert_eq!(token_after("marker:", "marker:"), None);
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        let bytes = [0u8, 1, 0xab, 0xff];
+        assert_eq!(unhex("h", &hex(&bytes)).unwrap(), bytes);
+        assert!(unhex("h", "abc").is_err());
+        assert!(unhex("h", "zz").unwrap_err().contains("<h>"));
+    }
+
+    #[test]
+    fn watcher_reports_what_it_saw() {
+        let mut n = 0;
+        let w = Watcher::start(Duration::from_millis(1), move || {
+            n += 1;
+            (n == 3).then(|| "third look".to_string())
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(w.finish(), Some("third look".into()));
+        let w = Watcher::start(Duration::from_millis(1), || None);
+        assert_eq!(w.finish(), None);
+    }
+}
