@@ -108,6 +108,19 @@ macro_rules! int_step_value {
 }
 int_step_value!(i32, i64, u32, u64, usize, isize);
 
+/// Data a call read: the result is its length.
+impl StepValue for Vec<u8> {
+    fn step_value(&self) -> i64 {
+        i64::try_from(self.len()).unwrap_or(i64::MAX)
+    }
+}
+
+impl StepValue for String {
+    fn step_value(&self) -> i64 {
+        i64::try_from(self.len()).unwrap_or(i64::MAX)
+    }
+}
+
 impl StepValue for std::os::fd::OwnedFd {
     fn step_value(&self) -> i64 {
         use std::os::fd::AsRawFd;

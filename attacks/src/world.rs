@@ -15,7 +15,7 @@ mod victim;
 
 pub use cgroup::{CgroupSampler, SafetyCgroup, SamplerPeaks};
 pub use servers::{DirFdServer, TcpSecretServer};
-pub use sysv::{SysvMsg, SysvShm};
+pub use sysv::{SysvMsg, SysvShm, SYSV_MSG_TYPE, SYSV_SHM_SIZE};
 pub use victim::{run_victim_main, Victim, VictimKind, VictimOptions};
 
 use nix::errno::Errno;
@@ -31,6 +31,9 @@ pub const SANDBOX_GID: u32 = 1000;
 
 /// Where the guest keeps the world (not bound into sandboxes).
 pub const GUEST_WORLD_DIR: &str = "/srv/breakout";
+
+/// A directory of the guest that sandboxes see (mount-ns binds /usr): setuid helpers go there.
+pub const GUEST_SHARED_DIR: &str = "/usr/lib/breakout-shared";
 
 /// The cgroup v2 mount point in the guest.
 pub const CGROUP2_ROOT: &str = "/sys/fs/cgroup";
@@ -80,6 +83,7 @@ impl WorldError {
 pub struct World {
     dir: PathBuf,
     probe_bin: PathBuf,
+    shared_dir: PathBuf,
     secret: String,
     counter: AtomicU64,
 }
@@ -101,16 +105,12 @@ pub(crate) fn random_u32() -> Result<u32, WorldError> {
 impl World {
     /// Builds the world under `dir` (created 0755 when missing). `probe_bin` is the
     /// `breakout-probe` binary: victims run its hidden `--victim` mode, and the driver starts the
-    /// inside half from it.
+    /// inside half from it. The shared directory (see [`World::with_shared_dir`]) defaults to
+    /// `<dir>/shared`.
     pub fn build(dir: &Path, probe_bin: &Path) -> Result<World, WorldError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(dir)
-            .map_err(|e| WorldError::io("creating the world directory", dir, e))?;
-        // Victims running as the sandbox uid and payloads under `uid` must be able to walk in.
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
-            .map_err(|e| WorldError::io("chmod 0755 of the world directory", dir, e))?;
+        make_dir_0755(dir)?;
+        let shared_dir = dir.join("shared");
+        make_dir_0755(&shared_dir)?;
         let meta = fs::metadata(probe_bin)
             .map_err(|e| WorldError::io("finding the probe binary", probe_bin, e))?;
         if !meta.is_file() {
@@ -123,9 +123,36 @@ impl World {
         Ok(World {
             dir: dir.to_path_buf(),
             probe_bin: probe_bin.to_path_buf(),
+            shared_dir,
             secret: fresh_secret()?,
             counter: AtomicU64::new(0),
         })
+    }
+
+    /// Uses `dir` (created 0755) as the directory that sandboxes can see (in the guest
+    /// [`GUEST_SHARED_DIR`], under /usr which mount-ns binds): the setuid probe plants its helper
+    /// there. Per-attempt contents are removed after each attempt.
+    pub fn with_shared_dir(mut self, dir: &Path) -> Result<World, WorldError> {
+        make_dir_0755(dir)?;
+        self.shared_dir = dir.to_path_buf();
+        Ok(self)
+    }
+
+    /// The directory visible inside sandboxes (see [`World::with_shared_dir`]).
+    pub fn shared_dir(&self) -> &Path {
+        &self.shared_dir
+    }
+
+    /// Creates a fresh directory `<shared>/<base>-<n>` (mode 0755), removed on Drop.
+    pub fn shared_scratch_dir(&self, base: &str) -> Result<Planted, WorldError> {
+        let path = self.shared_dir.join(self.unique(base));
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&path)
+            .map_err(|e| WorldError::io("creating", &path, e))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
+            .map_err(|e| WorldError::io("chmod 0755 of", &path, e))?;
+        Ok(Planted { path })
     }
 
     /// The world's base directory.
@@ -264,6 +291,18 @@ impl Drop for Planted {
             fs::remove_file(&self.path)
         };
     }
+}
+
+/// mkdir -p with mode 0755 (and chmod 0755 when it existed): victims running as the sandbox uid
+/// and payloads under `uid` must be able to walk in.
+fn make_dir_0755(dir: &Path) -> Result<(), WorldError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(|e| WorldError::io("creating directory", dir, e))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+        .map_err(|e| WorldError::io("chmod 0755 of", dir, e))
 }
 
 /// Creates `path` exclusively with `mode` (umask-independent) and writes `content`.

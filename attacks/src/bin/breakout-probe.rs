@@ -6,13 +6,15 @@
 //!   at all (DirectLauncher); every probe must come out `escaped`, else exit 1. Outside the VM
 //!   (BREAKOUT_IN_VM unset) it runs only the ids named on the command line.
 //! - `breakout-probe --list` prints the probe ids.
-//! - `breakout-probe --victim [--ns-holder DIR]` is the world's victim process (internal).
+//! - `breakout-probe --victim [--ns-holder DIR]` is the world's victim process, and
+//!   `breakout-probe --setuid-helper FILE` the setuid-gain probe's planted helper (internal).
 
 use anyhow::{bail, Context};
-use breakout_attacks::world::{run_victim_main, World, GUEST_WORLD_DIR};
+use breakout_attacks::probes::{run_setuid_helper, SETUID_HELPER_FLAG};
+use breakout_attacks::world::{run_victim_main, World, GUEST_SHARED_DIR, GUEST_WORLD_DIR};
 use breakout_attacks::{all_probes, probe, run_probe, DirectLauncher, Limits, Verdict};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Some("--victim") => exit_code(run_victim_main(&args[1..])),
+        Some(SETUID_HELPER_FLAG) => exit_code(run_setuid_helper(&args[1..])),
         Some("--list") => {
             for p in all_probes() {
                 println!("{}\t{}", p.meta().id, p.meta().title);
@@ -103,8 +106,13 @@ fn self_check(ids: &[String]) -> anyhow::Result<bool> {
         .context("chmod of the temporary world directory")?;
         tmp.path().to_path_buf()
     };
-    let world = World::build(&dir, &probe_bin)
+    let mut world = World::build(&dir, &probe_bin)
         .with_context(|| format!("building the world in {}", dir.display()))?;
+    if in_vm {
+        world = world
+            .with_shared_dir(Path::new(GUEST_SHARED_DIR))
+            .with_context(|| format!("creating {GUEST_SHARED_DIR}"))?;
+    }
     let limits = Limits::default();
     let mut all_escaped = true;
     for p in selected {
