@@ -14,11 +14,20 @@
 //! bpf, userfaultfd, cgroup-release-agent, cgroup-escape, caps-inheritable, kernel-module,
 //! proc-self-exe, io-uring
 
+mod abstract_socket;
+mod chroot_escape;
 mod clock;
+mod core_pattern;
 mod kernel_log;
+mod masked_paths;
+mod mknod_device;
 mod mount;
 mod open_by_handle;
+mod proc_environ;
+mod proc_root;
 mod raw_socket;
+mod reboot;
+mod sysrq_trigger;
 pub(crate) mod util;
 
 use crate::Probe;
@@ -31,5 +40,14 @@ pub fn probes() -> Vec<&'static dyn Probe> {
         &kernel_log::KernelLog,
         &clock::Clock,
         &open_by_handle::OpenByHandle,
+        &masked_paths::MaskedPaths,
+        &sysrq_trigger::SysrqTrigger,
+        &core_pattern::CorePattern,
+        &mknod_device::MknodDevice,
+        &chroot_escape::ChrootEscape,
+        &proc_root::ProcRoot,
+        &proc_environ::ProcEnviron,
+        &abstract_socket::AbstractSocket,
+        &reboot::Reboot,
     ]
 }

@@ -88,6 +88,22 @@ pub fn parse_or_report<T>(
     }
 }
 
+/// Like [`Steps::io`] for a value that is no syscall result (a stream, a file): the step records
+/// success as 0, and the value comes back to the caller.
+pub fn io_keep<T>(
+    steps: &mut Steps,
+    action: &str,
+    syscall: impl Into<String>,
+    f: impl FnOnce() -> io::Result<T>,
+) -> Option<T> {
+    let mut out = None;
+    steps.io(action, syscall, || {
+        out = Some(f()?);
+        Ok(())
+    });
+    out
+}
+
 /// Reads a whole file as one step; its (trimmed, lossy UTF-8) content becomes the step's data.
 pub fn read_step(steps: &mut Steps, action: &str, path: &Path) -> Option<String> {
     let mut content = None;

@@ -1,0 +1,154 @@
+//! mknod-device: make a device node for the kernel log and read it.
+
+use super::util::{
+    arrangement, conclude, parse_or_report, read_kmsg_records, secret_oracle, token_after,
+};
+use crate::world::World;
+use crate::{
+    kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
+    ProbeMeta, RunObservation, Steps,
+};
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// What precedes the secret in the outside's kernel-log line.
+pub const PREFIX: &str = "breakout-mknod-canary:";
+
+/// /dev/kmsg is character device 1:11 ("mem" major, kmsg minor).
+const KMSG_MAJOR: u64 = 1;
+const KMSG_MINOR: u64 = 11;
+
+static META: ProbeMeta = ProbeMeta {
+    id: "mknod-device",
+    title: "Create a device node and read the device",
+    technique: "A device node is only a name for a (major, minor) number: whoever can mknod(2) \
+        can reach any driver the sandbox's /dev leaves out, such as disks, /dev/mem or the kernel \
+        log. The inside makes character device 1:11 (/dev/kmsg) in a writable directory and \
+        reads the outside's secret from the kernel log through it. mknod of devices needs \
+        CAP_MKNOD in the initial user namespace; opening needs a filesystem mounted without \
+        nodev; reading the log needs CAP_SYSLOG under dmesg_restrict.",
+    oracle: "The inside reports the secret of the outside's kernel-log line, read through the \
+        node it created.",
+    layers: &[
+        Layer::Caps,
+        Layer::FsHardening,
+        Layer::UserNs,
+        Layer::Uid,
+        Layer::Seccomp,
+    ],
+    references: &[
+        "CDK lxcfs_rw_mknod exploit",
+        "runc/Docker device cgroup and nodev mounts",
+    ],
+    class: ProbeClass::Plain,
+};
+
+pub struct MknodDevice;
+
+struct State {
+    secret: String,
+}
+
+impl Probe for MknodDevice {
+    fn meta(&self) -> &'static ProbeMeta {
+        &META
+    }
+
+    fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
+        let id = META.id;
+        let secret = world.fresh_secret().map_err(ProbeError::world(id))?;
+        world
+            .kmsg_write(&format!("{PREFIX}{secret}"))
+            .map_err(ProbeError::world(id))?;
+        Ok(arrangement(vec![kv("scratch", "/tmp")], State { secret }))
+    }
+
+    fn attempt(&self, args: &[String]) -> InsideReport {
+        let mut steps = Steps::new(META.id);
+        if let Some(scratch) =
+            parse_or_report(&mut steps, args, |a| Ok(a.str("scratch")?.to_string()))
+        {
+            attempt(&mut steps, Path::new(&scratch));
+        }
+        steps.finish()
+    }
+
+    fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
+        let Some(state) = arrangement.state::<State>() else {
+            return Judgement::inconclusive("mknod-device: arrangement state of the wrong type");
+        };
+        conclude(
+            secret_oracle(
+                run,
+                &state.secret,
+                "the kernel-log secret read through a new node",
+            ),
+            run,
+        )
+    }
+}
+
+fn attempt(steps: &mut Steps, scratch: &Path) {
+    let node = scratch.join(format!("breakout-kmsg-{}", std::process::id()));
+    let made = steps
+        .call(
+            "create a device node",
+            format!("mknod({}, S_IFCHR|0600, 1:11)", node.display()),
+            || {
+                mknod(
+                    &node,
+                    SFlag::S_IFCHR,
+                    Mode::from_bits_truncate(0o600),
+                    makedev(KMSG_MAJOR, KMSG_MINOR),
+                )
+            },
+        )
+        .is_some();
+    if !made {
+        return;
+    }
+    let opened = steps.io(
+        "open the device",
+        format!("open({}, O_RDONLY|O_NONBLOCK)", node.display()),
+        || {
+            fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&node)
+        },
+    );
+    if let Some(mut file) = opened {
+        let mut text = String::new();
+        if steps
+            .io("read the kernel log through it", "read(node)", || {
+                text = read_kmsg_records(&mut file)?;
+                Ok(text.len())
+            })
+            .is_some()
+        {
+            match token_after(&text, PREFIX) {
+                Some(token) => steps.data(token),
+                None => steps.data("no canary record"),
+            }
+        }
+    }
+    steps.io(
+        "remove the node",
+        format!("unlink({})", node.display()),
+        || fs::remove_file(&node),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_arguments_are_reported() {
+        let report = MknodDevice.attempt(&["dir=/tmp".into()]);
+        assert_eq!(report.steps[0].action, "parse arguments");
+        assert!(report.steps[0].data.as_deref().unwrap().contains("scratch"));
+    }
+}
