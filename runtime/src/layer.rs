@@ -76,6 +76,28 @@ impl fmt::Display for Layer {
     }
 }
 
+/// The layers that must also be on for `layer` to work. Empty for all but one: every layer was
+/// built to work alone.
+///
+/// - `fs-hardening` needs `mount-ns`: masking /proc paths and remounting read-only outside a
+///   private mount namespace would change the host's own mounts.
+pub fn requires(layer: Layer) -> &'static [Layer] {
+    match layer {
+        Layer::FsHardening => &[Layer::MountNs],
+        _ => &[],
+    }
+}
+
+/// Why `layer` needs `needs` (for error messages).
+pub fn requirement_reason(layer: Layer, needs: Layer) -> &'static str {
+    match (layer, needs) {
+        (Layer::FsHardening, Layer::MountNs) => {
+            "without a private mount namespace its masks and read-only remounts would change the host's mounts"
+        }
+        _ => "it depends on it",
+    }
+}
+
 /// An unknown layer name, with the list of the known ones so the user can fix the typo.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("unknown layer `{0}` (known layers: user-ns, pid-ns, mount-ns, net-ns, ipc-ns, uts-ns, cgroup-ns, uid, caps, no-new-privs, seccomp, cgroup-limits, rlimits, fs-hardening, fd-hygiene, new-session)")]

@@ -51,6 +51,29 @@ pub struct SetupFailure {
     pub errno: i32,
 }
 
+impl SetupFailure {
+    /// The errno's symbolic name ("EINVAL").
+    pub fn errno_name(&self) -> String {
+        format!("{:?}", nix::errno::Errno::from_raw(self.errno))
+    }
+}
+
+impl std::fmt::Display for SetupFailure {
+    /// `sandbox setup failed at pivot_root(".", "."): EINVAL (layer mount-ns)`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sandbox setup failed at {}: {}",
+            self.syscall,
+            self.errno_name()
+        )?;
+        if self.step != "runtime" {
+            write!(f, " (layer {})", self.step)?;
+        }
+        Ok(())
+    }
+}
+
 /// Everything `Sandbox::wait` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {

@@ -1,0 +1,553 @@
+//! `SandboxConfig`: one switch per layer plus each layer's settings, read from TOML profiles.
+//! The builtin profiles are embedded so the binary works anywhere (also in the VM).
+
+use crate::layer::{requires, Layer};
+use crate::seccomp::{self, ResolveContext, SeccompError, SeccompProfile};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Everything that can be wrong with a configuration. Each message names the file and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read sandbox config: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: malformed sandbox config: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error("unknown profile `{name}` (builtin profiles: {})", builtin_names().join(", "))]
+    UnknownProfile { name: String },
+    #[error("{}: field `{field}`: {message}", path.display())]
+    Field {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
+    #[error("{}: layer `{layer}` needs layer `{needs}` on: {why}", path.display())]
+    Requires {
+        path: PathBuf,
+        layer: Layer,
+        needs: Layer,
+        why: &'static str,
+    },
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
+}
+
+/// A size in bytes, written as a number or with a K/M/G suffix ("256M").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Size(pub u64);
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(Size(n)),
+            Raw::Str(s) => parse_size(&s).map(Size).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// "64M" -> 67108864. Suffixes K, M, G (powers of 1024), optionally followed by "i"/"B".
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().trim_end_matches(['B', 'b']).trim_end_matches('i');
+    let (num, mult) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("bad size `{s}` (a number of bytes, or with K, M or G)"))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Outside uid/gid the `uid` layer runs the payload as.
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Default for UserConfig {
+    fn default() -> Self {
+        UserConfig {
+            uid: 1000,
+            gid: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MountConfig {
+    /// A directory to use as the sandbox root (read-only bind) instead of a tmpfs with binds.
+    pub root: Option<PathBuf>,
+    /// Host directories bound read-only into the new root (skipped when absent on the host;
+    /// symbolic links such as a merged-/usr `/bin` are recreated as links).
+    pub binds: Vec<PathBuf>,
+    /// Size of the sandbox's /tmp.
+    pub tmp_size: Size,
+}
+
+impl Default for MountConfig {
+    fn default() -> Self {
+        MountConfig {
+            root: None,
+            binds: ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc"]
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
+            tmp_size: Size(64 << 20),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FsHardeningConfig {
+    /// Remount the sandbox root read-only (Docker leaves it writable by default).
+    pub read_only_root: bool,
+    /// Hidden behind /dev/null (files) or an empty read-only tmpfs (directories).
+    pub masked_paths: Vec<String>,
+    /// Bound read-only over themselves.
+    pub readonly_paths: Vec<String>,
+}
+
+impl Default for FsHardeningConfig {
+    fn default() -> Self {
+        // The lists runc and crun use (OCI default spec).
+        FsHardeningConfig {
+            read_only_root: true,
+            masked_paths: [
+                "/proc/acpi",
+                "/proc/asound",
+                "/proc/interrupts",
+                "/proc/kcore",
+                "/proc/keys",
+                "/proc/latency_stats",
+                "/proc/timer_list",
+                "/proc/timer_stats",
+                "/proc/sched_debug",
+                "/proc/scsi",
+                "/sys/firmware",
+                "/sys/devices/virtual/powercap",
+            ]
+            .map(String::from)
+            .to_vec(),
+            readonly_paths: [
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CapsConfig {
+    /// Capabilities the payload keeps (`CAP_NET_BIND_SERVICE`); all others leave every set.
+    pub keep: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeccompConfig {
+    /// A builtin name (`strict`, `docker-default`) or a path to a `.json` (Docker/OCI) or
+    /// `.toml` (our allowlist format) profile, relative to the config file.
+    pub profile: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CgroupConfig {
+    /// cgroup v2 directory under which each sandbox gets its leaf.
+    pub parent: PathBuf,
+    pub memory_max: Option<Size>,
+    /// Written only when memory_max is set; 0 keeps the sandbox out of swap.
+    pub memory_swap_max: Size,
+    pub pids_max: Option<u64>,
+    /// cpu.max: "QUOTA PERIOD" in microseconds, or "max PERIOD".
+    pub cpu_max: Option<String>,
+}
+
+impl Default for CgroupConfig {
+    fn default() -> Self {
+        CgroupConfig {
+            parent: PathBuf::from("/sys/fs/cgroup/breakout"),
+            memory_max: None,
+            memory_swap_max: Size(0),
+            pids_max: None,
+            cpu_max: None,
+        }
+    }
+}
+
+/// The resource limits the rlimits layer knows, by their names in profiles.
+pub const RLIMIT_NAMES: &[&str] = &[
+    "as",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rtprio",
+    "sigpending",
+    "stack",
+];
+
+/// A sandbox configuration: which layers are on and how each is set up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The switches. A layer not listed is off.
+    #[serde(default)]
+    pub layers: BTreeMap<Layer, bool>,
+    /// Start as an unprivileged user: the runtime drops to the outside `user` ids before it
+    /// creates the user namespace, and the namespace maps only that uid (inside root = outside
+    /// `user.uid`), exactly what an unprivileged user could set up.
+    #[serde(default)]
+    pub rootless: bool,
+    #[serde(default)]
+    pub user: UserConfig,
+    #[serde(default = "default_hostname")]
+    pub hostname: String,
+    #[serde(default)]
+    pub mount: MountConfig,
+    #[serde(default)]
+    pub fs_hardening: FsHardeningConfig,
+    #[serde(default)]
+    pub caps: CapsConfig,
+    #[serde(default)]
+    pub seccomp: SeccompConfig,
+    #[serde(default)]
+    pub cgroup: CgroupConfig,
+    /// name -> value (soft = hard), names from [`RLIMIT_NAMES`].
+    #[serde(default)]
+    pub rlimits: BTreeMap<String, u64>,
+    /// The loaded seccomp profile (from `seccomp.profile`).
+    #[serde(skip)]
+    seccomp_profile: Option<SeccompProfile>,
+    /// Where this config came from, for messages.
+    #[serde(skip)]
+    origin: PathBuf,
+}
+
+fn default_hostname() -> String {
+    "breakout".to_string()
+}
+
+const BUILTIN: &[(&str, &str)] = &[
+    ("none", include_str!("../../profiles/none.toml")),
+    ("namespaces", include_str!("../../profiles/namespaces.toml")),
+    (
+        "docker-default",
+        include_str!("../../profiles/docker-default.toml"),
+    ),
+    ("strict", include_str!("../../profiles/strict.toml")),
+    ("rootless", include_str!("../../profiles/rootless.toml")),
+];
+
+/// The names of the builtin profiles.
+pub fn builtin_names() -> &'static [&'static str] {
+    &["none", "namespaces", "docker-default", "strict", "rootless"]
+}
+
+impl SandboxConfig {
+    /// Read a profile from a TOML file; relative seccomp paths resolve beside it.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path, path.parent())
+    }
+
+    /// A builtin profile by name.
+    pub fn builtin(name: &str) -> Result<Self, ConfigError> {
+        let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+            ConfigError::UnknownProfile {
+                name: name.to_string(),
+            }
+        })?;
+        Self::from_toml(text, Path::new(&format!("<builtin profile {name}>")), None)
+    }
+
+    /// Parse a config from TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &Path, base: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut cfg: SandboxConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: origin.to_path_buf(),
+            message: crate::seccomp::allowlist_one_line(&e.to_string()),
+        })?;
+        cfg.origin = origin.to_path_buf();
+        if !cfg.seccomp.profile.is_empty() {
+            let spec = cfg.seccomp.profile.clone();
+            cfg.seccomp_profile = Some(seccomp::load(&spec, base).map_err(|e| match e {
+                SeccompError::UnknownBuiltin { name, .. } => ConfigError::Field {
+                    path: origin.to_path_buf(),
+                    field: "seccomp.profile".into(),
+                    message: format!("unknown builtin seccomp profile `{name}` (builtin: strict, docker-default; or a path to a .json/.toml file)"),
+                },
+                other => ConfigError::Seccomp(other),
+            })?);
+        }
+        cfg.check_fields()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Where the config came from.
+    pub fn origin(&self) -> &Path {
+        &self.origin
+    }
+
+    pub fn enabled(&self, layer: Layer) -> bool {
+        self.layers.get(&layer).copied().unwrap_or(false)
+    }
+
+    pub fn set_enabled(&mut self, layer: Layer, on: bool) {
+        self.layers.insert(layer, on);
+    }
+
+    pub fn enabled_layers(&self) -> BTreeSet<Layer> {
+        Layer::ALL
+            .into_iter()
+            .filter(|l| self.enabled(*l))
+            .collect()
+    }
+
+    /// Replace the seccomp profile (a builtin name or a path); the CLI's `--seccomp-profile`.
+    pub fn set_seccomp_profile(&mut self, spec: &str) -> Result<(), ConfigError> {
+        let profile = seccomp::load(spec, None)?;
+        self.seccomp.profile = spec.to_string();
+        self.seccomp_profile = Some(profile);
+        Ok(())
+    }
+
+    /// The loaded seccomp profile, if any.
+    pub fn seccomp_profile(&self) -> Option<&SeccompProfile> {
+        self.seccomp_profile.as_ref()
+    }
+
+    /// Keep one more capability (the harness's drill-down). Names are canonicalized (`sys_admin`
+    /// -> `CAP_SYS_ADMIN`).
+    pub fn keep_cap(&mut self, name: &str) -> Result<(), ConfigError> {
+        let canon = canonical_cap(name)
+            .ok_or_else(|| self.field_err("caps.keep", format!("unknown capability `{name}`")))?;
+        if !self.caps.keep.contains(&canon) {
+            self.caps.keep.push(canon);
+        }
+        Ok(())
+    }
+
+    /// The capabilities the payload ends up with: the kept list with the caps layer on, every
+    /// capability with it off (seccomp profiles are resolved against this set, as Docker does).
+    pub fn effective_caps(&self) -> BTreeSet<String> {
+        if self.enabled(Layer::Caps) {
+            self.caps
+                .keep
+                .iter()
+                .filter_map(|c| canonical_cap(c))
+                .collect()
+        } else {
+            caps::all().iter().map(|c| c.to_string()).collect()
+        }
+    }
+
+    /// Does the filter this config would load deny `syscall` whatever its arguments? `None`
+    /// when seccomp is off or the answer depends on the arguments.
+    pub fn seccomp_denies(&self, syscall: &str) -> Option<bool> {
+        if !self.enabled(Layer::Seccomp) {
+            return None;
+        }
+        let profile = self.seccomp_profile.as_ref()?;
+        profile
+            .resolve(&ResolveContext::native(self.effective_caps()))
+            .denies(syscall)
+    }
+
+    /// pids.max the payload runs under (cgroup-limits on and a value set).
+    pub fn pids_max(&self) -> Option<u64> {
+        self.cgroup
+            .pids_max
+            .filter(|_| self.enabled(Layer::CgroupLimits))
+    }
+
+    /// memory.max in bytes (cgroup-limits on and a value set).
+    pub fn memory_max(&self) -> Option<u64> {
+        self.cgroup
+            .memory_max
+            .map(|s| s.0)
+            .filter(|_| self.enabled(Layer::CgroupLimits))
+    }
+
+    /// RLIMIT_NPROC (rlimits on and a value set).
+    pub fn rlimit_nproc(&self) -> Option<u64> {
+        self.rlimit("nproc")
+    }
+
+    /// RLIMIT_NOFILE (rlimits on and a value set).
+    pub fn rlimit_nofile(&self) -> Option<u64> {
+        self.rlimit("nofile")
+    }
+
+    fn rlimit(&self, name: &str) -> Option<u64> {
+        self.rlimits
+            .get(name)
+            .copied()
+            .filter(|_| self.enabled(Layer::Rlimits))
+    }
+
+    fn field_err(&self, field: &str, message: String) -> ConfigError {
+        ConfigError::Field {
+            path: self.origin.clone(),
+            field: field.to_string(),
+            message,
+        }
+    }
+
+    /// Values that are wrong whatever the switches say.
+    fn check_fields(&self) -> Result<(), ConfigError> {
+        for (i, c) in self.caps.keep.iter().enumerate() {
+            if canonical_cap(c).is_none() {
+                return Err(self.field_err(
+                    &format!("caps.keep[{i}]"),
+                    format!("unknown capability `{c}`"),
+                ));
+            }
+        }
+        for name in self.rlimits.keys() {
+            if !RLIMIT_NAMES.contains(&name.as_str()) {
+                return Err(self.field_err(
+                    &format!("rlimits.{name}"),
+                    format!(
+                        "unknown resource limit (known: {})",
+                        RLIMIT_NAMES.join(", ")
+                    ),
+                ));
+            }
+        }
+        if self.hostname.is_empty() || self.hostname.len() > 64 {
+            return Err(self.field_err(
+                "hostname",
+                format!("`{}` must be 1 to 64 bytes", self.hostname),
+            ));
+        }
+        for (i, b) in self.mount.binds.iter().enumerate() {
+            if !b.is_absolute() {
+                return Err(self.field_err(
+                    &format!("mount.binds[{i}]"),
+                    format!("`{}` is not an absolute path", b.display()),
+                ));
+            }
+        }
+        if let Some(cpu) = &self.cgroup.cpu_max {
+            let mut it = cpu.split_whitespace();
+            let quota_ok = it
+                .next()
+                .is_some_and(|q| q == "max" || q.parse::<u64>().is_ok());
+            let period_ok = it.next().is_none_or(|p| p.parse::<u64>().is_ok());
+            if !quota_ok || !period_ok || it.next().is_some() {
+                return Err(self.field_err(
+                    "cgroup.cpu_max",
+                    format!("`{cpu}` is not \"QUOTA PERIOD\" or \"max PERIOD\""),
+                ));
+            }
+        }
+        if !self.cgroup.parent.is_absolute() {
+            return Err(self.field_err("cgroup.parent", "must be an absolute path".into()));
+        }
+        for (i, p) in self
+            .fs_hardening
+            .masked_paths
+            .iter()
+            .chain(&self.fs_hardening.readonly_paths)
+            .enumerate()
+        {
+            if !p.starts_with('/') {
+                return Err(
+                    self.field_err("fs_hardening", format!("path {i} `{p}` is not absolute"))
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Check the switches against the real dependencies between layers ([`requires`]) and the
+    /// settings a switched-on layer needs.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for layer in self.enabled_layers() {
+            for &needs in requires(layer) {
+                if !self.enabled(needs) {
+                    return Err(ConfigError::Requires {
+                        path: self.origin.clone(),
+                        layer,
+                        needs,
+                        why: crate::layer::requirement_reason(layer, needs),
+                    });
+                }
+            }
+        }
+        if self.enabled(Layer::Seccomp) && self.seccomp_profile.is_none() {
+            return Err(self.field_err(
+                "seccomp.profile",
+                "the seccomp layer is on but no profile is named".into(),
+            ));
+        }
+        if self.rootless {
+            let needs_priv = [
+                Layer::MountNs,
+                Layer::PidNs,
+                Layer::NetNs,
+                Layer::IpcNs,
+                Layer::UtsNs,
+                Layer::CgroupNs,
+            ];
+            if let Some(l) = needs_priv.iter().find(|l| self.enabled(**l)) {
+                if !self.enabled(Layer::UserNs) {
+                    return Err(self.field_err(
+                        "rootless",
+                        format!("an unprivileged user can create `{l}` only inside a user namespace: switch `user-ns` on"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `sys_admin`, `CAP_SYS_ADMIN`, `cap_sys_admin` -> `CAP_SYS_ADMIN`, if the caps crate knows it.
+pub fn canonical_cap(name: &str) -> Option<String> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    full.parse::<caps::Capability>().ok().map(|c| c.to_string())
+}

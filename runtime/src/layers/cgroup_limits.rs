@@ -1,0 +1,288 @@
+//! cgroup-limits on cgroup v2: a leaf cgroup per sandbox with memory.max (+ memory.swap.max),
+//! pids.max and cpu.max, joined by the supervisor before anything else runs (the payload is in
+//! it from its first instruction); afterwards memory.events, pids.events, memory.peak,
+//! pids.peak and cpu.stat are read as evidence, what is left is killed (cgroup.kill) and the
+//! leaf removed. Where cgroup v2 or a controller is missing the layer fails loudly, by name.
+//!
+//! Also the caller's outer cgroup (`Payload::outer_cgroup`): joined even with this layer off.
+
+use crate::config::SandboxConfig;
+use crate::layer::Layer;
+use crate::outcome::CgroupEvidence;
+use crate::step::{Op, Step};
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("layer cgroup-limits: {} is not on a cgroup v2 hierarchy ({detail}); cgroup limits need cgroup v2 (switch the layer off or run in the VM)", path.display())]
+    NotV2 { path: PathBuf, detail: String },
+    #[error("layer cgroup-limits: cgroup v2 at {} lacks the controller(s) {missing} (cgroup.controllers: `{available}`)", path.display())]
+    MissingControllers {
+        path: PathBuf,
+        missing: String,
+        available: String,
+    },
+    #[error("layer cgroup-limits: {op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CgroupError + 'a {
+    move |source| CgroupError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The cgroup a sandbox runs in.
+#[derive(Debug)]
+pub struct CgroupHandle {
+    pub dir: PathBuf,
+    /// We created the leaf (remove it afterwards); false for the caller's outer cgroup.
+    owned: bool,
+    /// `cgroup.procs`, opened for the supervisor to write "0" into.
+    procs: OwnedFd,
+}
+
+/// Is `path` (or its nearest existing ancestor) on cgroup2?
+fn check_v2(path: &Path) -> Result<(), CgroupError> {
+    let mut p = path;
+    while !p.exists() {
+        p = p.parent().unwrap_or(Path::new("/"));
+    }
+    let st = nix::sys::statfs::statfs(p).map_err(|e| io("statfs", p)(e.into()))?;
+    let magic = st.filesystem_type().0 as i64;
+    if magic != CGROUP2_SUPER_MAGIC {
+        let detail = if Path::new("/sys/fs/cgroup/unified").exists() {
+            "this host mounts cgroup v1 at /sys/fs/cgroup (hybrid mode)".to_string()
+        } else {
+            format!("filesystem magic {magic:#x}")
+        };
+        return Err(CgroupError::NotV2 {
+            path: path.to_path_buf(),
+            detail,
+        });
+    }
+    Ok(())
+}
+
+/// Make `parent` usable: exists, on cgroup v2, with the needed controllers delegated to its
+/// children.
+fn prepare_parent(parent: &Path, needed: &[&str]) -> Result<(), CgroupError> {
+    check_v2(parent)?;
+    if !parent.exists() {
+        fs::create_dir_all(parent).map_err(io("mkdir", parent))?;
+    }
+    let ctl = parent.join("cgroup.controllers");
+    let available = fs::read_to_string(&ctl).map_err(io("read", &ctl))?;
+    let have: Vec<&str> = available.split_whitespace().collect();
+    let missing: Vec<&str> = needed
+        .iter()
+        .copied()
+        .filter(|c| !have.contains(c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(CgroupError::MissingControllers {
+            path: parent.to_path_buf(),
+            missing: missing.join(", "),
+            available: available.trim().to_string(),
+        });
+    }
+    let sub = parent.join("cgroup.subtree_control");
+    let enabled = fs::read_to_string(&sub).map_err(io("read", &sub))?;
+    let want: Vec<String> = needed
+        .iter()
+        .filter(|c| !enabled.split_whitespace().any(|e| e == **c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if !want.is_empty() {
+        fs::write(&sub, want.join(" ")).map_err(io("write", &sub))?;
+    }
+    Ok(())
+}
+
+fn open_procs(dir: &Path) -> Result<OwnedFd, CgroupError> {
+    let p = dir.join("cgroup.procs");
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .map_err(io("open", &p))?;
+    Ok(OwnedFd::from(f))
+}
+
+impl CgroupHandle {
+    /// The cgroup for one sandbox: a fresh leaf when the layer is on (under `outer` if given,
+    /// else under the config's parent), else the outer cgroup, else none.
+    pub fn prepare(cfg: &SandboxConfig, outer: Option<&Path>) -> Result<Option<Self>, CgroupError> {
+        if !cfg.enabled(Layer::CgroupLimits) {
+            return match outer {
+                Some(dir) => {
+                    check_v2(dir)?;
+                    Ok(Some(CgroupHandle {
+                        dir: dir.to_path_buf(),
+                        owned: false,
+                        procs: open_procs(dir)?,
+                    }))
+                }
+                None => Ok(None),
+            };
+        }
+        let parent = outer
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| cfg.cgroup.parent.clone());
+        let mut needed = Vec::new();
+        if cfg.cgroup.memory_max.is_some() {
+            needed.push("memory");
+        }
+        if cfg.cgroup.pids_max.is_some() {
+            needed.push("pids");
+        }
+        if cfg.cgroup.cpu_max.is_some() {
+            needed.push("cpu");
+        }
+        prepare_parent(&parent, &needed)?;
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let leaf = parent.join(format!(
+            "sandbox-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir(&leaf).map_err(io("mkdir", &leaf))?;
+        let handle = CgroupHandle {
+            procs: match open_procs(&leaf) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    let _ = fs::remove_dir(&leaf);
+                    return Err(e);
+                }
+            },
+            dir: leaf,
+            owned: true,
+        };
+        // From here on, dropping `handle` removes the leaf.
+        let mut writes: Vec<(&str, String)> = Vec::new();
+        if let Some(m) = cfg.cgroup.memory_max {
+            writes.push(("memory.max", m.0.to_string()));
+            writes.push(("memory.swap.max", cfg.cgroup.memory_swap_max.0.to_string()));
+        }
+        if let Some(p) = cfg.cgroup.pids_max {
+            writes.push(("pids.max", p.to_string()));
+        }
+        if let Some(c) = &cfg.cgroup.cpu_max {
+            writes.push(("cpu.max", c.clone()));
+        }
+        for (file, value) in writes {
+            let p = handle.dir.join(file);
+            // memory.swap.max is absent without swap accounting: that is no swap to limit.
+            if file == "memory.swap.max" && !p.exists() {
+                continue;
+            }
+            fs::write(&p, &value).map_err(io("write", &p))?;
+        }
+        Ok(Some(handle))
+    }
+
+    pub(crate) fn join_step(&self) -> Step {
+        let layer = self.owned.then_some(Layer::CgroupLimits);
+        Step::new(
+            layer,
+            format!("write({}/cgroup.procs, \"0\")", self.dir.display()),
+            Op::WriteFd {
+                fd: self.procs.as_raw_fd(),
+                data: b"0",
+            },
+        )
+    }
+
+    /// The counters the sandbox left (missing files read as zero / None).
+    pub fn evidence(&self) -> CgroupEvidence {
+        let kv = |file: &str| -> Vec<(String, u64)> {
+            fs::read_to_string(self.dir.join(file))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let mut it = l.split_whitespace();
+                    Some((it.next()?.to_string(), it.next()?.parse().ok()?))
+                })
+                .collect()
+        };
+        let get = |v: &[(String, u64)], k: &str| {
+            v.iter().find(|(n, _)| n == k).map(|(_, x)| *x).unwrap_or(0)
+        };
+        let single = |file: &str| {
+            fs::read_to_string(self.dir.join(file))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+        };
+        let mem = kv("memory.events");
+        let pids = kv("pids.events");
+        let cpu = kv("cpu.stat");
+        CgroupEvidence {
+            oom: get(&mem, "oom"),
+            oom_kill: get(&mem, "oom_kill"),
+            memory_max_hits: get(&mem, "max"),
+            pids_max_hits: get(&pids, "max"),
+            memory_peak: single("memory.peak"),
+            pids_peak: single("pids.peak"),
+            cpu_nr_throttled: get(&cpu, "nr_throttled"),
+            cpu_throttled_usec: get(&cpu, "throttled_usec"),
+        }
+    }
+
+    /// Kill every process in the cgroup (cgroup.kill, or one by one before Linux 5.14).
+    pub fn kill(&self) -> Result<(), CgroupError> {
+        let k = self.dir.join("cgroup.kill");
+        if k.exists() {
+            return fs::write(&k, "1").map_err(io("write", &k));
+        }
+        let procs = self.dir.join("cgroup.procs");
+        for _ in 0..10 {
+            let list = fs::read_to_string(&procs).map_err(io("read", &procs))?;
+            let pids: Vec<i32> = list.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+
+    /// Kill what is left and remove the leaf (the outer cgroup stays).
+    pub fn remove(&self) -> Result<(), CgroupError> {
+        if !self.owned {
+            return Ok(());
+        }
+        self.kill()?;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match fs::remove_dir(&self.dir) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) if Instant::now() >= deadline => return Err(io("rmdir", &self.dir)(e)),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+
+    /// Whether this is a leaf the runtime created.
+    pub fn is_leaf(&self) -> bool {
+        self.owned
+    }
+}

@@ -1,0 +1,338 @@
+//! mount-ns: private propagation first, a new root (a tmpfs with read-only binds of the host's
+//! /usr, /bin, /sbin, /lib, /lib64, /etc, or a directory from the config), a tmpfs /tmp, a minimal
+//! /dev, a fresh /proc, then pivot_root and the old root detached. Never chroot: it is escapable.
+//!
+//! The host is inspected in the parent (which bind sources exist, which are symbolic links, which
+//! mount flags are locked on them in a user namespace); the child only performs the steps.
+
+use crate::config::SandboxConfig;
+use crate::layer::Layer;
+use crate::step::{cstr, Op, Step};
+use nix::mount::{MntFlags, MsFlags};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+/// Where the new root is assembled: hidden from everyone else by the private mount namespace.
+pub const STAGING: &str = "/tmp";
+
+/// Device nodes bound from the host's /dev.
+pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    #[error("mount-ns: cannot inspect {}: {source}", path.display())]
+    Inspect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("mount-ns: root directory {}: {message}", path.display())]
+    Root { path: PathBuf, message: String },
+}
+
+/// What the mount steps depend on besides the config.
+pub(crate) struct MountContext {
+    /// The payload gets a new pid namespace (fresh /proc possible).
+    pub pid_ns: bool,
+    /// We are in a new user namespace (fresh proc needs a pid namespace it owns).
+    pub user_ns: bool,
+    /// fs-hardening on: nosuid/nodev on the binds.
+    pub harden: bool,
+}
+
+fn staged(p: &Path) -> String {
+    format!("{STAGING}{}", p.display())
+}
+
+/// Flags a user namespace may not clear on a bind of `path` (the kernel locks them).
+fn locked_flags(path: &Path) -> Result<MsFlags, MountError> {
+    use nix::sys::statvfs::FsFlags;
+    let st = nix::sys::statvfs::statvfs(path).map_err(|e| MountError::Inspect {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    let f = st.flags();
+    let mut m = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(fs) {
+            m |= ms;
+        }
+    }
+    Ok(m)
+}
+
+fn mount_step(
+    src: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Step {
+    Step::new(
+        Some(Layer::MountNs),
+        format!(
+            "mount({:?}, {:?}, {:?}, {:?}, {:?})",
+            src.unwrap_or("none"),
+            target,
+            fstype.unwrap_or("none"),
+            flags,
+            data.unwrap_or("")
+        ),
+        Op::Mount {
+            src: src.map(cstr),
+            target: cstr(target),
+            fstype: fstype.map(cstr),
+            flags,
+            data: data.map(cstr),
+        },
+    )
+}
+
+fn mkdir(path: &str, mode: u32) -> Step {
+    Step::new(
+        Some(Layer::MountNs),
+        format!("mkdir({path:?}, {mode:o})"),
+        Op::Mkdir {
+            path: cstr(path),
+            mode,
+        },
+    )
+}
+
+fn symlink(target: &str, link: &str) -> Step {
+    Step::new(
+        Some(Layer::MountNs),
+        format!("symlink({target:?}, {link:?})"),
+        Op::Symlink {
+            target: cstr(target),
+            link: cstr(link),
+        },
+    )
+}
+
+fn create_file(path: &str) -> Step {
+    Step::new(
+        Some(Layer::MountNs),
+        format!("open({path:?}, O_CREAT)"),
+        Op::CreateFile { path: cstr(path) },
+    )
+}
+
+/// mkdir for every ancestor of `p` below the staging root, then `p` itself.
+fn mkdir_all(p: &Path, out: &mut Vec<Step>) {
+    let mut acc = PathBuf::from("/");
+    for comp in p.components().skip(1) {
+        acc.push(comp);
+        out.push(mkdir(&staged(&acc), 0o755));
+    }
+}
+
+/// A read-only bind of a host path into the new root.
+fn bind_ro(src: &Path, extra: MsFlags, out: &mut Vec<Step>) -> Result<(), MountError> {
+    let target = staged(src);
+    let s = src.to_string_lossy();
+    out.push(mount_step(
+        Some(&s),
+        &target,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    ));
+    let flags =
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked_flags(src)? | extra;
+    out.push(mount_step(None, &target, None, flags, None));
+    Ok(())
+}
+
+pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>, MountError> {
+    let mut s = vec![mount_step(
+        None,
+        "/",
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )];
+    let extra = if ctx.harden {
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV
+    } else {
+        MsFlags::empty()
+    };
+    match &cfg.mount.root {
+        Some(root) => {
+            for sub in ["proc", "dev", "tmp"] {
+                if !root.join(sub).is_dir() {
+                    return Err(MountError::Root {
+                        path: root.clone(),
+                        message: format!("has no `{sub}` directory to mount on"),
+                    });
+                }
+            }
+            let r = root.to_string_lossy();
+            s.push(mount_step(
+                Some(&r),
+                STAGING,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            ));
+        }
+        None => {
+            s.push(mount_step(
+                Some("tmpfs"),
+                STAGING,
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some("mode=0755,size=1m"),
+            ));
+            for src in &cfg.mount.binds {
+                let meta = match std::fs::symlink_metadata(src) {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(source) => {
+                        return Err(MountError::Inspect {
+                            path: src.clone(),
+                            source,
+                        })
+                    }
+                };
+                if let Some(parent) = src.parent().filter(|p| *p != Path::new("/")) {
+                    mkdir_all(parent, &mut s);
+                }
+                if meta.file_type().is_symlink() {
+                    let target = std::fs::read_link(src).map_err(|source| MountError::Inspect {
+                        path: src.clone(),
+                        source,
+                    })?;
+                    s.push(symlink(&target.to_string_lossy(), &staged(src)));
+                    continue;
+                }
+                if meta.is_dir() {
+                    s.push(mkdir(&staged(src), 0o755));
+                } else {
+                    s.push(create_file(&staged(src)));
+                }
+                bind_ro(src, extra, &mut s)?;
+            }
+            s.push(mkdir(&format!("{STAGING}/tmp"), 0o1777));
+            s.push(mkdir(&format!("{STAGING}/dev"), 0o755));
+            s.push(mkdir(&format!("{STAGING}/proc"), 0o555));
+        }
+    }
+    let tmp_opts = format!("mode=1777,size={}", cfg.mount.tmp_size.0);
+    s.push(mount_step(
+        Some("tmpfs"),
+        &format!("{STAGING}/tmp"),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(&tmp_opts),
+    ));
+    dev(&mut s)?;
+    let proc_target = format!("{STAGING}/proc");
+    if ctx.user_ns && !ctx.pid_ns {
+        // A fresh proc needs a pid namespace owned by our user namespace; without one, show the
+        // host's /proc (bound) rather than fail: pid-ns is the layer that hides other processes.
+        s.push(mount_step(
+            Some("/proc"),
+            &proc_target,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        ));
+    } else {
+        s.push(mount_step(
+            Some("proc"),
+            &proc_target,
+            Some("proc"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None,
+        ));
+    }
+    let l = Some(Layer::MountNs);
+    s.push(Step::new(
+        l,
+        format!("chdir({STAGING:?})"),
+        Op::Chdir(cstr(STAGING)),
+    ));
+    s.push(Step::new(l, "pivot_root(\".\", \".\")", Op::PivotRoot));
+    s.push(Step::new(
+        l,
+        "umount2(\".\", MNT_DETACH) (old root)",
+        Op::Umount {
+            target: cstr("."),
+            flags: MntFlags::MNT_DETACH,
+        },
+    ));
+    s.push(Step::new(l, "chdir(\"/\")", Op::Chdir(cstr("/"))));
+    if let Some(root) = &cfg.mount.root {
+        let flags = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | locked_flags(root)?
+            | extra;
+        s.push(mount_step(None, "/", None, flags, None));
+    }
+    Ok(s)
+}
+
+/// A minimal /dev: a few device nodes bound from the host, a private devpts, /dev/shm.
+fn dev(s: &mut Vec<Step>) -> Result<(), MountError> {
+    let dev = format!("{STAGING}/dev");
+    s.push(mount_step(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("mode=0755,size=64k"),
+    ));
+    for name in DEVICES {
+        let host = PathBuf::from(format!("/dev/{name}"));
+        match std::fs::metadata(&host) {
+            Ok(m) if m.file_type().is_char_device() => {}
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(MountError::Inspect { path: host, source }),
+        }
+        let target = format!("{dev}/{name}");
+        s.push(create_file(&target));
+        s.push(mount_step(
+            Some(&host.to_string_lossy()),
+            &target,
+            None,
+            MsFlags::MS_BIND,
+            None,
+        ));
+    }
+    s.push(mkdir(&format!("{dev}/pts"), 0o755));
+    s.push(mount_step(
+        Some("devpts"),
+        &format!("{dev}/pts"),
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    ));
+    s.push(symlink("pts/ptmx", &format!("{dev}/ptmx")));
+    s.push(mkdir(&format!("{dev}/shm"), 0o1777));
+    s.push(mount_step(
+        Some("tmpfs"),
+        &format!("{dev}/shm"),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    ));
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        s.push(symlink(target, &format!("{dev}/{link}")));
+    }
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! The child's setup chain, built in the parent: one flat ordered list that reads like the list
+//! of layers. Everything before `Fork` runs in the supervisor (it creates the namespaces the
+//! payload will live in), everything after in the payload process, ending in execve.
+
+use crate::config::SandboxConfig;
+use crate::layer::Layer;
+use crate::layers::cgroup_limits::CgroupHandle;
+use crate::layers::mount::{MountContext, MountError};
+use crate::layers::user_ns::IdPlan;
+use crate::layers::{
+    caps, fd_hygiene, fs_hardening, mount, namespaces, net, nnp, rlimits, seccomp, session, uid,
+    user_ns,
+};
+use crate::seccomp::SeccompError;
+use crate::step::{cstr, Exec, Op, Step};
+use std::ffi::CString;
+use std::os::fd::RawFd;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Mount(#[from] MountError),
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
+}
+
+/// The descriptors and payload details the chain needs, prepared by the parent.
+pub struct PlanInput<'a> {
+    /// The runtime's pid (the supervisor dies with it).
+    pub parent: libc::pid_t,
+    /// Descriptors (close-on-exec, >= 3) that become the payload's 0, 1, 2.
+    pub stdio: [RawFd; 3],
+    /// The caller's terminal to adopt as controlling terminal before any layer.
+    pub controlling_tty: Option<RawFd>,
+    /// The runtime-owned pty's slave side (`--tty`).
+    pub pty_slave: Option<RawFd>,
+    pub cgroup: Option<&'a CgroupHandle>,
+    pub ids: &'a IdPlan,
+    pub exec: Exec,
+    /// The payload's working directory, when one is set.
+    pub cwd: Option<CString>,
+}
+
+/// The whole chain, in order.
+pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, PlanError> {
+    let on = |l: Layer| cfg.enabled(l);
+    let mut s: Vec<Step> = Vec::new();
+
+    // --- supervisor: runtime plumbing, then the layers that create the payload's world ---
+    s.push(Step::new(
+        None,
+        "sigprocmask/sigaction (reset signals)",
+        Op::ResetSignals,
+    ));
+    for (to, from) in input.stdio.iter().enumerate() {
+        s.push(Step::new(
+            None,
+            format!("dup2({from}, {to})"),
+            Op::Dup2 {
+                from: *from,
+                to: to as RawFd,
+            },
+        ));
+    }
+    if let Some(tty) = input.controlling_tty {
+        s.extend(session::adopt_controlling_tty(tty));
+    }
+    s.push(session::die_with_parent(input.parent));
+    if let Some(cg) = input.cgroup {
+        s.push(cg.join_step());
+    }
+    if cfg.rootless {
+        s.extend(uid::become_unprivileged(cfg));
+        s.push(session::die_with_parent(input.parent));
+    } else if on(Layer::Uid) {
+        s.extend(uid::clear_groups());
+    }
+    if on(Layer::UserNs) {
+        s.extend(user_ns::steps(input.ids));
+    }
+    s.push(session::not_dumpable());
+    s.extend(namespaces::steps(cfg));
+    if on(Layer::NetNs) {
+        s.extend(net::steps());
+    }
+    if on(Layer::UtsNs) {
+        s.extend(namespaces::hostname(cfg));
+    }
+    s.push(Step::new(None, "fork() (payload)", Op::Fork));
+
+    // --- payload: its filesystem, limits, session, then the privilege cuts, then execve ---
+    s.push(session::die_with_parent(0));
+    if on(Layer::MountNs) {
+        let ctx = MountContext {
+            pid_ns: on(Layer::PidNs),
+            user_ns: on(Layer::UserNs),
+            harden: on(Layer::FsHardening),
+        };
+        s.extend(mount::steps(cfg, &ctx)?);
+    }
+    if on(Layer::FsHardening) {
+        s.extend(fs_hardening::steps(cfg));
+    }
+    if on(Layer::Rlimits) {
+        s.extend(rlimits::steps(cfg));
+    }
+    if let Some(pty) = input.pty_slave {
+        for to in 0..3 {
+            s.push(Step::new(
+                None,
+                format!("dup2({pty}, {to}) (runtime pty)"),
+                Op::Dup2 { from: pty, to },
+            ));
+        }
+    }
+    s.extend(session::steps(on(Layer::NewSession), input.pty_slave));
+    if on(Layer::NoNewPrivs) {
+        s.extend(nnp::steps());
+    }
+    if on(Layer::Seccomp) {
+        s.extend(seccomp::steps(cfg)?);
+    }
+    let keep = cfg.effective_caps();
+    if on(Layer::Caps) {
+        s.extend(caps::bounding(&keep, on(Layer::Uid)));
+    }
+    if on(Layer::Uid) {
+        let (u, g) = if on(Layer::UserNs) {
+            (input.ids.inside_uid, input.ids.inside_gid)
+        } else {
+            (cfg.user.uid, cfg.user.gid)
+        };
+        s.extend(uid::switch(u, g));
+    }
+    if on(Layer::Caps) {
+        s.extend(caps::sets(&keep));
+    }
+    if on(Layer::Uid) || on(Layer::Caps) {
+        // A credential change clears the parent-death signal.
+        s.push(session::die_with_parent(0));
+    }
+    if let Some(cwd) = input.cwd {
+        let shown = cwd.to_string_lossy().into_owned();
+        s.push(Step::new(None, format!("chdir({shown:?})"), Op::Chdir(cwd)));
+    }
+    if on(Layer::FdHygiene) {
+        s.extend(fd_hygiene::steps());
+    }
+    let shown = input
+        .exec
+        .argv
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    s.push(Step::new(
+        None,
+        format!("execve({shown:?})"),
+        Op::Exec(input.exec),
+    ));
+    Ok(s)
+}
+
+/// The execve of the payload: PATH search unrolled into candidate paths, run inside the sandbox.
+pub fn exec_for(argv: &[CString], env: &[CString]) -> Exec {
+    let first = argv.first().cloned().unwrap_or_default();
+    let candidates = if first.as_bytes().contains(&b'/') {
+        vec![first]
+    } else {
+        let path = env
+            .iter()
+            .find_map(|e| e.to_bytes().strip_prefix(b"PATH="))
+            .map(|p| p.to_vec())
+            .unwrap_or_else(|| DEFAULT_PATH.as_bytes().to_vec());
+        path.split(|b| *b == b':')
+            .map(|dir| if dir.is_empty() { b".".as_slice() } else { dir })
+            .map(|dir| {
+                let mut p = dir.to_vec();
+                p.push(b'/');
+                p.extend_from_slice(first.as_bytes());
+                cstr(p)
+            })
+            .collect()
+    };
+    Exec::new(candidates, argv.to_vec(), env.to_vec())
+}
+
+/// PATH when the payload's environment has none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -1,0 +1,479 @@
+//! `spawn`: prepare the chain, fork the supervisor, answer its handshake, and hand back a
+//! `Sandbox` to wait for or kill.
+
+use crate::config::{ConfigError, SandboxConfig};
+use crate::handshake::{self, Msg, Recv};
+use crate::layer::Layer;
+use crate::layers::cgroup_limits::{CgroupError, CgroupHandle};
+use crate::layers::user_ns;
+use crate::outcome::{ExitKind, Outcome, SetupFailure};
+use crate::plan::{self, PlanError, PlanInput};
+use crate::step::{failure_exit_code, Step};
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::ffi::{CString, OsString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why a sandbox could not be started (the payload never ran). Setup failures inside the child
+/// are not errors here: they come back in `Outcome::setup_failure`.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("payload: {0}")]
+    Payload(String),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("layer user-ns: writing {path}: {source}")]
+    IdMap {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sandbox setup: {what}: {errno}")]
+    Os { what: &'static str, errno: Errno },
+    #[error("the sandbox supervisor (pid {pid}) ended during setup without a report: {status}")]
+    SupervisorDied { pid: i32, status: String },
+}
+
+fn os(what: &'static str) -> impl FnOnce(Errno) -> SpawnError {
+    move |errno| SpawnError::Os { what, errno }
+}
+
+/// What to run in the sandbox and with which descriptors.
+#[derive(Debug, Default)]
+pub struct Payload {
+    /// argv[0] is looked up in the payload's PATH inside the sandbox unless it contains '/'.
+    pub argv: Vec<OsString>,
+    /// The payload's whole environment (nothing is inherited).
+    pub env: Vec<(OsString, OsString)>,
+    /// None = /dev/null.
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    /// Working directory inside the sandbox (default: "/" with mount-ns, else the caller's).
+    pub cwd: Option<PathBuf>,
+    /// Give the payload a pseudo-terminal the runtime owns (`Sandbox::pty_master`).
+    pub tty: bool,
+    /// A cgroup v2 directory owned by the caller: the sandbox runs in it (or in a leaf under it
+    /// with cgroup-limits on).
+    pub outer_cgroup: Option<PathBuf>,
+    /// A terminal whose master the caller holds: made the payload's stdin and controlling
+    /// terminal before any layer (new-session then takes it away again).
+    pub controlling_tty: Option<OwnedFd>,
+}
+
+impl Payload {
+    /// A payload with the given argv and a minimal environment (PATH, HOME=/).
+    pub fn new<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Payload {
+            argv: argv.into_iter().map(Into::into).collect(),
+            env: vec![
+                ("PATH".into(), plan::DEFAULT_PATH.into()),
+                ("HOME".into(), "/".into()),
+            ],
+            ..Default::default()
+        }
+    }
+}
+
+/// A running sandbox.
+pub struct Sandbox {
+    supervisor: Pid,
+    payload: Option<Pid>,
+    sock: OwnedFd,
+    /// (owner, call, is_exec) per step, to describe a failure.
+    steps: Vec<(&'static str, String, bool)>,
+    cgroup: Option<CgroupHandle>,
+    failure: Option<SetupFailure>,
+    pty_master: Option<OwnedFd>,
+    reaped: bool,
+}
+
+fn cstring(what: &str, s: &[u8]) -> Result<CString, SpawnError> {
+    CString::new(s).map_err(|_| {
+        SpawnError::Payload(format!(
+            "{what} contains a NUL byte: {:?}",
+            String::from_utf8_lossy(s)
+        ))
+    })
+}
+
+/// A close-on-exec duplicate at 3 or above (so dup2 onto 0..2 never clobbers a source).
+fn dup_high(fd: BorrowedFd<'_>) -> Result<OwnedFd, SpawnError> {
+    let raw = fcntl(fd.as_raw_fd(), FcntlArg::F_DUPFD_CLOEXEC(3))
+        .map_err(os("fcntl(F_DUPFD_CLOEXEC)"))?;
+    // SAFETY: fcntl just returned this new descriptor; we are its only owner.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn dev_null() -> Result<OwnedFd, SpawnError> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| SpawnError::Os {
+            what: "open(/dev/null)",
+            errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })?;
+    dup_high(OwnedFd::from(f).as_fd())
+}
+
+/// Start `payload` in a sandbox configured by `cfg`.
+pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnError> {
+    cfg.validate()?;
+    if payload.argv.is_empty() {
+        return Err(SpawnError::Payload("empty command line".into()));
+    }
+    let argv = payload
+        .argv
+        .iter()
+        .map(|a| cstring("an argument", a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let env = payload
+        .env
+        .iter()
+        .map(|(k, v)| {
+            if k.is_empty() || k.as_bytes().contains(&b'=') {
+                return Err(SpawnError::Payload(format!(
+                    "bad environment variable name {k:?}"
+                )));
+            }
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            cstring("an environment variable", &kv)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let cwd = match &payload.cwd {
+        Some(p) => Some(cstring("the working directory", p.as_os_str().as_bytes())?),
+        None if cfg.enabled(Layer::MountNs) => Some(CString::from(c"/")),
+        None => None,
+    };
+
+    // Descriptors the child dups into place; all close-on-exec and >= 3.
+    let stdio = [
+        match &payload.stdin {
+            Some(fd) => dup_high(fd.as_fd())?,
+            None => dev_null()?,
+        },
+        match &payload.stdout {
+            Some(fd) => dup_high(fd.as_fd())?,
+            None => dev_null()?,
+        },
+        match &payload.stderr {
+            Some(fd) => dup_high(fd.as_fd())?,
+            None => dev_null()?,
+        },
+    ];
+    let ctty = payload
+        .controlling_tty
+        .as_ref()
+        .map(|fd| dup_high(fd.as_fd()))
+        .transpose()?;
+    let pty = if payload.tty {
+        let p = nix::pty::openpty(None, None).map_err(os("openpty"))?;
+        fcntl(p.master.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
+            .map_err(os("fcntl(FD_CLOEXEC)"))?;
+        let slave = dup_high(p.slave.as_fd())?;
+        Some((p.master, slave))
+    } else {
+        None
+    };
+
+    let cgroup = CgroupHandle::prepare(cfg, payload.outer_cgroup.as_deref())?;
+    let ids = user_ns::id_plan(cfg);
+    let exec = plan::exec_for(&argv, &env);
+    let steps: Vec<Step> = plan::build(
+        cfg,
+        PlanInput {
+            parent: nix::unistd::getpid().as_raw(),
+            stdio: [
+                stdio[0].as_raw_fd(),
+                stdio[1].as_raw_fd(),
+                stdio[2].as_raw_fd(),
+            ],
+            controlling_tty: ctty.as_ref().map(|f| f.as_raw_fd()),
+            pty_slave: pty.as_ref().map(|(_, s)| s.as_raw_fd()),
+            cgroup: cgroup.as_ref(),
+            ids: &ids,
+            exec,
+            cwd,
+        },
+    )
+    .inspect_err(|_| {
+        if let Some(cg) = &cgroup {
+            let _ = cg.remove();
+        }
+    })?;
+
+    let (parent_sock, child_sock) = nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::SeqPacket,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(os("socketpair"))?;
+
+    // SAFETY: the child only runs the prepared chain (child.rs) and never returns into the
+    // caller's code; glibc's fork keeps malloc consistent in the child even if other threads
+    // held its locks.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        if let Some(cg) = &cgroup {
+            let _ = cg.remove();
+        }
+        return Err(SpawnError::Os {
+            what: "fork",
+            errno: Errno::last(),
+        });
+    }
+    if pid == 0 {
+        drop(parent_sock);
+        crate::child::run(
+            &steps,
+            &crate::child::Ctx {
+                sock: child_sock.as_raw_fd(),
+            },
+        );
+    }
+    drop(child_sock);
+    drop(stdio);
+    drop(ctty);
+    let pty_master = pty.map(|(m, _slave)| m);
+
+    let mut sb = Sandbox {
+        supervisor: Pid::from_raw(pid),
+        payload: None,
+        sock: parent_sock,
+        steps: steps
+            .iter()
+            .map(|s| (s.owner(), s.call.clone(), s.is_exec()))
+            .collect(),
+        cgroup,
+        failure: None,
+        pty_master,
+        reaped: false,
+    };
+    drop(steps);
+    sb.await_exec(&ids)?;
+    Ok(sb)
+}
+
+impl Sandbox {
+    /// Answer the handshake until the payload is running (or setup failed).
+    fn await_exec(&mut self, ids: &user_ns::IdPlan) -> Result<(), SpawnError> {
+        loop {
+            match handshake::recv_timeout(self.sock.as_raw_fd(), None) {
+                Recv::Msg(Msg::UserNsReady) => {
+                    if let Err((path, source)) = user_ns::write_maps(self.supervisor.as_raw(), ids)
+                    {
+                        self.kill();
+                        return Err(SpawnError::IdMap { path, source });
+                    }
+                    handshake::send(self.sock.as_raw_fd(), Msg::Go);
+                }
+                Recv::Msg(Msg::PayloadPid(p)) => self.payload = Some(Pid::from_raw(p)),
+                Recv::Msg(Msg::ExecOk) => return Ok(()),
+                Recv::Msg(Msg::Failure { step, errno }) => {
+                    self.failure = Some(self.describe(step, errno));
+                    return Ok(());
+                }
+                Recv::Msg(other) => {
+                    self.kill();
+                    return Err(SpawnError::Payload(format!(
+                        "unexpected handshake message {other:?}"
+                    )));
+                }
+                Recv::Closed | Recv::TimedOut => {
+                    let status = self
+                        .reap()
+                        .map(|s| format!("{s:?}"))
+                        .unwrap_or_else(|e| e.to_string());
+                    return Err(SpawnError::SupervisorDied {
+                        pid: self.supervisor.as_raw(),
+                        status,
+                    });
+                }
+            }
+        }
+    }
+
+    fn describe(&self, step: u32, errno: i32) -> SetupFailure {
+        match self.steps.get(step as usize) {
+            Some((owner, call, _)) => SetupFailure {
+                step: (*owner).to_string(),
+                syscall: call.clone(),
+                errno,
+            },
+            None => SetupFailure {
+                step: "runtime".into(),
+                syscall: format!("step #{step}"),
+                errno,
+            },
+        }
+    }
+
+    /// The payload's pid as seen from the caller (the supervisor's until the payload exists).
+    pub fn pid(&self) -> i32 {
+        self.payload.unwrap_or(self.supervisor).as_raw()
+    }
+
+    /// The supervisor process (outside the sandbox's pid namespace).
+    pub fn supervisor_pid(&self) -> i32 {
+        self.supervisor.as_raw()
+    }
+
+    /// The cgroup the payload runs in (the leaf, else the caller's outer cgroup).
+    pub fn cgroup_dir(&self) -> Option<&std::path::Path> {
+        self.cgroup.as_ref().map(|c| c.dir.as_path())
+    }
+
+    /// The master side of the runtime's pty (`Payload::tty`).
+    pub fn pty_master(&self) -> Option<BorrowedFd<'_>> {
+        self.pty_master.as_ref().map(|f| f.as_fd())
+    }
+
+    /// Wait for the payload to end.
+    pub fn wait(mut self) -> Result<Outcome, SpawnError> {
+        match self.wait_inner(None)? {
+            Some(o) => Ok(o),
+            None => unreachable_timeout(),
+        }
+    }
+
+    /// Wait at most `timeout`; `Ok(None)` if the payload is still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<Outcome>, SpawnError> {
+        self.wait_inner(Some(timeout))
+    }
+
+    fn wait_inner(&mut self, timeout: Option<Duration>) -> Result<Option<Outcome>, SpawnError> {
+        if self.reaped {
+            return Err(SpawnError::Payload(
+                "the sandbox was already waited for".into(),
+            ));
+        }
+        if let Some(f) = self.failure.clone() {
+            let is_exec = self
+                .steps
+                .iter()
+                .find(|(_, c, _)| *c == f.syscall)
+                .is_some_and(|s| s.2);
+            self.reap()?;
+            let cgroup = self.finish_cgroup()?;
+            return Ok(Some(Outcome {
+                status: ExitKind::Exited {
+                    code: failure_exit_code(is_exec, f.errno),
+                },
+                cgroup,
+                setup_failure: Some(f),
+            }));
+        }
+        let status = match handshake::recv_timeout(self.sock.as_raw_fd(), timeout) {
+            Recv::TimedOut => return Ok(None),
+            Recv::Msg(Msg::Exited(raw)) => {
+                self.reap()?;
+                decode_status(raw)
+            }
+            // The supervisor died without reporting (killed): its own status stands in.
+            Recv::Msg(_) | Recv::Closed => self.reap()?,
+        };
+        let cgroup = self.finish_cgroup()?;
+        Ok(Some(Outcome {
+            status,
+            cgroup,
+            setup_failure: None,
+        }))
+    }
+
+    fn finish_cgroup(&mut self) -> Result<Option<crate::outcome::CgroupEvidence>, SpawnError> {
+        let Some(cg) = &self.cgroup else {
+            return Ok(None);
+        };
+        let ev = cg.evidence();
+        cg.remove()?;
+        Ok(Some(ev))
+    }
+
+    fn reap(&mut self) -> Result<ExitKind, SpawnError> {
+        let mut status = 0;
+        loop {
+            // SAFETY: waiting for our own child; status is a valid out pointer.
+            let r = unsafe { libc::waitpid(self.supervisor.as_raw(), &mut status, 0) };
+            if r == self.supervisor.as_raw() {
+                self.reaped = true;
+                return Ok(decode_status(status));
+            }
+            let e = Errno::last();
+            if r < 0 && e != Errno::EINTR {
+                self.reaped = true;
+                return Err(SpawnError::Os {
+                    what: "waitpid",
+                    errno: e,
+                });
+            }
+        }
+    }
+
+    /// Kill the whole sandbox: its cgroup when it has one, and the payload (the pid namespace's
+    /// init when pid-ns is on, which takes every process in it along).
+    pub fn kill(&mut self) {
+        if self.reaped {
+            return;
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.kill();
+        }
+        match self.payload {
+            Some(p) => {
+                let _ = kill(p, Signal::SIGKILL);
+            }
+            None => {
+                let _ = kill(self.supervisor, Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+fn unreachable_timeout() -> Result<Outcome, SpawnError> {
+    Err(SpawnError::Payload(
+        "wait without timeout returned no outcome".into(),
+    ))
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill();
+            let _ = kill(self.supervisor, Signal::SIGKILL);
+            let _ = self.reap();
+            if let Some(cg) = &self.cgroup {
+                let _ = cg.remove();
+            }
+        }
+    }
+}
+
+fn decode_status(raw: i32) -> ExitKind {
+    if libc::WIFSIGNALED(raw) {
+        ExitKind::Signaled {
+            signal: libc::WTERMSIG(raw),
+            core_dumped: libc::WCOREDUMP(raw),
+        }
+    } else {
+        ExitKind::Exited {
+            code: libc::WEXITSTATUS(raw),
+        }
+    }
+}
