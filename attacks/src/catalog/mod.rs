@@ -15,6 +15,9 @@
 //! proc-self-exe, io-uring
 
 mod abstract_socket;
+mod bpf;
+mod cgroup_escape;
+mod cgroup_release_agent;
 mod chroot_escape;
 mod clock;
 mod core_pattern;
@@ -28,6 +31,7 @@ mod proc_root;
 mod raw_socket;
 mod reboot;
 mod sysrq_trigger;
+mod userfaultfd;
 pub(crate) mod util;
 
 use crate::Probe;
@@ -49,5 +53,9 @@ pub fn probes() -> Vec<&'static dyn Probe> {
         &proc_environ::ProcEnviron,
         &abstract_socket::AbstractSocket,
         &reboot::Reboot,
+        &bpf::Bpf,
+        &userfaultfd::Userfaultfd,
+        &cgroup_release_agent::CgroupReleaseAgent,
+        &cgroup_escape::CgroupEscape,
     ]
 }
