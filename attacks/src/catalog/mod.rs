@@ -16,12 +16,14 @@
 
 mod abstract_socket;
 mod bpf;
+mod caps_inheritable;
 mod cgroup_escape;
 mod cgroup_release_agent;
 mod chroot_escape;
 mod clock;
 mod core_pattern;
 mod kernel_log;
+mod kernel_module;
 mod masked_paths;
 mod mknod_device;
 mod mount;
@@ -57,5 +59,7 @@ pub fn probes() -> Vec<&'static dyn Probe> {
         &userfaultfd::Userfaultfd,
         &cgroup_release_agent::CgroupReleaseAgent,
         &cgroup_escape::CgroupEscape,
+        &caps_inheritable::CapsInheritable,
+        &kernel_module::KernelModule,
     ]
 }
