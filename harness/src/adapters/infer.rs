@@ -1,0 +1,150 @@
+//! Attribution for external runtimes, from evidence only. They cannot be run with one layer
+//! switched off, so instead each layer the runtime turned on (and the probe names as a
+//! candidate) is credited when the evidence carries that layer's signature: SIGSYS or a syscall
+//! the runtime's filter denies for seccomp, ESRCH for pid-ns, EROFS for fs-hardening, and so on.
+//! The result is marked `inferred`; `necessary` stays empty (only ablation can show it) and no
+//! ablation runs are listed.
+
+use crate::model::{Attribution, Evidence};
+use breakout_attacks::{Layer, Step};
+use serde_json::Value;
+
+const EPERM: i32 = libc::EPERM;
+const ENOENT: i32 = libc::ENOENT;
+const ESRCH: i32 = libc::ESRCH;
+const EBADF: i32 = libc::EBADF;
+const EAGAIN: i32 = libc::EAGAIN;
+const EACCES: i32 = libc::EACCES;
+const ENOTTY: i32 = libc::ENOTTY;
+const EROFS: i32 = libc::EROFS;
+const EMFILE: i32 = libc::EMFILE;
+const EIO: i32 = libc::EIO;
+const ECONNREFUSED: i32 = libc::ECONNREFUSED;
+const ENETUNREACH: i32 = libc::ENETUNREACH;
+const EADDRNOTAVAIL: i32 = libc::EADDRNOTAVAIL;
+const SIGSYS: i32 = libc::SIGSYS;
+
+/// The syscall name at the start of a step's syscall text: "ptrace(PTRACE_ATTACH, 812)" ->
+/// "ptrace".
+pub fn syscall_name(step: &Step) -> &str {
+    let text = step.syscall.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
+/// Does the step's text name a process's /proc entry (`/proc/<digits>`)?
+fn names_proc_pid(step: &Step) -> bool {
+    let text = &step.syscall;
+    text.match_indices("/proc/").any(|(i, m)| {
+        text[i + m.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
+/// Whether the evidence carries a signature of `layer`.
+fn signature(
+    layer: Layer,
+    evidence: &Evidence,
+    failed: &[(&Step, i32)],
+    seccomp: Option<&Value>,
+) -> bool {
+    let errno_in = |set: &[i32]| failed.iter().any(|(_, e)| set.contains(e));
+    let nothing_failed = failed.is_empty();
+    let killed_by_sigsys = matches!(
+        evidence.exit,
+        Some(breakout_runtime::ExitKind::Signaled { signal, .. }) if signal == SIGSYS
+    );
+    match layer {
+        Layer::Seccomp => killed_by_sigsys || !seccomp_denied(failed, seccomp).is_empty(),
+        Layer::PidNs => failed
+            .iter()
+            .any(|(s, e)| *e == ESRCH || (*e == ENOENT && names_proc_pid(s))),
+        // EPERM/EACCES come from capabilities, the uid and the user namespace alike; every such
+        // layer the runtime turned on is credited, the report marks it inferred.
+        Layer::Caps | Layer::Uid | Layer::UserNs => failed
+            .iter()
+            .any(|(s, e)| (*e == EPERM || *e == EACCES) && !denied_by(s, seccomp)),
+        Layer::MountNs => failed
+            .iter()
+            .any(|(s, e)| *e == ENOENT && !names_proc_pid(s)),
+        Layer::NetNs => errno_in(&[ECONNREFUSED, ENETUNREACH, EADDRNOTAVAIL]) || nothing_failed,
+        Layer::IpcNs | Layer::UtsNs | Layer::CgroupNs | Layer::NoNewPrivs => nothing_failed,
+        Layer::FsHardening => errno_in(&[EROFS]),
+        Layer::FdHygiene => errno_in(&[EBADF]),
+        Layer::NewSession => errno_in(&[ENOTTY, EIO]),
+        Layer::CgroupLimits => evidence
+            .cgroup
+            .as_ref()
+            .is_some_and(|c| c.pids_max_hits > 0 || c.oom_kill > 0 || c.memory_max_hits > 0),
+        Layer::Rlimits => errno_in(&[EAGAIN, EMFILE]),
+    }
+}
+
+/// Whether the filter denies the step's syscall unconditionally.
+fn denied_by(step: &Step, seccomp: Option<&Value>) -> bool {
+    seccomp.is_some_and(|f| super::crun::oci_denies(f, syscall_name(step)) == Some(true))
+}
+
+fn seccomp_denied(failed: &[(&Step, i32)], seccomp: Option<&Value>) -> Vec<String> {
+    let mut names: Vec<String> = failed
+        .iter()
+        .filter(|(s, _)| denied_by(s, seccomp))
+        .map(|(s, _)| syscall_name(s).to_string())
+        .collect();
+    names.dedup();
+    names
+}
+
+/// The attribution of a blocked result under an external runtime that turned on `enabled`
+/// layers (its ProfileInfo) for a probe with `candidates` (its metadata). `seccomp` is the
+/// runtime's OCI filter when it installs one (crun), so denied syscalls can be named.
+pub fn attribution(
+    candidates: &[Layer],
+    enabled: &[Layer],
+    evidence: &Evidence,
+    seccomp: Option<&Value>,
+) -> Attribution {
+    let failed: Vec<(&Step, i32)> = evidence
+        .steps
+        .iter()
+        .filter_map(|s| s.errno.map(|e| (s, e)))
+        .collect();
+    let sufficient: Vec<Layer> = candidates
+        .iter()
+        .copied()
+        .filter(|l| enabled.contains(l))
+        .filter(|l| signature(*l, evidence, &failed, seccomp))
+        .collect();
+    let seccomp_names = if sufficient.contains(&Layer::Seccomp) {
+        seccomp_denied(&failed, seccomp)
+    } else {
+        Vec::new()
+    };
+    Attribution {
+        necessary: Vec::new(),
+        depth: sufficient.len(),
+        sufficient,
+        candidates_complete: false,
+        caps_detail: Vec::new(),
+        seccomp_denied: seccomp_names,
+        inferred: true,
+        ablation_runs: Vec::new(),
+    }
+}
+
+/// The attribution for a blocked result under the adapter `name`.
+pub fn for_adapter(name: &str, candidates: &[Layer], evidence: &Evidence) -> Option<Attribution> {
+    let adapter = super::by_name(name)?;
+    let info = adapter.profile_info();
+    let seccomp = (name == "crun").then(super::crun::adapter_seccomp);
+    Some(attribution(
+        candidates,
+        &info.layers,
+        evidence,
+        seccomp.as_ref(),
+    ))
+}

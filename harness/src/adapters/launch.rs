@@ -1,0 +1,273 @@
+//! Starting an external runtime (bwrap, crun, unshare) with `breakout-probe` as its payload:
+//! stdout and stderr captured, the controlling terminal handed over, everything placed in a
+//! cgroup v2 directory of our own so that a timeout kills the whole tree at once (cgroup.kill),
+//! whatever the runtime does with its children.
+
+use breakout_attacks::{LaunchRequest, Launched};
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where adapter launches get their cgroups when the request names none.
+pub const DEFAULT_CGROUP_BASE: &str = "/sys/fs/cgroup/breakout-adapters";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cgroup {path}: {action} failed: {source}")]
+    Cgroup {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("waiting for {program} failed: {source}")]
+    Wait {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {action} failed: {source}")]
+    File {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("duplicating the controlling terminal fd {fd} failed: {source}")]
+    Tty {
+        fd: i32,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A cgroup directory made for one launch: `runtime/` holds the runtime process (and, for
+/// bwrap and unshare, the payload), `payload/` is free for a runtime that makes its own cgroup
+/// (crun). Killed and removed on drop.
+pub struct LaunchCgroup {
+    pub dir: PathBuf,
+}
+
+static NEXT_LAUNCH: AtomicU64 = AtomicU64::new(0);
+
+impl LaunchCgroup {
+    pub fn create(base: &Path, adapter: &str) -> Result<LaunchCgroup, LaunchError> {
+        let n = NEXT_LAUNCH.fetch_add(1, Ordering::Relaxed);
+        let dir = base.join(format!("{adapter}-{}-{n}", std::process::id()));
+        for d in [&dir, &dir.join("runtime")] {
+            fs::create_dir_all(d).map_err(|source| LaunchError::Cgroup {
+                path: d.clone(),
+                action: "mkdir",
+                source,
+            })?;
+        }
+        Ok(LaunchCgroup { dir })
+    }
+
+    /// The payload cgroup path relative to the cgroup2 mount at /sys/fs/cgroup, as OCI's
+    /// `linux.cgroupsPath` wants it.
+    pub fn payload_path_for_oci(&self) -> Option<String> {
+        self.dir
+            .join("payload")
+            .strip_prefix("/sys/fs/cgroup")
+            .ok()
+            .map(|p| format!("/{}", p.display()))
+    }
+
+    /// Kills every process in the tree (cgroup.kill is recursive).
+    pub fn kill(&self) -> Result<(), LaunchError> {
+        let path = self.dir.join("cgroup.kill");
+        fs::write(&path, "1").map_err(|source| LaunchError::Cgroup {
+            path,
+            action: "write 1 to cgroup.kill",
+            source,
+        })
+    }
+}
+
+impl Drop for LaunchCgroup {
+    fn drop(&mut self) {
+        // Best effort: the processes are gone by now (waited for), a kill covers stragglers, and
+        // the directories are removed children first. A failure leaves an empty cgroup behind,
+        // which the guest discards at power-off.
+        let _ = self.kill();
+        for _ in 0..50 {
+            let children_gone = ["payload", "runtime"]
+                .iter()
+                .all(|c| remove_cgroup_tree(&self.dir.join(c)));
+            if children_gone && fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Removes a cgroup directory and its child cgroups; true when it is gone.
+fn remove_cgroup_tree(dir: &Path) -> bool {
+    if !dir.exists() {
+        return true;
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&entry.path());
+            }
+        }
+    }
+    fs::remove_dir(dir).is_ok()
+}
+
+/// Starts `argv` (the runtime's command line) for `request` inside `cgroup/runtime`, waits at
+/// most the request's timeout, kills the tree when it overruns.
+pub fn run(
+    argv: &[String],
+    request: &LaunchRequest,
+    cgroup: &LaunchCgroup,
+) -> Result<Launched, LaunchError> {
+    let program = argv[0].clone();
+    let procs_path = cgroup.dir.join("runtime/cgroup.procs");
+    let procs = fs::OpenOptions::new()
+        .write(true)
+        .open(&procs_path)
+        .map_err(|source| LaunchError::Cgroup {
+            path: procs_path.clone(),
+            action: "open cgroup.procs",
+            source,
+        })?;
+    let procs_fd = procs.as_raw_fd();
+
+    let mut command = Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let tty_fd = request.controlling_tty;
+    match tty_fd {
+        Some(fd) => {
+            // SAFETY: the caller keeps the terminal fd open for the whole launch (it is the
+            // request's `controlling_tty`); we only borrow it to duplicate it.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            let owned: OwnedFd = borrowed
+                .try_clone_to_owned()
+                .map_err(|source| LaunchError::Tty { fd, source })?;
+            command.stdin(Stdio::from(owned));
+        }
+        None => {
+            command.stdin(Stdio::null());
+        }
+    }
+    // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
+    // functions (write, setsid, ioctl) on descriptors that are open in the child: `procs_fd` is
+    // kept open by `procs` in the parent until spawn returns, and stdin was set up by std before
+    // pre_exec closures run. No allocation, no locks.
+    unsafe {
+        command.pre_exec(move || {
+            // Join the launch cgroup before exec, so no child of the runtime can start outside it.
+            if libc::write(procs_fd, b"0".as_ptr().cast(), 1) != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if tty_fd.is_some() {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(|source| LaunchError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
+    drop(procs);
+
+    let stdout = reader(child.stdout.take());
+    let stderr = reader(child.stderr.take());
+    let (status, timed_out) = wait(&mut child, request.timeout, cgroup, &program)?;
+    // The pipes close once every process holding them is gone; after a timeout the cgroup kill
+    // took care of that, so joining cannot hang on a straggler that escaped the tree.
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    let code = match (status.code(), status.signal()) {
+        (Some(code), _) => breakout_runtime::ExitKind::Exited { code },
+        (None, Some(signal)) => breakout_runtime::ExitKind::Signaled {
+            signal,
+            core_dumped: status.core_dumped(),
+        },
+        (None, None) => breakout_runtime::ExitKind::Exited { code: -1 },
+    };
+    Ok(Launched {
+        outcome: Some(breakout_runtime::Outcome {
+            status: code,
+            cgroup: None,
+            setup_failure: None,
+        }),
+        stdout,
+        stderr,
+        timed_out,
+    })
+}
+
+fn reader<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+fn wait(
+    child: &mut Child,
+    timeout: Duration,
+    cgroup: &LaunchCgroup,
+    program: &str,
+) -> Result<(std::process::ExitStatus, bool), LaunchError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|source| LaunchError::Wait {
+            program: program.to_string(),
+            source,
+        })? {
+            return Ok((status, false));
+        }
+        if Instant::now() >= deadline {
+            cgroup.kill()?;
+            let status = child.wait().map_err(|source| LaunchError::Wait {
+                program: program.to_string(),
+                source,
+            })?;
+            return Ok((status, true));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Writes a file the runtime reads (an OCI config), with a clear error.
+pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), LaunchError> {
+    let mut f = fs::File::create(path).map_err(|source| LaunchError::File {
+        path: path.to_path_buf(),
+        action: "create",
+        source,
+    })?;
+    f.write_all(contents).map_err(|source| LaunchError::File {
+        path: path.to_path_buf(),
+        action: "write",
+        source,
+    })
+}

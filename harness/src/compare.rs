@@ -1,0 +1,165 @@
+//! `breakout compare A B ...`: configurations side by side in one fresh VM. Each name is one of
+//! our profiles (built-in or a TOML file) or an external runtime (bwrap, crun, unshare) started
+//! through an adapter. The report is the usual matrix, with the layers each configuration
+//! turned on and, first, the probes on which the configurations disagree.
+//!
+//! Exit codes: 0 the comparison ran (escapes are findings), 2 bad input or a failed run.
+
+use crate::cmd_run;
+use crate::model::RunReport;
+use crate::plan::{Configuration, ConfigurationKind, RunPlan};
+use crate::report::{self, cell::cell_text, matrix::Matrix, Format};
+use breakout_harness::adapters;
+use std::fmt::Write;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// Configurations: built-in profiles (`breakout list profiles`), TOML profile files, or
+    /// external runtimes: bwrap, crun, unshare.
+    #[arg(value_name = "CONFIGURATION", num_args = 2.., required = true)]
+    pub configurations: Vec<String>,
+    /// A probe to run; repeat. Default: every probe.
+    #[arg(long = "probe", value_name = "ID")]
+    pub probes: Vec<String>,
+    /// What to print on stdout at the end.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Also write results.json, report.html, junit.xml and report.md into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub vm: crate::run::VmArgs,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(
+        "`{name}` needs {binary}, which is not installed on this host (Debian package: {package})"
+    )]
+    NotInstalled {
+        name: String,
+        binary: String,
+        package: &'static str,
+    },
+    #[error("`{name}` is neither an external runtime ({}) nor a profile: {message}", adapters::NAMES.join(", "))]
+    Unknown { name: String, message: String },
+}
+
+fn package_of(adapter: &str) -> &'static str {
+    match adapter {
+        "bwrap" => "bubblewrap",
+        "crun" => "crun",
+        _ => "util-linux",
+    }
+}
+
+/// The configuration a name stands for, checked on the host before anything boots.
+pub fn configuration(name: &str) -> Result<Configuration, CompareError> {
+    if let Some(adapter) = adapters::by_name(name) {
+        if !adapter.binary().exists() {
+            return Err(CompareError::NotInstalled {
+                name: name.to_string(),
+                binary: adapter.binary().display().to_string(),
+                package: package_of(name),
+            });
+        }
+        return Ok(Configuration {
+            name: name.to_string(),
+            kind: ConfigurationKind::Adapter {
+                adapter: name.to_string(),
+                layers: adapter.profile_info().layers,
+            },
+        });
+    }
+    Configuration::profile(name).map_err(|e| CompareError::Unknown {
+        name: name.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// The probes whose cells differ between configurations, one line each.
+pub fn differences(report: &RunReport) -> String {
+    let matrix = Matrix::of(report);
+    let mut out = String::new();
+    for probe in &matrix.probes {
+        let cells: Vec<(String, String)> = matrix
+            .profiles
+            .iter()
+            .map(|profile| {
+                let text = matrix
+                    .cell(probe, profile)
+                    .map_or("not run".to_string(), cell_text);
+                (profile.to_string(), text)
+            })
+            .collect();
+        let verdicts: Vec<Option<breakout_attacks::Verdict>> = matrix
+            .profiles
+            .iter()
+            .map(|profile| matrix.cell(probe, profile).map(|r| r.verdict))
+            .collect();
+        if verdicts.windows(2).any(|w| w[0] != w[1]) {
+            let parts: Vec<String> = cells.iter().map(|(p, t)| format!("{p}: {t}")).collect();
+            let _ = writeln!(out, "  {probe}: {}", parts.join(" | "));
+        }
+    }
+    if out.is_empty() {
+        "where they differ: nowhere, every probe has the same verdict under each\n".to_string()
+    } else {
+        format!("where they differ (verdicts):\n{out}")
+    }
+}
+
+pub fn run(args: CompareArgs) -> u8 {
+    let mut configurations = Vec::new();
+    for name in &args.configurations {
+        match configuration(name) {
+            Ok(c) => configurations.push(c),
+            Err(e) => {
+                eprintln!("breakout compare: {e}");
+                return 2;
+            }
+        }
+    }
+    let plan = match RunPlan::new(configurations, &args.probes) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("breakout compare: {e}");
+            return 2;
+        }
+    };
+    let report = match cmd_run::execute(&plan, &args.vm) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("breakout compare: {e:#}");
+            return 2;
+        }
+    };
+    let shown = match args.format {
+        Format::Table => {
+            let mut text = differences(&report);
+            text.push('\n');
+            text.push_str(&report::table::render(
+                &report,
+                report::table::colour_for_stdout(),
+            ));
+            text
+        }
+        other => report::render(&report, other),
+    };
+    print!("{shown}");
+    if let Some(dir) = &args.out {
+        match report::write_all(&report, dir) {
+            Ok(paths) => {
+                for p in paths {
+                    eprintln!("wrote {}", p.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("breakout compare: {e}");
+                return 2;
+            }
+        }
+    }
+    0
+}

@@ -1,0 +1,146 @@
+//! What one (probe, profile) cell says, shared by every renderer so the table, the HTML heatmap,
+//! the Markdown matrix and JUnit agree word for word.
+
+use crate::model::{Attribution, ProbeResult};
+use breakout_attacks::{Layer, Verdict};
+
+/// How strong the block was, which is what the heatmap colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shade {
+    Escaped,
+    /// Blocked, and this many layers are each sufficient on their own (>= 1).
+    Depth(usize),
+    /// Blocked, but no single layer suffices (only a combination does), or the candidates do
+    /// not explain the block, or no attribution was made.
+    Unattributed,
+    Inconclusive,
+    Skipped,
+}
+
+impl Shade {
+    pub fn of(result: &ProbeResult) -> Shade {
+        match result.verdict {
+            Verdict::Escaped => Shade::Escaped,
+            Verdict::Inconclusive => Shade::Inconclusive,
+            Verdict::Skipped => Shade::Skipped,
+            Verdict::Blocked => match &result.attribution {
+                Some(a) if a.depth > 0 => Shade::Depth(a.depth),
+                _ => Shade::Unattributed,
+            },
+        }
+    }
+
+    /// A CSS class / legend key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Shade::Escaped => "escaped",
+            Shade::Depth(1) => "depth1",
+            Shade::Depth(2) => "depth2",
+            Shade::Depth(_) => "depth3",
+            Shade::Unattributed => "unattributed",
+            Shade::Inconclusive => "inconclusive",
+            Shade::Skipped => "skipped",
+        }
+    }
+}
+
+/// One layer as a cell shows it: the list layers carry their drill-down, e.g.
+/// `caps(CAP_SYS_PTRACE)` or `seccomp(keyctl)`.
+pub fn layer_label(layer: Layer, attribution: &Attribution) -> String {
+    let detail = match layer {
+        Layer::Caps => &attribution.caps_detail,
+        Layer::Seccomp => &attribution.seccomp_denied,
+        _ => return layer.name().to_string(),
+    };
+    if detail.is_empty() {
+        layer.name().to_string()
+    } else {
+        format!("{}({})", layer.name(), detail.join(","))
+    }
+}
+
+/// The layers part of a blocked cell, e.g. "pid-ns, caps(CAP_SYS_PTRACE)".
+pub fn layers_text(attribution: &Attribution) -> String {
+    if attribution.sufficient.is_empty() {
+        if attribution.inferred {
+            return "no evidence names a layer".to_string();
+        }
+        if !attribution.candidates_complete {
+            return "unexplained".to_string();
+        }
+        if attribution.necessary.is_empty() {
+            return "combined".to_string();
+        }
+        let needed: Vec<String> = attribution
+            .necessary
+            .iter()
+            .map(|l| layer_label(*l, attribution))
+            .collect();
+        return format!("combined({})", needed.join("+"));
+    }
+    let mut text = attribution
+        .sufficient
+        .iter()
+        .map(|l| layer_label(*l, attribution))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !attribution.candidates_complete && !attribution.inferred {
+        text.push_str(" +unexplained");
+    }
+    text
+}
+
+/// The whole cell: "ESCAPED", "blocked: pid-ns, caps(CAP_SYS_PTRACE)", "blocked~: net-ns"
+/// (`~` marks attribution inferred from evidence), "inconclusive", "skipped".
+pub fn cell_text(result: &ProbeResult) -> String {
+    match result.verdict {
+        Verdict::Escaped => "ESCAPED".to_string(),
+        Verdict::Inconclusive => "inconclusive".to_string(),
+        Verdict::Skipped => "skipped".to_string(),
+        Verdict::Blocked => match &result.attribution {
+            None => "blocked".to_string(),
+            Some(a) => {
+                let mark = if a.inferred { "~" } else { "" };
+                format!("blocked{mark}: {}", layers_text(a))
+            }
+        },
+    }
+}
+
+/// The verdict's name as the JSON spells it.
+pub fn verdict_name(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Escaped => "escaped",
+        Verdict::Blocked => "blocked",
+        Verdict::Inconclusive => "inconclusive",
+        Verdict::Skipped => "skipped",
+    }
+}
+
+/// Counts of each verdict, for summaries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub escaped: usize,
+    pub blocked: usize,
+    pub inconclusive: usize,
+    pub skipped: usize,
+}
+
+impl Tally {
+    pub fn of<'a>(results: impl IntoIterator<Item = &'a ProbeResult>) -> Tally {
+        let mut tally = Tally::default();
+        for r in results {
+            match r.verdict {
+                Verdict::Escaped => tally.escaped += 1,
+                Verdict::Blocked => tally.blocked += 1,
+                Verdict::Inconclusive => tally.inconclusive += 1,
+                Verdict::Skipped => tally.skipped += 1,
+            }
+        }
+        tally
+    }
+
+    pub fn total(self) -> usize {
+        self.escaped + self.blocked + self.inconclusive + self.skipped
+    }
+}

@@ -1,0 +1,374 @@
+//! A self-contained HTML report (no external assets: inline CSS, no scripts): the environment,
+//! a heatmap matrix coloured by depth (escaped red, one layer orange, deeper greener,
+//! inconclusive and skipped grey), then per probe its technique, oracle, and per profile the
+//! evidence and the ablation runs.
+
+use super::cell::{cell_text, layer_label, verdict_name, Shade, Tally};
+use super::environment;
+use super::escape::markup as esc;
+use super::matrix::Matrix;
+use crate::model::{ProbeResult, RunReport};
+use breakout_attacks::Layer;
+use std::fmt::Write;
+
+const STYLE: &str = r#"
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #1d1d1f; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.2em; margin-top: 1.6em; } h3 { font-size: 1.05em; }
+table { border-collapse: collapse; margin: .6em 0; }
+th, td { border: 1px solid #bbb; padding: .25em .5em; text-align: left; vertical-align: top; }
+th { background: #eee; }
+table.matrix th { white-space: nowrap; }
+table.matrix td.cell { font-size: .85em; min-width: 9em; }
+table.matrix td.cell a { color: inherit; text-decoration: none; display: block; }
+td.escaped { background: #d32f2f; color: #fff; font-weight: bold; }
+td.depth1 { background: #f57c00; color: #000; }
+td.depth2 { background: #c0ca33; color: #000; }
+td.depth3 { background: #43a047; color: #fff; }
+td.unattributed { background: #ce93d8; color: #000; }
+td.inconclusive, td.skipped { background: #9e9e9e; color: #000; }
+td.absent { background: #fff; color: #999; }
+.legend span { display: inline-block; padding: .15em .5em; margin: .1em; border: 1px solid #bbb; }
+.legend span.escaped { background: #d32f2f; color: #fff; } .legend span.depth1 { background: #f57c00; }
+.legend span.depth2 { background: #c0ca33; } .legend span.depth3 { background: #43a047; color: #fff; }
+.legend span.unattributed { background: #ce93d8; } .legend span.grey { background: #9e9e9e; }
+pre { background: #f6f6f6; padding: .5em; white-space: pre-wrap; word-break: break-all; }
+code { background: #f2f2f2; padding: 0 .2em; }
+details { margin: .4em 0 .4em 1em; } summary { cursor: pointer; }
+.muted { color: #666; }
+"#;
+
+pub fn render(report: &RunReport) -> String {
+    let matrix = Matrix::of(report);
+    let mut out = String::new();
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    let _ = writeln!(
+        out,
+        "<title>breakout report</title>\n<style>{STYLE}</style>\n</head>\n<body>"
+    );
+    let _ = writeln!(
+        out,
+        "<h1>breakout report</h1>\n<p class=\"muted\">breakout {} · results schema {} · {} results · time {} (boot {}, probe runs {}, ablation {})</p>",
+        esc(&report.breakout_version),
+        report.schema_version,
+        report.results.len(),
+        seconds(report.timings.total_ms),
+        seconds(report.timings.boot_ms),
+        seconds(report.timings.probes_ms),
+        seconds(report.timings.ablation_ms)
+    );
+    environment_section(&mut out, report);
+    matrix_section(&mut out, report, &matrix);
+    configurations_section(&mut out, report);
+    out.push_str("<h2>Probes</h2>\n");
+    for probe in &matrix.probes {
+        probe_section(&mut out, probe, &matrix);
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+fn environment_section(out: &mut String, report: &RunReport) {
+    let env = &report.environment;
+    let _ = writeln!(
+        out,
+        "<h2 id=\"environment\">Environment</h2>\n<p>{}</p>\n<table>\n<tr><th>LSMs</th><td>{}</td></tr>",
+        esc(&environment::headline(env)),
+        esc(&environment::lsms(env))
+    );
+    for (name, value) in &env.sysctls {
+        let _ = writeln!(
+            out,
+            "<tr><th>{}</th><td><code>{}</code></td></tr>",
+            esc(name),
+            esc(value)
+        );
+    }
+    out.push_str("</table>\n");
+    let _ = writeln!(
+        out,
+        "<details><summary>CPU vulnerabilities: {}</summary>\n<table>",
+        esc(&environment::vulnerabilities_summary(env))
+    );
+    for (name, status) in &env.vulnerabilities {
+        let _ = writeln!(
+            out,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            esc(name),
+            esc(status)
+        );
+    }
+    out.push_str("</table>\n</details>\n");
+}
+
+fn matrix_section(out: &mut String, report: &RunReport, matrix: &Matrix) {
+    out.push_str("<h2 id=\"matrix\">Matrix</h2>\n<table class=\"matrix\">\n<tr><th>probe</th>");
+    for profile in &matrix.profiles {
+        let inferred = report
+            .profiles
+            .iter()
+            .any(|p| p.name == *profile && p.inferred);
+        let _ = write!(
+            out,
+            "<th>{}{}</th>",
+            esc(profile),
+            if inferred {
+                " <span class=\"muted\">(inferred)</span>"
+            } else {
+                ""
+            }
+        );
+    }
+    out.push_str("</tr>\n");
+    for probe in &matrix.probes {
+        let _ = write!(
+            out,
+            "<tr><th><a href=\"#probe-{}\">{}</a></th>",
+            esc(probe),
+            esc(probe)
+        );
+        for profile in &matrix.profiles {
+            match matrix.cell(probe, profile) {
+                Some(r) => {
+                    let _ = write!(
+                        out,
+                        "<td class=\"cell {}\" title=\"{}\"><a href=\"#r-{}-{}\">{}</a></td>",
+                        Shade::of(r).key(),
+                        esc(&r.reason),
+                        esc(profile),
+                        esc(probe),
+                        esc(&cell_text(r))
+                    );
+                }
+                None => out.push_str("<td class=\"cell absent\">not run</td>"),
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("<tr><th>summary</th>");
+    for profile in &matrix.profiles {
+        let t = Tally::of(matrix.column(profile));
+        let _ = write!(
+            out,
+            "<td>{} escaped, {} blocked, {} inconclusive, {} skipped</td>",
+            t.escaped, t.blocked, t.inconclusive, t.skipped
+        );
+    }
+    out.push_str("</tr>\n</table>\n");
+    out.push_str(
+        "<p class=\"legend\"><span class=\"escaped\">escaped</span>\
+<span class=\"depth1\">blocked by one layer only (depth 1)</span>\
+<span class=\"depth2\">depth 2</span><span class=\"depth3\">depth 3 or more</span>\
+<span class=\"unattributed\">no single layer suffices / unexplained</span>\
+<span class=\"grey\">inconclusive or skipped</span></p>\n\
+<p class=\"muted\">A cell lists the sufficient layers: each alone still blocks the probe. \
+caps(CAP_X) names the capability that, kept, lets the probe through; seccomp(call) the syscall \
+the filter denied; ~ marks attribution inferred from evidence (external runtimes).</p>\n",
+    );
+}
+
+fn configurations_section(out: &mut String, report: &RunReport) {
+    out.push_str("<h2 id=\"configurations\">Configurations</h2>\n<table>\n<tr><th>name</th><th>runtime</th><th>layers switched on</th><th>attribution</th></tr>\n");
+    for p in &report.profiles {
+        let layers: Vec<&str> = p.layers.iter().map(|l| l.name()).collect();
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&p.name),
+            esc(&p.runtime),
+            esc(&if layers.is_empty() {
+                "none".to_string()
+            } else {
+                layers.join(", ")
+            }),
+            if p.inferred {
+                "inferred from evidence (layers as the runtime's flags turn them on)"
+            } else {
+                "by ablation"
+            }
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+fn probe_section(out: &mut String, probe: &str, matrix: &Matrix) {
+    let _ = writeln!(out, "<section id=\"probe-{}\">", esc(probe));
+    match crate::list::probe_meta(probe) {
+        Some(meta) => {
+            let _ = writeln!(
+                out,
+                "<h3><code>{}</code>: {}</h3>\n<p><b>Technique.</b> {}</p>\n<p><b>Oracle.</b> {}</p>\n<p><b>Layers that can stop it:</b> {}</p>",
+                esc(meta.id),
+                esc(meta.title),
+                esc(meta.technique),
+                esc(meta.oracle),
+                esc(&meta
+                    .layers
+                    .iter()
+                    .map(|l| l.name())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+            );
+            if !meta.references.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "<p><b>References:</b> {}</p>",
+                    esc(&meta.references.join("; "))
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "<h3><code>{}</code></h3>\n<p class=\"muted\">This breakout does not know this probe (results from another version); no description.</p>",
+                esc(probe)
+            );
+        }
+    }
+    for profile in &matrix.profiles {
+        if let Some(r) = matrix.cell(probe, profile) {
+            result_details(out, r);
+        }
+    }
+    out.push_str("</section>\n");
+}
+
+fn result_details(out: &mut String, r: &ProbeResult) {
+    let _ = writeln!(
+        out,
+        "<details id=\"r-{}-{}\"><summary><b>{}</b>: {} ({} ms)</summary>\n<p>Oracle: {}</p>",
+        esc(&r.profile),
+        esc(&r.probe),
+        esc(&r.profile),
+        esc(&cell_text(r)),
+        r.duration_ms,
+        esc(&r.reason)
+    );
+    if let Some(a) = &r.attribution {
+        let names = |ls: &[Layer]| {
+            if ls.is_empty() {
+                "none".to_string()
+            } else {
+                ls.iter()
+                    .map(|l| layer_label(*l, a))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let _ = writeln!(
+            out,
+            "<table>\n<tr><th>sufficient (each alone blocks)</th><td>{}</td></tr>\n<tr><th>necessary (without it, escaped)</th><td>{}</td></tr>\n<tr><th>depth</th><td>{}</td></tr>\n<tr><th>candidates explain the block</th><td>{}</td></tr>\n<tr><th>method</th><td>{}</td></tr>",
+            esc(&names(&a.sufficient)),
+            esc(&names(&a.necessary)),
+            a.depth,
+            if a.candidates_complete { "yes" } else { "no" },
+            if a.inferred { "inferred from evidence" } else { "ablation" }
+        );
+        if !a.caps_detail.is_empty() {
+            let _ = writeln!(
+                out,
+                "<tr><th>capabilities that, kept, let it through</th><td>{}</td></tr>",
+                esc(&a.caps_detail.join(", "))
+            );
+        }
+        if !a.seccomp_denied.is_empty() {
+            let _ = writeln!(
+                out,
+                "<tr><th>syscalls the filter denied</th><td>{}</td></tr>",
+                esc(&a.seccomp_denied.join(", "))
+            );
+        }
+        out.push_str("</table>\n");
+        if !a.ablation_runs.is_empty() {
+            out.push_str(
+                "<table>\n<tr><th>ablation run</th><th>layers on</th><th>verdict</th></tr>\n",
+            );
+            for run in &a.ablation_runs {
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&run.description),
+                    esc(&run
+                        .layers
+                        .iter()
+                        .map(|l| l.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")),
+                    verdict_name(run.verdict)
+                );
+            }
+            out.push_str("</table>\n");
+        }
+    }
+    let ev = &r.evidence;
+    if !ev.steps.is_empty() {
+        out.push_str(
+            "<table>\n<tr><th>step</th><th>syscall</th><th>result</th><th>data</th></tr>\n",
+        );
+        for s in &ev.steps {
+            let result = match (s.result, s.errno) {
+                (_, Some(errno)) => format!(
+                    "-1 {}",
+                    s.errno_name
+                        .clone()
+                        .unwrap_or_else(|| format!("errno {errno}"))
+                ),
+                (Some(v), None) => v.to_string(),
+                (None, None) => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                esc(&s.action),
+                esc(&s.syscall),
+                esc(&result),
+                esc(s.data.as_deref().unwrap_or(""))
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    let mut facts = Vec::new();
+    if let Some(exit) = ev.exit {
+        facts.push(format!("payload ended: {}", super::exit_text(exit)));
+    }
+    if ev.timed_out {
+        facts.push("timed out".to_string());
+    }
+    if let Some(f) = &ev.setup_failure {
+        facts.push(format!(
+            "sandbox setup failed at {}: {} errno {}",
+            f.step, f.syscall, f.errno
+        ));
+    }
+    if let Some(c) = &ev.cgroup {
+        facts.push(format!(
+            "cgroup: oom {}, oom_kill {}, memory.max hits {}, pids.max hits {}, memory.peak {}, pids.peak {}, cpu nr_throttled {}",
+            c.oom,
+            c.oom_kill,
+            c.memory_max_hits,
+            c.pids_max_hits,
+            c.memory_peak.map_or("n/a".to_string(), |v| v.to_string()),
+            c.pids_peak.map_or("n/a".to_string(), |v| v.to_string()),
+            c.cpu_nr_throttled
+        ));
+    }
+    if !facts.is_empty() {
+        out.push_str("<ul>\n");
+        for f in facts {
+            let _ = writeln!(out, "<li>{}</li>", esc(&f));
+        }
+        out.push_str("</ul>\n");
+    }
+    if !ev.stderr_tail.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details><summary>stderr (tail)</summary><pre>{}</pre></details>",
+            esc(&ev.stderr_tail)
+        );
+    }
+    out.push_str("</details>\n");
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{}.{:01} s", ms / 1000, (ms % 1000) / 100)
+}

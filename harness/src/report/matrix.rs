@@ -1,0 +1,47 @@
+//! The probes x profiles grid every renderer draws, in a stable order: probes in the order the
+//! run first reported them, profiles in the order of the run's configuration list.
+
+use crate::model::{ProbeResult, RunReport};
+use std::collections::HashMap;
+
+pub struct Matrix<'a> {
+    pub probes: Vec<&'a str>,
+    pub profiles: Vec<&'a str>,
+    cells: HashMap<(&'a str, &'a str), &'a ProbeResult>,
+}
+
+impl<'a> Matrix<'a> {
+    pub fn of(report: &'a RunReport) -> Matrix<'a> {
+        let mut profiles: Vec<&str> = report.profiles.iter().map(|p| p.name.as_str()).collect();
+        let mut probes: Vec<&str> = Vec::new();
+        let mut cells = HashMap::new();
+        for r in &report.results {
+            if !probes.contains(&r.probe.as_str()) {
+                probes.push(&r.probe);
+            }
+            // A result for a configuration the header did not list still gets a column.
+            if !profiles.contains(&r.profile.as_str()) {
+                profiles.push(&r.profile);
+            }
+            cells.insert((r.probe.as_str(), r.profile.as_str()), r);
+        }
+        Matrix {
+            probes,
+            profiles,
+            cells,
+        }
+    }
+
+    /// None when the pair was not part of the run.
+    pub fn cell(&self, probe: &str, profile: &str) -> Option<&'a ProbeResult> {
+        self.cells.get(&(probe, profile)).copied()
+    }
+
+    /// The results of one profile, in probe order.
+    pub fn column(&self, profile: &str) -> impl Iterator<Item = &'a ProbeResult> + '_ {
+        let profile = profile.to_string();
+        self.probes
+            .iter()
+            .filter_map(move |probe| self.cell(probe, &profile))
+    }
+}

@@ -1,0 +1,156 @@
+//! The terminal matrix: probes x profiles, each cell the verdict and the sufficient layers.
+//! Colour only when asked (the caller decides from NO_COLOR and whether stdout is a terminal).
+
+use super::cell::{cell_text, Shade, Tally};
+use super::environment;
+use super::matrix::Matrix;
+use crate::model::RunReport;
+use std::fmt::Write;
+use std::io::IsTerminal;
+
+/// Colour is used when stdout is a terminal and NO_COLOR is unset or empty
+/// (https://no-color.org).
+pub fn colour_for_stdout() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stdout().is_terminal()
+}
+
+fn ansi(shade: Shade) -> &'static str {
+    match shade {
+        Shade::Escaped => "\x1b[1;31m",
+        Shade::Depth(1) => "\x1b[38;5;208m",
+        Shade::Depth(2) => "\x1b[33m",
+        Shade::Depth(_) => "\x1b[32m",
+        Shade::Unattributed => "\x1b[35m",
+        Shade::Inconclusive | Shade::Skipped => "\x1b[2m",
+    }
+}
+
+const RESET: &str = "\x1b[0m";
+
+pub fn render(report: &RunReport, colour: bool) -> String {
+    let matrix = Matrix::of(report);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "breakout {} (results schema {})",
+        report.breakout_version, report.schema_version
+    );
+    out.push_str(&environment::text_block(&report.environment));
+    out.push('\n');
+
+    let probe_width = matrix
+        .probes
+        .iter()
+        .map(|p| p.len())
+        .chain(std::iter::once("probe".len()))
+        .max()
+        .unwrap_or(5);
+    let widths: Vec<usize> = matrix
+        .profiles
+        .iter()
+        .map(|profile| {
+            matrix
+                .probes
+                .iter()
+                .map(|probe| {
+                    matrix
+                        .cell(probe, profile)
+                        .map_or(1, |r| cell_text(r).len())
+                })
+                .chain(std::iter::once(profile.len()))
+                .max()
+                .unwrap_or(1)
+        })
+        .collect();
+
+    let _ = write!(out, "{:probe_width$}", "probe");
+    for (profile, width) in matrix.profiles.iter().zip(&widths) {
+        let _ = write!(out, "  {profile:width$}");
+    }
+    trim_line_end(&mut out);
+    out.push('\n');
+    for probe in &matrix.probes {
+        let _ = write!(out, "{probe:probe_width$}");
+        for (profile, width) in matrix.profiles.iter().zip(&widths) {
+            out.push_str("  ");
+            match matrix.cell(probe, profile) {
+                None => {
+                    let _ = write!(out, "{:width$}", "-");
+                }
+                Some(result) => {
+                    let text = format!("{:width$}", cell_text(result));
+                    if colour {
+                        let _ = write!(out, "{}{text}{RESET}", ansi(Shade::of(result)));
+                    } else {
+                        out.push_str(&text);
+                    }
+                }
+            }
+        }
+        trim_line_end(&mut out);
+        out.push('\n');
+    }
+
+    out.push_str("\nconfigurations:\n");
+    for info in &report.profiles {
+        let layers: Vec<&str> = info.layers.iter().map(|l| l.name()).collect();
+        let _ = writeln!(
+            out,
+            "  {:probe_width$}  {}{}: {}",
+            info.name,
+            info.runtime,
+            if info.inferred {
+                " (layers inferred from its flags; attribution from evidence)"
+            } else {
+                ""
+            },
+            if layers.is_empty() {
+                "no layers".to_string()
+            } else {
+                layers.join(", ")
+            }
+        );
+    }
+
+    out.push_str("\nsummary:\n");
+    for profile in &matrix.profiles {
+        let tally = Tally::of(matrix.column(profile));
+        let shallow = matrix
+            .column(profile)
+            .filter(|r| Shade::of(r) == Shade::Depth(1))
+            .count();
+        let _ = writeln!(
+            out,
+            "  {profile:probe_width$}  {} escaped, {} blocked ({} one layer from escaping), {} inconclusive, {} skipped",
+            tally.escaped, tally.blocked, shallow, tally.inconclusive, tally.skipped
+        );
+    }
+    let t = &report.timings;
+    let _ = writeln!(
+        out,
+        "\ntime: {} total (boot {}, probe runs {}, ablation {})",
+        seconds(t.total_ms),
+        seconds(t.boot_ms),
+        seconds(t.probes_ms),
+        seconds(t.ablation_ms)
+    );
+    out.push_str(LEGEND);
+    out
+}
+
+const LEGEND: &str =
+    "\nlegend: ESCAPED = the outside oracle saw the effect; blocked: L1, L2 = each listed layer \
+alone still blocks it (depth = how many; one means one mistake from an escape); caps(CAP_X) = the \
+capability that, kept, lets it through; seccomp(call) = the syscall the filter denied; \
+combined(A+B) = no single layer suffices; unexplained = the probe's candidate layers do not \
+account for the block; ~ = inferred from evidence, no ablation.\n";
+
+fn seconds(ms: u64) -> String {
+    format!("{}.{:01}s", ms / 1000, (ms % 1000) / 100)
+}
+
+fn trim_line_end(out: &mut String) {
+    let trimmed = out.trim_end_matches(' ').len();
+    out.truncate(trimmed);
+}

@@ -1,0 +1,196 @@
+//! The cell wording every renderer shares, the terminal matrix and the Markdown matrix, on the
+//! synthetic report of tests/common.
+
+mod common;
+
+use breakout_harness::report::{self, cell, Format};
+use common::{cell_of, sample_report, HOSTILE};
+use rstest::rstest;
+
+#[rstest]
+#[case("ptrace-outside", "none", "ESCAPED", "escaped")]
+#[case("ptrace-outside", "namespaces", "blocked: user-ns, pid-ns", "depth2")]
+#[case(
+    "ptrace-outside",
+    "strict",
+    "blocked: pid-ns, caps(CAP_SYS_PTRACE), seccomp(ptrace)",
+    "depth3"
+)]
+#[case("ptrace-outside", "bwrap", "blocked~: pid-ns", "depth1")]
+#[case("hostname", "namespaces", "blocked: uts-ns", "depth1")]
+#[case(
+    "hostname",
+    "strict",
+    "blocked: combined(caps+seccomp)",
+    "unattributed"
+)]
+#[case("hostname", "bwrap", "blocked: unexplained", "unattributed")]
+#[case("fork-bomb", "namespaces", "inconclusive", "inconclusive")]
+#[case("fork-bomb", "strict", "blocked: cgroup-limits", "depth1")]
+#[case("io-uring", "strict", "skipped", "skipped")]
+fn cell_text_and_shade(
+    #[case] probe: &str,
+    #[case] profile: &str,
+    #[case] text: &str,
+    #[case] shade: &str,
+) {
+    let report = sample_report();
+    let r = cell_of(&report, probe, profile);
+    assert_eq!(cell::cell_text(r), text);
+    assert_eq!(cell::Shade::of(r).key(), shade);
+}
+
+#[test]
+fn table_is_a_probes_by_profiles_matrix_without_colour_when_asked() {
+    let report = sample_report();
+    let text = report::table::render(&report, false);
+    assert!(
+        !text.contains('\x1b'),
+        "no escape codes without colour:\n{text}"
+    );
+    let header = text
+        .lines()
+        .find(|l| l.starts_with("probe "))
+        .expect("a header row");
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(columns, ["probe", "none", "namespaces", "strict", "bwrap"]);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("ptrace-outside "))
+        .expect("a ptrace-outside row");
+    assert!(row.contains("ESCAPED"), "{row}");
+    assert!(
+        row.contains("blocked: pid-ns, caps(CAP_SYS_PTRACE), seccomp(ptrace)"),
+        "{row}"
+    );
+    // Cells start at the header's column positions.
+    let strict_col = header.find("strict").unwrap();
+    assert_eq!(&row[strict_col..strict_col + 8], "blocked:");
+    // The pair that did not run shows a dash.
+    let fork = text.lines().find(|l| l.starts_with("fork-bomb ")).unwrap();
+    assert!(fork.trim_end().ends_with('-'), "{fork}");
+}
+
+#[test]
+fn table_states_the_environment_and_timings() {
+    let text = report::render(&sample_report(), Format::Table);
+    assert!(
+        text.contains("kernel 6.1.0-27-cloud-amd64 x86_64, 2 CPUs, accel tcg"),
+        "{text}"
+    );
+    assert!(text.contains("LSMs: lockdown,capability,landlock"));
+    assert!(text.contains("kernel.kptr_restrict=0"));
+    assert!(text.contains("1 vulnerable (mds)"));
+    assert!(text.contains("74.0s total (boot 1.7s, probe runs 30.5s, ablation 41.0s)"));
+    assert!(text.contains(
+        "bwrap (layers inferred from its flags; attribution from evidence): user-ns, pid-ns"
+    ));
+    assert!(text.contains("strict  2 escaped") == false);
+    let strict = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("strict ") && l.contains("escaped,"))
+        .unwrap();
+    assert!(
+        strict.contains(
+            "0 escaped, 3 blocked (1 one layer from escaping), 0 inconclusive, 1 skipped"
+        ),
+        "{strict}"
+    );
+}
+
+#[test]
+fn table_colours_by_depth() {
+    let text = report::table::render(&sample_report(), true);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("ptrace-outside "))
+        .unwrap();
+    assert!(
+        row.contains("\x1b[1;31mESCAPED"),
+        "escaped in bold red: {row:?}"
+    );
+    assert!(
+        row.contains("\x1b[32mblocked: pid-ns, caps"),
+        "depth 3 green: {row:?}"
+    );
+    let row = text.lines().find(|l| l.starts_with("hostname ")).unwrap();
+    assert!(
+        row.contains("\x1b[38;5;208mblocked: uts-ns"),
+        "depth 1 orange: {row:?}"
+    );
+}
+
+#[test]
+fn colour_is_off_when_stdout_is_not_a_terminal() {
+    // cargo test captures stdout into a pipe.
+    assert!(!report::table::colour_for_stdout());
+}
+
+#[test]
+fn markdown_is_a_compact_matrix_with_safe_cells() {
+    let report = sample_report();
+    let text = report::render(&report, Format::Markdown);
+    assert!(
+        text.contains("| probe | none | namespaces | strict | bwrap |\n|---|---|---|---|---|\n"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "| `ptrace-outside` | 🔴 **escaped** | 🟡 user-ns, pid-ns | 🟢 pid-ns, caps(CAP_SYS_PTRACE), seccomp(ptrace) | 🟠 pid-ns ~ |"
+    ), "{text}");
+    assert!(
+        text.contains("| `fork-bomb` | 🔴 **escaped** | ⚪ inconclusive | 🟠 cgroup-limits | – |"),
+        "{text}"
+    );
+    // Every table row has as many cells as the header.
+    for line in text.lines().filter(|l| l.starts_with("| `")) {
+        assert_eq!(line.matches(" |").count(), 5, "{line}");
+    }
+    assert!(text.contains(
+        "- **strict**: 0 escaped, 3 blocked (1 one layer from escaping), 0 inconclusive, 1 skipped"
+    ));
+    assert!(text.contains("<details><summary>Environment: kernel 6.1.0-27-cloud-amd64"));
+    assert!(text.contains("Attribution for bwrap is inferred from evidence"));
+}
+
+#[test]
+fn markdown_cells_cannot_break_the_table() {
+    assert_eq!(
+        report::escape::markdown_cell(HOSTILE),
+        "&lt;script&gt;alert(1)&lt;/script&gt; & \"quotes\" \\| pipe \u{1}\u{1b}[31m"
+    );
+}
+
+#[test]
+fn write_all_writes_the_four_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nested/out");
+    let written = report::write_all(&sample_report(), &out).unwrap();
+    let names: Vec<String> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["results.json", "report.html", "junit.xml", "report.md"]
+    );
+    for p in &written {
+        assert!(
+            std::fs::metadata(p).unwrap().len() > 100,
+            "{} is empty",
+            p.display()
+        );
+    }
+}
+
+#[test]
+fn write_all_names_the_directory_it_cannot_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let err = report::write_all(&sample_report(), &file.join("sub")).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot create the report directory") && text.contains("a-file/sub"),
+        "{text}"
+    );
+}
