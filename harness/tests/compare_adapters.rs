@@ -1,0 +1,389 @@
+//! The external-runtime adapters: the command lines and the OCI bundle they generate, Docker's
+//! seccomp profile resolved for crun, attribution from evidence, and real launches of bwrap and
+//! unshare on this host (root, cgroup v2 at /sys/fs/cgroup/unified or /sys/fs/cgroup). crun
+//! refuses this host's hybrid cgroups; it runs in the VM (`breakout compare`).
+
+mod common;
+
+use breakout_attacks::{LaunchRequest, Layer};
+use breakout_harness::adapters::{self, bwrap::Bwrap, crun, infer, unshare::Unshare};
+use breakout_harness::model::Evidence;
+use breakout_runtime::ExitKind;
+use common::step;
+use rstest::rstest;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn docker_profile() -> Value {
+    serde_json::from_str(include_str!("../../profiles/seccomp/docker-default.json")).unwrap()
+}
+
+#[rstest]
+#[case("read", &crun::DOCKER_CAPS[..], Some(false))]
+#[case("ptrace", &crun::DOCKER_CAPS[..], Some(false))] // allowed since Docker 19.03 (kernel >= 4.8)
+#[case("kexec_load", &crun::DOCKER_CAPS[..], Some(true))]
+#[case("mount", &crun::DOCKER_CAPS[..], Some(true))]
+#[case("mount", &["CAP_SYS_ADMIN"][..], Some(false))]
+#[case("keyctl", &crun::DOCKER_CAPS[..], Some(true))]
+#[case("reboot", &crun::DOCKER_CAPS[..], Some(true))]
+#[case("reboot", &["CAP_SYS_BOOT"][..], Some(false))]
+#[case("personality", &crun::DOCKER_CAPS[..], None)]
+#[case("clone", &crun::DOCKER_CAPS[..], None)]
+#[case("clone", &["CAP_SYS_ADMIN"][..], Some(false))]
+fn docker_seccomp_resolves_for_the_kept_capabilities(
+    #[case] syscall: &str,
+    #[case] caps: &[&str],
+    #[case] denied: Option<bool>,
+) {
+    let oci = crun::oci_seccomp(&docker_profile(), caps).unwrap();
+    assert_eq!(
+        crun::oci_denies(&oci, syscall),
+        denied,
+        "{syscall} with {caps:?}"
+    );
+}
+
+#[test]
+fn docker_seccomp_keeps_errno_and_arches() {
+    let oci = crun::adapter_seccomp();
+    assert_eq!(oci["defaultAction"], "SCMP_ACT_ERRNO");
+    assert_eq!(oci["defaultErrnoRet"], 1);
+    assert_eq!(oci["architectures"][0], "SCMP_ARCH_X86_64");
+    // clone3 answers ENOSYS so libc falls back to clone, as under Docker.
+    let clone3 = oci["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["names"].as_array().unwrap().iter().any(|n| n == "clone3"))
+        .unwrap();
+    assert_eq!(clone3["errnoRet"], 38);
+}
+
+#[test]
+fn a_malformed_docker_profile_is_an_error_not_a_panic() {
+    let err = crun::oci_seccomp(&serde_json::json!({"syscalls": []}), &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "docker seccomp profile: missing string `defaultAction`"
+    );
+    let err = crun::oci_seccomp(
+        &serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"action": "SCMP_ACT_ALLOW"}]}),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "docker seccomp profile: syscalls[0]: missing `names`"
+    );
+}
+
+#[test]
+fn crun_bundle_is_what_docker_run_asks_for() {
+    let argv = vec![
+        "/usr/bin/breakout-probe".to_string(),
+        "ptrace-outside".to_string(),
+    ];
+    let config = crun::config(&argv, Some("/breakout-adapters/crun-1-0/payload"));
+    assert_eq!(
+        config["root"],
+        serde_json::json!({"path": "/", "readonly": true})
+    );
+    assert_eq!(config["process"]["args"], serde_json::json!(argv));
+    assert_eq!(config["process"]["user"]["uid"], 0);
+    assert_eq!(config["process"]["noNewPrivileges"], false);
+    let caps = config["process"]["capabilities"]["bounding"]
+        .as_array()
+        .unwrap();
+    assert_eq!(caps.len(), 14);
+    assert!(!caps
+        .iter()
+        .any(|c| c == "CAP_SYS_ADMIN" || c == "CAP_SYS_PTRACE"));
+    assert_eq!(
+        config["process"]["capabilities"]["inheritable"],
+        serde_json::json!([])
+    );
+    let namespaces: Vec<&str> = config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        namespaces,
+        ["pid", "network", "ipc", "uts", "mount", "cgroup"]
+    );
+    assert!(config["linux"]["maskedPaths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "/proc/kcore"));
+    assert!(config["linux"]["readonlyPaths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "/proc/sysrq-trigger"));
+    assert_eq!(
+        config["linux"]["cgroupsPath"],
+        "/breakout-adapters/crun-1-0/payload"
+    );
+    // The outside's world under /srv is not part of the "image".
+    assert!(config["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["destination"] == "/srv" && m["type"] == "tmpfs"));
+}
+
+#[test]
+fn bwrap_and_unshare_command_lines() {
+    let payload = vec!["/usr/bin/breakout-probe".to_string(), "x".to_string()];
+    let argv = Bwrap.argv(&payload);
+    assert_eq!(
+        &argv[..4],
+        [
+            "/usr/bin/bwrap",
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session"
+        ]
+    );
+    assert!(argv
+        .windows(3)
+        .any(|w| w == ["--ro-bind-try", "/usr", "/usr"]));
+    assert!(
+        !argv.iter().any(|a| a == "/srv"),
+        "the world is not bound in"
+    );
+    assert_eq!(
+        &argv[argv.len() - 3..],
+        ["--", "/usr/bin/breakout-probe", "x"]
+    );
+    let argv = Unshare.argv(&payload);
+    assert_eq!(argv[0], "/usr/bin/unshare");
+    for flag in [
+        "--user",
+        "--map-root-user",
+        "--pid",
+        "--fork",
+        "--net",
+        "--ipc",
+        "--uts",
+        "--cgroup",
+        "--mount-proc",
+    ] {
+        assert!(argv.iter().any(|a| a == flag), "{flag}");
+    }
+}
+
+#[test]
+fn adapters_declare_their_layers_as_inferred() {
+    for name in adapters::NAMES {
+        let info = adapters::profile_info(name).unwrap();
+        assert_eq!(info.name, name);
+        assert!(info.inferred, "{name}");
+        assert!(!info.layers.is_empty(), "{name}");
+    }
+    // unshare has no pivot_root: no mount-ns; crun has no user namespace; bwrap drops no caps.
+    assert!(!adapters::profile_info("unshare")
+        .unwrap()
+        .layers
+        .contains(&Layer::MountNs));
+    assert!(!adapters::profile_info("crun")
+        .unwrap()
+        .layers
+        .contains(&Layer::UserNs));
+    assert!(!adapters::profile_info("bwrap")
+        .unwrap()
+        .layers
+        .contains(&Layer::Caps));
+    assert!(adapters::launcher_for("docker")
+        .err()
+        .unwrap()
+        .contains("bwrap, crun, unshare"));
+}
+
+fn evidence(steps: Vec<breakout_attacks::Step>, exit: Option<ExitKind>) -> Evidence {
+    Evidence {
+        steps,
+        exit,
+        ..Evidence::default()
+    }
+}
+
+const ALL_NS: &[Layer] = &[
+    Layer::UserNs,
+    Layer::PidNs,
+    Layer::NetNs,
+    Layer::IpcNs,
+    Layer::UtsNs,
+    Layer::CgroupNs,
+];
+
+#[rstest]
+// ptrace of an invisible victim: ESRCH is pid-ns's signature.
+#[case(&[Layer::PidNs, Layer::Caps, Layer::Uid, Layer::Seccomp], ALL_NS,
+       vec![step("attach", "ptrace(PTRACE_ATTACH, 812)", Some((3, "ESRCH")), None)], None, &[Layer::PidNs][..])]
+// EPERM under a user namespace: user-ns (caps and uid are not on under unshare).
+#[case(&[Layer::UserNs, Layer::Caps, Layer::Uid], ALL_NS,
+       vec![step("mount", "mount(\"tmpfs\", \"/mnt\")", Some((1, "EPERM")), None)], None, &[Layer::UserNs][..])]
+// /proc/<pid> missing: pid-ns; a plain missing path: mount-ns.
+#[case(&[Layer::PidNs, Layer::MountNs], &[Layer::PidNs, Layer::MountNs],
+       vec![step("open root", "open(\"/proc/812/root/secret\")", Some((2, "ENOENT")), None)], None, &[Layer::PidNs][..])]
+#[case(&[Layer::PidNs, Layer::MountNs], &[Layer::PidNs, Layer::MountNs],
+       vec![step("connect", "connect(\"/srv/breakout/sock\")", Some((2, "ENOENT")), None)], None, &[Layer::MountNs][..])]
+// The attempt "worked" inside and the outside saw nothing: the namespace kept it inside.
+#[case(&[Layer::UtsNs, Layer::Caps], ALL_NS,
+       vec![step("set hostname", "sethostname(\"pwned\")", None, None)], None, &[Layer::UtsNs][..])]
+// Killed by SIGSYS: seccomp.
+#[case(&[Layer::Seccomp, Layer::Caps], &[Layer::Seccomp, Layer::Caps],
+       vec![], Some(ExitKind::Signaled { signal: 31, core_dumped: false }), &[Layer::Seccomp][..])]
+// A candidate the runtime did not turn on is never credited.
+#[case(&[Layer::Seccomp], ALL_NS,
+       vec![step("keyctl", "keyctl(KEYCTL_READ, 5)", Some((1, "EPERM")), None)], None, &[][..])]
+fn attribution_from_evidence(
+    #[case] candidates: &[Layer],
+    #[case] enabled: &[Layer],
+    #[case] steps: Vec<breakout_attacks::Step>,
+    #[case] exit: Option<ExitKind>,
+    #[case] credited: &[Layer],
+) {
+    let a = infer::attribution(candidates, enabled, &evidence(steps, exit), None);
+    assert_eq!(a.sufficient, credited);
+    assert_eq!(a.depth, credited.len());
+    assert!(a.inferred);
+    assert!(a.necessary.is_empty() && a.ablation_runs.is_empty());
+}
+
+#[test]
+fn crun_attribution_names_the_denied_syscall() {
+    let ev = evidence(
+        vec![step(
+            "read key",
+            "keyctl(KEYCTL_READ, 5)",
+            Some((1, "EPERM")),
+            None,
+        )],
+        None,
+    );
+    let a = infer::for_adapter("crun", &[Layer::Caps, Layer::Seccomp], &ev).unwrap();
+    // Docker's filter denies keyctl whatever the capabilities: the EPERM is seccomp's, not caps'.
+    assert_eq!(a.sufficient, [Layer::Seccomp]);
+    assert_eq!(a.seccomp_denied, ["keyctl"]);
+}
+
+/// A cgroup v2 directory on this host for the launch tests.
+fn host_cgroup(test: &str) -> PathBuf {
+    assert_eq!(
+        nix::unistd::geteuid().as_raw(),
+        0,
+        "the adapter launch tests need root (bwrap, unshare and cgroup placement)"
+    );
+    let base = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("cgroup.procs").exists() && p.join("cgroup.subtree_control").exists())
+        .expect("a cgroup v2 mount at /sys/fs/cgroup/unified or /sys/fs/cgroup");
+    let dir = base.join(format!(
+        "breakout-adapter-test-{}-{test}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn request(argv: &[&str], cgroup: &PathBuf, timeout: Duration) -> LaunchRequest {
+    LaunchRequest {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        cgroup: Some(cgroup.clone()),
+        timeout,
+        controlling_tty: None,
+    }
+}
+
+fn ns(kind: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{kind}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[rstest]
+#[case::bwrap("bwrap")]
+#[case::unshare("unshare")]
+fn adapters_really_isolate_on_this_host(#[case] name: &str) {
+    let cgroup = host_cgroup(&format!("isolate-{name}"));
+    let launcher = adapters::launcher_for(name).unwrap();
+    let script = "readlink /proc/self/ns/pid /proc/self/ns/net /proc/self/ns/user; grep NoNewPrivs /proc/self/status; echo err >&2; exit 3";
+    let launched = launcher
+        .launch(&request(
+            &["/bin/sh", "-c", script],
+            &cgroup,
+            Duration::from_secs(20),
+        ))
+        .unwrap();
+    let out = String::from_utf8_lossy(&launched.stdout);
+    assert!(!launched.timed_out);
+    assert_eq!(
+        launched.outcome.unwrap().status,
+        ExitKind::Exited { code: 3 },
+        "{out}"
+    );
+    assert_eq!(String::from_utf8_lossy(&launched.stderr).trim(), "err");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_ne!(lines[0], ns("pid"), "own pid namespace");
+    assert_ne!(lines[1], ns("net"), "own network namespace");
+    assert_ne!(lines[2], ns("user"), "own user namespace");
+    let nnp = if name == "bwrap" { "1" } else { "0" };
+    assert_eq!(lines[3].split_whitespace().last(), Some(nnp), "{out}");
+    let _ = std::fs::remove_dir(&cgroup);
+}
+
+#[rstest]
+#[case::bwrap("bwrap")]
+#[case::unshare("unshare")]
+fn a_timeout_kills_the_whole_tree(#[case] name: &str) {
+    let cgroup = host_cgroup(&format!("timeout-{name}"));
+    let launcher = adapters::launcher_for(name).unwrap();
+    let started = Instant::now();
+    // A grandchild that ignores SIGTERM and holds stdout open: only a tree kill ends it.
+    let launched = launcher
+        .launch(&request(
+            &[
+                "/bin/sh",
+                "-c",
+                "trap '' TERM; (trap '' TERM; sleep 300) & sleep 300",
+            ],
+            &cgroup,
+            Duration::from_millis(1500),
+        ))
+        .unwrap();
+    let took = started.elapsed();
+    assert!(launched.timed_out);
+    assert!(
+        took < Duration::from_secs(30),
+        "killed at the timeout, took {took:?}"
+    );
+    // Every launch cgroup under ours is gone again: nothing is left running.
+    let leftovers: Vec<_> = std::fs::read_dir(&cgroup)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.path())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let _ = std::fs::remove_dir(&cgroup);
+}
+
+#[test]
+fn adapter_binaries_found_on_the_host_go_into_the_guest() {
+    let files = adapters::guest_files();
+    for a in adapters::all() {
+        assert_eq!(
+            files.contains(&a.binary().to_path_buf()),
+            a.binary().exists(),
+            "{}",
+            a.name()
+        );
+    }
+}
