@@ -5,11 +5,17 @@ use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(name = "breakout", version, about = "Escape-attempt suite and test harness for Linux sandboxes")]
-enum Cli {}
+enum Cli {
+    /// Run one command in a disposable VM (also a cargo runner); exit with its status.
+    VmRun(cmd_vm_run::VmRunArgs),
+}
 
+mod cmd_vm_run;
 mod model;
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    ExitCode::SUCCESS
+    let code = match Cli::parse() {
+        Cli::VmRun(args) => cmd_vm_run::run(args).clamp(0, 255) as u8,
+    };
+    ExitCode::from(code)
 }

@@ -1,2 +1,27 @@
 //! breakout-vm: a disposable QEMU VM that runs a command and brings back its output, its exit
 //! code and structured results on a channel of their own.
+//!
+//! Host side: [`run`] with a [`VmConfig`] and a [`VmSink`]. Guest side: [`guest::results`]
+//! for programs inside the VM, and [`init`], the guest's PID 1 (binary `breakout-init`).
+
+pub mod accel;
+pub mod channel;
+pub mod cmdline;
+pub mod console;
+pub mod cpio;
+pub mod elf;
+pub mod error;
+pub mod guest;
+pub mod init;
+pub mod initramfs;
+pub mod kernel;
+pub mod qemu;
+mod run;
+
+pub use error::{ConsoleTail, VmError};
+pub use initramfs::GuestFile;
+pub use qemu::Accel;
+pub use run::{
+    boot, cache_dir, find_init, run, BootTimings, CollectSink, NullSink, Stream, VmConfig,
+    VmOutcome, VmSink,
+};
