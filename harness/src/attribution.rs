@@ -7,7 +7,9 @@
 //! For a probe blocked under enabled layers E with candidate layers K (the probe's metadata):
 //! - candidates C = K ∩ E;
 //! - `necessary`: L in C such that the probe escapes under E without L (and without every
-//!   enabled layer that requires L, since the runtime cannot start those without it);
+//!   enabled layer that requires L, since the runtime cannot start those without it). Layers only
+//!   add restrictions, so L is not run for necessity when another sufficient layer stays on
+//!   without it;
 //! - `sufficient`: L in C such that the probe is blocked under "L alone": L plus the layers the
 //!   runtime requires for L to start. When that minimum is not empty it is run on its own as well:
 //!   if the minimum already blocks, L is not credited (the report says why);
@@ -102,21 +104,6 @@ impl Ablation<'_, '_> {
             .into_iter()
             .collect();
 
-        let mut necessary = Vec::new();
-        for &layer in &candidates {
-            let (variant, dropped_too) = self.without(&[layer]);
-            let mut description = format!("{} without {}", self.input.profile, layer);
-            if !dropped_too.is_empty() {
-                description.push_str(&format!(
-                    " (and {}, which require it)",
-                    join_layers(&dropped_too)
-                ));
-            }
-            if self.trial(&variant, description).verdict == Verdict::Escaped {
-                necessary.push(layer);
-            }
-        }
-
         let mut sufficient = Vec::new();
         let mut sufficient_evidence = Vec::new();
         for &layer in &candidates {
@@ -143,6 +130,30 @@ impl Ablation<'_, '_> {
             if outcome.verdict == Verdict::Blocked {
                 sufficient.push(layer);
                 sufficient_evidence.push((layer, outcome.evidence));
+            }
+        }
+
+        let mut necessary = Vec::new();
+        for &layer in &candidates {
+            let (variant, dropped_too) = self.without(&[layer]);
+            // Layers only add restrictions, so when another layer that blocks the probe on its
+            // own stays on without `layer`, the probe stays blocked: `layer` is not necessary
+            // and the run would only repeat what the sufficiency runs showed.
+            if sufficient
+                .iter()
+                .any(|s| *s != layer && variant.layers.contains(s))
+            {
+                continue;
+            }
+            let mut description = format!("{} without {}", self.input.profile, layer);
+            if !dropped_too.is_empty() {
+                description.push_str(&format!(
+                    " (and {}, which require it)",
+                    join_layers(&dropped_too)
+                ));
+            }
+            if self.trial(&variant, description).verdict == Verdict::Escaped {
+                necessary.push(layer);
             }
         }
 

@@ -3,19 +3,57 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+// The shared pieces live in the library (tests/ uses them too); `crate::model` etc. keep working
+// for the binary's own modules through these imports.
+#[allow(unused_imports)]
+use breakout_harness::{adapters, explain, list, report};
+#[allow(unused_imports)]
+use breakout_harness::{attribution, environment, gate, model, plan, run};
+
 #[derive(Parser)]
-#[command(name = "breakout", version, about = "Escape-attempt suite and test harness for Linux sandboxes")]
+#[command(
+    name = "breakout",
+    version,
+    about = "Escape-attempt suite and test harness for Linux sandboxes"
+)]
 enum Cli {
+    /// Run the suite in a fresh VM: every probe under every profile, attributed by ablation.
+    Run(cmd_run::RunArgs),
+    /// Compare results with a baseline; exit 1 when anything got worse.
+    Gate(cmd_gate::GateArgs),
+    /// The orchestrator inside the VM (started by `breakout run`).
+    #[command(hide = true)]
+    GuestExec(guest::GuestArgs),
+    /// Configurations side by side: profiles, or external runtimes (bwrap, crun, unshare).
+    Compare(compare::CompareArgs),
+    /// What a probe does and which layers stop it, or what a layer does and which probes it stops.
+    Explain(explain::ExplainArgs),
+    /// The probes, layers or profiles (and external runtimes) breakout knows.
+    List(list::ListArgs),
     /// Run one command in a disposable VM (also a cargo runner); exit with its status.
     VmRun(cmd_vm_run::VmRunArgs),
+    /// Run one command in the sandbox; exit with its status (125 runtime failure, 126, 127, 128+N).
+    Sandbox(cmd_sandbox::SandboxArgs),
 }
 
+mod cmd_gate;
+mod cmd_run;
+mod cmd_sandbox;
 mod cmd_vm_run;
-mod model;
+mod compare;
+mod guest;
+mod launcher;
 
 fn main() -> ExitCode {
     let code = match Cli::parse() {
+        Cli::Run(args) => cmd_run::run(args),
+        Cli::Gate(args) => cmd_gate::run(args),
+        Cli::GuestExec(args) => guest::run(args, adapters::launcher_for),
+        Cli::Compare(args) => compare::run(args),
+        Cli::Explain(args) => explain::run(args),
+        Cli::List(args) => list::run(args),
         Cli::VmRun(args) => cmd_vm_run::run(args).clamp(0, 255) as u8,
+        Cli::Sandbox(args) => cmd_sandbox::run(args).clamp(0, 255) as u8,
     };
     ExitCode::from(code)
 }

@@ -112,10 +112,42 @@ pub struct Timings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum GuestEvent {
-    Plan { total: usize, profiles: Vec<ProfileInfo> },
+    Plan {
+        total: usize,
+        profiles: Vec<ProfileInfo>,
+    },
     Environment(Environment),
-    Started { probe: String, profile: String },
+    Started {
+        probe: String,
+        profile: String,
+    },
     Result(ProbeResult),
-    Done { probes_ms: u64, ablation_ms: u64 },
-    Error { message: String },
+    Done {
+        probes_ms: u64,
+        ablation_ms: u64,
+    },
+    Error {
+        message: String,
+    },
+    /// A launch is about to start (sent only by guests whose probes may end the guest: if the
+    /// guest goes down, the host knows which launch did it).
+    TrialStarted {
+        key: String,
+        probe: String,
+        description: String,
+    },
+    /// The launch announced by `TrialStarted` came back; the host seeds a restarted guest with it.
+    TrialFinished {
+        key: String,
+        record: TrialRecord,
+    },
+}
+
+/// One launch of a probe under one configuration: the run under the profile or an ablation run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialRecord {
+    pub verdict: Verdict,
+    pub reason: String,
+    pub evidence: Evidence,
+    pub duration_ms: u64,
 }

@@ -1,1 +1,111 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the escape suite's test binaries: where the committed baseline and our
+//! binaries are, which trials libtest-mimic's arguments select (so the filter shapes the plan
+//! before the VM boots), and the VM settings taken from the environment.
+
+use breakout_harness::run::{AccelArg, Binaries, RunError, VmArgs};
+use libtest_mimic::Arguments;
+use std::path::{Path, PathBuf};
+
+/// The project's committed baseline.
+pub fn baseline_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../baselines/default.json")
+}
+
+/// `breakout` and `breakout-probe` in the target directory of the running test binary
+/// (target/debug/deps/NAME-HASH -> target/debug).
+pub fn binaries() -> Result<Binaries, RunError> {
+    let exe = std::env::current_exe().map_err(RunError::CurrentExe)?;
+    let deps = exe.parent().unwrap_or(Path::new("/"));
+    let dir = if deps.ends_with("deps") {
+        deps.parent().unwrap_or(deps)
+    } else {
+        deps
+    };
+    Binaries::in_dir(dir)
+}
+
+/// Does libtest-mimic run the trial `name` under these arguments? The same rules as
+/// libtest-mimic's own filter: substring match (exact with `--exact`), `--skip` likewise.
+pub fn selected(args: &Arguments, name: &str) -> bool {
+    let matches = |pattern: &str| {
+        if args.exact {
+            name == pattern
+        } else {
+            name.contains(pattern)
+        }
+    };
+    if let Some(filter) = &args.filter {
+        if !matches(filter) {
+            return false;
+        }
+    }
+    !args.skip.iter().any(|s| matches(s))
+}
+
+/// Whether the arguments only list trials (no VM needed).
+pub fn listing_only(args: &Arguments) -> bool {
+    args.list
+}
+
+/// VM settings: the defaults of `breakout run`, with BREAKOUT_ACCEL=auto|kvm|tcg and
+/// BREAKOUT_KERNEL=PATH honoured. A bad value is an error, not a silent default.
+pub fn vm_args() -> Result<VmArgs, String> {
+    let mut vm = VmArgs::default();
+    if let Ok(accel) = std::env::var("BREAKOUT_ACCEL") {
+        vm.accel = match accel.as_str() {
+            "auto" => AccelArg::Auto,
+            "kvm" => AccelArg::Kvm,
+            "tcg" => AccelArg::Tcg,
+            other => return Err(format!("BREAKOUT_ACCEL={other}: expected auto, kvm or tcg")),
+        };
+    }
+    if let Some(kernel) = std::env::var_os("BREAKOUT_KERNEL") {
+        vm.kernel = Some(PathBuf::from(kernel));
+    }
+    Ok(vm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn args(filter: Option<&str>, exact: bool, skip: &[&str]) -> Arguments {
+        Arguments {
+            filter: filter.map(str::to_string),
+            exact,
+            skip: skip.iter().map(|s| s.to_string()).collect(),
+            ..Arguments::default()
+        }
+    }
+
+    #[rstest]
+    #[case(None, false, &[], "ptrace-outside::strict", true)]
+    #[case(Some("ptrace"), false, &[], "ptrace-outside::strict", true)]
+    #[case(Some("ptrace"), false, &[], "mount::strict", false)]
+    #[case(Some("::strict"), false, &[], "mount::strict", true)]
+    #[case(Some("ptrace-outside"), true, &[], "ptrace-outside::strict", false)]
+    #[case(Some("ptrace-outside::strict"), true, &[], "ptrace-outside::strict", true)]
+    #[case(None, false, &["none"], "ptrace-outside::none", false)]
+    #[case(Some("ptrace"), false, &["none"], "ptrace-outside::strict", true)]
+    fn the_filter_selects_like_libtest(
+        #[case] filter: Option<&str>,
+        #[case] exact: bool,
+        #[case] skip: &[&str],
+        #[case] name: &str,
+        #[case] expected: bool,
+    ) {
+        assert_eq!(selected(&args(filter, exact, skip), name), expected);
+    }
+
+    #[test]
+    fn missing_binaries_are_named() {
+        let dir = std::env::temp_dir().join("breakout-tests-no-binaries");
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = Binaries::in_dir(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains("breakout") && err.contains("cargo build --workspace --bins"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! `breakout run`: the suite in a fresh VM, a progress bar while it runs, the report at the end,
+//! and the regression gate with `--baseline`.
+//!
+//! Exit codes: 0 the run completed (escapes are findings, not failures), 1 a regression against
+//! `--baseline`, 2 bad input or a failed run, 3 a positive control failed (a probe did not escape
+//! a configuration without layers, so it proves nothing).
+
+use crate::gate;
+use crate::model::{GuestEvent, RunReport};
+use crate::plan::RunPlan;
+use crate::report::{self, Format};
+use crate::run::{self, Binaries, Observer, VmArgs};
+use breakout_attacks::Verdict;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// A profile to test (built-in name or TOML file); repeat. Default: none, namespaces,
+    /// docker-default, strict.
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
+    /// A probe to run; repeat. Default: every probe (`breakout list probes`).
+    #[arg(long = "probe", value_name = "ID")]
+    pub probes: Vec<String>,
+    /// What to print on stdout at the end.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Also write results.json, report.html, junit.xml and report.md into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Exit 1 when the results are worse than this baseline (see `breakout gate`).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write the results as a baseline to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub vm: VmArgs,
+}
+
+pub fn run(args: RunArgs) -> u8 {
+    // Everything the user named is checked before the VM boots.
+    let plan = match RunPlan::from_names(&args.profiles, &args.probes) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("breakout run: {e}");
+            return 2;
+        }
+    };
+    let baseline = match &args.baseline {
+        Some(path) => match gate::load(path, "baseline") {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("breakout run: {e}");
+                return 2;
+            }
+        },
+        None => None,
+    };
+    let report = match execute(&plan, &args.vm) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("breakout run: {e:#}");
+            return 2;
+        }
+    };
+
+    let shown = match args.format {
+        Format::Table => report::table::render(&report, report::table::colour_for_stdout()),
+        other => report::render(&report, other),
+    };
+    print!("{shown}");
+    eprintln!(
+        "breakout run: {} results in {:.1} s (boot {:.1} s, probe runs {:.1} s, ablation {:.1} s)",
+        report.results.len(),
+        report.timings.total_ms as f64 / 1000.0,
+        report.timings.boot_ms as f64 / 1000.0,
+        report.timings.probes_ms as f64 / 1000.0,
+        report.timings.ablation_ms as f64 / 1000.0
+    );
+    let mut code = 0;
+    if let Some(dir) = &args.out {
+        match report::write_all(&report, dir) {
+            Ok(paths) => {
+                for p in paths {
+                    eprintln!("wrote {}", p.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("breakout run: {e}");
+                code = 2;
+            }
+        }
+    }
+    if let Some(path) = &args.write_baseline {
+        match gate::write_baseline(&report, path) {
+            Ok(()) => eprintln!("wrote baseline {}", path.display()),
+            Err(e) => {
+                eprintln!("breakout run: {e}");
+                code = 2;
+            }
+        }
+    }
+    let failed_controls = positive_control_failures(&report);
+    if !failed_controls.is_empty() {
+        eprintln!("breakout run: positive control FAILED: these probes did not escape a configuration without layers, so they prove nothing:");
+        for line in &failed_controls {
+            eprintln!("  - {line}");
+        }
+        if code == 0 {
+            code = 3;
+        }
+    }
+    if let (Some(baseline), Some(path)) = (&baseline, &args.baseline) {
+        let verdict = gate::compare(baseline, &report);
+        eprint!("{}", gate::render(&verdict, path));
+        if !verdict.passed() {
+            code = 1;
+        }
+    }
+    code
+}
+
+/// Run a plan with the binaries beside this one and a progress display on stderr.
+pub fn execute(plan: &RunPlan, vm: &VmArgs) -> anyhow::Result<RunReport> {
+    let binaries = Binaries::beside_current_exe()?;
+    let mut progress = Progress::new(plan.jobs.len());
+    let report = run::execute(plan, vm, &binaries, &mut progress);
+    progress.finish();
+    Ok(report?)
+}
+
+/// "probe under profile: verdict" for every probe that did not escape a configuration of ours
+/// that switches no layer on.
+pub fn positive_control_failures(report: &RunReport) -> Vec<String> {
+    report
+        .results
+        .iter()
+        .filter(|r| {
+            gate::configuration_without_layers(report, &r.profile) && r.verdict != Verdict::Escaped
+        })
+        .map(|r| {
+            format!(
+                "{} under {}: {} ({})",
+                r.probe,
+                r.profile,
+                gate::verdict_name(r.verdict),
+                r.reason
+            )
+        })
+        .collect()
+}
+
+/// The progress display: a bar on a terminal (probe, profile, done/total, elapsed), one line per
+/// result otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    total: usize,
+    done: usize,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                )
+                .expect("the template is valid"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar.set_message("booting the VM");
+            bar
+        });
+        Progress {
+            bar,
+            total,
+            done: 0,
+            started: Instant::now(),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn booting(&mut self, group: &str, attempt: usize) {
+        let message = if attempt == 0 {
+            format!("booting a VM for {group}")
+        } else {
+            format!(
+                "a launch took the guest down; booting VM #{} for {group}",
+                attempt + 1
+            )
+        };
+        match &self.bar {
+            Some(bar) => bar.set_message(message),
+            None => eprintln!(
+                "[{:>6.1} s] {message}",
+                self.started.elapsed().as_secs_f64()
+            ),
+        }
+    }
+
+    fn event(&mut self, event: &GuestEvent) {
+        match event {
+            GuestEvent::Started { probe, profile } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("{probe} under {profile}"));
+                }
+            }
+            GuestEvent::Result(r) => {
+                self.done += 1;
+                let line = format!(
+                    "{} under {}: {}",
+                    r.probe,
+                    r.profile,
+                    report::cell::cell_text(r)
+                );
+                match &self.bar {
+                    Some(bar) => {
+                        bar.inc(1);
+                        bar.set_message(line);
+                    }
+                    None => eprintln!(
+                        "[{:>6.1} s] {}/{} {line}",
+                        self.started.elapsed().as_secs_f64(),
+                        self.done,
+                        self.total
+                    ),
+                }
+            }
+            GuestEvent::Error { message } => match &self.bar {
+                Some(bar) => bar.println(format!("guest error: {message}")),
+                None => eprintln!("guest error: {message}"),
+            },
+            _ => {}
+        }
+    }
+
+    fn console(&mut self, _stream: breakout_vm::Stream, bytes: &[u8]) {
+        // The guest's own stderr: worth seeing when something goes wrong, never mixed into stdout.
+        let text = String::from_utf8_lossy(bytes);
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprint!("{text}")),
+            None => eprint!("{text}"),
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! `breakout guest-exec --plan FILE` (hidden): the orchestrator that runs inside the VM.
+//!
+//! It builds the outside world, runs every (probe, configuration) job through the runtime with a
+//! per-launch timeout, attributes every block by ablation, and streams one [`GuestEvent`] JSON
+//! line per event on the VM's result channel.
+//!
+//! Scheduling: the guest has two CPUs, so independent launches run two at a time; resource probes
+//! (fork bombs, memory hogs) run alone so that they neither starve nor are starved by a
+//! neighbour. Phase one runs every job under its profile; phase two ablates the blocked ones; the
+//! wall time of each phase is reported (probes_ms, ablation_ms). Identical launches (same probe,
+//! same effective configuration, e.g. "pid-ns alone" asked by two profiles) run once.
+//!
+//! Refuses to run outside the VM (BREAKOUT_IN_VM=1): some probes are destructive by design.
+
+use crate::attribution::{self, AblationInput, TrialOutcome, TrialRunner, Variant};
+use crate::environment;
+use crate::launcher;
+use crate::model::{Attribution, Evidence, GuestEvent, ProbeResult, TrialRecord};
+use crate::plan::{Configuration, ConfigurationKind, GuestPlan, Job};
+use breakout_attacks::world::World;
+use breakout_attacks::{Launcher, Layer, Limits, Probe, ProbeClass, Verdict};
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How much of a payload's stderr a streamed result keeps (the serial line is slow).
+const STDERR_TAIL_STREAMED: usize = 1024;
+
+#[derive(clap::Args)]
+pub struct GuestArgs {
+    /// The plan file written by the host.
+    #[arg(long, value_name = "FILE")]
+    pub plan: PathBuf,
+    /// Where the outside world is built.
+    #[arg(long, value_name = "DIR", default_value = breakout_attacks::world::GUEST_WORLD_DIR)]
+    pub world: PathBuf,
+    /// The inside half's binary.
+    #[arg(long, value_name = "PATH", default_value = "/usr/bin/breakout-probe")]
+    pub probe_bin: PathBuf,
+    /// The accelerator the host booted the guest with (for the environment block).
+    #[arg(long, default_value = "unknown")]
+    pub accel: String,
+}
+
+/// Starts an external runtime by adapter name (the compare module provides it).
+pub type AdapterLauncher = fn(&str) -> Result<Box<dyn Launcher>, String>;
+
+/// Exit codes: 0 the plan ran (whatever the verdicts), 1 the guest could not run it.
+pub fn run(args: GuestArgs, adapters: AdapterLauncher) -> u8 {
+    let mut channel: Box<dyn Write + Send> = match breakout_vm::guest::results() {
+        Ok(w) => Box::new(w),
+        Err(e) => {
+            eprintln!("breakout guest-exec: cannot open the result channel: {e}");
+            return 1;
+        }
+    };
+    if std::env::var_os("BREAKOUT_IN_VM").is_none_or(|v| v != "1") {
+        let message = "breakout guest-exec runs destructive probes and only runs inside the breakout VM (BREAKOUT_IN_VM=1 is not set)".to_string();
+        eprintln!("breakout guest-exec: {message}");
+        let _ = emit_to(&mut channel, &GuestEvent::Error { message });
+        return 1;
+    }
+    let sink = EventSink {
+        out: Mutex::new(channel),
+    };
+    match orchestrate(&args, adapters, &sink) {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("breakout guest-exec: {message}");
+            sink.emit(&GuestEvent::Error { message });
+            1
+        }
+    }
+}
+
+struct EventSink {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl EventSink {
+    fn emit(&self, event: &GuestEvent) {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = emit_to(&mut *out, event) {
+            // The host will see the missing results; stderr reaches its console stream.
+            eprintln!("breakout guest-exec: writing to the result channel failed: {e}");
+        }
+    }
+}
+
+fn emit_to(out: &mut dyn Write, event: &GuestEvent) -> std::io::Result<()> {
+    let mut line = serde_json::to_string(event).expect("guest events serialize");
+    line.push('\n');
+    out.write_all(line.as_bytes())?;
+    out.flush()
+}
+
+fn orchestrate(
+    args: &GuestArgs,
+    adapters: AdapterLauncher,
+    sink: &EventSink,
+) -> Result<(), String> {
+    let mut plan = GuestPlan::load(&args.plan).map_err(|e| e.to_string())?;
+    for c in &mut plan.configurations {
+        if let ConfigurationKind::Breakout { config } = &mut c.kind {
+            *config = launcher::prepare(config.clone())
+                .map_err(|e| format!("configuration {}: {e}", c.name))?;
+        }
+    }
+    let plan = plan;
+    sink.emit(&GuestEvent::Plan {
+        total: plan.jobs.len(),
+        profiles: plan
+            .configurations
+            .iter()
+            .map(Configuration::info)
+            .collect(),
+    });
+    if let Err(e) = environment::mount_securityfs() {
+        eprintln!("breakout guest-exec: mounting securityfs for the LSM list failed: {e}");
+    }
+    sink.emit(&GuestEvent::Environment(environment::read(
+        std::path::Path::new("/proc"),
+        std::path::Path::new("/sys"),
+        &args.accel,
+    )));
+    let world = World::build(&args.world, &args.probe_bin)
+        .map_err(|e| format!("building the world: {e}"))?;
+
+    let orchestrator = Orchestrator {
+        plan: &plan,
+        world: &world,
+        sink,
+        adapters,
+        memo: Mutex::new(
+            plan.known_trials
+                .iter()
+                .map(|k| (k.key.clone(), k.record.clone()))
+                .collect(),
+        ),
+        timeout: Duration::from_millis(plan.options.probe_timeout_ms),
+    };
+    let workers = if plan.options.announce_trials {
+        1
+    } else {
+        plan.options.workers.max(1)
+    };
+
+    let jobs: Vec<(&Job, &'static dyn Probe)> = plan
+        .jobs
+        .iter()
+        .map(|j| {
+            breakout_attacks::probe(&j.probe)
+                .map(|p| (j, p))
+                .ok_or_else(|| format!("plan names unknown probe {}", j.probe))
+        })
+        .collect::<Result<_, _>>()?;
+    let is_resource = |(_, p): &(&Job, &'static dyn Probe)| p.meta().class == ProbeClass::Resource;
+
+    let started = Instant::now();
+    let base: Vec<TrialRecord> = schedule(&jobs, is_resource, workers, |(job, probe)| {
+        sink.emit(&GuestEvent::Started {
+            probe: job.probe.clone(),
+            profile: job.profile.clone(),
+        });
+        orchestrator.base_run(job, *probe)
+    });
+    let probes_ms = started.elapsed().as_millis() as u64;
+
+    // Results that need no ablation go out at once; the others after their ablation.
+    let mut pending = Vec::new();
+    for ((job, probe), record) in jobs.iter().zip(base) {
+        if orchestrator.needs_ablation(job, record.verdict) {
+            pending.push((*job, *probe, record));
+        } else {
+            sink.emit(&GuestEvent::Result(
+                orchestrator.result(job, *probe, record, None),
+            ));
+        }
+    }
+    let started = Instant::now();
+    schedule(
+        &pending,
+        |(_, p, _)| p.meta().class == ProbeClass::Resource,
+        workers,
+        |(job, probe, record)| {
+            let attribution = orchestrator.ablate(job, *probe, record);
+            sink.emit(&GuestEvent::Result(orchestrator.result(
+                job,
+                *probe,
+                record.clone(),
+                attribution,
+            )));
+        },
+    );
+    let ablation_ms = started.elapsed().as_millis() as u64;
+    sink.emit(&GuestEvent::Done {
+        probes_ms,
+        ablation_ms,
+    });
+    Ok(())
+}
+
+/// Run `f` over `items`: the ordinary ones `workers` at a time, then the `alone` ones one by one.
+/// Results keep the items' order.
+fn schedule<T: Sync, R: Send>(
+    items: &[T],
+    alone: impl Fn(&T) -> bool,
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    let shared: Vec<usize> = (0..items.len()).filter(|&i| !alone(&items[i])).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(shared.len()).max(1) {
+            scope.spawn(|| loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&i) = shared.get(n) else { break };
+                let r = f(&items[i]);
+                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            });
+        }
+    });
+    for i in (0..items.len()).filter(|&i| alone(&items[i])) {
+        let r = f(&items[i]);
+        *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+    }
+    slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .expect("every item was run")
+        })
+        .collect()
+}
+
+struct Orchestrator<'a> {
+    plan: &'a GuestPlan,
+    world: &'a World,
+    sink: &'a EventSink,
+    adapters: AdapterLauncher,
+    /// Launch records by key (probe + effective configuration).
+    memo: Mutex<HashMap<String, TrialRecord>>,
+    timeout: Duration,
+}
+
+/// What one launch runs under.
+enum Target<'c> {
+    Ours(breakout_runtime::config::SandboxConfig),
+    Adapter(&'c str),
+}
+
+impl Orchestrator<'_> {
+    fn configuration(&self, job: &Job) -> &Configuration {
+        self.plan
+            .configuration(&job.profile)
+            .expect("GuestPlan::load checked every job's configuration")
+    }
+
+    fn needs_ablation(&self, job: &Job, verdict: Verdict) -> bool {
+        verdict == Verdict::Blocked
+            && self.plan.options.ablate
+            && matches!(
+                self.configuration(job).kind,
+                ConfigurationKind::Breakout { .. }
+            )
+    }
+
+    fn base_run(&self, job: &Job, probe: &'static dyn Probe) -> TrialRecord {
+        let target = match &self.configuration(job).kind {
+            ConfigurationKind::Breakout { config } => Target::Ours(config.clone()),
+            ConfigurationKind::Adapter { adapter, .. } => Target::Adapter(adapter),
+        };
+        self.trial(
+            probe,
+            &target,
+            &format!("{} under {}", job.probe, job.profile),
+        )
+    }
+
+    /// One launch, or its record when the same launch already ran.
+    fn trial(&self, probe: &'static dyn Probe, target: &Target, description: &str) -> TrialRecord {
+        let key = match target {
+            Target::Ours(config) => format!("{}|{}", probe.meta().id, launcher::identity(config)),
+            Target::Adapter(name) => format!("{}|adapter:{name}", probe.meta().id),
+        };
+        if let Some(known) = self
+            .memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return known.clone();
+        }
+        if self.plan.options.announce_trials {
+            self.sink.emit(&GuestEvent::TrialStarted {
+                key: key.clone(),
+                probe: probe.meta().id.to_string(),
+                description: description.to_string(),
+            });
+        }
+        let record = self.launch(probe, target);
+        if self.plan.options.announce_trials {
+            self.sink.emit(&GuestEvent::TrialFinished {
+                key: key.clone(),
+                record: record.clone(),
+            });
+        }
+        self.memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, record.clone());
+        record
+    }
+
+    fn launch(&self, probe: &'static dyn Probe, target: &Target) -> TrialRecord {
+        let run = match target {
+            Target::Ours(config) => {
+                let limits = launcher::limits_of(config);
+                let launcher = launcher::RuntimeLauncher::new(config.clone());
+                breakout_attacks::run_probe(probe, self.world, &limits, &launcher, self.timeout)
+            }
+            Target::Adapter(name) => match (self.adapters)(name) {
+                Ok(launcher) => breakout_attacks::run_probe(
+                    probe,
+                    self.world,
+                    &Limits::default(),
+                    launcher.as_ref(),
+                    self.timeout,
+                ),
+                Err(message) => {
+                    return TrialRecord {
+                        verdict: Verdict::Inconclusive,
+                        reason: format!("external runtime `{name}` cannot be started: {message}"),
+                        evidence: Evidence::default(),
+                        duration_ms: 0,
+                    }
+                }
+            },
+        };
+        let stderr_tail = tail_chars(&run.stderr_tail, STDERR_TAIL_STREAMED);
+        TrialRecord {
+            verdict: run.judgement.verdict,
+            reason: run.judgement.reason,
+            evidence: Evidence {
+                steps: run.inside.map(|r| r.steps).unwrap_or_default(),
+                exit: run.outcome.as_ref().map(|o| o.status),
+                cgroup: run.outcome.as_ref().and_then(|o| o.cgroup.clone()),
+                setup_failure: run.outcome.as_ref().and_then(|o| o.setup_failure.clone()),
+                timed_out: run.timed_out,
+                stderr_tail,
+            },
+            duration_ms: run.duration.as_millis() as u64,
+        }
+    }
+
+    fn ablate(
+        &self,
+        job: &Job,
+        probe: &'static dyn Probe,
+        base: &TrialRecord,
+    ) -> Option<Attribution> {
+        let ConfigurationKind::Breakout { config } = &self.configuration(job).kind else {
+            return None;
+        };
+        let enabled: BTreeSet<Layer> = config.enabled_layers().into_iter().collect();
+        let dropped_caps = launcher::dropped_caps(config);
+        let requires = |l: Layer| launcher::requires(l);
+        let seccomp_denies = |name: &str| config.seccomp_denies(name);
+        let input = AblationInput {
+            profile: &job.profile,
+            enabled: &enabled,
+            candidates: probe.meta().layers,
+            requires: &requires,
+            dropped_caps: &dropped_caps,
+            seccomp_denies: &seccomp_denies,
+            base_evidence: &base.evidence,
+        };
+        let mut runner = VariantRunner {
+            orchestrator: self,
+            probe,
+            base: config,
+        };
+        Some(attribution::attribute(&input, &mut runner))
+    }
+
+    fn result(
+        &self,
+        job: &Job,
+        probe: &'static dyn Probe,
+        record: TrialRecord,
+        attribution: Option<Attribution>,
+    ) -> ProbeResult {
+        let configuration = self.configuration(job);
+        let attribution = match (&configuration.kind, record.verdict) {
+            (ConfigurationKind::Adapter { adapter, .. }, Verdict::Blocked) => {
+                crate::adapters::infer::for_adapter(adapter, probe.meta().layers, &record.evidence)
+            }
+            _ => attribution,
+        };
+        ProbeResult {
+            probe: job.probe.clone(),
+            profile: job.profile.clone(),
+            verdict: record.verdict,
+            reason: record.reason,
+            evidence: record.evidence,
+            attribution,
+            duration_ms: record.duration_ms,
+        }
+    }
+}
+
+/// Runs ablation variants of one job's profile.
+struct VariantRunner<'a, 'b> {
+    orchestrator: &'a Orchestrator<'b>,
+    probe: &'static dyn Probe,
+    base: &'a breakout_runtime::config::SandboxConfig,
+}
+
+impl TrialRunner for VariantRunner<'_, '_> {
+    fn run(&mut self, variant: &Variant, description: &str) -> TrialOutcome {
+        let record = match launcher::with_variant(self.base, &variant.layers, &variant.extra_caps) {
+            Ok(config) => self
+                .orchestrator
+                .trial(self.probe, &Target::Ours(config), description),
+            Err(message) => TrialRecord {
+                verdict: Verdict::Inconclusive,
+                reason: format!("{description}: the runtime rejects this configuration: {message}"),
+                evidence: Evidence::default(),
+                duration_ms: 0,
+            },
+        };
+        TrialOutcome {
+            verdict: record.verdict,
+            evidence: record.evidence,
+        }
+    }
+}
+
+fn tail_chars(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_keeps_order_and_runs_resource_items_alone() {
+        let running = AtomicUsize::new(0);
+        let overlap_with_alone = AtomicUsize::new(0);
+        let items: Vec<(usize, bool)> = (0..12).map(|i| (i, i % 4 == 0)).collect();
+        let out = schedule(
+            &items,
+            |(_, alone)| *alone,
+            2,
+            |(i, alone)| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                if *alone && now > 1 {
+                    overlap_with_alone.fetch_add(1, Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+                running.fetch_sub(1, Ordering::SeqCst);
+                i * 10
+            },
+        );
+        assert_eq!(out, (0..12).map(|i| i * 10).collect::<Vec<_>>());
+        assert_eq!(overlap_with_alone.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn tail_keeps_the_end_on_a_char_boundary() {
+        assert_eq!(tail_chars("abcdef", 3), "def");
+        assert_eq!(tail_chars("ab", 3), "ab");
+        assert_eq!(tail_chars("aé", 1), "");
+    }
+}

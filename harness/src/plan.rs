@@ -1,0 +1,452 @@
+//! The run plan: which configurations (our profiles, or external runtimes through adapters) and
+//! which probes, as (probe, configuration) jobs; how they are split into VMs; and the plan file the
+//! guest orchestrator reads (`breakout guest-exec --plan FILE`).
+//!
+//! Everything the user named is checked here, on the host, before any VM boots.
+
+use crate::model::{ProfileInfo, TrialRecord};
+use breakout_attacks::{Layer, ProbeClass};
+use breakout_runtime::config::SandboxConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The profiles `breakout run` uses when none is named.
+pub const DEFAULT_PROFILES: [&str; 4] = ["none", "namespaces", "docker-default", "strict"];
+
+/// Where the plan file is placed in the guest.
+pub const GUEST_PLAN_PATH: &str = "/etc/breakout/plan.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("unknown probe `{id}`{}", hint(.near, .known))]
+    UnknownProbe {
+        id: String,
+        near: Vec<String>,
+        known: Vec<String>,
+    },
+    #[error("profile `{name}`: {message}")]
+    Profile { name: String, message: String },
+    #[error("configuration `{0}` is named twice")]
+    DuplicateConfiguration(String),
+    #[error("the plan is empty: no probe matches{0}")]
+    Empty(String),
+    #[error("plan file {path}: {message}")]
+    File { path: PathBuf, message: String },
+}
+
+fn hint(near: &[String], known: &[String]) -> String {
+    if near.is_empty() {
+        format!(" (known probes: {})", known.join(", "))
+    } else {
+        format!(
+            " (did you mean {}? `breakout list probes` shows all)",
+            near.join(", ")
+        )
+    }
+}
+
+/// One configuration under test.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Configuration {
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: ConfigurationKind,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "runtime", rename_all = "kebab-case")]
+pub enum ConfigurationKind {
+    /// Our runtime with this configuration: full attribution by ablation.
+    Breakout { config: SandboxConfig },
+    /// An external runtime started through an adapter (`breakout compare`): the guest asks the
+    /// adapter module for a launcher by `name`; `layers` are what its flags turn on; attribution
+    /// is inferred from evidence only.
+    Adapter { adapter: String, layers: Vec<Layer> },
+}
+
+impl Configuration {
+    /// One of our profiles: a built-in name, or a path to a TOML profile.
+    pub fn profile(name: &str) -> Result<Configuration, PlanError> {
+        let looks_like_path = name.contains('/') || name.ends_with(".toml");
+        let mut config = if looks_like_path {
+            SandboxConfig::load(Path::new(name))
+        } else {
+            SandboxConfig::builtin(name)
+        }
+        .map_err(|e| PlanError::Profile {
+            name: name.to_string(),
+            message: e.to_string(),
+        })?;
+        // A seccomp profile given as a path travels to the guest at its absolute host path (see
+        // `guest_files`); a builtin name needs nothing.
+        let spec = config.seccomp.profile.clone();
+        if looks_like_path
+            && (spec.contains('/') || spec.contains('.'))
+            && Path::new(&spec).is_relative()
+        {
+            let dir = Path::new(name).parent().unwrap_or(Path::new("."));
+            let absolute =
+                std::path::absolute(dir.join(&spec)).map_err(|e| PlanError::Profile {
+                    name: name.to_string(),
+                    message: format!("seccomp profile {spec}: {e}"),
+                })?;
+            config.seccomp.profile = absolute.display().to_string();
+        }
+        config.validate().map_err(|e| PlanError::Profile {
+            name: name.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(Configuration {
+            name: name.to_string(),
+            kind: ConfigurationKind::Breakout { config },
+        })
+    }
+
+    /// Host files the guest needs at the same path to load this configuration (a seccomp profile
+    /// given as a path).
+    pub fn guest_files(&self) -> Vec<PathBuf> {
+        match &self.kind {
+            ConfigurationKind::Breakout { config } => {
+                let spec = &config.seccomp.profile;
+                if Path::new(spec).is_absolute() {
+                    vec![PathBuf::from(spec)]
+                } else {
+                    Vec::new()
+                }
+            }
+            ConfigurationKind::Adapter { .. } => Vec::new(),
+        }
+    }
+
+    pub fn info(&self) -> ProfileInfo {
+        match &self.kind {
+            ConfigurationKind::Breakout { config } => ProfileInfo {
+                name: self.name.clone(),
+                runtime: "breakout".to_string(),
+                layers: config.enabled_layers().into_iter().collect(),
+                inferred: false,
+            },
+            ConfigurationKind::Adapter { adapter, layers } => ProfileInfo {
+                name: self.name.clone(),
+                runtime: adapter.clone(),
+                layers: layers.clone(),
+                inferred: true,
+            },
+        }
+    }
+}
+
+/// One (probe, configuration) pair.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Job {
+    pub probe: String,
+    pub profile: String,
+}
+
+impl Job {
+    /// The name the escape suite gives the trial: `probe::profile`.
+    pub fn name(&self) -> String {
+        format!("{}::{}", self.probe, self.profile)
+    }
+}
+
+/// What the user asked for, checked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunPlan {
+    pub configurations: Vec<Configuration>,
+    pub jobs: Vec<Job>,
+}
+
+/// The ids of every registered probe.
+pub fn known_probe_ids() -> Vec<String> {
+    breakout_attacks::all_probes()
+        .iter()
+        .map(|p| p.meta().id.to_string())
+        .collect()
+}
+
+/// Check a probe id against the registry.
+pub fn check_probe(id: &str) -> Result<(), PlanError> {
+    if breakout_attacks::probe(id).is_some() {
+        return Ok(());
+    }
+    let known = known_probe_ids();
+    let near = known
+        .iter()
+        .filter(|k| k.contains(id) || id.contains(k.as_str()) || common_prefix(k, id) >= 4)
+        .cloned()
+        .collect();
+    Err(PlanError::UnknownProbe {
+        id: id.to_string(),
+        near,
+        known,
+    })
+}
+
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count()
+}
+
+impl RunPlan {
+    /// Every probe in `probes` (all when empty) under every configuration.
+    pub fn new(
+        configurations: Vec<Configuration>,
+        probes: &[String],
+    ) -> Result<RunPlan, PlanError> {
+        let mut seen = BTreeSet::new();
+        for c in &configurations {
+            if !seen.insert(c.name.clone()) {
+                return Err(PlanError::DuplicateConfiguration(c.name.clone()));
+            }
+        }
+        let probe_ids: Vec<String> = if probes.is_empty() {
+            known_probe_ids()
+        } else {
+            let mut ids: Vec<String> = Vec::new();
+            for id in probes {
+                check_probe(id)?;
+                if !ids.contains(id) {
+                    ids.push(id.clone());
+                }
+            }
+            ids
+        };
+        let jobs = probe_ids
+            .iter()
+            .flat_map(|probe| {
+                configurations.iter().map(move |c| Job {
+                    probe: probe.clone(),
+                    profile: c.name.clone(),
+                })
+            })
+            .collect();
+        Ok(RunPlan {
+            configurations,
+            jobs,
+        })
+    }
+
+    /// The plan of `breakout run`: the named profiles (default: none, namespaces,
+    /// docker-default, strict) and probes (default: all).
+    pub fn from_names(profiles: &[String], probes: &[String]) -> Result<RunPlan, PlanError> {
+        let names: Vec<String> = if profiles.is_empty() {
+            DEFAULT_PROFILES.iter().map(|s| s.to_string()).collect()
+        } else {
+            profiles.to_vec()
+        };
+        let configurations = names
+            .iter()
+            .map(|n| Configuration::profile(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        RunPlan::new(configurations, probes)
+    }
+
+    /// Keep only the jobs `keep` accepts (the escape suite's name filter); configurations no job
+    /// uses are dropped.
+    pub fn retain(&mut self, keep: impl Fn(&Job) -> bool) {
+        self.jobs.retain(|j| keep(j));
+        let used: BTreeSet<&str> = self.jobs.iter().map(|j| j.profile.as_str()).collect();
+        self.configurations
+            .retain(|c| used.contains(c.name.as_str()));
+    }
+
+    pub fn profiles(&self) -> Vec<ProfileInfo> {
+        self.configurations
+            .iter()
+            .map(Configuration::info)
+            .collect()
+    }
+
+    /// Split into VMs: everything in one, except probes whose escape ends the guest, which get a
+    /// VM each (and a restart after every launch that takes the guest down).
+    pub fn vm_groups(&self) -> Vec<VmGroup> {
+        let mut shared = Vec::new();
+        let mut own: Vec<VmGroup> = Vec::new();
+        for job in &self.jobs {
+            let ends_guest = breakout_attacks::probe(&job.probe)
+                .is_some_and(|p| p.meta().class == ProbeClass::EndsGuest);
+            if !ends_guest {
+                shared.push(job.clone());
+            } else if let Some(group) = own.iter_mut().find(|g| g.label == job.probe) {
+                group.jobs.push(job.clone());
+            } else {
+                own.push(VmGroup {
+                    label: job.probe.clone(),
+                    jobs: vec![job.clone()],
+                    ends_guest: true,
+                });
+            }
+        }
+        let mut groups = Vec::new();
+        if !shared.is_empty() {
+            groups.push(VmGroup {
+                label: "main".to_string(),
+                jobs: shared,
+                ends_guest: false,
+            });
+        }
+        groups.extend(own);
+        groups
+    }
+}
+
+/// The jobs one VM runs.
+#[derive(Debug, Clone)]
+pub struct VmGroup {
+    pub label: String,
+    pub jobs: Vec<Job>,
+    /// The probes may take the guest down: one launch at a time, every launch announced.
+    pub ends_guest: bool,
+}
+
+/// How the guest runs its jobs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GuestOptions {
+    /// Kill a launch after this long (the result is inconclusive).
+    pub probe_timeout_ms: u64,
+    /// Attribute blocked results by ablation.
+    pub ablate: bool,
+    /// Launches run at once (resource probes always run alone).
+    pub workers: usize,
+    /// Announce every launch (TrialStarted/TrialFinished) and run one at a time.
+    pub announce_trials: bool,
+}
+
+impl Default for GuestOptions {
+    fn default() -> Self {
+        GuestOptions {
+            probe_timeout_ms: 20_000,
+            ablate: true,
+            workers: 2,
+            announce_trials: false,
+        }
+    }
+}
+
+/// A launch whose record the host already has (from a guest that went down).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KnownTrial {
+    pub key: String,
+    pub record: TrialRecord,
+}
+
+/// The plan file the guest orchestrator reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GuestPlan {
+    pub configurations: Vec<Configuration>,
+    pub jobs: Vec<Job>,
+    pub options: GuestOptions,
+    #[serde(default)]
+    pub known_trials: Vec<KnownTrial>,
+}
+
+impl GuestPlan {
+    pub fn load(path: &Path) -> Result<GuestPlan, PlanError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PlanError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let plan: GuestPlan = serde_json::from_str(&text).map_err(|e| PlanError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        for job in &plan.jobs {
+            if !plan.configurations.iter().any(|c| c.name == job.profile) {
+                return Err(PlanError::File {
+                    path: path.to_path_buf(),
+                    message: format!("job {} names no configuration of the plan", job.name()),
+                });
+            }
+            check_probe(&job.probe).map_err(|e| PlanError::File {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        }
+        Ok(plan)
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), PlanError> {
+        let text = serde_json::to_string(self).expect("the plan serializes");
+        std::fs::write(path, text).map_err(|e| PlanError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn configuration(&self, name: &str) -> Option<&Configuration> {
+        self.configurations.iter().find(|c| c.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_plan_is_every_probe_under_the_four_profiles() {
+        let plan = RunPlan::from_names(&[], &[]).unwrap();
+        let names: Vec<&str> = plan
+            .configurations
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, DEFAULT_PROFILES);
+        assert_eq!(plan.jobs.len(), 4 * known_probe_ids().len());
+        assert!(!plan.jobs.is_empty());
+    }
+
+    #[test]
+    fn unknown_probe_and_profile_are_named_before_anything_runs() {
+        let err = RunPlan::from_names(&[], &["ptrace-outsid".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown probe `ptrace-outsid`") && err.contains("ptrace-outside"),
+            "{err}"
+        );
+        let err = RunPlan::from_names(&["stirct".to_string()], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("profile `stirct`"), "{err}");
+        let err = RunPlan::from_names(&["strict".to_string(), "strict".to_string()], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("named twice"), "{err}");
+    }
+
+    #[test]
+    fn retain_shapes_the_plan_and_drops_unused_profiles() {
+        let mut plan = RunPlan::from_names(&[], &[]).unwrap();
+        plan.retain(|j| j.name().contains("ptrace-outside::strict"));
+        assert_eq!(
+            plan.jobs,
+            vec![Job {
+                probe: "ptrace-outside".to_string(),
+                profile: "strict".to_string()
+            }]
+        );
+        assert_eq!(plan.configurations.len(), 1);
+    }
+
+    #[test]
+    fn guest_plan_round_trips_and_rejects_bad_files() {
+        let plan =
+            RunPlan::from_names(&["strict".to_string()], &["ptrace-outside".to_string()]).unwrap();
+        let guest = GuestPlan {
+            configurations: plan.configurations.clone(),
+            jobs: plan.jobs.clone(),
+            options: GuestOptions::default(),
+            known_trials: vec![],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        guest.write(&path).unwrap();
+        let back = GuestPlan::load(&path).unwrap();
+        assert_eq!(back.jobs, guest.jobs);
+
+        std::fs::write(&path, "{").unwrap();
+        let err = GuestPlan::load(&path).unwrap_err().to_string();
+        assert!(err.contains("plan.json"), "{err}");
+    }
+}

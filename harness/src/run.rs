@@ -1,0 +1,494 @@
+//! The host side of a run: boot a fresh VM per group of the plan with our two binaries and the
+//! plan file added, run `breakout guest-exec` in it, collect the streamed events into a
+//! [`RunReport`].
+//!
+//! Probes whose escape ends the guest (reboot, kexec) run in VMs of their own, one launch at a
+//! time with every launch announced: when the guest goes down, the launch in flight is what took
+//! it down (an escape the harness itself observed), and a fresh VM continues with the launches
+//! already done given to it, so attribution goes on where it stopped.
+
+use crate::model::{
+    Environment, Evidence, GuestEvent, ProbeResult, ProfileInfo, RunReport, Timings, TrialRecord,
+    SCHEMA_VERSION,
+};
+use crate::plan::{GuestOptions, GuestPlan, Job, KnownTrial, RunPlan, VmGroup, GUEST_PLAN_PATH};
+use breakout_attacks::Verdict;
+use breakout_vm::{Accel, GuestFile, Stream, VmConfig, VmSink};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where our binaries go in the guest (common brief: /usr/bin).
+pub const GUEST_BREAKOUT: &str = "/usr/bin/breakout";
+pub const GUEST_PROBE: &str = "/usr/bin/breakout-probe";
+
+/// How often a group's VM may be restarted after a launch took the guest down.
+const MAX_RESTARTS: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the `{name}` binary is not at {path} (build every binary first: cargo build --workspace --bins)")]
+    MissingBinary { name: &'static str, path: PathBuf },
+    #[error("cannot find the running executable: {0}")]
+    CurrentExe(std::io::Error),
+    #[error("cannot write the guest plan: {0}")]
+    Plan(String),
+    #[error("the VM for {group} failed: {source}")]
+    Vm {
+        group: String,
+        #[source]
+        source: breakout_vm::VmError,
+    },
+    #[error("the guest orchestrator for {group} failed before running the plan (exit {exit_code}): {message}")]
+    Guest {
+        group: String,
+        exit_code: i32,
+        message: String,
+    },
+    #[error("the guest for {group} went down {restarts} times; giving up")]
+    TooManyRestarts { group: String, restarts: usize },
+}
+
+/// The two binaries the guest needs.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub breakout: PathBuf,
+    pub probe: PathBuf,
+}
+
+impl Binaries {
+    /// `breakout` and `breakout-probe` in `dir`, with a clear error naming the missing one.
+    pub fn in_dir(dir: &Path) -> Result<Binaries, RunError> {
+        let breakout = dir.join("breakout");
+        let probe = dir.join("breakout-probe");
+        for (name, path) in [("breakout", &breakout), ("breakout-probe", &probe)] {
+            if !path.is_file() {
+                return Err(RunError::MissingBinary {
+                    name,
+                    path: path.clone(),
+                });
+            }
+        }
+        Ok(Binaries { breakout, probe })
+    }
+
+    /// The running `breakout` and the `breakout-probe` beside it.
+    pub fn beside_current_exe() -> Result<Binaries, RunError> {
+        let exe = std::env::current_exe().map_err(RunError::CurrentExe)?;
+        let dir = exe.parent().unwrap_or(Path::new("/"));
+        let probe = dir.join("breakout-probe");
+        if !probe.is_file() {
+            return Err(RunError::MissingBinary {
+                name: "breakout-probe",
+                path: probe,
+            });
+        }
+        Ok(Binaries {
+            breakout: exe,
+            probe,
+        })
+    }
+}
+
+/// How to boot the VMs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VmArgs {
+    /// Accelerator: auto tries KVM with a real boot once per machine, else TCG.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: AccelArg,
+    /// Boot this kernel (bzImage) instead of the cached Debian cloud kernel.
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+    /// Guest memory in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub memory: u32,
+    /// Kill one probe launch after this many seconds (its result is inconclusive).
+    #[arg(long, value_name = "SECONDS", default_value_t = 20)]
+    pub probe_timeout: u64,
+    /// Give up on a VM after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub vm_timeout: u64,
+    /// Skip attribution (faster; blocked results carry no layers).
+    #[arg(long)]
+    pub no_ablation: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccelArg {
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+impl Default for VmArgs {
+    fn default() -> Self {
+        VmArgs {
+            accel: AccelArg::Auto,
+            kernel: None,
+            memory: 1024,
+            probe_timeout: 20,
+            vm_timeout: 1800,
+            no_ablation: false,
+        }
+    }
+}
+
+/// What a run tells its user while it goes.
+pub trait Observer {
+    /// A guest event as it arrives.
+    fn event(&mut self, event: &GuestEvent);
+    /// A VM is booting for `group` (`attempt` counts restarts after a launch took it down).
+    fn booting(&mut self, _group: &str, _attempt: usize) {}
+    /// Console output of the guest (its stderr, kernel messages).
+    fn console(&mut self, _stream: Stream, _bytes: &[u8]) {}
+}
+
+/// An observer that shows nothing.
+pub struct Quiet;
+impl Observer for Quiet {
+    fn event(&mut self, _event: &GuestEvent) {}
+}
+
+/// Run the plan: one fresh VM per group.
+pub fn execute(
+    plan: &RunPlan,
+    vm: &VmArgs,
+    binaries: &Binaries,
+    observer: &mut dyn Observer,
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let mut results: BTreeMap<Job, ProbeResult> = BTreeMap::new();
+    let mut environment: Option<Environment> = None;
+    let mut timings = Timings::default();
+    for group in plan.vm_groups() {
+        let outcome = run_group(plan, &group, vm, binaries, observer)?;
+        for r in outcome.results {
+            results.insert(
+                Job {
+                    probe: r.probe.clone(),
+                    profile: r.profile.clone(),
+                },
+                r,
+            );
+        }
+        if environment.is_none() {
+            environment = outcome.environment;
+        }
+        timings.boot_ms += outcome.boot_ms;
+        timings.probes_ms += outcome.probes_ms;
+        timings.ablation_ms += outcome.ablation_ms;
+    }
+    timings.total_ms = started.elapsed().as_millis() as u64;
+    let ordered = plan.jobs.iter().filter_map(|j| results.remove(j)).collect();
+    Ok(RunReport {
+        schema_version: SCHEMA_VERSION,
+        breakout_version: env!("CARGO_PKG_VERSION").to_string(),
+        environment: environment.unwrap_or_default(),
+        profiles: plan.profiles(),
+        results: ordered,
+        timings,
+    })
+}
+
+/// Rerun what a baseline covers: its configurations (our profiles by name) and probes.
+pub fn plan_like(baseline: &RunReport) -> Result<RunPlan, crate::plan::PlanError> {
+    let profiles: Vec<String> = baseline
+        .profiles
+        .iter()
+        .filter(|p| p.runtime == "breakout")
+        .map(|p| p.name.clone())
+        .collect();
+    let mut probes: Vec<String> = Vec::new();
+    for r in &baseline.results {
+        if !probes.contains(&r.probe) {
+            probes.push(r.probe.clone());
+        }
+    }
+    let mut plan = RunPlan::from_names(&profiles, &probes)?;
+    let wanted: BTreeSet<(String, String)> = baseline
+        .results
+        .iter()
+        .map(|r| (r.probe.clone(), r.profile.clone()))
+        .collect();
+    plan.retain(|j| wanted.contains(&(j.probe.clone(), j.profile.clone())));
+    Ok(plan)
+}
+
+struct GroupOutcome {
+    results: Vec<ProbeResult>,
+    environment: Option<Environment>,
+    boot_ms: u64,
+    probes_ms: u64,
+    ablation_ms: u64,
+}
+
+fn run_group(
+    plan: &RunPlan,
+    group: &VmGroup,
+    vm: &VmArgs,
+    binaries: &Binaries,
+    observer: &mut dyn Observer,
+) -> Result<GroupOutcome, RunError> {
+    let mut remaining: Vec<Job> = group.jobs.clone();
+    let mut known: Vec<KnownTrial> = Vec::new();
+    let mut outcome = GroupOutcome {
+        results: Vec::new(),
+        environment: None,
+        boot_ms: 0,
+        probes_ms: 0,
+        ablation_ms: 0,
+    };
+    let dir = tempfile::tempdir().map_err(|e| RunError::Plan(e.to_string()))?;
+    let plan_path = dir.path().join("plan.json");
+    for attempt in 0.. {
+        if attempt > MAX_RESTARTS {
+            return Err(RunError::TooManyRestarts {
+                group: group.label.clone(),
+                restarts: attempt - 1,
+            });
+        }
+        let used: BTreeSet<&str> = remaining.iter().map(|j| j.profile.as_str()).collect();
+        let guest_plan = GuestPlan {
+            configurations: plan
+                .configurations
+                .iter()
+                .filter(|c| used.contains(c.name.as_str()))
+                .cloned()
+                .collect(),
+            jobs: remaining.clone(),
+            options: GuestOptions {
+                probe_timeout_ms: vm.probe_timeout * 1000,
+                ablate: !vm.no_ablation,
+                workers: 2,
+                announce_trials: group.ends_guest,
+            },
+            known_trials: known.clone(),
+        };
+        guest_plan
+            .write(&plan_path)
+            .map_err(|e| RunError::Plan(e.to_string()))?;
+        observer.booting(&group.label, attempt);
+
+        let mut config = vm_config(vm, binaries, &plan_path);
+        if guest_plan
+            .configurations
+            .iter()
+            .any(|c| matches!(c.kind, crate::plan::ConfigurationKind::Adapter { .. }))
+        {
+            // The external runtimes' binaries, at their host paths (the VM adds their libraries).
+            for path in crate::adapters::guest_files() {
+                config.files.push(GuestFile {
+                    host: path.clone(),
+                    guest: path,
+                });
+            }
+        }
+        for c in &guest_plan.configurations {
+            for path in c.guest_files() {
+                config.files.push(GuestFile {
+                    host: path.clone(),
+                    guest: path,
+                });
+            }
+        }
+        let argv = vec![
+            GUEST_BREAKOUT.to_string(),
+            "guest-exec".to_string(),
+            "--plan".to_string(),
+            GUEST_PLAN_PATH.to_string(),
+            "--accel".to_string(),
+            accel_name(vm.accel).to_string(),
+        ];
+        let mut collector = Collector {
+            observer: &mut *observer,
+            state: GuestState::default(),
+        };
+        let vm_result = breakout_vm::run(&config, &argv, &mut collector);
+        let state = collector.state;
+        if let Ok(vm_outcome) = &vm_result {
+            // Everything but the command itself: image, QEMU, kernel, init, shutdown.
+            let t = vm_outcome.timings;
+            outcome.boot_ms += t.total.saturating_sub(t.command).as_millis() as u64;
+        }
+        if outcome.environment.is_none() {
+            outcome.environment = state.environment.clone();
+            if let (Some(env), Ok(vm_outcome)) = (&mut outcome.environment, &vm_result) {
+                env.accel = format!("{:?}", vm_outcome.accel).to_lowercase();
+            }
+        }
+        for r in &state.results {
+            remaining.retain(|j| !(j.probe == r.probe && j.profile == r.profile));
+        }
+        outcome.results.extend(state.results.iter().cloned());
+        if let Some((probes_ms, ablation_ms)) = state.done {
+            outcome.probes_ms += probes_ms;
+            outcome.ablation_ms += ablation_ms;
+            if remaining.is_empty() {
+                return Ok(outcome);
+            }
+        }
+        known.extend(state.finished.iter().cloned());
+
+        // The guest ended without finishing the plan.
+        let ended = match &vm_result {
+            Ok(o) => format!(
+                "the guest ended (exit code {}) before finishing",
+                o.exit_code
+            ),
+            Err(e) => e.to_string(),
+        };
+        match (&state.in_flight, group.ends_guest, state.saw_plan) {
+            (Some((key, description)), true, _) => {
+                // The launch in flight took the guest down: an escape the harness observed itself.
+                known.push(KnownTrial {
+                    key: key.clone(),
+                    record: TrialRecord {
+                        verdict: Verdict::Escaped,
+                        reason: format!("the guest went down during `{description}`: {ended}"),
+                        evidence: Evidence::default(),
+                        duration_ms: 0,
+                    },
+                });
+            }
+            (_, _, false) => {
+                return match vm_result {
+                    Err(source) => Err(RunError::Vm {
+                        group: group.label.clone(),
+                        source,
+                    }),
+                    Ok(o) => Err(RunError::Guest {
+                        group: group.label.clone(),
+                        exit_code: o.exit_code,
+                        message: state
+                            .error
+                            .unwrap_or_else(|| "no result came back".to_string()),
+                    }),
+                };
+            }
+            (_, _, true) => {
+                // The guest died mid-plan for a reason no probe is known to cause: what did not
+                // finish is inconclusive, never blocked.
+                let why = state.error.clone().unwrap_or(ended);
+                for job in remaining.drain(..) {
+                    let result = ProbeResult {
+                        probe: job.probe.clone(),
+                        profile: job.profile.clone(),
+                        verdict: Verdict::Inconclusive,
+                        reason: format!("the guest ended before this result: {why}"),
+                        evidence: Evidence::default(),
+                        attribution: None,
+                        duration_ms: 0,
+                    };
+                    observer.event(&GuestEvent::Result(result.clone()));
+                    outcome.results.push(result);
+                }
+                return Ok(outcome);
+            }
+        }
+    }
+    unreachable!("the restart loop returns")
+}
+
+fn vm_config(vm: &VmArgs, binaries: &Binaries, plan_path: &Path) -> VmConfig {
+    VmConfig {
+        kernel: vm.kernel.clone(),
+        accel: match vm.accel {
+            AccelArg::Auto => Accel::Auto,
+            AccelArg::Kvm => Accel::Kvm,
+            AccelArg::Tcg => Accel::Tcg,
+        },
+        memory_mib: vm.memory,
+        cpus: 2,
+        timeout: Some(Duration::from_secs(vm.vm_timeout)),
+        files: vec![
+            GuestFile {
+                host: binaries.breakout.clone(),
+                guest: PathBuf::from(GUEST_BREAKOUT),
+            },
+            GuestFile {
+                host: binaries.probe.clone(),
+                guest: PathBuf::from(GUEST_PROBE),
+            },
+            GuestFile {
+                host: plan_path.to_path_buf(),
+                guest: PathBuf::from(GUEST_PLAN_PATH),
+            },
+        ],
+        ..VmConfig::default()
+    }
+}
+
+fn accel_name(a: AccelArg) -> &'static str {
+    match a {
+        AccelArg::Auto => "auto",
+        AccelArg::Kvm => "kvm",
+        AccelArg::Tcg => "tcg",
+    }
+}
+
+#[derive(Default)]
+struct GuestState {
+    saw_plan: bool,
+    environment: Option<Environment>,
+    results: Vec<ProbeResult>,
+    done: Option<(u64, u64)>,
+    error: Option<String>,
+    /// The announced launch that has not come back (key, description).
+    in_flight: Option<(String, String)>,
+    finished: Vec<KnownTrial>,
+    /// Result lines that did not parse (reported once as an error).
+    bad_lines: usize,
+}
+
+struct Collector<'a> {
+    observer: &'a mut dyn Observer,
+    state: GuestState,
+}
+
+impl VmSink for Collector<'_> {
+    fn output(&mut self, stream: Stream, bytes: &[u8]) {
+        self.observer.console(stream, bytes);
+    }
+
+    fn result_line(&mut self, line: &str) {
+        let event: GuestEvent = match serde_json::from_str(line) {
+            Ok(e) => e,
+            Err(e) => {
+                self.state.bad_lines += 1;
+                if self.state.error.is_none() {
+                    self.state.error = Some(format!(
+                        "unreadable result line from the guest ({e}): {line:.200}"
+                    ));
+                }
+                return;
+            }
+        };
+        match &event {
+            GuestEvent::Plan { .. } => self.state.saw_plan = true,
+            GuestEvent::Environment(env) => self.state.environment = Some(env.clone()),
+            GuestEvent::Result(r) => self.state.results.push(r.clone()),
+            GuestEvent::Done {
+                probes_ms,
+                ablation_ms,
+            } => self.state.done = Some((*probes_ms, *ablation_ms)),
+            GuestEvent::Error { message } => self.state.error = Some(message.clone()),
+            GuestEvent::TrialStarted {
+                key, description, ..
+            } => self.state.in_flight = Some((key.clone(), description.clone())),
+            GuestEvent::TrialFinished { key, record } => {
+                self.state.in_flight = None;
+                self.state.finished.push(KnownTrial {
+                    key: key.clone(),
+                    record: record.clone(),
+                });
+            }
+            GuestEvent::Started { .. } => {}
+        }
+        self.observer.event(&event);
+    }
+}
+
+/// Profiles of a report by name.
+pub fn profile_info<'a>(report: &'a RunReport, name: &str) -> Option<&'a ProfileInfo> {
+    report.profiles.iter().find(|p| p.name == name)
+}

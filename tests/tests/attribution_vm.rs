@@ -1,0 +1,205 @@
+//! Attribution with known answers, checked in the VM (issue 5):
+//! - ptrace-outside under `strict` without pid-ns is still blocked (user-ns among the sufficient
+//!   layers: the kernel refuses ptrace across user namespaces without CAP_SYS_PTRACE in the
+//!   target's);
+//! - under `namespaces`, pid-ns and user-ns are each sufficient;
+//! - switching pid-ns off makes the probe's depth drop by exactly one;
+//! - the gate passes on the run's own output and fails on a baseline that claims more.
+//!
+//! One VM boots for the whole binary (three launches plus their ablation).
+
+use breakout_attacks::{Layer, Verdict};
+use breakout_harness::gate;
+use breakout_harness::model::{ProbeResult, RunReport};
+use breakout_harness::plan::{Configuration, ConfigurationKind, RunPlan};
+use breakout_harness::run::{self, Quiet};
+use breakout_runtime::config::SandboxConfig;
+use breakout_tests::{binaries, listing_only, selected, vm_args};
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::sync::Arc;
+
+const PROBE: &str = "ptrace-outside";
+const WITHOUT_PID_NS: &str = "strict-without-pid-ns";
+
+type Check = fn(&RunReport) -> Result<(), String>;
+
+fn main() {
+    let args = Arguments::from_args();
+    let checks: Vec<(&str, Check)> = vec![
+        (
+            "ptrace_outside_under_strict_without_pid_ns_is_still_blocked",
+            still_blocked_without_pid_ns,
+        ),
+        (
+            "ptrace_outside_under_namespaces_pid_ns_and_user_ns_each_sufficient",
+            namespaces_pid_and_user_sufficient,
+        ),
+        (
+            "switching_pid_ns_off_drops_the_depth_by_one",
+            depth_drops_by_one,
+        ),
+        (
+            "the_gate_passes_on_its_own_output",
+            gate_passes_on_own_output,
+        ),
+        (
+            "the_gate_fails_on_a_baseline_claiming_more",
+            gate_fails_on_baseline_claiming_more,
+        ),
+    ];
+    let any = checks.iter().any(|(n, _)| selected(&args, n));
+    let run: Arc<Result<RunReport, String>> = Arc::new(if any && !listing_only(&args) {
+        run_plan()
+    } else {
+        Err("not run".to_string())
+    });
+    let trials = checks
+        .into_iter()
+        .map(|(name, check)| {
+            let run = Arc::clone(&run);
+            Trial::test(name, move || {
+                let report = run
+                    .as_ref()
+                    .as_ref()
+                    .map_err(|e| Failed::from(format!("the run failed: {e}")))?;
+                check(report).map_err(Failed::from)
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn run_plan() -> Result<RunReport, String> {
+    let mut without = SandboxConfig::builtin("strict").map_err(|e| e.to_string())?;
+    without.set_enabled(Layer::PidNs, false);
+    without
+        .validate()
+        .map_err(|e| format!("strict without pid-ns: {e}"))?;
+    let configurations = vec![
+        Configuration::profile("namespaces").map_err(|e| e.to_string())?,
+        Configuration::profile("strict").map_err(|e| e.to_string())?,
+        Configuration {
+            name: WITHOUT_PID_NS.to_string(),
+            kind: ConfigurationKind::Breakout { config: without },
+        },
+    ];
+    let plan = RunPlan::new(configurations, &[PROBE.to_string()]).map_err(|e| e.to_string())?;
+    let binaries = binaries().map_err(|e| e.to_string())?;
+    run::execute(&plan, &vm_args()?, &binaries, &mut Quiet).map_err(|e| e.to_string())
+}
+
+fn result<'a>(report: &'a RunReport, profile: &str) -> Result<&'a ProbeResult, String> {
+    report
+        .results
+        .iter()
+        .find(|r| r.probe == PROBE && r.profile == profile)
+        .ok_or_else(|| format!("no result for {PROBE} under {profile}"))
+}
+
+fn blocked_sufficient(report: &RunReport, profile: &str) -> Result<Vec<Layer>, String> {
+    let r = result(report, profile)?;
+    if r.verdict != Verdict::Blocked {
+        return Err(format!(
+            "{PROBE} under {profile}: {:?} ({}), expected blocked",
+            r.verdict, r.reason
+        ));
+    }
+    let a = r
+        .attribution
+        .as_ref()
+        .ok_or_else(|| format!("{PROBE} under {profile}: blocked without attribution"))?;
+    if !a.candidates_complete {
+        return Err(format!(
+            "{PROBE} under {profile}: the candidates do not explain the block: {a:?}"
+        ));
+    }
+    if a.depth != a.sufficient.len() {
+        return Err(format!(
+            "{PROBE} under {profile}: depth {} but {} sufficient layers",
+            a.depth,
+            a.sufficient.len()
+        ));
+    }
+    Ok(a.sufficient.clone())
+}
+
+fn still_blocked_without_pid_ns(report: &RunReport) -> Result<(), String> {
+    let sufficient = blocked_sufficient(report, WITHOUT_PID_NS)?;
+    if sufficient.contains(&Layer::PidNs) {
+        return Err(format!("pid-ns is off but credited: {sufficient:?}"));
+    }
+    if !sufficient.contains(&Layer::UserNs) {
+        return Err(format!(
+            "user-ns should be sufficient on its own, sufficient: {sufficient:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn namespaces_pid_and_user_sufficient(report: &RunReport) -> Result<(), String> {
+    let sufficient = blocked_sufficient(report, "namespaces")?;
+    for layer in [Layer::PidNs, Layer::UserNs] {
+        if !sufficient.contains(&layer) {
+            return Err(format!(
+                "{layer} should be sufficient under namespaces, sufficient: {sufficient:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn depth_drops_by_one(report: &RunReport) -> Result<(), String> {
+    let with = blocked_sufficient(report, "strict")?;
+    let without = blocked_sufficient(report, WITHOUT_PID_NS)?;
+    let lost: Vec<Layer> = with
+        .iter()
+        .copied()
+        .filter(|l| !without.contains(l))
+        .collect();
+    let gained: Vec<Layer> = without
+        .iter()
+        .copied()
+        .filter(|l| !with.contains(l))
+        .collect();
+    if with.len() != without.len() + 1 || lost != [Layer::PidNs] || !gained.is_empty() {
+        return Err(format!(
+            "strict: {with:?}; without pid-ns: {without:?}; expected exactly pid-ns lost"
+        ));
+    }
+    Ok(())
+}
+
+fn gate_passes_on_own_output(report: &RunReport) -> Result<(), String> {
+    let verdict = gate::compare(report, report);
+    if verdict.passed() && verdict.compared == report.results.len() {
+        Ok(())
+    } else {
+        Err(format!("{:?}", verdict.regressions))
+    }
+}
+
+fn gate_fails_on_baseline_claiming_more(report: &RunReport) -> Result<(), String> {
+    let mut claims_more = report.clone();
+    let r = claims_more
+        .results
+        .iter_mut()
+        .find(|r| r.probe == PROBE && r.profile == "strict")
+        .ok_or("no strict result")?;
+    let a = r
+        .attribution
+        .as_mut()
+        .ok_or("strict result without attribution")?;
+    let extra = Layer::ALL
+        .into_iter()
+        .find(|l| !a.sufficient.contains(l))
+        .ok_or("every layer is already sufficient")?;
+    a.sufficient.push(extra);
+    a.depth += 1;
+    let verdict = gate::compare(&claims_more, report);
+    match verdict.regressions.as_slice() {
+        [gate::Regression::FewerSufficient { lost, .. }] if lost == &[extra] => Ok(()),
+        other => Err(format!(
+            "expected one lost sufficient layer ({extra}), got {other:?}"
+        )),
+    }
+}
