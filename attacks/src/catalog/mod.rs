@@ -12,7 +12,7 @@
 //! mount, raw-socket, kernel-log, clock, open-by-handle, masked-paths, sysrq-trigger,
 //! core-pattern, mknod-device, chroot-escape, proc-root, proc-environ, abstract-socket, reboot,
 //! bpf, userfaultfd, cgroup-release-agent, cgroup-escape, caps-inheritable, kernel-module,
-//! proc-self-exe, io-uring
+//! proc-self-exe
 
 mod abstract_socket;
 mod bpf;
@@ -30,6 +30,7 @@ mod mount;
 mod open_by_handle;
 mod proc_environ;
 mod proc_root;
+mod proc_self_exe;
 mod raw_socket;
 mod reboot;
 mod sysrq_trigger;
@@ -61,5 +62,6 @@ pub fn probes() -> Vec<&'static dyn Probe> {
         &cgroup_escape::CgroupEscape,
         &caps_inheritable::CapsInheritable,
         &kernel_module::KernelModule,
+        &proc_self_exe::ProcSelfExe,
     ]
 }
