@@ -8,12 +8,14 @@
 //! stopped, files and cgroups removed), so a probe keeps its guards in its `Arrangement::state`.
 
 mod cgroup;
+mod keyring;
 mod kmsg;
 mod servers;
 mod sysv;
 mod victim;
 
 pub use cgroup::{CgroupSampler, SafetyCgroup, SamplerPeaks};
+pub use keyring::{abi as keyctl_abi, UserKey};
 pub use servers::{DirFdServer, TcpSecretServer};
 pub use sysv::{SysvMsg, SysvShm, SYSV_MSG_TYPE, SYSV_SHM_SIZE};
 pub use victim::{run_victim_main, Victim, VictimKind, VictimOptions};
@@ -239,6 +241,12 @@ impl World {
     /// A SysV message queue with a random key, mode 0600, holding one message with `secret`.
     pub fn sysv_msg(&self, secret: &str) -> Result<SysvMsg, WorldError> {
         SysvMsg::create(secret)
+    }
+
+    /// A "user" key holding `secret` in the caller's (root's) user keyring, readable by uid 0
+    /// and by possessors.
+    pub fn user_key(&self, secret: &str) -> Result<UserKey, WorldError> {
+        UserKey::add(secret)
     }
 
     /// Writes `marker` into the kernel log.

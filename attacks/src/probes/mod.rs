@@ -6,6 +6,7 @@ mod fd_exhaustion;
 mod fork_bomb;
 mod host_loopback;
 mod hostname;
+mod keyring;
 mod leaked_fds;
 mod memory_hog;
 mod port_bind;
@@ -45,6 +46,7 @@ pub fn probes() -> Vec<&'static dyn Probe> {
         &hostname::Hostname,
         &cgroup_path_leak::CgroupPathLeak,
         &fd_exhaustion::FdExhaustion,
+        &keyring::Keyring,
     ]
 }
 
