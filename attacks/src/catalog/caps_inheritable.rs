@@ -2,9 +2,9 @@
 
 use super::util::{
     arrange_err, arrangement, busybox, conclude, parse_or_report, read_step, secret_oracle,
-    unsupported, VisibleDir,
+    unsupported,
 };
-use crate::world::{World, SANDBOX_GID, SANDBOX_UID};
+use crate::world::{Planted, World, SANDBOX_GID, SANDBOX_UID};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
@@ -55,7 +55,7 @@ static META: ProbeMeta = ProbeMeta {
 pub struct CapsInheritable;
 
 struct State {
-    _dir: VisibleDir,
+    _dir: Planted,
     secret: String,
 }
 
@@ -91,8 +91,9 @@ impl Probe for CapsInheritable {
         let id = META.id;
         let bb = busybox().ok_or_else(|| unsupported(id, "no static busybox in /bin"))?;
         let secret = world.fresh_secret().map_err(ProbeError::world(id))?;
-        let dir = VisibleDir::create(world, "caps-inheritable")
-            .map_err(|e| arrange_err(id, "creating the visible directory", e.into()))?;
+        let dir = world
+            .shared_scratch_dir("caps-inheritable")
+            .map_err(ProbeError::world(id))?;
         let helper = dir.path().join("cat");
         fs::copy(&bb, &helper).map_err(|e| arrange_err(id, "copying busybox", e))?;
         fs::set_permissions(&helper, fs::Permissions::from_mode(0o755))

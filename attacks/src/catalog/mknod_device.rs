@@ -34,6 +34,7 @@ static META: ProbeMeta = ProbeMeta {
     layers: &[
         Layer::Caps,
         Layer::FsHardening,
+        Layer::MountNs,
         Layer::UserNs,
         Layer::Uid,
         Layer::Seccomp,

@@ -6,7 +6,7 @@
 //! Probe ids taken by attacks-core (in attacks/src/probes/), do not take these:
 //! ptrace-outside, ptrace-same-uid, scm-rights-import, scm-rights-abstract, signal-outside,
 //! signal-same-uid, setns-outside, fork-bomb, memory-hog, port-bind, leaked-fds, tiocsti,
-//! setuid-gain, sysv-ipc, host-loopback, hostname, cgroup-path-leak, fd-exhaustion
+//! setuid-gain, sysv-ipc, host-loopback, hostname, cgroup-path-leak, fd-exhaustion, keyring
 //!
 //! Probe ids taken by attacks-catalog:
 //! mount, raw-socket, kernel-log, clock, open-by-handle, masked-paths, sysrq-trigger,

@@ -14,7 +14,7 @@ use std::fs;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Paths a sandbox's root usually shows (mount-ns binds them from the guest), tried in order as
@@ -208,14 +208,9 @@ impl Probe for OpenByHandle {
 fn attempt(steps: &mut Steps, mount: &Path, handle: &Handle) {
     let mount_fd = steps.io(
         "a descriptor on the target's filesystem",
-        format!("open({}, O_PATH)", mount.display()),
-        || {
-            fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_PATH)
-                .open(mount)
-                .map(OwnedFd::from)
-        },
+        // Not O_PATH: open_by_handle_at refuses O_PATH descriptors (EBADF).
+        format!("open({}, O_RDONLY)", mount.display()),
+        || fs::File::open(mount).map(OwnedFd::from),
     );
     let Some(mount_fd) = mount_fd else { return };
     let file = steps.call(

@@ -2,9 +2,8 @@
 
 use super::util::{
     arrange_err, arrangement, busybox, conclude, io_keep, parse_or_report, unsupported, Oracle,
-    VisibleDir,
 };
-use crate::world::World;
+use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
@@ -52,7 +51,7 @@ static META: ProbeMeta = ProbeMeta {
 pub struct ProcSelfExe;
 
 struct State {
-    _dir: VisibleDir,
+    _dir: Planted,
     exe: PathBuf,
     nonce: String,
 }
@@ -78,8 +77,9 @@ impl Probe for ProcSelfExe {
         let bb = busybox().ok_or_else(|| unsupported(id, "no static busybox in /bin"))?;
         let salt = world.fresh_secret().map_err(ProbeError::world(id))?;
         let nonce = salt[..16].to_string();
-        let dir = VisibleDir::create(world, "proc-self-exe")
-            .map_err(|e| arrange_err(id, "creating the visible directory", e.into()))?;
+        let dir = world
+            .shared_scratch_dir("proc-self-exe")
+            .map_err(ProbeError::world(id))?;
         // busybox picks its applet from argv[0]: this copy is `sleep`.
         let exe = dir.path().join("sleep");
         fs::copy(&bb, &exe).map_err(|e| arrange_err(id, "copying busybox", e))?;

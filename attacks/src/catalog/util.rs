@@ -5,21 +5,16 @@
 
 use crate::driver::settle;
 use crate::report::Steps;
-use crate::world::World;
 use crate::{ArgError, Args, Arrangement, Judgement, ProbeError, RunObservation};
 use std::any::Any;
 use std::fs;
 use std::io::{self, ErrorKind, Read, Seek, SeekFrom};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-/// A directory under /usr in the guest: the runtime's mount-ns binds the host's /usr into the
-/// sandbox root, so files planted here are visible inside (read-only), unlike the world directory.
-pub const VISIBLE_BASE: &str = "/usr/lib/breakout-catalog";
 
 #[derive(Debug, thiserror::Error)]
 pub enum UtilError {
@@ -334,42 +329,6 @@ impl Watcher {
 impl Drop for Watcher {
     fn drop(&mut self) {
         self.stop_thread();
-    }
-}
-
-/// A fresh directory under [`VISIBLE_BASE`] (visible, read-only, in a sandbox whose root binds
-/// /usr), removed with its content on Drop.
-pub struct VisibleDir {
-    path: PathBuf,
-}
-
-impl VisibleDir {
-    pub fn create(world: &World, base: &str) -> Result<VisibleDir, UtilError> {
-        let root = Path::new(VISIBLE_BASE);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(root)
-            .map_err(|e| UtilError::io("creating", root, e))?;
-        let path = root.join(world.unique(base));
-        fs::DirBuilder::new()
-            .mode(0o755)
-            .create(&path)
-            .map_err(|e| UtilError::io("creating", &path, e))?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
-            .map_err(|e| UtilError::io("chmod 0755 of", &path, e))?;
-        Ok(VisibleDir { path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for VisibleDir {
-    fn drop(&mut self) {
-        // Best effort: names are unique, so a leftover harms no later attempt.
-        let _ = fs::remove_dir_all(&self.path);
     }
 }
 
