@@ -210,6 +210,10 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             // SAFETY: PR_SET_DUMPABLE takes an integer.
             Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) }).map(drop)
         }
+        Op::Dumpable => {
+            // SAFETY: PR_SET_DUMPABLE takes an integer.
+            Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) }).map(drop)
+        }
         Op::WriteFd { fd, data } => write_all(*fd, data),
         Op::WriteFile { path, data } => {
             // SAFETY: path is a valid NUL-terminated string.

@@ -29,6 +29,9 @@ pub(crate) enum Op {
         parent: libc::pid_t,
     },
     NotDumpable,
+    /// PR_SET_DUMPABLE 1: after a uid change the kernel makes /proc/self root-owned, and the
+    /// rootless self-mapping must write /proc/self/uid_map as the new uid.
+    Dumpable,
     /// write(fd, data): joining a cgroup through a descriptor the parent opened.
     WriteFd {
         fd: RawFd,

@@ -39,5 +39,11 @@ pub(crate) fn become_unprivileged(cfg: &SandboxConfig) -> Vec<Step> {
         Step::new(None, "setgroups(0, [])", Op::SetGroupsEmpty),
         Step::new(None, format!("setresgid({g}, {g}, {g})"), Op::SetResGid(g)),
         Step::new(None, format!("setresuid({u}, {u}, {u})"), Op::SetResUid(u)),
+        // Until the id maps are written (then not dumpable again, see plan.rs).
+        Step::new(
+            None,
+            "prctl(PR_SET_DUMPABLE, 1) (to write own id maps)",
+            Op::Dumpable,
+        ),
     ]
 }

@@ -1,0 +1,207 @@
+//! Shared by the runtime's integration tests: run this test binary itself inside a sandbox as a
+//! tiny probe (`__probe WHAT ARGS`), capture its output, and the probes themselves.
+
+#![allow(dead_code)]
+
+use breakout_runtime::{spawn, Layer, Outcome, Payload, SandboxConfig};
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+/// A config with nothing on (the `none` profile) plus `layers`.
+pub fn config_with(layers: &[Layer]) -> SandboxConfig {
+    let mut cfg = SandboxConfig::builtin("none").expect("builtin none");
+    for l in layers {
+        cfg.set_enabled(*l, true);
+    }
+    cfg
+}
+
+/// This test binary, bound into the sandbox's root when mount-ns is on.
+pub fn self_exe() -> PathBuf {
+    std::env::current_exe().expect("current_exe")
+}
+
+pub struct Run {
+    pub outcome: Outcome,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `argv` (use [`probe`] for the self-probe) in a sandbox and collect its output.
+pub fn run(cfg: &SandboxConfig, argv: Vec<String>) -> Result<Run, String> {
+    run_with(cfg, argv, |_| {})
+}
+
+pub fn run_with(
+    cfg: &SandboxConfig,
+    argv: Vec<String>,
+    tweak: impl FnOnce(&mut Payload),
+) -> Result<Run, String> {
+    let mut cfg = cfg.clone();
+    if cfg.enabled(Layer::MountNs) {
+        let dir = self_exe().parent().unwrap().to_path_buf();
+        if !cfg.mount.binds.contains(&dir) {
+            cfg.mount.binds.push(dir);
+        }
+    }
+    let (out_r, out_w) = nix::unistd::pipe().map_err(|e| e.to_string())?;
+    let (err_r, err_w) = nix::unistd::pipe().map_err(|e| e.to_string())?;
+    let mut payload = Payload::new(argv);
+    payload.stdout = Some(out_w);
+    payload.stderr = Some(err_w);
+    tweak(&mut payload);
+    let sandbox = spawn(&cfg, payload).map_err(|e| format!("spawn: {e}"))?;
+    let err_reader = std::thread::spawn(move || read_all(err_r));
+    let stdout = read_all(out_r);
+    let stderr = err_reader.join().unwrap_or_default();
+    let outcome = sandbox.wait().map_err(|e| format!("wait: {e}"))?;
+    Ok(Run {
+        outcome,
+        stdout,
+        stderr,
+    })
+}
+
+pub fn read_all(fd: OwnedFd) -> String {
+    let mut s = String::new();
+    let _ = std::fs::File::from(fd).read_to_string(&mut s);
+    s
+}
+
+/// argv for the self-probe.
+pub fn probe(args: &[&str]) -> Vec<String> {
+    let mut v = vec![
+        self_exe().to_string_lossy().into_owned(),
+        "__probe".to_string(),
+    ];
+    v.extend(args.iter().map(|s| s.to_string()));
+    v
+}
+
+/// Run the self-probe and return its stdout, failing on a non-zero exit.
+pub fn probe_out(cfg: &SandboxConfig, args: &[&str]) -> Result<String, String> {
+    let r = run(cfg, probe(args))?;
+    if r.outcome.status.code() != 0 {
+        return Err(format!(
+            "probe {args:?} exited {:?}; stderr: {}; setup: {:?}",
+            r.outcome.status, r.stderr, r.outcome.setup_failure
+        ));
+    }
+    Ok(r.stdout.trim().to_string())
+}
+
+/// A field of /proc/PID/status ("Uid", "CapEff").
+pub fn status_field(status: &str, field: &str) -> Option<String> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+}
+
+fn errno_of(r: libc::c_long) -> i32 {
+    if r < 0 {
+        nix::errno::Errno::last() as i32
+    } else {
+        0
+    }
+}
+
+/// The inside half: called from `main` when argv[1] == "__probe". Prints one result and exits.
+pub fn probe_main(args: &[String]) -> ! {
+    let what = args.first().map(String::as_str).unwrap_or("");
+    let arg = args.get(1).map(String::as_str).unwrap_or("");
+    let out = match what {
+        "ns" => std::fs::read_link(format!("/proc/self/ns/{arg}"))
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|e| format!("error {e}")),
+        "status" => std::fs::read_to_string("/proc/self/status").unwrap_or_default(),
+        "file" => match std::fs::read(arg) {
+            Ok(b) => format!("read {} bytes", b.len()),
+            Err(e) => format!("errno {}", e.raw_os_error().unwrap_or(0)),
+        },
+        "write" => match std::fs::write(arg, "x") {
+            Ok(()) => "written".into(),
+            Err(e) => format!("errno {}", e.raw_os_error().unwrap_or(0)),
+        },
+        "hostname" => nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        "fds" => {
+            let mut v: Vec<String> = std::fs::read_dir("/proc/self/fd")
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort();
+            v.join(" ")
+        }
+        // The EFAULT/EBADF trick: arguments the kernel rejects with its own errno, so a
+        // different errno can only come from the seccomp filter.
+        "syscall" => {
+            // SAFETY: every call below passes invalid arguments the kernel rejects without
+            // touching memory.
+            let r = unsafe {
+                match arg {
+                    "read" => libc::syscall(libc::SYS_read, -1, std::ptr::null_mut::<u8>(), 0),
+                    "keyctl" => libc::syscall(libc::SYS_keyctl, 0xffff_i64, 0, 0, 0, 0),
+                    "mount" => libc::syscall(libc::SYS_mount, 0, 0, 0, 0, 0),
+                    "unshare" => libc::syscall(libc::SYS_unshare, -1_i64),
+                    "ptrace" => libc::syscall(libc::SYS_ptrace, 0xffff_i64, 0, 0, 0),
+                    _ => -2,
+                }
+            };
+            format!("errno {}", errno_of(r))
+        }
+        "lo" => {
+            let res = (|| -> std::io::Result<()> {
+                let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
+                s.send_to(b"ping", s.local_addr()?)?;
+                s.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
+                let mut b = [0u8; 8];
+                s.recv(&mut b)?;
+                Ok(())
+            })();
+            match res {
+                Ok(()) => "lo ok".into(),
+                Err(e) => format!("lo error {e}"),
+            }
+        }
+        "sid" => {
+            let pid = nix::unistd::getpid();
+            let sid = nix::unistd::getsid(None).map(|s| s.as_raw()).unwrap_or(-1);
+            format!("leader {}", sid == pid.as_raw())
+        }
+        "tty" => match std::fs::File::open("/dev/tty") {
+            Ok(_) => "tty yes".into(),
+            Err(e) => format!("tty errno {}", e.raw_os_error().unwrap_or(0)),
+        },
+        "cwd" => std::env::current_dir()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|e| format!("error {e}")),
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_secs(arg.parse().unwrap_or(30)));
+            "slept".into()
+        }
+        other => {
+            eprintln!("unknown probe {other}");
+            std::process::exit(3);
+        }
+    };
+    println!("{out}");
+    std::process::exit(0)
+}
+
+/// Is this process root (the root tests need it)?
+pub fn require_root() -> Result<(), String> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(
+            "this test needs root (CI runs it as root): run `sudo cargo test -p breakout-runtime`"
+                .into(),
+        )
+    }
+}
