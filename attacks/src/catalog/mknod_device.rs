@@ -25,17 +25,18 @@ static META: ProbeMeta = ProbeMeta {
     title: "Create a device node and read the device",
     technique: "A device node is only a name for a (major, minor) number: whoever can mknod(2) \
         can reach any driver the sandbox's /dev leaves out, such as disks, /dev/mem or the kernel \
-        log. The inside makes character device 1:11 (/dev/kmsg) in a writable directory and \
-        reads the outside's secret from the kernel log through it. mknod of devices needs \
+        log. The inside makes character device 1:11 (/dev/kmsg) in the first writable directory \
+        that allows devices (/tmp, /dev/shm, /dev) and reads the outside's secret from the \
+        kernel log through it. mknod of devices needs \
         CAP_MKNOD in the initial user namespace; opening needs a filesystem mounted without \
         nodev; reading the log needs CAP_SYSLOG under dmesg_restrict.",
     oracle: "The inside reports the secret of the outside's kernel-log line, read through the \
         node it created.",
     layers: &[
         Layer::Caps,
+        Layer::UserNs,
         Layer::FsHardening,
         Layer::MountNs,
-        Layer::UserNs,
         Layer::Uid,
         Layer::Seccomp,
     ],
@@ -63,15 +64,21 @@ impl Probe for MknodDevice {
         world
             .kmsg_write(&format!("{PREFIX}{secret}"))
             .map_err(ProbeError::world(id))?;
-        Ok(arrangement(vec![kv("scratch", "/tmp")], State { secret }))
+        // /tmp and /dev/shm are usually nodev; /dev cannot be, or no device would open.
+        Ok(arrangement(
+            vec![kv("dirs", "/tmp,/dev/shm,/dev")],
+            State { secret },
+        ))
     }
 
     fn attempt(&self, args: &[String]) -> InsideReport {
         let mut steps = Steps::new(META.id);
-        if let Some(scratch) =
-            parse_or_report(&mut steps, args, |a| Ok(a.str("scratch")?.to_string()))
-        {
-            attempt(&mut steps, Path::new(&scratch));
+        if let Some(dirs) = parse_or_report(&mut steps, args, |a| Ok(a.str("dirs")?.to_string())) {
+            for dir in dirs.split(',').filter(|d| !d.is_empty()) {
+                if attempt(&mut steps, Path::new(dir)) {
+                    break;
+                }
+            }
         }
         steps.finish()
     }
@@ -91,7 +98,9 @@ impl Probe for MknodDevice {
     }
 }
 
-fn attempt(steps: &mut Steps, scratch: &Path) {
+/// Makes the node in `scratch`, reads the log through it, removes it. True when the device opened
+/// (no point trying the next directory).
+fn attempt(steps: &mut Steps, scratch: &Path) -> bool {
     let node = scratch.join(format!("breakout-kmsg-{}", std::process::id()));
     let made = steps
         .call(
@@ -108,7 +117,7 @@ fn attempt(steps: &mut Steps, scratch: &Path) {
         )
         .is_some();
     if !made {
-        return;
+        return false;
     }
     let opened = steps.io(
         "open the device",
@@ -120,6 +129,7 @@ fn attempt(steps: &mut Steps, scratch: &Path) {
                 .open(&node)
         },
     );
+    let opened_ok = opened.is_some();
     if let Some(mut file) = opened {
         let mut text = String::new();
         if steps
@@ -140,6 +150,7 @@ fn attempt(steps: &mut Steps, scratch: &Path) {
         format!("unlink({})", node.display()),
         || fs::remove_file(&node),
     );
+    opened_ok
 }
 
 #[cfg(test)]
@@ -150,6 +161,6 @@ mod tests {
     fn bad_arguments_are_reported() {
         let report = MknodDevice.attempt(&["dir=/tmp".into()]);
         assert_eq!(report.steps[0].action, "parse arguments");
-        assert!(report.steps[0].data.as_deref().unwrap().contains("scratch"));
+        assert!(report.steps[0].data.as_deref().unwrap().contains("dirs"));
     }
 }
