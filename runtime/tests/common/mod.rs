@@ -181,6 +181,63 @@ pub fn probe_main(args: &[String]) -> ! {
         "cwd" => std::env::current_dir()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|e| format!("error {e}")),
+        "cgroup" => std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+        // Touch N MiB page by page (the memory limit's victim).
+        "alloc" => {
+            let mib: usize = arg.parse().unwrap_or(64);
+            let mut chunks: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..mib {
+                chunks.push(vec![1u8; 1 << 20]);
+            }
+            format!("allocated {} MiB", chunks.len())
+        }
+        // Fork N children that sleep; count how many forks the kernel refused.
+        "fork" => {
+            let n: usize = arg.parse().unwrap_or(16);
+            let (mut ok, mut refused) = (0, 0);
+            let mut kids = Vec::new();
+            for _ in 0..n {
+                // SAFETY: the child only sleeps and exits.
+                match unsafe { libc::fork() } {
+                    -1 => refused += 1,
+                    0 => unsafe {
+                        libc::sleep(2);
+                        libc::_exit(0)
+                    },
+                    pid => {
+                        ok += 1;
+                        kids.push(pid);
+                    }
+                }
+            }
+            for k in kids {
+                // SAFETY: reaping our own children.
+                unsafe { libc::waitpid(k, std::ptr::null_mut(), 0) };
+            }
+            format!("forked {ok} refused {refused}")
+        }
+        // Burn CPU for N milliseconds of wall time.
+        "spin" => {
+            let until = std::time::Instant::now()
+                + std::time::Duration::from_millis(arg.parse().unwrap_or(500));
+            let mut x = 0u64;
+            while std::time::Instant::now() < until {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+            format!("spun {}", x % 2)
+        }
+        // Leave a background process behind (cgroup.kill must take it).
+        "orphan" => {
+            // SAFETY: the child only sleeps.
+            if unsafe { libc::fork() } == 0 {
+                unsafe {
+                    libc::setsid();
+                    libc::sleep(60);
+                    libc::_exit(0)
+                }
+            }
+            "left one behind".into()
+        }
         "sleep" => {
             std::thread::sleep(std::time::Duration::from_secs(arg.parse().unwrap_or(30)));
             "slept".into()
