@@ -107,11 +107,15 @@ pub(crate) fn random_u32() -> Result<u32, WorldError> {
 impl World {
     /// Builds the world under `dir` (created 0755 when missing). `probe_bin` is the
     /// `breakout-probe` binary: victims run its hidden `--victim` mode, and the driver starts the
-    /// inside half from it. The shared directory (see [`World::with_shared_dir`]) defaults to
-    /// `<dir>/shared`.
+    /// inside half from it. The shared directory (see [`World::with_shared_dir`]) is
+    /// [`GUEST_SHARED_DIR`] for the guest's world ([`GUEST_WORLD_DIR`]), else `<dir>/shared`.
     pub fn build(dir: &Path, probe_bin: &Path) -> Result<World, WorldError> {
         make_dir_0755(dir)?;
-        let shared_dir = dir.join("shared");
+        let shared_dir = if dir == Path::new(GUEST_WORLD_DIR) {
+            PathBuf::from(GUEST_SHARED_DIR)
+        } else {
+            dir.join("shared")
+        };
         make_dir_0755(&shared_dir)?;
         let meta = fs::metadata(probe_bin)
             .map_err(|e| WorldError::io("finding the probe binary", probe_bin, e))?;

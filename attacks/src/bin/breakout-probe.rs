@@ -11,10 +11,10 @@
 
 use anyhow::{bail, Context};
 use breakout_attacks::probes::{run_setuid_helper, SETUID_HELPER_FLAG};
-use breakout_attacks::world::{run_victim_main, World, GUEST_SHARED_DIR, GUEST_WORLD_DIR};
+use breakout_attacks::world::{run_victim_main, World, GUEST_WORLD_DIR};
 use breakout_attacks::{all_probes, probe, run_probe, DirectLauncher, Limits, Verdict};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -106,13 +106,9 @@ fn self_check(ids: &[String]) -> anyhow::Result<bool> {
         .context("chmod of the temporary world directory")?;
         tmp.path().to_path_buf()
     };
-    let mut world = World::build(&dir, &probe_bin)
+    // In the guest the world's shared directory is GUEST_SHARED_DIR, under /usr.
+    let world = World::build(&dir, &probe_bin)
         .with_context(|| format!("building the world in {}", dir.display()))?;
-    if in_vm {
-        world = world
-            .with_shared_dir(Path::new(GUEST_SHARED_DIR))
-            .with_context(|| format!("creating {GUEST_SHARED_DIR}"))?;
-    }
     let limits = Limits::default();
     let mut all_escaped = true;
     for p in selected {
