@@ -248,7 +248,7 @@ mod tests {
     fn gnu_cpio_lists_what_we_wrote() {
         let bytes = sample();
         let mut child = Command::new("cpio")
-            .args(["-t", "-v", "--quiet"])
+            .args(["-t", "-v", "--numeric-uid-gid", "--quiet"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -263,7 +263,10 @@ mod tests {
         assert!(lines[1].starts_with("-rw-r--r--") && lines[1].ends_with(" etc/passwd"));
         assert!(lines[2].starts_with("lrwxrwxrwx") && lines[2].ends_with("etc/link -> passwd"));
         assert!(lines[4].starts_with("crw-------") && lines[4].contains("5,"));
-        assert!(lines[5].starts_with("-rws--x--x") && lines[5].contains("1000"));
+        assert!(
+            lines[5].starts_with("-rws--x--x") && lines[5].contains("1000"),
+            "{listing}"
+        );
     }
 
     #[test]

@@ -385,13 +385,15 @@ impl Image {
                             .insert(key, Entry::Symlink(target.to_string_lossy().into_owned()));
                     }
                     Some(Entry::Symlink(_)) => {}
-                    Some(_) => return Err(ImageError::Conflict {
-                        path: guest,
-                        reason: format!(
+                    Some(_) => {
+                        return Err(ImageError::Conflict {
+                            path: guest,
+                            reason: format!(
                             "is a symlink on the host ({}) but already something else in the image",
                             target.display()
                         ),
-                    }),
+                        })
+                    }
                 }
                 let mut resolved = if target.is_absolute() {
                     target
@@ -572,10 +574,13 @@ pub fn build_cached(spec: &ImageSpec, cache_dir: &Path) -> Result<PathBuf, Image
         let _ = fs::File::open(&path).and_then(|f| f.set_modified(std::time::SystemTime::now()));
         return Ok(path);
     }
+    // Unique per process and per call: threads of one process may build the same image.
+    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let tmp = dir.join(format!(
-        ".{}.{}.tmp",
+        ".{}.{}.{}.tmp",
         path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
+        std::process::id(),
+        BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let written = img.write(&tmp);
     if let Err(e) = written {
@@ -625,7 +630,11 @@ mod tests {
             );
         }
         assert!(paths.contains(&"usr/bin/bash") || paths.contains(&"bin/bash"));
-        assert!(img.link_target("lib64/ld-linux-x86-64.so.2").is_some());
+        assert!(
+            img.link_target(&img.resolve("lib64/ld-linux-x86-64.so.2"))
+                .is_some(),
+            "{paths:?}"
+        );
     }
 
     #[test]

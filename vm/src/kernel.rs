@@ -196,7 +196,13 @@ fn download(kernels: &Path, package: &str) -> Result<(), KernelError> {
     if dest.join("vmlinuz").is_file() {
         return Ok(());
     }
-    let work = kernels.join(format!(".download-{}", std::process::id()));
+    // Unique per process and per call: threads of one process may race to the same kernel.
+    static DOWNLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let work = kernels.join(format!(
+        ".download-{}-{}",
+        std::process::id(),
+        DOWNLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let io = |what: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |source| KernelError::Io { what, path, source }
