@@ -35,7 +35,8 @@ static META: ProbeMeta = ProbeMeta {
         below 1024 needs CAP_NET_BIND_SERVICE; any port works for a bare process. In a network \
         namespace of its own the listeners exist only there, out of the host's reach.",
     oracle: "The outside, in its own network namespace, connects to 127.0.0.1 on either port \
-        during the run, sends a fresh nonce and gets it echoed back by the payload.",
+        during the run, sends a fresh nonce and gets it back from the payload, prefixed with \
+        this attempt's tag (so a listener of a concurrent attempt does not count).",
     layers: &[Layer::NetNs, Layer::Seccomp],
     references: &["CDK network_namespace check", "seed notes (port bind)"],
     class: ProbeClass::Plain,
@@ -49,7 +50,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn start(ports: Vec<u16>, nonce: String) -> Watcher {
+    fn start(ports: Vec<u16>, expected: String, nonce: String) -> Watcher {
         let stop = Arc::new(AtomicBool::new(false));
         let reached = Arc::new(Mutex::new(Vec::new()));
         let (s, r) = (stop.clone(), reached.clone());
@@ -57,7 +58,7 @@ impl Watcher {
             while !s.load(Ordering::Relaxed) {
                 for &port in &ports {
                     let already = r.lock().map(|v| v.contains(&port)).unwrap_or(true);
-                    if !already && echoes(port, &nonce) {
+                    if !already && echoes(port, &nonce, &expected) {
                         if let Ok(mut v) = r.lock() {
                             v.push(port);
                         }
@@ -92,7 +93,8 @@ impl Drop for Watcher {
     }
 }
 
-fn echoes(port: u16, nonce: &str) -> bool {
+/// True when the listener on `port` answers `nonce` with `expected`.
+fn echoes(port: u16, nonce: &str, expected: &str) -> bool {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;
@@ -102,7 +104,7 @@ fn echoes(port: u16, nonce: &str) -> bool {
         return false;
     }
     let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).is_ok() && line.trim() == nonce
+    BufReader::new(stream).read_line(&mut line).is_ok() && line.trim() == expected
 }
 
 struct State {
@@ -117,7 +119,7 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-fn serve(steps: &mut Steps, listeners: &[(u16, TcpListener)]) {
+fn serve(steps: &mut Steps, listeners: &[(u16, TcpListener)], tag: &str) {
     let deadline = Instant::now() + Duration::from_millis(LISTEN_MS);
     let mut served: Vec<u16> = Vec::new();
     while served.len() < listeners.len() {
@@ -159,7 +161,8 @@ fn serve(steps: &mut Steps, listeners: &[(u16, TcpListener)]) {
                 let mut reader = BufReader::new(&stream);
                 if reader.read_line(&mut line).is_ok() {
                     let mut out = &stream;
-                    let echoed = out.write_all(line.as_bytes()).is_ok();
+                    let reply = format!("{tag} {}\n", line.trim());
+                    let echoed = out.write_all(reply.as_bytes()).is_ok();
                     steps.note(
                         "echo the outside's nonce",
                         format!("port {port}: echoed={echoed}"),
@@ -201,16 +204,20 @@ impl Probe for PortBind {
             step: "finding a free high port".into(),
             source,
         })?;
+        let tag = world.unique("port-bind");
         let ports = vec![PRIVILEGED_PORT, high];
-        let args = vec![kv(
-            "ports",
-            ports
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-        )];
-        let watcher = Watcher::start(ports.clone(), nonce);
+        let args = vec![
+            kv(
+                "ports",
+                ports
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            kv("tag", &tag),
+        ];
+        let watcher = Watcher::start(ports.clone(), format!("{tag} {nonce}"), nonce);
         Ok(Arrangement::new(args, State { ports, watcher }))
     }
 
@@ -224,6 +231,7 @@ impl Probe for PortBind {
                     reason: e.to_string(),
                 })?);
             }
+            let tag = args.str("tag")?;
             let mut listeners = Vec::new();
             for port in ports {
                 let bound = steps.io(
@@ -236,7 +244,7 @@ impl Probe for PortBind {
                 }
             }
             if !listeners.is_empty() {
-                serve(steps, &listeners);
+                serve(steps, &listeners, tag);
             }
             Ok(())
         })
