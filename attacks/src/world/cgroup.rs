@@ -66,6 +66,11 @@ impl SafetyCgroup {
             }
         }
         write_file(&parent.join("cgroup.subtree_control"), "+pids +memory")?;
+        // A runtime with cgroup-limits on makes its leaf below this cgroup and needs cpu there
+        // too (cpu.max); enable it where the kernel offers it.
+        if available.split_whitespace().any(|c| c == "cpu") {
+            write_file(&parent.join("cgroup.subtree_control"), "+cpu")?;
+        }
         let path = parent.join(name);
         fs::create_dir(&path).map_err(|e| WorldError::io("creating cgroup", &path, e))?;
         let cg = SafetyCgroup { path };
