@@ -87,7 +87,7 @@ fn crun_bundle_is_what_docker_run_asks_for() {
     let config = crun::config(&argv, Some("/breakout-adapters/crun-1-0/payload"));
     assert_eq!(
         config["root"],
-        serde_json::json!({"path": "/", "readonly": true})
+        serde_json::json!({"path": "rootfs", "readonly": true})
     );
     assert_eq!(config["process"]["args"], serde_json::json!(argv));
     assert_eq!(config["process"]["user"]["uid"], 0);
@@ -232,6 +232,9 @@ const ALL_NS: &[Layer] = &[
        vec![step("open root", "open(\"/proc/812/root/secret\")", Some((2, "ENOENT")), None)], None, &[Layer::PidNs][..])]
 #[case(&[Layer::PidNs, Layer::MountNs], &[Layer::PidNs, Layer::MountNs],
        vec![step("connect", "connect(\"/srv/breakout/sock\")", Some((2, "ENOENT")), None)], None, &[Layer::MountNs][..])]
+// SysV keys missing: ipc-ns, not mount-ns.
+#[case(&[Layer::IpcNs, Layer::MountNs], &[Layer::IpcNs, Layer::MountNs],
+       vec![step("find segment", "shmget(0x9447e83, 0, 0)", Some((2, "ENOENT")), None)], None, &[Layer::IpcNs][..])]
 // The attempt "worked" inside and the outside saw nothing: the namespace kept it inside.
 #[case(&[Layer::UtsNs, Layer::Caps], ALL_NS,
        vec![step("set hostname", "sethostname(\"pwned\")", None, None)], None, &[Layer::UtsNs][..])]

@@ -7,6 +7,7 @@
 use super::{launch, Adapter};
 use crate::model::ProfileInfo;
 use breakout_attacks::{LaunchRequest, Launched, Launcher, Layer};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -210,7 +211,7 @@ pub fn config(payload: &[String], cgroups_path: Option<&str>) -> Value {
             },
             "noNewPrivileges": false
         },
-        "root": {"path": "/", "readonly": true},
+        "root": {"path": "rootfs", "readonly": true},
         "hostname": "breakout-crun",
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc",
@@ -238,14 +239,55 @@ pub fn config(payload: &[String], cgroups_path: Option<&str>) -> Value {
 
 static NEXT_BUNDLE: AtomicU64 = AtomicU64::new(0);
 
-/// A bundle directory, removed on drop.
+/// A bundle directory: config.json and rootfs/, a read-only bind mount of the guest's `/`.
+/// crun cannot use `/` itself as the root (pivot_root to the current root fails with EBUSY), so
+/// the launcher binds it onto the bundle's rootfs, non-recursively: the root filesystem's files
+/// without the mounts on top (/proc, /sys, /dev, /tmp), which the OCI config mounts afresh.
 struct Bundle {
     dir: PathBuf,
+    rootfs_mounted: bool,
+}
+
+impl Bundle {
+    fn create(dir: PathBuf) -> Result<Bundle, String> {
+        let rootfs = dir.join("rootfs");
+        std::fs::create_dir_all(&rootfs)
+            .map_err(|e| format!("creating the OCI bundle {}: {e}", rootfs.display()))?;
+        let mut bundle = Bundle {
+            dir,
+            rootfs_mounted: false,
+        };
+        let flags = MsFlags::MS_BIND;
+        mount(Some("/"), &rootfs, None::<&str>, flags, None::<&str>)
+            .map_err(|e| format!("bind-mounting / onto {}: {e}", rootfs.display()))?;
+        bundle.rootfs_mounted = true;
+        // Our own propagation, so nothing crun does under it reaches the guest's `/`.
+        mount(
+            None::<&str>,
+            &rootfs,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(|e| format!("making {} private: {e}", rootfs.display()))?;
+        let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        mount(None::<&str>, &rootfs, None::<&str>, ro, None::<&str>)
+            .map_err(|e| format!("remounting {} read-only: {e}", rootfs.display()))?;
+        Ok(bundle)
+    }
 }
 
 impl Drop for Bundle {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Never a recursive removal: rootfs is the guest's `/` while mounted. Each step only
+        // removes what it names, and stops when the unmount failed.
+        let rootfs = self.dir.join("rootfs");
+        if self.rootfs_mounted && umount2(&rootfs, MntFlags::MNT_DETACH).is_err() {
+            return;
+        }
+        let _ = std::fs::remove_dir(&rootfs);
+        let _ = std::fs::remove_file(self.dir.join("config.json"));
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }
 
@@ -293,11 +335,7 @@ impl Launcher for Crun {
             .map_err(|e| e.to_string())?;
         let n = NEXT_BUNDLE.fetch_add(1, Ordering::Relaxed);
         let id = format!("breakout-{}-{n}", std::process::id());
-        let bundle = Bundle {
-            dir: std::env::temp_dir().join(&id),
-        };
-        std::fs::create_dir_all(&bundle.dir)
-            .map_err(|e| format!("creating the OCI bundle {}: {e}", bundle.dir.display()))?;
+        let bundle = Bundle::create(std::env::temp_dir().join(&id))?;
         let config = config(&request.argv, cgroup.payload_path_for_oci().as_deref());
         let text = serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?;
         launch::write_file(&bundle.dir.join("config.json"), &text).map_err(|e| e.to_string())?;

@@ -45,6 +45,17 @@ fn names_proc_pid(step: &Step) -> bool {
     })
 }
 
+/// Is the step a SysV IPC lookup (shmget, msgget, semget and their operations)?
+fn is_sysv_ipc(step: &Step) -> bool {
+    let name = syscall_name(step);
+    ["shm", "msg", "sem"].iter().any(|p| name.starts_with(p))
+}
+
+/// Does the step name a filesystem path (other than a process's /proc entry)?
+fn names_path(step: &Step) -> bool {
+    step.syscall.contains('/') && !names_proc_pid(step)
+}
+
 /// Whether the evidence carries a signature of `layer`.
 fn signature(
     layer: Layer,
@@ -57,7 +68,7 @@ fn signature(
     let killed_by_sigsys = matches!(
         evidence.exit,
         Some(breakout_runtime::ExitKind::Signaled { signal, .. }) if signal == SIGSYS
-    );
+    ) || evidence.steps.iter().any(|s| s.signal == Some(SIGSYS));
     match layer {
         Layer::Seccomp => killed_by_sigsys || !seccomp_denied(failed, seccomp).is_empty(),
         Layer::PidNs => failed
@@ -68,11 +79,12 @@ fn signature(
         Layer::Caps | Layer::Uid | Layer::UserNs => failed
             .iter()
             .any(|(s, e)| (*e == EPERM || *e == EACCES) && !denied_by(s, seccomp)),
-        Layer::MountNs => failed
-            .iter()
-            .any(|(s, e)| *e == ENOENT && !names_proc_pid(s)),
+        Layer::MountNs => failed.iter().any(|(s, e)| *e == ENOENT && names_path(s)),
         Layer::NetNs => errno_in(&[ECONNREFUSED, ENETUNREACH, EADDRNOTAVAIL]) || nothing_failed,
-        Layer::IpcNs | Layer::UtsNs | Layer::CgroupNs | Layer::NoNewPrivs => nothing_failed,
+        Layer::IpcNs => {
+            nothing_failed || failed.iter().any(|(s, e)| *e == ENOENT && is_sysv_ipc(s))
+        }
+        Layer::UtsNs | Layer::CgroupNs | Layer::NoNewPrivs => nothing_failed,
         Layer::FsHardening => errno_in(&[EROFS]),
         Layer::FdHygiene => errno_in(&[EBADF]),
         Layer::NewSession => errno_in(&[ENOTTY, EIO]),
@@ -95,6 +107,7 @@ fn seccomp_denied(failed: &[(&Step, i32)], seccomp: Option<&Value>) -> Vec<Strin
         .filter(|(s, _)| denied_by(s, seccomp))
         .map(|(s, _)| syscall_name(s).to_string())
         .collect();
+    names.sort_unstable();
     names.dedup();
     names
 }
