@@ -12,7 +12,7 @@ mod common;
 use breakout_runtime::{ExitKind, Layer, Payload, SandboxConfig};
 use common::*;
 use libtest_mimic::{Arguments, Failed, Trial};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 type R = Result<(), Failed>;
 
@@ -59,17 +59,6 @@ fn limits_config() -> SandboxConfig {
     let mut cfg = config_with(&[Layer::CgroupLimits]);
     cfg.cgroup.parent = PathBuf::from(format!("{ROOT}/breakout-test"));
     cfg
-}
-
-fn leaves(parent: &Path) -> Vec<String> {
-    std::fs::read_dir(parent)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn memory_max() -> R {
@@ -154,8 +143,9 @@ fn payload_in_leaf_and_leaf_removed() -> R {
         out.contains("/breakout-test/sandbox-"),
         "payload not in its leaf: {out}"
     );
-    let left = leaves(&cfg.cgroup.parent);
-    ensure!(left.is_empty(), "leaves left behind: {left:?}");
+    // Other trials run in parallel: check this sandbox's own leaf.
+    let leaf = leaf_of(&out)?;
+    ensure!(!leaf.exists(), "leaf {} left behind", leaf.display());
     Ok(())
 }
 
@@ -163,12 +153,23 @@ fn leftovers_killed() -> R {
     let cfg = limits_config();
     let r = run(&cfg, probe(&["orphan"]))?;
     ensure!(r.outcome.status.code() == 0, "{:?}", r.outcome);
-    let left = leaves(&cfg.cgroup.parent);
+    // rmdir of a populated leaf fails: the leaf being gone proves the orphan was killed.
+    let leaf = leaf_of(&r.stdout)?;
     ensure!(
-        left.is_empty(),
-        "leaf with the orphan not removed: {left:?}"
+        !leaf.exists(),
+        "leaf {} with the orphan not removed",
+        leaf.display()
     );
     Ok(())
+}
+
+/// The leaf named by a "0::/path" line of /proc/self/cgroup in `out`.
+fn leaf_of(out: &str) -> Result<PathBuf, String> {
+    let rel = out
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or(format!("no cgroup v2 line in {out:?}"))?;
+    Ok(PathBuf::from(format!("{ROOT}{rel}")))
 }
 
 fn outer_cgroup() -> R {

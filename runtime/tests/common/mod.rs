@@ -236,7 +236,10 @@ pub fn probe_main(args: &[String]) -> ! {
                     libc::_exit(0)
                 }
             }
-            "left one behind".into()
+            format!(
+                "left one behind\n{}",
+                std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default()
+            )
         }
         "sleep" => {
             std::thread::sleep(std::time::Duration::from_secs(arg.parse().unwrap_or(30)));
