@@ -120,6 +120,22 @@ fn table_colours_by_depth() {
     );
 }
 
+#[rstest]
+#[case(None, true, true)]
+#[case(Some(""), true, true)]
+#[case(Some("1"), true, false)]
+#[case(Some("0"), true, false)]
+#[case(None, false, false)]
+#[case(Some("1"), false, false)]
+fn colour_follows_no_color_and_the_terminal(
+    #[case] no_color: Option<&str>,
+    #[case] terminal: bool,
+    #[case] colour: bool,
+) {
+    let value = no_color.map(std::ffi::OsStr::new);
+    assert_eq!(report::table::colour_enabled(value, terminal), colour);
+}
+
 #[test]
 fn colour_is_off_when_stdout_is_not_a_terminal() {
     // cargo test captures stdout into a pipe.

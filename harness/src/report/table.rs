@@ -11,8 +11,17 @@ use std::io::IsTerminal;
 /// Colour is used when stdout is a terminal and NO_COLOR is unset or empty
 /// (https://no-color.org).
 pub fn colour_for_stdout() -> bool {
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    !no_color && std::io::stdout().is_terminal()
+    colour_enabled(
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::io::stdout().is_terminal(),
+    )
+}
+
+/// The rule behind [`colour_for_stdout`], given NO_COLOR's value and whether the output is a
+/// terminal.
+pub fn colour_enabled(no_color: Option<&std::ffi::OsStr>, is_terminal: bool) -> bool {
+    let no_color = no_color.is_some_and(|v| !v.is_empty());
+    is_terminal && !no_color
 }
 
 fn ansi(shade: Shade) -> &'static str {
