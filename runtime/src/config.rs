@@ -551,3 +551,216 @@ pub fn canonical_cap(name: &str) -> Option<String> {
     };
     full.parse::<caps::Capability>().ok().map(|c| c.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn parse(text: &str) -> Result<SandboxConfig, ConfigError> {
+        SandboxConfig::from_toml(text, Path::new("test.toml"), None)
+    }
+
+    #[rstest]
+    #[case::none("none", &[])]
+    #[case::namespaces("namespaces", &[Layer::UserNs, Layer::PidNs, Layer::MountNs, Layer::NetNs, Layer::IpcNs, Layer::UtsNs, Layer::CgroupNs])]
+    #[case::docker("docker-default", &[Layer::PidNs, Layer::MountNs, Layer::NetNs, Layer::IpcNs, Layer::UtsNs, Layer::CgroupNs, Layer::Caps, Layer::Seccomp, Layer::FsHardening, Layer::FdHygiene, Layer::NewSession])]
+    #[case::strict("strict", &Layer::ALL)]
+    #[case::rootless("rootless", &Layer::ALL)]
+    fn builtin_profiles_switch_the_documented_layers(#[case] name: &str, #[case] want: &[Layer]) {
+        let cfg = SandboxConfig::builtin(name).unwrap();
+        assert_eq!(
+            cfg.enabled_layers(),
+            want.iter().copied().collect::<BTreeSet<_>>()
+        );
+        assert_eq!(cfg.name, name);
+        assert_eq!(cfg.rootless, name == "rootless");
+    }
+
+    #[test]
+    fn every_builtin_name_loads() {
+        for name in builtin_names() {
+            SandboxConfig::builtin(name).unwrap();
+        }
+        let e = SandboxConfig::builtin("strictest").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown profile `strictest`") && e.contains("strict, rootless"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn docker_default_keeps_dockers_fourteen_capabilities() {
+        let cfg = SandboxConfig::builtin("docker-default").unwrap();
+        assert_eq!(cfg.caps.keep.len(), 14);
+        assert!(cfg.effective_caps().contains("CAP_NET_RAW"));
+        assert!(!cfg.effective_caps().contains("CAP_SYS_ADMIN"));
+        assert!(!cfg.fs_hardening.read_only_root);
+    }
+
+    #[test]
+    fn strict_limits_reach_the_accessors_only_while_their_layer_is_on() {
+        let mut cfg = SandboxConfig::builtin("strict").unwrap();
+        assert_eq!(cfg.pids_max(), Some(64));
+        assert_eq!(cfg.memory_max(), Some(256 << 20));
+        assert_eq!(cfg.rlimit_nproc(), Some(64));
+        assert_eq!(cfg.rlimit_nofile(), Some(256));
+        cfg.set_enabled(Layer::CgroupLimits, false);
+        cfg.set_enabled(Layer::Rlimits, false);
+        assert_eq!((cfg.pids_max(), cfg.memory_max()), (None, None));
+        assert_eq!((cfg.rlimit_nproc(), cfg.rlimit_nofile()), (None, None));
+    }
+
+    #[rstest]
+    #[case::unknown_layer("[layers]\nfoo-ns = true\n", "line 2", "unknown variant `foo-ns`")]
+    #[case::unknown_field("colour = 1\n", "line 1", "unknown field `colour`")]
+    #[case::malformed("[layers\n", "line 1", "test.toml")]
+    #[case::bad_size("[cgroup]\nmemory_max = \"12Q\"\n", "line 2", "bad size")]
+    #[case::not_bool("[layers]\nuid = \"yes\"\n", "line 2", "test.toml")]
+    fn malformed_toml_names_file_and_place(
+        #[case] text: &str,
+        #[case] line: &str,
+        #[case] what: &str,
+    ) {
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.starts_with("test.toml: "), "{e}");
+        assert!(e.contains(line) && e.contains(what), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+
+    #[rstest]
+    #[case::cap(
+        "[caps]\nkeep = [\"CAP_FLY\"]\n",
+        "caps.keep[0]",
+        "unknown capability `CAP_FLY`"
+    )]
+    #[case::rlimit("[rlimits]\nwings = 2\n", "rlimits.wings", "unknown resource limit")]
+    #[case::cpu(
+        "[cgroup]\ncpu_max = \"fast\"\n",
+        "cgroup.cpu_max",
+        "not \"QUOTA PERIOD\""
+    )]
+    #[case::hostname("hostname = \"\"\n", "hostname", "1 to 64 bytes")]
+    #[case::bind(
+        "[mount]\nbinds = [\"usr\"]\n",
+        "mount.binds[0]",
+        "not an absolute path"
+    )]
+    #[case::seccomp_builtin(
+        "[seccomp]\nprofile = \"nosuch\"\n",
+        "seccomp.profile",
+        "unknown builtin seccomp profile"
+    )]
+    #[case::seccomp_missing("[layers]\nseccomp = true\n", "seccomp.profile", "no profile is named")]
+    fn bad_values_name_the_field(#[case] text: &str, #[case] field: &str, #[case] what: &str) {
+        let e = parse(text).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("field `{field}`")) && e.contains(what),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn fs_hardening_without_mount_ns_is_an_explicit_error() {
+        let e = parse("[layers]\nfs-hardening = true\n").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ConfigError::Requires {
+                    layer: Layer::FsHardening,
+                    needs: Layer::MountNs,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        parse("[layers]\nfs-hardening = true\nmount-ns = true\n").unwrap();
+    }
+
+    #[test]
+    fn rootless_needs_user_ns_for_other_namespaces() {
+        let e = parse("rootless = true\n[layers]\nnet-ns = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("field `rootless`") && e.contains("user-ns"),
+            "{e}"
+        );
+        parse("rootless = true\n[layers]\nnet-ns = true\nuser-ns = true\n").unwrap();
+    }
+
+    /// Every layer alone is a valid configuration, except the one with a declared dependency.
+    #[test]
+    fn every_layer_alone_validates_or_names_its_requirement() {
+        for layer in Layer::ALL {
+            let mut cfg = SandboxConfig::builtin("none").unwrap();
+            cfg.set_enabled(layer, true);
+            if layer == Layer::Seccomp {
+                cfg.set_seccomp_profile("strict").unwrap();
+            }
+            match (cfg.validate(), requires(layer)) {
+                (Ok(()), []) => {}
+                (Err(ConfigError::Requires { needs, .. }), deps) => assert!(deps.contains(&needs)),
+                (r, deps) => panic!("{layer}: {r:?} with requires {deps:?}"),
+            }
+        }
+    }
+
+    #[rstest]
+    #[case("1024", 1024)]
+    #[case("64K", 64 << 10)]
+    #[case("256M", 256 << 20)]
+    #[case("2G", 2 << 30)]
+    #[case("16MiB", 16 << 20)]
+    fn sizes(#[case] s: &str, #[case] want: u64) {
+        assert_eq!(parse_size(s), Ok(want));
+    }
+
+    #[test]
+    fn keep_cap_canonicalizes_and_rejects_unknown() {
+        let mut cfg = SandboxConfig::builtin("strict").unwrap();
+        cfg.keep_cap("sys_admin").unwrap();
+        cfg.keep_cap("CAP_SYS_ADMIN").unwrap();
+        assert_eq!(cfg.caps.keep, vec!["CAP_SYS_ADMIN".to_string()]);
+        assert!(cfg.keep_cap("cap_teleport").is_err());
+    }
+
+    #[test]
+    fn seccomp_denies_follows_profile_and_kept_caps() {
+        let mut cfg = SandboxConfig::builtin("docker-default").unwrap();
+        assert_eq!(cfg.seccomp_denies("mount"), Some(true));
+        assert_eq!(cfg.seccomp_denies("read"), Some(false));
+        assert_eq!(
+            cfg.seccomp_denies("clone"),
+            None,
+            "argument-filtered without CAP_SYS_ADMIN"
+        );
+        cfg.keep_cap("CAP_SYS_ADMIN").unwrap();
+        assert_eq!(cfg.seccomp_denies("mount"), Some(false));
+        assert_eq!(cfg.seccomp_denies("clone"), Some(false));
+        cfg.set_enabled(Layer::Seccomp, false);
+        assert_eq!(cfg.seccomp_denies("mount"), None);
+    }
+
+    #[test]
+    fn load_reads_files_and_resolves_seccomp_paths_beside_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("deny.toml"), "default_action = \"allow\"\n[[rule]]\naction = \"errno\"\nerrno = \"ENOSYS\"\nnames = [\"keyctl\"]\n").unwrap();
+        let p = dir.path().join("p.toml");
+        std::fs::write(
+            &p,
+            "[layers]\nseccomp = true\n[seccomp]\nprofile = \"deny.toml\"\n",
+        )
+        .unwrap();
+        let cfg = SandboxConfig::load(&p).unwrap();
+        assert_eq!(cfg.seccomp_denies("keyctl"), Some(true));
+        assert_eq!(cfg.seccomp_denies("read"), Some(false));
+        let e = SandboxConfig::load(&dir.path().join("missing.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("missing.toml: cannot read sandbox config"),
+            "{e}"
+        );
+    }
+}

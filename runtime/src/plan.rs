@@ -186,3 +186,164 @@ pub fn exec_for(argv: &[CString], env: &[CString]) -> Exec {
 
 /// PATH when the payload's environment has none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::user_ns::id_plan;
+
+    fn chain(cfg: &SandboxConfig) -> Vec<Step> {
+        let ids = id_plan(cfg);
+        let argv = vec![cstr("true")];
+        let env = vec![cstr("PATH=/bin")];
+        build(
+            cfg,
+            PlanInput {
+                parent: 1,
+                stdio: [10, 11, 12],
+                controlling_tty: None,
+                pty_slave: None,
+                cgroup: None,
+                ids: &ids,
+                exec: exec_for(&argv, &env),
+                cwd: Some(cstr("/")),
+            },
+        )
+        .unwrap()
+    }
+
+    /// Owners of the steps, consecutive duplicates folded: the chain "reads like the list".
+    fn owners(steps: &[Step]) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for s in steps {
+            let o = if s.is_fork() {
+                "FORK".to_string()
+            } else {
+                s.owner().to_string()
+            };
+            if v.last() != Some(&o) {
+                v.push(o);
+            }
+        }
+        v
+    }
+
+    fn pos(steps: &[Step], pred: impl Fn(&Step) -> bool) -> usize {
+        steps.iter().position(pred).expect("step present")
+    }
+
+    #[test]
+    fn strict_chain_order() {
+        let mut cfg = SandboxConfig::builtin("strict").unwrap();
+        cfg.set_enabled(Layer::CgroupLimits, false);
+        let s = chain(&cfg);
+        assert_eq!(
+            owners(&s),
+            [
+                "runtime",
+                "uid",
+                "user-ns",
+                "runtime",
+                "pid-ns",
+                "mount-ns",
+                "net-ns",
+                "ipc-ns",
+                "uts-ns",
+                "cgroup-ns",
+                "net-ns",
+                "uts-ns",
+                "FORK",
+                "runtime",
+                "mount-ns",
+                "fs-hardening",
+                "rlimits",
+                "new-session",
+                "no-new-privs",
+                "seccomp",
+                "caps",
+                "uid",
+                "caps",
+                "runtime",
+                "fd-hygiene",
+                "runtime"
+            ]
+        );
+        assert!(s.last().unwrap().is_exec());
+    }
+
+    #[test]
+    fn privilege_cuts_come_in_a_safe_order() {
+        let mut cfg = SandboxConfig::builtin("strict").unwrap();
+        cfg.set_enabled(Layer::CgroupLimits, false);
+        let s = chain(&cfg);
+        let call = |c: &str| pos(&s, |x| x.call.starts_with(c));
+        // Groups cleared while still privileged, before the user namespace.
+        assert!(call("setgroups") < call("unshare(CLONE_NEWUSER)"));
+        // The user namespace first: the other namespaces are owned by it.
+        assert!(call("unshare(CLONE_NEWUSER)") < call("unshare(CLONE_NEWPID)"));
+        // The new root is built by the payload process (inside the new pid namespace).
+        assert!(pos(&s, Step::is_fork) < call("pivot_root"));
+        // Seccomp while CAP_SYS_ADMIN is still held (works without no-new-privs), before the
+        // bounding set is cut, which comes before the uid switch (needs CAP_SETPCAP).
+        assert!(call("seccomp(") < call("prctl(PR_CAPBSET_DROP)"));
+        assert!(call("prctl(PR_CAPBSET_DROP)") < call("setresuid"));
+        assert!(call("setresgid") < call("setresuid"));
+        assert!(call("setresuid") < call("capset("));
+        // Descriptors closed last before execve.
+        assert!(call("close_range") > call("capset("));
+        assert_eq!(s.iter().filter(|x| x.is_fork()).count(), 1);
+    }
+
+    #[test]
+    fn none_is_just_plumbing_and_exec() {
+        let s = chain(&SandboxConfig::builtin("none").unwrap());
+        assert!(
+            s.iter().all(|x| x.layer.is_none()),
+            "{:?}",
+            s.iter().map(|x| &x.call).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn each_layer_alone_adds_only_its_own_steps() {
+        for layer in Layer::ALL {
+            if layer == Layer::CgroupLimits || !crate::layer::requires(layer).is_empty() {
+                continue; // cgroup steps come from a prepared handle; fs-hardening needs mount-ns
+            }
+            let mut cfg = SandboxConfig::builtin("none").unwrap();
+            cfg.set_enabled(layer, true);
+            if layer == Layer::Seccomp {
+                cfg.set_seccomp_profile("strict").unwrap();
+            }
+            if layer == Layer::Rlimits {
+                cfg.rlimits.insert("nofile".into(), 64);
+            }
+            let s = chain(&cfg);
+            let layers: BTreeSet<Layer> = s.iter().filter_map(|x| x.layer).collect();
+            assert_eq!(layers, [layer].into_iter().collect(), "{layer}");
+        }
+    }
+
+    #[test]
+    fn rootless_drops_to_outside_user_before_the_user_namespace() {
+        let cfg = SandboxConfig::builtin("rootless").unwrap();
+        let s = chain(&cfg);
+        let call = |c: &str| pos(&s, |x| x.call.starts_with(c));
+        assert!(call("setresuid(1000") < call("unshare(CLONE_NEWUSER)"));
+        assert!(s.iter().any(|x| x
+            .call
+            .starts_with("write(/proc/self/uid_map, \"0 1000 1\")")));
+    }
+
+    #[test]
+    fn path_search_is_unrolled_and_paths_are_taken_as_given() {
+        let e = exec_for(&[cstr("sh")], &[cstr("PATH=/usr/bin:/bin")]);
+        assert_eq!(e.candidates(), [cstr("/usr/bin/sh"), cstr("/bin/sh")]);
+        let e = exec_for(&[cstr("./x")], &[]);
+        assert_eq!(e.candidates(), [cstr("./x")]);
+        let e = exec_for(&[cstr("x")], &[]);
+        assert_eq!(e.candidates().len(), DEFAULT_PATH.split(':').count());
+    }
+
+    use std::collections::BTreeSet;
+}
