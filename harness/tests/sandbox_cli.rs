@@ -1,0 +1,180 @@
+//! `breakout sandbox` as a user meets it: bad input gives one clear line naming the file and the
+//! field and exit 125 (never a panic); the payload's status comes back as 126, 127, 128+N or its
+//! own code.
+
+use rstest::rstest;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn breakout(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_breakout"))
+        .arg("sandbox")
+        .args(args)
+        .output()
+        .expect("run breakout")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit 125 with exactly one line on stderr, containing every `want`.
+fn assert_bad_input(o: &Output, want: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(125), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with("breakout: "), "{err}");
+    for w in want {
+        assert!(err.contains(w), "missing {w:?} in {err:?}");
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[rstest]
+#[case::malformed_toml("bad.toml", "[layers\nuid = true\n", &["bad.toml", "malformed sandbox config", "line 1"])]
+#[case::unknown_layer("layer.toml", "[layers]\nuser-ns = true\nteleport-ns = true\n", &["layer.toml", "line 3", "unknown variant `teleport-ns`"])]
+#[case::unknown_field("field.toml", "[mount]\nbindz = []\n", &["field.toml", "unknown field `bindz`"])]
+#[case::unknown_cap("cap.toml", "[caps]\nkeep = [\"CAP_MAGIC\"]\n", &["cap.toml", "field `caps.keep[0]`", "CAP_MAGIC"])]
+#[case::dependency("dep.toml", "[layers]\nfs-hardening = true\n", &["dep.toml", "`fs-hardening` needs layer `mount-ns`"])]
+fn bad_config_files(#[case] name: &str, #[case] text: &str, #[case] want: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), name, text);
+    assert_bad_input(&breakout(&["--config", &path, "--", "/bin/true"]), want);
+}
+
+#[test]
+fn unknown_syscall_in_seccomp_profile_names_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "sc.toml",
+        "default_action = \"errno\"\n[[rule]]\naction = \"allow\"\nnames = [\"read\", \"wirte\"]\n",
+    );
+    let cfg = write(
+        dir.path(),
+        "p.toml",
+        "[layers]\nseccomp = true\n[seccomp]\nprofile = \"sc.toml\"\n",
+    );
+    assert_bad_input(
+        &breakout(&["--config", &cfg, "--", "/bin/true"]),
+        &[
+            "sc.toml",
+            "field `rule[0].names[1]`",
+            "unknown syscall `wirte`",
+        ],
+    );
+}
+
+#[test]
+fn unreadable_seccomp_json() {
+    assert_bad_input(
+        &breakout(&[
+            "--profile",
+            "none",
+            "--seccomp-profile",
+            "/nonexistent/default.json",
+            "--",
+            "/bin/true",
+        ]),
+        &["/nonexistent/default.json", "cannot read seccomp profile"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "broken.json", "{\"defaultAction\": ");
+    assert_bad_input(
+        &breakout(&[
+            "--profile",
+            "none",
+            "--seccomp-profile",
+            &bad,
+            "--",
+            "/bin/true",
+        ]),
+        &["broken.json", "malformed seccomp profile"],
+    );
+}
+
+#[rstest]
+#[case::enable(&["--profile", "none", "--enable", "pid_ns", "--", "/bin/true"], &["--enable", "unknown layer `pid_ns`", "known layers"])]
+#[case::disable(&["--profile", "none", "--disable", "everything", "--", "/bin/true"], &["--disable", "unknown layer `everything`"])]
+#[case::profile(&["--profile", "paranoid", "--", "/bin/true"], &["unknown profile `paranoid`", "strict"])]
+#[case::no_profile(&["--", "/bin/true"], &["--profile NAME or --config FILE"])]
+#[case::no_command(&["--profile", "none"], &["no command given"])]
+#[case::missing_config(&["--config", "/nonexistent/p.toml", "--", "/bin/true"], &["/nonexistent/p.toml", "cannot read sandbox config"])]
+fn bad_flags(#[case] args: &[&str], #[case] want: &[&str]) {
+    assert_bad_input(&breakout(args), want);
+}
+
+#[rstest]
+#[case::own_code(&["/bin/sh", "-c", "exit 7"], 7)]
+#[case::signal(&["/bin/sh", "-c", "kill -TERM $$"], 128 + 15)]
+#[case::not_found(&["/no/such/cmd"], 127)]
+#[case::not_found_in_path(&["no-such-cmd-anywhere"], 127)]
+#[case::not_executable(&["/etc/passwd"], 126)]
+fn exit_status_conventions(#[case] cmd: &[&str], #[case] code: i32) {
+    let mut args = vec!["--profile", "none", "--"];
+    args.extend_from_slice(cmd);
+    let o = breakout(&args);
+    assert_eq!(o.status.code(), Some(code), "stderr: {}", stderr(&o));
+    if code == 126 || code == 127 {
+        let err = stderr(&o);
+        assert!(
+            err.starts_with("breakout: sandbox setup failed at execve("),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn strict_runs_as_uid_1000_with_nothing_left() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root (CI runs as root)"
+    );
+    let o = breakout(&[
+        "--profile",
+        "strict",
+        "--disable",
+        "cgroup-limits",
+        "--",
+        "/bin/sh",
+        "-c",
+        "id -u; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(out.starts_with("1000\n"), "{out}");
+    assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+    assert!(
+        out.contains("NoNewPrivs:\t1") && out.contains("Seccomp:\t2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn setup_failure_is_one_line_with_step_syscall_errno() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root (CI runs as root)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // A root directory without /proc to mount on fails in the parent; an rlimit above
+    // fs.nr_open fails in the child, at its step.
+    let cfg = write(
+        dir.path(),
+        "r.toml",
+        "[layers]\nrlimits = true\n[rlimits]\nnofile = 4294967295\n",
+    );
+    let o = breakout(&["--config", &cfg, "--", "/bin/true"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert!(
+        err.starts_with("breakout: sandbox setup failed at setrlimit(RLIMIT_NOFILE, 4294967295): EPERM (layer rlimits)"),
+        "{err}"
+    );
+}
