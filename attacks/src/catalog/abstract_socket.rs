@@ -153,6 +153,13 @@ impl Probe for AbstractSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::util::testing::{judge_needs_the_secret, temp_world};
+
+    #[test]
+    fn judge_escapes_only_with_the_secret() {
+        let (_dir, world) = temp_world();
+        judge_needs_the_secret(&AbstractSocket, &world, |s: &State| s.secret.clone());
+    }
 
     #[test]
     fn a_name_without_at_is_rejected() {

@@ -136,6 +136,13 @@ fn attempt(steps: &mut Steps, canary: &Path, scratch: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::util::testing::{judge_needs_the_secret, temp_world};
+
+    #[test]
+    fn judge_escapes_only_with_the_secret() {
+        let (_dir, world) = temp_world();
+        judge_needs_the_secret(&ChrootEscape, &world, |s: &State| s.secret.clone());
+    }
 
     #[test]
     fn bad_arguments_are_reported() {

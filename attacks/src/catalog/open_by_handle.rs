@@ -239,6 +239,13 @@ fn attempt(steps: &mut Steps, mount: &Path, handle: &Handle) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::util::testing::{judge_needs_the_secret, temp_world};
+
+    #[test]
+    fn judge_escapes_only_with_the_secret() {
+        let (_dir, world) = temp_world();
+        judge_needs_the_secret(&OpenByHandle, &world, |s: &State| s.secret.clone());
+    }
 
     #[test]
     fn a_bad_handle_is_reported() {

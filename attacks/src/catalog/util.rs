@@ -417,6 +417,42 @@ pub(crate) mod testing {
         }
     }
 
+    /// A world in a temporary directory (the test binary stands in for breakout-probe).
+    pub fn temp_world() -> (tempfile::TempDir, crate::world::World) {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = std::env::current_exe().unwrap();
+        let world = crate::world::World::build(dir.path(), &bin).unwrap();
+        (dir, world)
+    }
+
+    /// Arranges `probe` in `world`, lets `secret_of` pick the expected secret from the state,
+    /// and judges three synthetic reports: one carrying the secret (must escape), one carrying
+    /// a different secret and one with only failed steps (both must not).
+    pub fn judge_needs_the_secret<S: 'static>(
+        probe: &dyn crate::Probe,
+        world: &crate::world::World,
+        secret_of: impl Fn(&S) -> String,
+    ) {
+        use crate::Verdict;
+        let verdict = |data: Option<&str>| {
+            let arrangement = probe.arrange(world, &LIMITS).unwrap();
+            let secret = secret_of(arrangement.state::<S>().expect("state type"));
+            let report = match data {
+                Some("SECRET") => report_with(&["noise", &secret]),
+                Some(other) => report_with(&[other]),
+                None => failed_report(),
+            };
+            let run = observe(Some(&report), None);
+            probe.judge(world, arrangement, &run).verdict
+        };
+        assert_eq!(verdict(Some("SECRET")), Verdict::Escaped);
+        assert_eq!(
+            verdict(Some("0123456789abcdef0123456789abcdef")),
+            Verdict::Blocked
+        );
+        assert_eq!(verdict(None), Verdict::Blocked);
+    }
+
     pub fn signaled(signal: i32) -> Outcome {
         Outcome {
             status: ExitKind::Signaled {
