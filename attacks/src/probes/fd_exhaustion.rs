@@ -38,7 +38,13 @@ static META: ProbeMeta = ProbeMeta {
     oracle: "The outside counts the entries of /proc/<pid>/fd of every process in the payload's \
         cgroup while it runs: escaped when one process held more descriptors than the profile's \
         RLIMIT_NOFILE (or 4096 when the profile sets none).",
-    layers: &[Layer::Rlimits, Layer::Caps, Layer::Uid, Layer::Seccomp],
+    layers: &[
+        Layer::Rlimits,
+        Layer::Caps,
+        Layer::Uid,
+        Layer::UserNs,
+        Layer::Seccomp,
+    ],
     references: &[
         "runtime-tools process_rlimits",
         "setrlimit(2) RLIMIT_NOFILE",

@@ -11,6 +11,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// Controllers the safety cgroup limits with.
+const REQUIRED_CONTROLLERS: &[&str] = &["pids", "memory"];
+
+/// Controllers passed on to a runtime's own leaf when the guest has them.
+const OPTIONAL_CONTROLLERS: &[&str] = &["cpu", "io", "cpuset"];
+
 /// How long Drop waits for a killed cgroup to empty before removing it.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -54,18 +60,26 @@ impl SafetyCgroup {
                 })
                 .map_err(|e| WorldError::io("creating safety cgroup", &parent, e))?;
         }
-        let wanted = ["pids", "memory"];
         let available = fs::read_to_string(parent.join("cgroup.controllers"))
             .map_err(|e| WorldError::io("reading", parent.join("cgroup.controllers"), e))?;
-        for controller in wanted {
-            if !available.split_whitespace().any(|c| c == controller) {
+        let has = |controller: &str| available.split_whitespace().any(|c| c == controller);
+        for controller in REQUIRED_CONTROLLERS {
+            if !has(controller) {
                 return Err(WorldError::Unsupported(format!(
                     "controller {controller} is not enabled for {} (enable it in the root's cgroup.subtree_control)",
                     parent.display()
                 )));
             }
         }
-        write_file(&parent.join("cgroup.subtree_control"), "+pids +memory")?;
+        // A runtime nesting its own leaf (with its own limits) under the safety cgroup needs
+        // every controller it limits to be available there.
+        let enable: Vec<String> = REQUIRED_CONTROLLERS
+            .iter()
+            .chain(OPTIONAL_CONTROLLERS)
+            .filter(|c| has(c))
+            .map(|c| format!("+{c}"))
+            .collect();
+        write_file(&parent.join("cgroup.subtree_control"), &enable.join(" "))?;
         // A runtime with cgroup-limits on makes its leaf below this cgroup and needs cpu there
         // too (cpu.max); enable it where the kernel offers it.
         if available.split_whitespace().any(|c| c == "cpu") {
