@@ -201,11 +201,12 @@ impl Probe for FdExhaustion {
             steps.call(
                 "duplicate until refused",
                 format!("fcntl(F_DUPFD_CLOEXEC) x {count}"),
+                // The refusal is the evidence; the count goes into the data.
                 || match &failure {
-                    Some(e) if held.is_empty() => Err(nix::errno::Errno::from_raw(
+                    Some(e) => Err(nix::errno::Errno::from_raw(
                         e.raw_os_error().unwrap_or(libc::EIO),
                     )),
-                    _ => Ok(held.len()),
+                    None => Ok(held.len()),
                 },
             );
             steps.data(match &failure {

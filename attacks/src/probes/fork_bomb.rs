@@ -112,9 +112,10 @@ impl Probe for ForkBomb {
             steps.call(
                 "fork until refused",
                 format!("fork() x {count}"),
+                // The refusal is the evidence; the count goes into the data.
                 || match failure {
-                    Some(errno) if children.is_empty() => Err(errno),
-                    _ => Ok(children.len()),
+                    Some(errno) => Err(errno),
+                    None => Ok(children.len()),
                 },
             );
             steps.data(match failure {
@@ -145,6 +146,10 @@ impl Probe for ForkBomb {
         let kernel_peak = cgroup.read_u64("pids.peak").unwrap_or(0);
         let peak = peaks.pids.max(kernel_peak);
         let refused = cgroup.read_key("pids.events", "max").unwrap_or(0);
+        let profile_refused = run
+            .outcome
+            .and_then(|o| o.cgroup.as_ref())
+            .map_or(0, |c| c.pids_max_hits);
         let inside = run.inside.map(|r| r.failures()).unwrap_or_default();
         if peak > threshold + RUNTIME_SLACK {
             Judgement::escaped(format!(
@@ -155,7 +160,7 @@ impl Probe for ForkBomb {
             Judgement::inconclusive("the outside's sampler took no sample")
         } else {
             Judgement::blocked(format!(
-                "at most {peak} processes (limit {threshold}); safety cgroup refusals {refused}; {inside}"
+                "at most {peak} processes (limit {threshold}); forks refused by pids.max: {profile_refused} in the profile's cgroup, {refused} in the safety cgroup; {inside}"
             ))
         }
     }
