@@ -83,3 +83,17 @@ fn the_owners_seven_are_registered() {
         assert!(probe(id).is_some(), "owner's probe `{id}` missing");
     }
 }
+
+#[test]
+fn every_layer_is_a_candidate_of_some_probe() {
+    let named: BTreeSet<Layer> = all_probes()
+        .iter()
+        .flat_map(|p| p.meta().layers.iter().copied())
+        .collect();
+    let missing: Vec<Layer> = Layer::ALL
+        .iter()
+        .copied()
+        .filter(|l| !named.contains(l))
+        .collect();
+    assert!(missing.is_empty(), "no probe names layer(s) {missing:?}");
+}
