@@ -467,6 +467,62 @@ fn wait_timeout_and_kill() -> R {
     Ok(())
 }
 
+/// The runtime dies (SIGKILL) while the payload runs: the payload must die too, also after a uid
+/// switch (which clears the parent-death signal, so the runtime re-arms it).
+fn dies_with_parent(layers: &'static [Layer]) -> R {
+    require_root()?;
+    let (r, w) = nix::unistd::pipe()?;
+    // SAFETY: the child only spawns a sandbox, reports its pid and sleeps until killed.
+    let runtime = unsafe { libc::fork() };
+    if runtime == 0 {
+        let code = match breakout_runtime::spawn(
+            &config_with(layers),
+            Payload::new(probe(&["sleep", "60"])),
+        ) {
+            Ok(sb) => {
+                let _ = nix::unistd::write(&w, &sb.pid().to_ne_bytes());
+                std::mem::forget(sb);
+                std::thread::sleep(Duration::from_secs(60));
+                0
+            }
+            Err(_) => 1,
+        };
+        // SAFETY: leave the forked test process without running the test harness's exit code.
+        unsafe { libc::_exit(code) };
+    }
+    drop(w);
+    let mut buf = [0u8; 4];
+    let n = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&r), &mut buf)?;
+    ensure!(n == 4, "the forked runtime did not report a payload pid");
+    let payload = i32::from_ne_bytes(buf);
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                !s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(false)
+    };
+    ensure!(alive(payload), "payload {payload} not running");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(runtime),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(runtime), None)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while alive(payload) {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "payload {payload} survived its runtime by 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 fn profile_runs(name: &'static str) -> R {
     require_root()?;
     let mut cfg = SandboxConfig::builtin(name)?;
@@ -579,6 +635,16 @@ fn main() {
             setup_failure_reported,
         ),
         Trial::test("runtime::wait_timeout_and_kill", wait_timeout_and_kill),
+        Trial::test("runtime::payload_dies_with_runtime", || {
+            dies_with_parent(&[])
+        }),
+        Trial::test(
+            "runtime::payload_dies_with_runtime_after_uid_switch",
+            || dies_with_parent(&[Layer::Uid, Layer::Caps]),
+        ),
+        Trial::test("runtime::pid_ns_dies_with_runtime", || {
+            dies_with_parent(&[Layer::PidNs, Layer::UserNs])
+        }),
     ]);
     for name in ["none", "namespaces", "docker-default", "strict", "rootless"] {
         trials.push(Trial::test(format!("profile::{name}_runs"), move || {
