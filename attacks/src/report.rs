@@ -115,6 +115,13 @@ impl StepValue for Vec<u8> {
     }
 }
 
+/// Descriptors a call received: the result is how many.
+impl StepValue for Vec<std::os::fd::RawFd> {
+    fn step_value(&self) -> i64 {
+        i64::try_from(self.len()).unwrap_or(i64::MAX)
+    }
+}
+
 impl StepValue for String {
     fn step_value(&self) -> i64 {
         i64::try_from(self.len()).unwrap_or(i64::MAX)

@@ -139,12 +139,6 @@ fn receive_fds(steps: &mut Steps, stream: &UnixStream) -> Vec<OwnedFd> {
         .collect()
 }
 
-impl crate::report::StepValue for Vec<RawFd> {
-    fn step_value(&self) -> i64 {
-        i64::try_from(self.len()).unwrap_or(i64::MAX)
-    }
-}
-
 pub(super) fn read_through(steps: &mut Steps, dir: &OwnedFd, file: &str) {
     let raw = dir.as_raw_fd();
     let fd = steps.call(

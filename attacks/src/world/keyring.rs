@@ -28,8 +28,9 @@ pub struct UserKey {
 impl UserKey {
     pub(super) fn add(secret: &str) -> Result<Self, WorldError> {
         let description = format!("breakout:{:08x}", random_u32()?);
-        let ktype = CString::new("user").expect("no NUL");
-        let desc = CString::new(description.clone()).expect("hex has no NUL");
+        let ktype = c"user";
+        let desc = CString::new(description.clone())
+            .map_err(|_| WorldError::sys("key description with a NUL byte", Errno::EINVAL))?;
         // SAFETY: type and description are NUL-terminated strings that outlive the call; the
         // payload pointer and length describe `secret`'s bytes.
         let serial = unsafe {

@@ -85,9 +85,11 @@ impl Victim {
         let mut child = cmd
             .spawn()
             .map_err(|e| WorldError::io("starting the victim (probe binary)", probe_bin, e))?;
-        let stdout = child.stdout.take().expect("stdout was piped");
         let mut line = String::new();
-        let read = BufReader::new(stdout).read_line(&mut line);
+        let read = match child.stdout.take() {
+            Some(stdout) => BufReader::new(stdout).read_line(&mut line),
+            None => Ok(0),
+        };
         let ready = match read {
             Ok(0) | Err(_) => None,
             Ok(_) => parse_ready(&line),
