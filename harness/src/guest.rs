@@ -141,6 +141,8 @@ fn orchestrate(
                 .collect(),
         ),
         timeout: Duration::from_millis(plan.options.probe_timeout_ms),
+        launches: AtomicUsize::new(0),
+        reused: AtomicUsize::new(0),
     };
     let workers = if plan.options.announce_trials {
         1
@@ -196,6 +198,14 @@ fn orchestrate(
         },
     );
     let ablation_ms = started.elapsed().as_millis() as u64;
+    let (launches, reused) = (
+        orchestrator.launches.load(Ordering::Relaxed),
+        orchestrator.reused.load(Ordering::Relaxed),
+    );
+    eprintln!(
+        "breakout guest-exec: {} jobs, {launches} launches ({reused} answered from earlier launches); probe runs {probes_ms} ms, ablation {ablation_ms} ms",
+        plan.jobs.len()
+    );
     sink.emit(&GuestEvent::Done {
         probes_ms,
         ablation_ms,
@@ -246,6 +256,9 @@ struct Orchestrator<'a> {
     /// Launch records by key (probe + effective configuration).
     memo: Mutex<HashMap<String, TrialRecord>>,
     timeout: Duration,
+    /// Launches made, and launches answered from `memo`.
+    launches: AtomicUsize,
+    reused: AtomicUsize,
 }
 
 /// What one launch runs under.
@@ -284,16 +297,14 @@ impl Orchestrator<'_> {
 
     /// One launch, or its record when the same launch already ran.
     fn trial(&self, probe: &'static dyn Probe, target: &Target, description: &str) -> TrialRecord {
-        let key = match target {
-            Target::Ours(config) => format!("{}|{}", probe.meta().id, launcher::identity(config)),
-            Target::Adapter(name) => format!("{}|adapter:{name}", probe.meta().id),
-        };
+        let key = self.key(probe, target);
         if let Some(known) = self
             .memo
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
         {
+            self.reused.fetch_add(1, Ordering::Relaxed);
             return known.clone();
         }
         if self.plan.options.announce_trials {
@@ -317,7 +328,29 @@ impl Orchestrator<'_> {
         record
     }
 
+    /// Launch again, replacing the remembered record.
+    fn retry(&self, probe: &'static dyn Probe, target: &Target, description: &str) -> TrialRecord {
+        let key = self.key(probe, target);
+        self.memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        self.trial(
+            probe,
+            target,
+            &format!("{description} (again after an inconclusive run)"),
+        )
+    }
+
+    fn key(&self, probe: &'static dyn Probe, target: &Target) -> String {
+        match target {
+            Target::Ours(config) => format!("{}|{}", probe.meta().id, launcher::identity(config)),
+            Target::Adapter(name) => format!("{}|adapter:{name}", probe.meta().id),
+        }
+    }
+
     fn launch(&self, probe: &'static dyn Probe, target: &Target) -> TrialRecord {
+        self.launches.fetch_add(1, Ordering::Relaxed);
         let run = match target {
             Target::Ours(config) => {
                 let limits = launcher::limits_of(config);
@@ -424,9 +457,17 @@ struct VariantRunner<'a, 'b> {
 impl TrialRunner for VariantRunner<'_, '_> {
     fn run(&mut self, variant: &Variant, description: &str) -> TrialOutcome {
         let record = match launcher::with_variant(self.base, &variant.layers, &variant.extra_caps) {
-            Ok(config) => self
-                .orchestrator
-                .trial(self.probe, &Target::Ours(config), description),
+            Ok(config) => {
+                let target = Target::Ours(config);
+                let first = self.orchestrator.trial(self.probe, &target, description);
+                if first.verdict == Verdict::Inconclusive {
+                    // A timeout on a loaded machine must not decide an ablation step: one more
+                    // try, and the second answer stands (still inconclusive: not credited).
+                    self.orchestrator.retry(self.probe, &target, description)
+                } else {
+                    first
+                }
+            }
             Err(message) => TrialRecord {
                 verdict: Verdict::Inconclusive,
                 reason: format!("{description}: the runtime rejects this configuration: {message}"),

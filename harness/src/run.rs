@@ -400,6 +400,8 @@ fn vm_config(vm: &VmArgs, binaries: &Binaries, plan_path: &Path) -> VmConfig {
         memory_mib: vm.memory,
         cpus: 2,
         timeout: Some(Duration::from_secs(vm.vm_timeout)),
+        // A TCG boot takes seconds when the host is idle, far longer on a loaded CI machine.
+        boot_timeout: Duration::from_secs(180),
         files: vec![
             GuestFile {
                 host: binaries.breakout.clone(),
