@@ -57,6 +57,10 @@ pub struct VmRunArgs {
     /// stderr with a "result: " prefix.
     #[arg(long, value_name = "FILE")]
     pub results: Option<PathBuf>,
+    /// Keep DWARF debug information in the guest's binaries (larger image, slower boot;
+    /// by default it is left out and only symbols stay).
+    #[arg(long)]
+    pub keep_debug: bool,
     /// Show kernel messages and where the time went, on stderr.
     #[arg(long, short)]
     pub verbose: bool,
@@ -160,6 +164,7 @@ pub fn run(args: VmRunArgs) -> i32 {
         files,
         env,
         cwd: std::env::current_dir().ok(),
+        strip_debug: !args.keep_debug,
         ..VmConfig::default()
     };
     let mut sink = Terminal {

@@ -104,6 +104,8 @@ pub struct ImageSpec {
     /// busybox, placed at /bin/busybox with its applet links; None leaves it out.
     pub busybox: Option<PathBuf>,
     pub files: Vec<GuestFile>,
+    /// Leave DWARF out of ELF files (see [`crate::strip`]).
+    pub strip_debug: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -120,6 +122,8 @@ enum Entry {
 #[derive(Debug, Default)]
 pub struct Image {
     entries: BTreeMap<String, Entry>,
+    /// Where stripped copies of ELF files are kept; None: files go in as they are.
+    strip_cache: Option<PathBuf>,
 }
 
 impl Image {
@@ -453,6 +457,7 @@ impl Image {
     pub fn cache_key(&self) -> Result<u64, ImageError> {
         let mut h = DefaultHasher::new();
         LAYOUT_VERSION.hash(&mut h);
+        self.strip_cache.is_some().hash(&mut h);
         for (path, entry) in &self.entries {
             path.hash(&mut h);
             entry.hash(&mut h);
@@ -511,6 +516,11 @@ impl Image {
                     w.file(path, bytes.len() as u64, &mut &bytes[..], Meta::root(*perm))
                 }
                 Entry::File { host, perm } => {
+                    let source = match &self.strip_cache {
+                        Some(cache) => crate::strip::stripped_or_original(host, cache),
+                        None => host.clone(),
+                    };
+                    let host = &source;
                     let mut f = fs::File::open(host).map_err(|source| ImageError::Io {
                         what: "cannot open",
                         path: host.clone(),
@@ -561,7 +571,10 @@ pub fn normalize(path: &Path) -> PathBuf {
 
 /// Returns the cached image for the spec, building it when needed.
 pub fn build_cached(spec: &ImageSpec, cache_dir: &Path) -> Result<PathBuf, ImageError> {
-    let img = Image::from_spec(spec)?;
+    let mut img = Image::from_spec(spec)?;
+    if spec.strip_debug {
+        img.strip_cache = Some(cache_dir.to_path_buf());
+    }
     let dir = cache_dir.join("initramfs");
     fs::create_dir_all(&dir).map_err(|source| ImageError::Io {
         what: "cannot create",
@@ -646,6 +659,7 @@ mod tests {
                 host: PathBuf::from("/bin/bash"),
                 guest: PathBuf::from("/bin/sh"),
             }],
+            strip_debug: false,
         };
         let img = Image::from_spec(&spec).unwrap();
         let bin = img.resolve("bin/busybox");
@@ -669,6 +683,7 @@ mod tests {
             init: PathBuf::from("/bin/bash"),
             busybox: None,
             files: vec![],
+            strip_debug: false,
         })
         .unwrap();
         let mut seen = std::collections::BTreeSet::new();
@@ -689,6 +704,7 @@ mod tests {
             init: PathBuf::from("/bin/bash"),
             busybox: None,
             files: vec![GuestFile::same_path(&f)],
+            strip_debug: false,
         };
         let k1 = Image::from_spec(&spec).unwrap().cache_key().unwrap();
         assert_eq!(k1, Image::from_spec(&spec).unwrap().cache_key().unwrap());
@@ -703,6 +719,7 @@ mod tests {
             init: PathBuf::from("/bin/bash"),
             busybox: None,
             files: vec![GuestFile::same_path("/nonexistent/thing")],
+            strip_debug: false,
         })
         .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/thing"), "{err}");

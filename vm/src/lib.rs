@@ -17,6 +17,7 @@ pub mod initramfs;
 pub mod kernel;
 pub mod qemu;
 mod run;
+pub mod strip;
 
 pub use error::{ConsoleTail, VmError};
 pub use initramfs::GuestFile;

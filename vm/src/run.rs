@@ -91,6 +91,9 @@ pub struct VmConfig {
     pub cache_dir: Option<PathBuf>,
     /// The QEMU binary; None: qemu-system-x86_64 from PATH.
     pub qemu: Option<PathBuf>,
+    /// Leave DWARF debug information out of the guest's binaries (faster boots; symbols
+    /// stay). Default true.
+    pub strip_debug: bool,
 }
 
 impl Default for VmConfig {
@@ -109,6 +112,7 @@ impl Default for VmConfig {
             busybox: None,
             cache_dir: None,
             qemu: None,
+            strip_debug: true,
         }
     }
 }
@@ -264,6 +268,7 @@ pub fn run(cfg: &VmConfig, argv: &[String], sink: &mut dyn VmSink) -> Result<VmO
             init: init.clone(),
             busybox,
             files,
+            strip_debug: cfg.strip_debug,
         },
         &cache,
     )?;
