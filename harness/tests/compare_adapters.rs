@@ -241,6 +241,16 @@ const ALL_NS: &[Layer] = &[
 // Killed by SIGSYS: seccomp.
 #[case(&[Layer::Seccomp, Layer::Caps], &[Layer::Seccomp, Layer::Caps],
        vec![], Some(ExitKind::Signaled { signal: 31, core_dumped: false }), &[Layer::Seccomp][..])]
+// Network down in an empty network namespace.
+#[case(&[Layer::NetNs, Layer::Caps], ALL_NS,
+       vec![step("sniff", "recv(...) until the marker shows up", Some((100, "ENETDOWN")), None)], None, &[Layer::NetNs][..])]
+// reboot(2) in a PID namespace.
+#[case(&[Layer::PidNs, Layer::Caps], ALL_NS,
+       vec![step("ctrl-alt-del", "reboot(LINUX_REBOOT_CMD_CAD_ON)", Some((22, "EINVAL")), None)], None, &[Layer::PidNs][..])]
+// No controlling terminal: /dev/tty is ENXIO and TIOCSTI needs CAP_SYS_ADMIN.
+#[case(&[Layer::NewSession, Layer::UserNs], &[Layer::NewSession, Layer::UserNs],
+       vec![step("open tty", "open(/dev/tty, O_RDWR)", Some((6, "ENXIO")), None),
+            step("inject", "ioctl(fd 0, TIOCSTI, \"x\\n\")", Some((1, "EPERM")), None)], None, &[Layer::NewSession, Layer::UserNs][..])]
 // A candidate the runtime did not turn on is never credited.
 #[case(&[Layer::Seccomp], ALL_NS,
        vec![step("keyctl", "keyctl(KEYCTL_READ, 5)", Some((1, "EPERM")), None)], None, &[][..])]

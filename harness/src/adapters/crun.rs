@@ -306,7 +306,8 @@ impl Adapter for Crun {
         "crun with a generated OCI bundle as `docker run` would ask by default: pid, network, ipc, \
 uts, mount and cgroup namespaces (no user namespace), root with Docker's 14 default capabilities, \
 Docker's seccomp profile, masked and read-only /proc and /sys paths, the device allowlist, a \
-read-only bind of / as the root filesystem with /srv hidden; no no_new_privs, no limits."
+read-only bind of / as the root filesystem with /srv hidden; only descriptors 0, 1, 2 passed \
+on; no no_new_privs, no limits."
     }
 
     fn profile_info(&self) -> ProfileInfo {
@@ -323,6 +324,8 @@ read-only bind of / as the root filesystem with /srv hidden; no no_new_privs, no
                 Layer::Caps,
                 Layer::Seccomp,
                 Layer::FsHardening,
+                // OCI runtimes pass only 0, 1, 2 (and --preserve-fds) to the container.
+                Layer::FdHygiene,
             ],
             inferred: true,
         }

@@ -22,6 +22,9 @@ const EIO: i32 = libc::EIO;
 const ECONNREFUSED: i32 = libc::ECONNREFUSED;
 const ENETUNREACH: i32 = libc::ENETUNREACH;
 const EADDRNOTAVAIL: i32 = libc::EADDRNOTAVAIL;
+const ENETDOWN: i32 = libc::ENETDOWN;
+const ENXIO: i32 = libc::ENXIO;
+const EINVAL: i32 = libc::EINVAL;
 const SIGSYS: i32 = libc::SIGSYS;
 
 /// The syscall name at the start of a step's syscall text: "ptrace(PTRACE_ATTACH, 812)" ->
@@ -71,23 +74,33 @@ fn signature(
     ) || evidence.steps.iter().any(|s| s.signal == Some(SIGSYS));
     match layer {
         Layer::Seccomp => killed_by_sigsys || !seccomp_denied(failed, seccomp).is_empty(),
-        Layer::PidNs => failed
-            .iter()
-            .any(|(s, e)| *e == ESRCH || (*e == ENOENT && names_proc_pid(s))),
+        // reboot(2) inside a PID namespace refuses everything but restart/halt with EINVAL.
+        Layer::PidNs => failed.iter().any(|(s, e)| {
+            *e == ESRCH
+                || (*e == ENOENT && names_proc_pid(s))
+                || (*e == EINVAL && syscall_name(s) == "reboot")
+        }),
         // EPERM/EACCES come from capabilities, the uid and the user namespace alike; every such
         // layer the runtime turned on is credited, the report marks it inferred.
         Layer::Caps | Layer::Uid | Layer::UserNs => failed
             .iter()
             .any(|(s, e)| (*e == EPERM || *e == EACCES) && !denied_by(s, seccomp)),
         Layer::MountNs => failed.iter().any(|(s, e)| *e == ENOENT && names_path(s)),
-        Layer::NetNs => errno_in(&[ECONNREFUSED, ENETUNREACH, EADDRNOTAVAIL]) || nothing_failed,
+        Layer::NetNs => {
+            errno_in(&[ECONNREFUSED, ENETUNREACH, EADDRNOTAVAIL, ENETDOWN]) || nothing_failed
+        }
         Layer::IpcNs => {
             nothing_failed || failed.iter().any(|(s, e)| *e == ENOENT && is_sysv_ipc(s))
         }
         Layer::UtsNs | Layer::CgroupNs | Layer::NoNewPrivs => nothing_failed,
         Layer::FsHardening => errno_in(&[EROFS]),
-        Layer::FdHygiene => errno_in(&[EBADF]),
-        Layer::NewSession => errno_in(&[ENOTTY, EIO]),
+        // A leaked descriptor that is simply not there leaves no failed step.
+        Layer::FdHygiene => errno_in(&[EBADF]) || nothing_failed,
+        // No controlling terminal: /dev/tty gives ENXIO, and TIOCSTI on a terminal that is not
+        // the caller's controlling one needs CAP_SYS_ADMIN (EPERM).
+        Layer::NewSession => failed.iter().any(|(s, e)| {
+            [ENOTTY, EIO, ENXIO].contains(e) || (*e == EPERM && s.syscall.contains("TIOCSTI"))
+        }),
         Layer::CgroupLimits => evidence
             .cgroup
             .as_ref()
