@@ -234,9 +234,14 @@ fn probe_section(out: &mut String, probe: &str, matrix: &Matrix) {
 }
 
 fn result_details(out: &mut String, r: &ProbeResult) {
+    // Escapes and blocks that hang on one layer are what a reader came for: shown unfolded.
+    let open = match Shade::of(r) {
+        Shade::Escaped | Shade::Depth(1) => " open",
+        _ => "",
+    };
     let _ = writeln!(
         out,
-        "<details id=\"r-{}-{}\"><summary><b>{}</b>: {} ({} ms)</summary>\n<p>Oracle: {}</p>",
+        "<details id=\"r-{}-{}\"{open}><summary><b>{}</b>: {} ({} ms)</summary>\n<p>Oracle: {}</p>",
         esc(&r.profile),
         esc(&r.probe),
         esc(&r.profile),

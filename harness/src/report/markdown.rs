@@ -103,17 +103,21 @@ caps(CAP_X): the capability that, kept, lets it through · seccomp(call): the sy
     let env = &report.environment;
     let _ = write!(
         out,
-        "\n<details><summary>Environment: {}</summary>\n\n- LSMs: {}\n- sysctls: {}\n- CPU vulnerabilities: {}\n- breakout {} (results schema {}); time {} ms (boot {}, probe runs {}, ablation {})\n\n</details>\n",
+        "\n<details><summary>Environment: {}</summary>\n\n- LSMs: {}\n- sysctls: {}\n- CPU vulnerabilities: {}\n- breakout {} (results schema {}); time {} (boot {}, probe runs {}, ablation {})\n\n</details>\n",
         markdown_cell(&environment::headline(env)),
         markdown_cell(&environment::lsms(env)),
         markdown_cell(&environment::sysctls(env)),
         markdown_cell(&environment::vulnerabilities_summary(env)),
         markdown_cell(&report.breakout_version),
         report.schema_version,
-        report.timings.total_ms,
-        report.timings.boot_ms,
-        report.timings.probes_ms,
-        report.timings.ablation_ms,
+        seconds(report.timings.total_ms),
+        seconds(report.timings.boot_ms),
+        seconds(report.timings.probes_ms),
+        seconds(report.timings.ablation_ms),
     );
     out
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{}.{:01} s", ms / 1000, (ms % 1000) / 100)
 }
