@@ -4,6 +4,8 @@
 //! interleaved in the same run; prints both medians and their ratio.
 //!
 //! `cargo bench -p breakout-runtime --bench launch [-- ROUNDS]` (root; bubblewrap installed).
+//! Three series, interleaved: the library with the filter cached, bwrap, and the whole command
+//! (this binary re-executed: a fresh process that loads the profile and compiles the filter).
 //! The first strict launch also compiles the seccomp filter; later ones reuse the cached
 //! program, as a long-running harness does. See benches/vs_bwrap.sh for the CLI against bwrap.
 
@@ -16,7 +18,22 @@ fn median(v: &mut [Duration]) -> Duration {
     v[v.len() / 2]
 }
 
+/// The whole-command path, as `breakout sandbox --profile strict --disable cgroup-limits --
+/// /bin/true` takes it: a fresh process loads the profile, compiles the filter, spawns, waits.
+fn cli() -> ! {
+    let mut cfg = SandboxConfig::builtin("strict").expect("strict");
+    cfg.set_enabled(Layer::CgroupLimits, false);
+    let o = spawn(&cfg, Payload::new(["/bin/true"]))
+        .expect("spawn")
+        .wait()
+        .expect("wait");
+    std::process::exit(o.status.code())
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("__cli") {
+        cli();
+    }
     let rounds: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
@@ -67,17 +84,28 @@ fn main() {
         assert!(s.success(), "bwrap failed: {s}");
         t.elapsed()
     };
+    let whole = || {
+        let t = Instant::now();
+        let s = Command::new(std::env::current_exe().expect("current_exe"))
+            .arg("__cli")
+            .stdin(Stdio::null())
+            .status()
+            .expect("re-exec");
+        assert!(s.success(), "whole-command launch failed: {s}");
+        t.elapsed()
+    };
     let first = ours();
     for _ in 0..10 {
         ours();
         bwrap();
     }
-    let (mut a, mut b) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         a.push(ours());
         b.push(bwrap());
+        c.push(whole());
     }
-    let (ma, mb) = (median(&mut a), median(&mut b));
+    let (ma, mb, mc) = (median(&mut a), median(&mut b), median(&mut c));
     println!(
         "first strict launch (filter already cached above): {:.2} ms",
         first.as_secs_f64() * 1e3
@@ -91,7 +119,15 @@ fn main() {
         mb.as_secs_f64() * 1e3
     );
     println!(
-        "ratio breakout/bwrap: {:.2}",
+        "ratio breakout/bwrap (library, filter cached): {:.2}",
         ma.as_secs_f64() / mb.as_secs_f64()
+    );
+    println!(
+        "whole command (new process: load profile, compile filter, spawn), median of {rounds}: {:.2} ms",
+        mc.as_secs_f64() * 1e3
+    );
+    println!(
+        "ratio whole command/bwrap: {:.2}",
+        mc.as_secs_f64() / mb.as_secs_f64()
     );
 }

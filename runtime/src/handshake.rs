@@ -102,7 +102,7 @@ pub(crate) fn recv_timeout(fd: RawFd, timeout: Option<Duration>) -> Recv {
             None => -1,
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
-                i32::try_from(left.as_millis().div_ceil(1).max(0)).unwrap_or(i32::MAX)
+                i32::try_from(left.as_millis()).unwrap_or(i32::MAX)
             }
         };
         let mut pfd = libc::pollfd {

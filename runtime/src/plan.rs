@@ -28,6 +28,9 @@ pub enum PlanError {
 pub struct PlanInput<'a> {
     /// The runtime's pid (the supervisor dies with it).
     pub parent: libc::pid_t,
+    /// The runtime runs as root; a `rootless` sandbox started by an unprivileged user is already
+    /// unprivileged and skips the drop.
+    pub caller_is_root: bool,
     /// Descriptors (close-on-exec, >= 3) that become the payload's 0, 1, 2.
     pub stdio: [RawFd; 3],
     /// The caller's terminal to adopt as controlling terminal before any layer.
@@ -69,7 +72,7 @@ pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, Pla
     if let Some(cg) = input.cgroup {
         s.push(cg.join_step());
     }
-    if cfg.rootless {
+    if cfg.rootless && input.caller_is_root {
         s.extend(uid::become_unprivileged(cfg));
         s.push(session::die_with_parent(input.parent));
     } else if on(Layer::Uid) {
@@ -200,6 +203,7 @@ mod tests {
             cfg,
             PlanInput {
                 parent: 1,
+                caller_is_root: true,
                 stdio: [10, 11, 12],
                 controlling_tty: None,
                 pty_slave: None,

@@ -96,7 +96,8 @@ pub struct Sandbox {
     /// (owner, call, is_exec) per step, to describe a failure.
     steps: Vec<(&'static str, String, bool)>,
     cgroup: Option<CgroupHandle>,
-    failure: Option<SetupFailure>,
+    /// The failed step and whether it was the execve (exit 126/127 instead of 125).
+    failure: Option<(SetupFailure, bool)>,
     pty_master: Option<OwnedFd>,
     reaped: bool,
 }
@@ -193,12 +194,13 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
     };
 
     let cgroup = CgroupHandle::prepare(cfg, payload.outer_cgroup.as_deref())?;
-    let ids = user_ns::id_plan(cfg);
+    let ids = user_ns::id_plan_for_caller(cfg);
     let exec = plan::exec_for(&argv, &env);
     let steps: Vec<Step> = plan::build(
         cfg,
         PlanInput {
             parent: nix::unistd::getpid().as_raw(),
+            caller_is_root: nix::unistd::geteuid().is_root(),
             stdio: [
                 stdio[0].as_raw_fd(),
                 stdio[1].as_raw_fd(),
@@ -287,7 +289,8 @@ impl Sandbox {
                 Recv::Msg(Msg::PayloadPid(p)) => self.payload = Some(Pid::from_raw(p)),
                 Recv::Msg(Msg::ExecOk) => return Ok(()),
                 Recv::Msg(Msg::Failure { step, errno }) => {
-                    self.failure = Some(self.describe(step, errno));
+                    let is_exec = self.steps.get(step as usize).is_some_and(|s| s.2);
+                    self.failure = Some((self.describe(step, errno), is_exec));
                     return Ok(());
                 }
                 Recv::Msg(other) => {
@@ -364,12 +367,7 @@ impl Sandbox {
                 "the sandbox was already waited for".into(),
             ));
         }
-        if let Some(f) = self.failure.clone() {
-            let is_exec = self
-                .steps
-                .iter()
-                .find(|(_, c, _)| *c == f.syscall)
-                .is_some_and(|s| s.2);
+        if let Some((f, is_exec)) = self.failure.clone() {
             self.reap()?;
             let cgroup = self.finish_cgroup()?;
             return Ok(Some(Outcome {

@@ -50,6 +50,19 @@ pub fn id_plan(cfg: &SandboxConfig) -> IdPlan {
     }
 }
 
+/// As [`id_plan`], but a rootless sandbox started by a non-root user maps that user's own ids
+/// (it cannot become anyone else).
+pub fn id_plan_for_caller(cfg: &SandboxConfig) -> IdPlan {
+    let euid = nix::unistd::geteuid();
+    if cfg.rootless && !euid.is_root() {
+        let mut c = cfg.clone();
+        c.user.uid = euid.as_raw();
+        c.user.gid = nix::unistd::getegid().as_raw();
+        return id_plan(&c);
+    }
+    id_plan(cfg)
+}
+
 pub(crate) fn steps(ids: &IdPlan) -> Vec<Step> {
     let l = Some(Layer::UserNs);
     let mut s = vec![Step::new(
