@@ -167,6 +167,23 @@ pub fn run(args: VmRunArgs) -> i32 {
         strip_debug: !args.keep_debug,
         ..VmConfig::default()
     };
+    // Say what the kernel lacks (when its config is known) before the command's output.
+    match breakout_vm::resolve_kernel(&cfg).and_then(|k| {
+        k.missing_options()
+            .map(|m| (k, m))
+            .map_err(breakout_vm::VmError::from)
+    }) {
+        Ok((kernel, missing)) if !missing.is_empty() => eprintln!(
+            "breakout vm-run: warning: kernel {} lacks {}",
+            kernel.image.display(),
+            missing.join(", ")
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("breakout vm-run: {e}");
+            return e.exit_code();
+        }
+    }
     let mut sink = Terminal {
         results,
         verbose: args.verbose,

@@ -30,9 +30,10 @@ printf '#!/bin/busybox sh\n/bin/busybox poweroff -f\n' > "$WORK/root/init"
 chmod 755 "$WORK/root/init"
 (cd "$WORK/root" && find . | cpio -o -H newc --quiet > "$WORK/plain.cpio")
 
-# The same kernel options as breakout uses under TCG (see vm/src/qemu.rs).
+# The same kernel options as breakout uses under TCG (see vm/src/qemu.rs): without the two
+# tsc options the kernel may hang calibrating on a busy host, and keeps time by jiffies.
 TSC=$(awk -F: '/^cpu MHz/ { printf "%d", $2 * 1000; exit }' /proc/cpuinfo)
-APPEND="console=ttyS0 quiet panic=-1 rdinit=/init tsc_early_khz=$TSC"
+APPEND="console=ttyS0 quiet panic=-1 rdinit=/init tsc=reliable tsc_early_khz=$TSC"
 PLAIN="qemu-system-x86_64 -M microvm -accel tcg,thread=multi -m 1024 -smp 2 -nodefaults -no-user-config -display none -serial stdio -no-reboot -kernel $KERNEL -initrd $WORK/plain.cpio -append '$APPEND'"
 
 hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$WORK/result.json" \

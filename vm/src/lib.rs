@@ -21,8 +21,9 @@ pub mod strip;
 
 pub use error::{ConsoleTail, VmError};
 pub use initramfs::GuestFile;
+pub use kernel::Kernel;
 pub use qemu::Accel;
 pub use run::{
-    boot, cache_dir, find_init, run, BootTimings, CollectSink, NullSink, Stream, VmConfig,
-    VmOutcome, VmSink,
+    boot, cache_dir, find_init, resolve_kernel, run, BootTimings, CollectSink, NullSink, Stream,
+    VmConfig, VmOutcome, VmSink,
 };

@@ -22,11 +22,16 @@ pub const BASE_CMDLINE: &str = "console=ttyS0 quiet panic=-1 rdinit=/init";
 ///
 /// Under TCG the guest's TSC is the host's, but the kernel's calibration of it against the
 /// PIT times out when the host is busy, and it then hangs in the delay-loop calibration (seen
-/// here at load 9 on 2 cores). `tsc_early_khz` hands it the host's TSC rate instead.
+/// here at load 9 on 2 cores). `tsc_early_khz` hands it the host's TSC rate instead. And the
+/// TCG CPU model (an AMD without constant_tsc) with more than one CPU makes the kernel declare
+/// the TSC unsynchronized and fall back to jiffies, which lose ticks on a busy host: the
+/// guest's clock then ran at a third of real time. `tsc=reliable` keeps the TSC (it is the
+/// host's invariant TSC) as the clocksource.
 pub fn cmdline_for(accel: Accel) -> String {
     match (accel, host_tsc_khz()) {
-        (Accel::Tcg | Accel::Auto, Some(khz)) => format!("{BASE_CMDLINE} tsc_early_khz={khz}"),
-        _ => BASE_CMDLINE.to_string(),
+        (Accel::Kvm, _) => BASE_CMDLINE.to_string(),
+        (_, Some(khz)) => format!("{BASE_CMDLINE} tsc=reliable tsc_early_khz={khz}"),
+        (_, None) => format!("{BASE_CMDLINE} tsc=reliable"),
     }
 }
 
@@ -309,6 +314,7 @@ mod tests {
         );
         assert_eq!(parse_cpu_mhz("nothing"), None);
         assert_eq!(cmdline_for(Accel::Kvm), BASE_CMDLINE);
+        assert!(cmdline_for(Accel::Tcg).contains("tsc=reliable"));
         if host_tsc_khz().is_some() {
             assert!(cmdline_for(Accel::Tcg).contains("tsc_early_khz="));
         }

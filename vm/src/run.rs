@@ -160,6 +160,16 @@ pub fn cache_dir() -> PathBuf {
     PathBuf::from(home).join(".cache/breakout")
 }
 
+/// The kernel a run with this configuration boots: `cfg.kernel`, or the cached default
+/// (downloaded on first use). [`Kernel::missing_options`] tells what its config lacks.
+pub fn resolve_kernel(cfg: &VmConfig) -> Result<Kernel, VmError> {
+    let cache = cfg.cache_dir.clone().unwrap_or_else(cache_dir);
+    Ok(match &cfg.kernel {
+        Some(k) => Kernel::from_path(k)?,
+        None => crate::kernel::provision_default(&cache)?,
+    })
+}
+
 /// Finds `breakout-init`: $BREAKOUT_INIT, else next to the running executable or one level up
 /// (cargo puts test binaries in target/<profile>/deps).
 pub fn find_init() -> Result<PathBuf, VmError> {
@@ -237,10 +247,7 @@ pub fn run(cfg: &VmConfig, argv: &[String], sink: &mut dyn VmSink) -> Result<VmO
             binary: qemu_name.display().to_string(),
         })?;
     let cache = cfg.cache_dir.clone().unwrap_or_else(cache_dir);
-    let kernel = match &cfg.kernel {
-        Some(k) => Kernel::from_path(k)?,
-        None => crate::kernel::provision_default(&cache)?,
-    };
+    let kernel = resolve_kernel(cfg)?;
 
     let mut argv = argv.to_vec();
     let mut files = cfg.files.clone();
