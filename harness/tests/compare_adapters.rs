@@ -12,7 +12,7 @@ use breakout_runtime::ExitKind;
 use common::step;
 use rstest::rstest;
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn docker_profile() -> Value {
@@ -305,10 +305,10 @@ fn host_cgroup(test: &str) -> PathBuf {
     dir
 }
 
-fn request(argv: &[&str], cgroup: &PathBuf, timeout: Duration) -> LaunchRequest {
+fn request(argv: &[&str], cgroup: &Path, timeout: Duration) -> LaunchRequest {
     LaunchRequest {
         argv: argv.iter().map(|s| s.to_string()).collect(),
-        cgroup: Some(cgroup.clone()),
+        cgroup: Some(cgroup.to_path_buf()),
         timeout,
         controlling_tty: None,
     }
