@@ -21,11 +21,14 @@ pub use sysv::{SysvMsg, SysvShm, SYSV_MSG_TYPE, SYSV_SHM_SIZE};
 pub use victim::{run_victim_main, Victim, VictimKind, VictimOptions};
 
 use nix::errno::Errno;
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// The uid and gid the `uid` layer runs the payload as, seen from outside the sandbox.
 pub const SANDBOX_UID: u32 = 1000;
@@ -58,6 +61,11 @@ pub enum WorldError {
     Random(String),
     #[error("world: victim: {0}")]
     Victim(String),
+    /// A lock of the world was poisoned by a panic in another thread.
+    #[error("world: {0} is poisoned (a thread panicked holding it)")]
+    Poisoned(&'static str),
+    #[error("world: {resource} still held by another attempt after {waited:?}")]
+    Busy { resource: String, waited: Duration },
     /// The guest lacks what the helper needs (no cgroup v2, no /dev/kmsg): the probe is skipped.
     #[error("world: unsupported here: {0}")]
     Unsupported(String),
@@ -88,6 +96,34 @@ pub struct World {
     shared_dir: PathBuf,
     secret: String,
     counter: AtomicU64,
+    exclusive: Arc<ExclusiveSet>,
+}
+
+/// Names of machine-wide resources held by an attempt (see [`World::exclusive`]).
+#[derive(Debug, Default)]
+struct ExclusiveSet {
+    held: Mutex<HashSet<String>>,
+    freed: Condvar,
+}
+
+/// Holds a machine-wide resource (the hostname, the clock, a sysctl) for one attempt, from
+/// `arrange` until the arrangement is dropped after `judge`; released on Drop.
+#[derive(Debug)]
+pub struct ExclusiveGuard {
+    name: String,
+    set: Arc<ExclusiveSet>,
+}
+
+impl Drop for ExclusiveGuard {
+    fn drop(&mut self) {
+        // A poisoned lock means a panic elsewhere; still release so other attempts go on.
+        let mut held = match self.set.held.lock() {
+            Ok(h) => h,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        held.remove(&self.name);
+        self.set.freed.notify_all();
+    }
 }
 
 /// A fresh 128-bit secret as 32 lowercase hex digits, from the kernel's random source.
@@ -132,6 +168,7 @@ impl World {
             shared_dir,
             secret: fresh_secret()?,
             counter: AtomicU64::new(0),
+            exclusive: Arc::new(ExclusiveSet::default()),
         })
     }
 
@@ -179,6 +216,39 @@ impl World {
     /// A fresh secret for one attempt.
     pub fn fresh_secret(&self) -> Result<String, WorldError> {
         fresh_secret()
+    }
+
+    /// Waits (up to `timeout`) until no other attempt holds the machine-wide resource `name`,
+    /// then holds it until the guard is dropped. Probes that change global state and judge it
+    /// from outside (hostname, clock, sysctls) keep the guard in their arrangement's state, so
+    /// that attempts running in parallel cannot overwrite each other's evidence.
+    pub fn exclusive(&self, name: &str, timeout: Duration) -> Result<ExclusiveGuard, WorldError> {
+        let deadline = Instant::now() + timeout;
+        let mut held = self
+            .exclusive
+            .held
+            .lock()
+            .map_err(|_| WorldError::Poisoned("the exclusive-resource table"))?;
+        while held.contains(name) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(WorldError::Busy {
+                    resource: name.to_string(),
+                    waited: timeout,
+                });
+            }
+            held = self
+                .exclusive
+                .freed
+                .wait_timeout(held, left)
+                .map_err(|_| WorldError::Poisoned("the exclusive-resource table"))?
+                .0;
+        }
+        held.insert(name.to_string());
+        Ok(ExclusiveGuard {
+            name: name.to_string(),
+            set: self.exclusive.clone(),
+        })
     }
 
     /// A name unique within this world: `<base>-<counter>`.
@@ -340,6 +410,22 @@ mod tests {
     fn world(dir: &Path) -> World {
         let bin = std::env::current_exe().unwrap();
         World::build(dir, &bin).unwrap()
+    }
+
+    #[test]
+    fn exclusive_resources_are_held_one_attempt_at_a_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = world(tmp.path());
+        let first = w.exclusive("hostname", Duration::from_millis(10)).unwrap();
+        let other = w.exclusive("clock", Duration::from_millis(10)).unwrap();
+        let busy = w
+            .exclusive("hostname", Duration::from_millis(50))
+            .unwrap_err();
+        assert!(busy.to_string().contains("hostname still held"), "{busy}");
+        drop(first);
+        let again = w.exclusive("hostname", Duration::from_millis(10));
+        assert!(again.is_ok());
+        drop(other);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! hostname: change the host's hostname (restored by the outside afterwards).
 
 use super::{with_args, wrong_state};
-use crate::world::World;
+use crate::world::{ExclusiveGuard, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation,
 };
+use std::time::Duration;
 
 pub struct Hostname;
 
@@ -29,10 +30,15 @@ static META: ProbeMeta = ProbeMeta {
     class: ProbeClass::Plain,
 };
 
-/// Puts the original hostname back when dropped.
+/// How long an attempt waits for a parallel one to give the hostname back.
+const HOSTNAME_WAIT: Duration = Duration::from_secs(120);
+
+/// Puts the original hostname back when dropped, then lets the next attempt have it.
 struct Restore {
     original: std::ffi::OsString,
     wanted: String,
+    /// Dropped after `drop` below has restored the name (fields drop after the struct).
+    _hold: ExclusiveGuard,
 }
 
 impl Drop for Restore {
@@ -51,6 +57,10 @@ impl Probe for Hostname {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let secret = world.fresh_secret().map_err(ProbeError::world(META.id))?;
+        // Parallel attempts would overwrite each other's name and each judge the other's.
+        let hold = world
+            .exclusive("hostname", HOSTNAME_WAIT)
+            .map_err(ProbeError::world(META.id))?;
         let original = nix::unistd::gethostname().map_err(|errno| ProbeError::Arrange {
             probe: META.id,
             step: "gethostname".into(),
@@ -59,7 +69,11 @@ impl Probe for Hostname {
         let wanted = format!("bh-{}", &secret[..16]);
         Ok(Arrangement::new(
             vec![kv("name", &wanted)],
-            Restore { original, wanted },
+            Restore {
+                original,
+                wanted,
+                _hold: hold,
+            },
         ))
     }
 
