@@ -1,6 +1,6 @@
 //! clock: move the system's wall clock.
 
-use super::util::{arrangement, conclude, parse_or_report, Oracle};
+use super::util::{arrangement, conclude, parse_or_report, Exclusive, Oracle};
 use crate::world::World;
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -51,6 +51,9 @@ struct State {
     reference: Reference,
     offset: i64,
     restored: Mutex<bool>,
+    /// Released after Drop restored the clock: one attempt at a time, so no attempt measures
+    /// or undoes another's jump.
+    _exclusive: Exclusive,
 }
 
 impl State {
@@ -108,6 +111,7 @@ impl Probe for Clock {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
+        let exclusive = Exclusive::acquire();
         let salt = world.fresh_secret().map_err(ProbeError::world(id))?;
         let extra = i64::from_str_radix(&salt[..4], 16).unwrap_or(0) % 3600;
         let offset = BASE_OFFSET_SECS + extra;
@@ -121,6 +125,7 @@ impl Probe for Clock {
                 reference: Reference { realtime, boottime },
                 offset,
                 restored: Mutex::new(false),
+                _exclusive: exclusive,
             },
         ))
     }

@@ -1,6 +1,8 @@
 //! core-pattern: rewrite kernel.core_pattern (the pipe helper the kernel runs as root).
 
-use super::util::{arrange_err, arrangement, conclude, parse_or_report, Oracle, SysctlRestore};
+use super::util::{
+    arrange_err, arrangement, conclude, parse_or_report, Exclusive, Oracle, SysctlRestore,
+};
 use crate::world::World;
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -43,6 +45,9 @@ pub struct CorePattern;
 struct State {
     sysctl: SysctlRestore,
     nonce: String,
+    /// Released after the restore above (fields drop in order): one attempt at a time, so no
+    /// attempt captures another's pattern as the "original".
+    _exclusive: Exclusive,
 }
 
 /// The verdict on the pattern read after the attempt.
@@ -67,6 +72,7 @@ impl Probe for CorePattern {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
+        let exclusive = Exclusive::acquire();
         let nonce = world.fresh_secret().map_err(ProbeError::world(id))?;
         let sysctl = SysctlRestore::capture(Path::new(CORE_PATTERN))
             .map_err(|e| arrange_err(id, "reading kernel.core_pattern", e.into()))?;
@@ -75,7 +81,11 @@ impl Probe for CorePattern {
                 kv("proc", "/proc"),
                 kv("pattern", format!("|/bin/false breakout-{nonce}")),
             ],
-            State { sysctl, nonce },
+            State {
+                sysctl,
+                nonce,
+                _exclusive: exclusive,
+            },
         ))
     }
 

@@ -57,16 +57,23 @@ impl Probe for KernelLog {
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
         let secret = world.fresh_secret().map_err(ProbeError::world(id))?;
+        // The tag tells this attempt's line from those of attempts running beside it.
+        let tag = world.unique("klog");
         world
-            .kmsg_write(&format!("{PREFIX}{secret}"))
+            .kmsg_write(&format!("{PREFIX}{tag}:{secret}"))
             .map_err(ProbeError::world(id))?;
-        Ok(arrangement(vec![kv("kmsg", "/dev/kmsg")], State { secret }))
+        Ok(arrangement(
+            vec![kv("kmsg", "/dev/kmsg"), kv("tag", tag)],
+            State { secret },
+        ))
     }
 
     fn attempt(&self, args: &[String]) -> InsideReport {
         let mut steps = Steps::new(META.id);
-        if let Some(kmsg) = parse_or_report(&mut steps, args, |a| Ok(a.str("kmsg")?.to_string())) {
-            attempt(&mut steps, Path::new(&kmsg));
+        if let Some((kmsg, tag)) = parse_or_report(&mut steps, args, |a| {
+            Ok((a.str("kmsg")?.to_string(), a.str("tag")?.to_string()))
+        }) {
+            attempt(&mut steps, Path::new(&kmsg), &format!("{PREFIX}{tag}:"));
         }
         steps.finish()
     }
@@ -82,7 +89,8 @@ impl Probe for KernelLog {
     }
 }
 
-fn attempt(steps: &mut Steps, kmsg: &Path) {
+/// Reads the ring by syslog(2) and by the device; `marker` precedes the secret.
+fn attempt(steps: &mut Steps, kmsg: &Path, marker: &str) {
     // SAFETY: SIZE_BUFFER takes no buffer.
     let size = steps.call(
         "size of the log ring",
@@ -111,7 +119,7 @@ fn attempt(steps: &mut Steps, kmsg: &Path) {
     );
     if let Some(n) = read {
         let text = String::from_utf8_lossy(&buf[..n as usize]);
-        match token_after(&text, PREFIX) {
+        match token_after(&text, marker) {
             Some(token) => steps.data(token),
             None => steps.data("no canary line in the ring"),
         }
@@ -139,7 +147,7 @@ fn attempt(steps: &mut Steps, kmsg: &Path) {
             )
             .is_some()
         {
-            match token_after(&text, PREFIX) {
+            match token_after(&text, marker) {
                 Some(token) => steps.data(token),
                 None => steps.data("no canary record"),
             }
@@ -159,7 +167,10 @@ mod tests {
 
     #[test]
     fn canary_token_is_extracted_from_a_ring() {
-        let ring = format!("<6>[1.0] x\n<12>[2.0] breakout: {PREFIX}abc123\n<6>[3.0] y\n");
-        assert_eq!(token_after(&ring, PREFIX).as_deref(), Some("abc123"));
+        let ring = format!(
+            "<6>[1.0] x\n<12>[2.0] breakout: {PREFIX}klog-1:abc123\n<12>[2.1] breakout: {PREFIX}klog-2:def456\n"
+        );
+        let mine = format!("{PREFIX}klog-1:");
+        assert_eq!(token_after(&ring, &mine).as_deref(), Some("abc123"));
     }
 }

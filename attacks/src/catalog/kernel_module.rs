@@ -1,7 +1,7 @@
 //! kernel-module: load a kernel module.
 
 use super::util::{
-    arrange_err, arrangement, conclude, io_keep, parse_or_report, unsupported, Oracle,
+    arrange_err, arrangement, conclude, io_keep, parse_or_report, unsupported, Exclusive, Oracle,
 };
 use crate::world::World;
 use crate::{
@@ -45,6 +45,9 @@ pub struct KernelModule;
 /// Unloads the module on Drop if it is loaded (also when judge never runs).
 struct State {
     name: String,
+    /// Released after Drop unloaded the module: one attempt at a time, so no attempt sees
+    /// another's load.
+    _exclusive: Exclusive,
 }
 
 impl Drop for State {
@@ -89,6 +92,7 @@ impl Probe for KernelModule {
 
     fn arrange(&self, _world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
+        let exclusive = Exclusive::acquire();
         let (path, params) = match std::env::var_os(MODULE_ENV) {
             Some(p) => (PathBuf::from(p), String::new()),
             None => {
@@ -124,7 +128,10 @@ impl Probe for KernelModule {
         }
         Ok(arrangement(
             vec![kv("module", path.display()), kv("params", params)],
-            State { name },
+            State {
+                name,
+                _exclusive: exclusive,
+            },
         ))
     }
 

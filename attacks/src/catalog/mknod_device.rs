@@ -61,21 +61,26 @@ impl Probe for MknodDevice {
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
         let secret = world.fresh_secret().map_err(ProbeError::world(id))?;
+        // The tag tells this attempt's line from those of attempts running beside it.
+        let tag = world.unique("mknod");
         world
-            .kmsg_write(&format!("{PREFIX}{secret}"))
+            .kmsg_write(&format!("{PREFIX}{tag}:{secret}"))
             .map_err(ProbeError::world(id))?;
         // /tmp and /dev/shm are usually nodev; /dev cannot be, or no device would open.
         Ok(arrangement(
-            vec![kv("dirs", "/tmp,/dev/shm,/dev")],
+            vec![kv("dirs", "/tmp,/dev/shm,/dev"), kv("tag", tag)],
             State { secret },
         ))
     }
 
     fn attempt(&self, args: &[String]) -> InsideReport {
         let mut steps = Steps::new(META.id);
-        if let Some(dirs) = parse_or_report(&mut steps, args, |a| Ok(a.str("dirs")?.to_string())) {
+        if let Some((dirs, tag)) = parse_or_report(&mut steps, args, |a| {
+            Ok((a.str("dirs")?.to_string(), a.str("tag")?.to_string()))
+        }) {
+            let marker = format!("{PREFIX}{tag}:");
             for dir in dirs.split(',').filter(|d| !d.is_empty()) {
-                if attempt(&mut steps, Path::new(dir)) {
+                if attempt(&mut steps, Path::new(dir), &marker) {
                     break;
                 }
             }
@@ -100,7 +105,7 @@ impl Probe for MknodDevice {
 
 /// Makes the node in `scratch`, reads the log through it, removes it. True when the device opened
 /// (no point trying the next directory).
-fn attempt(steps: &mut Steps, scratch: &Path) -> bool {
+fn attempt(steps: &mut Steps, scratch: &Path, marker: &str) -> bool {
     let node = scratch.join(format!("breakout-kmsg-{}", std::process::id()));
     let made = steps
         .call(
@@ -139,7 +144,7 @@ fn attempt(steps: &mut Steps, scratch: &Path) -> bool {
             })
             .is_some()
         {
-            match token_after(&text, PREFIX) {
+            match token_after(&text, marker) {
                 Some(token) => steps.data(token),
                 None => steps.data("no canary record"),
             }

@@ -117,6 +117,15 @@ impl Probe for ProcSelfExe {
     }
 }
 
+/// The /proc/PID/exe link of a process that runs `exe`.
+fn find_running(exe: &Path) -> Option<PathBuf> {
+    fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("exe"))
+        .find(|link| fs::read_link(link).is_ok_and(|t| t == exe))
+}
+
 /// Kills and reaps the child on every path out of the attempt.
 struct Reaped(Child);
 
@@ -136,12 +145,22 @@ fn attempt(steps: &mut Steps, exe: &Path, nonce: &str) {
     );
     let Some(child) = child else { return };
     let child = Reaped(child);
-    let pid = child.0.id();
-    let link = PathBuf::from(format!("/proc/{pid}/exe"));
+    // The child's pid as we know it may not name it in the /proc we see (a pid namespace
+    // without its own procfs): find it by the binary it runs instead.
     let deadline = Instant::now() + EXEC_WAIT;
-    while fs::read_link(&link).map(|t| t != exe).unwrap_or(true) && Instant::now() < deadline {
+    let link = loop {
+        if let Some(link) = find_running(exe) {
+            break link;
+        }
+        if Instant::now() >= deadline {
+            steps.note(
+                "find the target process",
+                format!("no process running {} in /proc", exe.display()),
+            );
+            return;
+        }
         std::thread::sleep(Duration::from_millis(10));
-    }
+    };
     let held = io_keep(
         steps,
         "hold the binary by its magic link",

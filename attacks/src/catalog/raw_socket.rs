@@ -84,7 +84,9 @@ impl Probe for RawSocket {
         receiver
             .set_nonblocking(true)
             .map_err(|e| arrange_err(id, "O_NONBLOCK on the UDP receiver", e))?;
-        let payload = format!("{MARKER}{secret}");
+        // The tag tells this attempt's datagrams from those of attempts running beside it.
+        let tag = world.unique("raw");
+        let payload = format!("{MARKER}{tag}:{secret}");
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -97,7 +99,11 @@ impl Probe for RawSocket {
             }
         });
         Ok(arrangement(
-            vec![kv("interface", "lo"), kv("listen_ms", 3000)],
+            vec![
+                kv("interface", "lo"),
+                kv("listen_ms", 3000),
+                kv("tag", &tag),
+            ],
             State {
                 _sender: Sender {
                     stop,
@@ -110,10 +116,15 @@ impl Probe for RawSocket {
 
     fn attempt(&self, args: &[String]) -> InsideReport {
         let mut steps = Steps::new(META.id);
-        if let Some((iface, ms)) = parse_or_report(&mut steps, args, |a| {
-            Ok((a.str("interface")?.to_string(), a.get::<u64>("listen_ms")?))
+        if let Some((iface, ms, tag)) = parse_or_report(&mut steps, args, |a| {
+            Ok((
+                a.str("interface")?.to_string(),
+                a.get::<u64>("listen_ms")?,
+                a.str("tag")?.to_string(),
+            ))
         }) {
-            attempt(&mut steps, &iface, Duration::from_millis(ms));
+            let marker = format!("{MARKER}{tag}:");
+            attempt(&mut steps, &iface, Duration::from_millis(ms), &marker);
         }
         steps.finish()
     }
@@ -143,7 +154,7 @@ fn socket(domain: i32, ty: i32, protocol: i32) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn attempt(steps: &mut Steps, iface: &str, listen: Duration) {
+fn attempt(steps: &mut Steps, iface: &str, listen: Duration, marker: &str) {
     let eth_p_all = (libc::ETH_P_ALL as u16).to_be() as i32;
     let packet = steps.call(
         "open a packet socket",
@@ -177,7 +188,8 @@ fn attempt(steps: &mut Steps, iface: &str, listen: Duration) {
                     Errno::result(r)
                 },
             );
-            if bound.is_some() && sniff(steps, &fd, listen, "sniff frames on the interface") {
+            if bound.is_some() && sniff(steps, &fd, listen, marker, "sniff frames on the interface")
+            {
                 return;
             }
         }
@@ -188,12 +200,12 @@ fn attempt(steps: &mut Steps, iface: &str, listen: Duration) {
         "socket(AF_INET, SOCK_RAW, IPPROTO_UDP)",
         || socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_UDP),
     ) {
-        sniff(steps, &fd, listen, "sniff UDP datagrams");
+        sniff(steps, &fd, listen, marker, "sniff UDP datagrams");
     }
 }
 
 /// Reads from `fd` until the marker shows up or `listen` is over; true when found.
-fn sniff(steps: &mut Steps, fd: &OwnedFd, listen: Duration, action: &str) -> bool {
+fn sniff(steps: &mut Steps, fd: &OwnedFd, listen: Duration, marker: &str, action: &str) -> bool {
     let deadline = Instant::now() + listen;
     let mut buf = vec![0u8; 65536];
     let mut frames = 0u64;
@@ -225,7 +237,7 @@ fn sniff(steps: &mut Steps, fd: &OwnedFd, listen: Duration, action: &str) -> boo
                 }
             }
             frames += 1;
-            if let Some(token) = find_marker(&buf[..n as usize]) {
+            if let Some(token) = find_marker(&buf[..n as usize], marker) {
                 found = Some(token);
                 break;
             }
@@ -245,9 +257,9 @@ fn sniff(steps: &mut Steps, fd: &OwnedFd, listen: Duration, action: &str) -> boo
     }
 }
 
-/// The 32 hex digits after the marker in a frame, if present.
-fn find_marker(frame: &[u8]) -> Option<String> {
-    let m = MARKER.as_bytes();
+/// The 32 hex digits after `marker` in a frame, if present.
+fn find_marker(frame: &[u8], marker: &str) -> Option<String> {
+    let m = marker.as_bytes();
     let at = frame.windows(m.len()).position(|w| w == m)? + m.len();
     let token: String = frame[at..]
         .iter()
@@ -265,16 +277,20 @@ mod tests {
     #[test]
     fn marker_is_found_in_a_frame() {
         let secret = "0123456789abcdef0123456789abcdef";
+        let mine = format!("{MARKER}raw-1:");
         let mut frame = vec![0u8; 42];
-        frame.extend_from_slice(format!("{MARKER}{secret}").as_bytes());
-        assert_eq!(find_marker(&frame).as_deref(), Some(secret));
-        assert_eq!(find_marker(b"no marker here"), None);
-        assert_eq!(find_marker(format!("{MARKER}0123").as_bytes()), None);
+        frame.extend_from_slice(format!("{mine}{secret}").as_bytes());
+        assert_eq!(find_marker(&frame, &mine).as_deref(), Some(secret));
+        // Another attempt's datagram carries another tag.
+        let other = format!("{MARKER}raw-2:{secret}");
+        assert_eq!(find_marker(other.as_bytes(), &mine), None);
+        assert_eq!(find_marker(b"no marker here", &mine), None);
+        assert_eq!(find_marker(format!("{mine}0123").as_bytes(), &mine), None);
     }
 
     #[test]
     fn bad_arguments_are_reported() {
-        let report = RawSocket.attempt(&["interface=lo".to_string()]);
+        let report = RawSocket.attempt(&["interface=lo".to_string(), "tag=raw-1".to_string()]);
         assert_eq!(report.steps[0].action, "parse arguments");
         assert!(report.steps[0]
             .data

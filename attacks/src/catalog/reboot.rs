@@ -1,6 +1,8 @@
 //! reboot: use reboot(2)'s authority, harmlessly (the Ctrl-Alt-Del switch).
 
-use super::util::{arrange_err, arrangement, conclude, parse_or_report, Oracle, SysctlRestore};
+use super::util::{
+    arrange_err, arrangement, conclude, parse_or_report, Exclusive, Oracle, SysctlRestore,
+};
 use crate::world::World;
 use crate::{
     kv, ArgError, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass,
@@ -40,6 +42,8 @@ pub struct Reboot;
 struct State {
     sysctl: SysctlRestore,
     want: bool,
+    /// Released after the restore above: one attempt at a time.
+    _exclusive: Exclusive,
 }
 
 /// The verdict on kernel.ctrl-alt-del after the attempt ("0" = off, anything else = on).
@@ -60,12 +64,17 @@ impl Probe for Reboot {
     }
 
     fn arrange(&self, _world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
+        let exclusive = Exclusive::acquire();
         let sysctl = SysctlRestore::capture(Path::new(CAD_SYSCTL))
             .map_err(|e| arrange_err(META.id, "reading kernel.ctrl-alt-del", e.into()))?;
         let want = sysctl.original().trim() == "0";
         Ok(arrangement(
             vec![kv("cad", if want { "on" } else { "off" })],
-            State { sysctl, want },
+            State {
+                sysctl,
+                want,
+                _exclusive: exclusive,
+            },
         ))
     }
 

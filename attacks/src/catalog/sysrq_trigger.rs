@@ -1,6 +1,8 @@
 //! sysrq-trigger: send the kernel a magic SysRq command (only 'h', help).
 
-use super::util::{arrange_err, arrangement, conclude, parse_or_report, KmsgCursor, Oracle};
+use super::util::{
+    arrange_err, arrangement, conclude, parse_or_report, Exclusive, KmsgCursor, Oracle,
+};
 use crate::world::World;
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -43,6 +45,8 @@ pub struct SysrqTrigger;
 
 struct State {
     cursor: Mutex<KmsgCursor>,
+    /// Another attempt's 'h' would show in our cursor: one attempt at a time.
+    _exclusive: Exclusive,
 }
 
 impl Probe for SysrqTrigger {
@@ -51,12 +55,14 @@ impl Probe for SysrqTrigger {
     }
 
     fn arrange(&self, _world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
+        let exclusive = Exclusive::acquire();
         let cursor = KmsgCursor::at_end()
             .map_err(|e| arrange_err(META.id, "opening /dev/kmsg at its end", e))?;
         Ok(arrangement(
             vec![kv("proc", "/proc"), kv("scratch", "/tmp")],
             State {
                 cursor: Mutex::new(cursor),
+                _exclusive: exclusive,
             },
         ))
     }

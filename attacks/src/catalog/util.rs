@@ -170,6 +170,34 @@ pub fn token_after(haystack: &str, prefix: &str) -> Option<String> {
     (!token.is_empty()).then_some(token)
 }
 
+/// Attempts run in parallel (the harness has several workers, ablation runs overlap). A probe
+/// whose oracle is machine-wide state that another attempt of it could change or see (the kernel
+/// log's SysRq output, the clock, core_pattern, ctrl-alt-del, the module list) holds this token
+/// from `arrange` until its state is dropped after `judge`, so such attempts run one at a time.
+pub struct Exclusive(());
+
+static EXCLUSIVE_BUSY: Mutex<bool> = Mutex::new(false);
+static EXCLUSIVE_FREE: std::sync::Condvar = std::sync::Condvar::new();
+
+impl Exclusive {
+    /// Waits until no other holder is left, then holds the token.
+    pub fn acquire() -> Exclusive {
+        let mut busy = EXCLUSIVE_BUSY.lock().unwrap_or_else(|p| p.into_inner());
+        while *busy {
+            busy = EXCLUSIVE_FREE.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        *busy = true;
+        Exclusive(())
+    }
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        *EXCLUSIVE_BUSY.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        EXCLUSIVE_FREE.notify_one();
+    }
+}
+
 /// A reader of /dev/kmsg positioned at the end of the ring when created: `read_new` returns only
 /// the records written since (sysrq output, kernel messages caused by the attempt).
 pub struct KmsgCursor {
@@ -583,6 +611,32 @@ mod tests {
         assert_eq!(unhex("h", &hex(&bytes)).unwrap(), bytes);
         assert!(unhex("h", "abc").is_err());
         assert!(unhex("h", "zz").unwrap_err().contains("<h>"));
+    }
+
+    #[test]
+    fn exclusive_holders_never_overlap() {
+        use std::sync::atomic::AtomicUsize;
+        static INSIDE: AtomicUsize = AtomicUsize::new(0);
+        static OVERLAPS: AtomicUsize = AtomicUsize::new(0);
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    for _ in 0..20 {
+                        let token = Exclusive::acquire();
+                        if INSIDE.fetch_add(1, Ordering::SeqCst) != 0 {
+                            OVERLAPS.fetch_add(1, Ordering::SeqCst);
+                        }
+                        std::thread::sleep(Duration::from_micros(200));
+                        INSIDE.fetch_sub(1, Ordering::SeqCst);
+                        drop(token);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(OVERLAPS.load(Ordering::SeqCst), 0);
     }
 
     #[test]
