@@ -239,8 +239,13 @@ pub fn explain_probe(meta: &ProbeMeta, results: Option<&RunReport>) -> String {
     }
     let _ = writeln!(
         out,
-        "\n`breakout explain LAYER` describes a layer; `breakout run --probe {}` measures it.",
-        meta.id
+        "\n`breakout explain LAYER` describes a layer; `breakout run --probe {}` measures it{}.",
+        meta.id,
+        if results.is_none() {
+            "; `--results FILE` (a results.json or baseline) shows what a run measured"
+        } else {
+            ""
+        }
     );
     out
 }

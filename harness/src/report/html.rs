@@ -187,6 +187,13 @@ fn configurations_section(out: &mut String, report: &RunReport) {
                 "by ablation"
             }
         );
+        if let Some(adapter) = crate::adapters::by_name(&p.runtime) {
+            let _ = writeln!(
+                out,
+                "<tr><td></td><td colspan=\"3\" class=\"muted\">{}</td></tr>",
+                esc(adapter.description())
+            );
+        }
     }
     out.push_str("</table>\n");
 }
