@@ -72,9 +72,13 @@ pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, Pla
     if let Some(cg) = input.cgroup {
         s.push(cg.join_step());
     }
-    if cfg.rootless && input.caller_is_root {
-        s.extend(uid::become_unprivileged(cfg));
-        s.push(session::die_with_parent(input.parent));
+    if cfg.rootless {
+        // Already unprivileged when a non-root user started it.
+        if input.caller_is_root {
+            s.extend(uid::become_unprivileged(cfg));
+            s.push(session::die_with_parent(input.parent));
+        }
+        s.push(uid::dumpable_for_self_map());
     } else if on(Layer::Uid) {
         s.extend(uid::clear_groups());
     }

@@ -523,6 +523,64 @@ fn dies_with_parent(layers: &'static [Layer]) -> R {
     Ok(())
 }
 
+/// `rootless` started by a real unprivileged user (uid 1000), not by root dropping privileges.
+fn rootless_by_unprivileged_user() -> R {
+    require_root()?;
+    let (r, w) = nix::unistd::pipe()?;
+    // SAFETY: the child drops to uid 1000, runs one sandbox and exits with its status.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        let code = (|| -> Result<i32, String> {
+            nix::unistd::setgroups(&[]).map_err(|e| e.to_string())?;
+            let (u, g) = (
+                nix::unistd::Uid::from_raw(1000),
+                nix::unistd::Gid::from_raw(1000),
+            );
+            nix::unistd::setresgid(g, g, g).map_err(|e| e.to_string())?;
+            nix::unistd::setresuid(u, u, u).map_err(|e| e.to_string())?;
+            let mut cfg = SandboxConfig::builtin("rootless").map_err(|e| e.to_string())?;
+            cfg.set_enabled(Layer::CgroupLimits, false);
+            let run = run(&cfg, probe(&["status"]))?;
+            let report = format!(
+                "{}{:?} {}",
+                run.stdout, run.outcome.setup_failure, run.stderr
+            );
+            let _ = nix::unistd::write(&w, report.as_bytes());
+            Ok(run.outcome.status.code())
+        })()
+        .unwrap_or_else(|e| {
+            let _ = nix::unistd::write(&w, format!("error: {e}").as_bytes());
+            99
+        });
+        // SAFETY: leave the forked test process without running the harness's exit path.
+        unsafe { libc::_exit(code) };
+    }
+    drop(w);
+    let out = read_all(r);
+    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None)?;
+    ensure!(
+        matches!(status, nix::sys::wait::WaitStatus::Exited(_, 0)),
+        "{status:?}: {out}"
+    );
+    ensure!(
+        status_field(&out, "Uid").is_some_and(|u| u.starts_with("0")),
+        "inside uid not 0: {out}"
+    );
+    ensure!(
+        status_field(&out, "CapEff").as_deref() == Some("0000000000000000"),
+        "CapEff: {out}"
+    );
+    ensure!(
+        status_field(&out, "NoNewPrivs").as_deref() == Some("1"),
+        "NoNewPrivs: {out}"
+    );
+    ensure!(
+        status_field(&out, "Seccomp").as_deref() == Some("2"),
+        "Seccomp: {out}"
+    );
+    Ok(())
+}
+
 fn profile_runs(name: &'static str) -> R {
     require_root()?;
     let mut cfg = SandboxConfig::builtin(name)?;
@@ -601,6 +659,10 @@ fn main() {
             cfg.set_enabled(Layer::CgroupLimits, false);
             uid_outside(cfg, "1000")
         }),
+        Trial::test(
+            "uid::rootless_started_by_uid_1000",
+            rootless_by_unprivileged_user,
+        ),
         Trial::test("caps::every_set_empty", caps_cut),
         Trial::test(
             "caps::kept_capability_reaches_uid_1000_payload",

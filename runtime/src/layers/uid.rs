@@ -32,6 +32,18 @@ pub(crate) fn switch(uid: u32, gid: u32) -> Vec<Step> {
     ]
 }
 
+/// Rootless: the self-mapping writes /proc/self/uid_map as the unprivileged user, which needs
+/// /proc/self owned by that user: a uid change (ours, or the caller's before it started us)
+/// leaves the process non-dumpable and /proc/self root-owned. Not dumpable again right after the
+/// maps are written (plan.rs).
+pub(crate) fn dumpable_for_self_map() -> Step {
+    Step::new(
+        None,
+        "prctl(PR_SET_DUMPABLE, 1) (to write own id maps)",
+        Op::Dumpable,
+    )
+}
+
 /// Rootless: become the unprivileged outside user before creating anything.
 pub(crate) fn become_unprivileged(cfg: &SandboxConfig) -> Vec<Step> {
     let (u, g) = (cfg.user.uid, cfg.user.gid);
@@ -39,11 +51,5 @@ pub(crate) fn become_unprivileged(cfg: &SandboxConfig) -> Vec<Step> {
         Step::new(None, "setgroups(0, [])", Op::SetGroupsEmpty),
         Step::new(None, format!("setresgid({g}, {g}, {g})"), Op::SetResGid(g)),
         Step::new(None, format!("setresuid({u}, {u}, {u})"), Op::SetResUid(u)),
-        // Until the id maps are written (then not dumpable again, see plan.rs).
-        Step::new(
-            None,
-            "prctl(PR_SET_DUMPABLE, 1) (to write own id maps)",
-            Op::Dumpable,
-        ),
     ]
 }
