@@ -375,6 +375,25 @@ impl Drop for Planted {
     }
 }
 
+/// MemAvailable from /proc/meminfo, in bytes: what resource probes may safely take.
+pub fn mem_available() -> Result<u64, WorldError> {
+    let path = Path::new("/proc/meminfo");
+    let text = fs::read_to_string(path).map_err(|e| WorldError::io("reading", path, e))?;
+    parse_mem_available(&text).ok_or_else(|| {
+        WorldError::io(
+            "no MemAvailable line in",
+            path,
+            io::Error::from(io::ErrorKind::InvalidData),
+        )
+    })
+}
+
+fn parse_mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// mkdir -p with mode 0755 (and chmod 0755 when it existed): victims running as the sandbox uid
 /// and payloads under `uid` must be able to walk in.
 fn make_dir_0755(dir: &Path) -> Result<(), WorldError> {
@@ -426,6 +445,14 @@ mod tests {
         let again = w.exclusive("hostname", Duration::from_millis(10));
         assert!(again.is_ok());
         drop(other);
+    }
+
+    #[test]
+    fn mem_available_is_parsed_in_bytes() {
+        let text = "MemTotal:        1000 kB\nMemAvailable:     512 kB\n";
+        assert_eq!(parse_mem_available(text), Some(512 * 1024));
+        assert_eq!(parse_mem_available("MemTotal: 1 kB\n"), None);
+        assert!(mem_available().unwrap() > 0);
     }
 
     #[test]

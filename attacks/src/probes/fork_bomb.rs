@@ -26,6 +26,9 @@ const SAFETY_HEADROOM: u64 = 64;
 /// Processes in the safety cgroup that are not the payload's: a runtime's init or supervisor.
 const RUNTIME_SLACK: u64 = 4;
 
+/// The most processes the probe ever forks (a guest of 1 GiB holds this many sleepers easily).
+const MAX_TARGET: u64 = 4096;
+
 /// How long the inside holds its children so the outside's sampler sees the peak.
 const HOLD_MS: u64 = 500;
 
@@ -72,6 +75,14 @@ impl Probe for ForkBomb {
     fn arrange(&self, world: &World, limits: &Limits) -> Result<Arrangement, ProbeError> {
         let threshold = threshold(limits);
         let target = threshold + OVERSHOOT;
+        if target > MAX_TARGET {
+            return Err(ProbeError::Unsupported {
+                probe: META.id,
+                reason: format!(
+                    "the profile's process limit {threshold} is above what this probe forks ({MAX_TARGET}) without risking the guest"
+                ),
+            });
+        }
         let cgroup = world
             .safety_cgroup("fork-bomb", Some(target + SAFETY_HEADROOM), None)
             .map_err(ProbeError::world(META.id))?;

@@ -62,6 +62,18 @@ impl Probe for MemoryHog {
     fn arrange(&self, world: &World, limits: &Limits) -> Result<Arrangement, ProbeError> {
         let threshold = limits.memory_max.unwrap_or(FLOOR_WITHOUT_LIMIT);
         let target = threshold + OVERSHOOT;
+        // A limit the guest cannot even reach would turn the attempt into a guest-wide OOM.
+        let available = crate::world::mem_available().map_err(ProbeError::world(META.id))?;
+        if target + SAFETY_HEADROOM > available / 10 * 6 {
+            return Err(ProbeError::Unsupported {
+                probe: META.id,
+                reason: format!(
+                    "the profile's memory limit ({} MiB) is too close to this guest's available memory ({} MiB) to pass it safely; give the VM more memory",
+                    threshold / MIB,
+                    available / MIB
+                ),
+            });
+        }
         let cgroup = world
             .safety_cgroup("memory-hog", None, Some(target + SAFETY_HEADROOM))
             .map_err(ProbeError::world(META.id))?;
