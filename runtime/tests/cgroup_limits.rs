@@ -15,6 +15,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::PathBuf;
 
 type R = Result<(), Failed>;
+type Test = fn() -> R;
 
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
@@ -32,7 +33,7 @@ fn unavailable() -> Option<String> {
         return Some("not root".into());
     }
     match nix::sys::statfs::statfs(ROOT) {
-        Ok(st) if st.filesystem_type().0 as i64 == 0x6367_7270 => {}
+        Ok(st) if st.filesystem_type().0 == 0x6367_7270 => {}
         Ok(_) => {
             return Some(format!(
                 "{ROOT} is not cgroup v2 (cgroup v1 or hybrid host)"
@@ -215,7 +216,7 @@ fn main() {
     if let (Some(why), true) = (&missing, skip) {
         eprintln!("cgroup-limits tests did NOT run: {why} (BREAKOUT_SKIP_CGROUP_TESTS=1); run them in the VM");
     }
-    let tests: [(&str, fn() -> R); 7] = [
+    let tests: [(&str, Test); 7] = [
         ("cgroup-limits::memory_max_oom_kill_in_evidence", memory_max),
         ("cgroup-limits::pids_max_refuses_forks", pids_max),
         ("cgroup-limits::cpu_max_throttles", cpu_max),
