@@ -11,6 +11,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Where adapter launches get their cgroups when the request names none.
@@ -198,10 +199,12 @@ pub fn run(
     let stdout = reader(child.stdout.take());
     let stderr = reader(child.stderr.take());
     let (status, timed_out) = wait(&mut child, request.timeout, cgroup, &program)?;
-    // The pipes close once every process holding them is gone; after a timeout the cgroup kill
-    // took care of that, so joining cannot hang on a straggler that escaped the tree.
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
+    // The launch is over when the runtime is: whatever it left behind in the tree goes now, so
+    // the pipes close. The grace period covers anything that got out of the tree.
+    cgroup.kill()?;
+    let deadline = Instant::now() + PIPE_GRACE;
+    let stdout = collect(&stdout, deadline);
+    let stderr = collect(&stderr, deadline);
     let code = match (status.code(), status.signal()) {
         (Some(code), _) => breakout_runtime::ExitKind::Exited { code },
         (None, Some(signal)) => breakout_runtime::ExitKind::Signaled {
@@ -222,14 +225,26 @@ pub fn run(
     })
 }
 
-fn reader<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+/// Reads a pipe to its end on a thread of its own; the result comes back on a channel.
+fn reader<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = Vec::new();
         if let Some(mut pipe) = pipe {
             let _ = pipe.read_to_end(&mut buf);
         }
-        buf
-    })
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+/// How long the pipes may stay open after the runtime is gone: a process that left the launch
+/// cgroup and kept them open must not hang the whole run; its output is then dropped.
+const PIPE_GRACE: Duration = Duration::from_secs(2);
+
+fn collect(rx: &mpsc::Receiver<Vec<u8>>, deadline: Instant) -> Vec<u8> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    rx.recv_timeout(left).unwrap_or_default()
 }
 
 fn wait(
