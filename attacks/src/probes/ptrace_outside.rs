@@ -20,8 +20,8 @@ static META: ProbeMeta = ProbeMeta {
     technique:
         "The payload calls PTRACE_ATTACH on a process outside the sandbox (a victim running \
         as root that holds a secret in a heap buffer), waits for it to stop and reads the buffer \
-        word by word with PTRACE_PEEKDATA; it also tries process_vm_readv, which needs the same \
-        ptrace access. A bare root process may trace any process, so this works unless the \
+        word by word with PTRACE_PEEKDATA; it also tries process_vm_readv and /proc/<pid>/mem, \
+        which need the same ptrace access. A bare root process may trace any process, so this works unless the \
         victim is invisible (pid-ns), the tracer lacks CAP_SYS_PTRACE and a matching uid, or the \
         syscall is filtered.",
     oracle: "The victim's per-attempt secret (a fresh random value only in the victim's memory) \
@@ -72,6 +72,7 @@ pub(super) fn attempt_read(probe: &str, words: &[String]) -> InsideReport {
         let len: usize = args.get("len")?;
         peek_by_ptrace(steps, pid, addr, len);
         read_by_process_vm(steps, pid, addr, len);
+        read_by_proc_mem(steps, pid, addr, len);
         Ok(())
     })
 }
@@ -140,6 +141,20 @@ fn read_by_process_vm(steps: &mut Steps, pid: Pid, addr: u64, len: usize) {
             }];
             process_vm_readv(pid, &mut local, &remote)
         },
+    );
+    if let Some(n) = n {
+        steps.data(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+}
+
+fn read_by_proc_mem(steps: &mut Steps, pid: Pid, addr: u64, len: usize) {
+    use std::os::unix::fs::FileExt;
+    let path = format!("/proc/{pid}/mem");
+    let mut buf = vec![0u8; len];
+    let n = steps.io(
+        "read the secret through the victim's memory file",
+        format!("open+pread({path}, {addr:#x}, {len})"),
+        || std::fs::File::open(&path)?.read_at(&mut buf, addr),
     );
     if let Some(n) = n {
         steps.data(String::from_utf8_lossy(&buf[..n]).into_owned());
