@@ -79,7 +79,7 @@ namespace and BPF interfaces; without CAP_SYS_PTRACE it cannot trace processes i
 without CAP_KILL it cannot signal them; without CAP_NET_RAW no raw sockets; without CAP_SYS_MODULE no \
 module loading; without CAP_DAC_READ_SEARCH no open_by_handle_at; without CAP_MKNOD no device nodes. \
 With empty inheritable and ambient sets and a cut bounding set, exec of a file carrying file \
-capabilities gains nothing. The report's drill-down names the single capability that, kept, lets \
+capabilities gains nothing beyond the kept list. The report's drill-down names the single capability that, kept, lets \
 a probe through, e.g. caps(CAP_SYS_PTRACE).",
         Layer::NoNewPrivs => "Sets PR_SET_NO_NEW_PRIVS: from then on execve cannot grant privileges, so \
 setuid and setgid bits and file capabilities are ignored (a setuid-root helper runs with the \

@@ -231,6 +231,27 @@ fn explain_shows_measured_results() {
     assert!(stderr(&out).contains("cannot read results file /nonexistent.json"));
 }
 
+#[rstest::rstest]
+#[case("pidns", &["pid-ns"][..])]
+#[case("ptrace", &["ptrace-outside", "ptrace-same-uid"][..])]
+#[case("seccmp", &["seccomp"][..])]
+#[case("hostnme", &["hostname"][..])]
+#[case("zzzzzz", &[][..])]
+fn near_matches_suggest_what_was_meant(#[case] typo: &str, #[case] expected: &[&str]) {
+    let known = [
+        "pid-ns",
+        "seccomp",
+        "ptrace-outside",
+        "ptrace-same-uid",
+        "hostname",
+        "uts-ns",
+    ];
+    assert_eq!(
+        breakout_harness::explain::near_matches(typo, known),
+        expected
+    );
+}
+
 #[test]
 fn compare_checks_its_configurations_before_booting() {
     let out = breakout(&["compare", "strict", "dockr"]);
