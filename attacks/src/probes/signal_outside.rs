@@ -15,6 +15,9 @@ pub struct SignalOutside;
 /// How long the outside gives a delivered SIGKILL to take effect before judging.
 const DEATH_GRACE: Duration = Duration::from_millis(500);
 
+/// How long the outside waits when it sees a SIGKILL pending for the victim.
+const PENDING_KILL_GRACE: Duration = Duration::from_secs(10);
+
 static META: ProbeMeta = ProbeMeta {
     id: "signal-outside",
     title: "kill a root process outside the sandbox",
@@ -70,7 +73,11 @@ pub(super) fn judge_kill(arrangement: Arrangement, run: &RunObservation, probe: 
     };
     let victim = &state.victim;
     let what = format!("{} victim pid {}", victim.kind().name(), victim.pid());
-    if victim.wait_dead(DEATH_GRACE) {
+    // On a loaded guest a delivered SIGKILL may take a moment to act: when one is pending, wait
+    // longer, but only the pidfd's word counts.
+    let dead = victim.wait_dead(DEATH_GRACE)
+        || (victim.kill_pending() && victim.wait_dead(PENDING_KILL_GRACE));
+    if dead {
         Judgement::escaped(format!("{what} died (pidfd readable)"))
     } else {
         let evidence = run

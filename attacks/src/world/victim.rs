@@ -142,6 +142,22 @@ impl Victim {
         !self.wait_dead(Duration::ZERO)
     }
 
+    /// True when a SIGKILL is pending for the victim (sent but not yet acted on, as on a slow
+    /// guest), from the SigPnd/ShdPnd masks of /proc/<pid>/status.
+    pub fn kill_pending(&self) -> bool {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.pid())) else {
+            return false;
+        };
+        let sigkill_bit = 1u64 << (libc::SIGKILL - 1);
+        status.lines().any(|line| {
+            let mask = line
+                .strip_prefix("SigPnd:")
+                .or_else(|| line.strip_prefix("ShdPnd:"));
+            mask.and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+                .is_some_and(|m| m & sigkill_bit != 0)
+        })
+    }
+
     /// Waits up to `timeout` for the victim to die; true when it did.
     pub fn wait_dead(&self, timeout: Duration) -> bool {
         let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
