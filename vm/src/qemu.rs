@@ -15,8 +15,10 @@ use thiserror::Error;
 pub const DEFAULT_QEMU: &str = "qemu-system-x86_64";
 
 /// Kernel options every boot gets. `quiet` keeps boot output (slow under TCG) short;
-/// `panic=-1` reboots at once on panic and `-no-reboot` turns that into QEMU's exit.
-pub const BASE_CMDLINE: &str = "console=ttyS0 quiet panic=-1 rdinit=/init";
+/// `panic=-1` reboots at once on panic and `-no-reboot` turns that into QEMU's exit;
+/// `reboot=t` makes that reboot a triple fault, skipping the ACPI and keyboard-controller
+/// attempts (microvm has no i8042) that made a panicked guest linger.
+pub const BASE_CMDLINE: &str = "console=ttyS0 quiet panic=-1 reboot=t rdinit=/init";
 
 /// Kernel options for one accelerator on top of [`BASE_CMDLINE`].
 ///

@@ -350,7 +350,8 @@ enum Msg {
     Stderr(String),
 }
 
-/// How long QEMU gets to exit by itself once the exit report arrived.
+/// How long QEMU gets to exit by itself once the exit report arrived, or once the kernel
+/// panicked (it reboots at once, which ends QEMU; a guest stuck on the way is killed).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Boots one prepared launch and follows it to its end.
@@ -415,10 +416,15 @@ pub fn boot(
     let mut exited: Option<(Instant, ExitReport)> = None;
     let mut failure: Option<VmError> = None;
     let mut kvm_error = false;
+    let mut panicked_at: Option<Instant> = None;
 
     loop {
         let now = Instant::now();
+        if panicked_at.is_none() && console.panic().is_some() {
+            panicked_at = Some(now);
+        }
         let deadline = match console.phase() {
+            _ if panicked_at.is_some() => panicked_at.map(|t| t + SHUTDOWN_GRACE),
             Phase::Booting | Phase::Ready => Some(t0 + boot_timeout),
             Phase::Running => timeout.and_then(|t| started.map(|s| s + t)),
             Phase::Exited | Phase::Failed => exited
@@ -450,6 +456,8 @@ pub fn boot(
             Ok(Msg::StdoutClosed) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 match console.phase() {
+                    // Concluded below from the panic text.
+                    _ if panicked_at.is_some() => {}
                     Phase::Booting | Phase::Ready => {
                         failure = Some(VmError::BootTimeout {
                             waited: boot_timeout,
@@ -470,17 +478,22 @@ pub fn boot(
             }
         }
     }
-    let closed_at = Instant::now();
     // Give QEMU a moment to exit after its output closed, then make sure it is gone.
     let status = match qemu.wait_for(Duration::from_secs(5)) {
         Ok(Some(s)) => Some(s),
         _ => qemu.kill_and_wait().ok(),
     };
     let qemu_exit = Instant::now();
-    // Both readers end now that QEMU is gone (their pipes are closed).
+    // Both readers end now that QEMU's process group is gone (their pipes are closed);
+    // QEMU's last words on stderr may still be queued behind the end of its stdout.
     let _ = out_thread.join();
-    drop(rx);
     let _ = err_thread.join();
+    for msg in rx.try_iter() {
+        if let Msg::Stderr(line) = msg {
+            kvm_error |= line.contains("KVM internal error");
+            qemu_stderr.push(line);
+        }
+    }
 
     if let Some(f) = failure {
         return Err(f);
@@ -508,7 +521,6 @@ pub fn boot(
             }
         }
         timings.shutdown = qemu_exit.saturating_duration_since(t_exit);
-        let _ = closed_at;
         return Ok(VmOutcome {
             exit_code: report.code,
             timings,
