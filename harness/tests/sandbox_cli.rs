@@ -178,3 +178,53 @@ fn setup_failure_is_one_line_with_step_syscall_errno() {
         "{err}"
     );
 }
+
+/// `--tty`: the payload gets a terminal the runtime owns (its name inside the sandbox is
+/// /dev/console), in a session of its own; output is relayed and the exit status comes back.
+#[test]
+fn tty_gives_the_payload_a_runtime_owned_terminal() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root (CI runs as root)"
+    );
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_breakout"))
+        .args([
+            "sandbox",
+            "--profile",
+            "strict",
+            "--disable",
+            "cgroup-limits",
+            "--tty",
+            "--",
+        ])
+        .args([
+            "/bin/sh",
+            "-c",
+            "tty; test -t 0 && echo interactive; exit 5",
+        ])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    let mut out = Vec::new();
+    let mut master = std::fs::File::from(pty.master);
+    let mut buf = [0u8; 1024];
+    // Read until the last holder of the slave (our child) exits: EIO.
+    loop {
+        match std::io::Read::read(&mut master, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+        if out.windows(11).any(|w| w == b"interactive") {
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(status.code(), Some(5), "{text}");
+    assert!(text.contains("/dev/console"), "{text}");
+    assert!(text.contains("interactive"), "{text}");
+}

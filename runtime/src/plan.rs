@@ -35,8 +35,9 @@ pub struct PlanInput<'a> {
     pub stdio: [RawFd; 3],
     /// The caller's terminal to adopt as controlling terminal before any layer.
     pub controlling_tty: Option<RawFd>,
-    /// The runtime-owned pty's slave side (`--tty`).
+    /// The runtime-owned pty's slave side (`--tty`) and its path.
     pub pty_slave: Option<RawFd>,
+    pub pty_name: Option<std::path::PathBuf>,
     pub cgroup: Option<&'a CgroupHandle>,
     pub ids: &'a IdPlan,
     pub exec: Exec,
@@ -102,6 +103,7 @@ pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, Pla
             pid_ns: on(Layer::PidNs),
             user_ns: on(Layer::UserNs),
             harden: on(Layer::FsHardening),
+            console: input.pty_name.clone(),
         };
         s.extend(mount::steps(cfg, &ctx)?);
     }
@@ -211,6 +213,7 @@ mod tests {
                 stdio: [10, 11, 12],
                 controlling_tty: None,
                 pty_slave: None,
+                pty_name: None,
                 cgroup: None,
                 ids: &ids,
                 exec: exec_for(&argv, &env),

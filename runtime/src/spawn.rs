@@ -208,6 +208,9 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
             ],
             controlling_tty: ctty.as_ref().map(|f| f.as_raw_fd()),
             pty_slave: pty.as_ref().map(|(_, s)| s.as_raw_fd()),
+            pty_name: pty
+                .as_ref()
+                .and_then(|(_, s)| nix::unistd::ttyname(s.as_fd()).ok()),
             cgroup: cgroup.as_ref(),
             ids: &ids,
             exec,

@@ -38,6 +38,10 @@ pub(crate) struct MountContext {
     pub user_ns: bool,
     /// fs-hardening on: nosuid/nodev on the binds.
     pub harden: bool,
+    /// The runtime's pty slave (`--tty`): bound at /dev/console, as Docker does, so the payload's
+    /// terminal has a name inside the sandbox (its /dev/pts is a private instance).
+    /// (Its host path: a descriptor from the parent's mount namespace cannot be a bind source.)
+    pub console: Option<PathBuf>,
 }
 
 fn staged(p: &Path) -> String {
@@ -233,7 +237,7 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some(&tmp_opts),
     ));
-    dev(&mut s)?;
+    dev(&mut s, ctx.console.as_deref())?;
     let proc_target = format!("{STAGING}/proc");
     if ctx.user_ns && !ctx.pid_ns {
         // A fresh proc needs a pid namespace owned by our user namespace; without one, show the
@@ -282,7 +286,7 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
 }
 
 /// A minimal /dev: a few device nodes bound from the host, a private devpts, /dev/shm.
-fn dev(s: &mut Vec<Step>) -> Result<(), MountError> {
+fn dev(s: &mut Vec<Step>, console: Option<&Path>) -> Result<(), MountError> {
     let dev = format!("{STAGING}/dev");
     s.push(mount_step(
         Some("tmpfs"),
@@ -303,6 +307,17 @@ fn dev(s: &mut Vec<Step>) -> Result<(), MountError> {
         s.push(create_file(&target));
         s.push(mount_step(
             Some(&host.to_string_lossy()),
+            &target,
+            None,
+            MsFlags::MS_BIND,
+            None,
+        ));
+    }
+    if let Some(tty) = console {
+        let target = format!("{dev}/console");
+        s.push(create_file(&target));
+        s.push(mount_step(
+            Some(&tty.to_string_lossy()),
             &target,
             None,
             MsFlags::MS_BIND,
