@@ -150,12 +150,23 @@ impl StepValue for nix::unistd::ForkResult {
     }
 }
 
-impl StepValue for std::fs::File {
-    fn step_value(&self) -> i64 {
-        use std::os::fd::AsRawFd;
-        i64::from(self.as_raw_fd())
-    }
+/// Descriptor-owning values: the result is the descriptor number.
+macro_rules! fd_step_value {
+    ($($t:ty),*) => {$(
+        impl StepValue for $t {
+            fn step_value(&self) -> i64 {
+                use std::os::fd::AsRawFd;
+                i64::from(self.as_raw_fd())
+            }
+        }
+    )*};
 }
+fd_step_value!(
+    std::fs::File,
+    std::net::TcpStream,
+    std::net::TcpListener,
+    std::os::unix::net::UnixStream
+);
 
 /// Records an attempt step by step. Every call announces itself on stderr before it runs, so
 /// that when a seccomp filter kills the payload the stderr tail still names the syscall.

@@ -31,15 +31,6 @@ struct State {
     server: TcpSecretServer,
 }
 
-struct Stream(TcpStream);
-
-impl crate::report::StepValue for Stream {
-    fn step_value(&self) -> i64 {
-        use std::os::fd::AsRawFd;
-        i64::from(self.0.as_raw_fd())
-    }
-}
-
 impl Probe for HostLoopback {
     fn meta(&self) -> &'static ProbeMeta {
         &META
@@ -63,9 +54,9 @@ impl Probe for HostLoopback {
             let stream = steps.io(
                 "connect to the host's service",
                 format!("connect({addr})"),
-                || TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map(Stream),
+                || TcpStream::connect_timeout(&addr, Duration::from_secs(2)),
             );
-            let Some(Stream(mut stream)) = stream else {
+            let Some(mut stream) = stream else {
                 return Ok(());
             };
             let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));

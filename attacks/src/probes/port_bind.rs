@@ -153,9 +153,9 @@ fn serve(steps: &mut Steps, listeners: &[(u16, TcpListener)], tag: &str) {
             let conn = steps.io(
                 "accept the outside's connection",
                 format!("accept(:{port})"),
-                || listener.accept().map(|(s, _)| Accepted(s)),
+                || listener.accept().map(|(s, _)| s),
             );
-            if let Some(Accepted(stream)) = conn {
+            if let Some(stream) = conn {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
                 let mut line = String::new();
                 let mut reader = BufReader::new(&stream);
@@ -171,24 +171,6 @@ fn serve(steps: &mut Steps, listeners: &[(u16, TcpListener)], tag: &str) {
                 served.push(*port);
             }
         }
-    }
-}
-
-struct Accepted(TcpStream);
-
-impl crate::report::StepValue for Accepted {
-    fn step_value(&self) -> i64 {
-        use std::os::fd::AsRawFd;
-        i64::from(self.0.as_raw_fd())
-    }
-}
-
-struct Bound(TcpListener);
-
-impl crate::report::StepValue for Bound {
-    fn step_value(&self) -> i64 {
-        use std::os::fd::AsRawFd;
-        i64::from(self.0.as_raw_fd())
     }
 }
 
@@ -237,9 +219,9 @@ impl Probe for PortBind {
                 let bound = steps.io(
                     "listen on the host's port",
                     format!("bind(0.0.0.0:{port}) + listen"),
-                    || TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).map(Bound),
+                    || TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)),
                 );
-                if let Some(Bound(l)) = bound {
+                if let Some(l) = bound {
                     listeners.push((port, l));
                 }
             }

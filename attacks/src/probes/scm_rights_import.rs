@@ -81,16 +81,16 @@ pub(super) fn attempt_import(probe: &str, words: &[String]) -> InsideReport {
                 format!("connect(@{name})"),
                 || {
                     let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
-                    UnixStream::connect_addr(&addr).map(Connected)
+                    UnixStream::connect_addr(&addr)
                 },
             ),
             None => steps.io(
                 "connect to the outside's socket",
                 format!("connect({socket})"),
-                || UnixStream::connect(socket).map(Connected),
+                || UnixStream::connect(socket),
             ),
         };
-        let Some(Connected(stream)) = stream else {
+        let Some(stream) = stream else {
             return Ok(());
         };
         for fd in receive_fds(steps, &stream) {
@@ -98,14 +98,6 @@ pub(super) fn attempt_import(probe: &str, words: &[String]) -> InsideReport {
         }
         Ok(())
     })
-}
-
-struct Connected(UnixStream);
-
-impl crate::report::StepValue for Connected {
-    fn step_value(&self) -> i64 {
-        i64::from(self.0.as_raw_fd())
-    }
 }
 
 fn receive_fds(steps: &mut Steps, stream: &UnixStream) -> Vec<OwnedFd> {
