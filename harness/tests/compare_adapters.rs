@@ -400,3 +400,38 @@ fn adapter_binaries_found_on_the_host_go_into_the_guest() {
         );
     }
 }
+
+/// The seventh field of /proc/self/stat inside the sandbox: tty_nr, 0 without a controlling
+/// terminal.
+fn tty_nr_inside(name: &str, tty: Option<std::os::fd::RawFd>, cgroup: &Path) -> String {
+    let launcher = adapters::launcher_for(name).unwrap();
+    let mut req = request(
+        &["/bin/sh", "-c", "cut -d' ' -f7 /proc/self/stat"],
+        cgroup,
+        Duration::from_secs(20),
+    );
+    req.controlling_tty = tty;
+    let launched = launcher.launch(&req).unwrap();
+    assert_eq!(
+        launched.outcome.unwrap().status,
+        ExitKind::Exited { code: 0 },
+        "{}",
+        String::from_utf8_lossy(&launched.stderr)
+    );
+    String::from_utf8_lossy(&launched.stdout).trim().to_string()
+}
+
+#[rstest]
+// unshare keeps the terminal it was given as its controlling one; bwrap --new-session drops it.
+#[case::unshare("unshare", true)]
+#[case::bwrap("bwrap", false)]
+fn the_controlling_terminal_reaches_the_runtime(#[case] name: &str, #[case] kept: bool) {
+    use std::os::fd::AsRawFd;
+    let cgroup = host_cgroup(&format!("tty-{name}"));
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let with_tty = tty_nr_inside(name, Some(pty.slave.as_raw_fd()), &cgroup);
+    let without = tty_nr_inside(name, None, &cgroup);
+    assert_eq!(without, "0", "no terminal given, none held");
+    assert_eq!(with_tty != "0", kept, "{name}: tty_nr {with_tty}");
+    let _ = std::fs::remove_dir(&cgroup);
+}

@@ -179,13 +179,13 @@ pub fn run(
             if libc::write(procs_fd, b"0".as_ptr().cast(), 1) != 1 {
                 return Err(std::io::Error::last_os_error());
             }
-            if tty_fd.is_some() {
-                if libc::setsid() < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+            // A session of its own, so the runtime never inherits the caller's terminal; the
+            // requested one (already its stdin) becomes its controlling terminal.
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if tty_fd.is_some() && libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
