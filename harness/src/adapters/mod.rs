@@ -6,7 +6,7 @@
 //!
 //! Contract with the guest orchestrator: a configuration name is either a built-in profile or
 //! an adapter name ([`NAMES`]); for an adapter it calls [`launcher_for`] and [`profile_info`],
-//! and for each blocked result [`infer::attribution`]. The host adds [`guest_files`] to the VM
+//! and for each blocked result [`infer::for_adapter`]. The host adds [`guest_files`] to the VM
 //! image (binaries only; the VM crate adds their shared libraries).
 
 pub mod bwrap;

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use std::io::IsTerminal;
 
 /// Colour is used when stdout is a terminal and NO_COLOR is unset or empty
-/// (https://no-color.org).
+/// (<https://no-color.org>).
 pub fn colour_for_stdout() -> bool {
     colour_enabled(
         std::env::var_os("NO_COLOR").as_deref(),
