@@ -102,6 +102,7 @@ fn orchestrate(
     adapters: AdapterLauncher,
     sink: &EventSink,
 ) -> Result<(), String> {
+    let setup = Instant::now();
     let mut plan = GuestPlan::load(&args.plan).map_err(|e| e.to_string())?;
     for c in &mut plan.configurations {
         if let ConfigurationKind::Breakout { config } = &mut c.kind {
@@ -128,6 +129,7 @@ fn orchestrate(
     )));
     let world = World::build(&args.world, &args.probe_bin)
         .map_err(|e| format!("building the world: {e}"))?;
+    let setup_ms = setup.elapsed().as_millis();
 
     let orchestrator = Orchestrator {
         plan: &plan,
@@ -203,7 +205,7 @@ fn orchestrate(
         orchestrator.reused.load(Ordering::Relaxed),
     );
     eprintln!(
-        "breakout guest-exec: {} jobs, {launches} launches ({reused} answered from earlier launches); probe runs {probes_ms} ms, ablation {ablation_ms} ms",
+        "breakout guest-exec: {} jobs, {launches} launches ({reused} answered from earlier launches); setup {setup_ms} ms, probe runs {probes_ms} ms, ablation {ablation_ms} ms",
         plan.jobs.len()
     );
     sink.emit(&GuestEvent::Done {

@@ -174,11 +174,16 @@ pub fn execute(
         if environment.is_none() {
             environment = outcome.environment;
         }
-        timings.boot_ms += outcome.boot_ms;
         timings.probes_ms += outcome.probes_ms;
         timings.ablation_ms += outcome.ablation_ms;
     }
+    // Host wall time: probe runs and ablation as the host saw the phases go by (the guest's clock
+    // lags under TCG on a loaded host); boot is everything else (image, QEMU, kernel, init, the
+    // world, shutdown).
     timings.total_ms = started.elapsed().as_millis() as u64;
+    timings.boot_ms = timings
+        .total_ms
+        .saturating_sub(timings.probes_ms + timings.ablation_ms);
     let ordered = plan.jobs.iter().filter_map(|j| results.remove(j)).collect();
     Ok(RunReport {
         schema_version: SCHEMA_VERSION,
@@ -217,7 +222,6 @@ pub fn plan_like(baseline: &RunReport) -> Result<RunPlan, crate::plan::PlanError
 struct GroupOutcome {
     results: Vec<ProbeResult>,
     environment: Option<Environment>,
-    boot_ms: u64,
     probes_ms: u64,
     ablation_ms: u64,
 }
@@ -234,7 +238,6 @@ fn run_group(
     let mut outcome = GroupOutcome {
         results: Vec::new(),
         environment: None,
-        boot_ms: 0,
         probes_ms: 0,
         ablation_ms: 0,
     };
@@ -305,11 +308,6 @@ fn run_group(
         };
         let vm_result = breakout_vm::run(&config, &argv, &mut collector);
         let state = collector.state;
-        if let Ok(vm_outcome) = &vm_result {
-            // Everything but the command itself: image, QEMU, kernel, init, shutdown.
-            let t = vm_outcome.timings;
-            outcome.boot_ms += t.total.saturating_sub(t.command).as_millis() as u64;
-        }
         if outcome.environment.is_none() {
             outcome.environment = state.environment.clone();
             if let (Some(env), Ok(vm_outcome)) = (&mut outcome.environment, &vm_result) {
@@ -320,9 +318,13 @@ fn run_group(
             remaining.retain(|j| !(j.probe == r.probe && j.profile == r.profile));
         }
         outcome.results.extend(state.results.iter().cloned());
-        if let Some((probes_ms, ablation_ms)) = state.done {
-            outcome.probes_ms += probes_ms;
-            outcome.ablation_ms += ablation_ms;
+        if let (Some(plan_at), Some(first), Some(done)) =
+            (state.plan_at, state.first_result_at, state.done_at)
+        {
+            outcome.probes_ms += (first - plan_at).as_millis() as u64;
+            outcome.ablation_ms += (done - first).as_millis() as u64;
+        }
+        if state.done.is_some() {
             if remaining.is_empty() {
                 return Ok(outcome);
             }
@@ -440,6 +442,11 @@ struct GuestState {
     finished: Vec<KnownTrial>,
     /// Result lines that did not parse (reported once as an error).
     bad_lines: usize,
+    /// When the host saw the plan start, the first result (the end of the probe runs: results
+    /// that need ablation come after it) and the end.
+    plan_at: Option<Instant>,
+    first_result_at: Option<Instant>,
+    done_at: Option<Instant>,
 }
 
 struct Collector<'a> {
@@ -466,13 +473,22 @@ impl VmSink for Collector<'_> {
             }
         };
         match &event {
-            GuestEvent::Plan { .. } => self.state.saw_plan = true,
+            GuestEvent::Plan { .. } => {
+                self.state.saw_plan = true;
+                self.state.plan_at = Some(Instant::now());
+            }
             GuestEvent::Environment(env) => self.state.environment = Some(env.clone()),
-            GuestEvent::Result(r) => self.state.results.push(r.clone()),
+            GuestEvent::Result(r) => {
+                self.state.first_result_at.get_or_insert_with(Instant::now);
+                self.state.results.push(r.clone());
+            }
             GuestEvent::Done {
                 probes_ms,
                 ablation_ms,
-            } => self.state.done = Some((*probes_ms, *ablation_ms)),
+            } => {
+                self.state.done = Some((*probes_ms, *ablation_ms));
+                self.state.done_at = Some(Instant::now());
+            }
             GuestEvent::Error { message } => self.state.error = Some(message.clone()),
             GuestEvent::TrialStarted {
                 key, description, ..
