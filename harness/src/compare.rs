@@ -8,9 +8,8 @@
 use crate::cmd_run;
 use crate::model::RunReport;
 use crate::plan::{Configuration, ConfigurationKind, RunPlan};
-use crate::report::{self, cell::cell_text, matrix::Matrix, Format};
+use crate::report::{self, Format};
 use breakout_harness::adapters;
-use std::fmt::Write;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -78,35 +77,19 @@ pub fn configuration(name: &str) -> Result<Configuration, CompareError> {
     })
 }
 
-/// The probes whose cells differ between configurations, one line each.
+/// The probes on which the configurations' verdicts differ, one line each.
 pub fn differences(report: &RunReport) -> String {
-    let matrix = Matrix::of(report);
-    let mut out = String::new();
-    for probe in &matrix.probes {
-        let cells: Vec<(String, String)> = matrix
-            .profiles
-            .iter()
-            .map(|profile| {
-                let text = matrix
-                    .cell(probe, profile)
-                    .map_or("not run".to_string(), cell_text);
-                (profile.to_string(), text)
-            })
-            .collect();
-        let verdicts: Vec<Option<breakout_attacks::Verdict>> = matrix
-            .profiles
-            .iter()
-            .map(|profile| matrix.cell(probe, profile).map(|r| r.verdict))
-            .collect();
-        if verdicts.windows(2).any(|w| w[0] != w[1]) {
-            let parts: Vec<String> = cells.iter().map(|(p, t)| format!("{p}: {t}")).collect();
-            let _ = writeln!(out, "  {probe}: {}", parts.join(" | "));
-        }
-    }
-    if out.is_empty() {
+    let lines: Vec<String> = report::matrix::disagreements(report)
+        .into_iter()
+        .map(|d| {
+            let parts: Vec<String> = d.cells.iter().map(|(p, t)| format!("{p}: {t}")).collect();
+            format!("  {}: {}\n", d.probe, parts.join(" | "))
+        })
+        .collect();
+    if lines.is_empty() {
         "where they differ: nowhere, every probe has the same verdict under each\n".to_string()
     } else {
-        format!("where they differ (verdicts):\n{out}")
+        format!("where they differ (verdicts):\n{}", lines.concat())
     }
 }
 

@@ -209,3 +209,26 @@ fn write_all_names_the_directory_it_cannot_create() {
         "{text}"
     );
 }
+
+#[test]
+fn disagreements_list_probes_whose_verdicts_differ() {
+    let report = sample_report();
+    let found = report::matrix::disagreements(&report);
+    let probes: Vec<&str> = found.iter().map(|d| d.probe.as_str()).collect();
+    // Every probe escapes under none and not elsewhere, so all four disagree.
+    assert_eq!(
+        probes,
+        ["ptrace-outside", "hostname", "fork-bomb", "io-uring"]
+    );
+    let fork = &found[2];
+    assert_eq!(fork.cells[3], ("bwrap".to_string(), "not run".to_string()));
+    // Without the `none` column only the probes with differing verdicts remain.
+    let mut without_none = sample_report();
+    without_none.results.retain(|r| r.profile != "none");
+    without_none.profiles.retain(|p| p.name != "none");
+    let probes: Vec<String> = report::matrix::disagreements(&without_none)
+        .into_iter()
+        .map(|d| d.probe)
+        .collect();
+    assert_eq!(probes, ["fork-bomb"]);
+}

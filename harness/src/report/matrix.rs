@@ -1,6 +1,7 @@
 //! The probes x profiles grid every renderer draws, in a stable order: probes in the order the
 //! run first reported them, profiles in the order of the run's configuration list.
 
+use super::cell::cell_text;
 use crate::model::{ProbeResult, RunReport};
 use std::collections::HashMap;
 
@@ -44,4 +45,42 @@ impl<'a> Matrix<'a> {
             .iter()
             .filter_map(move |probe| self.cell(probe, &profile))
     }
+}
+
+/// One probe on which the configurations' verdicts disagree: each configuration's cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disagreement {
+    pub probe: String,
+    /// (configuration, cell text), in column order; "not run" where the pair did not run.
+    pub cells: Vec<(String, String)>,
+}
+
+/// The probes whose verdict is not the same under every configuration, in probe order.
+pub fn disagreements(report: &RunReport) -> Vec<Disagreement> {
+    let matrix = Matrix::of(report);
+    matrix
+        .probes
+        .iter()
+        .filter(|probe| {
+            let verdicts: Vec<_> = matrix
+                .profiles
+                .iter()
+                .map(|profile| matrix.cell(probe, profile).map(|r| r.verdict))
+                .collect();
+            verdicts.windows(2).any(|w| w[0] != w[1])
+        })
+        .map(|probe| Disagreement {
+            probe: probe.to_string(),
+            cells: matrix
+                .profiles
+                .iter()
+                .map(|profile| {
+                    let text = matrix
+                        .cell(probe, profile)
+                        .map_or("not run".to_string(), cell_text);
+                    (profile.to_string(), text)
+                })
+                .collect(),
+        })
+        .collect()
 }
