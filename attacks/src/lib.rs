@@ -5,7 +5,14 @@
 //! takes everything it needs to know about the world from its arguments, so the same binary runs
 //! unchanged under bubblewrap or crun. The outside half arranges the world before the run
 //! (`Probe::arrange`) and judges after it (`Probe::judge`) from what the outside can observe: a
-//! probe's own report is never proof of an escape.
+//! probe's claim of success (a return code, a step that "worked") is never proof of an escape.
+//! Proof is a state change the outside sees (a victim dead through its pidfd, its own hostname
+//! changed, a listener it reached, a cgroup counter past the limit) or a fresh per-attempt secret
+//! in the report that the inside could only have obtained by escaping.
+//!
+//! Shared pieces: [`world`] (what the outside plants), [`driver`] (one attempt start to finish,
+//! and [`DirectLauncher`], the unsandboxed positive control), [`report::Steps`] (the inside's
+//! step recorder), [`args`] (`key=value` arguments), and the registry [`all_probes`]/[`probe`].
 
 pub mod args;
 pub mod catalog;
@@ -232,7 +239,7 @@ pub struct Launched {
 
 /// What the outside asks of a launch, beyond the argv.
 pub struct LaunchRequest {
-    /// `breakout-probe ID ARGS...` (argv[0] is the probe binary's path as seen by the sandbox).
+    /// `breakout-probe ID ARGS...` (`argv[0]` is the probe binary's path as seen by the sandbox).
     pub argv: Vec<String>,
     /// Run the payload in this cgroup v2 directory (a safety cgroup for resource probes, or a
     /// cgroup the outside watches). Our runtime passes it as `Payload::outer_cgroup`.

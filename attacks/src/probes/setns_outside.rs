@@ -1,4 +1,4 @@
-//! setns-outside: join an outside process's mount and UTS namespaces through /proc/<pid>/ns.
+//! setns-outside: join an outside process's mount and UTS namespaces through `/proc/<pid>/ns`.
 
 use super::{with_args, wrong_state};
 use crate::world::{Planted, Victim, VictimKind, VictimOptions, World};

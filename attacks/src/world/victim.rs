@@ -143,7 +143,7 @@ impl Victim {
     }
 
     /// True when a SIGKILL is pending for the victim (sent but not yet acted on, as on a slow
-    /// guest), from the SigPnd/ShdPnd masks of /proc/<pid>/status.
+    /// guest), from the SigPnd/ShdPnd masks of `/proc/<pid>/status`.
     pub fn kill_pending(&self) -> bool {
         let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.pid())) else {
             return false;
