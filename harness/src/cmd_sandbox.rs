@@ -171,7 +171,9 @@ mod tty {
             if stdin_open {
                 fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             }
-            match poll(&mut fds, PollTimeout::NONE) {
+            // Wake up now and then to pass window-size changes on (no SIGWINCH handler needed).
+            copy_winsize(master);
+            match poll(&mut fds, PollTimeout::from(250u16)) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(format!("poll: {e}")),

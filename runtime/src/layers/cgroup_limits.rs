@@ -240,8 +240,12 @@ impl CgroupHandle {
         }
     }
 
-    /// Kill every process in the cgroup (cgroup.kill, or one by one before Linux 5.14).
+    /// Kill every process in the cgroup (cgroup.kill, or one by one before Linux 5.14). Never
+    /// the cgroup the runtime itself runs in (a caller's outer cgroup could be its own).
     pub fn kill(&self) -> Result<(), CgroupError> {
+        if !self.owned && self.holds_us() {
+            return Ok(());
+        }
         let k = self.dir.join("cgroup.kill");
         if k.exists() {
             return fs::write(&k, "1").map_err(io("write", &k));
@@ -279,6 +283,17 @@ impl CgroupHandle {
                 Err(_) => std::thread::sleep(Duration::from_millis(5)),
             }
         }
+    }
+
+    /// Is the calling process itself in this cgroup?
+    fn holds_us(&self) -> bool {
+        let ours = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        ours.lines()
+            .filter_map(|l| l.strip_prefix("0::"))
+            .any(|rel| {
+                self.dir.ends_with(rel.trim_start_matches('/'))
+                    && !rel.trim_start_matches('/').is_empty()
+            })
     }
 
     /// Whether this is a leaf the runtime created.
