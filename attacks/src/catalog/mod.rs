@@ -12,7 +12,7 @@
 //! mount, raw-socket, kernel-log, clock, open-by-handle, masked-paths, sysrq-trigger,
 //! core-pattern, mknod-device, chroot-escape, proc-root, proc-environ, abstract-socket, reboot,
 //! bpf, userfaultfd, cgroup-release-agent, cgroup-escape, caps-inheritable, kernel-module,
-//! proc-self-exe
+//! proc-self-exe, io-uring
 
 mod abstract_socket;
 mod bpf;
@@ -22,6 +22,7 @@ mod cgroup_release_agent;
 mod chroot_escape;
 mod clock;
 mod core_pattern;
+mod io_uring;
 mod kernel_log;
 mod kernel_module;
 mod masked_paths;
@@ -63,5 +64,6 @@ pub fn probes() -> Vec<&'static dyn Probe> {
         &caps_inheritable::CapsInheritable,
         &kernel_module::KernelModule,
         &proc_self_exe::ProcSelfExe,
+        &io_uring::IoUring,
     ]
 }
