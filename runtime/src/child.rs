@@ -352,10 +352,16 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
         Op::CloseFrom { keep } => close_from(*keep),
         Op::CheckCwd => {
             let mut buf = [0u8; 4096];
-            // SAFETY: buf is writable for its length. The raw syscall (not libc's getcwd)
-            // returns ENOENT for a directory outside our root instead of a "(unreachable)" path.
+            // SAFETY: buf is writable for its length.
             let r = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
-            Errno::result(r).map(drop)
+            Errno::result(r)?;
+            // The kernel answers "(unreachable)/..." for a directory outside our root (and
+            // ENOENT for a deleted one): only an absolute path is inside.
+            if buf[0] == b'/' {
+                Ok(())
+            } else {
+                Err(Errno::ENOENT)
+            }
         }
         Op::Exec(x) => {
             let mut err = Errno::ENOENT;

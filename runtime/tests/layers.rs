@@ -206,6 +206,52 @@ fn fd_hygiene() -> R {
     Ok(())
 }
 
+/// A working directory outside the payload's root (the runc CVE-2024-21626 shape): the runtime
+/// is started chrooted into a directory while its cwd stays outside; fd-hygiene must refuse.
+fn cwd_outside_root_refused(hygiene: bool) -> R {
+    require_root()?;
+    let dir = tempfile::tempdir()?;
+    let (r, w) = nix::unistd::pipe()?;
+    // SAFETY: the child chroots, runs one sandbox and exits with a code.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        let report = (|| -> Result<String, String> {
+            let out = w.try_clone().map_err(|e| e.to_string())?;
+            nix::unistd::chroot(dir.path()).map_err(|e| e.to_string())?; // cwd stays outside
+            let layers: &[Layer] = if hygiene { &[Layer::FdHygiene] } else { &[] };
+            let mut p = Payload::new(["/bin/true"]);
+            p.stdin = Some(out.try_clone().map_err(|e| e.to_string())?);
+            p.stdout = Some(out.try_clone().map_err(|e| e.to_string())?);
+            p.stderr = Some(out);
+            let o = breakout_runtime::spawn(&config_with(layers), p)
+                .map_err(|e| e.to_string())?
+                .wait()
+                .map_err(|e| e.to_string())?;
+            Ok(format!("{:?}", o.setup_failure))
+        })()
+        .unwrap_or_else(|e| format!("error: {e}"));
+        let _ = nix::unistd::write(&w, report.as_bytes());
+        // SAFETY: leave the forked test process without running the harness's exit path.
+        unsafe { libc::_exit(0) };
+    }
+    drop(w);
+    let out = read_all(r);
+    nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None)?;
+    if hygiene {
+        ensure!(
+            out.contains("step: \"fd-hygiene\"")
+                && out.contains("getcwd")
+                && out.contains(&format!("errno: {}", libc::ENOENT)),
+            "cwd outside the root not refused: {out}"
+        );
+    } else {
+        // Control: without the check the payload starts (and fails only at execve: no /bin/true
+        // in the empty root) — the escape hatch stays open.
+        ensure!(out.contains("execve"), "control: {out}");
+    }
+    Ok(())
+}
+
 fn mount_ns_root() -> R {
     require_root()?;
     let cfg = config_with(&[Layer::MountNs]);
@@ -679,6 +725,12 @@ fn main() {
             seccomp_profile("docker-default", "keyctl", libc::EPERM)
         }),
         Trial::test("fd-hygiene::inherited_fd_not_visible", fd_hygiene),
+        Trial::test("fd-hygiene::cwd_outside_root_refused", || {
+            cwd_outside_root_refused(true)
+        }),
+        Trial::test("fd-hygiene::off_cwd_outside_root_not_checked", || {
+            cwd_outside_root_refused(false)
+        }),
         Trial::test("mount-ns::new_root_read_only_binds", mount_ns_root),
         Trial::test("fs-hardening::masked_and_read_only", fs_hardening),
         Trial::test("net-ns::only_lo_and_it_is_up", net_ns_lo),
