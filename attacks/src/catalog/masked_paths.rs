@@ -10,6 +10,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// How many bytes of kernel text the challenge asks for.
 const CHALLENGE_BYTES: usize = 16;
@@ -100,6 +101,17 @@ pub fn read_kcore(path: &Path, address: u64, len: usize) -> Result<Vec<u8>, Kcor
     Err(KcoreError::Unmapped(address))
 }
 
+/// The kernel's text symbols, read once per process: /proc/kallsyms takes seconds to read in a
+/// TCG guest, and ablation arranges this probe many times.
+fn kernel_text_symbols() -> io::Result<&'static [u64]> {
+    static SYMBOLS: OnceLock<Vec<u64>> = OnceLock::new();
+    if let Some(s) = SYMBOLS.get() {
+        return Ok(s);
+    }
+    let listing = fs::read_to_string("/proc/kallsyms")?;
+    Ok(SYMBOLS.get_or_init(|| text_symbols(&listing)))
+}
+
 /// The addresses of kernel text symbols in a kallsyms listing (zero addresses, as shown under
 /// kptr_restrict, are left out).
 fn text_symbols(kallsyms: &str) -> Vec<u64> {
@@ -124,9 +136,8 @@ impl Probe for MaskedPaths {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
-        let kallsyms = fs::read_to_string("/proc/kallsyms")
-            .map_err(|e| arrange_err(id, "reading /proc/kallsyms", e))?;
-        let symbols = text_symbols(&kallsyms);
+        let symbols =
+            kernel_text_symbols().map_err(|e| arrange_err(id, "reading /proc/kallsyms", e))?;
         if symbols.is_empty() {
             return Err(unsupported(
                 id,
