@@ -17,7 +17,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How much of the payload's stderr a result keeps.
@@ -272,23 +272,56 @@ impl Launcher for DirectLauncher {
                 cgroup,
                 setup_failure: None,
             }),
-            stdout: stdout.recv_timeout(PIPE_DRAIN_TIMEOUT).unwrap_or_default(),
-            stderr: stderr.recv_timeout(PIPE_DRAIN_TIMEOUT).unwrap_or_default(),
+            stdout: stdout.collect(PIPE_DRAIN_TIMEOUT),
+            stderr: stderr.collect(PIPE_DRAIN_TIMEOUT),
             timed_out,
         })
     }
 }
 
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
+/// A pipe read to its end on a thread of its own.
+struct Drain {
+    done: mpsc::Receiver<()>,
+    buf: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Drain {
+    /// Everything read, waiting up to `timeout` for the end of the pipe. A descendant that
+    /// escaped the process group (or a sandbox started in parallel that inherited the write end
+    /// before its exec) may hold the pipe open: what was read so far is still returned, so a
+    /// report the payload did print is never lost.
+    fn collect(self, timeout: Duration) -> Vec<u8> {
+        let _ = self.done.recv_timeout(timeout);
+        let mut buf = match self.buf.lock() {
+            Ok(b) => b,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        std::mem::take(&mut *buf)
+    }
+}
+
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> Drain {
+    let (tx, done) = mpsc::channel();
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let shared = buf.clone();
     std::thread::spawn(move || {
-        let mut buf = Vec::new();
         if let Some(mut p) = pipe {
-            let _ = p.read_to_end(&mut buf);
+            let mut chunk = [0u8; 8192];
+            loop {
+                match p.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => match shared.lock() {
+                        Ok(mut b) => b.extend_from_slice(&chunk[..n]),
+                        Err(_) => break,
+                    },
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            }
         }
-        let _ = tx.send(buf);
+        let _ = tx.send(());
     });
-    rx
+    Drain { done, buf }
 }
 
 fn kill_everything(pid: i32, cgroup: Option<&Path>) {

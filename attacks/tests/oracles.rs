@@ -184,6 +184,16 @@ fn the_direct_launcher_runs_and_kills_at_the_timeout() {
         ExitKind::Signaled { signal, .. } if signal == libc::SIGKILL
     ));
 
+    // A descendant that leaves the process group keeps the pipe open: what the payload printed
+    // before it exited still comes back.
+    let held = DirectLauncher
+        .launch(&request(
+            &["/bin/sh", "-c", "echo report; setsid sleep 4 >&1 & exit 0"],
+            10_000,
+        ))
+        .unwrap();
+    assert_eq!(held.stdout, b"report\n");
+
     let err = DirectLauncher.launch(&request(&[], 100)).err().unwrap();
     assert!(err.contains("empty argv"), "{err}");
 }
