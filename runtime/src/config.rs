@@ -100,6 +100,8 @@ pub struct MountConfig {
     pub binds: Vec<PathBuf>,
     /// Size of the sandbox's /tmp.
     pub tmp_size: Size,
+    /// Mount a read-only sysfs at /sys (Docker does; fs-hardening then masks its paths).
+    pub sysfs: bool,
 }
 
 impl Default for MountConfig {
@@ -111,6 +113,7 @@ impl Default for MountConfig {
                 .map(PathBuf::from)
                 .collect(),
             tmp_size: Size(64 << 20),
+            sysfs: false,
         }
     }
 }

@@ -103,6 +103,7 @@ pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, Pla
             pid_ns: on(Layer::PidNs),
             user_ns: on(Layer::UserNs),
             harden: on(Layer::FsHardening),
+            net_ns: on(Layer::NetNs),
             console: input.pty_name.clone(),
         };
         s.extend(mount::steps(cfg, &ctx)?);

@@ -320,6 +320,28 @@ fn fs_hardening() -> R {
     Ok(())
 }
 
+/// docker-default: a read-only sysfs with runc's /sys masks.
+fn docker_sysfs() -> R {
+    require_root()?;
+    let cfg = SandboxConfig::builtin("docker-default")?;
+    let script = "ls /sys/firmware | wc -l; ls /sys/kernel >/dev/null && echo kernel-visible; touch /sys/x 2>&1 || true";
+    let r = run(&cfg, vec!["/bin/sh".into(), "-c".into(), script.into()])?;
+    ensure!(r.outcome.status.code() == 0, "{:?} {}", r.outcome, r.stderr);
+    let first = r.stdout.lines().next().unwrap_or("").trim().to_string();
+    ensure!(first == "0", "/sys/firmware not masked: {:?}", r.stdout);
+    ensure!(
+        r.stdout.contains("kernel-visible"),
+        "sysfs not mounted: {:?}",
+        r.stdout
+    );
+    ensure!(
+        r.stdout.contains("Read-only file system"),
+        "sysfs writable: {:?}",
+        r.stdout
+    );
+    Ok(())
+}
+
 fn net_ns_lo() -> R {
     require_root()?;
     let got = probe_out(&config_with(&[Layer::NetNs]), &["lo"])?;
@@ -734,6 +756,10 @@ fn main() {
         Trial::test("mount-ns::new_root_read_only_binds", mount_ns_root),
         Trial::test("fs-hardening::masked_and_read_only", fs_hardening),
         Trial::test("net-ns::only_lo_and_it_is_up", net_ns_lo),
+        Trial::test(
+            "fs-hardening::docker_default_sysfs_read_only_and_masked",
+            docker_sysfs,
+        ),
         Trial::test("uts-ns::own_hostname", uts_hostname),
         Trial::test("rlimits::nofile_applied", rlimits),
         Trial::test("new-session::payload_is_session_leader", new_session),

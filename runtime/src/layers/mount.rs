@@ -38,6 +38,8 @@ pub(crate) struct MountContext {
     pub user_ns: bool,
     /// fs-hardening on: nosuid/nodev on the binds.
     pub harden: bool,
+    /// A new network namespace (a fresh sysfs needs one owned by our user namespace).
+    pub net_ns: bool,
     /// The runtime's pty slave (`--tty`): bound at /dev/console, as Docker does, so the payload's
     /// terminal has a name inside the sandbox (its /dev/pts is a private instance).
     /// (Its host path: a descriptor from the parent's mount namespace cannot be a bind source.)
@@ -257,6 +259,32 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             None,
         ));
+    }
+    if cfg.mount.sysfs {
+        let target = format!("{STAGING}/sys");
+        if cfg.mount.root.is_none() {
+            s.push(mkdir(&target, 0o555));
+        }
+        let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        if ctx.user_ns && !ctx.net_ns {
+            // Same rule as proc: show the host's (read-only) rather than fail.
+            s.push(mount_step(
+                Some("/sys"),
+                &target,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            ));
+            s.push(mount_step(
+                None,
+                &target,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | ro,
+                None,
+            ));
+        } else {
+            s.push(mount_step(Some("sysfs"), &target, Some("sysfs"), ro, None));
+        }
     }
     let l = Some(Layer::MountNs);
     s.push(Step::new(
