@@ -41,11 +41,18 @@ fn compare() -> RunReport {
         "breakout compare failed ({}):\n{stderr}",
         out.status
     );
-    json::parse(
-        &String::from_utf8_lossy(&out.stdout),
-        "breakout compare --format json",
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{stderr}"))
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Real output, not only the synthetic report, validates against the documented schema.
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/results-schema.json")).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let problems: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+    json::parse(&text, "breakout compare --format json").unwrap_or_else(|e| panic!("{e}\n{stderr}"))
 }
 
 fn cell<'a>(report: &'a RunReport, probe: &str, profile: &str) -> &'a ProbeResult {

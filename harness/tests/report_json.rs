@@ -29,6 +29,28 @@ fn sample_results_validate_against_the_schema() {
 }
 
 #[test]
+fn joint_capability_groups_validate() {
+    let mut report = sample_report();
+    for r in &mut report.results {
+        if let Some(a) = &mut r.attribution {
+            a.caps_detail = vec![
+                "CAP_SYS_PTRACE+CAP_SYS_ADMIN".to_string(),
+                "CAP_BPF".to_string(),
+            ];
+        }
+    }
+    let value = serde_json::to_value(&report).unwrap();
+    let problems = errors(&schema(), &value);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let mut bad = value;
+    bad["results"][1]["attribution"]["caps_detail"][0] = "SYS_PTRACE".into();
+    assert!(
+        !errors(&schema(), &bad).is_empty(),
+        "names without CAP_ are refused"
+    );
+}
+
+#[test]
 fn an_empty_run_validates_too() {
     let mut report = sample_report();
     report.results.clear();
