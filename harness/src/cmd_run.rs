@@ -104,6 +104,14 @@ pub fn run(args: RunArgs) -> u8 {
             }
         }
     }
+    for r in report.results.iter().filter(|r| {
+        gate::configuration_without_layers(&report, &r.profile) && r.verdict == Verdict::Skipped
+    }) {
+        eprintln!(
+            "breakout run: warning: {} did not run under {} (no positive control): {}",
+            r.probe, r.profile, r.reason
+        );
+    }
     let failed_controls = positive_control_failures(&report);
     if !failed_controls.is_empty() {
         eprintln!("breakout run: positive control FAILED: these probes did not escape a configuration without layers, so they prove nothing:");
@@ -133,14 +141,15 @@ pub fn execute(plan: &RunPlan, vm: &VmArgs) -> anyhow::Result<RunReport> {
     Ok(report?)
 }
 
-/// "probe under profile: verdict" for every probe that did not escape a configuration of ours
-/// that switches no layer on.
+/// "probe under profile: verdict" for every probe blocked (or inconclusive) under a configuration
+/// of ours that switches no layer on. A skipped probe is warned about, not counted.
 pub fn positive_control_failures(report: &RunReport) -> Vec<String> {
     report
         .results
         .iter()
         .filter(|r| {
-            gate::configuration_without_layers(report, &r.profile) && r.verdict != Verdict::Escaped
+            gate::configuration_without_layers(report, &r.profile)
+                && matches!(r.verdict, Verdict::Blocked | Verdict::Inconclusive)
         })
         .map(|r| {
             format!(

@@ -116,6 +116,13 @@ pub enum Regression {
         profile: String,
         probe: String,
     },
+    /// The probe ran in the baseline and is skipped now (a feature or tool went missing).
+    NowSkipped {
+        profile: String,
+        probe: String,
+        was: Verdict,
+        reason: String,
+    },
     PositiveControlLost {
         profile: String,
         probe: String,
@@ -143,6 +150,16 @@ impl fmt::Display for Regression {
                 f,
                 "{probe} under {profile}: no longer blocked by {} on its own (depth {depth_was} -> {depth_now})",
                 lost.iter().map(|l| l.name()).collect::<Vec<_>>().join(", ")
+            ),
+            Regression::NowSkipped {
+                profile,
+                probe,
+                was,
+                reason,
+            } => write!(
+                f,
+                "{probe} under {profile}: skipped (baseline: {}): {reason}",
+                verdict_name(*was)
             ),
             Regression::Missing { profile, probe } => {
                 write!(f, "{probe} under {profile}: missing from the run (present in the baseline)")
@@ -194,7 +211,9 @@ pub fn judge(
     let Some(current) = current else {
         return Err(Regression::Missing { profile, probe });
     };
-    if no_layers && current.verdict != Verdict::Escaped {
+    // A skipped probe did not run (a missing kernel feature or tool): that is judged below like
+    // any lost coverage, not as a failed control.
+    if no_layers && matches!(current.verdict, Verdict::Blocked | Verdict::Inconclusive) {
         return Err(Regression::PositiveControlLost {
             profile,
             probe,
@@ -249,6 +268,12 @@ pub fn judge(
         (Verdict::Escaped, Verdict::Blocked) => {
             Ok(Some(format!("{probe} under {profile}: escaped -> blocked")))
         }
+        (was, Verdict::Skipped) if was != Verdict::Skipped => Err(Regression::NowSkipped {
+            profile,
+            probe,
+            was,
+            reason: current.reason.clone(),
+        }),
         _ => Ok(None),
     }
 }
@@ -418,6 +443,18 @@ mod tests {
             gate.new_results,
             vec![("strict".to_string(), "mount".to_string())]
         );
+    }
+
+    #[test]
+    fn a_probe_that_no_longer_runs_is_a_regression_but_a_skip_in_both_is_not() {
+        let base = report(vec![result("none", "kernel-module", Skipped, &[])]);
+        assert!(compare(&base, &base).passed());
+        let ran = report(vec![result("none", "kernel-module", Escaped, &[])]);
+        let gate = compare(&ran, &base);
+        assert!(matches!(
+            gate.regressions[..],
+            [Regression::NowSkipped { .. }]
+        ));
     }
 
     #[test]

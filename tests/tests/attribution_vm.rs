@@ -1,12 +1,15 @@
 //! Attribution with known answers, checked in the VM (issue 5):
-//! - ptrace-outside under `strict` without pid-ns is still blocked (user-ns among the sufficient
-//!   layers: the kernel refuses ptrace across user namespaces without CAP_SYS_PTRACE in the
-//!   target's);
-//! - under `namespaces`, pid-ns and user-ns are each sufficient;
-//! - switching pid-ns off makes the probe's depth drop by exactly one;
+//! - ptrace-outside under `strict` without pid-ns is still blocked, with user-ns and caps among
+//!   the sufficient layers (the kernel refuses ptrace and /proc/<pid>/mem across user namespaces
+//!   without CAP_SYS_PTRACE in the target's) and pid-ns not credited;
+//! - signal-same-uid under `namespaces`: pid-ns and user-ns are each sufficient (the victim is
+//!   invisible in a new pid namespace; a signal across user namespaces needs CAP_KILL in the
+//!   target's). ptrace-outside is no such case: it also reads /proc/<pid>/mem, and pid-ns alone
+//!   leaves the outer /proc mounted (no mount-ns), so pid-ns alone does not stop it;
+//! - switching pid-ns off makes signal-same-uid's depth under `strict` drop by exactly one;
 //! - the gate passes on the run's own output and fails on a baseline that claims more.
 //!
-//! One VM boots for the whole binary (three launches plus their ablation).
+//! One VM boots for the whole binary (six launches plus their ablation).
 
 use breakout_attacks::{Layer, Verdict};
 use breakout_harness::gate;
@@ -18,7 +21,8 @@ use breakout_tests::{binaries, listing_only, selected, vm_args};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::sync::Arc;
 
-const PROBE: &str = "ptrace-outside";
+const PTRACE: &str = "ptrace-outside";
+const SIGNAL: &str = "signal-same-uid";
 const WITHOUT_PID_NS: &str = "strict-without-pid-ns";
 
 type Check = fn(&RunReport) -> Result<(), String>;
@@ -83,39 +87,48 @@ fn run_plan() -> Result<RunReport, String> {
             kind: ConfigurationKind::Breakout { config: without },
         },
     ];
-    let plan = RunPlan::new(configurations, &[PROBE.to_string()]).map_err(|e| e.to_string())?;
+    let plan = RunPlan::new(configurations, &[PTRACE.to_string(), SIGNAL.to_string()])
+        .map_err(|e| e.to_string())?;
     let binaries = binaries().map_err(|e| e.to_string())?;
     run::execute(&plan, &vm_args()?, &binaries, &mut Quiet).map_err(|e| e.to_string())
 }
 
-fn result<'a>(report: &'a RunReport, profile: &str) -> Result<&'a ProbeResult, String> {
+fn result<'a>(
+    report: &'a RunReport,
+    probe: &str,
+    profile: &str,
+) -> Result<&'a ProbeResult, String> {
     report
         .results
         .iter()
-        .find(|r| r.probe == PROBE && r.profile == profile)
-        .ok_or_else(|| format!("no result for {PROBE} under {profile}"))
+        .find(|r| r.probe == probe && r.profile == profile)
+        .ok_or_else(|| format!("no result for {probe} under {profile}"))
 }
 
-fn blocked_sufficient(report: &RunReport, profile: &str) -> Result<Vec<Layer>, String> {
-    let r = result(report, profile)?;
+fn blocked_sufficient(
+    report: &RunReport,
+    probe: &str,
+    profile: &str,
+) -> Result<Vec<Layer>, String> {
+    let r = result(report, probe, profile)?;
     if r.verdict != Verdict::Blocked {
         return Err(format!(
-            "{PROBE} under {profile}: {:?} ({}), expected blocked",
+            "{probe} under {profile}: {:?} ({}), expected blocked",
             r.verdict, r.reason
         ));
     }
     let a = r
         .attribution
         .as_ref()
-        .ok_or_else(|| format!("{PROBE} under {profile}: blocked without attribution"))?;
+        .ok_or_else(|| format!("{probe} under {profile}: blocked without attribution"))?;
     if !a.candidates_complete {
         return Err(format!(
-            "{PROBE} under {profile}: the candidates do not explain the block: {a:?}"
+            "{probe} under {profile}: the candidates do not explain the block: {a:?}"
         ));
     }
     if a.depth != a.sufficient.len() {
         return Err(format!(
-            "{PROBE} under {profile}: depth {} but {} sufficient layers",
+            "{probe} under {profile}: depth {} but {} sufficient layers",
             a.depth,
             a.sufficient.len()
         ));
@@ -124,24 +137,26 @@ fn blocked_sufficient(report: &RunReport, profile: &str) -> Result<Vec<Layer>, S
 }
 
 fn still_blocked_without_pid_ns(report: &RunReport) -> Result<(), String> {
-    let sufficient = blocked_sufficient(report, WITHOUT_PID_NS)?;
+    let sufficient = blocked_sufficient(report, PTRACE, WITHOUT_PID_NS)?;
     if sufficient.contains(&Layer::PidNs) {
         return Err(format!("pid-ns is off but credited: {sufficient:?}"));
     }
-    if !sufficient.contains(&Layer::UserNs) {
-        return Err(format!(
-            "user-ns should be sufficient on its own, sufficient: {sufficient:?}"
-        ));
+    for layer in [Layer::UserNs, Layer::Caps] {
+        if !sufficient.contains(&layer) {
+            return Err(format!(
+                "{layer} should be sufficient on its own, sufficient: {sufficient:?}"
+            ));
+        }
     }
     Ok(())
 }
 
 fn namespaces_pid_and_user_sufficient(report: &RunReport) -> Result<(), String> {
-    let sufficient = blocked_sufficient(report, "namespaces")?;
+    let sufficient = blocked_sufficient(report, SIGNAL, "namespaces")?;
     for layer in [Layer::PidNs, Layer::UserNs] {
         if !sufficient.contains(&layer) {
             return Err(format!(
-                "{layer} should be sufficient under namespaces, sufficient: {sufficient:?}"
+                "{layer} should be sufficient for {SIGNAL} under namespaces, sufficient: {sufficient:?}"
             ));
         }
     }
@@ -149,8 +164,8 @@ fn namespaces_pid_and_user_sufficient(report: &RunReport) -> Result<(), String> 
 }
 
 fn depth_drops_by_one(report: &RunReport) -> Result<(), String> {
-    let with = blocked_sufficient(report, "strict")?;
-    let without = blocked_sufficient(report, WITHOUT_PID_NS)?;
+    let with = blocked_sufficient(report, SIGNAL, "strict")?;
+    let without = blocked_sufficient(report, SIGNAL, WITHOUT_PID_NS)?;
     let lost: Vec<Layer> = with
         .iter()
         .copied()
@@ -163,7 +178,7 @@ fn depth_drops_by_one(report: &RunReport) -> Result<(), String> {
         .collect();
     if with.len() != without.len() + 1 || lost != [Layer::PidNs] || !gained.is_empty() {
         return Err(format!(
-            "strict: {with:?}; without pid-ns: {without:?}; expected exactly pid-ns lost"
+            "{SIGNAL}: strict {with:?}; without pid-ns {without:?}; expected exactly pid-ns lost"
         ));
     }
     Ok(())
@@ -183,7 +198,7 @@ fn gate_fails_on_baseline_claiming_more(report: &RunReport) -> Result<(), String
     let r = claims_more
         .results
         .iter_mut()
-        .find(|r| r.probe == PROBE && r.profile == "strict")
+        .find(|r| r.probe == SIGNAL && r.profile == "strict")
         .ok_or("no strict result")?;
     let a = r
         .attribution
