@@ -171,7 +171,7 @@ pub fn resolve_kernel(cfg: &VmConfig) -> Result<Kernel, VmError> {
 }
 
 /// Finds `breakout-init`: $BREAKOUT_INIT, else next to the running executable or one level up
-/// (cargo puts test binaries in target/<profile>/deps).
+/// (cargo puts test binaries in `target/<profile>/deps`).
 pub fn find_init() -> Result<PathBuf, VmError> {
     if let Some(p) = std::env::var_os("BREAKOUT_INIT") {
         let p = PathBuf::from(p);
