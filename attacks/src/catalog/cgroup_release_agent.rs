@@ -1,7 +1,7 @@
 //! cgroup-release-agent: make the kernel run a program as root through cgroup v1's
 //! release_agent (CVE-2022-0492).
 
-use super::util::{arrangement, conclude, parse_or_report, Oracle};
+use super::util::{arrangement, conclude, parse_or_report, scratch_name, Oracle};
 use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -148,7 +148,7 @@ fn write(steps: &mut Steps, action: &str, path: &Path, value: &str) -> bool {
 }
 
 fn attempt(steps: &mut Steps, agent: &str, nonce: &str, scratch: &Path) {
-    let mnt = scratch.join(format!("breakout-cgv1-{}", std::process::id()));
+    let mnt = scratch.join(scratch_name("breakout-cgv1"));
     if steps
         .io("a mount point", format!("mkdir({})", mnt.display()), || {
             fs::create_dir(&mnt)
@@ -213,7 +213,8 @@ fn release(steps: &mut Steps, mnt: &Path, agent: &str, nonce: &str) {
         agent,
     );
     if ok {
-        let me = std::process::id().to_string();
+        // "0" is the writer itself, whatever pid namespace it is in.
+        let me = "0".to_string();
         if write(steps, "enter the cgroup", &group.join("cgroup.procs"), &me) {
             // Leaving empties the group: the kernel queues the release agent.
             write(steps, "leave it empty", &mnt.join("cgroup.procs"), &me);

@@ -1,6 +1,6 @@
 //! chroot-escape: climb out of a chroot with a second chroot.
 
-use super::util::{arrangement, conclude, parse_or_report, read_step, secret_oracle};
+use super::util::{arrangement, conclude, parse_or_report, read_step, scratch_name, secret_oracle};
 use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -88,7 +88,7 @@ fn attempt(steps: &mut Steps, canary: &Path, scratch: &Path) {
     if read_step(steps, "read the canary by its path", canary).is_some() {
         return;
     }
-    let jail = scratch.join(format!("breakout-chroot-{}", std::process::id()));
+    let jail = scratch.join(scratch_name("breakout-chroot"));
     if steps
         .io(
             "a directory to chroot into",

@@ -1,7 +1,8 @@
 //! mknod-device: make a device node for the kernel log and read it.
 
 use super::util::{
-    arrangement, conclude, parse_or_report, read_kmsg_records, secret_oracle, token_after,
+    arrangement, conclude, parse_or_report, read_kmsg_records, scratch_name, secret_oracle,
+    token_after,
 };
 use crate::world::World;
 use crate::{
@@ -106,7 +107,7 @@ impl Probe for MknodDevice {
 /// Makes the node in `scratch`, reads the log through it, removes it. True when the device opened
 /// (no point trying the next directory).
 fn attempt(steps: &mut Steps, scratch: &Path, marker: &str) -> bool {
-    let node = scratch.join(format!("breakout-kmsg-{}", std::process::id()));
+    let node = scratch.join(scratch_name("breakout-kmsg"));
     let made = steps
         .call(
             "create a device node",

@@ -1,7 +1,8 @@
 //! sysrq-trigger: send the kernel a magic SysRq command (only 'h', help).
 
 use super::util::{
-    arrange_err, arrangement, conclude, parse_or_report, Exclusive, KmsgCursor, Oracle,
+    arrange_err, arrangement, conclude, parse_or_report, scratch_name, Exclusive, KmsgCursor,
+    Oracle,
 };
 use crate::world::World;
 use crate::{
@@ -126,7 +127,7 @@ fn attempt(steps: &mut Steps, proc_dir: &Path, scratch: &Path) {
         return;
     }
     // The /proc we were given is read-only or masked: mount a procfs of our own.
-    let dir = scratch.join(format!("breakout-proc-{}", std::process::id()));
+    let dir = scratch.join(scratch_name("breakout-proc"));
     if steps
         .io("a mount point", format!("mkdir({})", dir.display()), || {
             fs::create_dir(&dir)

@@ -370,6 +370,25 @@ pub fn busybox() -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// A name for a scratch file or directory the inside creates in a directory other attempts may
+/// share (the guest's /tmp or /dev when there is no mount namespace). The pid alone is not
+/// enough: in a pid namespace every attempt is pid 1.
+pub fn scratch_name(prefix: &str) -> String {
+    let mut bytes = [0u8; 8];
+    let salt = match getrandom::fill(&mut bytes) {
+        Ok(()) => hex(&bytes),
+        // Without the random source, the clock still separates attempts that overlap.
+        Err(_) => format!(
+            "{:x}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ),
+    };
+    format!("{prefix}-{}-{salt}", std::process::id())
+}
+
 /// Lower-case hex of some bytes.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -603,6 +622,13 @@ mod tests {
         assert_eq!(token_after(log, "marker:"), Some("new2".into()));
         assert_eq!(token_after(log, "absent:"), None);
         assert_eq!(token_after("marker:", "marker:"), None);
+    }
+
+    #[test]
+    fn scratch_names_differ() {
+        let a = scratch_name("breakout-x");
+        assert!(a.starts_with("breakout-x-"), "{a}");
+        assert_ne!(a, scratch_name("breakout-x"));
     }
 
     #[test]
