@@ -1,39 +1,112 @@
 //! JUnit XML: one testsuite per profile, one testcase per (profile, probe). An escape is a
 //! failure, inconclusive an error, skipped skipped; a block passes and says what blocked it.
-//! The environment goes into each suite's properties so CI systems show it beside the results.
+//! Under a configuration of ours without any layer (`none`) the testcase is the positive control
+//! instead: there the escape passes and a block fails, as design.md asks ("a probe that cannot
+//! escape an unsandboxed process proves nothing"). The environment goes into each suite's
+//! properties so CI systems show it beside the results.
 
-use super::cell::{cell_text, Tally};
+use super::cell::cell_text;
 use super::escape::markup;
 use super::matrix::Matrix;
 use crate::model::{ProbeResult, RunReport};
 use breakout_attacks::Verdict;
 use std::fmt::Write;
 
+/// What one testcase says.
+enum Case {
+    Pass,
+    Failure { kind: &'static str, message: String },
+    Error { message: String },
+    Skipped { message: String },
+}
+
+fn case_of(r: &ProbeResult, positive_control: bool) -> Case {
+    match (r.verdict, positive_control) {
+        (Verdict::Escaped, false) => Case::Failure {
+            kind: "escaped",
+            message: format!("escaped: {}", r.reason),
+        },
+        (Verdict::Blocked, true) => Case::Failure {
+            kind: "positive-control",
+            message: format!(
+                "positive control failed: blocked without any layer, so the probe proves nothing: {}",
+                r.reason
+            ),
+        },
+        (Verdict::Escaped, true) | (Verdict::Blocked, false) => Case::Pass,
+        (Verdict::Inconclusive, _) => Case::Error {
+            message: format!("inconclusive: {}", r.reason),
+        },
+        (Verdict::Skipped, _) => Case::Skipped {
+            message: r.reason.clone(),
+        },
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+}
+
+impl Counts {
+    fn add(&mut self, case: &Case) {
+        self.tests += 1;
+        match case {
+            Case::Pass => {}
+            Case::Failure { .. } => self.failures += 1,
+            Case::Error { .. } => self.errors += 1,
+            Case::Skipped { .. } => self.skipped += 1,
+        }
+    }
+}
+
 pub fn render(report: &RunReport) -> String {
     let matrix = Matrix::of(report);
-    let all = Tally::of(&report.results);
+    let suites: Vec<(&str, Vec<(&ProbeResult, Case)>)> = matrix
+        .profiles
+        .iter()
+        .map(|profile| {
+            let control = crate::gate::configuration_without_layers(report, profile);
+            let cases = matrix
+                .column(profile)
+                .map(|r| (r, case_of(r, control)))
+                .collect();
+            (*profile, cases)
+        })
+        .collect();
+    let mut all = Counts::default();
+    for (_, cases) in &suites {
+        for (_, case) in cases {
+            all.add(case);
+        }
+    }
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
         "<testsuites name=\"breakout\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">",
-        all.total(),
-        all.escaped,
-        all.inconclusive,
+        all.tests,
+        all.failures,
+        all.errors,
         all.skipped,
         secs(report.timings.total_ms)
     );
-    for profile in &matrix.profiles {
-        let results: Vec<&ProbeResult> = matrix.column(profile).collect();
-        let tally = Tally::of(results.iter().copied());
-        let time: u64 = results.iter().map(|r| r.duration_ms).sum();
+    for (profile, cases) in &suites {
+        let mut counts = Counts::default();
+        for (_, case) in cases {
+            counts.add(case);
+        }
+        let time: u64 = cases.iter().map(|(r, _)| r.duration_ms).sum();
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">",
             markup(profile),
-            tally.total(),
-            tally.escaped,
-            tally.inconclusive,
-            tally.skipped,
+            counts.tests,
+            counts.failures,
+            counts.errors,
+            counts.skipped,
             secs(time)
         );
         out.push_str("    <properties>\n");
@@ -46,8 +119,8 @@ pub fn render(report: &RunReport) -> String {
             );
         }
         out.push_str("    </properties>\n");
-        for result in results {
-            testcase(&mut out, result);
+        for (result, case) in cases {
+            testcase(&mut out, result, case);
         }
         out.push_str("  </testsuite>\n");
     }
@@ -55,44 +128,30 @@ pub fn render(report: &RunReport) -> String {
     out
 }
 
-fn testcase(out: &mut String, r: &ProbeResult) {
+fn testcase(out: &mut String, r: &ProbeResult, case: &Case) {
     let _ = write!(
         out,
-        "    <testcase name=\"{}\" classname=\"breakout.{}\" time=\"{}\"",
+        "    <testcase name=\"{}\" classname=\"breakout.{}\" time=\"{}\">\n      ",
         markup(&r.probe),
         markup(&r.profile),
         secs(r.duration_ms)
     );
     let details = markup(&details(r));
-    match r.verdict {
-        Verdict::Escaped => {
-            let _ = writeln!(
-                out,
-                ">\n      <failure type=\"escaped\" message=\"escaped: {}\">{details}</failure>\n    </testcase>",
-                markup(&r.reason)
-            );
-        }
-        Verdict::Inconclusive => {
-            let _ = writeln!(
-                out,
-                ">\n      <error type=\"inconclusive\" message=\"inconclusive: {}\">{details}</error>\n    </testcase>",
-                markup(&r.reason)
-            );
-        }
-        Verdict::Skipped => {
-            let _ = writeln!(
-                out,
-                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                markup(&r.reason)
-            );
-        }
-        Verdict::Blocked => {
-            let _ = writeln!(
-                out,
-                ">\n      <system-out>{details}</system-out>\n    </testcase>"
-            );
-        }
-    }
+    let _ = match case {
+        Case::Failure { kind, message } => write!(
+            out,
+            "<failure type=\"{kind}\" message=\"{}\">{details}</failure>",
+            markup(message)
+        ),
+        Case::Error { message } => write!(
+            out,
+            "<error type=\"inconclusive\" message=\"{}\">{details}</error>",
+            markup(message)
+        ),
+        Case::Skipped { message } => write!(out, "<skipped message=\"{}\"/>", markup(message)),
+        Case::Pass => write!(out, "<system-out>{details}</system-out>"),
+    };
+    out.push_str("\n    </testcase>\n");
 }
 
 /// The body text: the cell, the oracle's line, the steps and the exit.
