@@ -7,9 +7,10 @@
 //! For a probe blocked under enabled layers E with candidate layers K (the probe's metadata):
 //! - candidates C = K ∩ E;
 //! - `necessary`: L in C such that the probe escapes under E without L (and without every
-//!   enabled layer that requires L, since the runtime cannot start those without it). Layers only
-//!   add restrictions, so L is not run for necessity when another sufficient layer stays on
-//!   without it;
+//!   enabled layer that requires L, since the runtime cannot start those without it). Always run,
+//!   never inferred from the sufficient layers: layers interact (the `uid` layer makes the payload
+//!   the same uid as a uid-1000 victim, so `strict` without pid-ns lets a signal through although
+//!   user-ns alone stops it);
 //! - `sufficient`: L in C such that the probe is blocked under "L alone": L plus the layers the
 //!   runtime requires for L to start. When that minimum is not empty it is run on its own as well:
 //!   if the minimum already blocks, L is not credited (the report says why);
@@ -136,15 +137,6 @@ impl Ablation<'_, '_> {
         let mut necessary = Vec::new();
         for &layer in &candidates {
             let (variant, dropped_too) = self.without(&[layer]);
-            // Layers only add restrictions, so when another layer that blocks the probe on its
-            // own stays on without `layer`, the probe stays blocked: `layer` is not necessary
-            // and the run would only repeat what the sufficiency runs showed.
-            if sufficient
-                .iter()
-                .any(|s| *s != layer && variant.layers.contains(s))
-            {
-                continue;
-            }
             let mut description = format!("{} without {}", self.input.profile, layer);
             if !dropped_too.is_empty() {
                 description.push_str(&format!(
@@ -490,8 +482,48 @@ mod tests {
         assert_eq!(a.sufficient, vec![Caps]);
         assert_eq!(a.necessary, vec![Caps]);
         assert_eq!(a.caps_detail, vec!["CAP_SYS_PTRACE".to_string()]);
-        // 1 necessary + 2 sufficient + 1 completeness + about log2(41) + 3 for the search.
-        assert!(model.runs <= 4 + 10, "too many runs: {}", model.runs);
+        // 2 necessary + 2 sufficient + 1 completeness + about log2(41) + 3 for the search.
+        assert!(model.runs <= 5 + 10, "too many runs: {}", model.runs);
+    }
+
+    /// signal-same-uid under strict: pid-ns hides the victim; user-ns alone blocks (root inside
+    /// is uid 0 outside, a different uid, no CAP_KILL there); but uid on top of user-ns makes the
+    /// payload the victim's uid, and equal uids may signal across user namespaces.
+    struct SameUidSignal;
+    impl TrialRunner for SameUidSignal {
+        fn run(&mut self, v: &Variant, _: &str) -> TrialOutcome {
+            let on = |l| v.layers.contains(&l);
+            let same_uid = on(Uid);
+            let blocked = on(PidNs) || (!same_uid && (on(UserNs) || on(Caps)));
+            TrialOutcome {
+                verdict: if blocked {
+                    Verdict::Blocked
+                } else {
+                    Verdict::Escaped
+                },
+                evidence: Evidence::default(),
+            }
+        }
+    }
+
+    #[test]
+    fn necessary_is_measured_not_inferred_when_layers_interact() {
+        let enabled = layers(&[UserNs, PidNs, Uid, Caps]);
+        let caps: Vec<String> = Vec::new();
+        let evidence = Evidence::default();
+        let input = AblationInput {
+            profile: "strict",
+            enabled: &enabled,
+            candidates: &[PidNs, UserNs, Uid, Caps],
+            requires: &no_requires,
+            dropped_caps: &caps,
+            seccomp_denies: &|_| None,
+            base_evidence: &evidence,
+        };
+        let a = attribute(&input, &mut SameUidSignal);
+        assert_eq!(a.sufficient, vec![UserNs, PidNs, Caps]);
+        // Three layers block it alone, yet it is one mistake from an escape.
+        assert_eq!(a.necessary, vec![PidNs]);
     }
 
     #[test]

@@ -6,10 +6,13 @@
 //!   invisible in a new pid namespace; a signal across user namespaces needs CAP_KILL in the
 //!   target's). ptrace-outside is no such case: it also reads /proc/<pid>/mem, and pid-ns alone
 //!   leaves the outer /proc mounted (no mount-ns), so pid-ns alone does not stop it;
-//! - switching pid-ns off makes signal-same-uid's depth under `strict` drop by exactly one;
+//! - signal-same-uid under `strict`: three layers block it alone, yet pid-ns is necessary (the
+//!   uid layer makes the payload the victim's uid, and equal uids signal across user
+//!   namespaces): necessary layers are measured, not inferred;
+//! - switching pid-ns off makes signal-outside's depth under `strict` drop by exactly one;
 //! - the gate passes on the run's own output and fails on a baseline that claims more.
 //!
-//! One VM boots for the whole binary (six launches plus their ablation).
+//! One VM boots for the whole binary (nine launches plus their ablation).
 
 use breakout_attacks::{Layer, Verdict};
 use breakout_harness::gate;
@@ -23,6 +26,7 @@ use std::sync::Arc;
 
 const PTRACE: &str = "ptrace-outside";
 const SIGNAL: &str = "signal-same-uid";
+const SIGNAL_ROOT: &str = "signal-outside";
 const WITHOUT_PID_NS: &str = "strict-without-pid-ns";
 
 type Check = fn(&RunReport) -> Result<(), String>;
@@ -35,8 +39,12 @@ fn main() {
             still_blocked_without_pid_ns,
         ),
         (
-            "ptrace_outside_under_namespaces_pid_ns_and_user_ns_each_sufficient",
+            "signal_same_uid_under_namespaces_pid_ns_and_user_ns_each_sufficient",
             namespaces_pid_and_user_sufficient,
+        ),
+        (
+            "signal_same_uid_under_strict_pid_ns_is_necessary",
+            pid_ns_necessary_for_same_uid_signal,
         ),
         (
             "switching_pid_ns_off_drops_the_depth_by_one",
@@ -87,8 +95,15 @@ fn run_plan() -> Result<RunReport, String> {
             kind: ConfigurationKind::Breakout { config: without },
         },
     ];
-    let plan = RunPlan::new(configurations, &[PTRACE.to_string(), SIGNAL.to_string()])
-        .map_err(|e| e.to_string())?;
+    let plan = RunPlan::new(
+        configurations,
+        &[
+            PTRACE.to_string(),
+            SIGNAL.to_string(),
+            SIGNAL_ROOT.to_string(),
+        ],
+    )
+    .map_err(|e| e.to_string())?;
     let binaries = binaries().map_err(|e| e.to_string())?;
     run::execute(&plan, &vm_args()?, &binaries, &mut Quiet).map_err(|e| e.to_string())
 }
@@ -163,9 +178,28 @@ fn namespaces_pid_and_user_sufficient(report: &RunReport) -> Result<(), String> 
     Ok(())
 }
 
+fn pid_ns_necessary_for_same_uid_signal(report: &RunReport) -> Result<(), String> {
+    let sufficient = blocked_sufficient(report, SIGNAL, "strict")?;
+    let r = result(report, SIGNAL, "strict")?;
+    let necessary = &r.attribution.as_ref().ok_or("no attribution")?.necessary;
+    if necessary != &[Layer::PidNs] || !sufficient.contains(&Layer::PidNs) {
+        return Err(format!(
+            "{SIGNAL} under strict: necessary {necessary:?} (expected [pid-ns]), sufficient {sufficient:?}"
+        ));
+    }
+    let without = result(report, SIGNAL, WITHOUT_PID_NS)?;
+    if without.verdict != Verdict::Escaped {
+        return Err(format!(
+            "{SIGNAL} under strict without pid-ns: {:?} ({}), expected escaped",
+            without.verdict, without.reason
+        ));
+    }
+    Ok(())
+}
+
 fn depth_drops_by_one(report: &RunReport) -> Result<(), String> {
-    let with = blocked_sufficient(report, SIGNAL, "strict")?;
-    let without = blocked_sufficient(report, SIGNAL, WITHOUT_PID_NS)?;
+    let with = blocked_sufficient(report, SIGNAL_ROOT, "strict")?;
+    let without = blocked_sufficient(report, SIGNAL_ROOT, WITHOUT_PID_NS)?;
     let lost: Vec<Layer> = with
         .iter()
         .copied()
@@ -178,7 +212,7 @@ fn depth_drops_by_one(report: &RunReport) -> Result<(), String> {
         .collect();
     if with.len() != without.len() + 1 || lost != [Layer::PidNs] || !gained.is_empty() {
         return Err(format!(
-            "{SIGNAL}: strict {with:?}; without pid-ns {without:?}; expected exactly pid-ns lost"
+            "{SIGNAL_ROOT}: strict {with:?}; without pid-ns {without:?}; expected exactly pid-ns lost"
         ));
     }
     Ok(())
