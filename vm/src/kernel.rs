@@ -52,7 +52,15 @@ pub struct Kernel {
     pub image: PathBuf,
     /// The kernel's .config, when known.
     pub config: Option<PathBuf>,
+    /// Module files kept from the kernel's package for the guest (at their /lib/modules
+    /// path): the kernel-module probe needs one real, harmless module to load.
+    pub modules: Vec<crate::initramfs::GuestFile>,
 }
+
+/// The modules kept from the kernel's package, relative to its unpacked tree. `dummy` is a
+/// virtual network driver: loading it with numdummies=0 creates nothing, so it is a harmless
+/// proof that module loading worked.
+pub const KEPT_MODULES: &[&str] = &["kernel/drivers/net/dummy.ko"];
 
 impl Kernel {
     /// A bzImage given by path.
@@ -70,6 +78,7 @@ impl Kernel {
         Ok(Kernel {
             image: path.to_path_buf(),
             config,
+            modules: Vec::new(),
         })
     }
 
@@ -173,7 +182,11 @@ pub fn provision_default(cache_dir: &Path) -> Result<Kernel, KernelError> {
     // The chosen package is remembered so later runs need no apt-cache call.
     let chosen = kernels.join("default");
     let package = match fs::read_to_string(&chosen) {
-        Ok(p) if !p.trim().is_empty() && kernels.join(p.trim()).join("vmlinuz").is_file() => {
+        Ok(p)
+            if !p.trim().is_empty()
+                && kernels.join(p.trim()).join("vmlinuz").is_file()
+                && kernels.join(p.trim()).join("modules").is_dir() =>
+        {
             p.trim().to_string()
         }
         _ => {
@@ -188,12 +201,37 @@ pub fn provision_default(cache_dir: &Path) -> Result<Kernel, KernelError> {
     Ok(Kernel {
         image: dir.join("vmlinuz"),
         config: config.is_file().then_some(config),
+        modules: kept_modules(&dir.join("modules")),
     })
+}
+
+/// Every file under `root` (an unpacked `lib/modules/<version>/...` tree), with its guest path.
+fn kept_modules(root: &Path) -> Vec<crate::initramfs::GuestFile> {
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<crate::initramfs::GuestFile>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                out.push(crate::initramfs::GuestFile {
+                    guest: Path::new("/").join(rel),
+                    host: path,
+                });
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort_by(|a, b| a.guest.cmp(&b.guest));
+    out
 }
 
 fn download(kernels: &Path, package: &str) -> Result<(), KernelError> {
     let dest = kernels.join(package);
-    if dest.join("vmlinuz").is_file() {
+    if dest.join("vmlinuz").is_file() && dest.join("modules").is_dir() {
         return Ok(());
     }
     // Unique per process and per call: threads of one process may race to the same kernel.
@@ -249,6 +287,11 @@ fn download(kernels: &Path, package: &str) -> Result<(), KernelError> {
         if let Some(config) = config {
             fs::rename(&config, staged.join("config")).map_err(io("cannot move", &config))?;
         }
+        keep_modules(&tree, &staged.join("modules"))?;
+        // A cache entry from before modules were kept is replaced whole.
+        if dest.exists() {
+            let _ = fs::remove_dir_all(&dest);
+        }
         fs::rename(&staged, &dest).map_err(io("cannot move into place", &dest))
     })();
     let _ = fs::remove_dir_all(&work);
@@ -257,6 +300,34 @@ fn download(kernels: &Path, package: &str) -> Result<(), KernelError> {
         Err(_) if dest.join("vmlinuz").is_file() => Ok(()),
         other => other,
     }
+}
+
+/// Copies [`KEPT_MODULES`] from the unpacked package into `out/lib/modules/<version>/...`.
+/// A package without them (another kernel flavour) keeps none, which the kernel-module probe
+/// reports as skipped.
+fn keep_modules(tree: &Path, out: &Path) -> Result<(), KernelError> {
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| KernelError::Io { what, path, source }
+    };
+    fs::create_dir_all(out).map_err(io("cannot create", out))?;
+    let modules = tree.join("lib/modules");
+    let Ok(versions) = fs::read_dir(&modules) else {
+        return Ok(());
+    };
+    for version in versions.filter_map(|e| e.ok()) {
+        for rel in KEPT_MODULES {
+            let from = version.path().join(rel);
+            if from.is_file() {
+                let to = out.join("lib/modules").join(version.file_name()).join(rel);
+                if let Some(parent) = to.parent() {
+                    fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
+                }
+                fs::copy(&from, &to).map_err(io("cannot copy", &from))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -251,6 +251,7 @@ pub fn run(cfg: &VmConfig, argv: &[String], sink: &mut dyn VmSink) -> Result<VmO
 
     let mut argv = argv.to_vec();
     let mut files = cfg.files.clone();
+    files.extend(kernel.modules.iter().cloned());
     if argv[0].contains('/') {
         let host = std::path::absolute(&argv[0]).map_err(|source| VmError::Io {
             what: "cannot resolve the command path",
