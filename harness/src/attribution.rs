@@ -335,12 +335,14 @@ pub fn seccomp_denied(evidence: &Evidence, denies: &dyn Fn(&str) -> Option<bool>
         if step.errno.is_none() {
             continue;
         }
-        let name = syscall_name(&step.syscall);
-        if name.is_empty() || denied.iter().any(|d| d == name) {
-            continue;
-        }
-        if denies(name) == Some(true) {
-            denied.push(name.to_string());
+        // A step may name several calls ("open+read(path)"): each is checked on its own.
+        for name in syscall_name(&step.syscall).split('+').map(str::trim) {
+            if name.is_empty() || denied.iter().any(|d| d == name) {
+                continue;
+            }
+            if denies(name) == Some(true) {
+                denied.push(name.to_string());
+            }
         }
     }
     if let Some(breakout_runtime::ExitKind::Signaled { signal, .. }) = evidence.exit {
@@ -588,6 +590,7 @@ mod tests {
                 step("getpid()", None),
                 step("ptrace(PTRACE_ATTACH, 812)", Some(1)),
                 step("open(/etc/x)", Some(2)),
+                step("open+keyctl(x)", Some(1)),
                 step("keyctl(KEYCTL_READ, 5)", None),
             ],
             ..Evidence::default()
@@ -599,7 +602,7 @@ mod tests {
         };
         assert_eq!(
             seccomp_denied(&evidence, &denies),
-            vec!["ptrace".to_string()]
+            vec!["ptrace".to_string(), "keyctl".to_string()]
         );
     }
 }
