@@ -9,11 +9,33 @@ use crate::config::SandboxConfig;
 use crate::layer::Layer;
 use crate::step::{cstr, Op, Step};
 use nix::mount::{MntFlags, MsFlags};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
 use std::path::{Path, PathBuf};
 
-/// Where the new root is assembled: hidden from everyone else by the private mount namespace.
-pub const STAGING: &str = "/tmp";
+/// Where the new root is assembled when the runtime has no directory of its own (hidden from
+/// everyone else by the private mount namespace).
+pub const FALLBACK_STAGING: &str = "/tmp";
+
+/// Where the new root is assembled before pivot_root: a directory of the runtime's own, so that
+/// the tmpfs mounted on it hides no path a bind may come from (staging on /tmp made binds of
+/// anything under /tmp fail with ENOENT). Made once by the parent (0755: a rootless sandbox reaches it after dropping to its uid); when it
+/// cannot be made (a runtime started by an unprivileged user), /tmp is used.
+pub fn staging() -> &'static str {
+    static DIR: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        const OWN: &str = "/run/breakout-staging";
+        let made = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(OWN)
+            .is_ok();
+        if made && Path::new(OWN).is_dir() {
+            OWN
+        } else {
+            FALLBACK_STAGING
+        }
+    })
+}
 
 /// Device nodes bound from the host's /dev.
 pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -47,7 +69,7 @@ pub(crate) struct MountContext {
 }
 
 fn staged(p: &Path) -> String {
-    format!("{STAGING}{}", p.display())
+    format!("{}{}", staging(), p.display())
 }
 
 /// Flags a user namespace may not clear on a bind of `path` (the kernel locks them).
@@ -183,7 +205,7 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
             let r = root.to_string_lossy();
             s.push(mount_step(
                 Some(&r),
-                STAGING,
+                staging(),
                 None,
                 MsFlags::MS_BIND | MsFlags::MS_REC,
                 None,
@@ -192,7 +214,7 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
         None => {
             s.push(mount_step(
                 Some("tmpfs"),
-                STAGING,
+                staging(),
                 Some("tmpfs"),
                 MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
                 Some("mode=0755,size=1m"),
@@ -226,21 +248,21 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
                 }
                 bind_ro(src, extra, &mut s)?;
             }
-            s.push(mkdir(&format!("{STAGING}/tmp"), 0o1777));
-            s.push(mkdir(&format!("{STAGING}/dev"), 0o755));
-            s.push(mkdir(&format!("{STAGING}/proc"), 0o555));
+            s.push(mkdir(&format!("{}/tmp", staging()), 0o1777));
+            s.push(mkdir(&format!("{}/dev", staging()), 0o755));
+            s.push(mkdir(&format!("{}/proc", staging()), 0o555));
         }
     }
     let tmp_opts = format!("mode=1777,size={}", cfg.mount.tmp_size.0);
     s.push(mount_step(
         Some("tmpfs"),
-        &format!("{STAGING}/tmp"),
+        &format!("{}/tmp", staging()),
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some(&tmp_opts),
     ));
     dev(&mut s, ctx.console.as_deref())?;
-    let proc_target = format!("{STAGING}/proc");
+    let proc_target = format!("{}/proc", staging());
     if ctx.user_ns && !ctx.pid_ns {
         // A fresh proc needs a pid namespace owned by our user namespace; without one, show the
         // host's /proc (bound) rather than fail: pid-ns is the layer that hides other processes.
@@ -261,7 +283,7 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
         ));
     }
     if cfg.mount.sysfs {
-        let target = format!("{STAGING}/sys");
+        let target = format!("{}/sys", staging());
         if cfg.mount.root.is_none() {
             s.push(mkdir(&target, 0o555));
         }
@@ -289,8 +311,8 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
     let l = Some(Layer::MountNs);
     s.push(Step::new(
         l,
-        format!("chdir({STAGING:?})"),
-        Op::Chdir(cstr(STAGING)),
+        format!("chdir({:?})", staging()),
+        Op::Chdir(cstr(staging())),
     ));
     s.push(Step::new(l, "pivot_root(\".\", \".\")", Op::PivotRoot));
     s.push(Step::new(
@@ -315,7 +337,7 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
 
 /// A minimal /dev: a few device nodes bound from the host, a private devpts, /dev/shm.
 fn dev(s: &mut Vec<Step>, console: Option<&Path>) -> Result<(), MountError> {
-    let dev = format!("{STAGING}/dev");
+    let dev = format!("{}/dev", staging());
     s.push(mount_step(
         Some("tmpfs"),
         &dev,
