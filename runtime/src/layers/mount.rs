@@ -154,6 +154,18 @@ fn create_file(path: &str) -> Step {
 }
 
 /// mkdir for every ancestor of `p` below the staging root, then `p` itself.
+/// A fresh tmpfs on the new root's /tmp.
+fn tmp_mount(cfg: &SandboxConfig, s: &mut Vec<Step>) {
+    let tmp_opts = format!("mode=1777,size={}", cfg.mount.tmp_size.0);
+    s.push(mount_step(
+        Some("tmpfs"),
+        &format!("{}/tmp", staging()),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(&tmp_opts),
+    ));
+}
+
 fn mkdir_all(p: &Path, out: &mut Vec<Step>) {
     let mut acc = PathBuf::from("/");
     for comp in p.components().skip(1) {
@@ -210,6 +222,7 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
                 MsFlags::MS_BIND | MsFlags::MS_REC,
                 None,
             ));
+            tmp_mount(cfg, &mut s);
         }
         None => {
             s.push(mount_step(
@@ -219,6 +232,10 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
                 MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
                 Some("mode=0755,size=1m"),
             ));
+            // The sandbox's /tmp first, so that a bind from under the host's /tmp lands on it
+            // rather than being hidden by it.
+            s.push(mkdir(&format!("{}/tmp", staging()), 0o1777));
+            tmp_mount(cfg, &mut s);
             for src in &cfg.mount.binds {
                 let meta = match std::fs::symlink_metadata(src) {
                     Ok(m) => m,
@@ -248,19 +265,10 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
                 }
                 bind_ro(src, extra, &mut s)?;
             }
-            s.push(mkdir(&format!("{}/tmp", staging()), 0o1777));
             s.push(mkdir(&format!("{}/dev", staging()), 0o755));
             s.push(mkdir(&format!("{}/proc", staging()), 0o555));
         }
     }
-    let tmp_opts = format!("mode=1777,size={}", cfg.mount.tmp_size.0);
-    s.push(mount_step(
-        Some("tmpfs"),
-        &format!("{}/tmp", staging()),
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some(&tmp_opts),
-    ));
     dev(&mut s, ctx.console.as_deref())?;
     let proc_target = format!("{}/proc", staging());
     if ctx.user_ns && !ctx.pid_ns {
