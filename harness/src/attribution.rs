@@ -71,6 +71,9 @@ pub struct AblationInput<'a> {
     /// Does the profile's seccomp filter deny this syscall name unconditionally
     /// (`SandboxConfig::seccomp_denies`)? `None`: seccomp off, unknown name or argument-dependent.
     pub seccomp_denies: &'a dyn Fn(&str) -> Option<bool>,
+    /// The errno the filter returns for what it denies by default (None: it kills, or no
+    /// seccomp). A failed step is only blamed on the filter when its errno is this one.
+    pub seccomp_errno: Option<i32>,
     /// The evidence of the probe's run under the full profile.
     pub base_evidence: &'a Evidence,
 }
@@ -177,7 +180,11 @@ impl Ablation<'_, '_> {
                     .find(|(l, _)| *l == Layer::Seccomp)
                     .map(|(_, e)| e)
                     .unwrap_or(self.input.base_evidence);
-                seccomp_denied(evidence, self.input.seccomp_denies)
+                seccomp_denied(
+                    evidence,
+                    self.input.seccomp_denies,
+                    self.input.seccomp_errno,
+                )
             } else {
                 Vec::new()
             };
@@ -329,10 +336,14 @@ impl Ablation<'_, '_> {
 
 /// The syscalls on the probe's path that failed and that the filter denies unconditionally. A
 /// SIGSYS end is reported too, since a killed process leaves no failing step behind.
-pub fn seccomp_denied(evidence: &Evidence, denies: &dyn Fn(&str) -> Option<bool>) -> Vec<String> {
+pub fn seccomp_denied(
+    evidence: &Evidence,
+    denies: &dyn Fn(&str) -> Option<bool>,
+    filter_errno: Option<i32>,
+) -> Vec<String> {
     let mut denied: Vec<String> = Vec::new();
     for step in &evidence.steps {
-        if step.errno.is_none() {
+        if step.errno.is_none() || step.errno != filter_errno {
             continue;
         }
         // A step may name several calls ("open+read(path)"): each is checked on its own.
@@ -434,6 +445,7 @@ mod tests {
             requires,
             dropped_caps: &caps,
             seccomp_denies: &|_| None,
+            seccomp_errno: None,
             base_evidence: &evidence,
         };
         attribute(&input, model)
@@ -520,6 +532,7 @@ mod tests {
             requires: &no_requires,
             dropped_caps: &caps,
             seccomp_denies: &|_| None,
+            seccomp_errno: None,
             base_evidence: &evidence,
         };
         let a = attribute(&input, &mut SameUidSignal);
@@ -591,17 +604,19 @@ mod tests {
                 step("ptrace(PTRACE_ATTACH, 812)", Some(1)),
                 step("open(/etc/x)", Some(2)),
                 step("open+keyctl(x)", Some(1)),
+                // Denied by the filter by name, but failed with another errno: not the filter.
+                step("mount(x)", Some(13)),
                 step("keyctl(KEYCTL_READ, 5)", None),
             ],
             ..Evidence::default()
         };
         let denies = |name: &str| match name {
-            "ptrace" | "keyctl" => Some(true),
+            "ptrace" | "keyctl" | "mount" => Some(true),
             "open" => Some(false),
             _ => None,
         };
         assert_eq!(
-            seccomp_denied(&evidence, &denies),
+            seccomp_denied(&evidence, &denies, Some(1)),
             vec!["ptrace".to_string(), "keyctl".to_string()]
         );
     }

@@ -406,6 +406,12 @@ impl Orchestrator<'_> {
         let dropped_caps = launcher::dropped_caps(config);
         let requires = |l: Layer| launcher::requires(l);
         let seccomp_denies = |name: &str| config.seccomp_denies(name);
+        let seccomp_errno = match config.seccomp_profile().map(|p| p.default_action) {
+            Some(breakout_runtime::seccomp::Action::Errno(n)) if config.enabled(Layer::Seccomp) => {
+                Some(i32::from(n))
+            }
+            _ => None,
+        };
         let input = AblationInput {
             profile: &job.profile,
             enabled: &enabled,
@@ -413,6 +419,7 @@ impl Orchestrator<'_> {
             requires: &requires,
             dropped_caps: &dropped_caps,
             seccomp_denies: &seccomp_denies,
+            seccomp_errno,
             base_evidence: &base.evidence,
         };
         let mut runner = VariantRunner {

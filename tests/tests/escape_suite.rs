@@ -6,8 +6,9 @@
 //! ptrace probes in the VM), and the VM boots once for the whole binary.
 
 use breakout_harness::gate;
+use breakout_harness::model::GuestEvent;
 use breakout_harness::model::{ProbeResult, RunReport};
-use breakout_harness::run::{self, Quiet};
+use breakout_harness::run::{self, Observer};
 use breakout_tests::{baseline_path, binaries, listing_only, selected, vm_args};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::collections::BTreeMap;
@@ -61,10 +62,11 @@ fn run_selected(baseline: &RunReport, wanted: &[&str]) -> Result<RunReport, Stri
     let mut plan = run::plan_like(baseline).map_err(|e| e.to_string())?;
     plan.retain(|j| wanted.contains(&j.name().as_str()));
     eprintln!(
-        "escape suite: {} launches planned, booting the VM once",
+        "escape suite: {} (probe, profile) jobs planned, booting the VM once",
         plan.jobs.len()
     );
-    let report = run::execute(&plan, &vm, &binaries, &mut Quiet).map_err(|e| e.to_string())?;
+    let report =
+        run::execute(&plan, &vm, &binaries, &mut Lines::default()).map_err(|e| e.to_string())?;
     eprintln!(
         "escape suite: boot {:.1} s, probe runs {:.1} s, ablation {:.1} s",
         report.timings.boot_ms as f64 / 1000.0,
@@ -99,6 +101,27 @@ fn judge(
                 message.push_str(&format!("\n  now: {}", r.reason));
             }
             Err(Failed::from(message))
+        }
+    }
+}
+
+/// One line per result on stderr while the VM runs (the trials themselves report at the end).
+#[derive(Default)]
+struct Lines {
+    done: usize,
+}
+
+impl Observer for Lines {
+    fn event(&mut self, event: &GuestEvent) {
+        if let GuestEvent::Result(r) = event {
+            self.done += 1;
+            eprintln!(
+                "escape suite: [{}] {}::{}: {}",
+                self.done,
+                r.probe,
+                r.profile,
+                gate::verdict_name(r.verdict)
+            );
         }
     }
 }
