@@ -52,7 +52,17 @@ pub fn run(args: RunArgs) -> u8 {
     };
     let baseline = match &args.baseline {
         Some(path) => match gate::load(path, "baseline") {
-            Ok(b) => Some(b),
+            Ok(mut b) => {
+                // Probes or profiles the user left out on purpose are not "gone missing"; with
+                // no --probe (--profile) every probe (profile) of the baseline must come back.
+                if !args.probes.is_empty() {
+                    b.results.retain(|r| args.probes.contains(&r.probe));
+                }
+                if !args.profiles.is_empty() {
+                    b.results.retain(|r| args.profiles.contains(&r.profile));
+                }
+                Some(b)
+            }
             Err(e) => {
                 eprintln!("breakout run: {e}");
                 return 2;
