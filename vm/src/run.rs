@@ -160,6 +160,25 @@ pub fn cache_dir() -> PathBuf {
     PathBuf::from(home).join(".cache/breakout")
 }
 
+/// Guest directories that init mounts a fresh filesystem on: files put there in the image would
+/// be hidden.
+const MOUNTED_OVER: [&str; 5] = ["/tmp", "/run", "/dev", "/proc", "/sys"];
+
+fn mounted_over(guest: &Path) -> bool {
+    MOUNTED_OVER.iter().any(|m| guest.starts_with(m))
+}
+
+/// Where the command given as a host path goes in the guest: its own path, unless that is
+/// under a directory init mounts over (a test binary in a checkout under /tmp, say); then under
+/// /host, with argv[0] rewritten to match.
+fn visible_guest_path(host: &Path) -> PathBuf {
+    if mounted_over(host) {
+        Path::new("/host").join(host.strip_prefix("/").unwrap_or(host))
+    } else {
+        host.to_path_buf()
+    }
+}
+
 /// The kernel a run with this configuration boots: `cfg.kernel`, or the cached default
 /// (downloaded on first use). [`Kernel::missing_options`] tells what its config lacks.
 pub fn resolve_kernel(cfg: &VmConfig) -> Result<Kernel, VmError> {
@@ -259,9 +278,17 @@ pub fn run(cfg: &VmConfig, argv: &[String], sink: &mut dyn VmSink) -> Result<VmO
             source,
         })?;
         if host.is_file() {
-            argv[0] = host.to_string_lossy().into_owned();
-            files.push(GuestFile::same_path(host));
+            let guest = visible_guest_path(&host);
+            argv[0] = guest.to_string_lossy().into_owned();
+            files.push(GuestFile { host, guest });
         }
+    }
+    if let Some(hidden) = files.iter().find(|f| mounted_over(&f.guest)) {
+        return Err(VmError::Config(format!(
+            "guest path {} is under a directory the guest's init mounts over ({}), so the file would be hidden; give another guest path (--add HOST:GUEST)",
+            hidden.guest.display(),
+            MOUNTED_OVER.join(", ")
+        )));
     }
     let init = match &cfg.init {
         Some(p) => p.clone(),
@@ -577,6 +604,20 @@ pub fn boot(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn commands_under_mounted_over_directories_move_to_host() {
+        assert_eq!(
+            visible_guest_path(Path::new("/tmp/ci/target/debug/deps/t-1")),
+            PathBuf::from("/host/tmp/ci/target/debug/deps/t-1")
+        );
+        assert_eq!(
+            visible_guest_path(Path::new("/work/target/debug/t-1")),
+            PathBuf::from("/work/target/debug/t-1")
+        );
+        assert!(!mounted_over(Path::new("/tmpfoo/x")));
+    }
+
     use super::*;
 
     #[test]
