@@ -221,6 +221,9 @@ impl KmsgCursor {
 }
 
 /// Reads every available record from an O_NONBLOCK /dev/kmsg descriptor, one message per line.
+/// The one parser of kmsg records ("prio,seq,time,flags;message\n"): [`KmsgCursor`], the probes
+/// that read the log through a device, and the world's whole-ring reader all go through it, so
+/// they agree on what a message is.
 pub fn read_kmsg_records(file: &mut fs::File) -> io::Result<String> {
     let mut out = String::new();
     let mut record = vec![0u8; 8192];
