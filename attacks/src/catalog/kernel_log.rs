@@ -1,7 +1,8 @@
 //! kernel-log: read a marker the outside wrote into the kernel log.
 
 use super::util::{
-    arrangement, conclude, parse_or_report, read_kmsg_records, secret_oracle, token_after,
+    arrangement, conclude, parse_or_report, plant_kmsg_canary, read_kmsg_canary, secret_oracle,
+    token_after,
 };
 use crate::world::World;
 use crate::{
@@ -55,13 +56,7 @@ impl Probe for KernelLog {
     }
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
-        let id = META.id;
-        let secret = world.fresh_secret().map_err(ProbeError::world(id))?;
-        // The tag tells this attempt's line from those of attempts running beside it.
-        let tag = world.unique("klog");
-        world
-            .kmsg_write(&format!("{PREFIX}{tag}:{secret}"))
-            .map_err(ProbeError::world(id))?;
+        let (tag, secret) = plant_kmsg_canary(world, META.id, PREFIX, "klog")?;
         Ok(arrangement(
             vec![kv("kmsg", "/dev/kmsg"), kv("tag", tag)],
             State { secret },
@@ -135,23 +130,13 @@ fn attempt(steps: &mut Steps, kmsg: &Path, marker: &str) {
         },
     );
     if let Some(mut file) = opened {
-        let mut text = String::new();
-        if steps
-            .io(
-                "read every record",
-                format!("read({})", kmsg.display()),
-                || {
-                    text = read_kmsg_records(&mut file)?;
-                    Ok(text.len())
-                },
-            )
-            .is_some()
-        {
-            match token_after(&text, marker) {
-                Some(token) => steps.data(token),
-                None => steps.data("no canary record"),
-            }
-        }
+        read_kmsg_canary(
+            steps,
+            &mut file,
+            "read every record",
+            format!("read({})", kmsg.display()),
+            marker,
+        );
     }
 }
 

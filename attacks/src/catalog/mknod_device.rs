@@ -1,8 +1,8 @@
 //! mknod-device: make a device node for the kernel log and read it.
 
 use super::util::{
-    arrangement, conclude, parse_or_report, read_kmsg_records, scratch_name, secret_oracle,
-    token_after,
+    arrangement, conclude, parse_or_report, plant_kmsg_canary, read_kmsg_canary, scratch_name,
+    secret_oracle,
 };
 use crate::world::World;
 use crate::{
@@ -60,13 +60,7 @@ impl Probe for MknodDevice {
     }
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
-        let id = META.id;
-        let secret = world.fresh_secret().map_err(ProbeError::world(id))?;
-        // The tag tells this attempt's line from those of attempts running beside it.
-        let tag = world.unique("mknod");
-        world
-            .kmsg_write(&format!("{PREFIX}{tag}:{secret}"))
-            .map_err(ProbeError::world(id))?;
+        let (tag, secret) = plant_kmsg_canary(world, META.id, PREFIX, "mknod")?;
         // /tmp and /dev/shm are usually nodev; /dev cannot be, or no device would open.
         Ok(arrangement(
             vec![kv("dirs", "/tmp,/dev/shm,/dev"), kv("tag", tag)],
@@ -137,19 +131,13 @@ fn attempt(steps: &mut Steps, scratch: &Path, marker: &str) -> bool {
     );
     let opened_ok = opened.is_some();
     if let Some(mut file) = opened {
-        let mut text = String::new();
-        if steps
-            .io("read the kernel log through it", "read(node)", || {
-                text = read_kmsg_records(&mut file)?;
-                Ok(text.len())
-            })
-            .is_some()
-        {
-            match token_after(&text, marker) {
-                Some(token) => steps.data(token),
-                None => steps.data("no canary record"),
-            }
-        }
+        read_kmsg_canary(
+            steps,
+            &mut file,
+            "read the kernel log through it",
+            "read(node)",
+            marker,
+        );
     }
     steps.io(
         "remove the node",

@@ -5,6 +5,7 @@
 
 use crate::driver::settle;
 use crate::report::Steps;
+use crate::world::World;
 use crate::{ArgError, Args, Arrangement, Judgement, ProbeError, RunObservation};
 use std::any::Any;
 use std::fs;
@@ -244,6 +245,49 @@ pub fn read_kmsg_records(file: &mut fs::File) -> io::Result<String> {
         }
     }
     Ok(out)
+}
+
+/// Plants one attempt's kernel-log canary: a fresh secret written to /dev/kmsg after
+/// `{prefix}{tag}:`, where the tag (from `kind`) tells this attempt's line from those of attempts
+/// running beside it. Returns (tag, secret). Shared by the probes whose oracle is a kernel-log
+/// secret (kernel-log, mknod-device), so both plant it the same way.
+pub fn plant_kmsg_canary(
+    world: &World,
+    probe: &'static str,
+    prefix: &str,
+    kind: &str,
+) -> Result<(String, String), ProbeError> {
+    let secret = world.fresh_secret().map_err(ProbeError::world(probe))?;
+    let tag = world.unique(kind);
+    world
+        .kmsg_write(&format!("{prefix}{tag}:{secret}"))
+        .map_err(ProbeError::world(probe))?;
+    Ok((tag, secret))
+}
+
+/// Reads every record from an open kernel-log device as one step and records the token after
+/// `marker` (or that there is none). The inside halves that reach /dev/kmsg (by its path, or
+/// through a device node of their own) look for their canary this one way.
+pub fn read_kmsg_canary(
+    steps: &mut Steps,
+    file: &mut fs::File,
+    action: &str,
+    syscall: impl Into<String>,
+    marker: &str,
+) {
+    let mut text = String::new();
+    if steps
+        .io(action, syscall, || {
+            text = read_kmsg_records(file)?;
+            Ok(text.len())
+        })
+        .is_some()
+    {
+        match token_after(&text, marker) {
+            Some(token) => steps.data(token),
+            None => steps.data("no canary record"),
+        }
+    }
 }
 
 /// Reads a sysctl or other small kernel file, trimmed.
