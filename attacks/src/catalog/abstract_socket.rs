@@ -1,6 +1,6 @@
 //! abstract-socket: connect to an outside listener in the abstract unix socket namespace.
 
-use super::util::{arrange_err, arrangement, conclude, io_keep, parse_or_report, secret_oracle};
+use super::util::{arrange_err, arrangement, io_keep, judge_by_secret, parse_or_report};
 use crate::world::World;
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -140,12 +140,12 @@ impl Probe for AbstractSocket {
     }
 
     fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
-        let Some(state) = arrangement.state::<State>() else {
-            return Judgement::inconclusive("abstract-socket: arrangement state of the wrong type");
-        };
-        conclude(
-            secret_oracle(run, &state.secret, "the abstract socket's secret"),
+        judge_by_secret(
+            &arrangement,
             run,
+            META.id,
+            |s: &State| &s.secret,
+            "the abstract socket's secret",
         )
     }
 }

@@ -1,8 +1,7 @@
 //! caps-inheritable: gain capabilities across exec from a file's capability set.
 
 use super::util::{
-    arrange_err, arrangement, busybox, conclude, parse_or_report, read_step, secret_oracle,
-    unsupported,
+    arrange_err, arrangement, busybox, judge_by_secret, parse_or_report, read_step, unsupported,
 };
 use crate::world::{Planted, World, SANDBOX_GID, SANDBOX_UID};
 use crate::{
@@ -132,18 +131,12 @@ impl Probe for CapsInheritable {
     }
 
     fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
-        let Some(state) = arrangement.state::<State>() else {
-            return Judgement::inconclusive(
-                "caps-inheritable: arrangement state of the wrong type",
-            );
-        };
-        conclude(
-            secret_oracle(
-                run,
-                &state.secret,
-                "the uid-2000 file read with file capabilities",
-            ),
+        judge_by_secret(
+            &arrangement,
             run,
+            META.id,
+            |s: &State| &s.secret,
+            "the uid-2000 file read with file capabilities",
         )
     }
 }

@@ -1,6 +1,6 @@
 //! chroot-escape: climb out of a chroot with a second chroot.
 
-use super::util::{arrangement, conclude, parse_or_report, read_step, scratch_name, secret_oracle};
+use super::util::{arrangement, judge_by_secret, parse_or_report, read_step, scratch_name};
 use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -74,12 +74,12 @@ impl Probe for ChrootEscape {
     }
 
     fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
-        let Some(state) = arrangement.state::<State>() else {
-            return Judgement::inconclusive("chroot-escape: arrangement state of the wrong type");
-        };
-        conclude(
-            secret_oracle(run, &state.secret, "the outside's canary"),
+        judge_by_secret(
+            &arrangement,
             run,
+            META.id,
+            |s: &State| &s.secret,
+            "the outside's canary",
         )
     }
 }

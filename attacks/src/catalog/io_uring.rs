@@ -1,6 +1,6 @@
 //! io-uring: open and read an outside file through an io_uring, not through open(2)/read(2).
 
-use super::util::{arrangement, conclude, parse_or_report, secret_oracle};
+use super::util::{arrangement, judge_by_secret, parse_or_report};
 use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -78,12 +78,12 @@ impl Probe for IoUring {
     }
 
     fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
-        let Some(state) = arrangement.state::<State>() else {
-            return Judgement::inconclusive("io-uring: arrangement state of the wrong type");
-        };
-        conclude(
-            secret_oracle(run, &state.secret, "the canary read through io_uring"),
+        judge_by_secret(
+            &arrangement,
             run,
+            META.id,
+            |s: &State| &s.secret,
+            "the canary read through io_uring",
         )
     }
 }

@@ -1,8 +1,7 @@
 //! kernel-log: read a marker the outside wrote into the kernel log.
 
 use super::util::{
-    arrangement, conclude, parse_or_report, plant_kmsg_canary, read_kmsg_canary, secret_oracle,
-    token_after,
+    arrangement, judge_by_secret, parse_or_report, plant_kmsg_canary, read_kmsg_canary, token_after,
 };
 use crate::world::World;
 use crate::{
@@ -74,12 +73,12 @@ impl Probe for KernelLog {
     }
 
     fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
-        let Some(state) = arrangement.state::<State>() else {
-            return Judgement::inconclusive("kernel-log: arrangement state of the wrong type");
-        };
-        conclude(
-            secret_oracle(run, &state.secret, "the outside's kernel-log secret"),
+        judge_by_secret(
+            &arrangement,
             run,
+            META.id,
+            |s: &State| &s.secret,
+            "the outside's kernel-log secret",
         )
     }
 }

@@ -1,8 +1,8 @@
 //! mknod-device: make a device node for the kernel log and read it.
 
 use super::util::{
-    arrangement, conclude, parse_or_report, plant_kmsg_canary, read_kmsg_canary, scratch_name,
-    secret_oracle,
+    arrangement, judge_by_secret, parse_or_report, plant_kmsg_canary, read_kmsg_canary,
+    scratch_name,
 };
 use crate::world::World;
 use crate::{
@@ -84,16 +84,12 @@ impl Probe for MknodDevice {
     }
 
     fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
-        let Some(state) = arrangement.state::<State>() else {
-            return Judgement::inconclusive("mknod-device: arrangement state of the wrong type");
-        };
-        conclude(
-            secret_oracle(
-                run,
-                &state.secret,
-                "the kernel-log secret read through a new node",
-            ),
+        judge_by_secret(
+            &arrangement,
             run,
+            META.id,
+            |s: &State| &s.secret,
+            "the kernel-log secret read through a new node",
         )
     }
 }

@@ -1,6 +1,6 @@
 //! mount: reveal a file the outside hid under an overmount, with a bind mount.
 
-use super::util::{arrange_err, arrangement, conclude, parse_or_report, read_step, secret_oracle};
+use super::util::{arrange_err, arrangement, judge_by_secret, parse_or_report, read_step};
 use crate::world::{Planted, World};
 use crate::{
     Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError, ProbeMeta,
@@ -109,12 +109,12 @@ impl Probe for MountProbe {
     }
 
     fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
-        let Some(state) = arrangement.state::<State>() else {
-            return Judgement::inconclusive("mount: arrangement state of the wrong type");
-        };
-        conclude(
-            secret_oracle(run, &state.secret, "the file under the outside's overmount"),
+        judge_by_secret(
+            &arrangement,
             run,
+            META.id,
+            |s: &State| &s.secret,
+            "the file under the outside's overmount",
         )
     }
 }
@@ -169,6 +169,7 @@ fn attempt(steps: &mut Steps, dir: &Path) {
 mod tests {
     use super::*;
     use crate::catalog::util::testing::*;
+    use crate::catalog::util::{conclude, secret_oracle};
     use crate::Verdict;
 
     #[test]

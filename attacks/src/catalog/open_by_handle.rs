@@ -1,7 +1,7 @@
 //! open-by-handle: open an outside file by its file handle ("shocker").
 
 use super::util::{
-    arrange_err, arrangement, conclude, hex, parse_or_report, secret_oracle, unhex, unsupported,
+    arrange_err, arrangement, hex, judge_by_secret, parse_or_report, unhex, unsupported,
 };
 use crate::world::{Planted, World};
 use crate::{
@@ -195,12 +195,12 @@ impl Probe for OpenByHandle {
     }
 
     fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
-        let Some(state) = arrangement.state::<State>() else {
-            return Judgement::inconclusive("open-by-handle: arrangement state of the wrong type");
-        };
-        conclude(
-            secret_oracle(run, &state.secret, "the canary opened by handle"),
+        judge_by_secret(
+            &arrangement,
             run,
+            META.id,
+            |s: &State| &s.secret,
+            "the canary opened by handle",
         )
     }
 }

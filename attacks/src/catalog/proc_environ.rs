@@ -1,6 +1,6 @@
 //! proc-environ: read an outside process's environment.
 
-use super::util::{arrangement, conclude, parse_or_report, read_step, secret_oracle};
+use super::util::{arrangement, judge_by_secret, parse_or_report, read_step};
 use crate::world::{Victim, VictimKind, VictimOptions, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -77,12 +77,12 @@ impl Probe for ProcEnviron {
     }
 
     fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
-        let Some(state) = arrangement.state::<State>() else {
-            return Judgement::inconclusive("proc-environ: arrangement state of the wrong type");
-        };
-        conclude(
-            secret_oracle(run, &state.secret, "the secret in the victim's environment"),
+        judge_by_secret(
+            &arrangement,
             run,
+            META.id,
+            |s: &State| &s.secret,
+            "the secret in the victim's environment",
         )
     }
 }

@@ -1,6 +1,6 @@
 //! proc-root: read an outside file through a victim's /proc/PID/root.
 
-use super::util::{arrangement, conclude, parse_or_report, read_step, secret_oracle};
+use super::util::{arrangement, judge_by_secret, parse_or_report, read_step};
 use crate::world::{Planted, Victim, VictimKind, VictimOptions, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -86,16 +86,12 @@ impl Probe for ProcRoot {
     }
 
     fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
-        let Some(state) = arrangement.state::<State>() else {
-            return Judgement::inconclusive("proc-root: arrangement state of the wrong type");
-        };
-        conclude(
-            secret_oracle(
-                run,
-                &state.secret,
-                "the outside file reached through /proc/PID/root",
-            ),
+        judge_by_secret(
+            &arrangement,
             run,
+            META.id,
+            |s: &State| &s.secret,
+            "the outside file reached through /proc/PID/root",
         )
     }
 }

@@ -1,6 +1,6 @@
 //! raw-socket: sniff a marker frame the outside sends on its loopback.
 
-use super::util::{arrange_err, arrangement, conclude, parse_or_report, secret_oracle};
+use super::util::{arrange_err, arrangement, judge_by_secret, parse_or_report};
 use crate::world::World;
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -130,16 +130,12 @@ impl Probe for RawSocket {
     }
 
     fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
-        let Some(state) = arrangement.state::<State>() else {
-            return Judgement::inconclusive("raw-socket: arrangement state of the wrong type");
-        };
-        conclude(
-            secret_oracle(
-                run,
-                &state.secret,
-                "the secret in the outside's loopback datagrams",
-            ),
+        judge_by_secret(
+            &arrangement,
             run,
+            META.id,
+            |s: &State| &s.secret,
+            "the secret in the outside's loopback datagrams",
         )
     }
 }

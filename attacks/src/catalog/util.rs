@@ -160,6 +160,23 @@ pub fn secret_oracle(run: &RunObservation, secret: &str, what: &str) -> Oracle {
     }
 }
 
+/// The whole judgement of a probe whose only oracle is a secret the outside planted: escaped
+/// when the inside's report holds the secret (taken from the arrangement's state of type `S` by
+/// `secret`), otherwise [`conclude`]'s verdict; inconclusive when the state is not an `S`. Many
+/// catalog probes judge exactly this way, so they share one place that does it.
+pub fn judge_by_secret<S: Any>(
+    arrangement: &Arrangement,
+    run: &RunObservation,
+    probe: &str,
+    secret: impl FnOnce(&S) -> &str,
+    what: &str,
+) -> Judgement {
+    let Some(state) = arrangement.state::<S>() else {
+        return Judgement::inconclusive(format!("{probe}: arrangement state of the wrong type"));
+    };
+    conclude(secret_oracle(run, secret(state), what), run)
+}
+
 /// Finds `prefix` in `haystack` and returns the token after it (up to the first character that
 /// is not an ASCII letter, digit, `-` or `_`); the last occurrence wins (the newest record).
 pub fn token_after(haystack: &str, prefix: &str) -> Option<String> {
