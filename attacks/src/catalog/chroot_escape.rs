@@ -1,6 +1,8 @@
 //! chroot-escape: climb out of a chroot with a second chroot.
 
-use super::util::{arrangement, judge_by_secret, parse_or_report, read_step, scratch_name};
+use super::util::{
+    arrangement, judge_by_secret, parse_or_report, plant_canary_file, read_step, scratch_name,
+};
 use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -50,10 +52,7 @@ impl Probe for ChrootEscape {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
-        let secret = world.fresh_secret().map_err(ProbeError::world(id))?;
-        let file = world
-            .secret_file("chroot-canary", &secret, 0o600)
-            .map_err(ProbeError::world(id))?;
+        let (file, secret) = plant_canary_file(world, id, "chroot-canary")?;
         Ok(arrangement(
             vec![kv("canary", file.path().display()), kv("scratch", "/tmp")],
             State {

@@ -1,6 +1,6 @@
 //! io-uring: open and read an outside file through an io_uring, not through open(2)/read(2).
 
-use super::util::{arrangement, judge_by_secret, parse_or_report};
+use super::util::{arrangement, judge_by_secret, parse_or_report, plant_canary_file};
 use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -55,10 +55,7 @@ impl Probe for IoUring {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
-        let secret = world.fresh_secret().map_err(ProbeError::world(id))?;
-        let file = world
-            .secret_file("io-uring-canary", &secret, 0o600)
-            .map_err(ProbeError::world(id))?;
+        let (file, secret) = plant_canary_file(world, id, "io-uring-canary")?;
         Ok(arrangement(
             vec![kv("path", file.path().display())],
             State {

@@ -1,7 +1,8 @@
 //! open-by-handle: open an outside file by its file handle ("shocker").
 
 use super::util::{
-    arrange_err, arrangement, hex, judge_by_secret, parse_or_report, unhex, unsupported,
+    arrange_err, arrangement, hex, judge_by_secret, parse_or_report, plant_canary_file, unhex,
+    unsupported,
 };
 use crate::world::{Planted, World};
 use crate::{
@@ -131,10 +132,7 @@ impl Probe for OpenByHandle {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
-        let secret = world.fresh_secret().map_err(ProbeError::world(id))?;
-        let file = world
-            .secret_file("handle-canary", &secret, 0o600)
-            .map_err(ProbeError::world(id))?;
+        let (file, secret) = plant_canary_file(world, id, "handle-canary")?;
         let dev = fs::metadata(file.path())
             .map_err(|e| arrange_err(id, "stat of the canary", e))?
             .dev();

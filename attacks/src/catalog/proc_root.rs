@@ -1,6 +1,6 @@
 //! proc-root: read an outside file through a victim's /proc/PID/root.
 
-use super::util::{arrangement, judge_by_secret, parse_or_report, read_step};
+use super::util::{arrangement, judge_by_secret, parse_or_report, plant_canary_file, read_step};
 use crate::world::{Planted, Victim, VictimKind, VictimOptions, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -47,10 +47,7 @@ impl Probe for ProcRoot {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
-        let secret = world.fresh_secret().map_err(ProbeError::world(id))?;
-        let file = world
-            .secret_file("proc-root-canary", &secret, 0o600)
-            .map_err(ProbeError::world(id))?;
+        let (file, secret) = plant_canary_file(world, id, "proc-root-canary")?;
         // The victim holds an unrelated secret: the oracle is the file, reached through its root.
         let decoy = world.fresh_secret().map_err(ProbeError::world(id))?;
         let victim = world

@@ -5,7 +5,7 @@
 
 use crate::driver::settle;
 use crate::report::Steps;
-use crate::world::World;
+use crate::world::{Planted, World};
 use crate::{ArgError, Args, Arrangement, Judgement, ProbeError, RunObservation};
 use std::any::Any;
 use std::fs;
@@ -262,6 +262,22 @@ pub fn read_kmsg_records(file: &mut fs::File) -> io::Result<String> {
         }
     }
     Ok(out)
+}
+
+/// Plants one attempt's canary file: a fresh secret in a world file named after `base`, readable
+/// by root only (0600), so that reading it from the sandbox proves an escape. Returns the file
+/// (the state keeps it planted until judged) and the secret. Shared by the catalog probes that try
+/// to reach an outside file by another road (chroot, io_uring, a file handle, /proc/PID/root).
+pub fn plant_canary_file(
+    world: &World,
+    probe: &'static str,
+    base: &str,
+) -> Result<(Planted, String), ProbeError> {
+    let secret = world.fresh_secret().map_err(ProbeError::world(probe))?;
+    let file = world
+        .secret_file(base, &secret, 0o600)
+        .map_err(ProbeError::world(probe))?;
+    Ok((file, secret))
 }
 
 /// Plants one attempt's kernel-log canary: a fresh secret written to /dev/kmsg after
