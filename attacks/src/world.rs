@@ -14,7 +14,7 @@ mod servers;
 mod sysv;
 mod victim;
 
-pub use cgroup::{CgroupSampler, SafetyCgroup, SamplerPeaks};
+pub use cgroup::{CgroupSampler, SafetyCgroup, SampledCgroup, SamplerPeaks};
 pub use keyring::{abi as keyctl_abi, UserKey};
 pub use servers::{DirFdServer, TcpSecretServer};
 pub use sysv::{SysvMsg, SysvShm, SYSV_MSG_TYPE, SYSV_SHM_SIZE};

@@ -2,7 +2,7 @@
 //! safety cgroup that keeps the guest alive even with no sandbox.
 
 use super::{with_args, wrong_state};
-use crate::world::{CgroupSampler, SafetyCgroup, World};
+use crate::world::{SampledCgroup, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation,
@@ -61,12 +61,6 @@ fn threshold(limits: &Limits) -> u64 {
     }
 }
 
-struct State {
-    threshold: u64,
-    sampler: CgroupSampler,
-    cgroup: SafetyCgroup,
-}
-
 impl Probe for ForkBomb {
     fn meta(&self) -> &'static ProbeMeta {
         &META
@@ -86,18 +80,11 @@ impl Probe for ForkBomb {
         let cgroup = world
             .safety_cgroup("fork-bomb", Some(target + SAFETY_HEADROOM), None)
             .map_err(ProbeError::world(META.id))?;
-        let sampler = cgroup.start_sampler(Duration::from_millis(5));
-        let path = cgroup.path().to_path_buf();
         let args = vec![kv("count", target), kv("hold_ms", HOLD_MS)];
-        Ok(Arrangement::new(
-            args,
-            State {
-                threshold,
-                sampler,
-                cgroup,
-            },
+        Ok(
+            SampledCgroup::start(threshold, cgroup, Duration::from_millis(5))
+                .into_arrangement(args),
         )
-        .with_cgroup(path))
     }
 
     fn attempt(&self, args: &[String]) -> InsideReport {
@@ -145,10 +132,10 @@ impl Probe for ForkBomb {
     }
 
     fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
-        let Ok(state) = arrangement.state.downcast::<State>() else {
+        let Ok(state) = arrangement.state.downcast::<SampledCgroup>() else {
             return wrong_state(META.id);
         };
-        let State {
+        let SampledCgroup {
             threshold,
             sampler,
             cgroup,

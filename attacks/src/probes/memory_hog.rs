@@ -2,7 +2,7 @@
 //! the guest alive even with no sandbox.
 
 use super::{with_args, wrong_state};
-use crate::world::{CgroupSampler, SafetyCgroup, World};
+use crate::world::{SampledCgroup, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation,
@@ -48,12 +48,6 @@ static META: ProbeMeta = ProbeMeta {
     class: ProbeClass::Resource,
 };
 
-struct State {
-    threshold: u64,
-    sampler: CgroupSampler,
-    cgroup: SafetyCgroup,
-}
-
 impl Probe for MemoryHog {
     fn meta(&self) -> &'static ProbeMeta {
         &META
@@ -77,18 +71,11 @@ impl Probe for MemoryHog {
         let cgroup = world
             .safety_cgroup("memory-hog", None, Some(target + SAFETY_HEADROOM))
             .map_err(ProbeError::world(META.id))?;
-        let sampler = cgroup.start_sampler(Duration::from_millis(10));
-        let path = cgroup.path().to_path_buf();
         let args = vec![kv("bytes", target), kv("hold_ms", HOLD_MS)];
-        Ok(Arrangement::new(
-            args,
-            State {
-                threshold,
-                sampler,
-                cgroup,
-            },
+        Ok(
+            SampledCgroup::start(threshold, cgroup, Duration::from_millis(10))
+                .into_arrangement(args),
         )
-        .with_cgroup(path))
     }
 
     fn attempt(&self, args: &[String]) -> InsideReport {
@@ -139,10 +126,10 @@ impl Probe for MemoryHog {
     }
 
     fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
-        let Ok(state) = arrangement.state.downcast::<State>() else {
+        let Ok(state) = arrangement.state.downcast::<SampledCgroup>() else {
             return wrong_state(META.id);
         };
-        let State {
+        let SampledCgroup {
             threshold,
             sampler,
             cgroup,

@@ -246,3 +246,32 @@ mod tests {
         assert!(matches!(err, WorldError::Unsupported(_)), "{err}");
     }
 }
+
+/// A safety cgroup with a sampler started on it, and the threshold its peak is judged against:
+/// the arrangement state of the resource probes (fork-bomb, memory-hog), which set it up and
+/// hand it to the harness the same way. Fields drop in this order: the sampler stops before the
+/// cgroup is killed and removed.
+pub struct SampledCgroup {
+    pub threshold: u64,
+    pub sampler: CgroupSampler,
+    pub cgroup: SafetyCgroup,
+}
+
+impl SampledCgroup {
+    /// Starts sampling `cgroup` every `interval`.
+    pub fn start(threshold: u64, cgroup: SafetyCgroup, interval: Duration) -> SampledCgroup {
+        let sampler = cgroup.start_sampler(interval);
+        SampledCgroup {
+            threshold,
+            sampler,
+            cgroup,
+        }
+    }
+
+    /// The arrangement that runs the payload with `args` in the cgroup, keeping `self` as the
+    /// state for the judge.
+    pub fn into_arrangement(self, args: Vec<String>) -> crate::Arrangement {
+        let path = self.cgroup.path().to_path_buf();
+        crate::Arrangement::new(args, self).with_cgroup(path)
+    }
+}
