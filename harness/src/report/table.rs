@@ -127,7 +127,7 @@ pub fn render(report: &RunReport, colour: bool) -> String {
         let tally = Tally::of(matrix.column(profile));
         let shallow = matrix
             .column(profile)
-            .filter(|r| Shade::of(r) == Shade::Depth(1))
+            .filter(|r| super::matrix::one_layer_from_escaping(r))
             .count();
         let _ = writeln!(
             out,
