@@ -10,7 +10,10 @@
 //!   uid layer makes the payload the victim's uid, and equal uids signal across user
 //!   namespaces): necessary layers are measured, not inferred;
 //! - switching pid-ns off makes signal-outside's depth under `strict` drop by exactly one;
-//! - the gate passes on the run's own output and fails on a baseline that claims more.
+//! - the gate passes on the run's own output and fails on a baseline that claims more;
+//! - fd-exhaustion under `strict` is held by rlimits (necessary): every ablation run is judged
+//!   against strict's promise of 256 descriptors, not against the ceiling a run without any
+//!   limit would be judged by.
 //!
 //! One VM boots for the whole binary (nine launches plus their ablation).
 
@@ -28,6 +31,7 @@ const PTRACE: &str = "ptrace-outside";
 const SIGNAL: &str = "signal-same-uid";
 const SIGNAL_ROOT: &str = "signal-outside";
 const WITHOUT_PID_NS: &str = "strict-without-pid-ns";
+const FDS: &str = "fd-exhaustion";
 
 type Check = fn(&RunReport) -> Result<(), String>;
 
@@ -49,6 +53,10 @@ fn main() {
         (
             "switching_pid_ns_off_drops_the_depth_by_one",
             depth_drops_by_one,
+        ),
+        (
+            "fd_exhaustion_under_strict_rlimits_is_necessary",
+            rlimits_necessary_for_fd_exhaustion,
         ),
         (
             "the_gate_passes_on_its_own_output",
@@ -101,6 +109,7 @@ fn run_plan() -> Result<RunReport, String> {
             PTRACE.to_string(),
             SIGNAL.to_string(),
             SIGNAL_ROOT.to_string(),
+            FDS.to_string(),
         ],
     )
     .map_err(|e| e.to_string())?;
@@ -213,6 +222,25 @@ fn depth_drops_by_one(report: &RunReport) -> Result<(), String> {
     if with.len() != without.len() + 1 || lost != [Layer::PidNs] || !gained.is_empty() {
         return Err(format!(
             "{SIGNAL_ROOT}: strict {with:?}; without pid-ns {without:?}; expected exactly pid-ns lost"
+        ));
+    }
+    Ok(())
+}
+
+fn rlimits_necessary_for_fd_exhaustion(report: &RunReport) -> Result<(), String> {
+    let r = result(report, FDS, "strict")?;
+    if r.verdict != Verdict::Blocked {
+        return Err(format!(
+            "{FDS} under strict: {:?} ({}), expected blocked",
+            r.verdict, r.reason
+        ));
+    }
+    let a = r.attribution.as_ref().ok_or("no attribution")?;
+    if !a.necessary.contains(&Layer::Rlimits) {
+        return Err(format!(
+            "{FDS} under strict: rlimits not necessary (necessary {:?}, sufficient {:?}); \
+             an ablation run without rlimits was judged against another limit than strict's",
+            a.necessary, a.sufficient
         ));
     }
     Ok(())
