@@ -265,7 +265,14 @@ struct Orchestrator<'a> {
 
 /// What one launch runs under.
 enum Target<'c> {
-    Ours(breakout_runtime::config::SandboxConfig),
+    /// Our runtime under `config`, judged against `promise`: the limits of the profile whose
+    /// cell is being answered. An ablation variant that switches a limit off is still judged
+    /// against the limit the full profile promised, so "strict without rlimits" asks whether the
+    /// payload got past strict's 256 descriptors, not past the ceiling used without any limit.
+    Ours {
+        config: breakout_runtime::config::SandboxConfig,
+        promise: Limits,
+    },
     Adapter(&'c str),
 }
 
@@ -287,7 +294,10 @@ impl Orchestrator<'_> {
 
     fn base_run(&self, job: &Job, probe: &'static dyn Probe) -> TrialRecord {
         let target = match &self.configuration(job).kind {
-            ConfigurationKind::Breakout { config } => Target::Ours(config.clone()),
+            ConfigurationKind::Breakout { config } => Target::Ours {
+                config: config.clone(),
+                promise: launcher::limits_of(config),
+            },
             ConfigurationKind::Adapter { adapter, .. } => Target::Adapter(adapter),
         };
         self.trial(
@@ -346,7 +356,18 @@ impl Orchestrator<'_> {
 
     fn key(&self, probe: &'static dyn Probe, target: &Target) -> String {
         match target {
-            Target::Ours(config) => format!("{}|{}", probe.meta().id, launcher::identity(config)),
+            // Only resource probes read the limits: for the rest one launch answers every
+            // profile that asks for the same configuration.
+            Target::Ours { config, promise } if probe.meta().class == ProbeClass::Resource => {
+                format!(
+                    "{}|{}|{promise:?}",
+                    probe.meta().id,
+                    launcher::identity(config)
+                )
+            }
+            Target::Ours { config, .. } => {
+                format!("{}|{}", probe.meta().id, launcher::identity(config))
+            }
             Target::Adapter(name) => format!("{}|adapter:{name}", probe.meta().id),
         }
     }
@@ -354,10 +375,9 @@ impl Orchestrator<'_> {
     fn launch(&self, probe: &'static dyn Probe, target: &Target) -> TrialRecord {
         self.launches.fetch_add(1, Ordering::Relaxed);
         let run = match target {
-            Target::Ours(config) => {
-                let limits = launcher::limits_of(config);
+            Target::Ours { config, promise } => {
                 let launcher = launcher::RuntimeLauncher::new(config.clone());
-                breakout_attacks::run_probe(probe, self.world, &limits, &launcher, self.timeout)
+                breakout_attacks::run_probe(probe, self.world, promise, &launcher, self.timeout)
             }
             Target::Adapter(name) => match (self.adapters)(name) {
                 Ok(launcher) => breakout_attacks::run_probe(
@@ -467,7 +487,10 @@ impl TrialRunner for VariantRunner<'_, '_> {
     fn run(&mut self, variant: &Variant, description: &str) -> TrialOutcome {
         let record = match launcher::with_variant(self.base, &variant.layers, &variant.extra_caps) {
             Ok(config) => {
-                let target = Target::Ours(config);
+                let target = Target::Ours {
+                    config,
+                    promise: launcher::limits_of(self.base),
+                };
                 let first = self.orchestrator.trial(self.probe, &target, description);
                 if first.verdict == Verdict::Inconclusive {
                     // A timeout on a loaded machine must not decide an ablation step: one more
