@@ -59,8 +59,9 @@ pub fn config_from(args: &SandboxArgs) -> Result<SandboxConfig, String> {
         let spec = p
             .to_str()
             .ok_or_else(|| format!("--seccomp-profile: path {} is not UTF-8", p.display()))?;
-        // A bare name would be taken for a builtin; a file given on the command line is a path.
-        let spec = if spec.contains('/') {
+        // A bare name is a file in the current directory when one exists there, else a builtin
+        // profile name (`--seccomp-profile strict` as `profile = "strict"` in a file).
+        let spec = if spec.contains('/') || !p.exists() {
             spec.to_string()
         } else {
             format!("./{spec}")

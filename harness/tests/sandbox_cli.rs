@@ -42,6 +42,8 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 #[case::unknown_field("field.toml", "[mount]\nbindz = []\n", &["field.toml", "unknown field `bindz`"])]
 #[case::unknown_cap("cap.toml", "[caps]\nkeep = [\"CAP_MAGIC\"]\n", &["cap.toml", "field `caps.keep[0]`", "CAP_MAGIC"])]
 #[case::dependency("dep.toml", "[layers]\nfs-hardening = true\n", &["dep.toml", "`fs-hardening` needs layer `mount-ns`"])]
+#[case::settings_of_an_off_layer("off.toml", "[layers]\npid-ns = true\n[rlimits]\nnofile = 64\n", &["off.toml", "field `rlimits`", "`rlimits` while that layer is off"])]
+#[case::missing_bind("bind.toml", "[layers]\nmount-ns = true\n[mount]\nbinds = [\"/no/such/dir\"]\n", &["bind.toml", "mount.binds[0]", "/no/such/dir", "does not exist"])]
 fn bad_config_files(#[case] name: &str, #[case] text: &str, #[case] want: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), name, text);
@@ -69,6 +71,18 @@ fn unknown_syscall_in_seccomp_profile_names_file_and_field() {
             "unknown syscall `wirte`",
         ],
     );
+}
+
+#[test]
+fn seccomp_profile_by_builtin_name() {
+    let o = Command::new(env!("CARGO_BIN_EXE_breakout"))
+        .args(["sandbox", "--profile", "none", "--seccomp-profile", "strict", "--"])
+        .args(["/bin/sh", "-c", "grep '^Seccomp:' /proc/self/status"])
+        .output()
+        .expect("run breakout");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(out.contains("Seccomp:\t2"), "{out}");
 }
 
 #[test]

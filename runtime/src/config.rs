@@ -276,6 +276,19 @@ const BUILTIN: &[(&str, &str)] = &[
     ("rootless", include_str!("../../profiles/rootless.toml")),
 ];
 
+/// The top-level keys of a profile that configure a layer, and the layers that use them (any one
+/// of them on makes the settings meaningful; `user` is also used by `rootless`).
+pub const SECTION_LAYERS: &[(&str, &[Layer])] = &[
+    ("user", &[Layer::Uid, Layer::UserNs]),
+    ("hostname", &[Layer::UtsNs]),
+    ("mount", &[Layer::MountNs]),
+    ("fs_hardening", &[Layer::FsHardening]),
+    ("caps", &[Layer::Caps]),
+    ("seccomp", &[Layer::Seccomp]),
+    ("cgroup", &[Layer::CgroupLimits]),
+    ("rlimits", &[Layer::Rlimits]),
+];
+
 /// The names of the builtin profiles.
 pub fn builtin_names() -> &'static [&'static str] {
     &["none", "namespaces", "docker-default", "strict", "rootless"]
@@ -320,6 +333,7 @@ impl SandboxConfig {
             })?);
         }
         cfg.check_fields()?;
+        cfg.check_sections_have_their_layer(text)?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -432,6 +446,52 @@ impl SandboxConfig {
             field: field.to_string(),
             message,
         }
+    }
+
+    /// Settings for a layer that is off are an error, not silently ignored: `[caps] keep = []`
+    /// with `caps` off would read as "no capabilities" while the payload keeps all of them. An
+    /// error rather than switching the layer on by declaring it: a profile says in one place,
+    /// `[layers]`, what is on, and a stray section never switches a layer on behind the reader's
+    /// back. (Ablation and `--disable` switch layers off after loading; their settings stay, as
+    /// the variant of a profile the user wrote.)
+    fn check_sections_have_their_layer(&self, text: &str) -> Result<(), ConfigError> {
+        let Ok(table) = text.parse::<toml::Table>() else {
+            return Ok(()); // syntax errors are reported by the typed parse
+        };
+        // Binds the profile names itself must exist (the default list skips what a host lacks,
+        // such as /lib64 on some distributions; a bind the user asked for never silently goes).
+        let explicit_binds = table
+            .get("mount")
+            .and_then(|m| m.get("binds"))
+            .is_some();
+        if explicit_binds {
+            for (i, b) in self.mount.binds.iter().enumerate() {
+                if b.is_absolute() && std::fs::symlink_metadata(b).is_err() {
+                    return Err(self.field_err(
+                        &format!("mount.binds[{i}]"),
+                        format!("bind source `{}` does not exist", b.display()),
+                    ));
+                }
+            }
+        }
+        for (key, owners) in SECTION_LAYERS {
+            if !table.contains_key(*key) {
+                continue;
+            }
+            let on = owners.iter().any(|l| self.enabled(*l))
+                || (*key == "user" && self.rootless);
+            if !on {
+                let names: Vec<String> = owners.iter().map(|l| format!("`{l}`")).collect();
+                return Err(self.field_err(
+                    key,
+                    format!(
+                        "settings for {} while that layer is off in [layers]: switch it on or remove `{key}`",
+                        names.join(" or ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Values that are wrong whatever the switches say.
@@ -661,6 +721,106 @@ mod tests {
             e.contains(&format!("field `{field}`")) && e.contains(what),
             "{e}"
         );
+    }
+
+    #[rstest]
+    #[case::caps("[caps]\nkeep = []\n", "caps", "`caps`")]
+    #[case::rlimits("[rlimits]\nnofile = 64\n", "rlimits", "`rlimits`")]
+    #[case::cgroup("[cgroup]\npids_max = 64\n", "cgroup", "`cgroup-limits`")]
+    #[case::seccomp("[seccomp]\nprofile = \"strict\"\n", "seccomp", "`seccomp`")]
+    #[case::fs("[fs_hardening]\nread_only_root = true\n", "fs_hardening", "`fs-hardening`")]
+    #[case::mount("[mount]\nsysfs = true\n", "mount", "`mount-ns`")]
+    #[case::hostname("hostname = \"x\"\n", "hostname", "`uts-ns`")]
+    #[case::user("[user]\nuid = 2000\ngid = 2000\n", "user", "`uid`")]
+    fn settings_for_a_layer_that_is_off_are_an_error(
+        #[case] section: &str,
+        #[case] field: &str,
+        #[case] layer: &str,
+    ) {
+        let text = format!("{section}[layers]\npid-ns = true\n");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains(field), "{err}");
+        assert!(err.contains(layer), "{err}");
+        assert!(err.contains("is off"), "{err}");
+    }
+
+    #[test]
+    fn settings_for_a_layer_that_is_on_load() {
+        let text = "[layers]\ncaps = true\nrlimits = true\n[caps]\nkeep = []\n[rlimits]\nnofile = 64\n";
+        let cfg = parse(text).unwrap();
+        assert_eq!(cfg.rlimit_nofile(), Some(64));
+    }
+
+    const PROFILE_FORMAT: &str = include_str!("../../docs/profile-format.md");
+
+    /// The field names of docs/profile-format.md's table (`section.key`, `key`).
+    fn documented_fields() -> BTreeSet<String> {
+        PROFILE_FORMAT
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .map(String::from)
+            .collect()
+    }
+
+    /// Every field of the config struct, as the table names it: maps keyed by the user
+    /// (`layers`, `rlimits`) appear once as `<section>.<name>`/`<layer>`.
+    fn struct_fields() -> BTreeSet<String> {
+        let mut cfg = SandboxConfig::builtin("strict").unwrap();
+        cfg.mount.root = Some(PathBuf::from("/"));
+        let value = toml::Value::try_from(&cfg).unwrap();
+        let mut out = BTreeSet::new();
+        for (key, v) in value.as_table().unwrap() {
+            match (key.as_str(), v) {
+                ("layers", _) => {
+                    out.insert("layers.<layer>".to_string());
+                }
+                ("rlimits", _) => {
+                    out.insert("rlimits.<name>".to_string());
+                }
+                (_, toml::Value::Table(t)) => {
+                    out.extend(t.keys().map(|k| format!("{key}.{k}")));
+                }
+                _ => {
+                    out.insert(key.clone());
+                }
+            }
+        }
+        // Optional fields left unset do not serialize; the strict profile sets the cgroup ones.
+        out
+    }
+
+    #[test]
+    fn profile_format_doc_names_every_field_and_no_other() {
+        let doc = documented_fields();
+        let fields = struct_fields();
+        let undocumented: Vec<_> = fields.difference(&doc).collect();
+        let stale: Vec<_> = doc.difference(&fields).collect();
+        assert!(
+            undocumented.is_empty() && stale.is_empty(),
+            "docs/profile-format.md: undocumented fields {undocumented:?}, documented fields that do not exist {stale:?}"
+        );
+    }
+
+    #[test]
+    fn profile_format_doc_example_loads() {
+        let example = PROFILE_FORMAT
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("an example in docs/profile-format.md");
+        let cfg = parse(example).unwrap();
+        assert_eq!(cfg.name, "web-worker");
+        assert_eq!(cfg.pids_max(), Some(32));
+    }
+
+    #[test]
+    fn a_bind_source_named_in_the_profile_must_exist() {
+        let text = "[layers]\nmount-ns = true\n[mount]\nbinds = [\"/usr\", \"/no/such/dir\"]\n";
+        let err = parse(text).unwrap_err().to_string();
+        assert!(err.contains("mount.binds[1]"), "{err}");
+        assert!(err.contains("/no/such/dir"), "{err}");
+        assert!(err.contains("does not exist"), "{err}");
     }
 
     #[test]
