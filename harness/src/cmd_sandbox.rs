@@ -76,6 +76,46 @@ pub fn config_from(args: &SandboxArgs) -> Result<SandboxConfig, String> {
     Ok(cfg)
 }
 
+/// Layers that only root can set up for a non-rootless profile: the namespaces (and the id maps
+/// naming other users), the uid switch, the capability cuts (PR_CAPBSET_DROP needs CAP_SETPCAP),
+/// seccomp without no-new-privs (CAP_SYS_ADMIN), and the cgroup leaf under a root-owned parent.
+const ROOT_ONLY: &[Layer] = &[
+    Layer::UserNs,
+    Layer::PidNs,
+    Layer::MountNs,
+    Layer::NetNs,
+    Layer::IpcNs,
+    Layer::UtsNs,
+    Layer::CgroupNs,
+    Layer::Uid,
+    Layer::Caps,
+    Layer::CgroupLimits,
+];
+
+/// A non-root caller asking for layers only root can set up gets one line naming them and the
+/// way out, before anything starts (instead of `setgroups(0, []): EPERM` from deep in the chain).
+pub fn needs_root(cfg: &SandboxConfig, euid: u32) -> Option<String> {
+    if euid == 0 || cfg.rootless {
+        return None;
+    }
+    let mut layers: Vec<String> = ROOT_ONLY
+        .iter()
+        .filter(|l| cfg.enabled(**l))
+        .map(|l| l.to_string())
+        .collect();
+    if cfg.enabled(Layer::Seccomp) && !cfg.enabled(Layer::NoNewPrivs) {
+        layers.push("seccomp (without no-new-privs)".to_string());
+    }
+    if layers.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "profile `{}` needs root for {} (started as uid {euid}): run it as root, or use `--profile rootless` (strict for an unprivileged user)",
+        cfg.name,
+        layers.join(", ")
+    ))
+}
+
 fn dup_std(fd: i32) -> Option<OwnedFd> {
     // SAFETY: 0, 1, 2 are borrowed only for the duration of the dup.
     let b = unsafe { BorrowedFd::borrow_raw(fd) };
@@ -93,6 +133,9 @@ pub fn run(args: SandboxArgs) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    if let Some(problem) = needs_root(&cfg, nix::unistd::geteuid().as_raw()) {
+        return fail(problem);
+    }
     let mut payload = Payload::new(args.cmd.clone());
     for var in ["TERM", "BREAKOUT_IN_VM"] {
         if let Some(v) = std::env::var_os(var) {
@@ -212,5 +255,24 @@ mod tty {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_root_caller_is_told_which_layers_need_root() {
+        let strict = SandboxConfig::builtin("strict").unwrap();
+        let msg = needs_root(&strict, 1000).unwrap();
+        assert!(msg.contains("user-ns, pid-ns"), "{msg}");
+        assert!(msg.contains("uid 1000"), "{msg}");
+        assert!(msg.contains("--profile rootless"), "{msg}");
+        assert_eq!(needs_root(&strict, 0), None);
+        let rootless = SandboxConfig::builtin("rootless").unwrap();
+        assert_eq!(needs_root(&rootless, 1000), None);
+        let none = SandboxConfig::builtin("none").unwrap();
+        assert_eq!(needs_root(&none, 1000), None);
     }
 }
