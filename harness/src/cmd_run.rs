@@ -1,9 +1,7 @@
 //! `breakout run`: the suite in a fresh VM, a progress bar while it runs, the report at the end,
 //! and the regression gate with `--baseline`.
 //!
-//! Exit codes: 0 the run completed (escapes are findings, not failures), 1 a regression against
-//! `--baseline`, 2 bad input or a failed run, 3 a positive control failed (a probe did not escape
-//! a configuration without layers, so it proves nothing).
+//! Exit codes: `exit_codes::RUN` (printed by `--help`).
 
 use crate::gate;
 use crate::model::{GuestEvent, RunReport};
@@ -37,32 +35,38 @@ pub struct RunArgs {
     /// Write the results as a baseline to FILE.
     #[arg(long, value_name = "FILE")]
     pub write_baseline: Option<PathBuf>,
+    /// With --baseline: a kernel release other than the baseline's is a regression (without it,
+    /// one line names both).
+    #[arg(long)]
+    pub strict_kernel: bool,
     #[command(flatten)]
     pub vm: VmArgs,
 }
 
 pub fn run(args: RunArgs) -> u8 {
     // Everything the user named is checked before the VM boots.
-    let plan = match RunPlan::from_names(&args.profiles, &args.probes) {
+    let mut plan = match RunPlan::from_names(&args.profiles, &args.probes) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("breakout run: {e}");
             return 2;
         }
     };
+    match plan.add_positive_control() {
+        Ok(Some(name)) => eprintln!(
+            "breakout run: no selected profile is without layers, so there is no positive control: every probe also runs under `{name}` (unsandboxed), so a broken probe cannot read as a block"
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("breakout run: {e}");
+            return 2;
+        }
+    }
     let baseline = match &args.baseline {
+        // The gate judges the run against the part of the baseline the run selected (recorded in
+        // the results), so nothing is trimmed here.
         Some(path) => match gate::load(path, "baseline") {
-            Ok(mut b) => {
-                // Probes or profiles the user left out on purpose are not "gone missing"; with
-                // no --probe (--profile) every probe (profile) of the baseline must come back.
-                if !args.probes.is_empty() {
-                    b.results.retain(|r| args.probes.contains(&r.probe));
-                }
-                if !args.profiles.is_empty() {
-                    b.results.retain(|r| args.profiles.contains(&r.profile));
-                }
-                Some(b)
-            }
+            Ok(b) => Some(b),
             Err(e) => {
                 eprintln!("breakout run: {e}");
                 return 2;
@@ -70,6 +74,18 @@ pub fn run(args: RunArgs) -> u8 {
         },
         None => None,
     };
+    if let Some(dir) = &args.out {
+        if let Err(e) = report::check_writable_dir(dir) {
+            eprintln!("breakout run: --out: {e}");
+            return 2;
+        }
+    }
+    if let Some(path) = &args.write_baseline {
+        if let Err(e) = report::check_writable_file(path) {
+            eprintln!("breakout run: --write-baseline: {e}");
+            return 2;
+        }
+    }
     let report = match execute(&plan, &args.vm) {
         Ok(r) => r,
         Err(e) => {
@@ -77,10 +93,22 @@ pub fn run(args: RunArgs) -> u8 {
             return 2;
         }
     };
+    let options = gate::GateOptions {
+        strict_kernel: args.strict_kernel,
+    };
+    let verdict = baseline
+        .as_ref()
+        .map(|b| gate::compare_with(b, &report, options));
+    let baseline_name = args
+        .baseline
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let gated = verdict.as_ref().map(|v| (v, baseline_name.as_str()));
 
     let shown = match args.format {
         Format::Table => report::table::render(&report, report::table::colour_for_stdout()),
-        other => report::render(&report, other),
+        other => report::render_gated(&report, other, gated),
     };
     print!("{shown}");
     eprintln!(
@@ -93,7 +121,7 @@ pub fn run(args: RunArgs) -> u8 {
     );
     let mut code = 0;
     if let Some(dir) = &args.out {
-        match report::write_all(&report, dir) {
+        match report::write_all_gated(&report, dir, gated) {
             Ok(paths) => {
                 for p in paths {
                     eprintln!("wrote {}", p.display());
@@ -132,9 +160,8 @@ pub fn run(args: RunArgs) -> u8 {
             code = 3;
         }
     }
-    if let (Some(baseline), Some(path)) = (&baseline, &args.baseline) {
-        let verdict = gate::compare(baseline, &report);
-        eprint!("{}", gate::render(&verdict, path));
+    if let (Some(verdict), Some(path)) = (&verdict, &args.baseline) {
+        eprint!("{}", gate::render(verdict, path));
         if !verdict.passed() {
             code = 1;
         }

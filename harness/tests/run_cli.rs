@@ -64,7 +64,7 @@ fn result(profile: &str, probe: &str, verdict: Verdict, sufficient: &[Layer]) ->
         evidence: Evidence::default(),
         attribution: (verdict == Verdict::Blocked).then(|| Attribution {
             sufficient: sufficient.to_vec(),
-            depth: sufficient.len(),
+            depth: breakout_harness::model::depth(sufficient, &[], true, false),
             candidates_complete: true,
             ..Attribution::default()
         }),
@@ -83,6 +83,7 @@ fn report(results: Vec<ProbeResult>) -> RunReport {
             layers: vec![Layer::PidNs, Layer::UserNs, Layer::Caps],
             inferred: false,
         }],
+        selection: None,
         results,
         timings: Timings::default(),
     }

@@ -1,5 +1,6 @@
 //! A self-contained HTML report (no external assets: inline CSS, no scripts): the environment,
-//! a heatmap matrix coloured by depth (escaped red, one layer orange, deeper greener,
+//! a heatmap matrix coloured by depth (escaped red, one layer from escaping orange, no single
+//! layer off lets it out green, unexplained violet,
 //! inconclusive and skipped grey), then per probe its technique, oracle, and per profile the
 //! evidence and the ablation runs.
 
@@ -22,14 +23,13 @@ table.matrix td.cell { font-size: .85em; min-width: 9em; }
 table.matrix td.cell a { color: inherit; text-decoration: none; display: block; }
 td.escaped { background: #d32f2f; color: #fff; font-weight: bold; }
 td.depth1 { background: #f57c00; color: #000; }
-td.depth2 { background: #c0ca33; color: #000; }
-td.depth3 { background: #43a047; color: #fff; }
+td.depth2 { background: #43a047; color: #fff; }
 td.unattributed { background: #ce93d8; color: #000; }
 td.inconclusive, td.skipped { background: #9e9e9e; color: #000; }
 td.absent { background: #fff; color: #999; }
 .legend span { display: inline-block; padding: .15em .5em; margin: .1em; border: 1px solid #bbb; }
 .legend span.escaped { background: #d32f2f; color: #fff; } .legend span.depth1 { background: #f57c00; }
-.legend span.depth2 { background: #c0ca33; } .legend span.depth3 { background: #43a047; color: #fff; }
+.legend span.depth2 { background: #43a047; color: #fff; }
 .legend span.unattributed { background: #ce93d8; } .legend span.grey { background: #9e9e9e; }
 pre { background: #f6f6f6; padding: .5em; white-space: pre-wrap; word-break: break-all; }
 code { background: #f2f2f2; padding: 0 .2em; }
@@ -150,18 +150,27 @@ fn matrix_section(out: &mut String, report: &RunReport, matrix: &Matrix) {
         let t = Tally::of(matrix.column(profile));
         let _ = write!(
             out,
-            "<td>{} escaped, {} blocked, {} inconclusive, {} skipped</td>",
-            t.escaped, t.blocked, t.inconclusive, t.skipped
+            "<td>{} escaped, {} blocked ({} one layer from escaping), {} inconclusive, {} skipped</td>",
+            t.escaped,
+            t.blocked,
+            matrix
+                .column(profile)
+                .filter(|r| super::matrix::one_layer_from_escaping(r))
+                .count(),
+            t.inconclusive,
+            t.skipped
         );
     }
     out.push_str("</tr>\n</table>\n");
     out.push_str(
         "<p class=\"legend\"><span class=\"escaped\">escaped</span>\
-<span class=\"depth1\">blocked by one layer only (depth 1)</span>\
-<span class=\"depth2\">depth 2</span><span class=\"depth3\">depth 3 or more</span>\
-<span class=\"unattributed\">no single layer suffices / unexplained</span>\
+<span class=\"depth1\">one layer from escaping (depth 1)</span>\
+<span class=\"depth2\">no single layer off lets it out (depth 2)</span>\
+<span class=\"unattributed\">unexplained / not attributed</span>\
 <span class=\"grey\">inconclusive or skipped</span></p>\n\
-<p class=\"muted\">A cell lists the sufficient layers: each alone still blocks the probe. \
+<p class=\"muted\">A cell lists the sufficient layers: each alone still blocks the probe; \
+<code>!</code> marks a layer without which it escapes; combined(A+B) names the layers a block \
+needs when no single one suffices (\"+ some of C|D\": it holds with all of those, not with none). \
 caps(CAP_X) names the capability that, kept, lets the probe through; seccomp(call) the syscall \
 the filter denied; ~ marks attribution inferred from evidence (external runtimes).</p>\n",
     );
