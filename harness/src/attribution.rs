@@ -190,7 +190,8 @@ impl Ablation<'_, '_> {
             };
 
         Attribution {
-            depth: sufficient.len(),
+            depth: crate::model::depth(&sufficient, &necessary, candidates_complete, false),
+            candidates,
             necessary,
             sufficient,
             candidates_complete,
@@ -456,9 +457,10 @@ mod tests {
     #[rstest]
     // One stopper: necessary and sufficient, depth 1.
     #[case(&[PidNs], &[PidNs, UserNs, Caps], &[PidNs, Uid], &[PidNs], &[PidNs], true)]
-    // Two stoppers both on: neither necessary, both sufficient, depth 2.
+    // Two stoppers both on: neither necessary, both sufficient, depth 2 (no single layer off
+    // lets it escape).
     #[case(&[PidNs, UserNs], &[PidNs, UserNs, Caps], &[PidNs, UserNs], &[], &[UserNs, PidNs], true)]
-    // A layer switched off drops the depth by one.
+    // A layer switched off leaves one stopper: depth 1.
     #[case(&[PidNs, UserNs], &[UserNs, Caps], &[PidNs, UserNs], &[UserNs], &[UserNs], true)]
     // The real stopper is not a candidate: unexplained, nothing credited.
     #[case(&[NetNs], &[PidNs, NetNs], &[PidNs], &[], &[], false)]
@@ -479,7 +481,12 @@ mod tests {
         let a = attribute_model(&mut model, enabled, candidates, &no_requires);
         assert_eq!(a.necessary, necessary);
         assert_eq!(a.sufficient, sufficient);
-        assert_eq!(a.depth, sufficient.len());
+        let depth = match (necessary.is_empty(), complete) {
+            (false, _) => 1,
+            (true, true) => 2,
+            (true, false) => 0,
+        };
+        assert_eq!(a.depth, depth);
         assert_eq!(a.candidates_complete, complete);
         assert_eq!(a.ablation_runs.len(), model.runs);
     }

@@ -1,8 +1,11 @@
-//! `breakout gate --baseline FILE [RESULTS]`: exit 1 when RESULTS is worse than the baseline,
-//! printing what regressed; 2 when a file cannot be read. Without RESULTS the suite is run in a
-//! fresh VM with the baseline's profiles and probes, then gated.
+//! `breakout gate --baseline FILE [RESULTS]`: judge RESULTS against the part of the baseline they
+//! selected; exit 1 when anything got worse, printing what regressed; 2 when a file cannot be
+//! read. Without RESULTS the suite is run in a fresh VM with the baseline's profiles and probes,
+//! then gated. `--format markdown` prints report.md's layout, `--format junit` the JUnit XML a CI
+//! test view shows; both agree with the text verdict (see `exit_codes::GATE`).
 
 use crate::gate;
+use crate::report;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -13,11 +16,25 @@ pub struct GateArgs {
     /// The results to judge (results.json). Without it the suite runs now.
     #[arg(value_name = "RESULTS")]
     pub results: Option<PathBuf>,
+    /// What to print on stdout: the gate's lines, report.md's layout (regressions first, the
+    /// matrix folded), or JUnit XML (a testcase fails exactly when it is a regression).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: GateFormat,
+    /// A kernel release other than the baseline's is a regression. Without it the gate names
+    /// both releases in one line and judges the verdicts anyway.
+    #[arg(long)]
+    pub strict_kernel: bool,
     #[command(flatten)]
     pub vm: crate::run::VmArgs,
 }
 
-/// Exit codes: 0 no regression, 1 regression, 2 unreadable input or a failed run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GateFormat {
+    Text,
+    Markdown,
+    Junit,
+}
+
 pub fn run(args: GateArgs) -> u8 {
     let baseline = match gate::load(&args.baseline, "baseline") {
         Ok(b) => b,
@@ -45,9 +62,28 @@ pub fn run(args: GateArgs) -> u8 {
             }
         },
     };
-    let report = gate::compare(&baseline, &current);
-    print!("{}", gate::render(&report, &args.baseline));
-    if report.passed() {
+    let options = gate::GateOptions {
+        strict_kernel: args.strict_kernel,
+    };
+    let verdict = gate::compare_with(&baseline, &current, options);
+    let name = args.baseline.display().to_string();
+    match args.format {
+        GateFormat::Text => print!("{}", gate::render(&verdict, &args.baseline)),
+        GateFormat::Markdown => print!(
+            "{}",
+            report::render_gated(&current, report::Format::Markdown, Some((&verdict, &name)))
+        ),
+        GateFormat::Junit => {
+            print!(
+                "{}",
+                report::render_gated(&current, report::Format::Junit, Some((&verdict, &name)))
+            );
+            // The verdict in one line on stderr too, for a log next to the XML.
+            let text = gate::render(&verdict, &args.baseline);
+            eprintln!("{}", text.lines().next().unwrap_or_default());
+        }
+    }
+    if verdict.passed() {
         0
     } else {
         1

@@ -1,9 +1,7 @@
 //! `breakout run`: the suite in a fresh VM, a progress bar while it runs, the report at the end,
 //! and the regression gate with `--baseline`.
 //!
-//! Exit codes: 0 the run completed (escapes are findings, not failures), 1 a regression against
-//! `--baseline`, 2 bad input or a failed run, 3 a positive control failed (a probe did not escape
-//! a configuration without layers, so it proves nothing).
+//! Exit codes: `exit_codes::RUN` (printed by `--help`).
 
 use crate::gate;
 use crate::model::{GuestEvent, RunReport};
@@ -37,32 +35,38 @@ pub struct RunArgs {
     /// Write the results as a baseline to FILE.
     #[arg(long, value_name = "FILE")]
     pub write_baseline: Option<PathBuf>,
+    /// With --baseline: a kernel release other than the baseline's is a regression (without it,
+    /// one line names both).
+    #[arg(long)]
+    pub strict_kernel: bool,
     #[command(flatten)]
     pub vm: VmArgs,
 }
 
 pub fn run(args: RunArgs) -> u8 {
     // Everything the user named is checked before the VM boots.
-    let plan = match RunPlan::from_names(&args.profiles, &args.probes) {
+    let mut plan = match RunPlan::from_names(&args.profiles, &args.probes) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("breakout run: {e}");
             return 2;
         }
     };
+    match plan.add_positive_control() {
+        Ok(Some(name)) => eprintln!(
+            "breakout run: no selected profile is without layers, so there is no positive control: every probe also runs under `{name}` (unsandboxed), so a broken probe cannot read as a block"
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("breakout run: {e}");
+            return 2;
+        }
+    }
     let baseline = match &args.baseline {
+        // The gate judges the run against the part of the baseline the run selected (recorded in
+        // the results), so nothing is trimmed here.
         Some(path) => match gate::load(path, "baseline") {
-            Ok(mut b) => {
-                // Probes or profiles the user left out on purpose are not "gone missing"; with
-                // no --probe (--profile) every probe (profile) of the baseline must come back.
-                if !args.probes.is_empty() {
-                    b.results.retain(|r| args.probes.contains(&r.probe));
-                }
-                if !args.profiles.is_empty() {
-                    b.results.retain(|r| args.profiles.contains(&r.profile));
-                }
-                Some(b)
-            }
+            Ok(b) => Some(b),
             Err(e) => {
                 eprintln!("breakout run: {e}");
                 return 2;
@@ -70,6 +74,18 @@ pub fn run(args: RunArgs) -> u8 {
         },
         None => None,
     };
+    if let Some(dir) = &args.out {
+        if let Err(e) = report::check_writable_dir(dir) {
+            eprintln!("breakout run: --out: {e}");
+            return 2;
+        }
+    }
+    if let Some(path) = &args.write_baseline {
+        if let Err(e) = report::check_writable_file(path) {
+            eprintln!("breakout run: --write-baseline: {e}");
+            return 2;
+        }
+    }
     let report = match execute(&plan, &args.vm) {
         Ok(r) => r,
         Err(e) => {
@@ -77,10 +93,22 @@ pub fn run(args: RunArgs) -> u8 {
             return 2;
         }
     };
+    let options = gate::GateOptions {
+        strict_kernel: args.strict_kernel,
+    };
+    let verdict = baseline
+        .as_ref()
+        .map(|b| gate::compare_with(b, &report, options));
+    let baseline_name = args
+        .baseline
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let gated = verdict.as_ref().map(|v| (v, baseline_name.as_str()));
 
     let shown = match args.format {
         Format::Table => report::table::render(&report, report::table::colour_for_stdout()),
-        other => report::render(&report, other),
+        other => report::render_gated(&report, other, gated),
     };
     print!("{shown}");
     eprintln!(
@@ -93,7 +121,7 @@ pub fn run(args: RunArgs) -> u8 {
     );
     let mut code = 0;
     if let Some(dir) = &args.out {
-        match report::write_all(&report, dir) {
+        match report::write_all_gated(&report, dir, gated) {
             Ok(paths) => {
                 for p in paths {
                     eprintln!("wrote {}", p.display());
@@ -132,9 +160,8 @@ pub fn run(args: RunArgs) -> u8 {
             code = 3;
         }
     }
-    if let (Some(baseline), Some(path)) = (&baseline, &args.baseline) {
-        let verdict = gate::compare(baseline, &report);
-        eprint!("{}", gate::render(&verdict, path));
+    if let (Some(verdict), Some(path)) = (&verdict, &args.baseline) {
+        eprint!("{}", gate::render(verdict, path));
         if !verdict.passed() {
             code = 1;
         }
@@ -173,13 +200,25 @@ pub fn positive_control_failures(report: &RunReport) -> Vec<String> {
         .collect()
 }
 
-/// The progress display: a bar on a terminal (probe, profile, done/total, elapsed), one line per
-/// result otherwise.
+/// The progress display: a bar on a terminal (probe, profile, done/total, elapsed); otherwise
+/// one line per phase and per result, and a line every [`HEARTBEAT`] without news, so a CI log
+/// shows progress from the first second (a TCG boot alone takes tens of seconds).
 struct Progress {
     bar: Option<ProgressBar>,
     total: usize,
     done: usize,
     started: Instant,
+    /// What the run is doing and when a line was last printed, shared with the heartbeat.
+    state: std::sync::Arc<std::sync::Mutex<Heartbeat>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
+
+struct Heartbeat {
+    phase: String,
+    done: usize,
+    last_line: Instant,
 }
 
 impl Progress {
@@ -197,15 +236,60 @@ impl Progress {
             bar.set_message("booting the VM");
             bar
         });
+        let started = Instant::now();
+        let state = std::sync::Arc::new(std::sync::Mutex::new(Heartbeat {
+            phase: "building the guest image and booting the VM".to_string(),
+            done: 0,
+            last_line: started,
+        }));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if bar.is_none() {
+            let (state, stop) = (state.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    let Ok(mut s) = state.lock() else { return };
+                    if s.last_line.elapsed() >= HEARTBEAT
+                        && !stop.load(std::sync::atomic::Ordering::Relaxed)
+                    {
+                        eprintln!(
+                            "[{:>6.1} s] {}/{total} still {}",
+                            started.elapsed().as_secs_f64(),
+                            s.done,
+                            s.phase
+                        );
+                        s.last_line = Instant::now();
+                    }
+                }
+            });
+        }
         Progress {
             bar,
             total,
             done: 0,
-            started: Instant::now(),
+            started,
+            state,
+            stop,
+        }
+    }
+
+    /// A line on stderr (non-terminal), stamped with the run's elapsed time.
+    fn line(&self, text: &str) {
+        eprintln!("[{:>6.1} s] {text}", self.started.elapsed().as_secs_f64());
+        if let Ok(mut s) = self.state.lock() {
+            s.last_line = Instant::now();
+        }
+    }
+
+    fn phase(&self, phase: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            s.phase = phase.to_string();
+            s.done = self.done;
         }
     }
 
     fn finish(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -215,24 +299,44 @@ impl Progress {
 impl Observer for Progress {
     fn booting(&mut self, group: &str, attempt: usize) {
         let message = if attempt == 0 {
-            format!("booting a VM for {group}")
+            format!("booting a VM for {group} ({} jobs)", self.total)
         } else {
             format!(
                 "a launch took the guest down; booting VM #{} for {group}",
                 attempt + 1
             )
         };
+        self.phase("building the guest image and booting the VM");
         match &self.bar {
             Some(bar) => bar.set_message(message),
-            None => eprintln!(
-                "[{:>6.1} s] {message}",
-                self.started.elapsed().as_secs_f64()
-            ),
+            None => self.line(&message),
         }
     }
 
     fn event(&mut self, event: &GuestEvent) {
         match event {
+            GuestEvent::Plan { total, .. } => {
+                let message = format!(
+                    "guest up: {total} jobs, first every probe under its profile, then ablation of the blocked ones"
+                );
+                self.phase("running probes (results of blocked probes come after their ablation)");
+                match &self.bar {
+                    Some(bar) => bar.set_message(message),
+                    None => self.line(&message),
+                }
+            }
+            GuestEvent::Environment(env) => {
+                if self.bar.is_none() {
+                    self.line(&format!(
+                        "guest kernel {}",
+                        if env.kernel_release.is_empty() {
+                            &env.kernel
+                        } else {
+                            &env.kernel_release
+                        }
+                    ));
+                }
+            }
             GuestEvent::Started { probe, profile } => {
                 if let Some(bar) = &self.bar {
                     bar.set_message(format!("{probe} under {profile}"));
@@ -240,6 +344,7 @@ impl Observer for Progress {
             }
             GuestEvent::Result(r) => {
                 self.done += 1;
+                self.phase("running probes and ablation");
                 let line = format!(
                     "{} under {}: {}",
                     r.probe,
@@ -251,13 +356,11 @@ impl Observer for Progress {
                         bar.inc(1);
                         bar.set_message(line);
                     }
-                    None => eprintln!(
-                        "[{:>6.1} s] {}/{} {line}",
-                        self.started.elapsed().as_secs_f64(),
-                        self.done,
-                        self.total
-                    ),
+                    None => self.line(&format!("{}/{} {line}", self.done, self.total)),
                 }
+            }
+            GuestEvent::Done { .. } => {
+                self.phase("shutting the VM down");
             }
             GuestEvent::Error { message } => match &self.bar {
                 Some(bar) => bar.println(format!("guest error: {message}")),

@@ -72,6 +72,7 @@ pub fn read(proc_root: &Path, sys_root: &Path, accel: &str) -> Environment {
     }
 
     Environment {
+        kernel_release: crate::model::release_of(&kernel),
         kernel,
         arch: std::env::consts::ARCH.to_string(),
         cpus: std::thread::available_parallelism()

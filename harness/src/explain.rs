@@ -235,6 +235,9 @@ pub fn explain_probe(meta: &ProbeMeta, results: Option<&RunReport>) -> String {
         for r in rows {
             let _ = writeln!(out, "  {:14}  {}", r.profile, cell_text(r));
             let _ = writeln!(out, "  {:14}  oracle: {}", "", r.reason);
+            if let Some(a) = &r.attribution {
+                out.push_str(&ablation_story(&r.profile, a));
+            }
         }
     }
     let _ = writeln!(
@@ -247,6 +250,66 @@ pub fn explain_probe(meta: &ProbeMeta, results: Option<&RunReport>) -> String {
             ""
         }
     );
+    out
+}
+
+/// The ablation runs behind a cell and, per candidate layer, why it is credited or not.
+fn ablation_story(profile: &str, a: &crate::model::Attribution) -> String {
+    let mut out = String::new();
+    let pad = format!("  {:14}  ", "");
+    let _ = writeln!(
+        out,
+        "{pad}depth {}: {}",
+        a.depth,
+        match a.depth {
+            1 => "one layer switched off lets it escape",
+            2 => "no single layer switched off lets it escape",
+            _ if a.inferred => "inferred from evidence, nothing was switched off",
+            _ => "not established (the candidates do not explain the block)",
+        }
+    );
+    if a.ablation_runs.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "{pad}ablation runs:");
+    for run in &a.ablation_runs {
+        let _ = writeln!(
+            out,
+            "{pad}  {:12} {}",
+            crate::gate::verdict_name(run.verdict),
+            run.description
+        );
+    }
+    let verdict_of = |prefix: &str| {
+        a.ablation_runs
+            .iter()
+            .find(|run| {
+                run.description == prefix
+                    || run.description.starts_with(&format!("{prefix} ("))
+            })
+            .map(|run| crate::gate::verdict_name(run.verdict))
+    };
+    let _ = writeln!(out, "{pad}why:");
+    for layer in a.candidate_layers() {
+        let name = layer.name();
+        let alone = format!("{name} alone");
+        let without = format!("{profile} without {name}");
+        let sufficient = if a.sufficient.contains(&layer) {
+            format!("sufficient ({alone}: blocked)")
+        } else {
+            match verdict_of(&alone) {
+                Some(v) => format!("not sufficient ({alone}: {v})"),
+                None => "not sufficient (its minimum blocks on its own, so it is not credited)"
+                    .to_string(),
+            }
+        };
+        let necessary = match (a.necessary.contains(&layer), verdict_of(&without)) {
+            (true, _) => format!("necessary ({without}: escaped)"),
+            (false, Some(v)) => format!("not necessary ({without}: {v})"),
+            (false, None) => "not necessary".to_string(),
+        };
+        let _ = writeln!(out, "{pad}  {name}: {sufficient}; {necessary}");
+    }
     out
 }
 
@@ -280,8 +343,8 @@ pub fn explain_layer(layer: Layer, results: Option<&RunReport>) -> String {
                         "  {} under {}{}{}",
                         r.probe,
                         r.profile,
-                        if a.depth == 1 {
-                            " (the only layer: depth 1)"
+                        if a.necessary.contains(&layer) {
+                            " (and without it, it escapes: depth 1)"
                         } else {
                             ""
                         },

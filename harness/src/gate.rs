@@ -1,16 +1,22 @@
 //! The regression gate: compare a run against a baseline and say what got worse.
 //!
-//! Worse means, per (profile, probe) of the baseline:
+//! The run is judged against the part of the baseline it selected (its recorded profiles and
+//! probes; for a schema-1 file, the pairs it holds), so a partial run is not a run with missing
+//! results. Worse means, per (profile, probe) of that part:
 //! - a new escape (the baseline did not escape, the run did);
 //! - a block that is no longer a block (inconclusive, skipped): the assurance is gone;
-//! - fewer sufficient layers: a layer the baseline credited as sufficient is not any more
-//!   (reported with the depth before and after);
-//! - a probe gone missing from the run;
+//! - a shallower block: a layer the baseline credited as sufficient is not any more, or the depth
+//!   fell (now one layer from an escape). Only when both sides were attributed: a `--no-ablation`
+//!   run against an ablated baseline is judged on verdicts only, and the gate says so;
+//! - a probe gone missing from the run although the run selected it;
 //! - a lost positive control: under a configuration with no layers the probe must escape.
 //!
-//! Results present in the run but not in the baseline are reported as new, never as regressions.
+//! Results new to the baseline are printed with their verdict; a new one that escapes under a
+//! configuration with layers, or a new positive control that did not escape, is a regression
+//! too: a new probe that gets out is news the gate must not pass over. A kernel release other
+//! than the baseline's is one line, and a failure with `--strict-kernel`.
 
-use crate::model::{ProbeResult, RunReport, SCHEMA_VERSION};
+use crate::model::{Coverage, ProbeResult, RunReport};
 use breakout_attacks::{Layer, Verdict};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,16 +36,7 @@ pub enum GateError {
         what: &'static str,
         path: PathBuf,
         #[source]
-        source: serde_json::Error,
-    },
-    #[error(
-        "{what} {path} has results schema version {found}, this breakout reads version {expected}"
-    )]
-    Schema {
-        what: &'static str,
-        path: PathBuf,
-        found: u32,
-        expected: u32,
+        source: crate::model::UpgradeError,
     },
     #[error("cannot write baseline {path}: {source}")]
     Write {
@@ -49,31 +46,15 @@ pub enum GateError {
     },
 }
 
-/// Load a results file (results.json or a baseline), checking the schema version before the
-/// full parse so an old file gets a clear message.
+/// Load a results file (results.json or a baseline) of any supported schema version (older
+/// versions are upgraded, see [`crate::model::upgrade`]).
 pub fn load(path: &Path, what: &'static str) -> Result<RunReport, GateError> {
     let text = std::fs::read_to_string(path).map_err(|source| GateError::Read {
         what,
         path: path.to_path_buf(),
         source,
     })?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|source| GateError::Parse {
-            what,
-            path: path.to_path_buf(),
-            source,
-        })?;
-    if let Some(found) = value.get("schema_version").and_then(|v| v.as_u64()) {
-        if found != u64::from(SCHEMA_VERSION) {
-            return Err(GateError::Schema {
-                what,
-                path: path.to_path_buf(),
-                found: found as u32,
-                expected: SCHEMA_VERSION,
-            });
-        }
-    }
-    serde_json::from_value(value).map_err(|source| GateError::Parse {
+    crate::model::upgrade(&text).map_err(|source| GateError::Parse {
         what,
         path: path.to_path_buf(),
         source,
@@ -99,12 +80,19 @@ pub enum Regression {
         was: Verdict,
         reason: String,
     },
+    /// A result the baseline does not have, escaped under a configuration with layers.
+    NewResultEscaped {
+        profile: String,
+        probe: String,
+        reason: String,
+    },
     NoLongerBlocked {
         profile: String,
         probe: String,
         now: Verdict,
         reason: String,
     },
+    /// Blocked in both, but by less: sufficient layers lost, or the depth fell.
     FewerSufficient {
         profile: String,
         probe: String,
@@ -129,6 +117,40 @@ pub enum Regression {
         now: Verdict,
         reason: String,
     },
+    /// The kernel release differs and `--strict-kernel` asked for the same one.
+    KernelChanged { baseline: String, run: String },
+}
+
+impl Regression {
+    /// The (profile, probe) pair the regression is about (none for the kernel).
+    pub fn pair(&self) -> Option<(&str, &str)> {
+        match self {
+            Regression::NewEscape { profile, probe, .. }
+            | Regression::NewResultEscaped { profile, probe, .. }
+            | Regression::NoLongerBlocked { profile, probe, .. }
+            | Regression::FewerSufficient { profile, probe, .. }
+            | Regression::Missing { profile, probe }
+            | Regression::NowSkipped { profile, probe, .. }
+            | Regression::PositiveControlLost { profile, probe, .. } => {
+                Some((profile.as_str(), probe.as_str()))
+            }
+            Regression::KernelChanged { .. } => None,
+        }
+    }
+
+    /// A short type for JUnit's `failure type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Regression::NewEscape { .. } => "new-escape",
+            Regression::NewResultEscaped { .. } => "new-result-escaped",
+            Regression::NoLongerBlocked { .. } => "no-longer-blocked",
+            Regression::FewerSufficient { .. } => "shallower",
+            Regression::Missing { .. } => "missing",
+            Regression::NowSkipped { .. } => "now-skipped",
+            Regression::PositiveControlLost { .. } => "positive-control",
+            Regression::KernelChanged { .. } => "kernel-changed",
+        }
+    }
 }
 
 impl fmt::Display for Regression {
@@ -137,6 +159,10 @@ impl fmt::Display for Regression {
             Regression::NewEscape { profile, probe, was, reason } => {
                 write!(f, "{probe} under {profile}: ESCAPED (baseline: {}): {reason}", verdict_name(*was))
             }
+            Regression::NewResultEscaped { profile, probe, reason } => write!(
+                f,
+                "{probe} under {profile}: ESCAPED (not in the baseline; {profile} has layers): {reason}"
+            ),
             Regression::NoLongerBlocked { profile, probe, now, reason } => {
                 write!(f, "{probe} under {profile}: {} (baseline: blocked): {reason}", verdict_name(*now))
             }
@@ -146,11 +172,21 @@ impl fmt::Display for Regression {
                 lost,
                 depth_was,
                 depth_now,
-            } => write!(
-                f,
-                "{probe} under {profile}: no longer blocked by {} on its own (depth {depth_was} -> {depth_now})",
-                lost.iter().map(|l| l.name()).collect::<Vec<_>>().join(", ")
-            ),
+            } => {
+                if lost.is_empty() {
+                    write!(f, "{probe} under {profile}: shallower block (depth {depth_was} -> {depth_now})")?;
+                } else {
+                    write!(
+                        f,
+                        "{probe} under {profile}: no longer blocked by {} on its own (depth {depth_was} -> {depth_now})",
+                        lost.iter().map(|l| l.name()).collect::<Vec<_>>().join(", ")
+                    )?;
+                }
+                if *depth_now == 1 && *depth_was > 1 {
+                    f.write_str(": now one layer from escaping")?;
+                }
+                Ok(())
+            }
             Regression::NowSkipped {
                 profile,
                 probe,
@@ -162,31 +198,67 @@ impl fmt::Display for Regression {
                 verdict_name(*was)
             ),
             Regression::Missing { profile, probe } => {
-                write!(f, "{probe} under {profile}: missing from the run (present in the baseline)")
+                write!(f, "{probe} under {profile}: missing from the run (the run selected it; present in the baseline)")
             }
             Regression::PositiveControlLost { profile, probe, now, reason } => write!(
                 f,
                 "{probe} under {profile}: {} but a configuration without layers must let it escape (positive control): {reason}",
                 verdict_name(*now)
             ),
+            Regression::KernelChanged { baseline, run } => write!(
+                f,
+                "kernel {run} is not the baseline's {baseline} (--strict-kernel)"
+            ),
         }
     }
+}
+
+/// A result the baseline does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewResult {
+    pub profile: String,
+    pub probe: String,
+    pub verdict: Verdict,
+    /// The cell as every report writes it ("ESCAPED", "blocked: pid-ns").
+    pub cell: String,
+}
+
+/// How the gate judges.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GateOptions {
+    /// A kernel release other than the baseline's is a failure, not a note.
+    pub strict_kernel: bool,
 }
 
 /// The gate's findings.
 #[derive(Debug, Default)]
 pub struct GateReport {
     pub regressions: Vec<Regression>,
-    /// (profile, probe) pairs the baseline does not know.
-    pub new_results: Vec<(String, String)>,
-    /// Results better than the baseline (an escape now blocked, a deeper block).
-    pub improvements: Vec<String>,
+    /// Results the baseline does not have, with their verdicts.
+    pub new_results: Vec<NewResult>,
+    /// Results better than the baseline (an escape now blocked, a deeper block) or otherwise
+    /// different without being worse (other sufficient layers, an inconclusive now decided).
+    pub changes: Vec<String>,
+    /// One line each: what the comparison rests on (scope, verdicts only, kernel).
+    pub notes: Vec<String>,
+    /// Baseline results judged.
     pub compared: usize,
+    /// Baseline results outside the run's selection (not judged).
+    pub outside_selection: usize,
+    /// Layers were compared (both sides attributed).
+    pub layers_compared: bool,
 }
 
 impl GateReport {
     pub fn passed(&self) -> bool {
         self.regressions.is_empty()
+    }
+
+    /// The regression about one (profile, probe) pair, if any.
+    pub fn regression(&self, profile: &str, probe: &str) -> Option<&Regression> {
+        self.regressions
+            .iter()
+            .find(|r| r.pair() == Some((profile, probe)))
     }
 }
 
@@ -199,12 +271,22 @@ pub fn verdict_name(v: Verdict) -> &'static str {
     }
 }
 
-/// Judge one result against its baseline entry (None: the baseline does not have it).
+/// Judge one result against its baseline entry (None: the run lacks it), comparing layers too.
 /// `no_layers`: the configuration switches no layer on (a positive control).
 pub fn judge(
     baseline: &ProbeResult,
     current: Option<&ProbeResult>,
     no_layers: bool,
+) -> Result<Option<String>, Regression> {
+    judge_with(baseline, current, no_layers, true)
+}
+
+/// [`judge`], with `layers` false for verdicts only (one side was not attributed).
+pub fn judge_with(
+    baseline: &ProbeResult,
+    current: Option<&ProbeResult>,
+    no_layers: bool,
+    layers: bool,
 ) -> Result<Option<String>, Regression> {
     let profile = baseline.profile.clone();
     let probe = baseline.probe.clone();
@@ -234,33 +316,40 @@ pub fn judge(
             now,
             reason: current.reason.clone(),
         }),
-        (Verdict::Blocked, Verdict::Blocked) => {
-            let was = baseline
-                .attribution
-                .as_ref()
-                .map(|a| a.sufficient.clone())
-                .unwrap_or_default();
-            let now = current
-                .attribution
-                .as_ref()
-                .map(|a| a.sufficient.clone())
-                .unwrap_or_default();
+        (Verdict::Blocked, Verdict::Blocked) if layers => {
+            let sufficient = |r: &ProbeResult| {
+                r.attribution
+                    .as_ref()
+                    .map(|a| a.sufficient.clone())
+                    .unwrap_or_default()
+            };
+            let depth = |r: &ProbeResult| r.attribution.as_ref().map_or(0, |a| a.depth);
+            let (was, now) = (sufficient(baseline), sufficient(current));
+            let (depth_was, depth_now) = (depth(baseline), depth(current));
             let lost: Vec<Layer> = was.iter().copied().filter(|l| !now.contains(l)).collect();
-            if !lost.is_empty() {
+            // Depth 0 means "not established" (unexplained): a change to it is reported, not
+            // failed, since the block is still there.
+            let shallower = depth_now >= 1 && depth_now < depth_was;
+            if !lost.is_empty() || shallower {
                 return Err(Regression::FewerSufficient {
                     profile,
                     probe,
                     lost,
-                    depth_was: was.len(),
-                    depth_now: now.len(),
+                    depth_was,
+                    depth_now,
                 });
             }
-            if now.len() > was.len() {
-                Ok(Some(format!(
-                    "{probe} under {profile}: depth {} -> {}",
-                    was.len(),
-                    now.len()
-                )))
+            let gained: Vec<&str> = now
+                .iter()
+                .filter(|l| !was.contains(l))
+                .map(|l| l.name())
+                .collect();
+            if depth_now > depth_was || !gained.is_empty() {
+                let mut line = format!("{probe} under {profile}: depth {depth_was} -> {depth_now}");
+                if !gained.is_empty() {
+                    line.push_str(&format!(", now also blocked by {} alone", gained.join(", ")));
+                }
+                Ok(Some(line))
             } else {
                 Ok(None)
             }
@@ -274,34 +363,132 @@ pub fn judge(
             was,
             reason: current.reason.clone(),
         }),
+        (was, now) if was != now => Ok(Some(format!(
+            "{probe} under {profile}: {} -> {}",
+            verdict_name(was),
+            verdict_name(now)
+        ))),
         _ => Ok(None),
     }
 }
 
-/// Compare a whole run with a baseline.
+/// Compare a whole run with a baseline (default options).
 pub fn compare(baseline: &RunReport, current: &RunReport) -> GateReport {
+    compare_with(baseline, current, GateOptions::default())
+}
+
+/// Compare a run with the part of the baseline the run selected.
+pub fn compare_with(baseline: &RunReport, current: &RunReport, options: GateOptions) -> GateReport {
     let key = |r: &ProbeResult| (r.profile.clone(), r.probe.clone());
     let now: BTreeMap<(String, String), &ProbeResult> =
         current.results.iter().map(|r| (key(r), r)).collect();
-    let base_keys: BTreeMap<(String, String), &ProbeResult> =
+    let base: BTreeMap<(String, String), &ProbeResult> =
         baseline.results.iter().map(|r| (key(r), r)).collect();
-    let mut report = GateReport::default();
-    for (k, base) in &base_keys {
-        let no_layers = configuration_without_layers(baseline, &base.profile)
-            || configuration_without_layers(current, &base.profile);
+    let run_scope = current.covered();
+    let base_scope = baseline.covered();
+    let mut report = GateReport {
+        layers_compared: run_scope.ablation && base_scope.ablation,
+        ..GateReport::default()
+    };
+
+    for (k, b) in &base {
+        if !run_scope.contains(&b.profile, &b.probe) {
+            report.outside_selection += 1;
+            continue;
+        }
+        let no_layers = configuration_without_layers(baseline, &b.profile)
+            || configuration_without_layers(current, &b.profile);
         report.compared += 1;
-        match judge(base, now.get(k).copied(), no_layers) {
-            Ok(Some(better)) => report.improvements.push(better),
+        match judge_with(b, now.get(k).copied(), no_layers, report.layers_compared) {
+            Ok(Some(change)) => report.changes.push(change),
             Ok(None) => {}
             Err(regression) => report.regressions.push(regression),
         }
     }
-    report.new_results = now
-        .keys()
-        .filter(|k| !base_keys.contains_key(*k))
-        .cloned()
-        .collect();
+    for r in current.results.iter().filter(|r| !base.contains_key(&key(r))) {
+        report.new_results.push(NewResult {
+            profile: r.profile.clone(),
+            probe: r.probe.clone(),
+            verdict: r.verdict,
+            cell: crate::report::cell::cell_text(r),
+        });
+        if configuration_without_layers(current, &r.profile) {
+            if matches!(r.verdict, Verdict::Blocked | Verdict::Inconclusive) {
+                report.regressions.push(Regression::PositiveControlLost {
+                    profile: r.profile.clone(),
+                    probe: r.probe.clone(),
+                    now: r.verdict,
+                    reason: r.reason.clone(),
+                });
+            }
+        } else if r.verdict == Verdict::Escaped {
+            report.regressions.push(Regression::NewResultEscaped {
+                profile: r.profile.clone(),
+                probe: r.probe.clone(),
+                reason: r.reason.clone(),
+            });
+        }
+    }
+
+    report.notes = notes(&run_scope, &base_scope, &report);
+    let (was, is) = (
+        &baseline.environment.kernel_release,
+        &current.environment.kernel_release,
+    );
+    if !was.is_empty() && !is.is_empty() && was != is {
+        if options.strict_kernel {
+            report.regressions.push(Regression::KernelChanged {
+                baseline: was.clone(),
+                run: is.clone(),
+            });
+        } else {
+            report.notes.push(format!(
+                "kernel: the run is on {is}, the baseline on {was}; verdicts can change with the kernel (--strict-kernel makes this a failure)"
+            ));
+        }
+    }
     report
+}
+
+/// The lines that say what the comparison rests on.
+fn notes(
+    run_scope: &Coverage,
+    base_scope: &Coverage,
+    report: &GateReport,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !run_scope.recorded {
+        notes.push(format!(
+            "the results record no selection (schema 1): taken to be what they hold, {} profile(s) x {} probe(s)",
+            run_scope.profiles.len(),
+            run_scope.probes.len()
+        ));
+    }
+    if !base_scope.recorded {
+        notes.push(
+            "the baseline records no selection (schema 1): taken to be what it holds".to_string(),
+        );
+    }
+    if report.outside_selection > 0 {
+        notes.push(format!(
+            "judged against the {} baseline result(s) the run selected; {} outside the run's selection ({} profile(s), {} probe(s)) not judged",
+            report.compared,
+            report.outside_selection,
+            run_scope.profiles.len(),
+            run_scope.probes.len()
+        ));
+    }
+    if !report.layers_compared {
+        let which = match (run_scope.ablation, base_scope.ablation) {
+            (false, true) => "the run was not attributed (--no-ablation)",
+            (true, false) => "the baseline was not attributed (--no-ablation)",
+            _ => "neither side was attributed (--no-ablation)",
+        };
+        notes.push(format!(
+            "{which}: judged on verdicts only, layers and depth not compared"
+        ));
+    }
+    notes
 }
 
 /// Whether the report knows `profile` as a configuration of our runtime with no layer on.
@@ -312,12 +499,13 @@ pub fn configuration_without_layers(report: &RunReport, profile: &str) -> bool {
         .any(|p| p.name == profile && p.runtime == "breakout" && p.layers.is_empty())
 }
 
-/// The gate's text output: regressions first, then the rest in one line each.
+/// The gate's text output: the verdict, the notes, the regressions, then the rest in one line
+/// each (every new result with its verdict).
 pub fn render(report: &GateReport, baseline: &Path) -> String {
     let mut out = String::new();
     if report.passed() {
         out.push_str(&format!(
-            "gate passed: {} results compared with {}, no regression\n",
+            "gate passed: {} result(s) compared with {}, no regression\n",
             report.compared,
             baseline.display()
         ));
@@ -327,16 +515,20 @@ pub fn render(report: &GateReport, baseline: &Path) -> String {
             report.regressions.len(),
             baseline.display()
         ));
-        for r in &report.regressions {
-            out.push_str(&format!("  - {r}\n"));
-        }
     }
-    for better in &report.improvements {
-        out.push_str(&format!("  better: {better}\n"));
+    for note in &report.notes {
+        out.push_str(&format!("  note: {note}\n"));
     }
-    for (profile, probe) in &report.new_results {
+    for r in &report.regressions {
+        out.push_str(&format!("  - {r}\n"));
+    }
+    for change in &report.changes {
+        out.push_str(&format!("  changed: {change}\n"));
+    }
+    for n in &report.new_results {
         out.push_str(&format!(
-            "  new (not in the baseline): {probe} under {profile}\n"
+            "  new (not in the baseline): {} under {}: {}\n",
+            n.probe, n.profile, n.cell
         ));
     }
     out
@@ -345,7 +537,7 @@ pub fn render(report: &GateReport, baseline: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Attribution, Environment, Evidence, ProfileInfo, Timings};
+    use crate::model::{Attribution, Environment, Evidence, ProfileInfo, Selection, Timings, SCHEMA_VERSION};
     use rstest::rstest;
 
     pub(crate) fn result(
@@ -363,7 +555,7 @@ mod tests {
             attribution: (verdict == Verdict::Blocked).then(|| Attribution {
                 necessary: vec![],
                 sufficient: sufficient.to_vec(),
-                depth: sufficient.len(),
+                depth: crate::model::depth(sufficient, &[], true, false),
                 candidates_complete: true,
                 ..Attribution::default()
             }),
@@ -390,9 +582,23 @@ mod tests {
                     inferred: false,
                 },
             ],
+            selection: None,
             results,
             timings: Timings::default(),
         }
+    }
+
+    /// A run that records its selection.
+    fn selected(results: Vec<ProbeResult>, profiles: &[&str], probes: &[&str], ablation: bool) -> RunReport {
+        let mut r = report(results);
+        r.selection = Some(Selection {
+            profiles: profiles.iter().map(|s| s.to_string()).collect(),
+            probes: probes.iter().map(|s| s.to_string()).collect(),
+            ablation,
+            kernel: None,
+            added_positive_control: false,
+        });
+        r
     }
 
     use Layer::*;
@@ -401,7 +607,7 @@ mod tests {
     #[rstest]
     #[case::same(Blocked, &[PidNs, UserNs], Blocked, &[PidNs, UserNs], None)]
     #[case::new_escape(Blocked, &[PidNs], Escaped, &[], Some("ESCAPED"))]
-    #[case::lost_layer(Blocked, &[PidNs, UserNs], Blocked, &[UserNs], Some("no longer blocked by pid-ns on its own (depth 2 -> 1)"))]
+    #[case::lost_layer(Blocked, &[PidNs, UserNs], Blocked, &[UserNs], Some("no longer blocked by pid-ns on its own (depth 2 -> 2)"))]
     #[case::swapped_layer(Blocked, &[PidNs], Blocked, &[UserNs], Some("pid-ns"))]
     #[case::inconclusive(Blocked, &[PidNs], Inconclusive, &[], Some("inconclusive (baseline: blocked)"))]
     #[case::deeper(Blocked, &[PidNs], Blocked, &[PidNs, UserNs], None)]
@@ -428,9 +634,14 @@ mod tests {
     }
 
     #[test]
-    fn a_probe_gone_missing_fails_and_a_new_one_does_not() {
+    fn a_probe_gone_missing_fails_and_a_new_blocked_one_does_not() {
         let base = report(vec![result("strict", "ptrace-outside", Blocked, &[PidNs])]);
-        let run = report(vec![result("strict", "mount", Blocked, &[Caps])]);
+        let run = selected(
+            vec![result("strict", "mount", Blocked, &[Caps])],
+            &["strict"],
+            &["ptrace-outside", "mount"],
+            true,
+        );
         let gate = compare(&base, &run);
         assert_eq!(
             gate.regressions,
@@ -439,10 +650,145 @@ mod tests {
                 probe: "ptrace-outside".to_string()
             }]
         );
+        assert_eq!(gate.new_results.len(), 1);
         assert_eq!(
-            gate.new_results,
-            vec![("strict".to_string(), "mount".to_string())]
+            (gate.new_results[0].probe.as_str(), gate.new_results[0].verdict),
+            ("mount", Blocked)
         );
+        let text = render(&gate, Path::new("b.json"));
+        assert!(text.contains("new (not in the baseline): mount under strict: blocked: caps"), "{text}");
+    }
+
+    #[test]
+    fn a_new_result_that_escapes_under_layers_fails_and_is_printed_with_its_verdict() {
+        // io-uring is new to the baseline; under strict (layers on) it escaped.
+        let base = report(vec![result("strict", "ptrace-outside", Blocked, &[PidNs])]);
+        let run = report(vec![
+            result("strict", "ptrace-outside", Blocked, &[PidNs]),
+            result("strict", "io-uring", Escaped, &[]),
+            result("none", "io-uring", Escaped, &[]),
+        ]);
+        let gate = compare(&base, &run);
+        assert!(!gate.passed());
+        assert!(matches!(
+            &gate.regressions[..],
+            [Regression::NewResultEscaped { profile, probe, .. }] if profile == "strict" && probe == "io-uring"
+        ));
+        let text = render(&gate, Path::new("b.json"));
+        assert!(text.starts_with("gate FAILED: 1 regression"), "{text}");
+        assert!(text.contains("io-uring under strict: ESCAPED (not in the baseline"), "{text}");
+        assert!(text.contains("new (not in the baseline): io-uring under strict: ESCAPED"), "{text}");
+        assert!(text.contains("new (not in the baseline): io-uring under none: ESCAPED"), "{text}");
+        // A new positive control that did not escape fails too.
+        let run = report(vec![
+            result("strict", "ptrace-outside", Blocked, &[PidNs]),
+            result("none", "io-uring", Blocked, &[]),
+        ]);
+        assert!(matches!(
+            &compare(&base, &run).regressions[..],
+            [Regression::PositiveControlLost { .. }]
+        ));
+    }
+
+    #[test]
+    fn a_partial_run_is_judged_against_the_part_of_the_baseline_it_selected() {
+        let base = selected(
+            vec![
+                result("none", "ptrace-outside", Escaped, &[]),
+                result("strict", "ptrace-outside", Blocked, &[PidNs]),
+                result("none", "mount", Escaped, &[]),
+                result("strict", "mount", Blocked, &[Caps]),
+            ],
+            &["none", "strict"],
+            &["ptrace-outside", "mount"],
+            true,
+        );
+        let run = selected(
+            vec![result("strict", "ptrace-outside", Blocked, &[PidNs])],
+            &["strict"],
+            &["ptrace-outside"],
+            true,
+        );
+        let gate = compare(&base, &run);
+        assert!(gate.passed(), "{:?}", gate.regressions);
+        assert_eq!((gate.compared, gate.outside_selection), (1, 3));
+        let text = render(&gate, Path::new("b.json"));
+        assert!(text.contains("gate passed: 1 result(s)"), "{text}");
+        assert!(text.contains("3 outside the run's selection"), "{text}");
+        // A schema-1 run (no selection) covers what it holds, and says so.
+        let mut old = run.clone();
+        old.selection = None;
+        let gate = compare(&base, &old);
+        assert!(gate.passed());
+        assert!(render(&gate, Path::new("b.json")).contains("record no selection (schema 1)"));
+        // A pair the run selected but did not bring back is missing.
+        let empty = selected(vec![], &["strict"], &["ptrace-outside"], true);
+        assert!(matches!(&compare(&base, &empty).regressions[..], [Regression::Missing { .. }]));
+    }
+
+    #[test]
+    fn a_run_without_ablation_is_judged_on_verdicts_only_and_says_so() {
+        let base = selected(
+            vec![result("strict", "ptrace-outside", Blocked, &[PidNs, UserNs])],
+            &["strict"],
+            &["ptrace-outside"],
+            true,
+        );
+        let mut plain = result("strict", "ptrace-outside", Blocked, &[]);
+        plain.attribution = None;
+        let run = selected(vec![plain.clone()], &["strict"], &["ptrace-outside"], false);
+        let gate = compare(&base, &run);
+        assert!(gate.passed(), "{:?}", gate.regressions);
+        assert!(!gate.layers_compared);
+        let text = render(&gate, Path::new("b.json"));
+        assert_eq!(
+            text.lines().filter(|l| l.contains("verdicts only")).count(),
+            1,
+            "{text}"
+        );
+        assert!(text.contains("the run was not attributed (--no-ablation)"), "{text}");
+        // Verdicts still count.
+        let mut escaped = plain;
+        escaped.verdict = Escaped;
+        let run = selected(vec![escaped], &["strict"], &["ptrace-outside"], false);
+        assert!(matches!(&compare(&base, &run).regressions[..], [Regression::NewEscape { .. }]));
+        // A schema-1 file without any attribution on its blocks reads as not ablated.
+        let mut old = report(vec![result("strict", "ptrace-outside", Blocked, &[])]);
+        old.results[0].attribution = None;
+        assert!(!compare(&base, &old).layers_compared);
+    }
+
+    #[test]
+    fn another_kernel_is_one_line_or_with_strict_kernel_a_failure() {
+        let mut base = report(vec![result("strict", "ptrace-outside", Blocked, &[PidNs])]);
+        base.environment.kernel_release = "6.1.0-56-cloud-amd64".to_string();
+        let mut run = base.clone();
+        run.environment.kernel_release = "6.1.0-57-cloud-amd64".to_string();
+        let gate = compare(&base, &run);
+        assert!(gate.passed());
+        let text = render(&gate, Path::new("b.json"));
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("kernel")).collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert!(lines[0].contains("6.1.0-57-cloud-amd64") && lines[0].contains("6.1.0-56-cloud-amd64"));
+        let strict = compare_with(&base, &run, GateOptions { strict_kernel: true });
+        assert!(matches!(&strict.regressions[..], [Regression::KernelChanged { .. }]));
+        assert!(compare_with(&base, &base, GateOptions { strict_kernel: true }).passed());
+    }
+
+    #[test]
+    fn a_block_now_one_layer_from_escaping_is_a_regression() {
+        let base = report(vec![result("strict", "signal-same-uid", Blocked, &[UserNs, PidNs])]);
+        let mut run = base.clone();
+        let a = run.results[0].attribution.as_mut().unwrap();
+        a.necessary = vec![PidNs];
+        a.depth = 1;
+        let gate = compare(&base, &run);
+        assert!(matches!(
+            &gate.regressions[..],
+            [Regression::FewerSufficient { lost, depth_was: 2, depth_now: 1, .. }] if lost.is_empty()
+        ));
+        assert!(gate.regressions[0].to_string().contains("now one layer from escaping"));
+        assert!(compare(&run, &base).passed(), "deeper is better");
     }
 
     #[test]
@@ -494,6 +840,14 @@ mod tests {
         std::fs::write(&path, "{\"schema_version\": 99}").unwrap();
         let err = load(&path, "baseline").unwrap_err().to_string();
         assert!(err.contains("schema version 99"), "{err}");
+
+        // Schema 1 (the committed baseline's) still loads.
+        let mut v1 = serde_json::to_value(&run).unwrap();
+        v1["schema_version"] = 1.into();
+        v1.as_object_mut().unwrap().remove("selection");
+        std::fs::write(&path, v1.to_string()).unwrap();
+        let loaded = load(&path, "baseline").unwrap();
+        assert_eq!(loaded.selection, None);
 
         std::fs::write(&path, "{ not json").unwrap();
         let err = load(&path, "baseline").unwrap_err().to_string();

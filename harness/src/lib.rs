@@ -5,6 +5,7 @@
 pub mod adapters;
 pub mod attribution;
 pub mod environment;
+pub mod exit_codes;
 pub mod explain;
 pub mod gate;
 pub mod list;

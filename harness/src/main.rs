@@ -8,7 +8,7 @@ use std::process::ExitCode;
 #[allow(unused_imports)]
 use breakout_harness::{adapters, explain, list, report};
 #[allow(unused_imports)]
-use breakout_harness::{attribution, environment, gate, model, plan, run};
+use breakout_harness::{attribution, environment, exit_codes, gate, model, plan, run};
 
 #[derive(Parser)]
 #[command(
@@ -18,21 +18,28 @@ use breakout_harness::{attribution, environment, gate, model, plan, run};
 )]
 enum Cli {
     /// Run the suite in a fresh VM: every probe under every profile, attributed by ablation.
+    #[command(after_help = exit_codes::help(exit_codes::RUN))]
     Run(cmd_run::RunArgs),
     /// Compare results with a baseline; exit 1 when anything got worse.
+    #[command(after_help = exit_codes::help(exit_codes::GATE))]
     Gate(cmd_gate::GateArgs),
     /// The orchestrator inside the VM (started by `breakout run`).
     #[command(hide = true)]
     GuestExec(guest::GuestArgs),
     /// Configurations side by side: profiles, or external runtimes (bwrap, crun, unshare).
+    #[command(after_help = exit_codes::help(exit_codes::COMPARE))]
     Compare(compare::CompareArgs),
     /// What a probe does and which layers stop it, or what a layer does and which probes it stops.
+    #[command(after_help = exit_codes::help(exit_codes::EXPLAIN))]
     Explain(explain::ExplainArgs),
     /// The probes, layers or profiles (and external runtimes) breakout knows.
+    #[command(after_help = exit_codes::help(exit_codes::LIST))]
     List(list::ListArgs),
     /// Run one command in a disposable VM (also a cargo runner); exit with its status.
+    #[command(after_help = exit_codes::help(exit_codes::VM_RUN))]
     VmRun(cmd_vm_run::VmRunArgs),
     /// Run one command in the sandbox; exit with its status (125 runtime failure, 126, 127, 128+N).
+    #[command(after_help = exit_codes::help(exit_codes::SANDBOX))]
     Sandbox(cmd_sandbox::SandboxArgs),
 }
 

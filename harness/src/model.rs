@@ -1,13 +1,17 @@
 //! The result data model: what the guest streams back, what reports render, what the gate
 //! compares. Serialized as JSON with a versioned schema (bump SCHEMA_VERSION on any breaking
-//! change and document it in docs/results-schema.md).
+//! change and document it in docs/results-schema.md). Files of older versions are upgraded on
+//! load ([`upgrade`]), never refused, so a committed baseline keeps working.
 
 use breakout_attacks::{Step, Verdict};
 use breakout_runtime::{CgroupEvidence, ExitKind, Layer, SetupFailure};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest schema version [`upgrade`] still reads.
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 /// A whole run: environment, the configurations, every (profile, probe) result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -16,14 +20,82 @@ pub struct RunReport {
     pub breakout_version: String,
     pub environment: Environment,
     pub profiles: Vec<ProfileInfo>,
+    /// What the run was asked to cover. `None` only in files of schema 1, which did not record
+    /// it: readers then take "everything the file holds" ([`RunReport::covered`]).
+    #[serde(default)]
+    pub selection: Option<Selection>,
     pub results: Vec<ProbeResult>,
     pub timings: Timings,
+}
+
+/// What a run was asked to cover: the gate judges a run only against the same part of a
+/// baseline, and judges layers only when both sides were attributed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selection {
+    /// The configurations run, by their `name` (a profile's `name` field, not the path typed).
+    pub profiles: Vec<String>,
+    /// The probes run (every registered probe when none was named).
+    pub probes: Vec<String>,
+    /// Blocked results were attributed by ablation (`false`: `--no-ablation`).
+    pub ablation: bool,
+    /// The kernel image asked for with `--kernel`; `None`: the cached Debian cloud kernel.
+    pub kernel: Option<String>,
+    /// The positive control `none` was added because no selected profile is without layers.
+    #[serde(default)]
+    pub added_positive_control: bool,
+}
+
+/// What a file covers: its recorded selection, or (schema 1) what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    pub profiles: BTreeSet<String>,
+    pub probes: BTreeSet<String>,
+    /// Blocked results carry attribution (recorded, or for schema 1: some blocked result has it).
+    pub ablation: bool,
+    /// The selection was recorded (false: inferred from a schema-1 file's contents).
+    pub recorded: bool,
+}
+
+impl Coverage {
+    pub fn contains(&self, profile: &str, probe: &str) -> bool {
+        self.profiles.contains(profile) && self.probes.contains(probe)
+    }
+}
+
+impl RunReport {
+    /// The (profile, probe) pairs this file speaks for.
+    pub fn covered(&self) -> Coverage {
+        match &self.selection {
+            Some(s) => Coverage {
+                profiles: s.profiles.iter().cloned().collect(),
+                probes: s.probes.iter().cloned().collect(),
+                ablation: s.ablation,
+                recorded: true,
+            },
+            None => Coverage {
+                profiles: self.results.iter().map(|r| r.profile.clone()).collect(),
+                probes: self.results.iter().map(|r| r.probe.clone()).collect(),
+                ablation: self.results.iter().any(|r| {
+                    r.verdict == Verdict::Blocked
+                        && r.attribution.as_ref().is_some_and(|a| !a.inferred)
+                }) || !self
+                    .results
+                    .iter()
+                    .any(|r| r.verdict == Verdict::Blocked),
+                recorded: false,
+            },
+        }
+    }
 }
 
 /// What the verdicts depend on, read in the guest.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Environment {
+    /// `uname -s -r -v` of the guest, e.g. "Linux 6.1.0-56-cloud-amd64 #1 SMP ... Debian 6.1.192-2".
     pub kernel: String,
+    /// `uname -r` alone, e.g. "6.1.0-56-cloud-amd64": what the gate compares.
+    #[serde(default)]
+    pub kernel_release: String,
     pub arch: String,
     pub cpus: usize,
     pub accel: String,
@@ -62,6 +134,21 @@ pub struct ProbeResult {
     pub duration_ms: u64,
 }
 
+impl ProbeResult {
+    /// An inconclusive verdict the oracle reached with a complete run: the payload ran, reported
+    /// its steps and exited in time, and the oracle still cannot decide under this configuration
+    /// (setuid-gain under `namespaces`: the payload cannot drop to uid 1000 first, so a gain
+    /// cannot be told apart). It repeats on every run, unlike a timeout, a crash or a guest that
+    /// went down, which say the run itself went wrong.
+    pub fn structurally_inconclusive(&self) -> bool {
+        self.verdict == Verdict::Inconclusive
+            && !self.evidence.timed_out
+            && self.evidence.setup_failure.is_none()
+            && !self.evidence.steps.is_empty()
+            && matches!(self.evidence.exit, Some(ExitKind::Exited { .. }))
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Evidence {
     pub steps: Vec<Step>,
@@ -79,8 +166,14 @@ pub struct Attribution {
     pub necessary: Vec<Layer>,
     /// L such that the probe is blocked with L alone over the minimum.
     pub sufficient: Vec<Layer>,
-    /// Number of sufficient layers; 1 means one mistake away from an escape.
+    /// The fewest layers that must be switched off for an escape, as far as the ablation runs
+    /// measured it, so it cannot overstate: 1 = a single layer off lets it escape (`necessary`
+    /// is not empty), 2 = no single layer off does (two or more must go), 0 = not established
+    /// (the candidates do not explain the block, or nothing was attributed). See [`depth`].
     pub depth: usize,
+    /// The probe's candidate layers the profile enabled: what ablation switched on and off.
+    #[serde(default)]
+    pub candidates: Vec<Layer>,
     /// The run with every candidate layer off escaped, so the candidate list explains the block.
     pub candidates_complete: bool,
     /// For `caps`: the capabilities that, kept alone, let the probe through.
@@ -90,6 +183,89 @@ pub struct Attribution {
     /// Attribution from evidence only (no ablation possible).
     pub inferred: bool,
     pub ablation_runs: Vec<AblationRun>,
+}
+
+/// The depth of a block from what ablation measured (the definition is on
+/// [`Attribution::depth`] and in docs/results-schema.md).
+pub fn depth(
+    sufficient: &[Layer],
+    necessary: &[Layer],
+    candidates_complete: bool,
+    inferred: bool,
+) -> usize {
+    if inferred {
+        // Evidence names what stopped the first attempt; nothing was switched off.
+        return sufficient.len().min(2);
+    }
+    if !necessary.is_empty() {
+        1
+    } else if candidates_complete {
+        2
+    } else {
+        0
+    }
+}
+
+impl Attribution {
+    /// The candidate layers: recorded, or (schema 1) read back from the runs' descriptions
+    /// ("strict without pid-ns", "pid-ns alone").
+    pub fn candidate_layers(&self) -> Vec<Layer> {
+        if !self.candidates.is_empty() {
+            return self.candidates.clone();
+        }
+        let mut found: Vec<Layer> = Vec::new();
+        for run in &self.ablation_runs {
+            let named = run
+                .description
+                .split_once(" without ")
+                .map(|(_, rest)| rest)
+                .or_else(|| run.description.strip_suffix(" alone"))
+                .or_else(|| run.description.split_once(" alone (with ").map(|(l, _)| l));
+            let Some(name) = named else { continue };
+            let name = name.split(" (").next().unwrap_or(name);
+            if let Some(layer) = Layer::ALL.into_iter().find(|l| l.name() == name) {
+                if !found.contains(&layer) {
+                    found.push(layer);
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// The whole combination a block rests on when no single layer suffices: the necessary
+    /// layers, and the other candidates when ablation shows the necessary ones do not hold
+    /// alone (`partners`: the block held with all of them and survived losing any one).
+    pub fn combination(&self) -> Combination {
+        let candidates = self.candidate_layers();
+        let others: Vec<Layer> = candidates
+            .iter()
+            .copied()
+            .filter(|l| !self.necessary.contains(l))
+            .collect();
+        // A blocked run whose candidate layers are exactly the necessary ones shows they hold
+        // without the others ("strict without seccomp" when seccomp was the only other).
+        let necessary_alone_blocks = self.ablation_runs.iter().any(|run| {
+            run.verdict == Verdict::Blocked
+                && run.layers.iter().all(|l| !others.contains(l))
+                && self.necessary.iter().all(|l| run.layers.contains(l))
+        });
+        Combination {
+            required: self.necessary.clone(),
+            partners: if necessary_alone_blocks {
+                Vec::new()
+            } else {
+                others
+            },
+        }
+    }
+}
+
+/// See [`Attribution::combination`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Combination {
+    pub required: Vec<Layer>,
+    pub partners: Vec<Layer>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,4 +326,135 @@ pub struct TrialRecord {
     pub reason: String,
     pub evidence: Evidence,
     pub duration_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    #[error("missing the integer field `schema_version`")]
+    NoVersion,
+    #[error("results schema version {found}; this breakout reads versions {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION} (see docs/results-schema.md)")]
+    Version { found: u64 },
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Read a results document of any supported schema version into the current model. Version 1
+/// lacks `selection` (left `None`: "everything the file holds"), `environment.kernel_release`
+/// (taken from `kernel`), `attribution.candidates` (read back from the ablation runs), and
+/// counted `depth` as the number of sufficient layers (recomputed).
+pub fn upgrade(text: &str) -> Result<RunReport, UpgradeError> {
+    let value: serde_json::Value = serde_json::from_str(text)?;
+    let found = value
+        .get("schema_version")
+        .and_then(|v| v.as_u64())
+        .ok_or(UpgradeError::NoVersion)?;
+    if !(u64::from(OLDEST_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&found) {
+        return Err(UpgradeError::Version { found });
+    }
+    // Parsed from the text (not from `value`) so a wrong field is reported with its line.
+    let mut report: RunReport = serde_json::from_str(text)?;
+    if found < 2 {
+        report.selection = None;
+        for r in &mut report.results {
+            if let Some(a) = &mut r.attribution {
+                if !a.inferred {
+                    a.candidates = a.candidate_layers();
+                }
+                a.depth = depth(&a.sufficient, &a.necessary, a.candidates_complete, a.inferred);
+            }
+        }
+    }
+    if report.environment.kernel_release.is_empty() {
+        report.environment.kernel_release = release_of(&report.environment.kernel);
+    }
+    Ok(report)
+}
+
+/// "6.1.0-56-cloud-amd64" from "Linux 6.1.0-56-cloud-amd64 #1 SMP ..." (or the text itself).
+pub fn release_of(uname: &str) -> String {
+    let mut words = uname.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some("Linux"), Some(release)) => release.to_string(),
+        (Some(first), _) => first.to_string(),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Layer::*;
+
+    #[test]
+    fn depth_never_counts_past_what_was_measured() {
+        // signal-same-uid under strict: three layers each block alone, yet strict without
+        // pid-ns escapes: one layer from an escape.
+        assert_eq!(depth(&[UserNs, PidNs, Caps], &[PidNs], true, false), 1);
+        // No single layer off lets it escape: two or more must go.
+        assert_eq!(depth(&[UserNs], &[], true, false), 2);
+        assert_eq!(depth(&[], &[], true, false), 2);
+        // tiocsti under strict: no layer alone suffices, new-session off escapes.
+        assert_eq!(depth(&[], &[NewSession], true, false), 1);
+        assert_eq!(depth(&[UserNs], &[], false, false), 0);
+    }
+
+    #[test]
+    fn releases_come_out_of_uname_lines() {
+        assert_eq!(
+            release_of("Linux 6.1.0-56-cloud-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2"),
+            "6.1.0-56-cloud-amd64"
+        );
+        assert_eq!(release_of("6.1.0-57-cloud-amd64"), "6.1.0-57-cloud-amd64");
+        assert_eq!(release_of(""), "");
+    }
+
+    fn run(description: &str, layers: &[Layer], verdict: Verdict) -> AblationRun {
+        AblationRun {
+            description: description.to_string(),
+            layers: layers.to_vec(),
+            verdict,
+        }
+    }
+
+    #[test]
+    fn a_combination_names_its_partners_unless_the_necessary_layers_hold_alone() {
+        // tiocsti under strict (schema 1: candidates read back from the runs).
+        let tiocsti = Attribution {
+            necessary: vec![NewSession],
+            candidates_complete: true,
+            ablation_runs: vec![
+                run("user-ns alone", &[UserNs], Verdict::Escaped),
+                run("new-session alone", &[NewSession], Verdict::Escaped),
+                run("strict without uid", &[UserNs, Caps, Seccomp, NewSession], Verdict::Blocked),
+                run("strict without user-ns", &[Uid, Caps, Seccomp, NewSession], Verdict::Blocked),
+                run("strict without caps", &[UserNs, Uid, Seccomp, NewSession], Verdict::Blocked),
+                run("strict without seccomp", &[UserNs, Uid, Caps, NewSession], Verdict::Blocked),
+                run("strict without new-session", &[UserNs, Uid, Caps, Seccomp], Verdict::Escaped),
+            ],
+            ..Attribution::default()
+        };
+        assert_eq!(tiocsti.candidate_layers(), vec![UserNs, Uid, Caps, Seccomp, NewSession]);
+        assert_eq!(
+            tiocsti.combination(),
+            Combination {
+                required: vec![NewSession],
+                partners: vec![UserNs, Uid, Caps, Seccomp]
+            }
+        );
+        // sysrq-trigger under docker-default: seccomp is the only other candidate and the
+        // profile without it still blocks, so the three necessary layers are the whole story.
+        let sysrq = Attribution {
+            necessary: vec![MountNs, Caps, FsHardening],
+            candidates_complete: true,
+            ablation_runs: vec![
+                run("mount-ns alone", &[MountNs], Verdict::Escaped),
+                run("fs-hardening alone (with mount-ns, which it requires)", &[MountNs, FsHardening], Verdict::Escaped),
+                run("docker-default without caps", &[PidNs, MountNs, Seccomp, FsHardening], Verdict::Escaped),
+                run("docker-default without seccomp", &[PidNs, MountNs, Caps, FsHardening], Verdict::Blocked),
+            ],
+            ..Attribution::default()
+        };
+        assert_eq!(sysrq.candidate_layers(), vec![MountNs, Caps, Seccomp, FsHardening]);
+        assert_eq!(sysrq.combination().partners, Vec::<Layer>::new());
+    }
 }

@@ -29,6 +29,12 @@ pub enum PlanError {
     Profile { name: String, message: String },
     #[error("configuration `{0}` is named twice")]
     DuplicateConfiguration(String),
+    #[error("profiles {first} and {second} are both named `{name}` (a profile is known by its `name` field; rename one)")]
+    DuplicateProfileName {
+        name: String,
+        first: String,
+        second: String,
+    },
     #[error("the plan is empty: no probe matches{0}")]
     Empty(String),
     #[error("plan file {path}: {message}")]
@@ -66,7 +72,9 @@ pub enum ConfigurationKind {
 }
 
 impl Configuration {
-    /// One of our profiles: a built-in name, or a path to a TOML profile.
+    /// One of our profiles: a built-in name, or a path to a TOML profile. The configuration is
+    /// named by the profile's `name` field, so `profiles/x.toml`, `./profiles/x.toml` and its
+    /// absolute path are one profile to the reports and the gate.
     pub fn profile(name: &str) -> Result<Configuration, PlanError> {
         let looks_like_path = name.contains('/') || name.ends_with(".toml");
         let mut config = if looks_like_path {
@@ -97,8 +105,15 @@ impl Configuration {
             name: name.to_string(),
             message: e.to_string(),
         })?;
+        if config.name.trim().is_empty() {
+            return Err(PlanError::Profile {
+                name: name.to_string(),
+                message: "the `name` field is empty (reports and the gate know a profile by it)"
+                    .to_string(),
+            });
+        }
         Ok(Configuration {
-            name: name.to_string(),
+            name: config.name.clone(),
             kind: ConfigurationKind::Breakout { config },
         })
     }
@@ -156,6 +171,9 @@ impl Job {
 pub struct RunPlan {
     pub configurations: Vec<Configuration>,
     pub jobs: Vec<Job>,
+    /// The name of the positive control added by [`RunPlan::add_positive_control`].
+    #[serde(default)]
+    pub added_positive_control: Option<String>,
 }
 
 /// The ids of every registered probe.
@@ -224,6 +242,7 @@ impl RunPlan {
         Ok(RunPlan {
             configurations,
             jobs,
+            added_positive_control: None,
         })
     }
 
@@ -239,7 +258,55 @@ impl RunPlan {
             .iter()
             .map(|n| Configuration::profile(n))
             .collect::<Result<Vec<_>, _>>()?;
+        // Two sources with one `name` would be one column, one baseline entry: refuse them.
+        for (i, c) in configurations.iter().enumerate() {
+            if let Some(j) = configurations[..i].iter().position(|o| o.name == c.name) {
+                return Err(if names[i] == names[j] {
+                    PlanError::DuplicateConfiguration(names[i].clone())
+                } else {
+                    PlanError::DuplicateProfileName {
+                        name: c.name.clone(),
+                        first: format!("`{}`", names[j]),
+                        second: format!("`{}`", names[i]),
+                    }
+                });
+            }
+        }
         RunPlan::new(configurations, probes)
+    }
+
+    /// Whether a configuration of ours switches no layer on (a positive control).
+    pub fn has_positive_control(&self) -> bool {
+        self.configurations.iter().any(|c| {
+            matches!(&c.kind, ConfigurationKind::Breakout { config } if config.enabled_layers().is_empty())
+        })
+    }
+
+    /// Without a configuration that switches no layer on, a broken probe would read as a block:
+    /// add the built-in `none` (named `positive-control` if a profile with layers took `none`)
+    /// and run every probe of the plan under it too. Returns the name added, if any.
+    pub fn add_positive_control(&mut self) -> Result<Option<String>, PlanError> {
+        if self.has_positive_control() {
+            return Ok(None);
+        }
+        let mut control = Configuration::profile("none")?;
+        if self.configurations.iter().any(|c| c.name == control.name) {
+            control.name = "positive-control".to_string();
+        }
+        let mut probes: Vec<String> = Vec::new();
+        for job in &self.jobs {
+            if !probes.contains(&job.probe) {
+                probes.push(job.probe.clone());
+            }
+        }
+        let name = control.name.clone();
+        self.jobs.extend(probes.into_iter().map(|probe| Job {
+            probe,
+            profile: name.clone(),
+        }));
+        self.configurations.insert(0, control);
+        self.added_positive_control = Some(name.clone());
+        Ok(Some(name))
     }
 
     /// Keep only the jobs `keep` accepts (the escape suite's name filter); configurations no job
@@ -413,6 +480,53 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("named twice"), "{err}");
+    }
+
+    #[test]
+    fn a_profile_is_known_by_its_name_field_and_two_sources_of_one_name_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles/strict.toml"),
+        )
+        .unwrap()
+        .replace("name = \"strict\"", "name = \"mine\"");
+        let path = dir.path().join("x.toml");
+        std::fs::write(&path, &text).unwrap();
+        let typed = path.display().to_string();
+        let plan = RunPlan::from_names(&[typed.clone()], &["ptrace-outside".to_string()]).unwrap();
+        assert_eq!(plan.configurations[0].name, "mine");
+        assert_eq!(plan.jobs[0].profile, "mine");
+
+        let other = format!("{}/./x.toml", dir.path().display());
+        let err = RunPlan::from_names(&[typed.clone(), other.clone()], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("both named `mine`") && err.contains(&typed) && err.contains(&other),
+            "{err}"
+        );
+        std::fs::write(&path, text.replace("name = \"mine\"", "name = \"strict\"")).unwrap();
+        let err = RunPlan::from_names(&["strict".to_string(), typed], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("both named `strict`"), "{err}");
+    }
+
+    #[test]
+    fn a_plan_without_a_layerless_profile_gets_the_positive_control() {
+        let mut plan =
+            RunPlan::from_names(&["strict".to_string()], &["ptrace-outside".to_string()]).unwrap();
+        assert!(!plan.has_positive_control());
+        assert_eq!(plan.add_positive_control().unwrap().as_deref(), Some("none"));
+        assert_eq!(plan.configurations[0].name, "none");
+        assert!(plan.jobs.contains(&Job {
+            probe: "ptrace-outside".to_string(),
+            profile: "none".to_string()
+        }));
+        assert_eq!(plan.add_positive_control().unwrap(), None, "added once");
+        let mut with_none =
+            RunPlan::from_names(&["none".to_string()], &["ptrace-outside".to_string()]).unwrap();
+        assert_eq!(with_none.add_positive_control().unwrap(), None);
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! already done given to it, so attribution goes on where it stopped.
 
 use crate::model::{
-    Environment, Evidence, GuestEvent, ProbeResult, ProfileInfo, RunReport, Timings, TrialRecord,
-    SCHEMA_VERSION,
+    Environment, Evidence, GuestEvent, ProbeResult, ProfileInfo, RunReport, Selection, Timings,
+    TrialRecord, SCHEMA_VERSION,
 };
 use crate::plan::{GuestOptions, GuestPlan, Job, KnownTrial, RunPlan, VmGroup, GUEST_PLAN_PATH};
 use breakout_attacks::Verdict;
@@ -185,14 +185,36 @@ pub fn execute(
         .total_ms
         .saturating_sub(timings.probes_ms + timings.ablation_ms);
     let ordered = plan.jobs.iter().filter_map(|j| results.remove(j)).collect();
+    let mut environment = environment.unwrap_or_default();
+    if environment.kernel_release.is_empty() {
+        environment.kernel_release = crate::model::release_of(&environment.kernel);
+    }
     Ok(RunReport {
         schema_version: SCHEMA_VERSION,
         breakout_version: env!("CARGO_PKG_VERSION").to_string(),
-        environment: environment.unwrap_or_default(),
+        environment,
         profiles: plan.profiles(),
+        selection: Some(selection(plan, vm)),
         results: ordered,
         timings,
     })
+}
+
+/// What a plan run with these VM arguments covers.
+pub fn selection(plan: &RunPlan, vm: &VmArgs) -> Selection {
+    let mut probes: Vec<String> = Vec::new();
+    for job in &plan.jobs {
+        if !probes.contains(&job.probe) {
+            probes.push(job.probe.clone());
+        }
+    }
+    Selection {
+        profiles: plan.configurations.iter().map(|c| c.name.clone()).collect(),
+        probes,
+        ablation: !vm.no_ablation,
+        kernel: vm.kernel.as_ref().map(|k| k.display().to_string()),
+        added_positive_control: plan.added_positive_control.is_some(),
+    }
 }
 
 /// Rerun what a baseline covers: its configurations (our profiles by name) and probes.

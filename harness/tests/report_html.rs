@@ -70,6 +70,14 @@ fn html_is_self_contained_and_escapes_evidence() {
         html.contains("\\u{1b}[31m"),
         "control characters shown as escapes"
     );
+    // The matrix comes before the environment (above the fold), with a sticky header, the
+    // positive control labelled, and a verdict filter made of radio buttons and CSS.
+    assert!(html.find("<h2 id=\"matrix\">").unwrap() < html.find("<h2 id=\"environment\">").unwrap());
+    assert!(html.contains("position: sticky"));
+    assert!(html.contains("<th class=\"control\">none<span>positive control (no layers)</span></th>"));
+    for filter in ["f-all", "f-escaped", "f-depth1", "f-unattributed", "f-grey"] {
+        assert!(html.contains(&format!("<label for=\"{filter}\">")), "{filter}");
+    }
     // The environment block and per-probe evidence and ablation runs are there.
     assert!(html.contains("<h2 id=\"environment\">Environment</h2>"));
     assert!(html.contains("kernel.kptr_restrict"));
@@ -92,7 +100,9 @@ fn html_opens_in_headless_chromium_and_shows_the_matrix() {
     let cells = dom.matches("<td class=\"cell ").count();
     assert_eq!(cells, 16, "4 probes x 4 configurations in the rendered DOM");
     assert_eq!(dom.matches("class=\"cell escaped\"").count(), 3);
-    assert_eq!(dom.matches("class=\"cell depth1\"").count(), 3);
+    // Depth 1: a layer without which it escapes (hostname under namespaces and, combined, under
+    // strict; fork-bomb under strict) and the inferred single layer under bwrap.
+    assert_eq!(dom.matches("class=\"cell depth1\"").count(), 4);
     assert_eq!(dom.matches("class=\"cell absent\"").count(), 1);
     assert!(dom.contains("<table class=\"matrix\">"));
     assert!(dom.contains("blocked: pid-ns, caps(CAP_SYS_PTRACE), seccomp(ptrace)"));

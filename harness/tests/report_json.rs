@@ -75,7 +75,7 @@ fn the_schema_rejects_what_the_model_cannot_hold() {
     unknown_field["results"][0]["surprise"] = 1.into();
     assert!(!errors(&validator, &unknown_field).is_empty());
     let mut other_version = good;
-    other_version["schema_version"] = 2.into();
+    other_version["schema_version"] = 3.into();
     assert!(!errors(&validator, &other_version).is_empty());
 }
 
@@ -113,7 +113,7 @@ fn other_versions_are_refused_by_name() {
     assert_eq!(
         err.to_string(),
         format!(
-            "old.json has results schema_version 7; this breakout reads version {} (see docs/results-schema.md)",
+            "old.json has results schema_version 7; this breakout reads versions 1 to {} (see docs/results-schema.md)",
             breakout_harness::model::SCHEMA_VERSION
         )
     );
@@ -135,4 +135,59 @@ fn malformed_files_name_the_field_and_line() {
             .starts_with("cannot read results file /nonexistent/results.json"),
         "{err}"
     );
+}
+
+/// The committed baseline is schema 1: it loads, and what version 2 added is filled in from it
+/// (the kernel release, the candidates, the depth as now defined), with no selection recorded.
+#[test]
+fn the_committed_schema_1_baseline_loads_and_reads_as_version_2() {
+    use breakout_attacks::Layer;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../baselines/default.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let original: serde_json::Value = serde_json::from_str(&text).unwrap();
+    if original["schema_version"] != 1 {
+        // Regenerated with this version: nothing to upgrade.
+        return;
+    }
+    let report = json::load(&path).unwrap();
+    assert_eq!(report.selection, None);
+    assert!(!report.covered().recorded);
+    assert!(report.covered().ablation);
+    assert!(report.environment.kernel_release.starts_with("6.1.0-"), "{}", report.environment.kernel_release);
+    let cell = |probe: &str, profile: &str| {
+        report
+            .results
+            .iter()
+            .find(|r| r.probe == probe && r.profile == profile)
+            .unwrap()
+    };
+    // Three layers each block alone, but strict without pid-ns escapes: one layer away.
+    let signal = cell("signal-same-uid", "strict").attribution.as_ref().unwrap();
+    assert_eq!(signal.depth, 1);
+    assert_eq!(
+        breakout_harness::report::cell::cell_text(cell("signal-same-uid", "strict")),
+        "blocked: user-ns, pid-ns!, caps(CAP_KILL)"
+    );
+    // No layer alone suffices; new-session is needed and holds with some of the others.
+    let tiocsti = cell("tiocsti", "strict").attribution.as_ref().unwrap();
+    assert_eq!(tiocsti.candidates, vec![Layer::UserNs, Layer::Uid, Layer::Caps, Layer::Seccomp, Layer::NewSession]);
+    assert_eq!(tiocsti.depth, 1);
+    assert_eq!(
+        breakout_harness::report::cell::cell_text(cell("tiocsti", "strict")),
+        "blocked: combined(new-session + some of user-ns|uid|caps|seccomp)"
+    );
+    // Every depth agrees with "one layer from escaping" and with the colour.
+    for r in &report.results {
+        if let Some(a) = &r.attribution {
+            let one = breakout_harness::report::matrix::one_layer_from_escaping(r);
+            assert_eq!(one, !a.necessary.is_empty(), "{} under {}", r.probe, r.profile);
+            assert_eq!(
+                breakout_harness::report::cell::Shade::of(r).key() == "depth1",
+                one,
+                "{} under {}",
+                r.probe,
+                r.profile
+            );
+        }
+    }
 }

@@ -36,8 +36,10 @@ fn junit_parses_with_one_testcase_per_pair() {
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
     assert_eq!(attr(root, "tests"), report.results.len().to_string());
-    assert_eq!(attr(root, "failures"), "2");
-    assert_eq!(attr(root, "errors"), "2");
+    // The escape, the blocked positive control, and io-uring's setup failure under none (an
+    // inconclusive positive control proves nothing either).
+    assert_eq!(attr(root, "failures"), "3");
+    assert_eq!(attr(root, "errors"), "1", "the fork-bomb timeout");
     assert_eq!(attr(root, "skipped"), "3");
     let suites: Vec<_> = root
         .children()
@@ -47,8 +49,8 @@ fn junit_parses_with_one_testcase_per_pair() {
     assert_eq!(names, ["none", "namespaces", "strict", "bwrap"]);
     assert_eq!(
         attr(suites[0], "failures"),
-        "1",
-        "the failed positive control"
+        "2",
+        "the failed positive controls"
     );
     assert_eq!(attr(suites[1], "failures"), "1", "the escape");
     let cases: Vec<_> = doc
@@ -73,13 +75,13 @@ fn junit_parses_with_one_testcase_per_pair() {
                 assert_eq!(attr(failure, "type"), "escaped");
                 assert!(attr(failure, "message").starts_with("escaped: "));
             }
-            (Verdict::Blocked, true) => {
+            (Verdict::Blocked | Verdict::Inconclusive, true) => {
                 let failure = child("failure").expect("a failed positive control is a failure");
                 assert_eq!(attr(failure, "type"), "positive-control");
                 assert!(attr(failure, "message").starts_with("positive control failed"));
             }
-            (Verdict::Inconclusive, _) => {
-                assert!(child("error").is_some(), "inconclusive is an error")
+            (Verdict::Inconclusive, false) => {
+                assert!(child("error").is_some(), "a timeout is an error")
             }
             (Verdict::Skipped, _) => {
                 assert_eq!(attr(child("skipped").unwrap(), "message"), r.reason)
@@ -106,6 +108,9 @@ fn junit_carries_the_environment_and_survives_hostile_text() {
         .map(|n| (attr(n, "name"), attr(n, "value")))
         .collect();
     assert!(props.contains(&("kernel", "6.1.0-27-cloud-amd64")));
+    assert!(props
+        .iter()
+        .any(|(k, v)| *k == "kernel.uname" && v.starts_with("Linux 6.1.0-27-cloud-amd64")));
     assert!(props.contains(&("sysctl.kernel.kptr_restrict", "0")));
     assert!(props.contains(&(
         "vulnerability.mds",
@@ -124,4 +129,101 @@ fn junit_carries_the_environment_and_survives_hostile_text() {
     );
     assert!(message.contains("\\u{1}\\u{1b}[31m"), "{message}");
     assert!(!HOSTILE.is_empty());
+}
+
+fn counts(xml: &str) -> (String, String, String) {
+    let doc = roxmltree::Document::parse(xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    let root = doc.root_element();
+    (
+        attr(root, "failures").to_string(),
+        attr(root, "errors").to_string(),
+        attr(root, "skipped").to_string(),
+    )
+}
+
+fn failed_cases(xml: &str) -> Vec<(String, String, String)> {
+    let doc = roxmltree::Document::parse(xml).unwrap();
+    doc.descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .filter_map(|c| {
+            let f = c.children().find(|n| n.has_tag_name("failure"))?;
+            Some((
+                attr(c, "classname").to_string(),
+                attr(c, "name").to_string(),
+                attr(f, "type").to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// A run that setuid-gain cannot judge under namespaces (the oracle's structural inconclusive).
+fn with_structural_inconclusive() -> breakout_harness::model::RunReport {
+    let mut report = sample_report();
+    let r = report
+        .results
+        .iter_mut()
+        .find(|r| r.probe == "fork-bomb" && r.profile == "namespaces")
+        .unwrap();
+    r.evidence.timed_out = false;
+    r.evidence.exit = Some(breakout_runtime::ExitKind::Exited { code: 0 });
+    r.reason = "the payload could not drop to uid 1000 first".to_string();
+    report
+}
+
+#[test]
+fn a_structural_inconclusive_is_skipped_with_its_reason_not_an_error() {
+    let report = with_structural_inconclusive();
+    let xml = report::render(&report, Format::Junit);
+    assert_eq!(counts(&xml).1, "0", "no error");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let skipped = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("skipped"))
+        .find(|n| attr(*n, "message").contains("could not drop to uid 1000"))
+        .expect("skipped with its reason");
+    assert!(attr(skipped, "message").starts_with("inconclusive: the oracle cannot decide"));
+}
+
+#[test]
+fn with_a_baseline_a_testcase_fails_exactly_when_the_gate_calls_it_a_regression() {
+    let baseline = with_structural_inconclusive();
+    // A green gate (the run is its own baseline): no failure, no error, although the run has an
+    // escape under namespaces and a failed positive control that the baseline has too... except
+    // that a failed positive control is always a regression.
+    let mut clean = baseline.clone();
+    clean.results.retain(|r| {
+        !(r.profile == "none" && r.verdict != Verdict::Escaped)
+    });
+    let mut base = clean.clone();
+    let gate = breakout_harness::gate::compare(&base, &clean);
+    assert!(gate.passed(), "{:?}", gate.regressions);
+    let xml = report::render_gated(&clean, Format::Junit, Some((&gate, "b.json")));
+    assert_eq!(counts(&xml).0, "0");
+    assert_eq!(counts(&xml).1, "0");
+
+    // One new escape (ptrace-outside under namespaces), one pair gone missing (hostname under
+    // strict): two failures, the missing one in the `gate` suite.
+    let mut run = clean.clone();
+    for r in &mut run.results {
+        if r.probe == "ptrace-outside" && r.profile == "namespaces" {
+            r.verdict = Verdict::Escaped;
+            r.attribution = None;
+        }
+    }
+    run.results
+        .retain(|r| !(r.probe == "hostname" && r.profile == "strict"));
+    base.selection = None;
+    let gate = breakout_harness::gate::compare(&base, &run);
+    assert_eq!(gate.regressions.len(), 2, "{:?}", gate.regressions);
+    let xml = report::render_gated(&run, Format::Junit, Some((&gate, "b.json")));
+    let mut failed = failed_cases(&xml);
+    failed.sort();
+    assert_eq!(
+        failed,
+        vec![
+            ("breakout.namespaces".to_string(), "ptrace-outside".to_string(), "new-escape".to_string()),
+            ("breakout.strict".to_string(), "hostname".to_string(), "missing".to_string()),
+        ]
+    );
+    assert_eq!(counts(&xml), ("2".to_string(), "0".to_string(), counts(&xml).2));
 }

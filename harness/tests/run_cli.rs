@@ -25,6 +25,11 @@ fn breakout(args: &[&str]) -> Output {
 #[case::missing_profile_file(&["run", "--profile", "/nonexistent/p.toml"], "/nonexistent/p.toml")]
 #[case::profile_twice(&["run", "--profile", "strict", "--profile", "strict"], "named twice")]
 #[case::unreadable_baseline(&["run", "--probe", "ptrace-outside", "--baseline", "/nonexistent/b.json"], "cannot read baseline /nonexistent/b.json")]
+#[case::two_sources_one_name(&["run", "--profile", "strict", "--profile", concat!(env!("CARGO_MANIFEST_DIR"), "/../profiles/strict.toml")], "are both named `strict`")]
+#[case::unwritable_out(&["run", "--probe", "ptrace-outside", "--out", "/proc/breakout-out"], "--out: cannot create the report directory /proc/breakout-out")]
+#[case::out_is_a_file(&["run", "--probe", "ptrace-outside", "--out", "/etc/hostname"], "--out: cannot create the report directory /etc/hostname")]
+#[case::unwritable_baseline(&["run", "--probe", "ptrace-outside", "--write-baseline", "/proc/b.json"], "--write-baseline: cannot write the report file /proc/b.json")]
+#[case::baseline_in_a_missing_dir(&["run", "--probe", "ptrace-outside", "--write-baseline", "/nonexistent/b.json"], "the directory /nonexistent does not exist")]
 fn bad_input_is_refused_before_booting(#[case] args: &[&str], #[case] message: &str) {
     let start = Instant::now();
     let out = breakout(args);
@@ -64,7 +69,7 @@ fn result(profile: &str, probe: &str, verdict: Verdict, sufficient: &[Layer]) ->
         evidence: Evidence::default(),
         attribution: (verdict == Verdict::Blocked).then(|| Attribution {
             sufficient: sufficient.to_vec(),
-            depth: sufficient.len(),
+            depth: breakout_harness::model::depth(sufficient, &[], true, false),
             candidates_complete: true,
             ..Attribution::default()
         }),
@@ -83,6 +88,7 @@ fn report(results: Vec<ProbeResult>) -> RunReport {
             layers: vec![Layer::PidNs, Layer::UserNs, Layer::Caps],
             inferred: false,
         }],
+        selection: None,
         results,
         timings: Timings::default(),
     }
@@ -149,4 +155,103 @@ fn gate_exit_codes() {
     let out = breakout(&["gate", "--baseline", &bad.display().to_string(), &run_path]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.json"));
+}
+
+/// Every subcommand lists its exit codes in --help, and README.md's table has the same lines.
+#[test]
+fn exit_codes_are_in_every_help_and_in_the_readme() {
+    let readme = include_str!("../../README.md");
+    for (command, codes) in breakout_harness::exit_codes::ALL {
+        let out = breakout(&[command, "--help"]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("Exit codes:"), "{command} --help:\n{help}");
+        for line in codes {
+            let (code, meaning) = line.split_once(' ').unwrap();
+            let meaning = meaning.trim();
+            assert!(help.contains(line), "{command} --help lacks `{line}`:\n{help}");
+            let row = format!("| `{command}` | {code} | {meaning} |");
+            assert!(readme.contains(&row), "README.md lacks the row `{row}`");
+        }
+    }
+}
+
+/// The committed baseline against runs crafted from it: a two-probe run and a run without
+/// attribution pass, each with its one-line note; a new result that escapes under strict fails.
+#[test]
+fn gate_on_runs_crafted_from_the_committed_baseline() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../baselines/default.json");
+    let baseline: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let save = |name: &str, value: &serde_json::Value| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, value.to_string()).unwrap();
+        p.display().to_string()
+    };
+
+    let mut partial = baseline.clone();
+    partial["results"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| ["ptrace-outside", "io-uring"].contains(&r["probe"].as_str().unwrap()));
+    let partial_path = save("partial.json", &partial);
+    let out = breakout(&["gate", "--baseline", path, &partial_path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("missing"), "{stdout}");
+    assert!(stdout.contains("outside the run's selection"), "{stdout}");
+
+    let mut plain = baseline.clone();
+    for r in plain["results"].as_array_mut().unwrap() {
+        r["attribution"] = serde_json::Value::Null;
+    }
+    let plain_path = save("plain.json", &plain);
+    let out = breakout(&["gate", "--baseline", path, &plain_path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout.matches("judged on verdicts only").count(), 1, "{stdout}");
+
+    let mut without = baseline.clone();
+    without["results"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["probe"] != "io-uring");
+    let without_path = save("without.json", &without);
+    let mut escapes = baseline.clone();
+    for r in escapes["results"].as_array_mut().unwrap() {
+        if r["probe"] == "io-uring" && r["profile"] == "strict" {
+            r["verdict"] = "escaped".into();
+            r["attribution"] = serde_json::Value::Null;
+        }
+    }
+    let escapes_path = save("escapes.json", &escapes);
+    let out = breakout(&["gate", "--baseline", &without_path, &escapes_path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("io-uring under strict: ESCAPED (not in the baseline"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("new (not in the baseline): io-uring under").count(), 4);
+
+    let mut other_kernel = baseline.clone();
+    let kernel = other_kernel["environment"]["kernel"].as_str().unwrap().to_string();
+    let release = kernel.split_whitespace().nth(1).unwrap().to_string();
+    other_kernel["environment"]["kernel"] = kernel.replace(&release, "9.9.9-test").into();
+    let other_path = save("kernel.json", &other_kernel);
+    let out = breakout(&["gate", "--baseline", path, &other_path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains(&format!("the run is on 9.9.9-test, the baseline on {release}")), "{stdout}");
+    let out = breakout(&["gate", "--strict-kernel", "--baseline", path, &other_path]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // The same judgement as JUnit and as Markdown.
+    let out = breakout(&["gate", "--format", "junit", "--baseline", &without_path, &escapes_path]);
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+    let out = breakout(&["gate", "--format", "markdown", "--baseline", path, &partial_path]);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("**Gate passed**") && md.contains("<details><summary>Matrix"), "{md}");
 }

@@ -150,11 +150,16 @@ fn blocked_sufficient(
             "{probe} under {profile}: the candidates do not explain the block: {a:?}"
         ));
     }
-    if a.depth != a.sufficient.len() {
+    let depth = breakout_harness::model::depth(
+        &a.sufficient,
+        &a.necessary,
+        a.candidates_complete,
+        a.inferred,
+    );
+    if a.depth != depth {
         return Err(format!(
-            "{probe} under {profile}: depth {} but {} sufficient layers",
-            a.depth,
-            a.sufficient.len()
+            "{probe} under {profile}: depth {} but sufficient {:?} and necessary {:?} make {depth}",
+            a.depth, a.sufficient, a.necessary
         ));
     }
     Ok(a.sufficient.clone())
@@ -271,7 +276,6 @@ fn gate_fails_on_baseline_claiming_more(report: &RunReport) -> Result<(), String
         .find(|l| !a.sufficient.contains(l))
         .ok_or("every layer is already sufficient")?;
     a.sufficient.push(extra);
-    a.depth += 1;
     let verdict = gate::compare(&claims_more, report);
     match verdict.regressions.as_slice() {
         [gate::Regression::FewerSufficient { lost, .. }] if lost == &[extra] => Ok(()),

@@ -152,7 +152,8 @@ pub fn attribution(
     };
     Attribution {
         necessary: Vec::new(),
-        depth: sufficient.len(),
+        depth: crate::model::depth(&sufficient, &[], false, true),
+        candidates: Vec::new(),
         sufficient,
         candidates_complete: false,
         caps_detail: Vec::new(),

@@ -8,10 +8,11 @@ use breakout_attacks::{Layer, Verdict};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shade {
     Escaped,
-    /// Blocked, and this many layers are each sufficient on their own (>= 1).
+    /// Blocked with this depth (>= 1): 1 = one layer switched off lets it escape, 2 = no
+    /// single layer off does ([`crate::model::depth`]).
     Depth(usize),
-    /// Blocked, but no single layer suffices (only a combination does), or the candidates do
-    /// not explain the block, or no attribution was made.
+    /// Blocked, but the depth is not established: the candidates do not explain the block, or
+    /// no attribution was made.
     Unattributed,
     Inconclusive,
     Skipped,
@@ -35,8 +36,7 @@ impl Shade {
         match self {
             Shade::Escaped => "escaped",
             Shade::Depth(1) => "depth1",
-            Shade::Depth(2) => "depth2",
-            Shade::Depth(_) => "depth3",
+            Shade::Depth(_) => "depth2",
             Shade::Unattributed => "unattributed",
             Shade::Inconclusive => "inconclusive",
             Shade::Skipped => "skipped",
@@ -59,8 +59,13 @@ pub fn layer_label(layer: Layer, attribution: &Attribution) -> String {
     }
 }
 
-/// The layers part of a blocked cell, e.g. "pid-ns, caps(CAP_SYS_PTRACE)".
+/// The layers part of a blocked cell, e.g. "user-ns, pid-ns!, caps(CAP_KILL)": the sufficient
+/// layers (each alone blocks), `!` on those without which the probe escapes; or, when no single
+/// layer suffices, the whole combination: "combined(mount-ns+caps(CAP_SYS_ADMIN)+fs-hardening)",
+/// "combined(new-session + some of user-ns|uid|caps|seccomp)" (new-session is needed, and it
+/// holds only with some of the others: with all of them it blocks, with none it escapes).
 pub fn layers_text(attribution: &Attribution) -> String {
+    let label = |l: &Layer| layer_label(*l, attribution);
     if attribution.sufficient.is_empty() {
         if attribution.inferred {
             return "no evidence names a layer".to_string();
@@ -68,22 +73,43 @@ pub fn layers_text(attribution: &Attribution) -> String {
         if !attribution.candidates_complete {
             return "unexplained".to_string();
         }
-        if attribution.necessary.is_empty() {
-            return "combined".to_string();
-        }
-        let needed: Vec<String> = attribution
-            .necessary
-            .iter()
-            .map(|l| layer_label(*l, attribution))
-            .collect();
-        return format!("combined({})", needed.join("+"));
+        let combination = attribution.combination();
+        let required: Vec<String> = combination.required.iter().map(label).collect();
+        let partners: Vec<&str> = combination.partners.iter().map(|l| l.name()).collect();
+        return match (required.is_empty(), partners.is_empty()) {
+            (false, true) => format!("combined({})", required.join("+")),
+            (false, false) => format!(
+                "combined({} + some of {})",
+                required.join("+"),
+                partners.join("|")
+            ),
+            (true, false) => format!("combined(two or more of {})", partners.join("|")),
+            (true, true) => "combined".to_string(),
+        };
     }
-    let mut text = attribution
+    let needs: Vec<String> = attribution
+        .necessary
+        .iter()
+        .filter(|l| !attribution.sufficient.contains(l))
+        .map(|l| format!("{}!", label(l)))
+        .collect();
+    // A lone layer needs no mark: the colour (depth 1) already says it is the only one.
+    let marked = attribution.sufficient.len() + needs.len() > 1;
+    let mut parts: Vec<String> = attribution
         .sufficient
         .iter()
-        .map(|l| layer_label(*l, attribution))
-        .collect::<Vec<_>>()
-        .join(", ");
+        .map(|l| {
+            let mut text = label(l);
+            if marked && attribution.necessary.contains(l) {
+                text.push('!');
+            }
+            text
+        })
+        .collect();
+    if !needs.is_empty() {
+        parts.push(format!("needs {}", needs.join(", ")));
+    }
+    let mut text = parts.join(", ");
     if !attribution.candidates_complete && !attribution.inferred {
         text.push_str(" +unexplained");
     }

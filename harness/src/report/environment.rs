@@ -4,11 +4,16 @@
 use crate::model::Environment;
 use std::fmt::Write;
 
-/// The one-line headline: kernel, arch, CPUs, accelerator.
+/// The one-line headline: kernel release, arch, CPUs, accelerator.
 pub fn headline(env: &Environment) -> String {
+    let kernel = if env.kernel_release.is_empty() {
+        &env.kernel
+    } else {
+        &env.kernel_release
+    };
     format!(
         "kernel {} {}, {} CPU{}, accel {}",
-        or_unknown(&env.kernel),
+        or_unknown(kernel),
         or_unknown(&env.arch),
         env.cpus,
         if env.cpus == 1 { "" } else { "s" },

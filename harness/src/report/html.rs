@@ -1,5 +1,7 @@
-//! A self-contained HTML report (no external assets: inline CSS, no scripts): the environment,
-//! a heatmap matrix coloured by depth (escaped red, one layer orange, deeper greener,
+//! A self-contained HTML report (no external assets: inline CSS, no scripts): the matrix first
+//! (sticky header, `none` labelled as the positive control, a verdict filter made of radio
+//! buttons and CSS), the environment folded below it, a heatmap coloured by depth (escaped red, one layer from escaping orange, no single
+//! layer off lets it out green, unexplained violet,
 //! inconclusive and skipped grey), then per probe its technique, oracle, and per profile the
 //! evidence and the ablation runs.
 
@@ -17,19 +19,30 @@ h1 { font-size: 1.4em; } h2 { font-size: 1.2em; margin-top: 1.6em; } h3 { font-s
 table { border-collapse: collapse; margin: .6em 0; }
 th, td { border: 1px solid #bbb; padding: .25em .5em; text-align: left; vertical-align: top; }
 th { background: #eee; }
-table.matrix th { white-space: nowrap; }
-table.matrix td.cell { font-size: .85em; min-width: 9em; }
+table.matrix { width: 100%; }
+table.matrix tbody th { white-space: nowrap; }
+table.matrix thead th { position: sticky; top: 0; z-index: 2; box-shadow: 0 1px 0 #bbb; }
+table.matrix th.control span { display: block; font-weight: normal; font-size: .8em; color: #555; }
+.filter { margin: .4em 0; line-height: 2; }
+.filter label { margin-right: .4em; padding: .15em .6em; border: 1px solid #999; border-radius: 1em; cursor: pointer; white-space: nowrap; }
+#f-all:checked ~ .filter label[for=f-all], #f-escaped:checked ~ .filter label[for=f-escaped],
+#f-depth1:checked ~ .filter label[for=f-depth1], #f-unattributed:checked ~ .filter label[for=f-unattributed],
+#f-grey:checked ~ .filter label[for=f-grey] { background: #1d1d1f; color: #fff; }
+#f-escaped:checked ~ table.matrix tbody tr:not(:has(td.escaped)),
+#f-depth1:checked ~ table.matrix tbody tr:not(:has(td.depth1)),
+#f-unattributed:checked ~ table.matrix tbody tr:not(:has(td.unattributed)),
+#f-grey:checked ~ table.matrix tbody tr:not(:has(td.inconclusive, td.skipped)) { display: none; }
+table.matrix td.cell { font-size: .85em; min-width: 6em; overflow-wrap: anywhere; }
 table.matrix td.cell a { color: inherit; text-decoration: none; display: block; }
 td.escaped { background: #d32f2f; color: #fff; font-weight: bold; }
 td.depth1 { background: #f57c00; color: #000; }
-td.depth2 { background: #c0ca33; color: #000; }
-td.depth3 { background: #43a047; color: #fff; }
+td.depth2 { background: #43a047; color: #fff; }
 td.unattributed { background: #ce93d8; color: #000; }
 td.inconclusive, td.skipped { background: #9e9e9e; color: #000; }
 td.absent { background: #fff; color: #999; }
 .legend span { display: inline-block; padding: .15em .5em; margin: .1em; border: 1px solid #bbb; }
 .legend span.escaped { background: #d32f2f; color: #fff; } .legend span.depth1 { background: #f57c00; }
-.legend span.depth2 { background: #c0ca33; } .legend span.depth3 { background: #43a047; color: #fff; }
+.legend span.depth2 { background: #43a047; color: #fff; }
 .legend span.unattributed { background: #ce93d8; } .legend span.grey { background: #9e9e9e; }
 pre { background: #f6f6f6; padding: .5em; white-space: pre-wrap; word-break: break-all; }
 code { background: #f2f2f2; padding: 0 .2em; }
@@ -57,8 +70,9 @@ pub fn render(report: &RunReport) -> String {
         seconds(report.timings.probes_ms),
         seconds(report.timings.ablation_ms)
     );
-    environment_section(&mut out, report);
+    // The matrix is what a reader came for: above the fold, the environment folded after it.
     matrix_section(&mut out, report, &matrix);
+    environment_section(&mut out, report);
     configurations_section(&mut out, report);
     out.push_str("<h2>Probes</h2>\n");
     for probe in &matrix.probes {
@@ -72,9 +86,10 @@ fn environment_section(out: &mut String, report: &RunReport) {
     let env = &report.environment;
     let _ = writeln!(
         out,
-        "<h2 id=\"environment\">Environment</h2>\n<p>{}</p>\n<table>\n<tr><th>LSMs</th><td>{}</td></tr>",
+        "<h2 id=\"environment\">Environment</h2>\n<details><summary>{} · LSMs {}</summary>\n<table>\n<tr><th>kernel</th><td>{}</td></tr>",
         esc(&environment::headline(env)),
-        esc(&environment::lsms(env))
+        esc(&environment::lsms(env)),
+        esc(&env.kernel)
     );
     for (name, value) in &env.sysctls {
         let _ = writeln!(
@@ -98,28 +113,43 @@ fn environment_section(out: &mut String, report: &RunReport) {
             esc(status)
         );
     }
-    out.push_str("</table>\n</details>\n");
+    out.push_str("</table>\n</details>\n</details>\n");
 }
 
 fn matrix_section(out: &mut String, report: &RunReport, matrix: &Matrix) {
-    out.push_str("<h2 id=\"matrix\">Matrix</h2>\n<table class=\"matrix\">\n<tr><th>probe</th>");
+    out.push_str(
+        "<h2 id=\"matrix\">Matrix</h2>\n<input type=\"radio\" name=\"filter\" id=\"f-all\" checked hidden>\
+<input type=\"radio\" name=\"filter\" id=\"f-escaped\" hidden>\
+<input type=\"radio\" name=\"filter\" id=\"f-depth1\" hidden>\
+<input type=\"radio\" name=\"filter\" id=\"f-unattributed\" hidden>\
+<input type=\"radio\" name=\"filter\" id=\"f-grey\" hidden>\n\
+<p class=\"filter\">Show probes with: <label for=\"f-all\">any verdict</label>\
+<label for=\"f-escaped\">an escape</label><label for=\"f-depth1\">a block one layer from escaping</label>\
+<label for=\"f-unattributed\">an unexplained block</label>\
+<label for=\"f-grey\">an inconclusive or skipped result</label></p>\n\
+<table class=\"matrix\">\n<thead><tr><th>probe</th>",
+    );
     for profile in &matrix.profiles {
         let inferred = report
             .profiles
             .iter()
             .any(|p| p.name == *profile && p.inferred);
+        let control = crate::gate::configuration_without_layers(report, profile);
         let _ = write!(
             out,
-            "<th>{}{}</th>",
+            "<th{}>{}{}</th>",
+            if control { " class=\"control\"" } else { "" },
             esc(profile),
             if inferred {
                 " <span class=\"muted\">(inferred)</span>"
+            } else if control {
+                "<span>positive control (no layers)</span>"
             } else {
                 ""
             }
         );
     }
-    out.push_str("</tr>\n");
+    out.push_str("</tr></thead>\n<tbody>\n");
     for probe in &matrix.probes {
         let _ = write!(
             out,
@@ -145,23 +175,32 @@ fn matrix_section(out: &mut String, report: &RunReport, matrix: &Matrix) {
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("<tr><th>summary</th>");
+    out.push_str("</tbody>\n<tfoot><tr><th>summary</th>");
     for profile in &matrix.profiles {
         let t = Tally::of(matrix.column(profile));
         let _ = write!(
             out,
-            "<td>{} escaped, {} blocked, {} inconclusive, {} skipped</td>",
-            t.escaped, t.blocked, t.inconclusive, t.skipped
+            "<td>{} escaped, {} blocked ({} one layer from escaping), {} inconclusive, {} skipped</td>",
+            t.escaped,
+            t.blocked,
+            matrix
+                .column(profile)
+                .filter(|r| super::matrix::one_layer_from_escaping(r))
+                .count(),
+            t.inconclusive,
+            t.skipped
         );
     }
-    out.push_str("</tr>\n</table>\n");
+    out.push_str("</tr></tfoot>\n</table>\n");
     out.push_str(
         "<p class=\"legend\"><span class=\"escaped\">escaped</span>\
-<span class=\"depth1\">blocked by one layer only (depth 1)</span>\
-<span class=\"depth2\">depth 2</span><span class=\"depth3\">depth 3 or more</span>\
-<span class=\"unattributed\">no single layer suffices / unexplained</span>\
+<span class=\"depth1\">one layer from escaping (depth 1)</span>\
+<span class=\"depth2\">no single layer off lets it out (depth 2)</span>\
+<span class=\"unattributed\">unexplained / not attributed</span>\
 <span class=\"grey\">inconclusive or skipped</span></p>\n\
-<p class=\"muted\">A cell lists the sufficient layers: each alone still blocks the probe. \
+<p class=\"muted\">A cell lists the sufficient layers: each alone still blocks the probe; \
+<code>!</code> marks a layer without which it escapes; combined(A+B) names the layers a block \
+needs when no single one suffices (\"+ some of C|D\": it holds with all of those, not with none). \
 caps(CAP_X) names the capability that, kept, lets the probe through; seccomp(call) the syscall \
 the filter denied; ~ marks attribution inferred from evidence (external runtimes).</p>\n",
     );

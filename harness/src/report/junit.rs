@@ -1,13 +1,23 @@
-//! JUnit XML: one testsuite per profile, one testcase per (profile, probe). An escape is a
-//! failure, inconclusive an error, skipped skipped; a block passes and says what blocked it.
-//! Under a configuration of ours without any layer (`none`) the testcase is the positive control
-//! instead: there the escape passes and a block fails, as design.md asks ("a probe that cannot
-//! escape an unsandboxed process proves nothing"). The environment goes into each suite's
-//! properties so CI systems show it beside the results.
+//! JUnit XML: one testsuite per profile, one testcase per (profile, probe), so a CI test view
+//! agrees with the gate.
+//!
+//! With a baseline (`run --baseline`, `gate --format junit`), a testcase fails exactly when the
+//! gate calls its pair a regression; everything else passes, or is skipped with its reason
+//! (skipped, inconclusive). Regressions without a result (a missing pair, the kernel under
+//! `--strict-kernel`) are testcases of a last suite, `gate`.
+//!
+//! Without a baseline: an escape under a configuration with layers fails; under a configuration
+//! of ours without any layer (`none`) the testcase is the positive control instead, where the
+//! escape passes and a block or inconclusive fails ("a probe that cannot escape an unsandboxed
+//! process proves nothing"). An inconclusive the oracle reached with a complete run (see
+//! [`ProbeResult::structurally_inconclusive`]) is skipped with its reason; one from a timeout,
+//! crash or lost guest is an error. The environment goes into each suite's properties so CI
+//! systems show it beside the results.
 
 use super::cell::cell_text;
 use super::escape::markup;
 use super::matrix::Matrix;
+use crate::gate::GateReport;
 use crate::model::{ProbeResult, RunReport};
 use breakout_attacks::Verdict;
 use std::fmt::Write;
@@ -20,21 +30,45 @@ enum Case {
     Skipped { message: String },
 }
 
-fn case_of(r: &ProbeResult, positive_control: bool) -> Case {
+fn case_of(r: &ProbeResult, positive_control: bool, gate: Option<&GateReport>) -> Case {
+    if let Some(gate) = gate {
+        if let Some(regression) = gate.regression(&r.profile, &r.probe) {
+            return Case::Failure {
+                kind: regression.kind(),
+                message: format!("regression: {regression}"),
+            };
+        }
+        return match r.verdict {
+            Verdict::Skipped => Case::Skipped {
+                message: r.reason.clone(),
+            },
+            Verdict::Inconclusive => Case::Skipped {
+                message: format!("inconclusive (not a regression): {}", r.reason),
+            },
+            Verdict::Escaped | Verdict::Blocked => Case::Pass,
+        };
+    }
     match (r.verdict, positive_control) {
         (Verdict::Escaped, false) => Case::Failure {
             kind: "escaped",
             message: format!("escaped: {}", r.reason),
         },
-        (Verdict::Blocked, true) => Case::Failure {
+        (Verdict::Blocked | Verdict::Inconclusive, true) => Case::Failure {
             kind: "positive-control",
             message: format!(
-                "positive control failed: blocked without any layer, so the probe proves nothing: {}",
+                "positive control failed: {} without any layer, so the probe proves nothing: {}",
+                super::cell::verdict_name(r.verdict),
                 r.reason
             ),
         },
         (Verdict::Escaped, true) | (Verdict::Blocked, false) => Case::Pass,
-        (Verdict::Inconclusive, _) => Case::Error {
+        (Verdict::Inconclusive, false) if r.structurally_inconclusive() => Case::Skipped {
+            message: format!(
+                "inconclusive: the oracle cannot decide under this configuration: {}",
+                r.reason
+            ),
+        },
+        (Verdict::Inconclusive, false) => Case::Error {
             message: format!("inconclusive: {}", r.reason),
         },
         (Verdict::Skipped, _) => Case::Skipped {
@@ -63,7 +97,13 @@ impl Counts {
     }
 }
 
+/// JUnit for a run on its own.
 pub fn render(report: &RunReport) -> String {
+    render_gated(report, None)
+}
+
+/// JUnit for a run, judged by the gate when `gate` is given.
+pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
     let matrix = Matrix::of(report);
     let suites: Vec<(&str, Vec<(&ProbeResult, Case)>)> = matrix
         .profiles
@@ -72,16 +112,42 @@ pub fn render(report: &RunReport) -> String {
             let control = crate::gate::configuration_without_layers(report, profile);
             let cases = matrix
                 .column(profile)
-                .map(|r| (r, case_of(r, control)))
+                .map(|r| (r, case_of(r, control, gate)))
                 .collect();
             (*profile, cases)
         })
         .collect();
+    // Regressions with no result to hang on: a pair gone missing, the kernel.
+    let orphans: Vec<(String, String, Case)> = gate
+        .map(|g| {
+            g.regressions
+                .iter()
+                .filter(|reg| match reg.pair() {
+                    Some((profile, probe)) => matrix.cell(probe, profile).is_none(),
+                    None => true,
+                })
+                .map(|reg| {
+                    let (classname, name) = match reg.pair() {
+                        Some((profile, probe)) => (profile.to_string(), probe.to_string()),
+                        None => ("gate".to_string(), "kernel".to_string()),
+                    };
+                    let case = Case::Failure {
+                        kind: reg.kind(),
+                        message: format!("regression: {reg}"),
+                    };
+                    (classname, name, case)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let mut all = Counts::default();
     for (_, cases) in &suites {
         for (_, case) in cases {
             all.add(case);
         }
+    }
+    for (_, _, case) in &orphans {
+        all.add(case);
     }
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -121,6 +187,25 @@ pub fn render(report: &RunReport) -> String {
         out.push_str("    </properties>\n");
         for (result, case) in cases {
             testcase(&mut out, result, case);
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    if !orphans.is_empty() {
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"gate\" tests=\"{0}\" failures=\"{0}\" errors=\"0\" skipped=\"0\" time=\"0.000\">",
+            orphans.len()
+        );
+        for (classname, name, case) in &orphans {
+            if let Case::Failure { kind, message } = case {
+                let _ = writeln!(
+                    out,
+                    "    <testcase name=\"{}\" classname=\"breakout.{}\" time=\"0.000\">\n      <failure type=\"{kind}\" message=\"{}\"/>\n    </testcase>",
+                    markup(name),
+                    markup(classname),
+                    markup(message)
+                );
+            }
         }
         out.push_str("  </testsuite>\n");
     }
@@ -189,7 +274,8 @@ fn properties(report: &RunReport, profile: &str) -> Vec<(String, String)> {
             "breakout.version".to_string(),
             report.breakout_version.clone(),
         ),
-        ("kernel".to_string(), env.kernel.clone()),
+        ("kernel".to_string(), env.kernel_release.clone()),
+        ("kernel.uname".to_string(), env.kernel.clone()),
         ("arch".to_string(), env.arch.clone()),
         ("cpus".to_string(), env.cpus.to_string()),
         ("accel".to_string(), env.accel.clone()),

@@ -1,18 +1,21 @@
-//! A compact Markdown matrix for a pull-request comment: one row per probe, one column per
-//! profile, an emoji for the depth and the sufficient layers; the environment folded below.
+//! report.md, sized for a pull-request comment: what needs a reviewer first (the gate's
+//! regressions, or without a baseline the escapes and failed positive controls), then what
+//! changed against the baseline, then the matrix (one row per probe, one column per profile, an
+//! emoji for the depth and the layers) and the environment, both folded in `<details>`.
 
 use super::cell::{layers_text, Shade, Tally};
 use super::environment;
 use super::escape::markdown_cell;
 use super::matrix::Matrix;
+use crate::gate::GateReport;
 use crate::model::{ProbeResult, RunReport};
+use breakout_attacks::Verdict;
 use std::fmt::Write;
 
 fn mark(shade: Shade) -> &'static str {
     match shade {
         Shade::Escaped => "🔴",
         Shade::Depth(1) => "🟠",
-        Shade::Depth(2) => "🟡",
         Shade::Depth(_) => "🟢",
         Shade::Unattributed => "🟣",
         Shade::Inconclusive => "⚪",
@@ -41,18 +44,40 @@ fn cell(result: &ProbeResult) -> String {
     format!("{} {text}", mark(shade))
 }
 
+/// report.md for a run on its own.
 pub fn render(report: &RunReport) -> String {
+    render_gated(report, None)
+}
+
+/// report.md; with `gate` (the gate's findings and the baseline's name) it leads with them.
+pub fn render_gated(report: &RunReport, gate: Option<(&GateReport, &str)>) -> String {
     let matrix = Matrix::of(report);
     let mut out = String::from("### breakout results\n\n");
+    match gate {
+        Some((gate, baseline)) => gate_sections(&mut out, gate, baseline),
+        None => findings_section(&mut out, report),
+    }
+
+    let _ = writeln!(
+        out,
+        "\n<details><summary>Matrix: {} probe(s) x {} configuration(s)</summary>\n",
+        matrix.probes.len(),
+        matrix.profiles.len()
+    );
     for profile in &matrix.profiles {
         let tally = Tally::of(matrix.column(profile));
         let shallow = matrix
             .column(profile)
             .filter(|r| super::matrix::one_layer_from_escaping(r))
             .count();
+        let control = if crate::gate::configuration_without_layers(report, profile) {
+            " (positive control: no layers, every probe must escape)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "- **{}**: {} escaped, {} blocked ({} one layer from escaping), {} inconclusive, {} skipped",
+            "- **{}**{control}: {} escaped, {} blocked ({} one layer from escaping), {} inconclusive, {} skipped",
             markdown_cell(profile),
             tally.escaped,
             tally.blocked,
@@ -83,9 +108,10 @@ pub fn render(report: &RunReport) -> String {
         out.push('\n');
     }
     out.push_str(
-        "\n🔴 escaped · 🟠 blocked by one layer only · 🟡 two layers · 🟢 three or more · \
-🟣 no single layer / unexplained · ⚪ inconclusive · ⏭️ skipped · ~ inferred from evidence · \
-caps(CAP_X): the capability that, kept, lets it through · seccomp(call): the syscall denied\n",
+        "\n🔴 escaped · 🟠 one layer from escaping (depth 1: switching one layer off lets it out) · \
+🟢 no single layer off lets it out (depth 2) · 🟣 unexplained or not attributed · ⚪ inconclusive · \
+⏭️ skipped · `!` a layer without which it escapes · ~ inferred from evidence · caps(CAP_X): the \
+capability that, kept, lets it through · seccomp(call): the syscall denied\n",
     );
     let inferred: Vec<&str> = report
         .profiles
@@ -100,6 +126,7 @@ caps(CAP_X): the capability that, kept, lets it through · seccomp(call): the sy
             inferred.join(", ")
         );
     }
+    out.push_str("\n</details>\n");
     let env = &report.environment;
     let _ = write!(
         out,
@@ -116,6 +143,96 @@ caps(CAP_X): the capability that, kept, lets it through · seccomp(call): the sy
         seconds(report.timings.ablation_ms),
     );
     out
+}
+
+/// The gate's verdict, its notes, the regressions, then what changed and what is new.
+fn gate_sections(out: &mut String, gate: &GateReport, baseline: &str) {
+    if gate.passed() {
+        let _ = writeln!(
+            out,
+            "**Gate passed**: {} result(s) compared with `{}`, no regression.",
+            gate.compared,
+            markdown_cell(baseline)
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "**Gate FAILED**: {} regression(s) against `{}`.",
+            gate.regressions.len(),
+            markdown_cell(baseline)
+        );
+    }
+    for note in &gate.notes {
+        let _ = writeln!(out, "\n> {}", markdown_cell(note));
+    }
+    if !gate.regressions.is_empty() {
+        out.push_str("\n#### Regressions\n\n");
+        for r in &gate.regressions {
+            let _ = writeln!(out, "- 🔴 {}", markdown_cell(&r.to_string()));
+        }
+    }
+    out.push_str("\n#### Changed against the baseline\n\n");
+    if gate.changes.is_empty() && gate.new_results.is_empty() {
+        out.push_str("Nothing.\n");
+    }
+    for change in &gate.changes {
+        let _ = writeln!(out, "- {}", markdown_cell(change));
+    }
+    for n in &gate.new_results {
+        let _ = writeln!(
+            out,
+            "- new (not in the baseline): `{}` under {}: {}",
+            markdown_cell(&n.probe),
+            markdown_cell(&n.profile),
+            markdown_cell(&n.cell)
+        );
+    }
+}
+
+/// Without a baseline: escapes under configurations with layers, failed positive controls.
+fn findings_section(out: &mut String, report: &RunReport) {
+    let mut escapes = Vec::new();
+    let mut controls = Vec::new();
+    for r in &report.results {
+        let control = crate::gate::configuration_without_layers(report, &r.profile);
+        match (control, r.verdict) {
+            (false, Verdict::Escaped) => escapes.push(r),
+            (true, Verdict::Blocked | Verdict::Inconclusive) => controls.push(r),
+            _ => {}
+        }
+    }
+    if escapes.is_empty() && controls.is_empty() {
+        out.push_str("No escape under a configuration with layers; every positive control escaped.\n");
+    }
+    if !escapes.is_empty() {
+        let _ = writeln!(out, "#### Escapes ({})\n", escapes.len());
+        for r in escapes {
+            let _ = writeln!(
+                out,
+                "- 🔴 `{}` under {}: {}",
+                markdown_cell(&r.probe),
+                markdown_cell(&r.profile),
+                markdown_cell(&r.reason)
+            );
+        }
+    }
+    if !controls.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n#### Positive controls that did not escape ({}): these probes prove nothing\n",
+            controls.len()
+        );
+        for r in controls {
+            let _ = writeln!(
+                out,
+                "- `{}` under {}: {}: {}",
+                markdown_cell(&r.probe),
+                markdown_cell(&r.profile),
+                super::cell::verdict_name(r.verdict),
+                markdown_cell(&r.reason)
+            );
+        }
+    }
 }
 
 fn seconds(ms: u64) -> String {

@@ -85,12 +85,9 @@ pub fn disagreements(report: &RunReport) -> Vec<Disagreement> {
         .collect()
 }
 
-/// Blocked results one switched-off layer away from an escape: a single sufficient layer (depth
-/// 1), or a necessary layer whatever the depth (signal-same-uid under strict has three
-/// sufficient layers, yet escapes without pid-ns).
+/// Blocked results one switched-off layer away from an escape: depth 1 (some layer is
+/// necessary), the same rule that colours the cell orange.
 pub fn one_layer_from_escaping(r: &ProbeResult) -> bool {
     r.verdict == breakout_attacks::Verdict::Blocked
-        && r.attribution
-            .as_ref()
-            .is_some_and(|a| a.depth == 1 || !a.necessary.is_empty())
+        && r.attribution.as_ref().is_some_and(|a| a.depth == 1)
 }

@@ -12,6 +12,7 @@ pub mod markdown;
 pub mod matrix;
 pub mod table;
 
+use crate::gate::GateReport;
 use crate::model::RunReport;
 use breakout_attacks::Step;
 use breakout_runtime::ExitKind;
@@ -30,6 +31,21 @@ pub enum Format {
 /// The report in one format. The table comes without colour; use [`table::render`] with
 /// [`table::colour_for_stdout`] for a terminal.
 pub fn render(report: &RunReport, format: Format) -> String {
+    render_gated(report, format, None)
+}
+
+/// The report in one format, led by the gate's findings when the run was judged against a
+/// baseline (`gate`: the findings and the baseline's name): JUnit then fails exactly the
+/// regressions, report.md starts with them. The other formats show the run alone.
+pub fn render_gated(report: &RunReport, format: Format, gate: Option<(&GateReport, &str)>) -> String {
+    match (format, gate) {
+        (Format::Junit, Some((g, _))) => junit::render_gated(report, Some(g)),
+        (Format::Markdown, Some(g)) => markdown::render_gated(report, Some(g)),
+        _ => render_alone(report, format),
+    }
+}
+
+fn render_alone(report: &RunReport, format: Format) -> String {
     match format {
         Format::Table => table::render(report, false),
         Format::Json => json::render(report),
@@ -66,6 +82,15 @@ pub enum ReportError {
 /// Writes results.json, report.html, junit.xml and report.md into `out_dir` (created if
 /// missing) and returns the paths written.
 pub fn write_all(report: &RunReport, out_dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    write_all_gated(report, out_dir, None)
+}
+
+/// [`write_all`], with junit.xml and report.md judged by the gate when given.
+pub fn write_all_gated(
+    report: &RunReport,
+    out_dir: &Path,
+    gate: Option<(&GateReport, &str)>,
+) -> Result<Vec<PathBuf>, ReportError> {
     std::fs::create_dir_all(out_dir).map_err(|source| ReportError::CreateDir {
         path: out_dir.to_path_buf(),
         source,
@@ -73,13 +98,70 @@ pub fn write_all(report: &RunReport, out_dir: &Path) -> Result<Vec<PathBuf>, Rep
     let mut written = Vec::new();
     for (format, name) in FILES {
         let path = out_dir.join(name);
-        std::fs::write(&path, render(report, format)).map_err(|source| ReportError::Write {
+        std::fs::write(&path, render_gated(report, format, gate)).map_err(|source| ReportError::Write {
             path: path.clone(),
             source,
         })?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// Check before anything runs that `dir` can be created and written: a run that takes minutes
+/// must not end in "cannot write". Leaves the directory (created if missing) and nothing else.
+pub fn check_writable_dir(dir: &Path) -> Result<(), ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let probe = dir.join(format!(".breakout-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|source| ReportError::Write {
+        path: probe.clone(),
+        source,
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Check before anything runs that `file` can be written (created, or replaced), without
+/// touching an existing file.
+pub fn check_writable_file(file: &Path) -> Result<(), ReportError> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if file.is_dir() {
+        return Err(ReportError::Write {
+            path: file.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
+        });
+    }
+    if file.exists() {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(file)
+            .map(drop)
+            .map_err(|source| ReportError::Write {
+                path: file.to_path_buf(),
+                source,
+            });
+    }
+    if !dir.is_dir() {
+        return Err(ReportError::Write {
+            path: file.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the directory {} does not exist", dir.display()),
+            ),
+        });
+    }
+    let probe = dir.join(format!(".breakout-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|source| ReportError::Write {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// One step of the inside half as a line: `attach to victim: ptrace(PTRACE_ATTACH, 812) = -1 EPERM`.

@@ -28,7 +28,6 @@ fn ansi(shade: Shade) -> &'static str {
     match shade {
         Shade::Escaped => "\x1b[1;31m",
         Shade::Depth(1) => "\x1b[38;5;208m",
-        Shade::Depth(2) => "\x1b[33m",
         Shade::Depth(_) => "\x1b[32m",
         Shade::Unattributed => "\x1b[35m",
         Shade::Inconclusive | Shade::Skipped => "\x1b[2m",
@@ -150,10 +149,12 @@ pub fn render(report: &RunReport, colour: bool) -> String {
 
 const LEGEND: &str =
     "\nlegend: ESCAPED = the outside oracle saw the effect; blocked: L1, L2 = each listed layer \
-alone still blocks it (depth = how many; one means one mistake from an escape); caps(CAP_X) = the \
-capability that, kept, lets it through; seccomp(call) = the syscall the filter denied; \
-combined(A+B) = no single layer suffices; unexplained = the probe's candidate layers do not \
-account for the block; ~ = inferred from evidence, no ablation.\n";
+alone still blocks it; L! = without this layer it escapes (one layer from escaping, depth 1; \
+otherwise no single layer off lets it out, depth 2); caps(CAP_X) = the capability that, kept, \
+lets it through; seccomp(call) = the syscall the filter denied; combined(A+B) = no single layer \
+suffices, A and B are needed (+ some of C|D: it holds with all of those, not with none); \
+unexplained = the probe's candidate layers do not account for the block; ~ = inferred from \
+evidence, no ablation.\n";
 
 fn seconds(ms: u64) -> String {
     format!("{}.{:01}s", ms / 1000, (ms % 1000) / 100)

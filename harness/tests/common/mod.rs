@@ -6,8 +6,8 @@
 
 use breakout_attacks::{Layer, Step, Verdict};
 use breakout_harness::model::{
-    AblationRun, Attribution, Environment, Evidence, ProbeResult, ProfileInfo, RunReport, Timings,
-    SCHEMA_VERSION,
+    AblationRun, Attribution, Environment, Evidence, ProbeResult, ProfileInfo, RunReport, Selection,
+    Timings, SCHEMA_VERSION,
 };
 use breakout_runtime::{CgroupEvidence, ExitKind, SetupFailure};
 use std::collections::BTreeMap;
@@ -30,7 +30,8 @@ pub fn attribution(sufficient: &[Layer], necessary: &[Layer]) -> Attribution {
     Attribution {
         necessary: necessary.to_vec(),
         sufficient: sufficient.to_vec(),
-        depth: sufficient.len(),
+        depth: breakout_harness::model::depth(sufficient, necessary, true, false),
+        candidates: sufficient.iter().chain(necessary).copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect(),
         candidates_complete: true,
         caps_detail: Vec::new(),
         seccomp_denied: Vec::new(),
@@ -108,6 +109,8 @@ pub fn sample_report() -> RunReport {
     let mut inferred = attribution(&[Layer::PidNs], &[]);
     inferred.inferred = true;
     inferred.candidates_complete = false;
+    inferred.depth = 1;
+    inferred.candidates.clear();
     inferred.ablation_runs.clear();
     results.push(result(
         "ptrace-outside",
@@ -124,8 +127,7 @@ pub fn sample_report() -> RunReport {
         Verdict::Blocked,
         Some(attribution(&[Layer::UtsNs], &[Layer::UtsNs])),
     ));
-    let mut combined = attribution(&[], &[Layer::Caps, Layer::Seccomp]);
-    combined.depth = 0;
+    let combined = attribution(&[], &[Layer::Caps, Layer::Seccomp]);
     results.push(result(
         "hostname",
         "strict",
@@ -134,6 +136,7 @@ pub fn sample_report() -> RunReport {
     ));
     let mut unexplained = attribution(&[], &[]);
     unexplained.candidates_complete = false;
+    unexplained.depth = 0;
     results.push(result(
         "hostname",
         "bwrap",
@@ -189,7 +192,8 @@ pub fn sample_report() -> RunReport {
         schema_version: SCHEMA_VERSION,
         breakout_version: "0.1.0".to_string(),
         environment: Environment {
-            kernel: "6.1.0-27-cloud-amd64".to_string(),
+            kernel: "Linux 6.1.0-27-cloud-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.115-1".to_string(),
+            kernel_release: "6.1.0-27-cloud-amd64".to_string(),
             arch: "x86_64".to_string(),
             cpus: 2,
             accel: "tcg".to_string(),
@@ -237,6 +241,17 @@ pub fn sample_report() -> RunReport {
             ),
             profile("bwrap", "bwrap", &[Layer::UserNs, Layer::PidNs], true),
         ],
+        selection: Some(Selection {
+            profiles: ["none", "namespaces", "strict", "bwrap"]
+                .map(String::from)
+                .to_vec(),
+            probes: ["ptrace-outside", "hostname", "fork-bomb", "io-uring"]
+                .map(String::from)
+                .to_vec(),
+            ablation: true,
+            kernel: None,
+            added_positive_control: false,
+        }),
         results,
         timings: Timings {
             boot_ms: 1700,

@@ -1,0 +1,68 @@
+//! The exit codes of every subcommand, in one place: `--help` prints them (clap's
+//! `after_help`) and a test keeps README.md's table equal to them.
+//!
+//! 2 is bad input for the commands that judge (run, gate, compare, explain), as for clap's own
+//! usage errors; `sandbox` and `vm-run` pass a command's status through, so their own failures
+//! use codes a command rarely does (125, 240-250).
+
+/// (subcommand, one line per code as `CODE  meaning`).
+pub const ALL: [(&str, &[&str]); 7] = [
+    ("run", RUN),
+    ("gate", GATE),
+    ("compare", COMPARE),
+    ("explain", EXPLAIN),
+    ("list", LIST),
+    ("vm-run", VM_RUN),
+    ("sandbox", SANDBOX),
+];
+
+pub const RUN: &[&str] = &[
+    "0    the run completed (escapes are findings, not failures)",
+    "1    a regression against --baseline (see `breakout gate`)",
+    "2    bad input, an unwritable --out or --write-baseline, or a failed run (checked before the VM boots where possible)",
+    "3    a positive control failed: a probe did not escape a configuration without layers",
+];
+
+pub const GATE: &[&str] = &[
+    "0    no regression",
+    "1    a regression (or another kernel release with --strict-kernel)",
+    "2    a file cannot be read or is not a results file, or the run failed",
+];
+
+pub const COMPARE: &[&str] = &[
+    "0    the comparison ran (escapes are findings)",
+    "2    bad input or a failed run",
+];
+
+pub const EXPLAIN: &[&str] = &[
+    "0    explained",
+    "2    unknown probe or layer, or an unreadable --results file",
+];
+
+pub const LIST: &[&str] = &[
+    "0    listed",
+    "1    a built-in profile fails to load",
+];
+
+pub const VM_RUN: &[&str] = &[
+    "N        the command's own exit status",
+    "240-250  the VM's own failures: 240 QEMU missing, 241 kernel, 242 image, 243 boot timeout, 244 command timeout, 245 kernel panic, 246 guest out of memory, 247 QEMU crashed, 248 guest init, 249 invalid configuration, 250 host I/O",
+];
+
+pub const SANDBOX: &[&str] = &[
+    "N      the command's own exit status (128+N when killed by signal N)",
+    "125    the runtime failed or bad input",
+    "126    the command cannot be executed",
+    "127    the command was not found",
+];
+
+/// The `after_help` text for a subcommand.
+pub fn help(codes: &[&str]) -> String {
+    let mut text = String::from("Exit codes:\n");
+    for line in codes {
+        text.push_str("  ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
