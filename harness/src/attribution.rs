@@ -198,6 +198,7 @@ impl Ablation<'_, '_> {
             seccomp_denied,
             inferred: false,
             ablation_runs: std::mem::take(&mut self.runs),
+            items: None,
         }
     }
 

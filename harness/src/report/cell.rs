@@ -61,6 +61,9 @@ pub fn layer_label(layer: Layer, attribution: &Attribution) -> String {
 
 /// The layers part of a blocked cell, e.g. "pid-ns, caps(CAP_SYS_PTRACE)".
 pub fn layers_text(attribution: &Attribution) -> String {
+    if let Some(items) = &attribution.items {
+        return items_text(attribution, items);
+    }
     if attribution.sufficient.is_empty() {
         if attribution.inferred {
             return "no evidence names a layer".to_string();
@@ -85,6 +88,25 @@ pub fn layers_text(attribution: &Attribution) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     if !attribution.candidates_complete && !attribution.inferred {
+        text.push_str(" +unexplained");
+    }
+    text
+}
+
+/// An external configuration ablated item by item names the items as the user wrote them:
+/// "linux.namespaces[pid], process.capabilities(CAP_SYS_PTRACE)", "--unshare-pid".
+fn items_text(attribution: &Attribution, items: &crate::model::ItemAttribution) -> String {
+    if items.sufficient.is_empty() {
+        if !attribution.candidates_complete {
+            return "unexplained".to_string();
+        }
+        if items.necessary.is_empty() {
+            return "combined".to_string();
+        }
+        return format!("combined({})", items.necessary.join("+"));
+    }
+    let mut text = items.sufficient.join(", ");
+    if !attribution.candidates_complete {
         text.push_str(" +unexplained");
     }
     text
