@@ -169,7 +169,8 @@ impl Configuration {
                 name: self.name.clone(),
                 runtime: adapter.clone(),
                 layers: layers.clone(),
-                inferred: true,
+                // Ablated item by item; a --no-ablation run marks each attribution inferred.
+                inferred: false,
             },
         }
     }
