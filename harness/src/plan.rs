@@ -95,7 +95,12 @@ impl Configuration {
         Ok(Configuration {
             name: name.to_string(),
             kind: ConfigurationKind::Adapter {
-                adapter: spec.runtime_label(),
+                // A short name is reported as itself (reports show its description); a user's
+                // spec as `oci+crun`, `cmd:bwrap`, ...
+                adapter: match crate::adapters::by_name(name) {
+                    Some(runtime) => runtime.name.to_string(),
+                    None => spec.runtime_label(),
+                },
                 layers: spec.layers(),
                 spec,
             },

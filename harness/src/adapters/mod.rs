@@ -94,15 +94,19 @@ impl ExternalSpec {
         }
     }
 
-    /// The name reports give the runtime: `crun`, `oci+runc`, `cmd:bwrap`, `podman`.
+    /// The name reports give the runtime of a user's spec: `oci+crun`, `cmd:bwrap`, `podman:`
+    /// (a short name's configuration is reported under the short name itself).
     pub fn runtime_label(&self) -> String {
         match self {
-            ExternalSpec::Oci { runtime, .. } => runtime.clone(),
-            ExternalSpec::Cmd { argv } => Path::new(&argv[0])
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| argv[0].clone()),
-            ExternalSpec::Podman { .. } => "podman".to_string(),
+            ExternalSpec::Oci { runtime, .. } => format!("oci+{runtime}"),
+            ExternalSpec::Cmd { argv } => format!(
+                "cmd:{}",
+                Path::new(&argv[0])
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| argv[0].clone())
+            ),
+            ExternalSpec::Podman { .. } => "podman:".to_string(),
         }
     }
 
