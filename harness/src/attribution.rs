@@ -199,6 +199,7 @@ impl Ablation<'_, '_> {
             seccomp_denied,
             inferred: false,
             ablation_runs: std::mem::take(&mut self.runs),
+            items: None,
         }
     }
 

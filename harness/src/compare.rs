@@ -1,6 +1,6 @@
 //! `breakout compare A B ...`: configurations side by side in one fresh VM. Each name is one of
-//! our profiles (built-in or a TOML file) or an external runtime (bwrap, crun, unshare) started
-//! through an adapter. The report is the usual matrix, with the layers each configuration
+//! our profiles (built-in or a TOML file) or an external runtime spec (`crun`, `oci:PATH`,
+//! `cmd:'bwrap ...'`, `podman:'...'`; see `adapters`). The report is the usual matrix, with the layers each configuration
 //! turned on and, first, the probes on which the configurations disagree.
 //!
 //! Exit codes: 0 the comparison ran (escapes are findings), 2 bad input or a failed run.
@@ -9,13 +9,14 @@ use crate::cmd_run;
 use crate::model::RunReport;
 use crate::plan::{Configuration, ConfigurationKind, RunPlan};
 use crate::report::{self, Format};
-use breakout_harness::adapters;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct CompareArgs {
-    /// Configurations: built-in profiles (`breakout list profiles`), TOML profile files, or
-    /// external runtimes: bwrap, crun, unshare.
+    /// Configurations: built-in profiles (`breakout list profiles`), TOML profile files,
+    /// external runtimes by short name (bwrap, crun, runc, runsc, podman, firejail, unshare), or
+    /// your own: oci:PATH (config.json under crun), oci+runc:PATH, oci+runsc:PATH,
+    /// cmd:'WRAPPER ARGS', podman:'FLAGS'.
     #[arg(value_name = "CONFIGURATION", num_args = 2.., required = true)]
     pub configurations: Vec<String>,
     /// A probe to run; repeat. Default: every probe.
@@ -31,50 +32,23 @@ pub struct CompareArgs {
     pub vm: crate::run::VmArgs,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CompareError {
-    #[error(
-        "`{name}` needs {binary}, which is not installed on this host (Debian package: {package})"
-    )]
-    NotInstalled {
-        name: String,
-        binary: String,
-        package: &'static str,
-    },
-    #[error("`{name}` is neither an external runtime ({}) nor a profile: {message}", adapters::NAMES.join(", "))]
-    Unknown { name: String, message: String },
+/// The configuration a name stands for, checked on the host before anything boots: a runtime
+/// spec (`oci:PATH`, `cmd:'...'`, `podman:'...'`, a short name) or one of our profiles.
+pub fn configuration(name: &str) -> Result<Configuration, crate::plan::PlanError> {
+    Configuration::named(name)
 }
 
-fn package_of(adapter: &str) -> &'static str {
-    match adapter {
-        "bwrap" => "bubblewrap",
-        "crun" => "crun",
-        _ => "util-linux",
-    }
-}
-
-/// The configuration a name stands for, checked on the host before anything boots.
-pub fn configuration(name: &str) -> Result<Configuration, CompareError> {
-    if let Some(adapter) = adapters::by_name(name) {
-        if !adapter.binary().exists() {
-            return Err(CompareError::NotInstalled {
-                name: name.to_string(),
-                binary: adapter.binary().display().to_string(),
-                package: package_of(name),
-            });
-        }
-        return Ok(Configuration {
-            name: name.to_string(),
-            kind: ConfigurationKind::Adapter {
-                adapter: name.to_string(),
-                layers: adapter.profile_info().layers,
-            },
-        });
-    }
-    Configuration::profile(name).map_err(|e| CompareError::Unknown {
-        name: name.to_string(),
-        message: e.to_string(),
-    })
+/// A line for each runtime that is not installed: its cells will be `skipped`.
+pub fn missing_runtimes(configurations: &[Configuration]) -> Vec<String> {
+    configurations
+        .iter()
+        .filter_map(|c| match &c.kind {
+            ConfigurationKind::Adapter { spec, .. } => spec
+                .missing()
+                .map(|why| format!("{}: skipped: {why}", c.name)),
+            ConfigurationKind::Breakout { .. } => None,
+        })
+        .collect()
 }
 
 /// The probes on which the configurations' verdicts differ, one line each.
@@ -103,6 +77,9 @@ pub fn run(args: CompareArgs) -> u8 {
                 return 2;
             }
         }
+    }
+    for line in missing_runtimes(&configurations) {
+        eprintln!("breakout compare: {line}");
     }
     let plan = match RunPlan::new(configurations, &args.probes) {
         Ok(p) => p,

@@ -45,8 +45,8 @@ pub struct GuestArgs {
     pub accel: String,
 }
 
-/// Starts an external runtime by adapter name (the compare module provides it).
-pub type AdapterLauncher = fn(&str) -> Result<Box<dyn Launcher>, String>;
+/// Starts an external runtime spec (the adapters module provides it).
+pub type AdapterLauncher = fn(&crate::adapters::ExternalSpec) -> Result<Box<dyn Launcher>, String>;
 
 /// Exit codes: 0 the plan ran (whatever the verdicts), 1 the guest could not run it.
 pub fn run(args: GuestArgs, adapters: AdapterLauncher) -> u8 {
@@ -273,7 +273,8 @@ enum Target<'c> {
         config: breakout_runtime::config::SandboxConfig,
         promise: Limits,
     },
-    Adapter(&'c str),
+    /// An external runtime spec: the user's configuration or an ablation variant of it.
+    External(&'c crate::adapters::ExternalSpec),
 }
 
 impl Orchestrator<'_> {
@@ -288,7 +289,7 @@ impl Orchestrator<'_> {
             && self.plan.options.ablate
             && matches!(
                 self.configuration(job).kind,
-                ConfigurationKind::Breakout { .. }
+                ConfigurationKind::Breakout { .. } | ConfigurationKind::Adapter { .. }
             )
     }
 
@@ -298,7 +299,7 @@ impl Orchestrator<'_> {
                 config: config.clone(),
                 promise: launcher::limits_of(config),
             },
-            ConfigurationKind::Adapter { adapter, .. } => Target::Adapter(adapter),
+            ConfigurationKind::Adapter { spec, .. } => Target::External(spec),
         };
         self.trial(
             probe,
@@ -368,7 +369,7 @@ impl Orchestrator<'_> {
             Target::Ours { config, .. } => {
                 format!("{}|{}", probe.meta().id, launcher::identity(config))
             }
-            Target::Adapter(name) => format!("{}|adapter:{name}", probe.meta().id),
+            Target::External(spec) => format!("{}|external:{}", probe.meta().id, spec.identity()),
         }
     }
 
@@ -379,7 +380,15 @@ impl Orchestrator<'_> {
                 let launcher = launcher::RuntimeLauncher::new(config.clone());
                 breakout_attacks::run_probe(probe, self.world, promise, &launcher, self.timeout)
             }
-            Target::Adapter(name) => match (self.adapters)(name) {
+            Target::External(spec) if spec.missing().is_some() => {
+                return TrialRecord {
+                    verdict: Verdict::Skipped,
+                    reason: spec.missing().unwrap_or_default(),
+                    evidence: Evidence::default(),
+                    duration_ms: 0,
+                }
+            }
+            Target::External(spec) => match (self.adapters)(spec) {
                 Ok(launcher) => breakout_attacks::run_probe(
                     probe,
                     self.world,
@@ -390,7 +399,10 @@ impl Orchestrator<'_> {
                 Err(message) => {
                     return TrialRecord {
                         verdict: Verdict::Inconclusive,
-                        reason: format!("external runtime `{name}` cannot be started: {message}"),
+                        reason: format!(
+                            "external runtime `{}` cannot be started: {message}",
+                            spec.runtime_label()
+                        ),
                         evidence: Evidence::default(),
                         duration_ms: 0,
                     }
@@ -419,8 +431,21 @@ impl Orchestrator<'_> {
         probe: &'static dyn Probe,
         base: &TrialRecord,
     ) -> Option<Attribution> {
-        let ConfigurationKind::Breakout { config } = &self.configuration(job).kind else {
-            return None;
+        let config = match &self.configuration(job).kind {
+            ConfigurationKind::Breakout { config } => config,
+            ConfigurationKind::Adapter { spec, .. } => {
+                let mut runner = SpecVariantRunner {
+                    orchestrator: self,
+                    probe,
+                };
+                return Some(crate::adapters::ablate::attribute(
+                    &job.profile,
+                    spec,
+                    probe.meta().layers,
+                    &base.evidence,
+                    &mut runner,
+                ));
+            }
         };
         let enabled: BTreeSet<Layer> = config.enabled_layers().into_iter().collect();
         let dropped_caps = launcher::dropped_caps(config);
@@ -459,8 +484,15 @@ impl Orchestrator<'_> {
     ) -> ProbeResult {
         let configuration = self.configuration(job);
         let attribution = match (&configuration.kind, record.verdict) {
-            (ConfigurationKind::Adapter { adapter, .. }, Verdict::Blocked) => {
-                crate::adapters::infer::for_adapter(adapter, probe.meta().layers, &record.evidence)
+            // Without ablation (--no-ablation) the attribution comes from the evidence.
+            (ConfigurationKind::Adapter { spec, .. }, Verdict::Blocked)
+                if attribution.is_none() =>
+            {
+                Some(crate::adapters::infer::for_spec(
+                    spec,
+                    probe.meta().layers,
+                    &record.evidence,
+                ))
             }
             _ => attribution,
         };
@@ -506,6 +538,29 @@ impl TrialRunner for VariantRunner<'_, '_> {
                 evidence: Evidence::default(),
                 duration_ms: 0,
             },
+        };
+        TrialOutcome {
+            verdict: record.verdict,
+            evidence: record.evidence,
+        }
+    }
+}
+
+/// Runs ablation variants of an external spec.
+struct SpecVariantRunner<'a, 'b> {
+    orchestrator: &'a Orchestrator<'b>,
+    probe: &'static dyn Probe,
+}
+
+impl crate::adapters::ablate::SpecRunner for SpecVariantRunner<'_, '_> {
+    fn run(&mut self, spec: &crate::adapters::ExternalSpec, description: &str) -> TrialOutcome {
+        let target = Target::External(spec);
+        let first = self.orchestrator.trial(self.probe, &target, description);
+        // As for our variants: a timeout on a loaded machine gets one more try.
+        let record = if first.verdict == Verdict::Inconclusive {
+            self.orchestrator.retry(self.probe, &target, description)
+        } else {
+            first
         };
         TrialOutcome {
             verdict: record.verdict,

@@ -183,6 +183,24 @@ pub struct Attribution {
     /// Attribution from evidence only (no ablation possible).
     pub inferred: bool,
     pub ablation_runs: Vec<AblationRun>,
+    /// For an external configuration ablated item by item: the items in the user's terms
+    /// (`linux.namespaces[pid]`, `--unshare-pid`). The layer lists above are what those items
+    /// stand for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<ItemAttribution>,
+}
+
+/// Attribution of an external configuration by ablating its items, named as the user wrote
+/// them; capabilities and seccomp carry their drill-down:
+/// `process.capabilities(CAP_SYS_PTRACE)`, `linux.seccomp(keyctl)`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ItemAttribution {
+    /// Items without which the probe escapes.
+    pub necessary: Vec<String>,
+    /// Items that still block it with every other candidate item taken out.
+    pub sufficient: Vec<String>,
+    /// Items kept in every run: options breakout does not know, what the runtime always does.
+    pub not_ablated: Vec<String>,
 }
 
 /// The depth of a block from what ablation measured (the definition is on

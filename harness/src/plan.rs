@@ -37,6 +37,9 @@ pub enum PlanError {
     },
     #[error("the plan is empty: no probe matches{0}")]
     Empty(String),
+    /// A runtime spec that cannot run (the message names the spec).
+    #[error("{0}")]
+    Spec(String),
     #[error("plan file {path}: {message}")]
     File { path: PathBuf, message: String },
 }
@@ -65,13 +68,51 @@ pub struct Configuration {
 pub enum ConfigurationKind {
     /// Our runtime with this configuration: full attribution by ablation.
     Breakout { config: SandboxConfig },
-    /// An external runtime started through an adapter (`breakout compare`): the guest asks the
-    /// adapter module for a launcher by `name`; `layers` are what its flags turn on; attribution
-    /// is inferred from evidence only.
-    Adapter { adapter: String, layers: Vec<Layer> },
+    /// An external runtime (`crun`, `oci:PATH`, `cmd:'bwrap ...'`, `podman:'...'`): `spec` is
+    /// what the guest runs and ablates item by item; `adapter` names the runtime for reports;
+    /// `layers` are what its items stand for.
+    Adapter {
+        adapter: String,
+        layers: Vec<Layer>,
+        spec: crate::adapters::ExternalSpec,
+    },
 }
 
 impl Configuration {
+    /// What a configuration name stands for: a runtime spec (`oci:PATH`, `cmd:'...'`,
+    /// `podman:'...'`, a runtime's short name) or one of our profiles.
+    pub fn named(name: &str) -> Result<Configuration, PlanError> {
+        let spec =
+            crate::adapters::spec::parse(name).map_err(|e| PlanError::Spec(e.to_string()))?;
+        let Some(spec) = spec else {
+            return Configuration::profile(name).map_err(|e| match e {
+                PlanError::Profile { name, message } if !name.contains('/') && !name.ends_with(".toml") => {
+                    PlanError::Profile {
+                        message: format!(
+                            "{message} (nor is it a runtime: {}; or oci:PATH, oci+runc:PATH, oci+runsc:PATH, cmd:'WRAPPER ARGS', podman:'FLAGS')",
+                            crate::adapters::names().join(", ")
+                        ),
+                        name,
+                    }
+                }
+                other => other,
+            });
+        };
+        Ok(Configuration {
+            name: name.to_string(),
+            kind: ConfigurationKind::Adapter {
+                // A short name is reported as itself (reports show its description); a user's
+                // spec as `oci+crun`, `cmd:bwrap`, ...
+                adapter: match crate::adapters::by_name(name) {
+                    Some(runtime) => runtime.name.to_string(),
+                    None => spec.runtime_label(),
+                },
+                layers: spec.layers(),
+                spec,
+            },
+        })
+    }
+
     /// One of our profiles: a built-in name, or a path to a TOML profile. The configuration is
     /// named by the profile's `name` field, so `profiles/x.toml`, `./profiles/x.toml` and its
     /// absolute path are one profile to the reports and the gate.
@@ -130,7 +171,7 @@ impl Configuration {
                     Vec::new()
                 }
             }
-            ConfigurationKind::Adapter { .. } => Vec::new(),
+            ConfigurationKind::Adapter { spec, .. } => spec.binaries(),
         }
     }
 
@@ -142,11 +183,14 @@ impl Configuration {
                 layers: config.enabled_layers().into_iter().collect(),
                 inferred: false,
             },
-            ConfigurationKind::Adapter { adapter, layers } => ProfileInfo {
+            ConfigurationKind::Adapter {
+                adapter, layers, ..
+            } => ProfileInfo {
                 name: self.name.clone(),
                 runtime: adapter.clone(),
                 layers: layers.clone(),
-                inferred: true,
+                // Ablated item by item; a --no-ablation run marks each attribution inferred.
+                inferred: false,
             },
         }
     }
@@ -256,7 +300,7 @@ impl RunPlan {
         };
         let configurations = names
             .iter()
-            .map(|n| Configuration::profile(n))
+            .map(|n| Configuration::named(n))
             .collect::<Result<Vec<_>, _>>()?;
         // Two sources with one `name` would be one column, one baseline entry: refuse them.
         for (i, c) in configurations.iter().enumerate() {

@@ -6,7 +6,7 @@
 mod common;
 
 use breakout_attacks::{LaunchRequest, Layer};
-use breakout_harness::adapters::{self, bwrap::Bwrap, crun, infer, unshare::Unshare};
+use breakout_harness::adapters::{self, crun, infer, ExternalSpec};
 use breakout_harness::model::Evidence;
 use breakout_runtime::ExitKind;
 use common::step;
@@ -135,10 +135,20 @@ fn crun_bundle_is_what_docker_run_asks_for() {
         .any(|m| m["destination"] == "/srv" && m["type"] == "tmpfs"));
 }
 
+fn default_argv(name: &str) -> Vec<String> {
+    match adapters::by_name(name).unwrap().spec() {
+        ExternalSpec::Cmd { argv } => argv,
+        other => panic!("{name} is a wrapper: {other:?}"),
+    }
+}
+
+fn launcher(name: &str) -> Box<dyn breakout_attacks::Launcher> {
+    adapters::launcher_for(&adapters::by_name(name).unwrap().spec()).unwrap()
+}
+
 #[test]
 fn bwrap_and_unshare_command_lines() {
-    let payload = vec!["/usr/bin/breakout-probe".to_string(), "x".to_string()];
-    let argv = Bwrap.argv(&payload);
+    let argv = default_argv("bwrap");
     assert_eq!(
         &argv[..4],
         [
@@ -155,11 +165,8 @@ fn bwrap_and_unshare_command_lines() {
         !argv.iter().any(|a| a == "/srv"),
         "the world is not bound in"
     );
-    assert_eq!(
-        &argv[argv.len() - 3..],
-        ["--", "/usr/bin/breakout-probe", "x"]
-    );
-    let argv = Unshare.argv(&payload);
+    assert_eq!(&argv[argv.len() - 2..], ["--tmpfs", "/tmp"]);
+    let argv = default_argv("unshare");
     assert_eq!(argv[0], "/usr/bin/unshare");
     for flag in [
         "--user",
@@ -177,18 +184,20 @@ fn bwrap_and_unshare_command_lines() {
 }
 
 #[test]
-fn adapters_declare_their_layers_as_inferred() {
-    for name in adapters::NAMES {
+fn adapters_declare_the_layers_their_items_stand_for() {
+    for name in adapters::names() {
         let info = adapters::profile_info(name).unwrap();
         assert_eq!(info.name, name);
-        assert!(info.inferred, "{name}");
+        assert_eq!(info.runtime, name);
+        // Attributed by ablating their items, not inferred.
+        assert!(!info.inferred, "{name}");
         assert!(!info.layers.is_empty(), "{name}");
     }
-    // unshare has no pivot_root: no mount-ns; crun has no user namespace; bwrap drops no caps.
+    // crun has no user namespace; bwrap drops no caps; unshare has no seccomp.
     assert!(!adapters::profile_info("unshare")
         .unwrap()
         .layers
-        .contains(&Layer::MountNs));
+        .contains(&Layer::Seccomp));
     assert!(!adapters::profile_info("crun")
         .unwrap()
         .layers
@@ -197,10 +206,13 @@ fn adapters_declare_their_layers_as_inferred() {
         .unwrap()
         .layers
         .contains(&Layer::Caps));
-    assert!(adapters::launcher_for("docker")
-        .err()
-        .unwrap()
-        .contains("bwrap, crun, unshare"));
+    let err = breakout_harness::plan::Configuration::named("docker")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nor is it a runtime: bwrap, crun, runc, runsc, podman, firejail, unshare"),
+        "{err}"
+    );
 }
 
 fn evidence(steps: Vec<breakout_attacks::Step>, exit: Option<ExitKind>) -> Evidence {
@@ -326,7 +338,7 @@ fn ns(kind: &str) -> String {
 #[case::unshare("unshare")]
 fn adapters_really_isolate_on_this_host(#[case] name: &str) {
     let cgroup = host_cgroup(&format!("isolate-{name}"));
-    let launcher = adapters::launcher_for(name).unwrap();
+    let launcher = launcher(name);
     let script = "readlink /proc/self/ns/pid /proc/self/ns/net /proc/self/ns/user; grep NoNewPrivs /proc/self/status; echo err >&2; exit 3";
     let launched = launcher
         .launch(&request(
@@ -357,7 +369,7 @@ fn adapters_really_isolate_on_this_host(#[case] name: &str) {
 #[case::unshare("unshare")]
 fn a_timeout_kills_the_whole_tree(#[case] name: &str) {
     let cgroup = host_cgroup(&format!("timeout-{name}"));
-    let launcher = adapters::launcher_for(name).unwrap();
+    let launcher = launcher(name);
     let started = Instant::now();
     // A grandchild that ignores SIGTERM and holds stdout open: only a tree kill ends it.
     let launched = launcher
@@ -399,12 +411,22 @@ fn adapter_binaries_found_on_the_host_go_into_the_guest() {
             a.name()
         );
     }
+    // A configuration brings its own runtime's binary.
+    let c = breakout_harness::plan::Configuration::named("cmd:bwrap --unshare-pid").unwrap();
+    assert_eq!(
+        c.guest_files(),
+        [Path::new("/usr/bin/bwrap")]
+            .iter()
+            .filter(|p| p.exists())
+            .map(|p| p.to_path_buf())
+            .collect::<Vec<_>>()
+    );
 }
 
 /// The seventh field of /proc/self/stat inside the sandbox: tty_nr, 0 without a controlling
 /// terminal.
 fn tty_nr_inside(name: &str, tty: Option<std::os::fd::RawFd>, cgroup: &Path) -> String {
-    let launcher = adapters::launcher_for(name).unwrap();
+    let launcher = launcher(name);
     let mut req = request(
         &["/bin/sh", "-c", "cut -d' ' -f7 /proc/self/stat"],
         cgroup,

@@ -1,6 +1,12 @@
-//! `breakout compare` end to end in a disposable VM: our `none` profile beside bubblewrap, crun
-//! and unshare (copied into the guest image with their libraries), on probes whose outcome under
-//! each runtime follows from what its flags turn on. Needs root, QEMU and the workspace's
+//! `breakout compare` end to end in a disposable VM, with known answers.
+//!
+//! The user's own configurations, ablated item by item: the config.json `crun spec` writes
+//! (compare_fixtures/crun-spec.json) blocks signal-outside by its pid namespace, and the cell
+//! names `linux.namespaces[pid]`; the same file without that entry lets the signal through. The
+//! same for a bwrap command line with and without `--unshare-pid`. Then the short names (bwrap,
+//! crun, unshare) without ablation: attribution inferred from evidence, marked as such.
+//!
+//! Needs root, QEMU, crun and bwrap on the host (copied into the guest) and the workspace's
 //! binaries built (`cargo build --workspace --bins`: breakout-probe must sit beside breakout).
 
 use breakout_attacks::{Layer, Verdict};
@@ -9,7 +15,7 @@ use breakout_harness::report::json;
 use std::path::Path;
 use std::process::Command;
 
-fn compare() -> RunReport {
+fn compare(args: &[&str]) -> RunReport {
     let exe = Path::new(env!("CARGO_BIN_EXE_breakout"));
     let probe_bin = exe.with_file_name("breakout-probe");
     assert!(
@@ -18,21 +24,9 @@ fn compare() -> RunReport {
         probe_bin.display()
     );
     let out = Command::new(exe)
-        .args([
-            "compare",
-            "none",
-            "bwrap",
-            "crun",
-            "unshare",
-            "--probe",
-            "sysv-ipc",
-            "--probe",
-            "keyring",
-            "--probe",
-            "ptrace-outside",
-            "--format",
-            "json",
-        ])
+        .arg("compare")
+        .args(args)
+        .args(["--format", "json"])
         .output()
         .expect("running breakout compare");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -63,15 +57,7 @@ fn cell<'a>(report: &'a RunReport, probe: &str, profile: &str) -> &'a ProbeResul
         .unwrap_or_else(|| panic!("no result for {probe} under {profile}"))
 }
 
-#[test]
-fn compare_runs_external_runtimes_in_the_vm() {
-    let report = compare();
-    assert_eq!(report.results.len(), 12);
-    for name in ["bwrap", "crun", "unshare"] {
-        let info = report.profiles.iter().find(|p| p.name == name).unwrap();
-        assert!(info.inferred, "{name} is marked inferred");
-        assert_eq!(info.runtime, name);
-    }
+fn no_inconclusive(report: &RunReport) {
     for r in &report.results {
         // Every launch worked: a runtime that cannot start shows up as inconclusive.
         assert_ne!(
@@ -93,7 +79,133 @@ fn compare_runs_external_runtimes_in_the_vm() {
             );
         }
     }
+}
+
+/// The items a blocked cell names, as the user wrote them.
+fn items(r: &ProbeResult) -> Vec<String> {
+    assert_eq!(
+        r.verdict,
+        Verdict::Blocked,
+        "{} under {}: {}",
+        r.probe,
+        r.profile,
+        r.reason
+    );
+    let a = r.attribution.as_ref().expect("blocked results carry one");
+    assert!(!a.inferred, "{} under {}: ablated", r.probe, r.profile);
+    assert!(
+        a.candidates_complete,
+        "{} under {}: {a:?}",
+        r.probe, r.profile
+    );
+    a.items
+        .as_ref()
+        .expect("item attribution")
+        .sufficient
+        .clone()
+}
+
+#[test]
+fn compare_ablates_the_users_own_configurations_in_the_vm() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_pid =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compare_fixtures/crun-spec.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&with_pid).unwrap()).unwrap();
+    config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    let without_pid = dir.path().join("no-pid.json");
+    std::fs::write(&without_pid, config.to_string()).unwrap();
+    let oci = format!("oci:{}", with_pid.display());
+    let oci_no_pid = format!("oci:{}", without_pid.display());
+    let bwrap = "cmd:bwrap --unshare-pid --ro-bind / / --proc /proc --dev /dev";
+    let bwrap_no_pid = "cmd:bwrap --ro-bind / / --proc /proc --dev /dev";
+
+    let report = compare(&[
+        "none",
+        &oci,
+        &oci_no_pid,
+        bwrap,
+        bwrap_no_pid,
+        "--probe",
+        "signal-outside",
+        "--probe",
+        "ptrace-outside",
+    ]);
+    assert_eq!(report.results.len(), 10);
+    no_inconclusive(&report);
+
+    // signal-outside: a root victim, a root payload (uid 0 = uid 0: no capability needed).
+    assert_eq!(
+        items(cell(&report, "signal-outside", &oci)),
+        ["linux.namespaces[pid]"]
+    );
+    assert_eq!(
+        cell(&report, "signal-outside", &oci_no_pid).verdict,
+        Verdict::Escaped
+    );
+    assert_eq!(
+        items(cell(&report, "signal-outside", bwrap)),
+        ["--unshare-pid"]
+    );
+    assert_eq!(
+        cell(&report, "signal-outside", bwrap_no_pid).verdict,
+        Verdict::Escaped
+    );
+    let a = cell(&report, "signal-outside", &oci)
+        .attribution
+        .as_ref()
+        .unwrap();
+    assert_eq!(a.sufficient, [Layer::PidNs]);
+    assert_eq!(a.necessary, [Layer::PidNs]);
+
+    // ptrace-outside needs CAP_SYS_PTRACE too, which `crun spec` does not keep: two items, and
+    // the capability found by bisection. bwrap as root keeps every capability.
+    assert_eq!(
+        items(cell(&report, "ptrace-outside", &oci)),
+        [
+            "linux.namespaces[pid]",
+            "process.capabilities(CAP_SYS_PTRACE)"
+        ]
+    );
+    assert_eq!(
+        items(cell(&report, "ptrace-outside", &oci_no_pid)),
+        ["process.capabilities(CAP_SYS_PTRACE)"]
+    );
+    assert_eq!(
+        items(cell(&report, "ptrace-outside", bwrap)),
+        ["--unshare-pid"]
+    );
+    assert_eq!(
+        cell(&report, "ptrace-outside", bwrap_no_pid).verdict,
+        Verdict::Escaped
+    );
+
+    // The short names, without ablation: attribution from evidence, marked inferred.
+    let report = compare(&[
+        "bwrap",
+        "crun",
+        "unshare",
+        "--probe",
+        "sysv-ipc",
+        "--probe",
+        "keyring",
+        "--no-ablation",
+    ]);
+    assert_eq!(report.results.len(), 6);
+    no_inconclusive(&report);
     for runtime in ["bwrap", "crun", "unshare"] {
+        assert_eq!(
+            report
+                .profiles
+                .iter()
+                .find(|p| p.name == runtime)
+                .unwrap()
+                .runtime,
+            runtime
+        );
         // SysV keys are per IPC namespace, and all three make one.
         let r = cell(&report, "sysv-ipc", runtime);
         assert_eq!(
@@ -102,29 +214,13 @@ fn compare_runs_external_runtimes_in_the_vm() {
             "sysv-ipc under {runtime}: {}",
             r.reason
         );
-        let a = r
-            .attribution
-            .as_ref()
-            .expect("blocked results carry an attribution");
+        let a = r.attribution.as_ref().unwrap();
         assert!(
             a.inferred && a.sufficient.contains(&Layer::IpcNs),
             "sysv-ipc under {runtime}: {a:?}"
         );
-        // The root victim is not in any of their pid namespaces: ESRCH.
-        let r = cell(&report, "ptrace-outside", runtime);
-        assert_eq!(
-            r.verdict,
-            Verdict::Blocked,
-            "ptrace-outside under {runtime}: {}",
-            r.reason
-        );
-        let a = r.attribution.as_ref().unwrap();
-        assert!(
-            a.sufficient.contains(&Layer::PidNs),
-            "ptrace-outside under {runtime}: {a:?}"
-        );
     }
-    // Docker's seccomp profile, which the crun bundle carries, denies keyctl.
+    // Docker's seccomp profile, which `crun` carries, denies keyctl.
     let r = cell(&report, "keyring", "crun");
     assert_eq!(r.verdict, Verdict::Blocked, "{}", r.reason);
     let a = r.attribution.as_ref().unwrap();

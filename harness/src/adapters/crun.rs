@@ -1,18 +1,11 @@
-//! crun as the sandbox, with an OCI bundle we generate: what `docker run` would ask of it by
+//! The OCI config of `docker run`'s defaults, which the short names `crun`, `runc` and `runsc`
+//! run (see `oci` for how a config is launched): what `docker run` would ask of a runtime by
 //! default (namespaces pid, network, ipc, uts, mount, cgroup; Docker's 14 default capabilities;
 //! Docker's seccomp profile resolved for those capabilities; masked and read-only /proc and /sys
 //! paths; the device allowlist), with a read-only bind of the guest's `/` as the root filesystem
 //! and a tmpfs over /srv so the outside's world is not part of the "image".
 
-use super::{launch, Adapter};
-use crate::model::ProfileInfo;
-use breakout_attacks::{LaunchRequest, Launched, Launcher, Layer};
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-pub const BINARY: &str = "/usr/bin/crun";
 
 /// Docker's seccomp profile, the same file our `docker-default` profile loads.
 const DOCKER_SECCOMP: &str = include_str!("../../../profiles/seccomp/docker-default.json");
@@ -235,132 +228,4 @@ pub fn config(payload: &[String], cgroups_path: Option<&str>) -> Value {
         ],
         "linux": linux
     })
-}
-
-static NEXT_BUNDLE: AtomicU64 = AtomicU64::new(0);
-
-/// A bundle directory: config.json and rootfs/, a read-only bind mount of the guest's `/`.
-/// crun cannot use `/` itself as the root (pivot_root to the current root fails with EBUSY), so
-/// the launcher binds it onto the bundle's rootfs, non-recursively: the root filesystem's files
-/// without the mounts on top (/proc, /sys, /dev, /tmp), which the OCI config mounts afresh.
-struct Bundle {
-    dir: PathBuf,
-    rootfs_mounted: bool,
-}
-
-impl Bundle {
-    fn create(dir: PathBuf) -> Result<Bundle, String> {
-        let rootfs = dir.join("rootfs");
-        std::fs::create_dir_all(&rootfs)
-            .map_err(|e| format!("creating the OCI bundle {}: {e}", rootfs.display()))?;
-        let mut bundle = Bundle {
-            dir,
-            rootfs_mounted: false,
-        };
-        let flags = MsFlags::MS_BIND;
-        mount(Some("/"), &rootfs, None::<&str>, flags, None::<&str>)
-            .map_err(|e| format!("bind-mounting / onto {}: {e}", rootfs.display()))?;
-        bundle.rootfs_mounted = true;
-        // Our own propagation, so nothing crun does under it reaches the guest's `/`.
-        mount(
-            None::<&str>,
-            &rootfs,
-            None::<&str>,
-            MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .map_err(|e| format!("making {} private: {e}", rootfs.display()))?;
-        let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-        mount(None::<&str>, &rootfs, None::<&str>, ro, None::<&str>)
-            .map_err(|e| format!("remounting {} read-only: {e}", rootfs.display()))?;
-        Ok(bundle)
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        // Never a recursive removal: rootfs is the guest's `/` while mounted. Each step only
-        // removes what it names, and stops when the unmount failed.
-        let rootfs = self.dir.join("rootfs");
-        if self.rootfs_mounted && umount2(&rootfs, MntFlags::MNT_DETACH).is_err() {
-            return;
-        }
-        let _ = std::fs::remove_dir(&rootfs);
-        let _ = std::fs::remove_file(self.dir.join("config.json"));
-        let _ = std::fs::remove_dir(&self.dir);
-    }
-}
-
-pub struct Crun;
-
-impl Adapter for Crun {
-    fn name(&self) -> &'static str {
-        "crun"
-    }
-
-    fn binary(&self) -> &'static Path {
-        Path::new(BINARY)
-    }
-
-    fn description(&self) -> &'static str {
-        "crun with a generated OCI bundle as `docker run` would ask by default: pid, network, ipc, \
-uts, mount and cgroup namespaces (no user namespace), root with Docker's 14 default capabilities, \
-Docker's seccomp profile, masked and read-only /proc and /sys paths, the device allowlist, a \
-read-only bind of / as the root filesystem with /srv hidden; only descriptors 0, 1, 2 passed \
-on; no no_new_privs, no limits."
-    }
-
-    fn profile_info(&self) -> ProfileInfo {
-        ProfileInfo {
-            name: self.name().to_string(),
-            runtime: "crun".to_string(),
-            layers: vec![
-                Layer::PidNs,
-                Layer::MountNs,
-                Layer::NetNs,
-                Layer::IpcNs,
-                Layer::UtsNs,
-                Layer::CgroupNs,
-                Layer::Caps,
-                Layer::Seccomp,
-                Layer::FsHardening,
-                // OCI runtimes pass only 0, 1, 2 (and --preserve-fds) to the container.
-                Layer::FdHygiene,
-            ],
-            inferred: true,
-        }
-    }
-}
-
-impl Launcher for Crun {
-    fn launch(&self, request: &LaunchRequest) -> Result<Launched, String> {
-        let cgroup = launch::LaunchCgroup::create(&super::cgroup_base(request), self.name())
-            .map_err(|e| e.to_string())?;
-        let n = NEXT_BUNDLE.fetch_add(1, Ordering::Relaxed);
-        let id = format!("breakout-{}-{n}", std::process::id());
-        let bundle = Bundle::create(std::env::temp_dir().join(&id))?;
-        let config = config(&request.argv, cgroup.payload_path_for_oci().as_deref());
-        let text = serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?;
-        launch::write_file(&bundle.dir.join("config.json"), &text).map_err(|e| e.to_string())?;
-        let argv: Vec<String> = [
-            BINARY,
-            "run",
-            "--bundle",
-            &bundle.dir.to_string_lossy(),
-            &id,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let launched = launch::run(&argv, request, &cgroup).map_err(|e| e.to_string())?;
-        if launched.timed_out {
-            // The container was killed through the cgroup, but crun's state for it remains.
-            let _ = std::process::Command::new(BINARY)
-                .args(["delete", "--force", &id])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-        Ok(launched)
-    }
 }

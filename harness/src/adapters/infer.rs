@@ -1,6 +1,6 @@
-//! Attribution for external runtimes, from evidence only. They cannot be run with one layer
-//! switched off, so instead each layer the runtime turned on (and the probe names as a
-//! candidate) is credited when the evidence carries that layer's signature: SIGSYS or a syscall
+//! Attribution for external runtimes from evidence only, for runs made without ablation
+//! (`--no-ablation`; with ablation, `ablate` takes the user's configuration apart). Each layer
+//! the runtime turned on (and the probe names as a candidate) is credited when the evidence carries that layer's signature: SIGSYS or a syscall
 //! the runtime's filter denies for seccomp, ESRCH for pid-ns, EROFS for fs-hardening, and so on.
 //! The result is marked `inferred`; `necessary` stays empty (only ablation can show it) and no
 //! ablation runs are listed.
@@ -160,18 +160,21 @@ pub fn attribution(
         seccomp_denied: seccomp_names,
         inferred: true,
         ablation_runs: Vec::new(),
+        items: None,
     }
 }
 
-/// The attribution for a blocked result under the adapter `name`.
+/// The attribution for a blocked result under an external spec, from evidence only (the run
+/// was made without ablation).
+pub fn for_spec(
+    spec: &super::ExternalSpec,
+    candidates: &[Layer],
+    evidence: &Evidence,
+) -> Attribution {
+    attribution(candidates, &spec.layers(), evidence, spec.oci_seccomp())
+}
+
+/// The attribution for a blocked result under the runtime short name `name`.
 pub fn for_adapter(name: &str, candidates: &[Layer], evidence: &Evidence) -> Option<Attribution> {
-    let adapter = super::by_name(name)?;
-    let info = adapter.profile_info();
-    let seccomp = (name == "crun").then(super::crun::adapter_seccomp);
-    Some(attribution(
-        candidates,
-        &info.layers,
-        evidence,
-        seccomp.as_ref(),
-    ))
+    super::by_name(name).map(|rt| for_spec(&rt.spec(), candidates, evidence))
 }

@@ -65,6 +65,9 @@ pub fn layer_label(layer: Layer, attribution: &Attribution) -> String {
 /// "combined(new-session + some of user-ns|uid|caps|seccomp)" (new-session is needed, and it
 /// holds only with some of the others: with all of them it blocks, with none it escapes).
 pub fn layers_text(attribution: &Attribution) -> String {
+    if let Some(items) = &attribution.items {
+        return items_text(attribution, items);
+    }
     let label = |l: &Layer| layer_label(*l, attribution);
     if attribution.sufficient.is_empty() {
         if attribution.inferred {
@@ -111,6 +114,25 @@ pub fn layers_text(attribution: &Attribution) -> String {
     }
     let mut text = parts.join(", ");
     if !attribution.candidates_complete && !attribution.inferred {
+        text.push_str(" +unexplained");
+    }
+    text
+}
+
+/// An external configuration ablated item by item names the items as the user wrote them:
+/// "linux.namespaces[pid], process.capabilities(CAP_SYS_PTRACE)", "--unshare-pid".
+fn items_text(attribution: &Attribution, items: &crate::model::ItemAttribution) -> String {
+    if items.sufficient.is_empty() {
+        if !attribution.candidates_complete {
+            return "unexplained".to_string();
+        }
+        if items.necessary.is_empty() {
+            return "combined".to_string();
+        }
+        return format!("combined({})", items.necessary.join("+"));
+    }
+    let mut text = items.sufficient.join(", ");
+    if !attribution.candidates_complete {
         text.push_str(" +unexplained");
     }
     text

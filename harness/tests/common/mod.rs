@@ -41,6 +41,7 @@ pub fn attribution(sufficient: &[Layer], necessary: &[Layer]) -> Attribution {
             layers: Vec::new(),
             verdict: Verdict::Escaped,
         }],
+        items: None,
     }
 }
 

@@ -1,0 +1,447 @@
+//! Attribution for an external configuration by ablating its items, in the user's terms: the
+//! same questions as for our profiles (design.md, "Attribution"), asked of the items of the
+//! user's config.json or command line instead of our layers.
+//!
+//! For a probe blocked under spec S with candidate items C (the ablatable items whose layer the
+//! probe lists, and every item whose layer is unknown):
+//! - `sufficient`: c such that S without C \ {c} still blocks ("only c of the candidates");
+//! - `necessary`: c such that S without c lets the probe through;
+//! - completeness: S without all of C lets it through, else the block is unexplained;
+//! - capabilities: when the item that withholds capabilities is credited, which single
+//!   capabilities given back let the probe through (bisection, as for our caps layer);
+//! - seccomp: the syscalls on the probe's path that the config's filter denies.
+//!
+//! Items that cannot be taken out (options breakout does not know, what a runtime always does,
+//! gVisor's Sentry) stay in every run and are listed as not ablated.
+
+use super::{ExternalSpec, Item};
+use crate::attribution::TrialOutcome;
+use crate::model::{AblationRun, Attribution, Evidence, ItemAttribution};
+use breakout_attacks::{Layer, Verdict};
+use std::collections::BTreeSet;
+
+/// Runs the probe under a variant of the spec.
+pub trait SpecRunner {
+    fn run(&mut self, spec: &ExternalSpec, description: &str) -> TrialOutcome;
+}
+
+/// The items ablation takes out for a probe with these candidate layers.
+pub fn candidates<'a>(items: &'a [Item], layers: &[Layer]) -> Vec<&'a Item> {
+    items
+        .iter()
+        .filter(|i| i.ablatable && i.layer.is_none_or(|l| layers.contains(&l)))
+        .collect()
+}
+
+/// Attribute a block under `spec` (the configuration `name`) by ablating its items.
+pub fn attribute(
+    name: &str,
+    spec: &ExternalSpec,
+    candidate_layers: &[Layer],
+    base_evidence: &Evidence,
+    runner: &mut dyn SpecRunner,
+) -> Attribution {
+    let items = spec.items();
+    let cands = candidates(&items, candidate_layers);
+    let all: BTreeSet<String> = cands.iter().map(|i| i.name.clone()).collect();
+    let mut ablation = Ablation {
+        name,
+        runner,
+        runs: Vec::new(),
+    };
+
+    let mut sufficient: Vec<(&Item, Evidence, ExternalSpec)> = Vec::new();
+    for item in &cands {
+        let mut others = all.clone();
+        others.remove(&item.name);
+        if others.is_empty() {
+            // The spec itself, which blocked.
+            sufficient.push((item, base_evidence.clone(), spec.clone()));
+            continue;
+        }
+        let variant = spec.without(&others);
+        let outcome = ablation.trial(
+            &variant,
+            format!("{name} with only {} of the candidates", item.name),
+        );
+        if outcome.verdict == Verdict::Blocked {
+            sufficient.push((item, outcome.evidence, variant));
+        }
+    }
+    let mut necessary: Vec<&Item> = Vec::new();
+    let mut single_escaped = None;
+    for item in &cands {
+        let variant = spec.without(&BTreeSet::from([item.name.clone()]));
+        let escaped = ablation
+            .trial(&variant, format!("{name} without {}", item.name))
+            .verdict
+            == Verdict::Escaped;
+        if escaped {
+            necessary.push(item);
+        }
+        single_escaped = Some(escaped);
+    }
+    let candidates_complete = match cands.len() {
+        0 => false,
+        // The one run without the only candidate was the run without every candidate.
+        1 => single_escaped == Some(true),
+        _ => {
+            ablation
+                .trial(
+                    &spec.without(&all),
+                    format!(
+                        "{name} without every candidate ({})",
+                        cands
+                            .iter()
+                            .map(|i| i.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .verdict
+                == Verdict::Escaped
+        }
+    };
+
+    // Capabilities: which ones, given back, let the probe through.
+    let mut caps_detail = Vec::new();
+    if let Some((caps_item, withheld)) = spec.withheld_caps() {
+        let base = sufficient
+            .iter()
+            .find(|(i, _, _)| i.name == caps_item)
+            .map(|(_, _, v)| v.clone())
+            .or_else(|| {
+                necessary
+                    .iter()
+                    .any(|i| i.name == caps_item)
+                    .then(|| spec.clone())
+            });
+        if let Some(base) = base {
+            caps_detail = ablation.caps_drill_down(&base, &caps_item, withheld);
+        }
+    }
+    // Seccomp: the denied syscalls on the probe's path.
+    let mut seccomp_denied = Vec::new();
+    let seccomp_item = "linux.seccomp";
+    let credited = |n: &str| {
+        sufficient.iter().any(|(i, _, _)| i.name == n) || necessary.iter().any(|i| i.name == n)
+    };
+    if let (Some(filter), true) = (spec.oci_seccomp(), credited(seccomp_item)) {
+        let evidence = sufficient
+            .iter()
+            .find(|(i, _, _)| i.name == seccomp_item)
+            .map(|(_, e, _)| e)
+            .unwrap_or(base_evidence);
+        let errno = filter_errno(filter);
+        seccomp_denied = crate::attribution::seccomp_denied(
+            evidence,
+            &|call| super::crun::oci_denies(filter, call),
+            errno,
+        );
+    }
+
+    let label = |item: &Item| -> String {
+        let detail = if Some(item.name.as_str()) == spec.withheld_caps().map(|c| c.0).as_deref() {
+            &caps_detail
+        } else if item.name == seccomp_item {
+            &seccomp_denied
+        } else {
+            return item.name.clone();
+        };
+        if detail.is_empty() {
+            item.name.clone()
+        } else {
+            format!("{}({})", item.name, detail.join(","))
+        }
+    };
+    let layers_of = |list: &mut dyn Iterator<Item = &Item>| -> Vec<Layer> {
+        let set: BTreeSet<Layer> = list.filter_map(|i| i.layer).collect();
+        Layer::ALL.into_iter().filter(|l| set.contains(l)).collect()
+    };
+    let not_ablated = items
+        .iter()
+        .filter(|i| !i.ablatable && i.layer.is_none_or(|l| candidate_layers.contains(&l)))
+        .map(|i| i.name.clone())
+        .collect();
+    let necessary_layers = layers_of(&mut necessary.iter().copied());
+    let sufficient_layers = layers_of(&mut sufficient.iter().map(|(i, _, _)| *i));
+    // Depth by the items: one item taken out lets it escape -> 1 (the same rule as our layers).
+    let depth = if necessary.is_empty() {
+        crate::model::depth(
+            &sufficient_layers,
+            &necessary_layers,
+            candidates_complete,
+            false,
+        )
+    } else {
+        1
+    };
+    Attribution {
+        necessary: necessary_layers,
+        sufficient: sufficient_layers,
+        depth,
+        candidates: Layer::ALL
+            .into_iter()
+            .filter(|l| candidate_layers.contains(l))
+            .collect(),
+        candidates_complete,
+        caps_detail: caps_detail.clone(),
+        seccomp_denied: seccomp_denied.clone(),
+        inferred: false,
+        ablation_runs: std::mem::take(&mut ablation.runs),
+        items: Some(ItemAttribution {
+            sufficient: sufficient.iter().map(|(i, _, _)| label(i)).collect(),
+            necessary: necessary.iter().map(|i| label(i)).collect(),
+            not_ablated,
+        }),
+    }
+}
+
+/// The errno an OCI filter returns for what it denies by default (None: it kills or allows).
+fn filter_errno(filter: &serde_json::Value) -> Option<i32> {
+    let action = filter.get("defaultAction")?.as_str()?;
+    (action == "SCMP_ACT_ERRNO").then(|| {
+        filter
+            .get("defaultErrnoRet")
+            .and_then(|e| e.as_i64())
+            .map(|e| e as i32)
+            .unwrap_or(libc::EPERM)
+    })
+}
+
+struct Ablation<'a> {
+    name: &'a str,
+    runner: &'a mut dyn SpecRunner,
+    runs: Vec<AblationRun>,
+}
+
+impl Ablation<'_> {
+    fn trial(&mut self, spec: &ExternalSpec, description: String) -> TrialOutcome {
+        let outcome = self.runner.run(spec, &description);
+        self.runs.push(AblationRun {
+            description,
+            layers: spec.layers(),
+            verdict: outcome.verdict,
+        });
+        outcome
+    }
+
+    /// Which withheld capabilities, given back, let the probe through under `base`. Singles by
+    /// name; a group that does so only as a whole as "CAP_A+CAP_B".
+    fn caps_drill_down(
+        &mut self,
+        base: &ExternalSpec,
+        item: &str,
+        withheld: Vec<String>,
+    ) -> Vec<String> {
+        let mut remaining = withheld;
+        let mut found = Vec::new();
+        while !remaining.is_empty() && self.escapes_keeping(base, item, &remaining) {
+            match self.find_one(base, item, &remaining) {
+                Some(cap) => {
+                    remaining.retain(|c| *c != cap);
+                    found.push(cap);
+                }
+                None => {
+                    found.push(self.minimal_group(base, item, remaining).join("+"));
+                    break;
+                }
+            }
+        }
+        found
+    }
+
+    fn find_one(&mut self, base: &ExternalSpec, item: &str, set: &[String]) -> Option<String> {
+        let mut set = set.to_vec();
+        let mut tested_alone = false;
+        while set.len() > 1 {
+            let (left, right) = set.split_at(set.len() / 2);
+            let (left, right) = (left.to_vec(), right.to_vec());
+            if self.escapes_keeping(base, item, &left) {
+                tested_alone = left.len() == 1;
+                set = left;
+            } else {
+                tested_alone = false;
+                set = right;
+            }
+        }
+        if tested_alone || self.escapes_keeping(base, item, &set) {
+            set.pop()
+        } else {
+            None
+        }
+    }
+
+    fn minimal_group(
+        &mut self,
+        base: &ExternalSpec,
+        item: &str,
+        mut group: Vec<String>,
+    ) -> Vec<String> {
+        let mut i = 0;
+        while i < group.len() && group.len() > 1 {
+            let mut smaller = group.clone();
+            smaller.remove(i);
+            if self.escapes_keeping(base, item, &smaller) {
+                group = smaller;
+            } else {
+                i += 1;
+            }
+        }
+        group
+    }
+
+    fn escapes_keeping(&mut self, base: &ExternalSpec, item: &str, caps: &[String]) -> bool {
+        let description = match caps {
+            [one] => format!("{} with {item} giving back {one}", self.name),
+            _ => format!(
+                "{} with {item} giving back {} capabilities ({}..{})",
+                self.name,
+                caps.len(),
+                caps[0],
+                caps[caps.len() - 1]
+            ),
+        };
+        self.trial(&base.with_caps(caps), description).verdict == Verdict::Escaped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model of signal-outside / ptrace-outside: blocked by a pid namespace, or (for ptrace)
+    /// by the missing CAP_SYS_PTRACE.
+    struct Model {
+        needs_ptrace: bool,
+        runs: usize,
+    }
+
+    impl SpecRunner for Model {
+        fn run(&mut self, spec: &ExternalSpec, _description: &str) -> TrialOutcome {
+            self.runs += 1;
+            let ExternalSpec::Oci { config, .. } = spec else {
+                panic!("an OCI spec")
+            };
+            let pid_ns = config["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["type"] == "pid");
+            let ptrace = config["process"]["capabilities"]["bounding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "CAP_SYS_PTRACE");
+            let blocked = pid_ns || (self.needs_ptrace && !ptrace);
+            TrialOutcome {
+                verdict: if blocked {
+                    Verdict::Blocked
+                } else {
+                    Verdict::Escaped
+                },
+                evidence: Evidence::default(),
+            }
+        }
+    }
+
+    fn docker() -> ExternalSpec {
+        ExternalSpec::Oci {
+            runtime: "crun".to_string(),
+            source: "test".to_string(),
+            config: super::super::crun::config(&[], None),
+        }
+    }
+
+    const CANDIDATES: [Layer; 5] = [
+        Layer::PidNs,
+        Layer::Uid,
+        Layer::Caps,
+        Layer::UserNs,
+        Layer::Seccomp,
+    ];
+
+    #[test]
+    fn a_pid_namespace_alone_is_named_in_the_users_terms() {
+        let mut model = Model {
+            needs_ptrace: false,
+            runs: 0,
+        };
+        let a = attribute(
+            "cfg",
+            &docker(),
+            &CANDIDATES,
+            &Evidence::default(),
+            &mut model,
+        );
+        let items = a.items.as_ref().unwrap();
+        assert_eq!(items.sufficient, ["linux.namespaces[pid]"]);
+        assert_eq!(items.necessary, ["linux.namespaces[pid]"]);
+        assert_eq!(a.sufficient, [Layer::PidNs]);
+        assert!(a.candidates_complete && !a.inferred);
+        // pid, capabilities, seccomp: 3 "only", 3 "without", 1 "without every candidate".
+        assert_eq!(model.runs, 7);
+    }
+
+    #[test]
+    fn capabilities_are_bisected_to_the_one_that_matters() {
+        let mut model = Model {
+            needs_ptrace: true,
+            runs: 0,
+        };
+        let a = attribute(
+            "cfg",
+            &docker(),
+            &CANDIDATES,
+            &Evidence::default(),
+            &mut model,
+        );
+        let items = a.items.unwrap();
+        assert_eq!(
+            items.sufficient,
+            [
+                "linux.namespaces[pid]",
+                "process.capabilities(CAP_SYS_PTRACE)"
+            ]
+        );
+        assert!(items.necessary.is_empty());
+        assert_eq!(a.caps_detail, ["CAP_SYS_PTRACE"]);
+        assert!(model.runs < 30, "{} runs", model.runs);
+    }
+
+    #[test]
+    fn seccomp_names_the_denied_syscall() {
+        struct Seccomp;
+        impl SpecRunner for Seccomp {
+            fn run(&mut self, spec: &ExternalSpec, _: &str) -> TrialOutcome {
+                TrialOutcome {
+                    verdict: if spec.oci_seccomp().is_some() {
+                        Verdict::Blocked
+                    } else {
+                        Verdict::Escaped
+                    },
+                    evidence: Evidence {
+                        steps: vec![breakout_attacks::Step {
+                            action: "read key".to_string(),
+                            syscall: "keyctl(KEYCTL_READ, 5)".to_string(),
+                            result: None,
+                            errno: Some(1),
+                            errno_name: Some("EPERM".to_string()),
+                            signal: None,
+                            data: None,
+                        }],
+                        ..Evidence::default()
+                    },
+                }
+            }
+        }
+        let a = attribute(
+            "cfg",
+            &docker(),
+            &[Layer::Seccomp, Layer::Caps],
+            &Evidence::default(),
+            &mut Seccomp,
+        );
+        assert_eq!(a.items.unwrap().sufficient, ["linux.seccomp(keyctl)"]);
+    }
+}

@@ -1,0 +1,439 @@
+//! `cmd:'WRAPPER ARGS'`: any wrapper that takes the command at its end (bwrap, firejail,
+//! unshare, setpriv, systemd-run, a script). Its command line is cut into items: an option with
+//! its arguments (`--ro-bind / /`), options that only work together (unshare's `--user
+//! --map-root-user`), and, for an option standing for several protections, one item per part
+//! (`--unshare-all[--unshare-pid]`). The wrappers the registry knows have their option syntax
+//! there; an option it does not list is kept and reported as not ablated. For a wrapper breakout
+//! does not know at all, each option with the words after it that do not start with `-` is an
+//! item, and every item is ablated.
+
+use super::{launch, registry, Item};
+use breakout_attacks::{LaunchRequest, Launched, Launcher, Layer};
+use std::collections::BTreeSet;
+
+/// One option of a wrapper.
+#[derive(Debug)]
+pub struct Opt {
+    pub name: &'static str,
+    /// How many words after it are its arguments (when not joined with `=`).
+    pub args: usize,
+    /// The protection it stands for (None: set-up, such as a bind mount).
+    pub layer: Option<Layer>,
+    /// Whether ablation takes it out.
+    pub ablate: bool,
+    /// Options with the same group are one item.
+    pub group: Option<&'static str>,
+}
+
+/// A wrapper's option syntax.
+#[derive(Debug)]
+pub struct Syntax {
+    pub options: &'static [Opt],
+    /// Options that stand for several others: each part is ablated on its own.
+    pub expands: &'static [(&'static str, &'static [&'static str])],
+    /// What the wrapper always does, whatever the options (listed, never ablated).
+    pub implicit: &'static [(&'static str, Layer, &'static str)],
+    /// The word after which everything is the command.
+    pub end_of_options: Option<&'static str>,
+    /// Options may carry their value as `--name=value`.
+    pub joined_values: bool,
+}
+
+impl Syntax {
+    fn find(&self, word: &str) -> Option<&'static Opt> {
+        let name = if self.joined_values {
+            word.split('=').next().unwrap_or(word)
+        } else {
+            word
+        };
+        self.options.iter().find(|o| o.name == name)
+    }
+
+    fn expansion(&self, word: &str) -> Option<&'static [&'static str]> {
+        self.expands
+            .iter()
+            .find(|(name, _)| *name == word)
+            .map(|(_, parts)| *parts)
+    }
+}
+
+/// What a run of words on the command line is.
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    /// An option and its arguments.
+    Option {
+        words: Vec<String>,
+        item: String,
+        layer: Option<Layer>,
+        ablate: bool,
+        known: bool,
+    },
+    /// An option that stands for several others (`--unshare-all`).
+    Expanding {
+        word: String,
+        parts: Vec<(String, Option<Layer>)>,
+    },
+    /// `--` and what follows, or the first word that is no option: kept as written.
+    Tail(Vec<String>),
+}
+
+fn expanded_name(word: &str, part: &str) -> String {
+    format!("{word}[{part}]")
+}
+
+/// The parts of a wrapper's command line (argv[0] excluded).
+fn parse(argv: &[String]) -> Vec<Part> {
+    let syntax = registry::for_binary(&argv[0]).and_then(|r| r.syntax());
+    let words = &argv[1..];
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let word = &words[i];
+        let is_end = syntax.and_then(|s| s.end_of_options) == Some(word.as_str())
+            || (syntax.is_none() && word == "--");
+        if is_end || !word.starts_with('-') {
+            parts.push(Part::Tail(words[i..].to_vec()));
+            break;
+        }
+        if let Some(subs) = syntax.and_then(|s| s.expansion(word)) {
+            let syntax = syntax.expect("an expansion comes from a syntax");
+            parts.push(Part::Expanding {
+                word: word.clone(),
+                parts: subs
+                    .iter()
+                    .map(|s| (s.to_string(), syntax.find(s).and_then(|o| o.layer)))
+                    .collect(),
+            });
+            i += 1;
+            continue;
+        }
+        let known = syntax.and_then(|s| s.find(word));
+        let nargs = match known {
+            Some(_) if syntax.is_some_and(|s| s.joined_values) && word.contains('=') => 0,
+            Some(opt) => opt.args,
+            // Unknown: the words after it that are not options are taken as its arguments.
+            None => words[i + 1..]
+                .iter()
+                .take_while(|w| !w.starts_with('-'))
+                .count()
+                // A wrapper's last words are usually its command, which we append ourselves; an
+                // unknown option takes at most one argument so a trailing command is not eaten.
+                .min(1),
+        };
+        let end = (i + 1 + nargs).min(words.len());
+        let group_words = words[i..end].to_vec();
+        let (item, layer, ablate) = match (known, syntax) {
+            (Some(opt), _) => (
+                opt.group
+                    .map(str::to_string)
+                    .unwrap_or(group_words.join(" ")),
+                opt.layer,
+                opt.ablate,
+            ),
+            // A wrapper we know, an option we do not: kept, listed.
+            (None, Some(_)) => (group_words.join(" "), None, false),
+            // A wrapper we do not know: every option is an item.
+            (None, None) => (group_words.join(" "), None, true),
+        };
+        parts.push(Part::Option {
+            words: group_words,
+            item,
+            layer,
+            ablate,
+            known: known.is_some() || syntax.is_none(),
+        });
+        i = end;
+    }
+    // Options of one group are one item, named by what the user wrote: "--user --map-root-user".
+    let mut names: Vec<(String, Vec<String>)> = Vec::new();
+    for part in &parts {
+        if let Part::Option { words, item, .. } = part {
+            match names.iter_mut().find(|(g, _)| g == item) {
+                Some((_, seen)) => seen.push(words.join(" ")),
+                None => names.push((item.clone(), vec![words.join(" ")])),
+            }
+        }
+    }
+    for part in &mut parts {
+        if let Part::Option { item, .. } = part {
+            if let Some((_, members)) = names.iter().find(|(g, _)| g == item) {
+                let mut unique: Vec<&String> = Vec::new();
+                for m in members {
+                    if !unique.contains(&m) {
+                        unique.push(m);
+                    }
+                }
+                *item = unique
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+            }
+        }
+    }
+    parts
+}
+
+/// The items of a wrapper command line.
+pub fn items(argv: &[String]) -> Vec<Item> {
+    let mut items: Vec<Item> = Vec::new();
+    let mut push = |item: Item| {
+        if !items.iter().any(|i| i.name == item.name) {
+            items.push(item);
+        }
+    };
+    for part in parse(argv) {
+        match part {
+            Part::Option {
+                item,
+                layer,
+                ablate,
+                known,
+                ..
+            } => {
+                if ablate {
+                    push(Item::ablatable(item, layer));
+                } else if !known {
+                    push(Item::kept(
+                        item,
+                        None,
+                        "an option breakout does not know: kept in every run",
+                    ));
+                } else if layer.is_some() {
+                    push(Item::kept(
+                        item,
+                        layer,
+                        "needs a descriptor breakout cannot pass: kept in every run",
+                    ));
+                }
+            }
+            Part::Expanding { word, parts } => {
+                for (sub, layer) in parts {
+                    push(Item::ablatable(expanded_name(&word, &sub), layer));
+                }
+            }
+            Part::Tail(words) if words.len() > 1 || words.first().is_some_and(|w| w != "--") => {
+                push(Item::kept(
+                    words.join(" "),
+                    None,
+                    "the command part of the wrapper: kept as written",
+                ));
+            }
+            Part::Tail(_) => {}
+        }
+    }
+    if let Some(syntax) = registry::for_binary(&argv[0]).and_then(|r| r.syntax()) {
+        for (name, layer, note) in syntax.implicit {
+            push(Item::kept(*name, Some(*layer), note));
+        }
+    }
+    items
+}
+
+/// The command line without the named items.
+pub fn without(argv: &[String], names: &BTreeSet<String>) -> Vec<String> {
+    let mut out = vec![argv[0].clone()];
+    for part in parse(argv) {
+        match part {
+            Part::Option { words, item, .. } => {
+                if !names.contains(&item) {
+                    out.extend(words);
+                }
+            }
+            Part::Expanding { word, parts } => {
+                let dropped = parts
+                    .iter()
+                    .any(|(sub, _)| names.contains(&expanded_name(&word, sub)));
+                if dropped {
+                    out.extend(
+                        parts
+                            .into_iter()
+                            .map(|(sub, _)| sub)
+                            .filter(|sub| !names.contains(&expanded_name(&word, sub))),
+                    );
+                } else {
+                    out.push(word);
+                }
+            }
+            Part::Tail(words) => out.extend(words),
+        }
+    }
+    out
+}
+
+/// Every capability the kernel knows, by name, in index order.
+pub fn all_caps() -> Vec<String> {
+    let mut all: Vec<caps::Capability> = caps::all().into_iter().collect();
+    all.sort_by_key(|c| c.index());
+    all.into_iter().map(|c| c.to_string()).collect()
+}
+
+fn canonical_cap(name: &str) -> String {
+    let upper = name.to_ascii_uppercase();
+    if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    }
+}
+
+/// bwrap's `--cap-drop`: the capabilities it withholds (given back with `--cap-add`).
+pub fn withheld_caps(argv: &[String]) -> Option<(String, Vec<String>)> {
+    if registry::for_binary(&argv[0]).map(|r| r.name) != Some("bwrap") {
+        return None;
+    }
+    let mut item = None;
+    let mut dropped: BTreeSet<String> = BTreeSet::new();
+    let mut added: BTreeSet<String> = BTreeSet::new();
+    for part in parse(argv) {
+        if let Part::Option {
+            words, item: name, ..
+        } = part
+        {
+            match (words[0].as_str(), words.get(1)) {
+                ("--cap-drop", Some(cap)) => {
+                    item.get_or_insert(name);
+                    if cap.eq_ignore_ascii_case("ALL") {
+                        dropped.extend(all_caps());
+                    } else {
+                        dropped.insert(canonical_cap(cap));
+                    }
+                }
+                ("--cap-add", Some(cap)) if !cap.eq_ignore_ascii_case("ALL") => {
+                    added.insert(canonical_cap(cap));
+                }
+                _ => {}
+            }
+        }
+    }
+    let order = all_caps();
+    let withheld = order
+        .into_iter()
+        .filter(|c| dropped.contains(c) && !added.contains(c))
+        .collect();
+    item.map(|i| (i, withheld))
+}
+
+/// The command line keeping these capabilities too (bwrap's `--cap-add`).
+pub fn with_caps(argv: &[String], extra: &[String]) -> Vec<String> {
+    let mut out = vec![argv[0].clone()];
+    for cap in extra {
+        out.push("--cap-add".to_string());
+        out.push(cap.clone());
+    }
+    out.extend(argv[1..].iter().cloned());
+    out
+}
+
+/// Starts a wrapper command line with the payload at its end.
+pub struct CmdLauncher {
+    pub argv: Vec<String>,
+}
+
+impl Launcher for CmdLauncher {
+    fn launch(&self, request: &LaunchRequest) -> Result<Launched, String> {
+        let label = std::path::Path::new(&self.argv[0])
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "cmd".to_string());
+        let cgroup = launch::LaunchCgroup::create(&super::cgroup_base(request), &label)
+            .map_err(|e| e.to_string())?;
+        let mut argv = self.argv.clone();
+        argv.extend(request.argv.iter().cloned());
+        launch::run(&argv, request, &cgroup).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    fn names(items: &[Item]) -> Vec<(String, bool)> {
+        items
+            .iter()
+            .map(|i| (i.name.clone(), i.ablatable))
+            .collect()
+    }
+
+    #[test]
+    fn bwrap_options_keep_their_arguments() {
+        let argv = words("/usr/bin/bwrap --unshare-pid --ro-bind / / --proc /proc --dev /dev --frobnicate x --cap-drop ALL");
+        let items = items(&argv);
+        assert_eq!(
+            names(&items),
+            [
+                ("--unshare-pid".to_string(), true),
+                ("--frobnicate x".to_string(), false),
+                ("--cap-drop ALL".to_string(), true),
+                ("no_new_privs (bwrap always sets it)".to_string(), false),
+            ]
+        );
+        let out = without(&argv, &BTreeSet::from(["--unshare-pid".to_string()]));
+        assert_eq!(
+            out,
+            words("/usr/bin/bwrap --ro-bind / / --proc /proc --dev /dev --frobnicate x --cap-drop ALL")
+        );
+        let (item, caps) = withheld_caps(&argv).unwrap();
+        assert_eq!(item, "--cap-drop ALL");
+        assert!(caps.contains(&"CAP_SYS_PTRACE".to_string()) && caps.len() > 30);
+    }
+
+    #[test]
+    fn unshare_all_is_ablated_one_namespace_at_a_time() {
+        let argv = words("/usr/bin/bwrap --unshare-all --ro-bind / /");
+        let items = items(&argv);
+        assert!(items
+            .iter()
+            .any(|i| i.name == "--unshare-all[--unshare-pid]" && i.layer == Some(Layer::PidNs)));
+        let out = without(
+            &argv,
+            &BTreeSet::from(["--unshare-all[--unshare-pid]".to_string()]),
+        );
+        assert_eq!(
+            out,
+            words("/usr/bin/bwrap --unshare-user-try --unshare-ipc --unshare-net --unshare-uts --unshare-cgroup-try --ro-bind / /")
+        );
+    }
+
+    #[test]
+    fn unshare_groups_options_that_only_work_together() {
+        let argv = words(
+            "/usr/bin/unshare --user --map-root-user --pid --fork --mount --mount-proc --net --",
+        );
+        let items = items(&argv);
+        assert_eq!(
+            names(&items),
+            [
+                ("--user --map-root-user".to_string(), true),
+                ("--pid".to_string(), true),
+                ("--mount --mount-proc".to_string(), true),
+                ("--net".to_string(), true),
+            ]
+        );
+        let out = without(
+            &argv,
+            &BTreeSet::from(["--user --map-root-user".to_string()]),
+        );
+        assert_eq!(
+            out,
+            words("/usr/bin/unshare --pid --fork --mount --mount-proc --net --")
+        );
+    }
+
+    #[test]
+    fn an_unknown_wrapper_has_every_option_ablated() {
+        let argv = words("/opt/jail --no-net --profile strict -v");
+        assert_eq!(
+            names(&items(&argv)),
+            [
+                ("--no-net".to_string(), true),
+                ("--profile strict".to_string(), true),
+                ("-v".to_string(), true),
+            ]
+        );
+    }
+}
