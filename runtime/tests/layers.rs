@@ -291,6 +291,33 @@ fn mount_ns_root() -> R {
     Ok(())
 }
 
+/// Every writable mount of the sandbox is nodev: root (CAP_MKNOD without a user namespace) makes
+/// a node in /dev, /tmp, /dev/shm and the root, and it does not open (EACCES). The device nodes
+/// bound from the host still open.
+fn writable_mounts_nodev() -> R {
+    require_root()?;
+    let cfg = config_with(&[Layer::MountNs]);
+    for dir in ["/dev", "/tmp", "/dev/shm", ""] {
+        let node = format!("{dir}/breakout-node:c:1:3");
+        let got = probe_out(&cfg, &["mknod-open", &node])?;
+        ensure!(
+            got == format!("mknod 0 open {}", libc::EACCES),
+            "a node made in {dir}/ of the sandbox: {got}, want mknod 0 open EACCES"
+        );
+    }
+    for dev in ["/dev/null", "/dev/zero", "/dev/urandom"] {
+        let got = probe_out(&cfg, &["open", dev])?;
+        ensure!(got == "opened", "bound {dev} does not open: {got}");
+    }
+    // Control: the same node in the host's /dev (devtmpfs, not nodev) opens.
+    let got = probe_out(
+        &config_with(&[]),
+        &["mknod-open", "/dev/breakout-node-control:c:1:3"],
+    )?;
+    ensure!(got == "mknod 0 open 0", "control on the host's /dev: {got}");
+    Ok(())
+}
+
 fn fs_hardening() -> R {
     require_root()?;
     let cfg = config_with(&[Layer::MountNs, Layer::FsHardening]);
@@ -755,6 +782,10 @@ fn main() {
         }),
         Trial::test("mount-ns::new_root_read_only_binds", mount_ns_root),
         Trial::test("fs-hardening::masked_and_read_only", fs_hardening),
+        Trial::test(
+            "mount-ns::writable_mounts_nodev_bound_devices_open",
+            writable_mounts_nodev,
+        ),
         Trial::test("net-ns::only_lo_and_it_is_up", net_ns_lo),
         Trial::test(
             "fs-hardening::docker_default_sysfs_read_only_and_masked",

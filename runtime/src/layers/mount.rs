@@ -344,13 +344,17 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
 }
 
 /// A minimal /dev: a few device nodes bound from the host, a private devpts, /dev/shm.
+///
+/// The tmpfs is nodev, as bubblewrap's is: a payload with CAP_MKNOD could otherwise make a node
+/// for any device (a disk, /dev/kvm) in it and open it. The device nodes bound in keep working:
+/// each bind is a mount of its own with the flags of the host's /dev.
 fn dev(s: &mut Vec<Step>, console: Option<&Path>) -> Result<(), MountError> {
     let dev = format!("{}/dev", staging());
     s.push(mount_step(
         Some("tmpfs"),
         &dev,
         Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("mode=0755,size=64k"),
     ));
     for name in DEVICES {
