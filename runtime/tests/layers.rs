@@ -318,6 +318,75 @@ fn writable_mounts_nodev() -> R {
     Ok(())
 }
 
+/// A bind source swapped for a symlink between the runtime's look at it and the mount (a
+/// directory the sandbox's user can write, say) must never bind what the symlink points to. A
+/// thread exchanges `data` (a directory holding a 1-byte marker) and a symlink to a directory
+/// holding a 4-byte secret, atomically (renameat2 RENAME_EXCHANGE), while sandboxes are started
+/// with `data` as a bind source. Each run may see the directory, fail its setup, or see the
+/// symlink recreated as a symlink (which leads nowhere inside): never the secret.
+fn bind_source_swap_never_redirects() -> R {
+    require_root()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("breakout-swap")
+        .tempdir_in("/tmp")?;
+    let base = tmp.path().canonicalize()?;
+    let secret = base.join("secret");
+    std::fs::create_dir(&secret)?;
+    std::fs::write(secret.join("marker"), "bad!")?;
+    let work = base.join("w");
+    std::fs::create_dir(&work)?;
+    let data = work.join("data");
+    std::fs::create_dir(&data)?;
+    std::fs::write(data.join("marker"), "g")?;
+    let swap = work.join("swap");
+    std::os::unix::fs::symlink(&secret, &swap)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, data, swap) = (stop.clone(), data.clone(), swap.clone());
+        std::thread::spawn(move || {
+            let (a, b) = (
+                std::ffi::CString::new(data.as_os_str().as_encoded_bytes()).unwrap(),
+                std::ffi::CString::new(swap.as_os_str().as_encoded_bytes()).unwrap(),
+            );
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: two valid NUL-terminated paths.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_renameat2,
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+            }
+        })
+    };
+    let mut cfg = config_with(&[Layer::MountNs]);
+    cfg.mount.binds.push(data.clone());
+    let marker = data.join("marker").display().to_string();
+    let (mut seen_dir, mut failed, mut leaked) = (0, 0, 0);
+    for _ in 0..60 {
+        match run(&cfg, probe(&["file", &marker])) {
+            Ok(r) if r.stdout.trim() == "read 4 bytes" => leaked += 1,
+            Ok(r) if r.stdout.trim() == "read 1 bytes" => seen_dir += 1,
+            _ => failed += 1,
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = swapper.join();
+    ensure!(
+        leaked == 0,
+        "the swapped-in symlink redirected the bind {leaked} times of 60 (directory seen {seen_dir}, other {failed})"
+    );
+    ensure!(
+        seen_dir > 0,
+        "the bind never worked in 60 runs ({failed} other)"
+    );
+    Ok(())
+}
+
 fn fs_hardening() -> R {
     require_root()?;
     let cfg = config_with(&[Layer::MountNs, Layer::FsHardening]);
@@ -782,6 +851,10 @@ fn main() {
         }),
         Trial::test("mount-ns::new_root_read_only_binds", mount_ns_root),
         Trial::test("fs-hardening::masked_and_read_only", fs_hardening),
+        Trial::test(
+            "mount-ns::bind_source_swapped_for_symlink_never_redirects",
+            bind_source_swap_never_redirects,
+        ),
         Trial::test(
             "mount-ns::writable_mounts_nodev_bound_devices_open",
             writable_mounts_nodev,
