@@ -264,6 +264,12 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             *flags,
             data.as_deref(),
         ),
+        Op::BindFrom {
+            src,
+            kind,
+            target,
+            flags,
+        } => bind_from(src, *kind, target, *flags),
         Op::Mkdir { path, mode } => {
             match nix::unistd::mkdir(path.as_c_str(), Mode::from_bits_truncate(*mode)) {
                 Ok(()) | Err(Errno::EEXIST) => Ok(()),
@@ -415,6 +421,95 @@ fn reset_signals() -> Result<(), Errno> {
     Ok(())
 }
 
+/// Opens `path` as an O_PATH descriptor without following a symbolic link in any component
+/// (openat2 RESOLVE_NO_SYMLINKS); before Linux 5.6, O_NOFOLLOW (the last component only).
+fn open_no_symlinks(path: &std::ffi::CStr) -> Result<RawFd, Errno> {
+    /// struct open_how of <linux/openat2.h>.
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+    let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let how = OpenHow {
+        flags: flags as u64,
+        mode: 0,
+        resolve: RESOLVE_NO_SYMLINKS,
+    };
+    // SAFETY: path is NUL-terminated and `how` is a valid open_how of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    match Errno::result(r) {
+        Ok(fd) => Ok(fd as RawFd),
+        Err(Errno::ENOSYS) => {
+            // SAFETY: path is NUL-terminated.
+            Errno::result(unsafe { libc::open(path.as_ptr(), flags) })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// "/proc/self/fd/N" in `buf`, NUL-terminated, without allocating (the child of a fork).
+fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &std::ffi::CStr {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    buf[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 10];
+    let (mut n, mut len) = (fd.unsigned_abs(), 0);
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        buf[PREFIX.len() + i] = digits[len - 1 - i];
+    }
+    buf[PREFIX.len() + len] = 0;
+    // The buffer holds exactly one NUL, just written.
+    std::ffi::CStr::from_bytes_until_nul(&buf[..]).unwrap_or(c"/proc/self/fd/")
+}
+
+fn bind_from(
+    src: &std::ffi::CStr,
+    kind: libc::mode_t,
+    target: &std::ffi::CStr,
+    flags: MsFlags,
+) -> Result<(), Errno> {
+    let fd = open_no_symlinks(src)?;
+    let r = (|| {
+        let got = nix::sys::stat::fstat(fd)?.st_mode & libc::S_IFMT;
+        if got != kind {
+            // The path changed since the parent looked: never bind what it names now.
+            return Err(if got == libc::S_IFLNK {
+                Errno::ELOOP
+            } else {
+                Errno::ESTALE
+            });
+        }
+        let mut buf = [0u8; 32];
+        mount(
+            Some(fd_path(fd, &mut buf)),
+            target,
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+    })();
+    close(fd);
+    r
+}
+
 fn mask_path(path: &std::ffi::CStr) -> Result<(), Errno> {
     match nix::sys::stat::stat(path) {
         Err(Errno::ENOENT) => Ok(()),
@@ -433,5 +528,22 @@ fn mask_path(path: &std::ffi::CStr) -> Result<(), Errno> {
             MsFlags::MS_BIND,
             None::<&str>,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_paths_are_written_without_allocating() {
+        let mut buf = [0u8; 32];
+        assert_eq!(fd_path(0, &mut buf), c"/proc/self/fd/0");
+        assert_eq!(fd_path(7, &mut buf), c"/proc/self/fd/7");
+        assert_eq!(fd_path(1234567, &mut buf), c"/proc/self/fd/1234567");
+        assert_eq!(
+            fd_path(i32::MAX, &mut buf).to_bytes().len(),
+            "/proc/self/fd/".len() + 10
+        );
     }
 }

@@ -59,6 +59,17 @@ pub(crate) enum Op {
         flags: MsFlags,
         data: Option<CString>,
     },
+    /// A bind mount from a descriptor: `src` is opened once (O_PATH, no symbolic link in any
+    /// component), checked to be still of the file type the parent saw (`kind`, an S_IFMT
+    /// value), and /proc/self/fd/N is mounted: what is bound is what was checked, even if the
+    /// path is swapped for a symlink meanwhile. Opened in the child because a descriptor from
+    /// the parent's mount namespace cannot be a bind source in a new one.
+    BindFrom {
+        src: CString,
+        kind: libc::mode_t,
+        target: CString,
+        flags: MsFlags,
+    },
     Mkdir {
         path: CString,
         mode: u32,

@@ -387,6 +387,42 @@ fn bind_source_swap_never_redirects() -> R {
     Ok(())
 }
 
+/// A configured root whose mount point is a symlink (`proc -> elsewhere`) is refused: mounting
+/// through it would put the sandbox's procfs, unmasked, at a place fs-hardening does not mask
+/// (the CVE-2019-19921 class).
+fn root_with_symlinked_mount_point_refused() -> R {
+    require_root()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("breakout-root")
+        .tempdir_in("/tmp")?;
+    let root = tmp.path().join("root");
+    for d in ["dev", "tmp", "elsewhere"] {
+        std::fs::create_dir_all(root.join(d))?;
+    }
+    std::os::unix::fs::symlink("elsewhere", root.join("proc"))?;
+    let mut cfg = config_with(&[Layer::MountNs]);
+    cfg.mount.root = Some(root.clone());
+    match breakout_runtime::spawn(&cfg, Payload::new(["/no-payload"])) {
+        Err(e) => ensure!(
+            e.to_string().contains("`proc`"),
+            "refused for another reason: {e}"
+        ),
+        Ok(sb) => {
+            let o = sb.wait()?;
+            return Err(format!(
+                "a root with a symlinked /proc mount point was accepted (outcome {o:?})"
+            )
+            .into());
+        }
+    }
+    // Control: with a real directory the same root is accepted (the payload is missing: 127).
+    std::fs::remove_file(root.join("proc"))?;
+    std::fs::create_dir(root.join("proc"))?;
+    let o = breakout_runtime::spawn(&cfg, Payload::new(["/no-payload"]))?.wait()?;
+    ensure!(o.status.code() == 127, "control: {o:?}");
+    Ok(())
+}
+
 fn fs_hardening() -> R {
     require_root()?;
     let cfg = config_with(&[Layer::MountNs, Layer::FsHardening]);
@@ -851,6 +887,10 @@ fn main() {
         }),
         Trial::test("mount-ns::new_root_read_only_binds", mount_ns_root),
         Trial::test("fs-hardening::masked_and_read_only", fs_hardening),
+        Trial::test(
+            "mount-ns::root_with_symlinked_mount_point_refused",
+            root_with_symlinked_mount_point_refused,
+        ),
         Trial::test(
             "mount-ns::bind_source_swapped_for_symlink_never_redirects",
             bind_source_swap_never_redirects,

@@ -3,7 +3,10 @@
 //! /dev, a fresh /proc, then pivot_root and the old root detached. Never chroot: it is escapable.
 //!
 //! The host is inspected in the parent (which bind sources exist, which are symbolic links, which
-//! mount flags are locked on them in a user namespace); the child only performs the steps.
+//! mount flags are locked on them in a user namespace); the child only performs the steps. A
+//! bind source is opened once by the child (O_PATH, no symlink in any component) and mounted
+//! from that descriptor, after checking it is still what the parent saw: a path swapped for a
+//! symlink in between fails the setup instead of binding what the symlink leads to.
 
 use crate::config::SandboxConfig;
 use crate::layer::Layer;
@@ -123,6 +126,40 @@ fn mount_step(
     )
 }
 
+/// A bind of the host's `src` (of file type `kind`, as the parent saw it) onto `target`, from a
+/// descriptor the child opens without following symlinks (see `Op::BindFrom`).
+fn bind_from(src: &Path, kind: libc::mode_t, target: &str, flags: MsFlags) -> Step {
+    let s = src.to_string_lossy();
+    Step::new(
+        Some(Layer::MountNs),
+        format!(
+            "mount(open({s:?}, O_PATH|O_NOFOLLOW, RESOLVE_NO_SYMLINKS), {target:?}, {flags:?})"
+        ),
+        Op::BindFrom {
+            src: cstr(&*s),
+            kind,
+            target: cstr(target),
+            flags,
+        },
+    )
+}
+
+/// The file type (S_IFMT bits) of `path` itself, not following a final symlink.
+fn kind_of(meta: &std::fs::Metadata) -> libc::mode_t {
+    use std::os::unix::fs::MetadataExt;
+    meta.mode() & libc::S_IFMT
+}
+
+/// `path` with its directory resolved (symlinks in the leading components followed once, here,
+/// by the parent) and its last component kept: the child then opens it refusing every symlink,
+/// so a swap after this look makes the setup fail instead of binding something else.
+fn resolve_dir_of(path: &Path) -> std::io::Result<PathBuf> {
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => Ok(std::fs::canonicalize(dir)?.join(name)),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
 fn mkdir(path: &str, mode: u32) -> Step {
     Step::new(
         Some(Layer::MountNs),
@@ -174,19 +211,27 @@ fn mkdir_all(p: &Path, out: &mut Vec<Step>) {
     }
 }
 
-/// A read-only bind of a host path into the new root.
-fn bind_ro(src: &Path, extra: MsFlags, out: &mut Vec<Step>) -> Result<(), MountError> {
+/// A read-only bind of the host path `src` (found at `resolved`, of file type `kind`) into the
+/// new root at `src`'s place.
+fn bind_ro(
+    src: &Path,
+    resolved: &Path,
+    kind: libc::mode_t,
+    extra: MsFlags,
+    out: &mut Vec<Step>,
+) -> Result<(), MountError> {
     let target = staged(src);
-    let s = src.to_string_lossy();
-    out.push(mount_step(
-        Some(&s),
+    out.push(bind_from(
+        resolved,
+        kind,
         &target,
-        None,
         MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
     ));
-    let flags =
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked_flags(src)? | extra;
+    let flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | locked_flags(resolved)?
+        | extra;
     out.push(mount_step(None, &target, None, flags, None));
     Ok(())
 }
@@ -206,21 +251,34 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
     };
     match &cfg.mount.root {
         Some(root) => {
-            for sub in ["proc", "dev", "tmp"] {
-                if !root.join(sub).is_dir() {
+            // Mount points inside the root must be directories, not symlinks (a root whose
+            // `proc` leads elsewhere would get its procfs, unmasked, at another place:
+            // CVE-2019-19921).
+            let mut subs = vec!["proc", "dev", "tmp"];
+            if cfg.mount.sysfs {
+                subs.push("sys");
+            }
+            for sub in subs {
+                let is_dir =
+                    std::fs::symlink_metadata(root.join(sub)).is_ok_and(|m| m.file_type().is_dir());
+                if !is_dir {
                     return Err(MountError::Root {
                         path: root.clone(),
-                        message: format!("has no `{sub}` directory to mount on"),
+                        message: format!(
+                            "has no `{sub}` directory to mount on (a symlink is refused)"
+                        ),
                     });
                 }
             }
-            let r = root.to_string_lossy();
-            s.push(mount_step(
-                Some(&r),
+            let resolved = std::fs::canonicalize(root).map_err(|source| MountError::Inspect {
+                path: root.clone(),
+                source,
+            })?;
+            s.push(bind_from(
+                &resolved,
+                libc::S_IFDIR,
                 staging(),
-                None,
                 MsFlags::MS_BIND | MsFlags::MS_REC,
-                None,
             ));
             tmp_mount(cfg, &mut s);
         }
@@ -237,24 +295,24 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
             s.push(mkdir(&format!("{}/tmp", staging()), 0o1777));
             tmp_mount(cfg, &mut s);
             for src in &cfg.mount.binds {
-                let meta = match std::fs::symlink_metadata(src) {
-                    Ok(m) => m,
+                let inspect = |source| MountError::Inspect {
+                    path: src.clone(),
+                    source,
+                };
+                let found = resolve_dir_of(src).and_then(|r| {
+                    let meta = std::fs::symlink_metadata(&r)?;
+                    Ok((r, meta))
+                });
+                let (resolved, meta) = match found {
+                    Ok(x) => x,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(source) => {
-                        return Err(MountError::Inspect {
-                            path: src.clone(),
-                            source,
-                        })
-                    }
+                    Err(source) => return Err(inspect(source)),
                 };
                 if let Some(parent) = src.parent().filter(|p| *p != Path::new("/")) {
                     mkdir_all(parent, &mut s);
                 }
                 if meta.file_type().is_symlink() {
-                    let target = std::fs::read_link(src).map_err(|source| MountError::Inspect {
-                        path: src.clone(),
-                        source,
-                    })?;
+                    let target = std::fs::read_link(&resolved).map_err(inspect)?;
                     s.push(symlink(&target.to_string_lossy(), &staged(src)));
                     continue;
                 }
@@ -263,7 +321,7 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
                 } else {
                     s.push(create_file(&staged(src)));
                 }
-                bind_ro(src, extra, &mut s)?;
+                bind_ro(src, &resolved, kind_of(&meta), extra, &mut s)?;
             }
             s.push(mkdir(&format!("{}/dev", staging()), 0o755));
             s.push(mkdir(&format!("{}/proc", staging()), 0o555));
@@ -274,12 +332,11 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
     if ctx.user_ns && !ctx.pid_ns {
         // A fresh proc needs a pid namespace owned by our user namespace; without one, show the
         // host's /proc (bound) rather than fail: pid-ns is the layer that hides other processes.
-        s.push(mount_step(
-            Some("/proc"),
+        s.push(bind_from(
+            Path::new("/proc"),
+            libc::S_IFDIR,
             &proc_target,
-            None,
             MsFlags::MS_BIND | MsFlags::MS_REC,
-            None,
         ));
     } else {
         s.push(mount_step(
@@ -298,12 +355,11 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
         let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         if ctx.user_ns && !ctx.net_ns {
             // Same rule as proc: show the host's (read-only) rather than fail.
-            s.push(mount_step(
-                Some("/sys"),
+            s.push(bind_from(
+                Path::new("/sys"),
+                libc::S_IFDIR,
                 &target,
-                None,
                 MsFlags::MS_BIND | MsFlags::MS_REC,
-                None,
             ));
             s.push(mount_step(
                 None,
@@ -359,7 +415,8 @@ fn dev(s: &mut Vec<Step>, console: Option<&Path>) -> Result<(), MountError> {
     ));
     for name in DEVICES {
         let host = PathBuf::from(format!("/dev/{name}"));
-        match std::fs::metadata(&host) {
+        // The node itself, never what a symlink in its place leads to.
+        match std::fs::symlink_metadata(&host) {
             Ok(m) if m.file_type().is_char_device() => {}
             Ok(_) => continue,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -367,24 +424,12 @@ fn dev(s: &mut Vec<Step>, console: Option<&Path>) -> Result<(), MountError> {
         }
         let target = format!("{dev}/{name}");
         s.push(create_file(&target));
-        s.push(mount_step(
-            Some(&host.to_string_lossy()),
-            &target,
-            None,
-            MsFlags::MS_BIND,
-            None,
-        ));
+        s.push(bind_from(&host, libc::S_IFCHR, &target, MsFlags::MS_BIND));
     }
     if let Some(tty) = console {
         let target = format!("{dev}/console");
         s.push(create_file(&target));
-        s.push(mount_step(
-            Some(&tty.to_string_lossy()),
-            &target,
-            None,
-            MsFlags::MS_BIND,
-            None,
-        ));
+        s.push(bind_from(tty, libc::S_IFCHR, &target, MsFlags::MS_BIND));
     }
     s.push(mkdir(&format!("{dev}/pts"), 0o755));
     s.push(mount_step(
