@@ -423,6 +423,46 @@ fn root_with_symlinked_mount_point_refused() -> R {
     Ok(())
 }
 
+/// A read-only bind is read-only all the way down: a host directory bound into the sandbox with
+/// a filesystem mounted under it (as /usr/local, or /etc/hosts in a container, often are) must
+/// not leave that submount writable.
+fn bind_submounts_read_only() -> R {
+    require_root()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("breakout-submount")
+        .tempdir_in("/tmp")?;
+    let src = tmp.path().canonicalize()?.join("src");
+    let sub = src.join("sub");
+    std::fs::create_dir_all(&sub)?;
+    nix::mount::mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=64k"),
+    )?;
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let _guard = Unmount(sub.clone());
+    let mut cfg = config_with(&[Layer::MountNs]);
+    cfg.mount.binds.push(src.clone());
+    let top = probe_out(&cfg, &["write", &src.join("x").display().to_string()])?;
+    ensure!(
+        top == format!("errno {}", libc::EROFS),
+        "the bind itself is writable: {top}"
+    );
+    let below = probe_out(&cfg, &["write", &sub.join("x").display().to_string()])?;
+    ensure!(
+        below == format!("errno {}", libc::EROFS),
+        "a submount of a read-only bind is writable in the sandbox: {below}"
+    );
+    Ok(())
+}
+
 fn fs_hardening() -> R {
     require_root()?;
     let cfg = config_with(&[Layer::MountNs, Layer::FsHardening]);
@@ -887,6 +927,10 @@ fn main() {
         }),
         Trial::test("mount-ns::new_root_read_only_binds", mount_ns_root),
         Trial::test("fs-hardening::masked_and_read_only", fs_hardening),
+        Trial::test(
+            "mount-ns::bind_submounts_read_only",
+            bind_submounts_read_only,
+        ),
         Trial::test(
             "mount-ns::root_with_symlinked_mount_point_refused",
             root_with_symlinked_mount_point_refused,
