@@ -270,6 +270,7 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             target,
             flags,
         } => bind_from(src, *kind, target, *flags),
+        Op::ReadOnlyBelow { path, attrs } => read_only_below(path, *attrs),
         Op::Mkdir { path, mode } => {
             match nix::unistd::mkdir(path.as_c_str(), Mode::from_bits_truncate(*mode)) {
                 Ok(()) | Err(Errno::EEXIST) => Ok(()),
@@ -303,13 +304,16 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
         ) {
             Err(Errno::ENOENT) => Ok(()),
             Err(e) => Err(e),
-            Ok(()) => mount(
-                None::<&str>,
-                path.as_c_str(),
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | *locked,
-                None::<&str>,
-            ),
+            Ok(()) => {
+                mount(
+                    None::<&str>,
+                    path.as_c_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | *locked,
+                    None::<&str>,
+                )?;
+                read_only_below(path, crate::step::MOUNT_ATTR_RDONLY)
+            }
         },
         Op::SetRlimit { resource, value } => {
             nix::sys::resource::setrlimit(*resource, *value, *value)
@@ -510,6 +514,124 @@ fn bind_from(
     r
 }
 
+/// See `Op::ReadOnlyBelow`.
+fn read_only_below(path: &std::ffi::CStr, attrs: u64) -> Result<(), Errno> {
+    /// struct mount_attr of <linux/mount.h>.
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let attr = MountAttr {
+        attr_set: attrs,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: path is NUL-terminated and `attr` is a valid mount_attr of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    match Errno::result(r) {
+        Ok(_) => Ok(()),
+        Err(Errno::ENOSYS) => read_only_below_by_remount(path, attrs),
+        Err(e) => Err(e),
+    }
+}
+
+/// Before Linux 5.12: remount every mount point listed below `path` in /proc/self/mountinfo
+/// (deepest last is fine: each remount changes one mount), keeping the flags it has.
+fn read_only_below_by_remount(path: &std::ffi::CStr, attrs: u64) -> Result<(), Errno> {
+    let mut add = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    for (attr, flag) in [
+        (crate::step::MOUNT_ATTR_RDONLY, MsFlags::MS_RDONLY),
+        (crate::step::MOUNT_ATTR_NOSUID, MsFlags::MS_NOSUID),
+        (crate::step::MOUNT_ATTR_NODEV, MsFlags::MS_NODEV),
+    ] {
+        if attrs & attr != 0 {
+            add |= flag;
+        }
+    }
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let base = path.to_bytes();
+    for line in info.lines() {
+        let Some(point) = line.split(' ').nth(4) else {
+            continue;
+        };
+        let point = unescape_mountinfo(point);
+        let below = point.len() > base.len()
+            && point.starts_with(base)
+            && (base == b"/" || point[base.len()] == b'/');
+        if !below {
+            continue;
+        }
+        let Ok(c) = std::ffi::CString::new(point) else {
+            continue;
+        };
+        let kept = statvfs_flags(&c)?;
+        mount(
+            None::<&str>,
+            c.as_c_str(),
+            None::<&str>,
+            add | kept,
+            None::<&str>,
+        )?;
+    }
+    Ok(())
+}
+
+/// The mount flags a remount must keep (a user namespace may not clear locked ones).
+fn statvfs_flags(path: &std::ffi::CStr) -> Result<MsFlags, Errno> {
+    use nix::sys::statvfs::FsFlags;
+    let f = nix::sys::statvfs::statvfs(path)?.flags();
+    let mut m = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(fs) {
+            m |= ms;
+        }
+    }
+    Ok(m)
+}
+
+/// mountinfo escapes space, tab, newline and backslash as \ooo (octal).
+fn unescape_mountinfo(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 fn mask_path(path: &std::ffi::CStr) -> Result<(), Errno> {
     match nix::sys::stat::stat(path) {
         Err(Errno::ENOENT) => Ok(()),
@@ -545,5 +667,12 @@ mod tests {
             fd_path(i32::MAX, &mut buf).to_bytes().len(),
             "/proc/self/fd/".len() + 10
         );
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), b"/a b");
+        assert_eq!(unescape_mountinfo("/plain"), b"/plain");
+        assert_eq!(unescape_mountinfo("/trailing\\04"), b"/trailing\\04");
     }
 }

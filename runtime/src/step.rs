@@ -10,6 +10,11 @@ use nix::sched::CloneFlags;
 use std::ffi::{c_char, CString};
 use std::os::fd::RawFd;
 
+/// mount_setattr(2) attributes (<linux/mount.h>).
+pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub(crate) const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub(crate) const MOUNT_ATTR_NODEV: u64 = 0x4;
+
 /// One prepared operation. `run` performs it in the child.
 pub(crate) enum Op {
     /// Reset signal mask and dispositions (the caller may block or ignore signals, e.g. Rust
@@ -69,6 +74,14 @@ pub(crate) enum Op {
         kind: libc::mode_t,
         target: CString,
         flags: MsFlags,
+    },
+    /// Every mount below `path` (not `path` itself, already remounted with its locked flags)
+    /// gets `attrs` (MOUNT_ATTR_RDONLY, _NOSUID, _NODEV): a remount changes only the top mount
+    /// of a recursive bind, and a filesystem mounted under a bound directory would stay
+    /// writable. mount_setattr(AT_RECURSIVE) since Linux 5.12, else one remount per submount.
+    ReadOnlyBelow {
+        path: CString,
+        attrs: u64,
     },
     Mkdir {
         path: CString,

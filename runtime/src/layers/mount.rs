@@ -233,7 +233,29 @@ fn bind_ro(
         | locked_flags(resolved)?
         | extra;
     out.push(mount_step(None, &target, None, flags, None));
+    out.push(read_only_below(&target, extra));
     Ok(())
+}
+
+/// The submounts of a recursive bind at `target` read-only too (and nosuid/nodev with `extra`):
+/// the remount before changed only the top mount.
+fn read_only_below(target: &str, extra: MsFlags) -> Step {
+    use crate::step::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+    let mut attrs = MOUNT_ATTR_RDONLY;
+    if extra.contains(MsFlags::MS_NOSUID) {
+        attrs |= MOUNT_ATTR_NOSUID;
+    }
+    if extra.contains(MsFlags::MS_NODEV) {
+        attrs |= MOUNT_ATTR_NODEV;
+    }
+    Step::new(
+        Some(Layer::MountNs),
+        format!("mount_setattr({target:?}, AT_RECURSIVE, {attrs:#x})"),
+        Op::ReadOnlyBelow {
+            path: cstr(target),
+            attrs,
+        },
+    )
 }
 
 pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>, MountError> {
@@ -367,6 +389,11 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
                 None,
                 MsFlags::MS_BIND | MsFlags::MS_REMOUNT | ro,
                 None,
+            ));
+            // The host's /sys carries cgroupfs, debugfs, securityfs... below it.
+            s.push(read_only_below(
+                &target,
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             ));
         } else {
             s.push(mount_step(Some("sysfs"), &target, Some("sysfs"), ro, None));
