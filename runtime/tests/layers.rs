@@ -463,6 +463,95 @@ fn bind_submounts_read_only() -> R {
     Ok(())
 }
 
+/// A configured root for the self-probe: this test binary and the libraries it loads, copied
+/// to their paths under `root`, plus the mount points.
+fn self_probe_root(root: &std::path::Path) -> R {
+    for d in ["dev", "tmp", "proc", "elsewhere"] {
+        std::fs::create_dir_all(root.join(d))?;
+    }
+    let exe = self_exe();
+    let ldd = std::process::Command::new("ldd").arg(&exe).output()?;
+    let mut files = vec![exe.clone()];
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        if let Some(p) = line
+            .split_whitespace()
+            .find(|w| w.starts_with('/'))
+            .map(std::path::PathBuf::from)
+        {
+            files.push(p);
+        }
+    }
+    for f in files {
+        let to = root.join(f.strip_prefix("/").unwrap_or(&f));
+        std::fs::create_dir_all(to.parent().ok_or("no parent")?)?;
+        std::fs::copy(&f, &to)?;
+    }
+    Ok(())
+}
+
+/// A mount point inside a configured root swapped for a symlink after the runtime looked at it
+/// (another sandbox sharing the root, CVE-2021-30465) must not take the mount elsewhere: a thread
+/// exchanges `proc` and a symlink `proc -> elsewhere` while sandboxes start; procfs must never be
+/// found at /elsewhere (where fs-hardening would not mask it).
+fn root_mount_point_swap_never_redirects() -> R {
+    require_root()?;
+    const RUNS: usize = 100;
+    let tmp = tempfile::Builder::new()
+        .prefix("breakout-rootswap")
+        .tempdir_in("/tmp")?;
+    let root = tmp.path().canonicalize()?.join("root");
+    self_probe_root(&root)?;
+    let (proc_dir, swap) = (root.join("proc"), root.join("proc.swap"));
+    std::os::unix::fs::symlink("elsewhere", &swap)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        let a = std::ffi::CString::new(proc_dir.as_os_str().as_encoded_bytes())?;
+        let b = std::ffi::CString::new(swap.as_os_str().as_encoded_bytes())?;
+        std::thread::spawn(move || {
+            let exchange = || {
+                // SAFETY: two valid NUL-terminated paths.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_renameat2,
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+            };
+            // Mostly the directory (the runtime's look passes), briefly the symlink.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                exchange();
+                let t = std::time::Instant::now();
+                while t.elapsed() < std::time::Duration::from_micros(300) {}
+                exchange();
+                std::thread::sleep(std::time::Duration::from_micros(600));
+            }
+        })
+    };
+    let mut cfg = config_with(&[Layer::MountNs]);
+    cfg.mount.root = Some(root.clone());
+    let (mut fine, mut other, mut leaked) = (0, 0, 0);
+    for _ in 0..RUNS {
+        match run(&cfg, probe(&["statfs", "/elsewhere"])) {
+            Ok(r) if r.stdout.trim() == "magic 0x9fa0" => leaked += 1,
+            Ok(r) if r.stdout.trim().starts_with("magic") => fine += 1,
+            _ => other += 1,
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = swapper.join();
+    ensure!(
+        leaked == 0,
+        "procfs mounted through the swapped-in symlink {leaked} times of {RUNS} (fine {fine}, other {other})"
+    );
+    ensure!(fine > 0, "no run got through in {RUNS} ({other} other)");
+    Ok(())
+}
+
 fn fs_hardening() -> R {
     require_root()?;
     let cfg = config_with(&[Layer::MountNs, Layer::FsHardening]);
@@ -930,6 +1019,10 @@ fn main() {
         Trial::test(
             "mount-ns::bind_submounts_read_only",
             bind_submounts_read_only,
+        ),
+        Trial::test(
+            "mount-ns::root_mount_point_swap_never_redirects",
+            root_mount_point_swap_never_redirects,
         ),
         Trial::test(
             "mount-ns::root_with_symlinked_mount_point_refused",

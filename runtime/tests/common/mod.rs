@@ -120,6 +120,10 @@ pub fn probe_main(args: &[String]) -> ! {
             Ok(b) => format!("read {} bytes", b.len()),
             Err(e) => format!("errno {}", e.raw_os_error().unwrap_or(0)),
         },
+        "statfs" => match nix::sys::statfs::statfs(arg) {
+            Ok(st) => format!("magic {:#x}", st.filesystem_type().0),
+            Err(e) => format!("errno {}", e as i32),
+        },
         "open" => match std::fs::File::open(arg) {
             Ok(_) => "opened".into(),
             Err(e) => format!("errno {}", e.raw_os_error().unwrap_or(0)),
