@@ -269,7 +269,23 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             kind,
             target,
             flags,
-        } => bind_from(src, *kind, target, *flags),
+            pin_target,
+        } => bind_from(src, *kind, target, *flags, *pin_target),
+        Op::MountOnto {
+            src,
+            target,
+            fstype,
+            flags,
+            data,
+        } => with_pinned_dir(target, |t| {
+            mount(
+                src.as_deref(),
+                t,
+                fstype.as_deref(),
+                *flags,
+                data.as_deref(),
+            )
+        }),
         Op::ReadOnlyBelow { path, attrs } => read_only_below(path, *attrs),
         Op::Mkdir { path, mode } => {
             match nix::unistd::mkdir(path.as_c_str(), Mode::from_bits_truncate(*mode)) {
@@ -484,11 +500,34 @@ fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &std::ffi::CStr {
     std::ffi::CStr::from_bytes_until_nul(&buf[..]).unwrap_or(c"/proc/self/fd/")
 }
 
+/// Runs `f` with /proc/self/fd/N of the directory `path`, opened without following symlinks.
+fn with_pinned_dir(
+    path: &std::ffi::CStr,
+    f: impl FnOnce(&std::ffi::CStr) -> Result<(), Errno>,
+) -> Result<(), Errno> {
+    let fd = open_no_symlinks(path)?;
+    let r = (|| {
+        let got = nix::sys::stat::fstat(fd)?.st_mode & libc::S_IFMT;
+        if got != libc::S_IFDIR {
+            return Err(if got == libc::S_IFLNK {
+                Errno::ELOOP
+            } else {
+                Errno::ENOTDIR
+            });
+        }
+        let mut buf = [0u8; 32];
+        f(fd_path(fd, &mut buf))
+    })();
+    close(fd);
+    r
+}
+
 fn bind_from(
     src: &std::ffi::CStr,
     kind: libc::mode_t,
     target: &std::ffi::CStr,
     flags: MsFlags,
+    pin_target: bool,
 ) -> Result<(), Errno> {
     let fd = open_no_symlinks(src)?;
     let r = (|| {
@@ -502,13 +541,13 @@ fn bind_from(
             });
         }
         let mut buf = [0u8; 32];
-        mount(
-            Some(fd_path(fd, &mut buf)),
-            target,
-            None::<&str>,
-            flags,
-            None::<&str>,
-        )
+        let source = fd_path(fd, &mut buf);
+        let bind = |t: &std::ffi::CStr| mount(Some(source), t, None::<&str>, flags, None::<&str>);
+        if pin_target {
+            with_pinned_dir(target, bind)
+        } else {
+            bind(target)
+        }
     })();
     close(fd);
     r

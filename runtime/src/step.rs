@@ -74,6 +74,20 @@ pub(crate) enum Op {
         kind: libc::mode_t,
         target: CString,
         flags: MsFlags,
+        /// The target is a directory inside a configured root: opened the same way (see
+        /// `Op::MountOnto`).
+        pin_target: bool,
+    },
+    /// mount() onto a directory opened first without following a symbolic link in any
+    /// component, through /proc/self/fd/N: a mount point inside a configured root that someone
+    /// swaps for a symlink fails the setup instead of taking the mount elsewhere (the
+    /// CVE-2021-30465 class).
+    MountOnto {
+        src: Option<CString>,
+        target: CString,
+        fstype: Option<CString>,
+        flags: MsFlags,
+        data: Option<CString>,
     },
     /// Every mount below `path` (not `path` itself, already remounted with its locked flags)
     /// gets `attrs` (MOUNT_ATTR_RDONLY, _NOSUID, _NODEV): a remount changes only the top mount

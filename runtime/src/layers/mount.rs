@@ -129,6 +129,18 @@ fn mount_step(
 /// A bind of the host's `src` (of file type `kind`, as the parent saw it) onto `target`, from a
 /// descriptor the child opens without following symlinks (see `Op::BindFrom`).
 fn bind_from(src: &Path, kind: libc::mode_t, target: &str, flags: MsFlags) -> Step {
+    bind_from_to(src, kind, target, flags, false)
+}
+
+/// [`bind_from`], with the target pinned too when `pin_target` (a mount point inside a
+/// configured root, see `Op::MountOnto`).
+fn bind_from_to(
+    src: &Path,
+    kind: libc::mode_t,
+    target: &str,
+    flags: MsFlags,
+    pin_target: bool,
+) -> Step {
     let s = src.to_string_lossy();
     Step::new(
         Some(Layer::MountNs),
@@ -140,6 +152,38 @@ fn bind_from(src: &Path, kind: libc::mode_t, target: &str, flags: MsFlags) -> St
             kind,
             target: cstr(target),
             flags,
+            pin_target,
+        },
+    )
+}
+
+/// A mount onto a mount point of the sandbox's root: inside a configured root (`pin`), the
+/// target is opened without following symlinks first (see `Op::MountOnto`); in the runtime's
+/// own tmpfs root an ordinary mount.
+fn mount_point(
+    pin: bool,
+    src: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Step {
+    let step = mount_step(src, target, fstype, flags, data);
+    if !pin {
+        return step;
+    }
+    Step::new(
+        Some(Layer::MountNs),
+        format!(
+            "{} (onto open({target:?}, O_PATH, RESOLVE_NO_SYMLINKS))",
+            step.call
+        ),
+        Op::MountOnto {
+            src: src.map(cstr),
+            target: cstr(target),
+            fstype: fstype.map(cstr),
+            flags,
+            data: data.map(cstr),
         },
     )
 }
@@ -194,7 +238,8 @@ fn create_file(path: &str) -> Step {
 /// A fresh tmpfs on the new root's /tmp.
 fn tmp_mount(cfg: &SandboxConfig, s: &mut Vec<Step>) {
     let tmp_opts = format!("mode=1777,size={}", cfg.mount.tmp_size.0);
-    s.push(mount_step(
+    s.push(mount_point(
+        cfg.mount.root.is_some(),
         Some("tmpfs"),
         &format!("{}/tmp", staging()),
         Some("tmpfs"),
@@ -349,19 +394,22 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
             s.push(mkdir(&format!("{}/proc", staging()), 0o555));
         }
     }
-    dev(&mut s, ctx.console.as_deref())?;
+    let pin = cfg.mount.root.is_some();
+    dev(&mut s, ctx.console.as_deref(), pin)?;
     let proc_target = format!("{}/proc", staging());
     if ctx.user_ns && !ctx.pid_ns {
         // A fresh proc needs a pid namespace owned by our user namespace; without one, show the
         // host's /proc (bound) rather than fail: pid-ns is the layer that hides other processes.
-        s.push(bind_from(
+        s.push(bind_from_to(
             Path::new("/proc"),
             libc::S_IFDIR,
             &proc_target,
             MsFlags::MS_BIND | MsFlags::MS_REC,
+            pin,
         ));
     } else {
-        s.push(mount_step(
+        s.push(mount_point(
+            pin,
             Some("proc"),
             &proc_target,
             Some("proc"),
@@ -377,11 +425,12 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
         let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         if ctx.user_ns && !ctx.net_ns {
             // Same rule as proc: show the host's (read-only) rather than fail.
-            s.push(bind_from(
+            s.push(bind_from_to(
                 Path::new("/sys"),
                 libc::S_IFDIR,
                 &target,
                 MsFlags::MS_BIND | MsFlags::MS_REC,
+                pin,
             ));
             s.push(mount_step(
                 None,
@@ -396,7 +445,14 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
                 MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             ));
         } else {
-            s.push(mount_step(Some("sysfs"), &target, Some("sysfs"), ro, None));
+            s.push(mount_point(
+                pin,
+                Some("sysfs"),
+                &target,
+                Some("sysfs"),
+                ro,
+                None,
+            ));
         }
     }
     let l = Some(Layer::MountNs);
@@ -431,9 +487,10 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
 /// The tmpfs is nodev, as bubblewrap's is: a payload with CAP_MKNOD could otherwise make a node
 /// for any device (a disk, /dev/kvm) in it and open it. The device nodes bound in keep working:
 /// each bind is a mount of its own with the flags of the host's /dev.
-fn dev(s: &mut Vec<Step>, console: Option<&Path>) -> Result<(), MountError> {
+fn dev(s: &mut Vec<Step>, console: Option<&Path>, pin: bool) -> Result<(), MountError> {
     let dev = format!("{}/dev", staging());
-    s.push(mount_step(
+    s.push(mount_point(
+        pin,
         Some("tmpfs"),
         &dev,
         Some("tmpfs"),
