@@ -7,6 +7,7 @@
 //! Everything a helper creates is a guard that tears itself down on Drop (victims killed, servers
 //! stopped, files and cgroups removed), so a probe keeps its guards in its `Arrangement::state`.
 
+mod block;
 mod cgroup;
 mod keyring;
 mod kmsg;
@@ -14,6 +15,7 @@ mod servers;
 mod sysv;
 mod victim;
 
+pub use block::LoopDevice;
 pub use cgroup::{CgroupSampler, SafetyCgroup, SampledCgroup, SamplerPeaks};
 pub use keyring::{abi as keyctl_abi, UserKey};
 pub use servers::{DirFdServer, TcpSecretServer};
@@ -331,6 +333,13 @@ impl World {
     /// The whole kernel log ring as the outside reads it.
     pub fn kmsg_read_all(&self) -> Result<String, WorldError> {
         kmsg::read_all()
+    }
+
+    /// A read-only loop device over a fresh file `<world>/<base>-<n>` (mode 0600) holding
+    /// `content`: a disk of the outside, detached and removed on Drop. Unsupported when there is
+    /// no loop driver.
+    pub fn loop_device(&self, base: &str, content: &str) -> Result<LoopDevice, WorldError> {
+        LoopDevice::attach(self.secret_file(base, content, 0o600)?)
     }
 
     /// A fresh cgroup `breakout-safety/<base>-<n>` under the cgroup v2 root with the given

@@ -264,6 +264,29 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             *flags,
             data.as_deref(),
         ),
+        Op::BindFrom {
+            src,
+            kind,
+            target,
+            flags,
+            pin_target,
+        } => bind_from(src, *kind, target, *flags, *pin_target),
+        Op::MountOnto {
+            src,
+            target,
+            fstype,
+            flags,
+            data,
+        } => with_pinned_dir(target, |t| {
+            mount(
+                src.as_deref(),
+                t,
+                fstype.as_deref(),
+                *flags,
+                data.as_deref(),
+            )
+        }),
+        Op::ReadOnlyBelow { path, attrs } => read_only_below(path, *attrs),
         Op::Mkdir { path, mode } => {
             match nix::unistd::mkdir(path.as_c_str(), Mode::from_bits_truncate(*mode)) {
                 Ok(()) | Err(Errno::EEXIST) => Ok(()),
@@ -297,13 +320,16 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
         ) {
             Err(Errno::ENOENT) => Ok(()),
             Err(e) => Err(e),
-            Ok(()) => mount(
-                None::<&str>,
-                path.as_c_str(),
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | *locked,
-                None::<&str>,
-            ),
+            Ok(()) => {
+                mount(
+                    None::<&str>,
+                    path.as_c_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | *locked,
+                    None::<&str>,
+                )?;
+                read_only_below(path, crate::step::MOUNT_ATTR_RDONLY)
+            }
         },
         Op::SetRlimit { resource, value } => {
             nix::sys::resource::setrlimit(*resource, *value, *value)
@@ -415,6 +441,236 @@ fn reset_signals() -> Result<(), Errno> {
     Ok(())
 }
 
+/// Opens `path` as an O_PATH descriptor without following a symbolic link in any component
+/// (openat2 RESOLVE_NO_SYMLINKS); before Linux 5.6, O_NOFOLLOW (the last component only).
+fn open_no_symlinks(path: &std::ffi::CStr) -> Result<RawFd, Errno> {
+    /// struct open_how of <linux/openat2.h>.
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+    let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let how = OpenHow {
+        flags: flags as u64,
+        mode: 0,
+        resolve: RESOLVE_NO_SYMLINKS,
+    };
+    // SAFETY: path is NUL-terminated and `how` is a valid open_how of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    match Errno::result(r) {
+        Ok(fd) => Ok(fd as RawFd),
+        Err(Errno::ENOSYS) => {
+            // SAFETY: path is NUL-terminated.
+            Errno::result(unsafe { libc::open(path.as_ptr(), flags) })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// "/proc/self/fd/N" in `buf`, NUL-terminated, without allocating (the child of a fork).
+fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &std::ffi::CStr {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    buf[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 10];
+    let (mut n, mut len) = (fd.unsigned_abs(), 0);
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        buf[PREFIX.len() + i] = digits[len - 1 - i];
+    }
+    buf[PREFIX.len() + len] = 0;
+    // The buffer holds exactly one NUL, just written.
+    std::ffi::CStr::from_bytes_until_nul(&buf[..]).unwrap_or(c"/proc/self/fd/")
+}
+
+/// Runs `f` with /proc/self/fd/N of the directory `path`, opened without following symlinks.
+fn with_pinned_dir(
+    path: &std::ffi::CStr,
+    f: impl FnOnce(&std::ffi::CStr) -> Result<(), Errno>,
+) -> Result<(), Errno> {
+    let fd = open_no_symlinks(path)?;
+    let r = (|| {
+        let got = nix::sys::stat::fstat(fd)?.st_mode & libc::S_IFMT;
+        if got != libc::S_IFDIR {
+            return Err(if got == libc::S_IFLNK {
+                Errno::ELOOP
+            } else {
+                Errno::ENOTDIR
+            });
+        }
+        let mut buf = [0u8; 32];
+        f(fd_path(fd, &mut buf))
+    })();
+    close(fd);
+    r
+}
+
+fn bind_from(
+    src: &std::ffi::CStr,
+    kind: libc::mode_t,
+    target: &std::ffi::CStr,
+    flags: MsFlags,
+    pin_target: bool,
+) -> Result<(), Errno> {
+    let fd = open_no_symlinks(src)?;
+    let r = (|| {
+        let got = nix::sys::stat::fstat(fd)?.st_mode & libc::S_IFMT;
+        if got != kind {
+            // The path changed since the parent looked: never bind what it names now.
+            return Err(if got == libc::S_IFLNK {
+                Errno::ELOOP
+            } else {
+                Errno::ESTALE
+            });
+        }
+        let mut buf = [0u8; 32];
+        let source = fd_path(fd, &mut buf);
+        let bind = |t: &std::ffi::CStr| mount(Some(source), t, None::<&str>, flags, None::<&str>);
+        if pin_target {
+            with_pinned_dir(target, bind)
+        } else {
+            bind(target)
+        }
+    })();
+    close(fd);
+    r
+}
+
+/// See `Op::ReadOnlyBelow`.
+fn read_only_below(path: &std::ffi::CStr, attrs: u64) -> Result<(), Errno> {
+    /// struct mount_attr of <linux/mount.h>.
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let attr = MountAttr {
+        attr_set: attrs,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: path is NUL-terminated and `attr` is a valid mount_attr of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    match Errno::result(r) {
+        Ok(_) => Ok(()),
+        Err(Errno::ENOSYS) => read_only_below_by_remount(path, attrs),
+        Err(e) => Err(e),
+    }
+}
+
+/// Before Linux 5.12: remount every mount point listed below `path` in /proc/self/mountinfo
+/// (deepest last is fine: each remount changes one mount), keeping the flags it has.
+fn read_only_below_by_remount(path: &std::ffi::CStr, attrs: u64) -> Result<(), Errno> {
+    let mut add = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    for (attr, flag) in [
+        (crate::step::MOUNT_ATTR_RDONLY, MsFlags::MS_RDONLY),
+        (crate::step::MOUNT_ATTR_NOSUID, MsFlags::MS_NOSUID),
+        (crate::step::MOUNT_ATTR_NODEV, MsFlags::MS_NODEV),
+    ] {
+        if attrs & attr != 0 {
+            add |= flag;
+        }
+    }
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let base = path.to_bytes();
+    for line in info.lines() {
+        let Some(point) = line.split(' ').nth(4) else {
+            continue;
+        };
+        let point = unescape_mountinfo(point);
+        let below = point.len() > base.len()
+            && point.starts_with(base)
+            && (base == b"/" || point[base.len()] == b'/');
+        if !below {
+            continue;
+        }
+        let Ok(c) = std::ffi::CString::new(point) else {
+            continue;
+        };
+        let kept = statvfs_flags(&c)?;
+        mount(
+            None::<&str>,
+            c.as_c_str(),
+            None::<&str>,
+            add | kept,
+            None::<&str>,
+        )?;
+    }
+    Ok(())
+}
+
+/// The mount flags a remount must keep (a user namespace may not clear locked ones).
+fn statvfs_flags(path: &std::ffi::CStr) -> Result<MsFlags, Errno> {
+    use nix::sys::statvfs::FsFlags;
+    let f = nix::sys::statvfs::statvfs(path)?.flags();
+    let mut m = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(fs) {
+            m |= ms;
+        }
+    }
+    Ok(m)
+}
+
+/// mountinfo escapes space, tab, newline and backslash as \ooo (octal).
+fn unescape_mountinfo(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 fn mask_path(path: &std::ffi::CStr) -> Result<(), Errno> {
     match nix::sys::stat::stat(path) {
         Err(Errno::ENOENT) => Ok(()),
@@ -433,5 +689,29 @@ fn mask_path(path: &std::ffi::CStr) -> Result<(), Errno> {
             MsFlags::MS_BIND,
             None::<&str>,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_paths_are_written_without_allocating() {
+        let mut buf = [0u8; 32];
+        assert_eq!(fd_path(0, &mut buf), c"/proc/self/fd/0");
+        assert_eq!(fd_path(7, &mut buf), c"/proc/self/fd/7");
+        assert_eq!(fd_path(1234567, &mut buf), c"/proc/self/fd/1234567");
+        assert_eq!(
+            fd_path(i32::MAX, &mut buf).to_bytes().len(),
+            "/proc/self/fd/".len() + 10
+        );
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), b"/a b");
+        assert_eq!(unescape_mountinfo("/plain"), b"/plain");
+        assert_eq!(unescape_mountinfo("/trailing\\04"), b"/trailing\\04");
     }
 }

@@ -10,6 +10,11 @@ use nix::sched::CloneFlags;
 use std::ffi::{c_char, CString};
 use std::os::fd::RawFd;
 
+/// mount_setattr(2) attributes (<linux/mount.h>).
+pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub(crate) const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub(crate) const MOUNT_ATTR_NODEV: u64 = 0x4;
+
 /// One prepared operation. `run` performs it in the child.
 pub(crate) enum Op {
     /// Reset signal mask and dispositions (the caller may block or ignore signals, e.g. Rust
@@ -58,6 +63,39 @@ pub(crate) enum Op {
         fstype: Option<CString>,
         flags: MsFlags,
         data: Option<CString>,
+    },
+    /// A bind mount from a descriptor: `src` is opened once (O_PATH, no symbolic link in any
+    /// component), checked to be still of the file type the parent saw (`kind`, an S_IFMT
+    /// value), and /proc/self/fd/N is mounted: what is bound is what was checked, even if the
+    /// path is swapped for a symlink meanwhile. Opened in the child because a descriptor from
+    /// the parent's mount namespace cannot be a bind source in a new one.
+    BindFrom {
+        src: CString,
+        kind: libc::mode_t,
+        target: CString,
+        flags: MsFlags,
+        /// The target is a directory inside a configured root: opened the same way (see
+        /// `Op::MountOnto`).
+        pin_target: bool,
+    },
+    /// mount() onto a directory opened first without following a symbolic link in any
+    /// component, through /proc/self/fd/N: a mount point inside a configured root that someone
+    /// swaps for a symlink fails the setup instead of taking the mount elsewhere (the
+    /// CVE-2021-30465 class).
+    MountOnto {
+        src: Option<CString>,
+        target: CString,
+        fstype: Option<CString>,
+        flags: MsFlags,
+        data: Option<CString>,
+    },
+    /// Every mount below `path` (not `path` itself, already remounted with its locked flags)
+    /// gets `attrs` (MOUNT_ATTR_RDONLY, _NOSUID, _NODEV): a remount changes only the top mount
+    /// of a recursive bind, and a filesystem mounted under a bound directory would stay
+    /// writable. mount_setattr(AT_RECURSIVE) since Linux 5.12, else one remount per submount.
+    ReadOnlyBelow {
+        path: CString,
+        attrs: u64,
     },
     Mkdir {
         path: CString,

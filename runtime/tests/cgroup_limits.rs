@@ -205,6 +205,82 @@ fn kill_takes_the_cgroup() -> R {
     Ok(())
 }
 
+/// Why fs-hardening's device policy cannot be tested here, if it cannot: it needs root and any
+/// cgroup v2 hierarchy (the unified one of a hybrid host will do: a device program needs no
+/// controller).
+fn devices_unavailable() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("not root".into());
+    }
+    let v2 =
+        |p: &str| nix::sys::statfs::statfs(p).is_ok_and(|st| st.filesystem_type().0 == 0x6367_7270);
+    if v2(ROOT) || v2("/sys/fs/cgroup/unified") {
+        None
+    } else {
+        Some(format!(
+            "no cgroup v2 hierarchy at {ROOT} or {ROOT}/unified"
+        ))
+    }
+}
+
+/// The payload reopens its stdin, a device of the host, through /proc/self/fd/0: the path leads
+/// to the host's /dev (not nodev), so only the device policy stands between it and the device.
+fn reopen_stdin(cfg: &SandboxConfig, device: &str) -> Result<String, Failed> {
+    let f = std::fs::File::open(device).map_err(|e| format!("open {device}: {e}"))?;
+    let r = run_with(cfg, probe(&["open", "/proc/self/fd/0"]), move |p| {
+        p.stdin = Some(f.into())
+    })?;
+    ensure!(r.outcome.status.code() == 0, "{:?} {}", r.outcome, r.stderr);
+    Ok(r.stdout.trim().to_string())
+}
+
+/// fs-hardening's device policy (Docker's list, a BPF device program on the sandbox's leaf):
+/// /dev/kmsg (1:11) is refused with EPERM, /dev/null and /dev/full open; without the layer the
+/// same reopen works. Making nodes stays allowed ('c *:* m', 'b *:* m'); opening them in the
+/// nodev /dev is refused with EACCES.
+fn device_policy() -> R {
+    let cfg = config_with(&[Layer::MountNs, Layer::FsHardening]);
+    let got = reopen_stdin(&cfg, "/dev/kmsg")?;
+    ensure!(
+        got == format!("errno {}", libc::EPERM),
+        "/dev/kmsg (c 1:11) reopened under the device policy: {got}, want EPERM"
+    );
+    for allowed in ["/dev/null", "/dev/full"] {
+        let got = reopen_stdin(&cfg, allowed)?;
+        ensure!(
+            got == "opened",
+            "{allowed} refused by the device policy: {got}"
+        );
+    }
+    let control = reopen_stdin(&config_with(&[Layer::MountNs]), "/dev/kmsg")?;
+    ensure!(
+        control == "opened",
+        "control: /dev/kmsg not reopened without fs-hardening: {control}"
+    );
+    for node in ["/dev/breakout-kvm:c:10:232", "/dev/breakout-disk:b:7:0"] {
+        let got = probe_out(&cfg, &["mknod-open", node])?;
+        ensure!(
+            got == format!("mknod 0 open {}", libc::EACCES),
+            "{node}: {got}, want mknod 0 open EACCES"
+        );
+    }
+    Ok(())
+}
+
+/// With cgroup-limits on, the device policy sits on the same leaf as the limits.
+fn device_policy_with_limits() -> R {
+    let mut cfg = limits_config();
+    cfg.set_enabled(Layer::MountNs, true);
+    cfg.set_enabled(Layer::FsHardening, true);
+    cfg.cgroup.pids_max = Some(64);
+    let got = reopen_stdin(&cfg, "/dev/kmsg")?;
+    ensure!(
+        got == format!("errno {}", libc::EPERM),
+        "/dev/kmsg reopened under limits + device policy: {got}, want EPERM"
+    );
+    Ok(())
+}
+
 fn main() {
     let args = std::env::args().collect::<Vec<_>>();
     if args.get(1).map(String::as_str) == Some("__probe") {
@@ -231,6 +307,25 @@ fn main() {
         ),
         ("outer-cgroup::payload_joins_caller_cgroup", outer_cgroup),
     ];
+    let devices_missing = devices_unavailable();
+    let device_tests: [(&str, Test); 1] =
+        [("fs-hardening::device_policy_docker_list", device_policy)];
+    let device_trials = device_tests.into_iter().map(|(name, f)| {
+        let ignored = skip && devices_missing.is_some();
+        let missing = devices_missing.clone();
+        Trial::test(name, move || match missing {
+            Some(why) => Err(format!("the device policy needs root and a cgroup v2 hierarchy: {why}. Run in the VM or set BREAKOUT_SKIP_CGROUP_TESTS=1 to report it as ignored").into()),
+            None => f(),
+        })
+        .with_ignored_flag(ignored)
+    });
+    let tests: Vec<(&str, Test)> = tests
+        .into_iter()
+        .chain([(
+            "cgroup-limits::device_policy_on_the_limits_leaf",
+            device_policy_with_limits as Test,
+        )])
+        .collect();
     let trials = tests
         .into_iter()
         .map(|(name, f)| {
@@ -242,6 +337,7 @@ fn main() {
             })
             .with_ignored_flag(ignored)
         })
+        .chain(device_trials)
         .collect();
     libtest_mimic::run(&args, trials).exit();
 }

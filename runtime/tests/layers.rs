@@ -291,6 +291,271 @@ fn mount_ns_root() -> R {
     Ok(())
 }
 
+/// Every writable mount of the sandbox is nodev: root (CAP_MKNOD without a user namespace) makes
+/// a node in /dev, /tmp, /dev/shm and the root, and it does not open (EACCES). The device nodes
+/// bound from the host still open.
+fn writable_mounts_nodev() -> R {
+    require_root()?;
+    let cfg = config_with(&[Layer::MountNs]);
+    for dir in ["/dev", "/tmp", "/dev/shm", ""] {
+        let node = format!("{dir}/breakout-node:c:1:3");
+        let got = probe_out(&cfg, &["mknod-open", &node])?;
+        ensure!(
+            got == format!("mknod 0 open {}", libc::EACCES),
+            "a node made in {dir}/ of the sandbox: {got}, want mknod 0 open EACCES"
+        );
+    }
+    for dev in ["/dev/null", "/dev/zero", "/dev/urandom"] {
+        let got = probe_out(&cfg, &["open", dev])?;
+        ensure!(got == "opened", "bound {dev} does not open: {got}");
+    }
+    // Control: the same node in the host's /dev (devtmpfs, not nodev) opens.
+    let got = probe_out(
+        &config_with(&[]),
+        &["mknod-open", "/dev/breakout-node-control:c:1:3"],
+    )?;
+    ensure!(got == "mknod 0 open 0", "control on the host's /dev: {got}");
+    Ok(())
+}
+
+/// A bind source swapped for a symlink between the runtime's look at it and the mount (a
+/// directory the sandbox's user can write, say) must never bind what the symlink points to. A
+/// thread exchanges `data` (a directory holding a 1-byte marker) and a symlink to a directory
+/// holding a 4-byte secret, atomically (renameat2 RENAME_EXCHANGE), while sandboxes are started
+/// with `data` as a bind source. Each run may see the directory, fail its setup, or see the
+/// symlink recreated as a symlink (which leads nowhere inside): never the secret.
+fn bind_source_swap_never_redirects() -> R {
+    require_root()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("breakout-swap")
+        .tempdir_in("/tmp")?;
+    let base = tmp.path().canonicalize()?;
+    let secret = base.join("secret");
+    std::fs::create_dir(&secret)?;
+    std::fs::write(secret.join("marker"), "bad!")?;
+    let work = base.join("w");
+    std::fs::create_dir(&work)?;
+    let data = work.join("data");
+    std::fs::create_dir(&data)?;
+    std::fs::write(data.join("marker"), "g")?;
+    let swap = work.join("swap");
+    std::os::unix::fs::symlink(&secret, &swap)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, data, swap) = (stop.clone(), data.clone(), swap.clone());
+        std::thread::spawn(move || {
+            let (a, b) = (
+                std::ffi::CString::new(data.as_os_str().as_encoded_bytes()).unwrap(),
+                std::ffi::CString::new(swap.as_os_str().as_encoded_bytes()).unwrap(),
+            );
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: two valid NUL-terminated paths.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_renameat2,
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+            }
+        })
+    };
+    let mut cfg = config_with(&[Layer::MountNs]);
+    cfg.mount.binds.push(data.clone());
+    let marker = data.join("marker").display().to_string();
+    let (mut seen_dir, mut failed, mut leaked) = (0, 0, 0);
+    for _ in 0..60 {
+        match run(&cfg, probe(&["file", &marker])) {
+            Ok(r) if r.stdout.trim() == "read 4 bytes" => leaked += 1,
+            Ok(r) if r.stdout.trim() == "read 1 bytes" => seen_dir += 1,
+            _ => failed += 1,
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = swapper.join();
+    ensure!(
+        leaked == 0,
+        "the swapped-in symlink redirected the bind {leaked} times of 60 (directory seen {seen_dir}, other {failed})"
+    );
+    ensure!(
+        seen_dir > 0,
+        "the bind never worked in 60 runs ({failed} other)"
+    );
+    Ok(())
+}
+
+/// A configured root whose mount point is a symlink (`proc -> elsewhere`) is refused: mounting
+/// through it would put the sandbox's procfs, unmasked, at a place fs-hardening does not mask
+/// (the CVE-2019-19921 class).
+fn root_with_symlinked_mount_point_refused() -> R {
+    require_root()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("breakout-root")
+        .tempdir_in("/tmp")?;
+    let root = tmp.path().join("root");
+    for d in ["dev", "tmp", "elsewhere"] {
+        std::fs::create_dir_all(root.join(d))?;
+    }
+    std::os::unix::fs::symlink("elsewhere", root.join("proc"))?;
+    let mut cfg = config_with(&[Layer::MountNs]);
+    cfg.mount.root = Some(root.clone());
+    match breakout_runtime::spawn(&cfg, Payload::new(["/no-payload"])) {
+        Err(e) => ensure!(
+            e.to_string().contains("`proc`"),
+            "refused for another reason: {e}"
+        ),
+        Ok(sb) => {
+            let o = sb.wait()?;
+            return Err(format!(
+                "a root with a symlinked /proc mount point was accepted (outcome {o:?})"
+            )
+            .into());
+        }
+    }
+    // Control: with a real directory the same root is accepted (the payload is missing: 127).
+    std::fs::remove_file(root.join("proc"))?;
+    std::fs::create_dir(root.join("proc"))?;
+    let o = breakout_runtime::spawn(&cfg, Payload::new(["/no-payload"]))?.wait()?;
+    ensure!(o.status.code() == 127, "control: {o:?}");
+    Ok(())
+}
+
+/// A read-only bind is read-only all the way down: a host directory bound into the sandbox with
+/// a filesystem mounted under it (as /usr/local, or /etc/hosts in a container, often are) must
+/// not leave that submount writable.
+fn bind_submounts_read_only() -> R {
+    require_root()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("breakout-submount")
+        .tempdir_in("/tmp")?;
+    let src = tmp.path().canonicalize()?.join("src");
+    let sub = src.join("sub");
+    std::fs::create_dir_all(&sub)?;
+    nix::mount::mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=64k"),
+    )?;
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let _guard = Unmount(sub.clone());
+    let mut cfg = config_with(&[Layer::MountNs]);
+    cfg.mount.binds.push(src.clone());
+    let top = probe_out(&cfg, &["write", &src.join("x").display().to_string()])?;
+    ensure!(
+        top == format!("errno {}", libc::EROFS),
+        "the bind itself is writable: {top}"
+    );
+    let below = probe_out(&cfg, &["write", &sub.join("x").display().to_string()])?;
+    ensure!(
+        below == format!("errno {}", libc::EROFS),
+        "a submount of a read-only bind is writable in the sandbox: {below}"
+    );
+    Ok(())
+}
+
+/// A configured root for the self-probe: this test binary and the libraries it loads, copied
+/// to their paths under `root`, plus the mount points.
+fn self_probe_root(root: &std::path::Path) -> R {
+    for d in ["dev", "tmp", "proc", "elsewhere"] {
+        std::fs::create_dir_all(root.join(d))?;
+    }
+    let exe = self_exe();
+    let ldd = std::process::Command::new("ldd").arg(&exe).output()?;
+    let mut files = vec![exe.clone()];
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        if let Some(p) = line
+            .split_whitespace()
+            .find(|w| w.starts_with('/'))
+            .map(std::path::PathBuf::from)
+        {
+            files.push(p);
+        }
+    }
+    for f in files {
+        let to = root.join(f.strip_prefix("/").unwrap_or(&f));
+        std::fs::create_dir_all(to.parent().ok_or("no parent")?)?;
+        std::fs::copy(&f, &to)?;
+    }
+    Ok(())
+}
+
+/// A mount point inside a configured root swapped for a symlink after the runtime looked at it
+/// (another sandbox sharing the root, CVE-2021-30465) must not take the mount elsewhere: a thread
+/// exchanges `proc` and a symlink `proc -> elsewhere` while sandboxes start; procfs must never be
+/// found at /elsewhere (where fs-hardening would not mask it).
+fn root_mount_point_swap_never_redirects() -> R {
+    require_root()?;
+    // Until 40 runs mounted where they should, at most RUNS.
+    const RUNS: usize = 400;
+    let tmp = tempfile::Builder::new()
+        .prefix("breakout-rootswap")
+        .tempdir_in("/tmp")?;
+    let root = tmp.path().canonicalize()?.join("root");
+    self_probe_root(&root)?;
+    let (proc_dir, swap) = (root.join("proc"), root.join("proc.swap"));
+    std::os::unix::fs::symlink("elsewhere", &swap)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        let a = std::ffi::CString::new(proc_dir.as_os_str().as_encoded_bytes())?;
+        let b = std::ffi::CString::new(swap.as_os_str().as_encoded_bytes())?;
+        std::thread::spawn(move || {
+            let exchange = || {
+                // SAFETY: two valid NUL-terminated paths.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_renameat2,
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+            };
+            // Mostly the directory (the runtime's look passes), briefly the symlink.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                exchange();
+                let t = std::time::Instant::now();
+                while t.elapsed() < std::time::Duration::from_micros(300) {}
+                exchange();
+                std::thread::sleep(std::time::Duration::from_micros(600));
+            }
+        })
+    };
+    let mut cfg = config_with(&[Layer::MountNs]);
+    cfg.mount.root = Some(root.clone());
+    let (mut fine, mut other, mut leaked) = (0, 0, 0);
+    for _ in 0..RUNS {
+        if fine >= 40 {
+            break;
+        }
+        match run(&cfg, probe(&["statfs", "/elsewhere"])) {
+            Ok(r) if r.stdout.trim() == "magic 0x9fa0" => leaked += 1,
+            Ok(r) if r.stdout.trim().starts_with("magic") => fine += 1,
+            _ => other += 1,
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = swapper.join();
+    ensure!(
+        leaked == 0,
+        "procfs mounted through the swapped-in symlink {leaked} times of {RUNS} (fine {fine}, other {other})"
+    );
+    ensure!(fine > 0, "no run got through in {RUNS} ({other} other)");
+    Ok(())
+}
+
 fn fs_hardening() -> R {
     require_root()?;
     let cfg = config_with(&[Layer::MountNs, Layer::FsHardening]);
@@ -755,6 +1020,26 @@ fn main() {
         }),
         Trial::test("mount-ns::new_root_read_only_binds", mount_ns_root),
         Trial::test("fs-hardening::masked_and_read_only", fs_hardening),
+        Trial::test(
+            "mount-ns::bind_submounts_read_only",
+            bind_submounts_read_only,
+        ),
+        Trial::test(
+            "mount-ns::root_mount_point_swap_never_redirects",
+            root_mount_point_swap_never_redirects,
+        ),
+        Trial::test(
+            "mount-ns::root_with_symlinked_mount_point_refused",
+            root_with_symlinked_mount_point_refused,
+        ),
+        Trial::test(
+            "mount-ns::bind_source_swapped_for_symlink_never_redirects",
+            bind_source_swap_never_redirects,
+        ),
+        Trial::test(
+            "mount-ns::writable_mounts_nodev_bound_devices_open",
+            writable_mounts_nodev,
+        ),
         Trial::test("net-ns::only_lo_and_it_is_up", net_ns_lo),
         Trial::test(
             "fs-hardening::docker_default_sysfs_read_only_and_masked",

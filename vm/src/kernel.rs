@@ -59,8 +59,20 @@ pub struct Kernel {
 
 /// The modules kept from the kernel's package, relative to its unpacked tree. `dummy` is a
 /// virtual network driver: loading it with numdummies=0 creates nothing, so it is a harmless
-/// proof that module loading worked.
-pub const KEPT_MODULES: &[&str] = &["kernel/drivers/net/dummy.ko"];
+/// proof that module loading worked. `loop` gives the outside world block devices over its own
+/// files (the block-device probe); it needs no other module.
+pub const KEPT_MODULES: &[&str] = &[
+    "kernel/drivers/net/dummy.ko",
+    "kernel/drivers/block/loop.ko",
+];
+
+/// The file in a cached kernel's `modules/` directory that lists the modules kept when it was
+/// unpacked: a cache made with another [`KEPT_MODULES`] is unpacked again.
+const KEPT_LIST: &str = "kept";
+
+fn kept_list() -> String {
+    KEPT_MODULES.join("\n") + "\n"
+}
 
 impl Kernel {
     /// A bzImage given by path.
@@ -185,7 +197,9 @@ pub fn provision_default(cache_dir: &Path) -> Result<Kernel, KernelError> {
         Ok(p)
             if !p.trim().is_empty()
                 && kernels.join(p.trim()).join("vmlinuz").is_file()
-                && kernels.join(p.trim()).join("modules").is_dir() =>
+                && kernels.join(p.trim()).join("modules").is_dir()
+                && fs::read_to_string(kernels.join(p.trim()).join("modules").join(KEPT_LIST))
+                    .is_ok_and(|k| k == kept_list()) =>
         {
             p.trim().to_string()
         }
@@ -224,14 +238,17 @@ fn kept_modules(root: &Path) -> Vec<crate::initramfs::GuestFile> {
         }
     }
     let mut out = Vec::new();
-    walk(root, root, &mut out);
+    // Only the module tree: the list of kept modules next to it is not for the guest.
+    walk(&root.join("lib"), root, &mut out);
     out.sort_by(|a, b| a.guest.cmp(&b.guest));
     out
 }
 
 fn download(kernels: &Path, package: &str) -> Result<(), KernelError> {
     let dest = kernels.join(package);
-    if dest.join("vmlinuz").is_file() && dest.join("modules").is_dir() {
+    if dest.join("vmlinuz").is_file()
+        && fs::read_to_string(dest.join("modules").join(KEPT_LIST)).is_ok_and(|k| k == kept_list())
+    {
         return Ok(());
     }
     // Unique per process and per call: threads of one process may race to the same kernel.
@@ -311,6 +328,8 @@ fn keep_modules(tree: &Path, out: &Path) -> Result<(), KernelError> {
         move |source| KernelError::Io { what, path, source }
     };
     fs::create_dir_all(out).map_err(io("cannot create", out))?;
+    let list = out.join(KEPT_LIST);
+    fs::write(&list, kept_list()).map_err(io("cannot write", &list))?;
     let modules = tree.join("lib/modules");
     let Ok(versions) = fs::read_dir(&modules) else {
         return Ok(());

@@ -15,6 +15,7 @@
 //! proc-self-exe, io-uring
 
 mod abstract_socket;
+mod block_device;
 mod bpf;
 mod caps_inheritable;
 mod cgroup_escape;
@@ -65,5 +66,6 @@ pub fn probes() -> Vec<&'static dyn Probe> {
         &kernel_module::KernelModule,
         &proc_self_exe::ProcSelfExe,
         &io_uring::IoUring,
+        &block_device::BlockDevice,
     ]
 }

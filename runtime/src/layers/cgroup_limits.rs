@@ -5,9 +5,14 @@
 //! leaf removed. Where cgroup v2 or a controller is missing the layer fails loudly, by name.
 //!
 //! Also the caller's outer cgroup (`Payload::outer_cgroup`): joined even with this layer off.
+//!
+//! The same leaf carries fs-hardening's device policy (layers/devices.rs): a BPF device program
+//! can only be attached to a cgroup, so with fs-hardening on and this layer off the sandbox still
+//! gets a leaf of its own, with no limits, as every Docker container does.
 
 use crate::config::SandboxConfig;
 use crate::layer::Layer;
+use crate::layers::devices::{self, DevicesError};
 use crate::outcome::CgroupEvidence;
 use crate::step::{Op, Step};
 use std::fs;
@@ -28,6 +33,8 @@ pub enum CgroupError {
         missing: String,
         available: String,
     },
+    #[error(transparent)]
+    Devices(#[from] DevicesError),
     #[error("layer cgroup-limits: {op} {}: {source}", path.display())]
     Io {
         op: &'static str,
@@ -51,6 +58,9 @@ pub struct CgroupHandle {
     pub dir: PathBuf,
     /// We created the leaf (remove it afterwards); false for the caller's outer cgroup.
     owned: bool,
+    /// The layer the leaf exists for (joining it is that layer's step): cgroup-limits, or
+    /// fs-hardening for a leaf that only carries the device policy; None for the outer cgroup.
+    layer: Option<Layer>,
     /// `cgroup.procs`, opened for the supervisor to write "0" into.
     procs: OwnedFd,
 }
@@ -75,6 +85,37 @@ fn check_v2(path: &Path) -> Result<(), CgroupError> {
         });
     }
     Ok(())
+}
+
+/// Where a leaf that only carries the device policy goes: under the caller's outer cgroup, else
+/// under the config's parent, else (a hybrid host, cgroup v1 at /sys/fs/cgroup) under the v2
+/// hierarchy mounted at /sys/fs/cgroup/unified. A device program needs no controller, so any v2
+/// directory will do.
+fn device_leaf_parent(cfg: &SandboxConfig, outer: Option<&Path>) -> Result<PathBuf, CgroupError> {
+    const HYBRID: &str = "/sys/fs/cgroup/unified";
+    let candidates: Vec<PathBuf> = match outer {
+        Some(dir) => vec![dir.to_path_buf()],
+        None => {
+            let name = cfg
+                .cgroup
+                .parent
+                .file_name()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("breakout"));
+            vec![cfg.cgroup.parent.clone(), Path::new(HYBRID).join(name)]
+        }
+    };
+    let mut why = Vec::new();
+    for parent in candidates {
+        match prepare_parent(&parent, &[]) {
+            Ok(()) => return Ok(parent),
+            Err(CgroupError::NotV2 { path, detail }) => {
+                why.push(format!("{} is not on cgroup v2 ({detail})", path.display()))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(DevicesError::NoCgroup2(why.join("; ")).into())
 }
 
 /// Make `parent` usable: exists, on cgroup v2, with the needed controllers delegated to its
@@ -124,14 +165,24 @@ fn open_procs(dir: &Path) -> Result<OwnedFd, CgroupError> {
 impl CgroupHandle {
     /// The cgroup for one sandbox: a fresh leaf when the layer is on (under `outer` if given,
     /// else under the config's parent), else the outer cgroup, else none.
+    /// With fs-hardening's device policy (see [`devices::wanted`]) the leaf also gets the BPF
+    /// device program, and a leaf is made for it even with this layer off.
     pub fn prepare(cfg: &SandboxConfig, outer: Option<&Path>) -> Result<Option<Self>, CgroupError> {
+        let device_policy = devices::wanted(cfg);
         if !cfg.enabled(Layer::CgroupLimits) {
+            if device_policy {
+                let parent = device_leaf_parent(cfg, outer)?;
+                let handle = Self::leaf(&parent, Layer::FsHardening)?;
+                devices::install(&handle.dir, devices::DOCKER_DEFAULT)?;
+                return Ok(Some(handle));
+            }
             return match outer {
                 Some(dir) => {
                     check_v2(dir)?;
                     Ok(Some(CgroupHandle {
                         dir: dir.to_path_buf(),
                         owned: false,
+                        layer: None,
                         procs: open_procs(dir)?,
                     }))
                 }
@@ -152,24 +203,7 @@ impl CgroupHandle {
             needed.push("cpu");
         }
         prepare_parent(&parent, &needed)?;
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let leaf = parent.join(format!(
-            "sandbox-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir(&leaf).map_err(io("mkdir", &leaf))?;
-        let handle = CgroupHandle {
-            procs: match open_procs(&leaf) {
-                Ok(fd) => fd,
-                Err(e) => {
-                    let _ = fs::remove_dir(&leaf);
-                    return Err(e);
-                }
-            },
-            dir: leaf,
-            owned: true,
-        };
+        let handle = Self::leaf(&parent, Layer::CgroupLimits)?;
         // From here on, dropping `handle` removes the leaf.
         let mut writes: Vec<(&str, String)> = Vec::new();
         if let Some(m) = cfg.cgroup.memory_max {
@@ -190,13 +224,38 @@ impl CgroupHandle {
             }
             fs::write(&p, &value).map_err(io("write", &p))?;
         }
+        if device_policy {
+            devices::install(&handle.dir, devices::DOCKER_DEFAULT)?;
+        }
         Ok(Some(handle))
     }
 
+    /// A fresh leaf `sandbox-<pid>-<n>` under `parent` (which must be ready), made for `layer`.
+    fn leaf(parent: &Path, layer: Layer) -> Result<Self, CgroupError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let leaf = parent.join(format!(
+            "sandbox-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir(&leaf).map_err(io("mkdir", &leaf))?;
+        Ok(CgroupHandle {
+            procs: match open_procs(&leaf) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    let _ = fs::remove_dir(&leaf);
+                    return Err(e);
+                }
+            },
+            dir: leaf,
+            owned: true,
+            layer: Some(layer),
+        })
+    }
+
     pub(crate) fn join_step(&self) -> Step {
-        let layer = self.owned.then_some(Layer::CgroupLimits);
         Step::new(
-            layer,
+            self.layer,
             format!("write({}/cgroup.procs, \"0\")", self.dir.display()),
             Op::WriteFd {
                 fd: self.procs.as_raw_fd(),

@@ -3,6 +3,7 @@
 
 pub mod caps;
 pub mod cgroup_limits;
+pub mod devices;
 pub mod fd_hygiene;
 pub mod fs_hardening;
 pub mod mount;

@@ -3,7 +3,10 @@
 //! /dev, a fresh /proc, then pivot_root and the old root detached. Never chroot: it is escapable.
 //!
 //! The host is inspected in the parent (which bind sources exist, which are symbolic links, which
-//! mount flags are locked on them in a user namespace); the child only performs the steps.
+//! mount flags are locked on them in a user namespace); the child only performs the steps. A
+//! bind source is opened once by the child (O_PATH, no symlink in any component) and mounted
+//! from that descriptor, after checking it is still what the parent saw: a path swapped for a
+//! symlink in between fails the setup instead of binding what the symlink leads to.
 
 use crate::config::SandboxConfig;
 use crate::layer::Layer;
@@ -123,6 +126,84 @@ fn mount_step(
     )
 }
 
+/// A bind of the host's `src` (of file type `kind`, as the parent saw it) onto `target`, from a
+/// descriptor the child opens without following symlinks (see `Op::BindFrom`).
+fn bind_from(src: &Path, kind: libc::mode_t, target: &str, flags: MsFlags) -> Step {
+    bind_from_to(src, kind, target, flags, false)
+}
+
+/// [`bind_from`], with the target pinned too when `pin_target` (a mount point inside a
+/// configured root, see `Op::MountOnto`).
+fn bind_from_to(
+    src: &Path,
+    kind: libc::mode_t,
+    target: &str,
+    flags: MsFlags,
+    pin_target: bool,
+) -> Step {
+    let s = src.to_string_lossy();
+    Step::new(
+        Some(Layer::MountNs),
+        format!(
+            "mount(open({s:?}, O_PATH|O_NOFOLLOW, RESOLVE_NO_SYMLINKS), {target:?}, {flags:?})"
+        ),
+        Op::BindFrom {
+            src: cstr(&*s),
+            kind,
+            target: cstr(target),
+            flags,
+            pin_target,
+        },
+    )
+}
+
+/// A mount onto a mount point of the sandbox's root: inside a configured root (`pin`), the
+/// target is opened without following symlinks first (see `Op::MountOnto`); in the runtime's
+/// own tmpfs root an ordinary mount.
+fn mount_point(
+    pin: bool,
+    src: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Step {
+    let step = mount_step(src, target, fstype, flags, data);
+    if !pin {
+        return step;
+    }
+    Step::new(
+        Some(Layer::MountNs),
+        format!(
+            "{} (onto open({target:?}, O_PATH, RESOLVE_NO_SYMLINKS))",
+            step.call
+        ),
+        Op::MountOnto {
+            src: src.map(cstr),
+            target: cstr(target),
+            fstype: fstype.map(cstr),
+            flags,
+            data: data.map(cstr),
+        },
+    )
+}
+
+/// The file type (S_IFMT bits) of `path` itself, not following a final symlink.
+fn kind_of(meta: &std::fs::Metadata) -> libc::mode_t {
+    use std::os::unix::fs::MetadataExt;
+    meta.mode() & libc::S_IFMT
+}
+
+/// `path` with its directory resolved (symlinks in the leading components followed once, here,
+/// by the parent) and its last component kept: the child then opens it refusing every symlink,
+/// so a swap after this look makes the setup fail instead of binding something else.
+fn resolve_dir_of(path: &Path) -> std::io::Result<PathBuf> {
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => Ok(std::fs::canonicalize(dir)?.join(name)),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
 fn mkdir(path: &str, mode: u32) -> Step {
     Step::new(
         Some(Layer::MountNs),
@@ -157,7 +238,8 @@ fn create_file(path: &str) -> Step {
 /// A fresh tmpfs on the new root's /tmp.
 fn tmp_mount(cfg: &SandboxConfig, s: &mut Vec<Step>) {
     let tmp_opts = format!("mode=1777,size={}", cfg.mount.tmp_size.0);
-    s.push(mount_step(
+    s.push(mount_point(
+        cfg.mount.root.is_some(),
         Some("tmpfs"),
         &format!("{}/tmp", staging()),
         Some("tmpfs"),
@@ -174,21 +256,51 @@ fn mkdir_all(p: &Path, out: &mut Vec<Step>) {
     }
 }
 
-/// A read-only bind of a host path into the new root.
-fn bind_ro(src: &Path, extra: MsFlags, out: &mut Vec<Step>) -> Result<(), MountError> {
+/// A read-only bind of the host path `src` (found at `resolved`, of file type `kind`) into the
+/// new root at `src`'s place.
+fn bind_ro(
+    src: &Path,
+    resolved: &Path,
+    kind: libc::mode_t,
+    extra: MsFlags,
+    out: &mut Vec<Step>,
+) -> Result<(), MountError> {
     let target = staged(src);
-    let s = src.to_string_lossy();
-    out.push(mount_step(
-        Some(&s),
+    out.push(bind_from(
+        resolved,
+        kind,
         &target,
-        None,
         MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
     ));
-    let flags =
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked_flags(src)? | extra;
+    let flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | locked_flags(resolved)?
+        | extra;
     out.push(mount_step(None, &target, None, flags, None));
+    out.push(read_only_below(&target, extra));
     Ok(())
+}
+
+/// The submounts of a recursive bind at `target` read-only too (and nosuid/nodev with `extra`):
+/// the remount before changed only the top mount.
+fn read_only_below(target: &str, extra: MsFlags) -> Step {
+    use crate::step::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+    let mut attrs = MOUNT_ATTR_RDONLY;
+    if extra.contains(MsFlags::MS_NOSUID) {
+        attrs |= MOUNT_ATTR_NOSUID;
+    }
+    if extra.contains(MsFlags::MS_NODEV) {
+        attrs |= MOUNT_ATTR_NODEV;
+    }
+    Step::new(
+        Some(Layer::MountNs),
+        format!("mount_setattr({target:?}, AT_RECURSIVE, {attrs:#x})"),
+        Op::ReadOnlyBelow {
+            path: cstr(target),
+            attrs,
+        },
+    )
 }
 
 pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>, MountError> {
@@ -206,21 +318,34 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
     };
     match &cfg.mount.root {
         Some(root) => {
-            for sub in ["proc", "dev", "tmp"] {
-                if !root.join(sub).is_dir() {
+            // Mount points inside the root must be directories, not symlinks (a root whose
+            // `proc` leads elsewhere would get its procfs, unmasked, at another place:
+            // CVE-2019-19921).
+            let mut subs = vec!["proc", "dev", "tmp"];
+            if cfg.mount.sysfs {
+                subs.push("sys");
+            }
+            for sub in subs {
+                let is_dir =
+                    std::fs::symlink_metadata(root.join(sub)).is_ok_and(|m| m.file_type().is_dir());
+                if !is_dir {
                     return Err(MountError::Root {
                         path: root.clone(),
-                        message: format!("has no `{sub}` directory to mount on"),
+                        message: format!(
+                            "has no `{sub}` directory to mount on (a symlink is refused)"
+                        ),
                     });
                 }
             }
-            let r = root.to_string_lossy();
-            s.push(mount_step(
-                Some(&r),
+            let resolved = std::fs::canonicalize(root).map_err(|source| MountError::Inspect {
+                path: root.clone(),
+                source,
+            })?;
+            s.push(bind_from(
+                &resolved,
+                libc::S_IFDIR,
                 staging(),
-                None,
                 MsFlags::MS_BIND | MsFlags::MS_REC,
-                None,
             ));
             tmp_mount(cfg, &mut s);
         }
@@ -237,24 +362,24 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
             s.push(mkdir(&format!("{}/tmp", staging()), 0o1777));
             tmp_mount(cfg, &mut s);
             for src in &cfg.mount.binds {
-                let meta = match std::fs::symlink_metadata(src) {
-                    Ok(m) => m,
+                let inspect = |source| MountError::Inspect {
+                    path: src.clone(),
+                    source,
+                };
+                let found = resolve_dir_of(src).and_then(|r| {
+                    let meta = std::fs::symlink_metadata(&r)?;
+                    Ok((r, meta))
+                });
+                let (resolved, meta) = match found {
+                    Ok(x) => x,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(source) => {
-                        return Err(MountError::Inspect {
-                            path: src.clone(),
-                            source,
-                        })
-                    }
+                    Err(source) => return Err(inspect(source)),
                 };
                 if let Some(parent) = src.parent().filter(|p| *p != Path::new("/")) {
                     mkdir_all(parent, &mut s);
                 }
                 if meta.file_type().is_symlink() {
-                    let target = std::fs::read_link(src).map_err(|source| MountError::Inspect {
-                        path: src.clone(),
-                        source,
-                    })?;
+                    let target = std::fs::read_link(&resolved).map_err(inspect)?;
                     s.push(symlink(&target.to_string_lossy(), &staged(src)));
                     continue;
                 }
@@ -263,26 +388,28 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
                 } else {
                     s.push(create_file(&staged(src)));
                 }
-                bind_ro(src, extra, &mut s)?;
+                bind_ro(src, &resolved, kind_of(&meta), extra, &mut s)?;
             }
             s.push(mkdir(&format!("{}/dev", staging()), 0o755));
             s.push(mkdir(&format!("{}/proc", staging()), 0o555));
         }
     }
-    dev(&mut s, ctx.console.as_deref())?;
+    let pin = cfg.mount.root.is_some();
+    dev(&mut s, ctx.console.as_deref(), pin)?;
     let proc_target = format!("{}/proc", staging());
     if ctx.user_ns && !ctx.pid_ns {
         // A fresh proc needs a pid namespace owned by our user namespace; without one, show the
         // host's /proc (bound) rather than fail: pid-ns is the layer that hides other processes.
-        s.push(mount_step(
-            Some("/proc"),
+        s.push(bind_from_to(
+            Path::new("/proc"),
+            libc::S_IFDIR,
             &proc_target,
-            None,
             MsFlags::MS_BIND | MsFlags::MS_REC,
-            None,
+            pin,
         ));
     } else {
-        s.push(mount_step(
+        s.push(mount_point(
+            pin,
             Some("proc"),
             &proc_target,
             Some("proc"),
@@ -298,12 +425,12 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
         let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         if ctx.user_ns && !ctx.net_ns {
             // Same rule as proc: show the host's (read-only) rather than fail.
-            s.push(mount_step(
-                Some("/sys"),
+            s.push(bind_from_to(
+                Path::new("/sys"),
+                libc::S_IFDIR,
                 &target,
-                None,
                 MsFlags::MS_BIND | MsFlags::MS_REC,
-                None,
+                pin,
             ));
             s.push(mount_step(
                 None,
@@ -312,8 +439,20 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
                 MsFlags::MS_BIND | MsFlags::MS_REMOUNT | ro,
                 None,
             ));
+            // The host's /sys carries cgroupfs, debugfs, securityfs... below it.
+            s.push(read_only_below(
+                &target,
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            ));
         } else {
-            s.push(mount_step(Some("sysfs"), &target, Some("sysfs"), ro, None));
+            s.push(mount_point(
+                pin,
+                Some("sysfs"),
+                &target,
+                Some("sysfs"),
+                ro,
+                None,
+            ));
         }
     }
     let l = Some(Layer::MountNs);
@@ -344,18 +483,24 @@ pub(crate) fn steps(cfg: &SandboxConfig, ctx: &MountContext) -> Result<Vec<Step>
 }
 
 /// A minimal /dev: a few device nodes bound from the host, a private devpts, /dev/shm.
-fn dev(s: &mut Vec<Step>, console: Option<&Path>) -> Result<(), MountError> {
+///
+/// The tmpfs is nodev, as bubblewrap's is: a payload with CAP_MKNOD could otherwise make a node
+/// for any device (a disk, /dev/kvm) in it and open it. The device nodes bound in keep working:
+/// each bind is a mount of its own with the flags of the host's /dev.
+fn dev(s: &mut Vec<Step>, console: Option<&Path>, pin: bool) -> Result<(), MountError> {
     let dev = format!("{}/dev", staging());
-    s.push(mount_step(
+    s.push(mount_point(
+        pin,
         Some("tmpfs"),
         &dev,
         Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("mode=0755,size=64k"),
     ));
     for name in DEVICES {
         let host = PathBuf::from(format!("/dev/{name}"));
-        match std::fs::metadata(&host) {
+        // The node itself, never what a symlink in its place leads to.
+        match std::fs::symlink_metadata(&host) {
             Ok(m) if m.file_type().is_char_device() => {}
             Ok(_) => continue,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -363,24 +508,12 @@ fn dev(s: &mut Vec<Step>, console: Option<&Path>) -> Result<(), MountError> {
         }
         let target = format!("{dev}/{name}");
         s.push(create_file(&target));
-        s.push(mount_step(
-            Some(&host.to_string_lossy()),
-            &target,
-            None,
-            MsFlags::MS_BIND,
-            None,
-        ));
+        s.push(bind_from(&host, libc::S_IFCHR, &target, MsFlags::MS_BIND));
     }
     if let Some(tty) = console {
         let target = format!("{dev}/console");
         s.push(create_file(&target));
-        s.push(mount_step(
-            Some(&tty.to_string_lossy()),
-            &target,
-            None,
-            MsFlags::MS_BIND,
-            None,
-        ));
+        s.push(bind_from(tty, libc::S_IFCHR, &target, MsFlags::MS_BIND));
     }
     s.push(mkdir(&format!("{dev}/pts"), 0o755));
     s.push(mount_step(

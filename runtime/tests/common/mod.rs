@@ -120,6 +120,45 @@ pub fn probe_main(args: &[String]) -> ! {
             Ok(b) => format!("read {} bytes", b.len()),
             Err(e) => format!("errno {}", e.raw_os_error().unwrap_or(0)),
         },
+        "statfs" => match nix::sys::statfs::statfs(arg) {
+            Ok(st) => format!("magic {:#x}", st.filesystem_type().0),
+            Err(e) => format!("errno {}", e as i32),
+        },
+        "open" => match std::fs::File::open(arg) {
+            Ok(_) => "opened".into(),
+            Err(e) => format!("errno {}", e.raw_os_error().unwrap_or(0)),
+        },
+        // PATH:c|b:MAJOR:MINOR: make the node, open it read-only, remove it.
+        "mknod-open" => {
+            let f: Vec<&str> = arg.split(':').collect();
+            let kind = if f.get(1) == Some(&"b") {
+                nix::sys::stat::SFlag::S_IFBLK
+            } else {
+                nix::sys::stat::SFlag::S_IFCHR
+            };
+            let num = |i: usize| f.get(i).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let errno = |r: Result<(), i32>| r.err().unwrap_or(0);
+            let made = errno(
+                nix::sys::stat::mknod(
+                    f[0],
+                    kind,
+                    nix::sys::stat::Mode::from_bits_truncate(0o600),
+                    nix::sys::stat::makedev(num(2), num(3)),
+                )
+                .map_err(|e| e as i32),
+            );
+            let opened = if made == 0 {
+                errno(
+                    std::fs::File::open(f[0])
+                        .map(drop)
+                        .map_err(|e| e.raw_os_error().unwrap_or(0)),
+                )
+            } else {
+                -1
+            };
+            let _ = std::fs::remove_file(f[0]);
+            format!("mknod {made} open {opened}")
+        }
         "write" => match std::fs::write(arg, "x") {
             Ok(()) => "written".into(),
             Err(e) => format!("errno {}", e.raw_os_error().unwrap_or(0)),
