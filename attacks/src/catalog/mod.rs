@@ -34,6 +34,7 @@ mod proc_root;
 mod proc_self_exe;
 mod raw_socket;
 mod reboot;
+mod root_owned_file;
 mod sysrq_trigger;
 mod userfaultfd;
 pub(crate) mod util;
@@ -65,5 +66,6 @@ pub fn probes() -> Vec<&'static dyn Probe> {
         &kernel_module::KernelModule,
         &proc_self_exe::ProcSelfExe,
         &io_uring::IoUring,
+        &root_owned_file::RootOwnedFile,
     ]
 }
