@@ -98,25 +98,49 @@ fn caps_cut() -> R {
     Ok(())
 }
 
+/// As Docker with `--user` and `--cap-add`: a kept capability stays in the bounding set of a
+/// non-root payload and in none of its other sets (no inheritable, no ambient).
 fn caps_kept_for_uid() -> R {
     require_root()?;
     let mut cfg = config_with(&[Layer::Caps, Layer::Uid]);
     cfg.keep_cap("net_bind_service")?;
     let st = probe_out(&cfg, &["status"])?;
     // CAP_NET_BIND_SERVICE is bit 10.
-    for f in ["CapEff", "CapPrm", "CapBnd", "CapAmb"] {
+    ensure!(
+        status_field(&st, "CapBnd").as_deref() == Some("0000000000000400"),
+        "CapBnd = {:?}, want only CAP_NET_BIND_SERVICE",
+        status_field(&st, "CapBnd")
+    );
+    for f in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
         ensure!(
-            status_field(&st, f).as_deref() == Some("0000000000000400"),
-            "{f} = {:?}, want only CAP_NET_BIND_SERVICE",
+            status_field(&st, f).as_deref() == Some("0000000000000000"),
+            "{f} = {:?}, want empty for a non-root payload",
             status_field(&st, f)
         );
     }
     ensure!(
         status_field(&st, "Uid")
             .unwrap_or_default()
-            .starts_with("1000"),
-        "uid not 1000: {st}"
+            .starts_with("101000"),
+        "uid not 101000: {st}"
     );
+    // A root payload keeps it in effective and permitted, never inheritable or ambient.
+    let mut cfg = config_with(&[Layer::Caps]);
+    cfg.keep_cap("net_bind_service")?;
+    let st = probe_out(&cfg, &["status"])?;
+    for (f, want) in [
+        ("CapEff", "0000000000000400"),
+        ("CapPrm", "0000000000000400"),
+        ("CapBnd", "0000000000000400"),
+        ("CapInh", "0000000000000000"),
+        ("CapAmb", "0000000000000000"),
+    ] {
+        ensure!(
+            status_field(&st, f).as_deref() == Some(want),
+            "root payload: {f} = {:?}, want {want}",
+            status_field(&st, f)
+        );
+    }
     Ok(())
 }
 
@@ -687,13 +711,16 @@ fn profile_runs(name: &'static str) -> R {
 /// The outside uid/gid a sandbox of `cfg` runs its payload as (and, rootless, the unprivileged
 /// user it drops to).
 fn sandbox_outside_ids(cfg: &SandboxConfig) -> (u32, u32) {
-    (cfg.user.uid, cfg.user.gid)
+    (cfg.user.outside_uid(), cfg.user.outside_gid())
 }
 
 /// Lines "inside outside count" of an id map; true when one of them covers outside id 0.
 fn map_covers_host_root(map: &str) -> bool {
     map.lines().any(|l| {
-        let f: Vec<u64> = l.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        let f: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
         f.len() == 3 && f[1] == 0 && f[2] > 0
     })
 }
@@ -710,7 +737,10 @@ fn no_map_contains_host_root() -> R {
         cases.push((name.into(), cfg));
     }
     cases.push(("user-ns alone".into(), config_with(&[Layer::UserNs])));
-    cases.push(("user-ns + uid".into(), config_with(&[Layer::UserNs, Layer::Uid])));
+    cases.push((
+        "user-ns + uid".into(),
+        config_with(&[Layer::UserNs, Layer::Uid]),
+    ));
     let mut bad = Vec::new();
     for (name, cfg) in cases {
         let mut cfg = cfg;
@@ -737,7 +767,11 @@ fn no_map_contains_host_root() -> R {
             ));
         }
     }
-    ensure!(bad.is_empty(), "id maps containing host id 0: {}", bad.join("; "));
+    ensure!(
+        bad.is_empty(),
+        "id maps containing host id 0: {}",
+        bad.join("; ")
+    );
     Ok(())
 }
 
@@ -758,7 +792,11 @@ fn no_inheritable_or_ambient_caps() -> R {
             }
         }
     }
-    ensure!(bad.is_empty(), "capabilities left to inherit: {}", bad.join(", "));
+    ensure!(
+        bad.is_empty(),
+        "capabilities left to inherit: {}",
+        bad.join(", ")
+    );
     Ok(())
 }
 
@@ -790,7 +828,10 @@ fn unverified_drops_fail_setup() -> R {
         "payload ran with drops turned into no-ops: exit {:?}, Uid {uid:?}, CapEff {eff:?}",
         r.outcome.status
     );
-    let f = r.outcome.setup_failure.ok_or("exit 125 without a setup failure")?;
+    let f = r
+        .outcome
+        .setup_failure
+        .ok_or("exit 125 without a setup failure")?;
     ensure!(
         f.step == "uid" || f.step == "caps",
         "failure does not name the layer: {f:?}"
@@ -824,7 +865,10 @@ fn signals_reset_before_exec() -> R {
     // SAFETY: SIG_IGN for SIGUSR2, restored below; nothing in the test raises it.
     let old = unsafe { sigaction(Signal::SIGUSR2, &ign) }?;
     let mut results = Vec::new();
-    for layers in [&[][..], &[Layer::PidNs, Layer::UserNs, Layer::Uid, Layer::Caps][..]] {
+    for layers in [
+        &[][..],
+        &[Layer::PidNs, Layer::UserNs, Layer::Uid, Layer::Caps][..],
+    ] {
         results.push(run(
             &config_with(layers),
             vec!["/bin/cat".into(), "/proc/self/status".into()],
@@ -833,12 +877,12 @@ fn signals_reset_before_exec() -> R {
     // SAFETY: restoring what was there before.
     unsafe { sigaction(Signal::SIGUSR2, &old) }?;
     nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None)?;
-    for r in results {
+    for (i, r) in results.into_iter().enumerate() {
         let r = r?;
         for f in ["SigBlk", "SigIgn"] {
             ensure!(
                 status_field(&r.stdout, f).as_deref() == Some("0000000000000000"),
-                "{f} = {:?} in the payload",
+                "configuration {i}: {f} = {:?} in the payload",
                 status_field(&r.stdout, f)
             );
         }
@@ -924,11 +968,7 @@ fn rootless_launch_race() -> R {
         .filter(|l| l.starts_with("fd ") && l.ends_with(&secret_target))
         .collect();
     let attached = report.lines().filter(|l| l.starts_with("seize ")).count();
-    ensure!(
-        !report.starts_with("error"),
-        "attacker: {}",
-        report.trim()
-    );
+    ensure!(!report.starts_with("error"), "attacker: {}", report.trim());
     ensure!(
         !got_memory && got_fd.is_empty(),
         "in {launches} rootless launches an attacker running as the sandbox's uid {uid} got the \
@@ -941,7 +981,12 @@ fn rootless_launch_race() -> R {
 
 fn ppid_of(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// The attacker's loop (as the sandbox's uid). Targets are the runtime's children (supervisors)
@@ -954,7 +999,11 @@ fn race_attacker(tester: i32, mark_addr: u64, stop: std::os::fd::RawFd) -> Strin
     let mut seen = std::collections::BTreeSet::new();
     let me = std::process::id() as i32;
     loop {
-        let mut pfd = libc::pollfd { fd: stop, events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: stop,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd, no wait.
         if unsafe { libc::poll(&mut pfd, 1, 0) } != 0 {
             break;
@@ -988,15 +1037,17 @@ fn race_attacker(tester: i32, mark_addr: u64, stop: std::os::fd::RawFd) -> Strin
             if let Ok(f) = std::fs::File::open(format!("/proc/{pid}/mem")) {
                 let mut b = [0u8; 8];
                 let n = nix::sys::uio::pread(&f, &mut b, mark_addr as i64).unwrap_or(0);
-                out.push_str(&format!("mem {pid} {}\n", u64::from_ne_bytes(b) * (n == 8) as u64));
+                out.push_str(&format!(
+                    "mem {pid} {}\n",
+                    u64::from_ne_bytes(b) * (n == 8) as u64
+                ));
             }
             // Descriptors through pidfd_getfd.
             if let Some(pfd) = pidfd {
                 for n in 0..24 {
                     // SAFETY: pidfd_getfd takes a pidfd, a descriptor number and flags.
-                    let got = unsafe {
-                        libc::syscall(libc::SYS_pidfd_getfd, pfd.as_raw_fd(), n, 0)
-                    };
+                    let got =
+                        unsafe { libc::syscall(libc::SYS_pidfd_getfd, pfd.as_raw_fd(), n, 0) };
                     if got >= 0 {
                         let target = std::fs::read_link(format!("/proc/self/fd/{got}"))
                             .map(|p| p.display().to_string())
@@ -1055,24 +1106,24 @@ fn main() {
         ));
     }
     trials.extend([
-        Trial::test("uid::runs_as_1000_outside", || {
-            uid_outside(config_with(&[Layer::Uid]), "1000")
+        Trial::test("uid::runs_as_the_ranges_uid_outside", || {
+            uid_outside(config_with(&[Layer::Uid]), "101000")
         }),
-        Trial::test("uid::with_user_ns_still_1000_outside", || {
-            uid_outside(config_with(&[Layer::Uid, Layer::UserNs]), "1000")
+        Trial::test("uid::with_user_ns_same_outside_uid", || {
+            uid_outside(config_with(&[Layer::Uid, Layer::UserNs]), "101000")
         }),
-        Trial::test("user-ns::alone_maps_inside_root_to_outside_root", || {
-            uid_outside(config_with(&[Layer::UserNs]), "0")
+        Trial::test("user-ns::alone_maps_inside_root_to_the_ranges_base", || {
+            uid_outside(config_with(&[Layer::UserNs]), "100000")
         }),
-        Trial::test("uid::strict_is_1000_outside", || {
+        Trial::test("uid::strict_is_the_ranges_uid_outside", || {
             let mut cfg = SandboxConfig::builtin("strict")?;
             cfg.set_enabled(Layer::CgroupLimits, false);
-            uid_outside(cfg, "1000")
+            uid_outside(cfg, "101000")
         }),
-        Trial::test("uid::rootless_is_1000_outside", || {
+        Trial::test("uid::rootless_is_the_ranges_uid_outside", || {
             let mut cfg = SandboxConfig::builtin("rootless")?;
             cfg.set_enabled(Layer::CgroupLimits, false);
-            uid_outside(cfg, "1000")
+            uid_outside(cfg, "101000")
         }),
         Trial::test(
             "uid::rootless_started_by_uid_1000",
@@ -1080,7 +1131,7 @@ fn main() {
         ),
         Trial::test("caps::every_set_empty", caps_cut),
         Trial::test(
-            "caps::kept_capability_reaches_uid_1000_payload",
+            "caps::kept_capability_only_bounds_a_non_root_payload",
             caps_kept_for_uid,
         ),
         Trial::test("no-new-privs::bit_set", no_new_privs),
@@ -1134,7 +1185,10 @@ fn main() {
         }),
     ]);
     trials.extend([
-        Trial::test("user-ns::no_id_map_contains_host_root", no_map_contains_host_root),
+        Trial::test(
+            "user-ns::no_id_map_contains_host_root",
+            no_map_contains_host_root,
+        ),
         Trial::test(
             "caps::no_profile_but_none_leaves_inheritable_or_ambient",
             no_inheritable_or_ambient_caps,
@@ -1143,7 +1197,10 @@ fn main() {
             "runtime::noop_privilege_drops_fail_setup_naming_the_layer",
             unverified_drops_fail_setup,
         ),
-        Trial::test("runtime::payload_execs_with_default_signals", signals_reset_before_exec),
+        Trial::test(
+            "runtime::payload_execs_with_default_signals",
+            signals_reset_before_exec,
+        ),
         Trial::test(
             "rootless::launch_race_gets_no_runtime_memory_or_descriptor",
             rootless_launch_race,
