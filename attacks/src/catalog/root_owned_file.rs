@@ -57,9 +57,9 @@ impl Probe for RootOwnedFile {
 
     fn attempt(&self, args: &[String]) -> InsideReport {
         let mut steps = Steps::new(META.id);
-        if let Some(path) = parse_or_report(&mut steps, args, |a| {
-            Ok(PathBuf::from(a.str("secret")?))
-        }) {
+        if let Some(path) =
+            parse_or_report(&mut steps, args, |a| Ok(PathBuf::from(a.str("secret")?)))
+        {
             read_step(&mut steps, "read the root-owned 0600 file", &path);
         }
         steps.finish()
