@@ -32,9 +32,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// The uid and gid the `uid` layer runs the payload as, seen from outside the sandbox.
-pub const SANDBOX_UID: u32 = 1000;
-pub const SANDBOX_GID: u32 = 1000;
+/// The uid and gid the `uid` layer runs the payload as, seen from outside the sandbox (the
+/// runtime's default `[user]` range; same-uid victims run as it).
+pub const SANDBOX_UID: u32 = breakout_runtime::config::DEFAULT_OUTSIDE_UID;
+pub const SANDBOX_GID: u32 = breakout_runtime::config::DEFAULT_OUTSIDE_UID;
+
+/// The uid/gid the `uid` layer switches to inside a user namespace (the offset in the default
+/// range): what a probe drops to inside the sandbox to act as that payload would.
+pub const SANDBOX_INSIDE_UID: u32 =
+    breakout_runtime::config::DEFAULT_OUTSIDE_UID - breakout_runtime::config::DEFAULT_ID_BASE;
 
 /// Where the guest keeps the world (not bound into sandboxes).
 pub const GUEST_WORLD_DIR: &str = "/srv/breakout";

@@ -15,6 +15,18 @@ pub(crate) struct Ctx {
     pub sock: RawFd,
 }
 
+/// What the payload process's steps need besides the op: how to tell its parent (the supervisor)
+/// is still the one that forked it.
+#[derive(Clone, Copy)]
+struct PayloadCtx {
+    /// getppid() while the supervisor lives: its pid, or 0 in a new pid namespace (the parent is
+    /// outside it).
+    parent: libc::pid_t,
+    /// The write end of the pipe whose read end only the supervisor holds: POLLERR once it died
+    /// (also visible from inside a pid namespace, where getppid() says 0 either way).
+    report: RawFd,
+}
+
 /// Run the supervisor's part, fork, and become either the supervisor loop or the payload.
 /// Never returns.
 pub(crate) fn run(steps: &[Step], ctx: &Ctx) -> ! {
@@ -48,6 +60,7 @@ pub(crate) fn run(steps: &[Step], ctx: &Ctx) -> ! {
     };
     use std::os::fd::IntoRawFd;
     let (exec_r, exec_w) = (exec_r.into_raw_fd(), exec_w.into_raw_fd());
+    let supervisor = nix::unistd::getpid().as_raw();
     // SAFETY: this process is single-threaded (it is itself a fork child).
     match unsafe { libc::fork() } {
         -1 => {
@@ -62,7 +75,20 @@ pub(crate) fn run(steps: &[Step], ctx: &Ctx) -> ! {
         }
         0 => {
             close(exec_r);
-            payload(steps, fork_at + 1, exec_w)
+            // In a new pid namespace the parent is outside it: getppid() is 0 from the start.
+            // Otherwise it is the supervisor's pid, unless it already died (then the reaper's).
+            let parent = match nix::unistd::getppid().as_raw() {
+                0 => 0,
+                _ => supervisor,
+            };
+            payload(
+                steps,
+                fork_at + 1,
+                PayloadCtx {
+                    parent,
+                    report: exec_w,
+                },
+            )
         }
         pid => {
             close(exec_w);
@@ -71,10 +97,12 @@ pub(crate) fn run(steps: &[Step], ctx: &Ctx) -> ! {
     }
 }
 
-fn payload(steps: &[Step], from: usize, report: RawFd) -> ! {
+fn payload(steps: &[Step], from: usize, pctx: PayloadCtx) -> ! {
+    let report = pctx.report;
     for (i, step) in steps.iter().enumerate().skip(from) {
         let res = match &step.op {
             Op::CloseFrom { .. } => close_from(report),
+            Op::DieWithParent { parent: 0 } => die_with_supervisor(pctx),
             op => perform(op, &Ctx { sock: -1 }),
         };
         if let Err(e) = res {
@@ -185,6 +213,117 @@ fn close_from(keep: RawFd) -> Result<(), Errno> {
     }
 }
 
+/// PR_SET_PDEATHSIG, then make sure the supervisor did not die before it took effect: the
+/// parent is still the expected one and the supervisor's end of the report pipe is open.
+fn die_with_supervisor(p: PayloadCtx) -> Result<(), Errno> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number.
+    Errno::result(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) })?;
+    if nix::unistd::getppid().as_raw() != p.parent {
+        return Err(Errno::ESRCH);
+    }
+    let mut pfd = libc::pollfd {
+        fd: p.report,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no wait.
+    let r = unsafe { libc::poll(&mut pfd, 1, 0) };
+    if r > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+        return Err(Errno::ESRCH);
+    }
+    Ok(())
+}
+
+/// Close every close-on-exec descriptor from 3 up except `keep` and `sock`: what the runtime
+/// opened for itself. Descriptors without the flag were left for the payload by the caller.
+fn close_runtime_fds(keep: &[RawFd], sock: RawFd) -> Result<(), Errno> {
+    let mut fds = [0 as RawFd; 256];
+    loop {
+        let n = list_fds(&mut fds)?;
+        let mut closed = 0;
+        for &fd in &fds[..n] {
+            if fd < 3 || fd == sock || keep.contains(&fd) {
+                continue;
+            }
+            // SAFETY: F_GETFD on a descriptor number; EBADF for a closed one is harmless.
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            if flags >= 0 && flags & libc::FD_CLOEXEC != 0 {
+                close(fd);
+                closed += 1;
+            }
+        }
+        // A full buffer may have left descriptors unlisted: list again until none is closed.
+        if n < fds.len() || closed == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// The open descriptor numbers from /proc/self/fd (getdents64 into a stack buffer, no
+/// allocation), at most `out.len()`; without /proc, every number up to the soft RLIMIT_NOFILE
+/// (capped) that F_GETFD accepts.
+fn list_fds(out: &mut [RawFd]) -> Result<usize, Errno> {
+    // SAFETY: a NUL-terminated path; the descriptor is closed below.
+    let dir = unsafe {
+        libc::open(
+            c"/proc/self/fd".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    let mut n = 0;
+    if dir < 0 {
+        let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)?;
+        for fd in 3..soft.min(1 << 16) as RawFd {
+            // SAFETY: F_GETFD on a descriptor number.
+            if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
+                if n == out.len() {
+                    break;
+                }
+                out[n] = fd;
+                n += 1;
+            }
+        }
+        return Ok(n);
+    }
+    let mut buf = [0u8; 4096];
+    'outer: loop {
+        // SAFETY: buf is writable for its length.
+        let got = unsafe { libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len()) };
+        if got < 0 {
+            let e = Errno::last();
+            close(dir);
+            return Err(e);
+        }
+        if got == 0 {
+            break;
+        }
+        let mut off = 0usize;
+        while off < got as usize {
+            // struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            let name = &buf[off + 19..off + reclen];
+            let name = &name[..name.iter().position(|b| *b == 0).unwrap_or(name.len())];
+            let mut fd: i64 = 0;
+            let numeric = !name.is_empty() && name.iter().all(|b| b.is_ascii_digit());
+            if numeric {
+                for b in name {
+                    fd = fd * 10 + i64::from(b - b'0');
+                }
+                if fd as RawFd != dir {
+                    if n == out.len() {
+                        break 'outer;
+                    }
+                    out[n] = fd as RawFd;
+                    n += 1;
+                }
+            }
+            off += reclen.max(1);
+        }
+    }
+    close(dir);
+    Ok(n)
+}
+
 fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
     match op {
         Op::ResetSignals => reset_signals(),
@@ -206,6 +345,7 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             }
             Ok(())
         }
+        Op::CloseRuntimeFds { keep } => close_runtime_fds(keep, ctx.sock),
         Op::NotDumpable => {
             // SAFETY: PR_SET_DUMPABLE takes an integer.
             Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) }).map(drop)
@@ -339,8 +479,10 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             Errno::result(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).map(drop)
         }
         Op::Seccomp(bpf) => {
+            // The kernel's length field is 16 bits: a longer program must not be cut short.
+            let len = u16::try_from(bpf.len()).map_err(|_| Errno::E2BIG)?;
             let prog = libc::sock_fprog {
-                len: bpf.len() as u16,
+                len,
                 filter: bpf.0.as_ptr() as *mut libc::sock_filter,
             };
             // SAFETY: prog points to a valid program that outlives the call (the kernel copies it).
@@ -360,20 +502,30 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             }
             Ok(())
         }
-        Op::KeepCaps => {
-            // SAFETY: PR_SET_KEEPCAPS takes an integer.
-            Errno::result(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) }).map(drop)
+        Op::SetCaps { eff_prm } => {
+            crate::layers::caps::capset(*eff_prm, 0)?;
+            // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes integers.
+            Errno::result(unsafe {
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                    0,
+                    0,
+                    0,
+                )
+            })
+            .map(drop)
         }
-        Op::SetCaps(keep) => {
-            use caps::CapSet;
-            caps::set(None, CapSet::Effective, keep).map_err(|_| Errno::last())?;
-            caps::set(None, CapSet::Permitted, keep).map_err(|_| Errno::last())?;
-            caps::set(None, CapSet::Inheritable, keep).map_err(|_| Errno::last())?;
-            caps::clear(None, CapSet::Ambient).map_err(|_| Errno::last())?;
-            for c in keep {
-                caps::raise(None, CapSet::Ambient, *c).map_err(|_| Errno::last())?;
+        Op::VerifyIds { uid, gid } => verify_ids(*uid, *gid),
+        Op::VerifyCaps { eff_prm, bounding } => verify_caps(*eff_prm, *bounding),
+        Op::VerifyNoNewPrivs => {
+            // SAFETY: PR_GET_NO_NEW_PRIVS takes integers.
+            let r = Errno::result(unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) })?;
+            if r == 1 {
+                Ok(())
+            } else {
+                Err(Errno::EPERM)
             }
-            Ok(())
         }
         Op::CloseFrom { keep } => close_from(*keep),
         Op::CheckCwd => {
@@ -406,6 +558,48 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
     }
 }
 
+/// Real, effective and saved ids all `uid`/`gid`, no supplementary group. The out values start at
+/// -1 so a call that "succeeds" without writing them cannot pass. A mismatch is EPERM.
+fn verify_ids(uid: u32, gid: u32) -> Result<(), Errno> {
+    let (mut r, mut e, mut s) = (u32::MAX, u32::MAX, u32::MAX);
+    // SAFETY: three valid out pointers.
+    Errno::result(unsafe { libc::getresuid(&mut r, &mut e, &mut s) })?;
+    if [r, e, s] != [uid; 3] {
+        return Err(Errno::EPERM);
+    }
+    let (mut r, mut e, mut s) = (u32::MAX, u32::MAX, u32::MAX);
+    // SAFETY: three valid out pointers.
+    Errno::result(unsafe { libc::getresgid(&mut r, &mut e, &mut s) })?;
+    if [r, e, s] != [gid; 3] {
+        return Err(Errno::EPERM);
+    }
+    // SAFETY: size 0 asks for the count only; no memory is written.
+    let groups = Errno::result(unsafe { libc::getgroups(0, std::ptr::null_mut()) })?;
+    if groups != 0 {
+        return Err(Errno::EPERM);
+    }
+    Ok(())
+}
+
+/// The five capability sets against the plan. A mismatch is EPERM.
+fn verify_caps(eff_prm: u64, bounding: u64) -> Result<(), Errno> {
+    use crate::layers::caps::{capget, prctl_mask};
+    let bnd = prctl_mask(|c| {
+        // SAFETY: PR_CAPBSET_READ takes a capability number.
+        unsafe { libc::prctl(libc::PR_CAPBSET_READ, c, 0, 0, 0) }.into()
+    })?;
+    let amb = prctl_mask(|c| {
+        // SAFETY: PR_CAP_AMBIENT_IS_SET takes a capability number.
+        unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_IS_SET, c, 0, 0) }.into()
+    })?;
+    let (eff, prm, inh) = capget()?;
+    // Bits past the kernel's last capability: capget leaves them 0, our sentinel does not.
+    if eff != eff_prm || prm != eff_prm || inh != 0 || amb != 0 || bnd != bounding {
+        return Err(Errno::EPERM);
+    }
+    Ok(())
+}
+
 fn write_all(fd: RawFd, data: &[u8]) -> Result<(), Errno> {
     let mut off = 0;
     while off < data.len() {
@@ -423,20 +617,42 @@ fn write_all(fd: RawFd, data: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Every signal back to its default disposition and an empty mask. Raw rt_sigaction, because
+/// glibc refuses to touch the two signals it reserves (32, 33), which an ignoring ancestor can
+/// still leave ignored, and ignored dispositions survive execve. An all-zero kernel sigaction is
+/// SIG_DFL with no flags, no restorer and an empty mask whatever the architecture's field order.
 fn reset_signals() -> Result<(), Errno> {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
-        Some(&SigSet::empty()),
+        Some(&nix::sys::signal::SigSet::empty()),
         None,
     )?;
-    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    for sig in Signal::iterator() {
-        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+    let dfl = [0u64; 8];
+    // The kernel's sigset size: 64 signals on every architecture we build for.
+    const SIGSET_BYTES: usize = 8;
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: installing the default disposition is always sound.
-        unsafe { sigaction(sig, &dfl) }?;
+        // SAFETY: dfl is a zeroed buffer at least as large as the kernel's struct sigaction; the
+        // old action is not asked for.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                SIGSET_BYTES,
+            )
+        };
+        if r < 0 {
+            let e = Errno::last();
+            // Past the kernel's last signal.
+            if e == Errno::EINVAL && sig > 31 {
+                break;
+            }
+            return Err(e);
+        }
     }
     Ok(())
 }

@@ -73,10 +73,20 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("bad size `{s}` (a number of bytes, or with K, M or G)"))
 }
 
+/// The sandbox's own range of outside ids, as podman's subordinate ids (subuid(5)) and Docker's
+/// userns-remap give one: the user namespace maps inside `0..size` to outside `base..base+size`
+/// (uids and gids alike), so inside root is outside `base`, never the host's root. No account on
+/// the host may use these ids. Every sandbox with the same section shares the range.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct UserConfig {
-    /// Outside uid/gid the `uid` layer runs the payload as.
+    /// First outside id of the range (inside root). 0 is refused: no map contains host id 0.
+    pub base: u32,
+    /// Number of ids in the range.
+    pub size: u32,
+    /// The uid/gid the `uid` layer switches to, inside the range: inside `uid` is outside
+    /// `base + uid`; without a user namespace the payload switches to `base + uid` directly.
+    /// `rootless` drops to that outside id and maps only it (inside root = outside `base + uid`).
     pub uid: u32,
     pub gid: u32,
 }
@@ -84,9 +94,58 @@ pub struct UserConfig {
 impl Default for UserConfig {
     fn default() -> Self {
         UserConfig {
-            uid: 1000,
-            gid: 1000,
+            base: DEFAULT_ID_BASE,
+            size: 65536,
+            uid: DEFAULT_OUTSIDE_UID - DEFAULT_ID_BASE,
+            gid: DEFAULT_OUTSIDE_UID - DEFAULT_ID_BASE,
         }
+    }
+}
+
+/// Where the default range starts (podman's first subordinate range, far above accounts).
+pub const DEFAULT_ID_BASE: u32 = 100_000;
+
+/// The outside uid (and gid) the `uid` layer's payload runs as with the default `[user]`.
+pub const DEFAULT_OUTSIDE_UID: u32 = DEFAULT_ID_BASE + 1000;
+
+impl UserConfig {
+    /// The outside uid the `uid` layer's payload runs as (also rootless's unprivileged user).
+    pub fn outside_uid(&self) -> u32 {
+        self.base.saturating_add(self.uid)
+    }
+
+    /// The outside gid, as [`Self::outside_uid`].
+    pub fn outside_gid(&self) -> u32 {
+        self.base.saturating_add(self.gid)
+    }
+
+    /// What is wrong with the range, as (field, message).
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.base == 0 {
+            return Err((
+                "user.base",
+                "0 would map the sandbox's root onto the host's root (give an unused range, e.g. 100000)".into(),
+            ));
+        }
+        if self.size == 0 {
+            return Err(("user.size", "the range must hold at least one id".into()));
+        }
+        // u32::MAX is (uid_t)-1, which no map may name.
+        if u64::from(self.base) + u64::from(self.size) > u64::from(u32::MAX) {
+            return Err((
+                "user.size",
+                format!("{} + {} runs past the largest id", self.base, self.size),
+            ));
+        }
+        for (field, id) in [("user.uid", self.uid), ("user.gid", self.gid)] {
+            if id >= self.size {
+                return Err((
+                    field,
+                    format!("{id} is outside the range of {} ids", self.size),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -231,9 +290,9 @@ pub struct SandboxConfig {
     /// The switches. A layer not listed is off.
     #[serde(default)]
     pub layers: BTreeMap<Layer, bool>,
-    /// Start as an unprivileged user: the runtime drops to the outside `user` ids before it
-    /// creates the user namespace, and the namespace maps only that uid (inside root = outside
-    /// `user.uid`), exactly what an unprivileged user could set up.
+    /// Start as an unprivileged user: the runtime drops to the outside ids `user.base + user.uid`
+    /// (and gid) before it creates the user namespace, and the namespace maps only that id
+    /// (inside root = that outside id), exactly what an unprivileged user could set up.
     #[serde(default)]
     pub rootless: bool,
     #[serde(default)]
@@ -542,6 +601,9 @@ impl SandboxConfig {
                 ));
             }
         }
+        if let Err((field, message)) = self.user.check() {
+            return Err(self.field_err(field, message));
+        }
         if !self.cgroup.parent.is_absolute() {
             return Err(self.field_err("cgroup.parent", "must be an absolute path".into()));
         }
@@ -715,6 +777,10 @@ mod tests {
         "unknown builtin seccomp profile"
     )]
     #[case::seccomp_missing("[layers]\nseccomp = true\n", "seccomp.profile", "no profile is named")]
+    #[case::host_root("[user]\nbase = 0\n", "user.base", "host's root")]
+    #[case::empty_range("[user]\nsize = 0\n", "user.size", "at least one id")]
+    #[case::past_the_end("[user]\nbase = 4294967000\n", "user.size", "largest id")]
+    #[case::uid_outside("[user]\nsize = 1000\n", "user.uid", "outside the range")]
     fn bad_values_name_the_field(#[case] text: &str, #[case] field: &str, #[case] what: &str) {
         let e = parse(text).unwrap_err().to_string();
         assert!(
@@ -867,6 +933,18 @@ mod tests {
                 (r, deps) => panic!("{layer}: {r:?} with requires {deps:?}"),
             }
         }
+    }
+
+    #[test]
+    fn user_range_defaults_and_outside_ids() {
+        let cfg = parse("[user]\nbase = 200000\nsize = 2000\nuid = 1000\ngid = 1001\n").unwrap();
+        assert_eq!(
+            (cfg.user.outside_uid(), cfg.user.outside_gid()),
+            (201000, 201001)
+        );
+        let d = SandboxConfig::builtin("strict").unwrap().user;
+        assert_eq!(d, UserConfig::default());
+        assert_eq!((d.base, d.size, d.outside_uid()), (100_000, 65536, 101_000));
     }
 
     #[rstest]

@@ -66,25 +66,47 @@ pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, Pla
             },
         ));
     }
+    // Rootless started by root drops to the outside user: that process must hold nothing of the
+    // caller's (descriptors, session, terminal) and never be dumpable (the parent writes its
+    // maps), or a process of that user could attach in between (CVE-2016-9962 class).
+    let drop_to_outside_user = cfg.rootless && input.caller_is_root;
     if let Some(tty) = input.controlling_tty {
-        s.extend(session::adopt_controlling_tty(tty));
+        if drop_to_outside_user {
+            s.push(Step::new(
+                None,
+                format!("dup2({tty}, 0) (caller's terminal, not adopted: rootless)"),
+                Op::Dup2 { from: tty, to: 0 },
+            ));
+        } else {
+            s.extend(session::adopt_controlling_tty(tty));
+        }
     }
     s.push(session::die_with_parent(input.parent));
     if let Some(cg) = input.cgroup {
         s.push(cg.join_step());
     }
+    s.push(session::close_runtime_fds(
+        input.pty_slave.into_iter().collect(),
+    ));
     if cfg.rootless {
-        // Already unprivileged when a non-root user started it.
-        if input.caller_is_root {
-            s.extend(uid::become_unprivileged(cfg));
+        if drop_to_outside_user {
+            s.push(session::not_dumpable());
+            s.push(session::leave_callers_session());
+            s.extend(uid::become_unprivileged(input.ids));
+            // A uid change sets dumpable to fs.suid_dumpable, which may be 1.
+            s.push(session::not_dumpable());
             s.push(session::die_with_parent(input.parent));
         }
-        s.push(uid::dumpable_for_self_map());
+        if input.ids.self_map {
+            s.push(uid::dumpable_for_self_map());
+        }
     } else if on(Layer::Uid) {
         s.extend(uid::clear_groups());
     }
     if on(Layer::UserNs) {
         s.extend(user_ns::steps(input.ids));
+        // Becoming inside root is a credential change, which clears the parent-death signal.
+        s.push(session::die_with_parent(input.parent));
     }
     s.push(session::not_dumpable());
     s.extend(namespaces::steps(cfg));
@@ -132,22 +154,28 @@ pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, Pla
     }
     let keep = cfg.effective_caps();
     if on(Layer::Caps) {
-        s.extend(caps::bounding(&keep, on(Layer::Uid)));
+        s.extend(caps::bounding(&keep));
     }
-    if on(Layer::Uid) {
-        let (u, g) = if on(Layer::UserNs) {
+    // The uid the payload ends up with: inside ids with user-ns on, else the range's outside ids.
+    let target = on(Layer::Uid).then(|| {
+        if on(Layer::UserNs) {
             (input.ids.inside_uid, input.ids.inside_gid)
         } else {
-            (cfg.user.uid, cfg.user.gid)
-        };
+            (input.ids.outside_uid, input.ids.outside_gid)
+        }
+    });
+    let payload_is_root = target.is_none_or(|(u, _)| u == 0);
+    if let Some((u, g)) = target {
         s.extend(uid::switch(u, g));
     }
     if on(Layer::Caps) {
-        s.extend(caps::sets(&keep));
+        s.extend(caps::sets(&keep, payload_is_root));
     }
     if on(Layer::Uid) || on(Layer::Caps) {
-        // A credential change clears the parent-death signal.
+        // A credential change clears the parent-death signal and sets dumpable to
+        // fs.suid_dumpable; this process is still a copy of the runtime until execve.
         s.push(session::die_with_parent(0));
+        s.push(session::not_dumpable());
     }
     if let Some(cwd) = input.cwd {
         let shown = cwd.to_string_lossy().into_owned();
@@ -156,6 +184,23 @@ pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, Pla
     if on(Layer::FdHygiene) {
         s.extend(fd_hygiene::steps());
     }
+    // Every privilege cut read back: a step that "succeeded" without effect (a seccomp rule
+    // answering 0) fails the setup here, naming its layer, instead of running the payload.
+    if let Some((u, g)) = target {
+        s.push(uid::verify(u, g));
+    }
+    if on(Layer::Caps) {
+        s.push(caps::verify(&keep, payload_is_root));
+    }
+    if on(Layer::NoNewPrivs) {
+        s.push(nnp::verify());
+    }
+    // Nothing between here and execve changes a disposition or the mask.
+    s.push(Step::new(
+        None,
+        "sigprocmask/sigaction (reset signals before execve)",
+        Op::ResetSignals,
+    ));
     let shown = input
         .exec
         .argv
@@ -277,6 +322,9 @@ mod tests {
                 "caps",
                 "runtime",
                 "fd-hygiene",
+                "uid",
+                "caps",
+                "no-new-privs",
                 "runtime"
             ]
         );
@@ -298,9 +346,11 @@ mod tests {
         // Seccomp while CAP_SYS_ADMIN is still held (works without no-new-privs), before the
         // bounding set is cut, which comes before the uid switch (needs CAP_SETPCAP).
         assert!(call("seccomp(") < call("prctl(PR_CAPBSET_DROP)"));
-        assert!(call("prctl(PR_CAPBSET_DROP)") < call("setresuid"));
-        assert!(call("setresgid") < call("setresuid"));
-        assert!(call("setresuid") < call("capset("));
+        assert!(call("prctl(PR_CAPBSET_DROP)") < call("setresuid(1000"));
+        assert!(call("setresgid(1000") < call("setresuid(1000"));
+        assert!(call("setresuid(1000") < call("capset("));
+        // Inside root right after the maps: the creator's host root is not mapped.
+        assert!(call("setresuid(0, 0, 0) (inside root)") < pos(&s, Step::is_fork));
         // Descriptors closed last before execve.
         assert!(call("close_range") > call("capset("));
         assert_eq!(s.iter().filter(|x| x.is_fork()).count(), 1);
@@ -341,10 +391,123 @@ mod tests {
         let cfg = SandboxConfig::builtin("rootless").unwrap();
         let s = chain(&cfg);
         let call = |c: &str| pos(&s, |x| x.call.starts_with(c));
-        assert!(call("setresuid(1000") < call("unshare(CLONE_NEWUSER)"));
-        assert!(s.iter().any(|x| x
-            .call
-            .starts_with("write(/proc/self/uid_map, \"0 1000 1\")")));
+        let drop = call("setresuid(101000");
+        assert!(drop < call("unshare(CLONE_NEWUSER)"));
+        // Nothing of the caller's is held and its session is left before the drop; the process
+        // is never dumpable: root writes the maps.
+        assert!(call("close the runtime's") < drop);
+        assert!(call("setsid() (leave the caller's session") < drop);
+        assert!(call("prctl(PR_SET_DUMPABLE, 0)") < drop);
+        assert_eq!(call("prctl(PR_SET_DUMPABLE, 0)"), drop - 4);
+        assert!(matches!(s[drop + 1].op, Op::NotDumpable));
+        assert!(!s.iter().any(|x| matches!(x.op, Op::Dumpable)));
+        assert!(s.iter().any(|x| x.call.contains("uid_map \"0 101000 1\"")));
+    }
+
+    #[test]
+    fn rootless_started_by_a_user_maps_itself() {
+        let cfg = SandboxConfig::builtin("rootless").unwrap();
+        let mut ids = id_plan(&cfg);
+        ids.self_map = true;
+        let argv = vec![cstr("true")];
+        let s = build(
+            &cfg,
+            PlanInput {
+                parent: 1,
+                caller_is_root: false,
+                stdio: [10, 11, 12],
+                controlling_tty: None,
+                pty_slave: None,
+                pty_name: None,
+                cgroup: None,
+                ids: &ids,
+                exec: exec_for(&argv, &[]),
+                cwd: None,
+            },
+        )
+        .unwrap();
+        assert!(!s.iter().any(|x| x.call.starts_with("setresuid(101000")));
+        assert!(s
+            .iter()
+            .any(|x| x.call.starts_with("write(/proc/self/uid_map")));
+    }
+
+    /// The checks come after the last privilege step and right before execve, each under the
+    /// layer whose promise it checks.
+    #[test]
+    fn privilege_checks_come_last_before_execve() {
+        let mut cfg = SandboxConfig::builtin("strict").unwrap();
+        cfg.set_enabled(Layer::CgroupLimits, false);
+        let s = chain(&cfg);
+        let n = s.len();
+        let verify: Vec<(usize, Option<Layer>)> = s
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| {
+                matches!(
+                    x.op,
+                    Op::VerifyIds { .. } | Op::VerifyCaps { .. } | Op::VerifyNoNewPrivs
+                )
+            })
+            .map(|(i, x)| (i, x.layer))
+            .collect();
+        assert_eq!(
+            verify,
+            [
+                (n - 5, Some(Layer::Uid)),
+                (n - 4, Some(Layer::Caps)),
+                (n - 3, Some(Layer::NoNewPrivs))
+            ]
+        );
+        assert!(matches!(s[n - 2].op, Op::ResetSignals));
+        assert!(s[n - 1].is_exec());
+        let last_cut = s
+            .iter()
+            .rposition(|x| {
+                matches!(
+                    x.op,
+                    Op::SetResUid(_)
+                        | Op::SetCaps { .. }
+                        | Op::DropBounding(_)
+                        | Op::NoNewPrivs
+                        | Op::Seccomp(_)
+                        | Op::CloseFrom { .. }
+                )
+            })
+            .unwrap();
+        assert!(last_cut < n - 5);
+        // strict's payload is inside uid 1000: nothing effective, permitted or inheritable.
+        assert!(matches!(
+            s[n - 4].op,
+            Op::VerifyCaps {
+                eff_prm: 0,
+                bounding: 0
+            }
+        ));
+        assert!(matches!(
+            s[n - 5].op,
+            Op::VerifyIds {
+                uid: 1000,
+                gid: 1000
+            }
+        ));
+    }
+
+    #[test]
+    fn uid_without_user_ns_switches_to_the_ranges_outside_id() {
+        let mut cfg = SandboxConfig::builtin("none").unwrap();
+        cfg.set_enabled(Layer::Uid, true);
+        let s = chain(&cfg);
+        assert!(s
+            .iter()
+            .any(|x| x.call == "setresuid(101000, 101000, 101000)"));
+        assert!(s.iter().any(|x| matches!(
+            x.op,
+            Op::VerifyIds {
+                uid: 101000,
+                gid: 101000
+            }
+        )));
     }
 
     #[test]

@@ -92,6 +92,11 @@ impl Payload {
 pub struct Sandbox {
     supervisor: Pid,
     payload: Option<Pid>,
+    /// A pidfd of the payload, opened when its pid arrived and checked to be the supervisor's
+    /// child: kill() signals through it, never through a pid that may have been reused.
+    payload_fd: Option<OwnedFd>,
+    /// The user namespace's maps, when user-ns is on.
+    id_maps: Option<(String, String)>,
     sock: OwnedFd,
     /// (owner, call, is_exec) per step, to describe a failure.
     steps: Vec<(&'static str, String, bool)>,
@@ -261,6 +266,10 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
     let mut sb = Sandbox {
         supervisor: Pid::from_raw(pid),
         payload: None,
+        payload_fd: None,
+        id_maps: cfg
+            .enabled(Layer::UserNs)
+            .then(|| (ids.uid_map.clone(), ids.gid_map.clone())),
         sock: parent_sock,
         steps: steps
             .iter()
@@ -289,7 +298,10 @@ impl Sandbox {
                     }
                     handshake::send(self.sock.as_raw_fd(), Msg::Go);
                 }
-                Recv::Msg(Msg::PayloadPid(p)) => self.payload = Some(Pid::from_raw(p)),
+                Recv::Msg(Msg::PayloadPid(p)) => {
+                    self.payload = Some(Pid::from_raw(p));
+                    self.payload_fd = pidfd_of_child(p, self.supervisor.as_raw());
+                }
                 Recv::Msg(Msg::ExecOk) => return Ok(()),
                 Recv::Msg(Msg::Failure { step, errno }) => {
                     let is_exec = self.steps.get(step as usize).is_some_and(|s| s.2);
@@ -334,6 +346,11 @@ impl Sandbox {
     /// The payload's pid as seen from the caller (the supervisor's until the payload exists).
     pub fn pid(&self) -> i32 {
         self.payload.unwrap_or(self.supervisor).as_raw()
+    }
+
+    /// The user namespace's id maps as written (uid_map, gid_map), when user-ns is on.
+    pub fn id_maps(&self) -> Option<(&str, &str)> {
+        self.id_maps.as_ref().map(|(u, g)| (u.as_str(), g.as_str()))
     }
 
     /// The supervisor process (outside the sandbox's pid namespace).
@@ -436,15 +453,55 @@ impl Sandbox {
         if let Some(cg) = &self.cgroup {
             let _ = cg.kill();
         }
-        match self.payload {
-            Some(p) => {
-                let _ = kill(p, Signal::SIGKILL);
+        match &self.payload_fd {
+            Some(fd) => {
+                // SAFETY: pidfd_send_signal on our pidfd, no siginfo.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd.as_raw_fd(),
+                        libc::SIGKILL,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0u32,
+                    )
+                };
             }
+            // No pidfd (the payload was already gone, or not yet forked): the supervisor is our
+            // unreaped child, so its pid cannot be reused; the payload dies with it.
             None => {
                 let _ = kill(self.supervisor, Signal::SIGKILL);
             }
         }
     }
+}
+
+/// A pidfd for `pid` if it is (still) the child of `supervisor`: opened first, then the parent
+/// read from /proc, then the pidfd checked not to have exited in between, so the /proc answer was
+/// about the process the pidfd holds.
+fn pidfd_of_child(pid: libc::pid_t, supervisor: libc::pid_t) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0u32) };
+    if raw < 0 {
+        return None;
+    }
+    // SAFETY: pidfd_open returned a new descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ppid: libc::pid_t = stat
+        .rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no wait; a pidfd polls readable once the process exited.
+    let exited = unsafe { libc::poll(&mut pfd, 1, 0) } != 0;
+    (ppid == supervisor && !exited).then_some(fd)
 }
 
 fn unreachable_timeout() -> Result<Outcome, SpawnError> {

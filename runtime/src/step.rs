@@ -34,6 +34,12 @@ pub(crate) enum Op {
         parent: libc::pid_t,
     },
     NotDumpable,
+    /// Close every close-on-exec descriptor from 3 up but `keep` and the socket to the parent:
+    /// the runtime's own (its pipes, files, sockets) never reach the processes that follow,
+    /// while what the caller left inheritable stays for the payload (fd-hygiene's business).
+    CloseRuntimeFds {
+        keep: Vec<RawFd>,
+    },
     /// PR_SET_DUMPABLE 1: after a uid change the kernel makes /proc/self root-owned, and the
     /// rootless self-mapping must write /proc/self/uid_map as the new uid.
     Dumpable,
@@ -132,9 +138,25 @@ pub(crate) enum Op {
     NoNewPrivs,
     Seccomp(Bpf),
     DropBounding(Vec<caps::Capability>),
-    KeepCaps,
-    /// Effective, permitted, inheritable = keep; ambient = keep.
-    SetCaps(caps::CapsHashSet),
+    /// One capset: effective = permitted = `eff_prm` (a bit mask), inheritable empty; then the
+    /// ambient set cleared.
+    SetCaps {
+        eff_prm: u64,
+    },
+    /// The drops took effect: getresuid, getresgid are all `uid`/`gid` and there is no
+    /// supplementary group (a seccomp rule can turn setresuid into a silent no-op).
+    VerifyIds {
+        uid: u32,
+        gid: u32,
+    },
+    /// Effective = permitted = `eff_prm`, inheritable and ambient empty, bounding = `bounding`
+    /// (masks), read back with capget, PR_CAPBSET_READ and PR_CAP_AMBIENT_IS_SET.
+    VerifyCaps {
+        eff_prm: u64,
+        bounding: u64,
+    },
+    /// PR_GET_NO_NEW_PRIVS answers 1.
+    VerifyNoNewPrivs,
     /// Close every descriptor from 3 up except `keep` (the error pipe, close-on-exec).
     CloseFrom {
         keep: RawFd,

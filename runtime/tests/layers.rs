@@ -98,25 +98,49 @@ fn caps_cut() -> R {
     Ok(())
 }
 
+/// As Docker with `--user` and `--cap-add`: a kept capability stays in the bounding set of a
+/// non-root payload and in none of its other sets (no inheritable, no ambient).
 fn caps_kept_for_uid() -> R {
     require_root()?;
     let mut cfg = config_with(&[Layer::Caps, Layer::Uid]);
     cfg.keep_cap("net_bind_service")?;
     let st = probe_out(&cfg, &["status"])?;
     // CAP_NET_BIND_SERVICE is bit 10.
-    for f in ["CapEff", "CapPrm", "CapBnd", "CapAmb"] {
+    ensure!(
+        status_field(&st, "CapBnd").as_deref() == Some("0000000000000400"),
+        "CapBnd = {:?}, want only CAP_NET_BIND_SERVICE",
+        status_field(&st, "CapBnd")
+    );
+    for f in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
         ensure!(
-            status_field(&st, f).as_deref() == Some("0000000000000400"),
-            "{f} = {:?}, want only CAP_NET_BIND_SERVICE",
+            status_field(&st, f).as_deref() == Some("0000000000000000"),
+            "{f} = {:?}, want empty for a non-root payload",
             status_field(&st, f)
         );
     }
     ensure!(
         status_field(&st, "Uid")
             .unwrap_or_default()
-            .starts_with("1000"),
-        "uid not 1000: {st}"
+            .starts_with("101000"),
+        "uid not 101000: {st}"
     );
+    // A root payload keeps it in effective and permitted, never inheritable or ambient.
+    let mut cfg = config_with(&[Layer::Caps]);
+    cfg.keep_cap("net_bind_service")?;
+    let st = probe_out(&cfg, &["status"])?;
+    for (f, want) in [
+        ("CapEff", "0000000000000400"),
+        ("CapPrm", "0000000000000400"),
+        ("CapBnd", "0000000000000400"),
+        ("CapInh", "0000000000000000"),
+        ("CapAmb", "0000000000000000"),
+    ] {
+        ensure!(
+            status_field(&st, f).as_deref() == Some(want),
+            "root payload: {f} = {:?}, want {want}",
+            status_field(&st, f)
+        );
+    }
     Ok(())
 }
 
@@ -949,6 +973,380 @@ fn profile_runs(name: &'static str) -> R {
     Ok(())
 }
 
+/// The outside uid/gid a sandbox of `cfg` runs its payload as (and, rootless, the unprivileged
+/// user it drops to).
+fn sandbox_outside_ids(cfg: &SandboxConfig) -> (u32, u32) {
+    (cfg.user.outside_uid(), cfg.user.outside_gid())
+}
+
+/// Lines "inside outside count" of an id map; true when one of them covers outside id 0.
+fn map_covers_host_root(map: &str) -> bool {
+    map.lines().any(|l| {
+        let f: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        f.len() == 3 && f[1] == 0 && f[2] > 0
+    })
+}
+
+/// Item: no id map may contain the host's uid 0 or gid 0 (the kernel lets euid 0 write global
+/// sysctls without a capability and root-owned files are the owner's to read). Read from
+/// outside, from /proc/PID/{uid,gid}_map of the running payload.
+fn no_map_contains_host_root() -> R {
+    require_root()?;
+    let mut cases: Vec<(String, SandboxConfig)> = Vec::new();
+    for name in ["namespaces", "strict", "rootless"] {
+        let mut cfg = SandboxConfig::builtin(name)?;
+        cfg.set_enabled(Layer::CgroupLimits, false);
+        cases.push((name.into(), cfg));
+    }
+    cases.push(("user-ns alone".into(), config_with(&[Layer::UserNs])));
+    cases.push((
+        "user-ns + uid".into(),
+        config_with(&[Layer::UserNs, Layer::Uid]),
+    ));
+    let mut bad = Vec::new();
+    for (name, cfg) in cases {
+        let mut cfg = cfg;
+        if cfg.enabled(Layer::MountNs) {
+            cfg.mount
+                .binds
+                .push(self_exe().parent().unwrap().to_path_buf());
+        }
+        let mut sb = breakout_runtime::spawn(&cfg, Payload::new(probe(&["sleep", "30"])))?;
+        let uid_map = std::fs::read_to_string(format!("/proc/{}/uid_map", sb.pid()));
+        let gid_map = std::fs::read_to_string(format!("/proc/{}/gid_map", sb.pid()));
+        sb.kill();
+        let _ = sb.wait();
+        let (uid_map, gid_map) = (uid_map?, gid_map?);
+        ensure!(
+            !uid_map.trim().is_empty() && !uid_map.contains("4294967295"),
+            "{name}: not in a user namespace? uid_map {uid_map:?}"
+        );
+        if map_covers_host_root(&uid_map) || map_covers_host_root(&gid_map) {
+            bad.push(format!(
+                "{name}: uid_map {:?} gid_map {:?}",
+                uid_map.trim(),
+                gid_map.trim()
+            ));
+        }
+    }
+    ensure!(
+        bad.is_empty(),
+        "id maps containing host id 0: {}",
+        bad.join("; ")
+    );
+    Ok(())
+}
+
+/// Item: inheritable and ambient capabilities stay empty in every built-in profile but `none`
+/// (CVE-2022-29162: a process that later drops to another uid keeps its inheritable set and
+/// regains those capabilities from any file whose inheritable bits match).
+fn no_inheritable_or_ambient_caps() -> R {
+    require_root()?;
+    let mut bad = Vec::new();
+    for name in ["namespaces", "docker-default", "strict", "rootless"] {
+        let mut cfg = SandboxConfig::builtin(name)?;
+        cfg.set_enabled(Layer::CgroupLimits, false);
+        let st = probe_out(&cfg, &["status"])?;
+        for f in ["CapInh", "CapAmb"] {
+            let v = status_field(&st, f).unwrap_or_default();
+            if v != "0000000000000000" {
+                bad.push(format!("{name}: {f} {v}"));
+            }
+        }
+    }
+    ensure!(
+        bad.is_empty(),
+        "capabilities left to inherit: {}",
+        bad.join(", ")
+    );
+    Ok(())
+}
+
+/// Docker's profile format, with rules that make the privilege drops silent no-ops: errno 0 for
+/// setresuid, setresgid, capset and prctl(PR_CAPBSET_DROP).
+const NOOP_DROPS_PROFILE: &str = r#"{
+  "defaultAction": "SCMP_ACT_ALLOW",
+  "syscalls": [
+    {"names": ["setresuid", "setresgid", "capset"], "action": "SCMP_ACT_ERRNO", "errnoRet": 0},
+    {"names": ["prctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 0,
+     "args": [{"index": 0, "value": 24, "op": "SCMP_CMP_EQ"}]}
+  ]
+}"#;
+
+/// Item: privilege drops are verified before execve. With the no-op profile the chain "succeeds"
+/// unless the runtime checks what it got; it must end in a setup failure naming the layer.
+fn unverified_drops_fail_setup() -> R {
+    require_root()?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("noop-drops.json");
+    std::fs::write(&path, NOOP_DROPS_PROFILE)?;
+    let mut cfg = config_with(&[Layer::Uid, Layer::Caps, Layer::Seccomp]);
+    cfg.set_seccomp_profile(path.to_str().ok_or("tempdir path not UTF-8")?)?;
+    let r = run(&cfg, probe(&["status"]))?;
+    let uid = status_field(&r.stdout, "Uid").unwrap_or_default();
+    let eff = status_field(&r.stdout, "CapEff").unwrap_or_default();
+    ensure!(
+        r.outcome.status.code() == 125,
+        "payload ran with drops turned into no-ops: exit {:?}, Uid {uid:?}, CapEff {eff:?}",
+        r.outcome.status
+    );
+    let f = r
+        .outcome
+        .setup_failure
+        .ok_or("exit 125 without a setup failure")?;
+    ensure!(
+        f.step == "uid" || f.step == "caps",
+        "failure does not name the layer: {f:?}"
+    );
+    ensure!(
+        f.to_string().contains(&format!("(layer {})", f.step)),
+        "message: {f}"
+    );
+    // Control: the same layers with a benign profile start.
+    let mut ok = config_with(&[Layer::Uid, Layer::Caps, Layer::Seccomp]);
+    ok.set_seccomp_profile("docker-default")?;
+    let r = run(&ok, probe(&["status"]))?;
+    ensure!(
+        r.outcome.status.code() == 0,
+        "control: {:?} {}",
+        r.outcome,
+        r.stderr
+    );
+    Ok(())
+}
+
+/// The payload execs with default dispositions and an empty mask whatever the caller set.
+fn signals_reset_before_exec() -> R {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+    require_root()?;
+    let mut block = SigSet::empty();
+    block.add(Signal::SIGUSR1);
+    let mut old_mask = SigSet::empty();
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&block), Some(&mut old_mask))?;
+    let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_IGN for SIGUSR2, restored below; nothing in the test raises it.
+    let old = unsafe { sigaction(Signal::SIGUSR2, &ign) }?;
+    let mut results = Vec::new();
+    for layers in [
+        &[][..],
+        &[Layer::PidNs, Layer::UserNs, Layer::Uid, Layer::Caps][..],
+    ] {
+        results.push(run(
+            &config_with(layers),
+            vec!["/bin/cat".into(), "/proc/self/status".into()],
+        ));
+    }
+    // SAFETY: restoring what was there before.
+    unsafe { sigaction(Signal::SIGUSR2, &old) }?;
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None)?;
+    for (i, r) in results.into_iter().enumerate() {
+        let r = r?;
+        for f in ["SigBlk", "SigIgn"] {
+            ensure!(
+                status_field(&r.stdout, f).as_deref() == Some("0000000000000000"),
+                "configuration {i}: {f} = {:?} in the payload",
+                status_field(&r.stdout, f)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Marked in the runtime's memory after the attacker forked, so only a copy of the runtime's
+/// image made after that (a supervisor, a payload before execve) holds the value.
+static RUNTIME_MARK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Item: an attacker outside the sandbox running as the sandbox's outside uid races the launch
+/// of `rootless` (started by root) and tries to get the runtime's memory or descriptors: open
+/// /proc/PID/mem, pidfd_getfd, PTRACE_SEIZE on every child of the runtime, in a tight loop.
+/// The oracle: the mark in the runtime's memory, or a descriptor of a root-only file the
+/// runtime holds open, reached the attacker.
+fn rootless_launch_race() -> R {
+    use std::os::fd::AsRawFd;
+    require_root()?;
+    let mut cfg = SandboxConfig::builtin("rootless")?;
+    cfg.set_enabled(Layer::CgroupLimits, false);
+    let (uid, gid) = sandbox_outside_ids(&cfg);
+    // A root-only file the runtime holds open (close-on-exec, as a careful caller would).
+    let dir = tempfile::tempdir()?;
+    let secret_path = dir.path().join("runtime-only");
+    std::fs::write(&secret_path, "root only")?;
+    let secret = std::fs::File::open(&secret_path)?;
+    let tester = std::process::id() as i32;
+    let mark_addr = &RUNTIME_MARK as *const _ as u64;
+    let (res_r, res_w) = nix::unistd::pipe()?;
+    let (stop_r, stop_w) = nix::unistd::pipe()?;
+    // SAFETY: the child only drops to the sandbox's uid and runs the attack loop, then _exits.
+    let attacker = unsafe { libc::fork() };
+    if attacker == 0 {
+        drop(stop_w);
+        let _ = nix::unistd::setgroups(&[]);
+        let ok = nix::unistd::setresgid(gid.into(), gid.into(), gid.into()).is_ok()
+            && nix::unistd::setresuid(uid.into(), uid.into(), uid.into()).is_ok();
+        let report = if ok {
+            race_attacker(tester, mark_addr, stop_r.as_raw_fd())
+        } else {
+            "error could not become the sandbox's uid\n".to_string()
+        };
+        let _ = nix::unistd::write(&res_w, report.as_bytes());
+        // SAFETY: leave the forked test process without running the harness's exit path.
+        unsafe { libc::_exit(0) };
+    }
+    drop(res_w);
+    drop(stop_r);
+    let mark = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(tester as u64);
+        h.finish() | 1
+    };
+    RUNTIME_MARK.store(mark, std::sync::atomic::Ordering::SeqCst);
+    let mut launches = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut failure = None;
+    while launches < 150 && std::time::Instant::now() < deadline {
+        let r = run(&cfg, vec!["/bin/true".into()]);
+        launches += 1;
+        match r {
+            Ok(r) if r.outcome.status.code() == 0 => {}
+            Ok(r) => failure = Some(format!("{:?} {}", r.outcome, r.stderr)),
+            Err(e) => failure = Some(e),
+        }
+        if failure.is_some() {
+            break;
+        }
+    }
+    drop(stop_w);
+    let report = read_all(res_r);
+    nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(attacker), None)?;
+    drop(secret);
+    let secret_target = secret_path.display().to_string();
+    let got_memory = report
+        .lines()
+        .filter_map(|l| l.strip_prefix("mem "))
+        .any(|l| l.split_whitespace().nth(1) == Some(&mark.to_string()));
+    let got_fd: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("fd ") && l.ends_with(&secret_target))
+        .collect();
+    let attached = report.lines().filter(|l| l.starts_with("seize ")).count();
+    ensure!(!report.starts_with("error"), "attacker: {}", report.trim());
+    ensure!(
+        !got_memory && got_fd.is_empty(),
+        "in {launches} rootless launches an attacker running as the sandbox's uid {uid} got the \
+         runtime's memory: {got_memory}, its descriptors: {got_fd:?} (attached {attached} times)"
+    );
+    ensure!(failure.is_none(), "launch failed: {failure:?}");
+    ensure!(launches >= 20, "only {launches} launches");
+    Ok(())
+}
+
+fn ppid_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The attacker's loop (as the sandbox's uid). Targets are the runtime's children (supervisors)
+/// and their children (payloads before execve). Reports one line per thing obtained.
+fn race_attacker(tester: i32, mark_addr: u64, stop: std::os::fd::RawFd) -> String {
+    use std::collections::BTreeMap;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let mut out = String::new();
+    let mut targets: BTreeMap<i32, Option<OwnedFd>> = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let me = std::process::id() as i32;
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: stop,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        if unsafe { libc::poll(&mut pfd, 1, 0) } != 0 {
+            break;
+        }
+        let last: i32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        for pid in (last - 6).max(2)..=last + 2 {
+            if pid == me || seen.contains(&pid) {
+                continue;
+            }
+            if let Some(pp) = ppid_of(pid) {
+                if pp == tester || targets.contains_key(&pp) {
+                    seen.insert(pid);
+                    // SAFETY: pidfd_open takes a pid and flags.
+                    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+                    // SAFETY: a new descriptor we own when non-negative.
+                    let fd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) });
+                    targets.insert(pid, fd);
+                }
+            }
+        }
+        let mut gone = Vec::new();
+        for (&pid, pidfd) in &targets {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                gone.push(pid);
+                continue;
+            }
+            // Memory through /proc/PID/mem (the access check happens at open only).
+            if let Ok(f) = std::fs::File::open(format!("/proc/{pid}/mem")) {
+                let mut b = [0u8; 8];
+                let n = nix::sys::uio::pread(&f, &mut b, mark_addr as i64).unwrap_or(0);
+                out.push_str(&format!(
+                    "mem {pid} {}\n",
+                    u64::from_ne_bytes(b) * (n == 8) as u64
+                ));
+            }
+            // Descriptors through pidfd_getfd.
+            if let Some(pfd) = pidfd {
+                for n in 0..24 {
+                    // SAFETY: pidfd_getfd takes a pidfd, a descriptor number and flags.
+                    let got =
+                        unsafe { libc::syscall(libc::SYS_pidfd_getfd, pfd.as_raw_fd(), n, 0) };
+                    if got >= 0 {
+                        let target = std::fs::read_link(format!("/proc/self/fd/{got}"))
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default();
+                        out.push_str(&format!("fd {pid} {n} {target}\n"));
+                        // SAFETY: closing the descriptor we just got.
+                        unsafe { libc::close(got as i32) };
+                    }
+                }
+            }
+            // ptrace: attach, stop, read the mark, let go.
+            // SAFETY: ptrace requests with integer arguments and a pointer-sized address.
+            unsafe {
+                if libc::ptrace(libc::PTRACE_SEIZE, pid, 0, 0) == 0 {
+                    out.push_str(&format!("seize {pid}\n"));
+                    libc::ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0);
+                    let mut st = 0;
+                    libc::waitpid(pid, &mut st, libc::__WALL);
+                    *libc::__errno_location() = 0;
+                    let v = libc::ptrace(libc::PTRACE_PEEKDATA, pid, mark_addr, 0);
+                    if *libc::__errno_location() == 0 {
+                        out.push_str(&format!("mem {pid} {}\n", v as u64));
+                    }
+                    libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0);
+                }
+            }
+        }
+        for g in gone {
+            targets.remove(&g);
+        }
+    }
+    out
+}
+
 fn main() {
     let args = std::env::args().collect::<Vec<_>>();
     if args.get(1).map(String::as_str) == Some("__probe") {
@@ -973,24 +1371,24 @@ fn main() {
         ));
     }
     trials.extend([
-        Trial::test("uid::runs_as_1000_outside", || {
-            uid_outside(config_with(&[Layer::Uid]), "1000")
+        Trial::test("uid::runs_as_the_ranges_uid_outside", || {
+            uid_outside(config_with(&[Layer::Uid]), "101000")
         }),
-        Trial::test("uid::with_user_ns_still_1000_outside", || {
-            uid_outside(config_with(&[Layer::Uid, Layer::UserNs]), "1000")
+        Trial::test("uid::with_user_ns_same_outside_uid", || {
+            uid_outside(config_with(&[Layer::Uid, Layer::UserNs]), "101000")
         }),
-        Trial::test("user-ns::alone_maps_inside_root_to_outside_root", || {
-            uid_outside(config_with(&[Layer::UserNs]), "0")
+        Trial::test("user-ns::alone_maps_inside_root_to_the_ranges_base", || {
+            uid_outside(config_with(&[Layer::UserNs]), "100000")
         }),
-        Trial::test("uid::strict_is_1000_outside", || {
+        Trial::test("uid::strict_is_the_ranges_uid_outside", || {
             let mut cfg = SandboxConfig::builtin("strict")?;
             cfg.set_enabled(Layer::CgroupLimits, false);
-            uid_outside(cfg, "1000")
+            uid_outside(cfg, "101000")
         }),
-        Trial::test("uid::rootless_is_1000_outside", || {
+        Trial::test("uid::rootless_is_the_ranges_uid_outside", || {
             let mut cfg = SandboxConfig::builtin("rootless")?;
             cfg.set_enabled(Layer::CgroupLimits, false);
-            uid_outside(cfg, "1000")
+            uid_outside(cfg, "101000")
         }),
         Trial::test(
             "uid::rootless_started_by_uid_1000",
@@ -998,7 +1396,7 @@ fn main() {
         ),
         Trial::test("caps::every_set_empty", caps_cut),
         Trial::test(
-            "caps::kept_capability_reaches_uid_1000_payload",
+            "caps::kept_capability_only_bounds_a_non_root_payload",
             caps_kept_for_uid,
         ),
         Trial::test("no-new-privs::bit_set", no_new_privs),
@@ -1070,6 +1468,28 @@ fn main() {
         Trial::test("runtime::pid_ns_dies_with_runtime", || {
             dies_with_parent(&[Layer::PidNs, Layer::UserNs])
         }),
+    ]);
+    trials.extend([
+        Trial::test(
+            "user-ns::no_id_map_contains_host_root",
+            no_map_contains_host_root,
+        ),
+        Trial::test(
+            "caps::no_profile_but_none_leaves_inheritable_or_ambient",
+            no_inheritable_or_ambient_caps,
+        ),
+        Trial::test(
+            "runtime::noop_privilege_drops_fail_setup_naming_the_layer",
+            unverified_drops_fail_setup,
+        ),
+        Trial::test(
+            "runtime::payload_execs_with_default_signals",
+            signals_reset_before_exec,
+        ),
+        Trial::test(
+            "rootless::launch_race_gets_no_runtime_memory_or_descriptor",
+            rootless_launch_race,
+        ),
     ]);
     for name in ["none", "namespaces", "docker-default", "strict", "rootless"] {
         trials.push(Trial::test(format!("profile::{name}_runs"), move || {

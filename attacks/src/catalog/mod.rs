@@ -35,6 +35,7 @@ mod proc_root;
 mod proc_self_exe;
 mod raw_socket;
 mod reboot;
+mod root_owned_file;
 mod sysrq_trigger;
 mod userfaultfd;
 pub(crate) mod util;
@@ -67,5 +68,6 @@ pub fn probes() -> Vec<&'static dyn Probe> {
         &proc_self_exe::ProcSelfExe,
         &io_uring::IoUring,
         &block_device::BlockDevice,
+        &root_owned_file::RootOwnedFile,
     ]
 }

@@ -1,7 +1,7 @@
 //! setuid-gain: after dropping to uid 1000, exec a setuid-root helper and use its euid 0.
 
 use super::{with_args, wrong_state};
-use crate::world::{write_new_file, Planted, World, SANDBOX_GID, SANDBOX_UID};
+use crate::world::{write_new_file, Planted, World, SANDBOX_INSIDE_UID};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation,
@@ -110,7 +110,10 @@ impl Probe for SetuidGain {
         with_args(META.id, args, |args, steps| {
             let helper = args.str("helper")?;
             let file = args.str("file")?;
-            let (uid, gid) = (Uid::from_raw(SANDBOX_UID), Gid::from_raw(SANDBOX_GID));
+            let (uid, gid) = (
+                Uid::from_raw(SANDBOX_INSIDE_UID),
+                Gid::from_raw(SANDBOX_INSIDE_UID),
+            );
             // Supplementary groups may stay when this is refused (already unprivileged).
             steps.call("drop supplementary groups", "setgroups([])", || {
                 nix::unistd::setgroups(&[])

@@ -23,7 +23,7 @@ pub const VICTIM_SECRET_ENV: &str = "BREAKOUT_VICTIM_SECRET";
 pub enum VictimKind {
     /// uid 0 outside.
     Root,
-    /// The uid the `uid` layer runs the payload as (1000).
+    /// The uid the `uid` layer runs the payload as, seen from outside (101000).
     SandboxUid,
 }
 
@@ -31,7 +31,7 @@ impl VictimKind {
     pub fn name(self) -> &'static str {
         match self {
             VictimKind::Root => "root",
-            VictimKind::SandboxUid => "uid-1000",
+            VictimKind::SandboxUid => "sandbox-uid",
         }
     }
 }

@@ -10,3 +10,13 @@ pub(crate) fn steps() -> Vec<Step> {
         Op::NoNewPrivs,
     )]
 }
+
+/// Just before execve: the bit is really set (a seccomp rule answering 0 makes the prctl a
+/// silent no-op).
+pub(crate) fn verify() -> Step {
+    Step::new(
+        Some(Layer::NoNewPrivs),
+        "prctl(PR_GET_NO_NEW_PRIVS) = 1 (checked before execve)",
+        Op::VerifyNoNewPrivs,
+    )
+}

@@ -20,6 +20,27 @@ pub(crate) fn not_dumpable() -> Step {
     Step::new(None, "prctl(PR_SET_DUMPABLE, 0)", Op::NotDumpable)
 }
 
+/// Rootless started by root, before the drop: a session of our own, so the unprivileged process
+/// is no member of the caller's session nor has its terminal (the caller's terminal, if handed
+/// in, stays the payload's stdin but is no controlling terminal).
+pub(crate) fn leave_callers_session() -> Step {
+    Step::new(
+        None,
+        "setsid() (leave the caller's session before dropping to the outside user)",
+        Op::Setsid,
+    )
+}
+
+/// The runtime's own close-on-exec descriptors are closed before anything else runs in the
+/// supervisor (`keep`: the runtime pty's slave the payload needs later).
+pub(crate) fn close_runtime_fds(keep: Vec<RawFd>) -> Step {
+    Step::new(
+        None,
+        "close the runtime's close-on-exec descriptors",
+        Op::CloseRuntimeFds { keep },
+    )
+}
+
 /// Before any layer: make the caller's terminal our stdin and controlling terminal.
 pub(crate) fn adopt_controlling_tty(fd: RawFd) -> Vec<Step> {
     vec![
