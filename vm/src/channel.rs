@@ -307,7 +307,10 @@ mod tests {
     #[test]
     fn empty_payload_round_trips() {
         assert_eq!(
-            decode(&line(0, FrameKind::Stdout, b"")).unwrap().unwrap().payload,
+            decode(&line(0, FrameKind::Stdout, b""))
+                .unwrap()
+                .unwrap()
+                .payload,
             b""
         );
     }

@@ -138,7 +138,12 @@ impl Numbering {
             ));
         }
         if !self.repeated.is_empty() {
-            let shown: Vec<String> = self.repeated.iter().take(NAMED_DAMAGE).map(u64::to_string).collect();
+            let shown: Vec<String> = self
+                .repeated
+                .iter()
+                .take(NAMED_DAMAGE)
+                .map(u64::to_string)
+                .collect();
             parts.push(format!(
                 "frame(s) {} arrived again or out of order and were dropped",
                 shown.join(", ")
@@ -465,7 +470,8 @@ mod tests {
         for n in 0..20 {
             // The two ports' lines reach the host interleaved in any order.
             c.feed(SYSRQ_HELP);
-            if let ConsoleEvent::Result(r) = c.feed_data(&init.frame(FrameKind::Result, &big_result(n)))
+            if let ConsoleEvent::Result(r) =
+                c.feed_data(&init.frame(FrameKind::Result, &big_result(n)))
             {
                 results.push(r);
             }
@@ -505,11 +511,20 @@ mod tests {
     fn the_last_frame_torn_is_named_too() {
         let mut c = Console::new();
         let mut init = Init::default();
-        c.feed_data(&init.frame(FrameKind::Ready, &json(ReadyReport { init_start_ms: 1, init_ready_ms: 2 })));
+        c.feed_data(&init.frame(
+            FrameKind::Ready,
+            &json(ReadyReport {
+                init_start_ms: 1,
+                init_ready_ms: 2,
+            }),
+        ));
         let exit = init.frame(FrameKind::Exit, b"{\"code\":0}");
         c.feed(&format!("{}[ 9.0] oops{}", &exit[..20], &exit[20..]));
         assert_eq!(c.exit(), None);
-        assert_eq!(c.loss().as_deref(), Some("frame 1 (X of 10 bytes) arrived torn"));
+        assert_eq!(
+            c.loss().as_deref(),
+            Some("frame 1 (X of 10 bytes) arrived torn")
+        );
     }
 
     #[test]
@@ -542,7 +557,10 @@ mod tests {
             c.loss().as_deref(),
             Some("1 damaged line(s) that could not be told apart")
         );
-        assert!(c.tail().to_string().contains("not a frame, on the data port"));
+        assert!(c
+            .tail()
+            .to_string()
+            .contains("not a frame, on the data port"));
     }
 
     #[test]

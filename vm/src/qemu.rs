@@ -328,6 +328,21 @@ mod tests {
         );
         assert!(a.contains(&"-no-reboot".to_string()));
         assert!(a.contains(&"-nodefaults".to_string()));
+        // The data port: a second UART on the pipe at fd 3, apart from the console on stdio.
+        assert_eq!(
+            value_after(&a, "-device"),
+            "isa-serial,chardev=data,iobase=0x2f8,irq=3"
+        );
+        let chardevs: Vec<&str> = a
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| *x == "-chardev")
+            .map(|(i, _)| a[i + 1].as_str())
+            .collect();
+        assert_eq!(
+            chardevs,
+            ["stdio,id=console,signal=off", "file,id=data,path=/dev/fd/3"]
+        );
         assert!(!a.iter().any(|x| x.contains("netdev") || x == "-net"));
     }
 
@@ -364,6 +379,29 @@ mod tests {
         assert_eq!("auto".parse::<Accel>(), Ok(Accel::Auto));
         let e = "xen".parse::<Accel>().unwrap_err();
         assert!(e.to_string().contains("xen"));
+    }
+
+    #[test]
+    fn the_data_pipe_is_fd_3_in_the_child_and_ends_with_it() {
+        use std::io::Read;
+        let mut p = QemuProcess::spawn(
+            Path::new("/bin/sh"),
+            &[
+                "-c".into(),
+                "echo on-the-data-port >&3; echo on-stdout".into(),
+            ],
+        )
+        .unwrap();
+        let mut data = p.take_data().unwrap();
+        let mut got = String::new();
+        // Ends (EOF) because the child held the only write end.
+        data.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "on-the-data-port\n");
+        assert!(p
+            .wait_for(Duration::from_secs(5))
+            .unwrap()
+            .unwrap()
+            .success());
     }
 
     #[test]

@@ -136,6 +136,50 @@ fn results_come_back_on_their_own_channel() {
     assert_eq!(sink.stdout, b"not-a-result\n");
 }
 
+/// The kernel writes its console from any CPU between any two bytes on ttyS0; before the data
+/// had a port of its own, SysRq's help (printed whatever kernel.printk says) tore result frames
+/// and 9 of these 40 results were lost.
+#[test]
+fn kernel_text_during_large_results_loses_nothing() {
+    let script = r#"
+        pad=$(head -c 10000 /dev/zero | tr '\0' a)
+        out=$(head -c 5000 /dev/zero | tr '\0' o)
+        i=0
+        while [ $i -lt 40 ]; do
+          echo "{\"n\":$i,\"pad\":\"$pad\"}" > /run/breakout/results
+          echo h > /proc/sysrq-trigger
+          echo "<0>breakout-test emergency $i" > /dev/kmsg
+          echo "$out"
+          i=$((i+1))
+        done"#;
+    let (r, sink, _) = run_sh(&config(), script);
+    let out = r.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out.exit_code,
+        0,
+        "{}",
+        String::from_utf8_lossy(&sink.stderr)
+    );
+    let pad = "a".repeat(10_000);
+    let want: Vec<String> = (0..40)
+        .map(|n| format!("{{\"n\":{n},\"pad\":\"{pad}\"}}"))
+        .collect();
+    assert_eq!(sink.results.len(), 40, "results lost");
+    assert!(sink.results == want, "results changed");
+    assert_eq!(
+        sink.stdout,
+        format!("{}\n", "o".repeat(5000)).repeat(40).into_bytes()
+    );
+    // The kernel text did reach the console, while the results were in flight.
+    let on_console = |needle: &str| sink.console.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(on_console("sysrq: HELP"), 40, "{:?}", sink.console);
+    assert!(
+        on_console("breakout-test emergency") >= 40,
+        "{:?}",
+        sink.console
+    );
+}
+
 #[test]
 fn missing_command_is_127_with_a_message() {
     let mut sink = CollectSink::default();

@@ -286,5 +286,7 @@ fn send_json<T: serde::Serialize>(
         step: "encode a report".into(),
         source: std::io::Error::other(e),
     })?;
-    serial.send(kind, &bytes).map_err(io("write to the serial channel"))
+    serial
+        .send(kind, &bytes)
+        .map_err(io("write to the serial channel"))
 }
