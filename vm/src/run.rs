@@ -392,11 +392,16 @@ struct LineSplitter {
 
 impl LineSplitter {
     fn push(&mut self, bytes: &[u8], mut emit: impl FnMut(String)) {
+        // QEMU writes a UART's bytes one write(2) at a time, so chunks are often tiny: look for
+        // newlines in the new bytes only, never in the partial line again.
+        let mut searched = self.partial.len();
         self.partial.extend_from_slice(bytes);
         let mut start = 0;
-        while let Some(nl) = self.partial[start..].iter().position(|b| *b == b'\n') {
-            emit(line_text(&self.partial[start..start + nl]));
-            start += nl + 1;
+        while let Some(nl) = self.partial[searched..].iter().position(|b| *b == b'\n') {
+            let end = searched + nl;
+            emit(line_text(&self.partial[start..end]));
+            start = end + 1;
+            searched = start;
         }
         self.partial.drain(..start);
     }
@@ -721,6 +726,21 @@ pub fn boot(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lines_are_split_across_any_chunking() {
+        let text = b"first\r\n\nsecond line\nthird\r\npartial";
+        for size in [1, 2, 3, 7, text.len()] {
+            let mut s = LineSplitter::default();
+            let mut got = Vec::new();
+            for chunk in text.chunks(size) {
+                s.push(chunk, |l| got.push(l));
+            }
+            assert_eq!(got, ["first", "", "second line", "third"], "chunks of {size}");
+            s.finish(|l| got.push(l));
+            assert_eq!(got.last().map(String::as_str), Some("partial"));
+        }
+    }
+
 
     #[test]
     fn commands_under_mounted_over_directories_move_to_host() {
