@@ -19,8 +19,10 @@
 //!   can tear a frame there: the channel is lossless by construction, not by luck of timing.
 //! * **Frames.** Everything init sends is one line
 //!   `@@BKO2 <seq> <kind> <len> <base64 payload> <fnv1a-32 hex>\n`. `seq` counts every frame
-//!   init sends, from 0, on whichever port; the checksum covers the sequence number, the kind
-//!   and the payload. The host checks that every frame arrives once and in order: a gap, a
+//!   init sends, from 0; the checksum covers the sequence number, the kind and the payload.
+//!   Init moves to the data port before its first frame (only a failure before /dev is mounted
+//!   is reported on the console port), so one run's frames travel on one port, in order, and
+//!   the two ports' relative timing does not matter. The host checks that every frame arrives once and in order: a gap, a
 //!   repeat, or a line that starts like a frame but does not decode is a *loss*, and a run
 //!   with a loss fails with `VmError::ChannelLoss` naming the frames (number, kind, size when
 //!   its header survived). So a result can no longer go missing silently; the only ways left

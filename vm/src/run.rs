@@ -735,12 +735,15 @@ mod tests {
             for chunk in text.chunks(size) {
                 s.push(chunk, |l| got.push(l));
             }
-            assert_eq!(got, ["first", "", "second line", "third"], "chunks of {size}");
+            assert_eq!(
+                got,
+                ["first", "", "second line", "third"],
+                "chunks of {size}"
+            );
             s.finish(|l| got.push(l));
             assert_eq!(got.last().map(String::as_str), Some("partial"));
         }
     }
-
 
     #[test]
     fn commands_under_mounted_over_directories_move_to_host() {

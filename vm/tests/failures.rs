@@ -87,7 +87,18 @@ fn json(v: impl serde::Serialize) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
+/// Init's first two frames on the console port (as without a data port).
 fn boot_frames() -> String {
+    boot_frames_with(frame)
+}
+
+/// The same on the data port: init opens it before its first frame, so a run's frames are all
+/// on one port.
+fn data_boot_frames() -> String {
+    boot_frames_with(data_frame)
+}
+
+fn boot_frames_with(frame: fn(FrameKind, &[u8]) -> String) -> String {
     NEXT_SEQ.with(|n| n.set(0));
     frame(
         FrameKind::Ready,
@@ -324,7 +335,7 @@ fn a_torn_frame_never_reaches_the_sink_and_fails_the_run_naming_it() {
 fn frames_on_the_data_port_are_untouched_by_console_text() {
     let fx = Fixture::new();
     let result = format!("{{\"pad\":\"{}\"}}", "r".repeat(10_000));
-    let mut script = boot_frames();
+    let mut script = data_boot_frames();
     for _ in 0..5 {
         script += "printf '[    4.1] sysrq: HELP : loglevel(0-9)'\n";
         script += &data_frame(FrameKind::Result, result.as_bytes());
@@ -356,7 +367,7 @@ fn frames_on_the_data_port_are_untouched_by_console_text() {
 #[test]
 fn a_frame_missing_from_the_data_port_is_named() {
     let fx = Fixture::new();
-    let mut script = boot_frames(); // 0, 1
+    let mut script = data_boot_frames(); // 0, 1
     script += &data_frame(FrameKind::Result, b"{\"a\":1}"); // 2
     let _lost = frame_line(FrameKind::Result, b"{\"b\":2}"); // 3, never sent
     script += &data_frame(FrameKind::Result, b"{\"c\":3}"); // 4
