@@ -111,7 +111,7 @@ impl Numbering {
                 .damaged
                 .iter()
                 .filter(|h| (from..to).contains(&h.seq))
-                .map(|h| format!("{}: {}", h.seq, name(h)))
+                .map(|h| format!("{} {}", h.seq, name(h)))
                 .collect();
             let range = if to - from == 1 {
                 format!("frame {from}")
@@ -121,7 +121,7 @@ impl Numbering {
             parts.push(if torn.is_empty() {
                 format!("{range} never arrived")
             } else {
-                format!("{range} arrived torn ({})", torn.join(", "))
+                format!("{range} lost (arrived torn: {})", torn.join(", "))
             });
         }
         // A damaged frame whose number no later frame skipped: the last ones of the run.
@@ -503,7 +503,7 @@ mod tests {
         );
         assert_eq!(
             c.loss().as_deref(),
-            Some("frame 1 arrived torn (1: J of 10016 bytes)")
+            Some("frame 1 lost (arrived torn: 1 J of 10016 bytes)")
         );
     }
 

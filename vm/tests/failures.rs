@@ -323,7 +323,7 @@ fn a_torn_frame_never_reaches_the_sink_and_fails_the_run_naming_it() {
     assert_eq!(e.exit_code(), 248, "{e}");
     assert!(
         e.to_string().contains(
-            "the channel from the guest lost data: frame 2 arrived torn (2: O of 20 bytes)"
+            "the channel from the guest lost data: frame 2 lost (arrived torn: 2 O of 20 bytes)"
         ),
         "{e}"
     );
