@@ -13,21 +13,21 @@
 //!   console to `KERN_EMERG` (`/proc/sys/kernel/printk` = 1) is not enough: SysRq raises the
 //!   console level for its own message, and the sysrq-trigger probe makes it print its help
 //!   during a run. Measured on the single-port channel: 40 result lines of 10 KB, each followed
-//!   by `echo h > /proc/sysrq-trigger`, lost 9 results (the help text landed inside their
-//!   frames, which then failed their checksum and were dropped as console text). The kernel
-//!   never writes to ttyS1 (it is not a console and nothing runs a getty on it), so nothing
-//!   can tear a frame there: the channel is lossless by construction, not by luck of timing.
+//!   by `echo h > /proc/sysrq-trigger`, came back as 31 and 25 in two runs (the help text
+//!   landed inside the others' frames, which then failed their checksum and were dropped as
+//!   console text). The kernel never writes to ttyS1 (it is not a console and nothing runs a
+//!   getty on it), so nothing can tear a frame there: the same test now brings back all 40.
 //! * **Frames.** Everything init sends is one line
 //!   `@@BKO2 <seq> <kind> <len> <base64 payload> <fnv1a-32 hex>\n`. `seq` counts every frame
 //!   init sends, from 0; the checksum covers the sequence number, the kind and the payload.
 //!   Init moves to the data port before its first frame (only a failure before /dev is mounted
 //!   is reported on the console port), so one run's frames travel on one port, in order, and
-//!   the two ports' relative timing does not matter. The host checks that every frame arrives once and in order: a gap, a
-//!   repeat, or a line that starts like a frame but does not decode is a *loss*, and a run
-//!   with a loss fails with `VmError::ChannelLoss` naming the frames (number, kind, size when
-//!   its header survived). So a result can no longer go missing silently; the only ways left
-//!   to lose one (a custom kernel without a second UART, or a root process in the guest
-//!   writing to ttyS1) are reported as such.
+//!   the two ports' relative timing does not matter. The host checks that every frame arrives
+//!   once and in order: a gap, a repeat, or a line that starts like a frame but does not
+//!   decode is a *loss*, and a run with a loss fails with `VmError::ChannelLoss` (exit 248)
+//!   naming the frames (number, kind and size when the header survived). So a result cannot
+//!   go missing silently; the ways left to lose one (a kernel without a second UART, a root
+//!   process in the guest writing to ttyS1) are reported as such.
 //! * **The console port** still carries kernel text (boot messages, panics) and, before
 //!   `/dev` is mounted, init's own failure frame. When the kernel has no ttyS1 (a `--kernel`
 //!   built without legacy ports), init falls back to ttyS0 and says so in a `K` frame; the
