@@ -1,35 +1,64 @@
-//! The wire between the guest's init and the host: framed lines on the serial console.
+//! The wire between the guest's init and the host: framed lines on a serial port of their own.
 //!
 //! # Design
 //!
-//! The cloud kernel has exactly one transport that works without modules: the 8250 UART ttyS0
-//! (virtio-console and virtio-mmio are modules there, and `-M microvm` has one ISA serial port).
-//! So everything shares ttyS0, and the guest init keeps the two kinds of traffic apart:
+//! The guest has two 8250 UARTs, both driven by the cloud kernel's built-in driver (no
+//! modules): **ttyS0**, the kernel console, and **ttyS1**, the data port. `-M microvm` brings
+//! ttyS0; QEMU adds ttyS1 as `-device isa-serial` at the second legacy address (0x2f8), where
+//! the kernel finds it through PNP. On the host, QEMU's stdout is ttyS0 and a pipe handed to
+//! QEMU as fd [`DATA_FD`] is ttyS1 (see `crate::qemu`).
 //!
-//! * Kernel console output is cut down to emergencies: init writes `1` to
-//!   `/proc/sys/kernel/printk` (only `KERN_EMERG`; a panic raises the level itself and prints
-//!   in full). Kernel log records of warning level or worse are read by init from `/dev/kmsg`
-//!   and forwarded as `K` frames, so they arrive whole and never split a frame.
-//! * Everything init sends is a *frame*: one line
-//!   `@@BKO1 <kind> <len> <base64 payload> <fnv1a-32 hex>\n`. The length and checksum make a
-//!   frame that was torn by interleaved kernel text (possible only during a panic) detectable;
-//!   such a line is treated as console text, never as data.
-//! * Anything that is not a frame is a console line (boot messages, panic text).
+//! * **Why two.** The kernel writes its console from any CPU between any two bytes a process
+//!   writes to the same UART, so a frame on ttyS0 can be torn by kernel text. Cutting the
+//!   console to `KERN_EMERG` (`/proc/sys/kernel/printk` = 1) is not enough: SysRq raises the
+//!   console level for its own message, and the sysrq-trigger probe makes it print its help
+//!   during a run. Measured on the single-port channel: 40 result lines of 10 KB, each followed
+//!   by `echo h > /proc/sysrq-trigger`, came back as 31 and 25 in two runs (the help text
+//!   landed inside the others' frames, which then failed their checksum and were dropped as
+//!   console text). The kernel never writes to ttyS1 (it is not a console and nothing runs a
+//!   getty on it), so nothing can tear a frame there: the same test now brings back all 40.
+//! * **Frames.** Everything init sends is one line
+//!   `@@BKO2 <seq> <kind> <len> <base64 payload> <fnv1a-32 hex>\n`. `seq` counts every frame
+//!   init sends, from 0; the checksum covers the sequence number, the kind and the payload.
+//!   Init moves to the data port before its first frame (only a failure before /dev is mounted
+//!   is reported on the console port), so one run's frames travel on one port, in order, and
+//!   the two ports' relative timing does not matter. The host checks that every frame arrives
+//!   once and in order: a gap, a repeat, or a line that starts like a frame but does not
+//!   decode is a *loss*, and a run with a loss fails with `VmError::ChannelLoss` (exit 248)
+//!   naming the frames (number, kind and size when the header survived). So a result cannot
+//!   go missing silently; the ways left to lose one (a kernel without a second UART, a root
+//!   process in the guest writing to ttyS1) are reported as such.
+//! * **The console port** still carries kernel text (boot messages, panics) and, before
+//!   `/dev` is mounted, init's own failure frame. When the kernel has no ttyS1 (a `--kernel`
+//!   built without legacy ports), init falls back to ttyS0 and says so in a `K` frame; the
+//!   console is then cut to emergencies as before and a torn frame is detected, not prevented.
+//!   Either way kernel log records of warning level or worse are read by init from
+//!   `/dev/kmsg` and forwarded as `K` frames.
 //!
-//! The serial line is put in raw mode by init, so bytes are not translated; the host accepts
+//! The ports are put in raw mode by init, so bytes are not translated; the host accepts
 //! `\r\n` as well since the kernel's own console writes use it.
 //!
 //! Frames, in the order a run sends them: `R` (init ready, JSON timings), `S` (command
 //! started), any number of `O` (stdout bytes), `E` (stderr bytes), `J` (one result line, no
 //! newline), `K` (kernel log record), then `X` (command ended, JSON [`ExitReport`]) or `F`
-//! (init failed, text). After `X` or `F` init reboots and QEMU exits (`-no-reboot`).
+//! (init failed, text). After `X` or `F` init waits until the port drained and powers off; QEMU
+//! exits (`-no-reboot`).
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// Every frame line starts with this.
-pub const FRAME_PREFIX: &str = "@@BKO1 ";
+/// Every frame line starts with this (the digit is the format's version).
+pub const FRAME_PREFIX: &str = "@@BKO2 ";
+
+/// The guest's data port: frames only, never kernel text.
+pub const DATA_PORT: &str = "/dev/ttyS1";
+
+/// The guest's console port: kernel text; frames only before /dev exists or without a data port.
+pub const CONSOLE_PORT: &str = "/dev/ttyS0";
+
+/// The descriptor QEMU gets the data port's pipe on (`-chardev file,path=/dev/fd/3`).
+pub const DATA_FD: i32 = 3;
 
 /// The largest payload init puts in one frame (bytes before base64).
 pub const MAX_FRAME_PAYLOAD: usize = 3072;
@@ -87,8 +116,19 @@ impl FrameKind {
 /// One decoded frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
+    /// Its place among every frame init sent, from 0.
+    pub seq: u64,
     pub kind: FrameKind,
     pub payload: Vec<u8>,
+}
+
+/// What can be read from the front of a frame line even when the rest is damaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    pub seq: u64,
+    pub kind: FrameKind,
+    /// Payload bytes the frame announced.
+    pub len: usize,
 }
 
 /// Payload of `R`: guest clock readings (CLOCK_BOOTTIME, ms) when init started and when it was
@@ -121,8 +161,10 @@ pub struct ExitReport {
 /// A line that looks like a frame but does not decode.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum FrameError {
-    #[error("frame has {0} fields, expected 4 after the prefix")]
+    #[error("frame has {0} fields, expected 5 after the prefix")]
     FieldCount(usize),
+    #[error("bad sequence number {0:?}")]
+    Seq(String),
     #[error("unknown frame kind {0:?}")]
     Kind(String),
     #[error("bad frame length field {0:?}")]
@@ -145,17 +187,42 @@ pub fn fnv1a32(bytes: &[u8]) -> u32 {
     h
 }
 
+/// The checksum of a frame: FNV-1a over the sequence number (8 bytes, little endian), the
+/// kind's letter and the payload, so a damaged number or kind is noticed as well.
+pub fn frame_checksum(seq: u64, kind: FrameKind, payload: &[u8]) -> u32 {
+    let mut bytes = Vec::with_capacity(9 + payload.len());
+    bytes.extend_from_slice(&seq.to_le_bytes());
+    bytes.push(kind.letter() as u8);
+    bytes.extend_from_slice(payload);
+    fnv1a32(&bytes)
+}
+
 /// Encodes one frame as a complete line, newline included.
-pub fn encode(kind: FrameKind, payload: &[u8]) -> Vec<u8> {
+pub fn encode(seq: u64, kind: FrameKind, payload: &[u8]) -> Vec<u8> {
     let b64 = base64::engine::general_purpose::STANDARD.encode(payload);
     format!(
-        "{FRAME_PREFIX}{} {} {} {:08x}\n",
+        "{FRAME_PREFIX}{seq} {} {} {} {:08x}\n",
         kind.letter(),
         payload.len(),
         b64,
-        fnv1a32(payload)
+        frame_checksum(seq, kind, payload)
     )
     .into_bytes()
+}
+
+/// The sequence number, kind and length of a frame line whose front survived, however damaged
+/// its end is (for naming a lost frame). `None` when the line is not a frame or its header is
+/// unreadable too.
+pub fn peek_header(line: &str) -> Option<FrameHeader> {
+    let mut fields = line.strip_prefix(FRAME_PREFIX)?.splitn(4, ' ');
+    let seq = fields.next()?.parse().ok()?;
+    let mut letters = fields.next()?.chars();
+    let kind = match (letters.next(), letters.next()) {
+        (Some(c), None) => FrameKind::from_letter(c)?,
+        _ => return None,
+    };
+    let len = fields.next()?.parse().ok()?;
+    Some(FrameHeader { seq, kind, len })
 }
 
 /// Decodes a line (without its line ending). `None`: not a frame at all (console text);
@@ -167,9 +234,13 @@ pub fn decode(line: &str) -> Option<Result<Frame, FrameError>> {
 
 fn decode_fields(rest: &str) -> Result<Frame, FrameError> {
     let fields: Vec<&str> = rest.split(' ').collect();
-    if fields.len() != 4 {
+    if fields.len() != 5 {
         return Err(FrameError::FieldCount(fields.len()));
     }
+    let seq: u64 = fields[0]
+        .parse()
+        .map_err(|_| FrameError::Seq(fields[0].to_string()))?;
+    let fields = &fields[1..];
     let mut letters = fields[0].chars();
     let kind = match (letters.next(), letters.next()) {
         (Some(c), None) => FrameKind::from_letter(c),
@@ -188,19 +259,26 @@ fn decode_fields(rest: &str) -> Result<Frame, FrameError> {
             want,
         });
     }
-    let got = fnv1a32(&payload);
+    let got = frame_checksum(seq, kind, &payload);
     if format!("{got:08x}") != fields[3] {
         return Err(FrameError::Checksum {
             got,
             want: fields[3].to_string(),
         });
     }
-    Ok(Frame { kind, payload })
+    Ok(Frame { seq, kind, payload })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn line(seq: u64, kind: FrameKind, payload: &[u8]) -> String {
+        String::from_utf8(encode(seq, kind, payload))
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
 
     #[test]
     fn round_trip_all_kinds_and_binary_payloads() {
@@ -215,12 +293,14 @@ mod tests {
             FrameKind::Failed,
         ];
         let payload: Vec<u8> = (0..=255u8).chain([b'\n', b'\r', 0]).collect();
-        for kind in kinds {
-            let line = encode(kind, &payload);
-            assert_eq!(line.last(), Some(&b'\n'));
-            let text = std::str::from_utf8(&line[..line.len() - 1]).unwrap();
+        for (seq, kind) in kinds.into_iter().enumerate() {
+            let seq = seq as u64 * 1_000_000_007;
+            let bytes = encode(seq, kind, &payload);
+            assert_eq!(bytes.last(), Some(&b'\n'));
+            let text = std::str::from_utf8(&bytes[..bytes.len() - 1]).unwrap();
             assert!(!text.contains('\n'));
             let frame = decode(text).unwrap().unwrap();
+            assert_eq!(frame.seq, seq);
             assert_eq!(frame.kind, kind);
             assert_eq!(frame.payload, payload);
         }
@@ -228,27 +308,31 @@ mod tests {
 
     #[test]
     fn empty_payload_round_trips() {
-        let line = encode(FrameKind::Stdout, b"");
-        let text = std::str::from_utf8(&line).unwrap().trim_end();
-        assert_eq!(decode(text).unwrap().unwrap().payload, b"");
+        assert_eq!(
+            decode(&line(0, FrameKind::Stdout, b""))
+                .unwrap()
+                .unwrap()
+                .payload,
+            b""
+        );
     }
 
     #[test]
     fn console_text_is_not_a_frame() {
         assert!(decode("[    1.23] Kernel panic - not syncing: x").is_none());
-        assert!(decode("@@BKO2 O 1 YQ== 00000000").is_none());
+        assert!(decode("@@BKO1 O 1 YQ== 00000000").is_none());
+        assert!(peek_header("[ 1.0] sysrq: HELP : loglevel(0-9)").is_none());
     }
 
     #[test]
     fn torn_frame_is_detected() {
-        let line = encode(FrameKind::Stdout, b"hello world, a longer payload");
-        let text = std::str::from_utf8(&line).unwrap().trim_end().to_string();
+        let text = line(7, FrameKind::Stdout, b"hello world, a longer payload");
         // Kernel text landing in the middle of the base64 field.
-        let (a, b) = text.split_at(20);
+        let (a, b) = text.split_at(24);
         let torn = format!("{a}[ 3.1] sysrq: Trigger a crash{b}");
         assert!(decode(&torn).unwrap().is_err());
         // A few base64 characters lost.
-        let lost = format!("{}{}", &text[..20], &text[24..]);
+        let lost = format!("{}{}", &text[..24], &text[28..]);
         assert!(decode(&lost).unwrap().is_err());
         // Checksum changed.
         let mut bad = text.clone();
@@ -257,12 +341,44 @@ mod tests {
             decode(&bad).unwrap(),
             Err(FrameError::Checksum { .. })
         ));
+        // The front survived: the lost frame can still be named.
+        let header = peek_header(&torn).unwrap();
+        assert_eq!(
+            header,
+            FrameHeader {
+                seq: 7,
+                kind: FrameKind::Stdout,
+                len: 29
+            }
+        );
+        // A frame cut before its length field has no readable header.
+        assert!(peek_header(&text[..10]).is_none());
+    }
+
+    #[test]
+    fn the_checksum_covers_the_sequence_number_and_the_kind() {
+        let text = line(12, FrameKind::Result, b"{}");
+        // The same payload under another number or kind, checksum kept: refused.
+        let renumbered = text.replacen("@@BKO2 12 ", "@@BKO2 13 ", 1);
+        assert!(matches!(
+            decode(&renumbered).unwrap(),
+            Err(FrameError::Checksum { .. })
+        ));
+        let rekinded = text.replacen(" J ", " O ", 1);
+        assert!(matches!(
+            decode(&rekinded).unwrap(),
+            Err(FrameError::Checksum { .. })
+        ));
+        assert_eq!(
+            decode("@@BKO2 x J 0  00000000").unwrap(),
+            Err(FrameError::Seq("x".into()))
+        );
     }
 
     #[test]
     fn unknown_kind_is_an_error() {
         assert_eq!(
-            decode("@@BKO1 Q 0  811c9dc5").unwrap(),
+            decode("@@BKO2 0 Q 0  811c9dc5").unwrap(),
             Err(FrameError::Kind("Q".into()))
         );
     }

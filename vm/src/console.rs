@@ -1,8 +1,10 @@
-//! The host's view of the serial console: a state machine fed line by line that separates
-//! frames from console text, tracks the run's phase, remembers the last lines for error
+//! The host's view of the guest's two serial ports: a state machine fed line by line (from
+//! the console port with [`Console::feed`], from the data port with [`Console::feed_data`])
+//! that separates frames from console text, tracks the run's phase, checks the frames'
+//! numbering so that no frame goes missing unnoticed, remembers the last lines for error
 //! messages and notices kernel panics and the global OOM killer.
 
-use crate::channel::{self, ExitReport, FrameKind, ReadyReport, StartReport};
+use crate::channel::{self, ExitReport, FrameHeader, FrameKind, ReadyReport, StartReport};
 use crate::error::ConsoleTail;
 use std::collections::VecDeque;
 
@@ -47,6 +49,108 @@ pub struct Console {
     oom: Option<String>,
     exit: Option<ExitReport>,
     failure: Option<String>,
+    numbering: Numbering,
+}
+
+/// How many damaged lines a loss report names one by one.
+const NAMED_DAMAGE: usize = 8;
+
+/// The frames' sequence numbers as they arrived: what never came, came twice, or came torn.
+#[derive(Debug, Default)]
+struct Numbering {
+    /// The number the next frame should carry.
+    next: u64,
+    /// Numbers that were skipped, as ranges `[from, to)`.
+    gaps: Vec<(u64, u64)>,
+    /// Numbers that arrived again (or out of order) and were not delivered.
+    repeated: Vec<u64>,
+    /// Headers of frame lines that arrived damaged (the first [`NAMED_DAMAGE`]).
+    damaged: Vec<FrameHeader>,
+    /// Damaged lines whose header was unreadable too, and lines on the data port that were
+    /// not frames at all.
+    unreadable: usize,
+    damaged_total: usize,
+}
+
+impl Numbering {
+    /// Whether a frame with this number is the next one and should be delivered.
+    fn arrived(&mut self, seq: u64) -> bool {
+        if seq < self.next {
+            self.repeated.push(seq);
+            return false;
+        }
+        if seq > self.next {
+            self.gaps.push((self.next, seq));
+        }
+        self.next = seq + 1;
+        true
+    }
+
+    fn damaged(&mut self, header: Option<FrameHeader>) {
+        self.damaged_total += 1;
+        match header {
+            Some(h) if self.damaged.len() < NAMED_DAMAGE => self.damaged.push(h),
+            Some(_) => {}
+            None => self.unreadable += 1,
+        }
+    }
+
+    fn is_clean(&self) -> bool {
+        self.gaps.is_empty() && self.repeated.is_empty() && self.damaged_total == 0
+    }
+
+    /// One sentence naming every frame that was lost, or None when nothing was.
+    fn describe(&self) -> Option<String> {
+        if self.is_clean() {
+            return None;
+        }
+        let name = |h: &FrameHeader| format!("{} of {} bytes", h.kind.letter(), h.len);
+        let mut parts: Vec<String> = Vec::new();
+        for &(from, to) in &self.gaps {
+            let torn: Vec<String> = self
+                .damaged
+                .iter()
+                .filter(|h| (from..to).contains(&h.seq))
+                .map(|h| format!("{} {}", h.seq, name(h)))
+                .collect();
+            let range = if to - from == 1 {
+                format!("frame {from}")
+            } else {
+                format!("frames {from}-{}", to - 1)
+            };
+            parts.push(if torn.is_empty() {
+                format!("{range} never arrived")
+            } else {
+                format!("{range} lost (arrived torn: {})", torn.join(", "))
+            });
+        }
+        // A damaged frame whose number no later frame skipped: the last ones of the run.
+        for h in &self.damaged {
+            if !self.gaps.iter().any(|&(f, t)| (f..t).contains(&h.seq)) {
+                parts.push(format!("frame {} ({}) arrived torn", h.seq, name(h)));
+            }
+        }
+        let unnamed = self.damaged_total - self.damaged.len() - self.unreadable;
+        let unreadable = self.unreadable + unnamed;
+        if unreadable > 0 {
+            parts.push(format!(
+                "{unreadable} damaged line(s) that could not be told apart"
+            ));
+        }
+        if !self.repeated.is_empty() {
+            let shown: Vec<String> = self
+                .repeated
+                .iter()
+                .take(NAMED_DAMAGE)
+                .map(u64::to_string)
+                .collect();
+            parts.push(format!(
+                "frame(s) {} arrived again or out of order and were dropped",
+                shown.join(", ")
+            ));
+        }
+        Some(parts.join("; "))
+    }
 }
 
 impl Default for Console {
@@ -64,7 +168,14 @@ impl Console {
             oom: None,
             exit: None,
             failure: None,
+            numbering: Numbering::default(),
         }
+    }
+
+    /// What the channel lost, in one sentence naming the frames (number, kind and size when
+    /// their header survived); None when every frame arrived whole, once and in order.
+    pub fn loss(&self) -> Option<String> {
+        self.numbering.describe()
     }
 
     pub fn phase(&self) -> Phase {
@@ -93,16 +204,48 @@ impl Console {
         ConsoleTail(self.tail.iter().cloned().collect())
     }
 
-    /// Feeds one line (its `\n` and any `\r` already removed).
+    /// Feeds one line from the console port (its `\n` and any `\r` already removed):
+    /// kernel text, or a frame init sent before the data port was open (or without one).
     pub fn feed(&mut self, line: &str) -> ConsoleEvent {
-        let frame = match channel::decode(line) {
-            None => return self.kernel_text(line),
-            Some(Err(e)) => {
-                self.remember(&format!("(garbled frame: {e}) {line}"));
+        match channel::decode(line) {
+            None => self.kernel_text(line),
+            Some(decoded) => self.frame(line, decoded),
+        }
+    }
+
+    /// Feeds one line from the data port. Nothing but init writes there, so a line that is
+    /// not a frame is damage, not console text.
+    pub fn feed_data(&mut self, line: &str) -> ConsoleEvent {
+        match channel::decode(line) {
+            None => {
+                self.numbering.damaged(None);
+                self.remember(&format!("(not a frame, on the data port) {line:.200}"));
+                ConsoleEvent::Garbled(line.to_string())
+            }
+            Some(decoded) => self.frame(line, decoded),
+        }
+    }
+
+    fn frame(
+        &mut self,
+        line: &str,
+        decoded: Result<channel::Frame, channel::FrameError>,
+    ) -> ConsoleEvent {
+        let frame = match decoded {
+            Err(e) => {
+                self.numbering.damaged(channel::peek_header(line));
+                self.remember(&format!("(garbled frame: {e}) {line:.200}"));
                 return ConsoleEvent::Garbled(line.to_string());
             }
-            Some(Ok(frame)) => frame,
+            Ok(frame) => frame,
         };
+        if !self.numbering.arrived(frame.seq) {
+            self.remember(&format!(
+                "(frame {} arrived again or out of order, dropped) {line:.200}",
+                frame.seq
+            ));
+            return ConsoleEvent::Garbled(line.to_string());
+        }
         let text = || String::from_utf8_lossy(&frame.payload).into_owned();
         let garbled = |me: &mut Self, why: &str| {
             me.remember(&format!("(unexpected frame: {why})"));
@@ -193,11 +336,29 @@ mod tests {
     use super::*;
     use crate::channel::encode;
 
-    fn frame(kind: FrameKind, payload: &[u8]) -> String {
-        String::from_utf8(encode(kind, payload))
+    /// Frames numbered as init numbers them.
+    #[derive(Default)]
+    struct Init {
+        seq: u64,
+    }
+
+    impl Init {
+        fn frame(&mut self, kind: FrameKind, payload: &[u8]) -> String {
+            let line = frame_numbered(self.seq, kind, payload);
+            self.seq += 1;
+            line
+        }
+    }
+
+    fn frame_numbered(seq: u64, kind: FrameKind, payload: &[u8]) -> String {
+        String::from_utf8(encode(seq, kind, payload))
             .unwrap()
             .trim_end()
             .to_string()
+    }
+
+    fn frame(kind: FrameKind, payload: &[u8]) -> String {
+        frame_numbered(0, kind, payload)
     }
 
     fn json(v: impl serde::Serialize) -> Vec<u8> {
@@ -207,6 +368,7 @@ mod tests {
     #[test]
     fn a_normal_run_walks_the_phases() {
         let mut c = Console::new();
+        let mut init = Init::default();
         assert_eq!(c.phase(), Phase::Booting);
         assert!(matches!(
             c.feed("[    0.000000] Linux version 6.1"),
@@ -217,21 +379,21 @@ mod tests {
             init_ready_ms: 1350,
         };
         assert_eq!(
-            c.feed(&frame(FrameKind::Ready, &json(ready))),
+            c.feed_data(&init.frame(FrameKind::Ready, &json(ready))),
             ConsoleEvent::Ready(ready)
         );
         let start = StartReport {
             pid: 42,
             uptime_ms: 1351,
         };
-        c.feed(&frame(FrameKind::Started, &json(start)));
+        c.feed_data(&init.frame(FrameKind::Started, &json(start)));
         assert_eq!(c.phase(), Phase::Running);
         assert_eq!(
-            c.feed(&frame(FrameKind::Stdout, b"hi\n")),
+            c.feed_data(&init.frame(FrameKind::Stdout, b"hi\n")),
             ConsoleEvent::Stdout(b"hi\n".to_vec())
         );
         assert_eq!(
-            c.feed(&frame(FrameKind::Result, b"{\"a\":1}")),
+            c.feed_data(&init.frame(FrameKind::Result, b"{\"a\":1}")),
             ConsoleEvent::Result("{\"a\":1}".into())
         );
         let exit = ExitReport {
@@ -240,10 +402,11 @@ mod tests {
             global_oom_kill: false,
             uptime_ms: 1400,
         };
-        c.feed(&frame(FrameKind::Exit, &json(exit)));
+        c.feed_data(&init.frame(FrameKind::Exit, &json(exit)));
         assert_eq!(c.phase(), Phase::Exited);
         assert_eq!(c.exit(), Some(exit));
         assert!(c.panic().is_none());
+        assert_eq!(c.loss(), None);
     }
 
     #[test]
@@ -290,6 +453,114 @@ mod tests {
         let good = frame(FrameKind::Stdout, b"data");
         let torn = format!("{}[ 1.0] oops{}", &good[..12], &good[12..]);
         assert!(matches!(c.feed(&torn), ConsoleEvent::Garbled(_)));
+    }
+
+    /// A result line as big as the largest the harness sends (a cell with its ablation runs).
+    fn big_result(n: usize) -> Vec<u8> {
+        format!("{{\"n\":{n},\"pad\":\"{}\"}}", "a".repeat(10_000)).into_bytes()
+    }
+
+    const SYSRQ_HELP: &str = "[    4.132586] sysrq: HELP : loglevel(0-9) reboot(b) crash(c)";
+
+    #[test]
+    fn kernel_text_on_the_console_does_not_touch_frames_on_the_data_port() {
+        let mut c = Console::new();
+        let mut init = Init::default();
+        let mut results = Vec::new();
+        for n in 0..20 {
+            // The two ports' lines reach the host interleaved in any order.
+            c.feed(SYSRQ_HELP);
+            if let ConsoleEvent::Result(r) =
+                c.feed_data(&init.frame(FrameKind::Result, &big_result(n)))
+            {
+                results.push(r);
+            }
+            c.feed("[    4.2] a KERN_EMERG line from /dev/kmsg");
+        }
+        assert_eq!(results.len(), 20);
+        assert_eq!(results[19].as_bytes(), big_result(19));
+        assert_eq!(c.loss(), None);
+    }
+
+    #[test]
+    fn a_result_torn_by_kernel_text_is_named_by_number_kind_and_size() {
+        // Without a data port, frames share the console: what the single-port channel lost.
+        let mut c = Console::new();
+        let mut init = Init::default();
+        c.feed(&init.frame(FrameKind::Result, &big_result(0)));
+        let torn = init.frame(FrameKind::Result, &big_result(1));
+        // The kernel's text lands inside the frame and ends with its own newline, so the host
+        // sees the frame's front plus the kernel text, then the frame's rest as another line.
+        let (front, rest) = torn.split_at(2400);
+        assert!(matches!(
+            c.feed(&format!("{front}{SYSRQ_HELP}")),
+            ConsoleEvent::Garbled(_)
+        ));
+        assert!(matches!(c.feed(rest), ConsoleEvent::Kernel(_)));
+        assert_eq!(
+            c.feed(&init.frame(FrameKind::Result, b"{}")),
+            ConsoleEvent::Result("{}".into())
+        );
+        assert_eq!(
+            c.loss().as_deref(),
+            Some("frame 1 lost (arrived torn: 1 J of 10016 bytes)")
+        );
+    }
+
+    #[test]
+    fn the_last_frame_torn_is_named_too() {
+        let mut c = Console::new();
+        let mut init = Init::default();
+        c.feed_data(&init.frame(
+            FrameKind::Ready,
+            &json(ReadyReport {
+                init_start_ms: 1,
+                init_ready_ms: 2,
+            }),
+        ));
+        let exit = init.frame(FrameKind::Exit, b"{\"code\":0}");
+        c.feed(&format!("{}[ 9.0] oops{}", &exit[..20], &exit[20..]));
+        assert_eq!(c.exit(), None);
+        assert_eq!(
+            c.loss().as_deref(),
+            Some("frame 1 (X of 10 bytes) arrived torn")
+        );
+    }
+
+    #[test]
+    fn a_frame_that_never_arrived_and_a_repeat_are_reported() {
+        let mut c = Console::new();
+        let mut init = Init::default();
+        c.feed_data(&init.frame(FrameKind::Stdout, b"a"));
+        init.seq += 3; // frames 1, 2, 3 lost without a trace
+        let four = init.frame(FrameKind::Stdout, b"b");
+        assert_eq!(c.feed_data(&four), ConsoleEvent::Stdout(b"b".to_vec()));
+        // The same frame again is not delivered twice.
+        assert!(matches!(c.feed_data(&four), ConsoleEvent::Garbled(_)));
+        assert_eq!(
+            c.loss().as_deref(),
+            Some(
+                "frames 1-3 never arrived; frame(s) 4 arrived again or out of order and were \
+                 dropped"
+            )
+        );
+    }
+
+    #[test]
+    fn text_on_the_data_port_is_damage_not_console_text() {
+        let mut c = Console::new();
+        assert!(matches!(
+            c.feed_data("[ 1.0] a stray line"),
+            ConsoleEvent::Garbled(_)
+        ));
+        assert_eq!(
+            c.loss().as_deref(),
+            Some("1 damaged line(s) that could not be told apart")
+        );
+        assert!(c
+            .tail()
+            .to_string()
+            .contains("not a frame, on the data port"));
     }
 
     #[test]

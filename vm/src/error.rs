@@ -10,7 +10,7 @@
 //! | 245 | kernel panic |
 //! | 246 | guest out of memory |
 //! | 247 | QEMU crashed or the guest died without reporting |
-//! | 248 | guest init failed (or the channel broke) |
+//! | 248 | guest init failed, or the channel lost frames (named by number, kind and size) |
 //! | 249 | invalid configuration |
 //! | 250 | host I/O error |
 //!
@@ -62,6 +62,10 @@ pub enum VmError {
     QemuCrash { reason: String, tail: ConsoleTail },
     #[error("guest init failed: {reason}{tail}")]
     GuestInit { reason: String, tail: ConsoleTail },
+    /// Frames that init sent did not all arrive whole: what was lost cannot be trusted to be
+    /// only what the message names, so the run as a whole failed.
+    #[error("the channel from the guest lost data: {lost}{tail}")]
+    ChannelLoss { lost: String, tail: ConsoleTail },
     #[error("invalid VM configuration: {0}")]
     Config(String),
     #[error("{what} {path}: {source}")]
@@ -84,7 +88,8 @@ impl VmError {
             VmError::KernelPanic { .. } => 245,
             VmError::GuestOom { .. } => 246,
             VmError::QemuCrash { .. } => 247,
-            VmError::GuestInit { .. } => 248,
+            // The channel is init's: a loss is init's job undone, like a failed setup.
+            VmError::GuestInit { .. } | VmError::ChannelLoss { .. } => 248,
             VmError::Config(_) => 249,
             VmError::Io { .. } => 250,
         }
@@ -124,7 +129,7 @@ mod tests {
             },
             VmError::GuestInit {
                 reason: "x".into(),
-                tail,
+                tail: tail.clone(),
             },
             VmError::Config("x".into()),
             VmError::Io {
@@ -135,6 +140,13 @@ mod tests {
         ];
         let mut codes: Vec<i32> = errors.iter().map(VmError::exit_code).collect();
         assert!(codes.iter().all(|c| (240..=250).contains(c)));
+        // The one shared code, as the table says.
+        let loss = VmError::ChannelLoss {
+            lost: "frame 3 never arrived".into(),
+            tail,
+        };
+        assert_eq!(loss.exit_code(), 248);
+        assert!(loss.to_string().contains("frame 3 never arrived"));
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), errors.len());

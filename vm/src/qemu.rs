@@ -3,8 +3,11 @@
 //! handle), gets SIGKILL when the thread that started it dies (PR_SET_PDEATHSIG), and is
 //! killed with its group when the handle drops.
 
+use crate::channel::DATA_FD;
 use std::ffi::OsString;
 use std::fmt;
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
@@ -97,7 +100,9 @@ pub struct Launch {
     pub accel: Accel,
 }
 
-/// QEMU's arguments: microvm, no network, no default devices, the serial port on stdio.
+/// QEMU's arguments: microvm, no network, no default devices, the console port (ttyS0) on
+/// stdio, the data port (ttyS1, see `crate::channel`) on the pipe [`QemuProcess::spawn`] puts
+/// at fd [`DATA_FD`].
 pub fn qemu_args(l: &Launch) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |a: &str| args.push(a.into());
@@ -130,6 +135,12 @@ pub fn qemu_args(l: &Launch) -> Vec<OsString> {
         "stdio,id=console,signal=off".to_string(),
         "-serial".to_string(),
         "chardev:console".to_string(),
+        "-chardev".to_string(),
+        format!("file,id=data,path=/dev/fd/{DATA_FD}"),
+        // The second legacy COM address; the kernel's built-in 8250 driver finds it via PNP
+        // and names it ttyS1 (the first, 0x3f8, is microvm's own ttyS0).
+        "-device".to_string(),
+        "isa-serial,chardev=data,iobase=0x2f8,irq=3".to_string(),
         "-no-reboot".to_string(),
     ] {
         args.push(a.into());
@@ -160,10 +171,17 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
 pub struct QemuProcess {
     child: Child,
     status: Option<ExitStatus>,
+    /// The read end of the data port's pipe (QEMU holds the write end at fd [`DATA_FD`]).
+    data: Option<File>,
 }
 
 impl QemuProcess {
+    /// Starts `program` with stdout and stderr piped and the write end of a fresh pipe at fd
+    /// [`DATA_FD`] (read it with [`QemuProcess::take_data`]).
     pub fn spawn(program: &Path, args: &[OsString]) -> std::io::Result<Self> {
+        let (data_read, data_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let data_write: OwnedFd = data_write;
+        let write_fd = data_write.as_raw_fd();
         let mut cmd = Command::new(program);
         cmd.args(args)
             .stdin(Stdio::null())
@@ -171,20 +189,38 @@ impl QemuProcess {
             .stderr(Stdio::piped())
             .process_group(0);
         // SAFETY: the closure runs in the forked child before exec and only makes the
-        // async-signal-safe prctl() call; it touches no memory shared with the parent.
+        // async-signal-safe prctl(), dup2() and fcntl() calls on descriptor numbers it owns
+        // there; it touches no memory shared with the parent.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // dup2 onto itself would keep close-on-exec: clear it by hand then.
+                let rc = if write_fd == DATA_FD {
+                    libc::fcntl(DATA_FD, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(write_fd, DATA_FD)
+                };
+                if rc < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
             });
         }
         let child = cmd.spawn()?;
+        // Only QEMU holds the write end now, so the pipe ends when QEMU does.
+        drop(data_write);
         Ok(QemuProcess {
             child,
             status: None,
+            data: Some(File::from(data_read)),
         })
+    }
+
+    /// The data port's bytes as QEMU writes them (EOF once QEMU and its children are gone).
+    pub fn take_data(&mut self) -> Option<File> {
+        self.data.take()
     }
 
     pub fn pid(&self) -> u32 {
@@ -292,6 +328,21 @@ mod tests {
         );
         assert!(a.contains(&"-no-reboot".to_string()));
         assert!(a.contains(&"-nodefaults".to_string()));
+        // The data port: a second UART on the pipe at fd 3, apart from the console on stdio.
+        assert_eq!(
+            value_after(&a, "-device"),
+            "isa-serial,chardev=data,iobase=0x2f8,irq=3"
+        );
+        let chardevs: Vec<&str> = a
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| *x == "-chardev")
+            .map(|(i, _)| a[i + 1].as_str())
+            .collect();
+        assert_eq!(
+            chardevs,
+            ["stdio,id=console,signal=off", "file,id=data,path=/dev/fd/3"]
+        );
         assert!(!a.iter().any(|x| x.contains("netdev") || x == "-net"));
     }
 
@@ -328,6 +379,29 @@ mod tests {
         assert_eq!("auto".parse::<Accel>(), Ok(Accel::Auto));
         let e = "xen".parse::<Accel>().unwrap_err();
         assert!(e.to_string().contains("xen"));
+    }
+
+    #[test]
+    fn the_data_pipe_is_fd_3_in_the_child_and_ends_with_it() {
+        use std::io::Read;
+        let mut p = QemuProcess::spawn(
+            Path::new("/bin/sh"),
+            &[
+                "-c".into(),
+                "echo on-the-data-port >&3; echo on-stdout".into(),
+            ],
+        )
+        .unwrap();
+        let mut data = p.take_data().unwrap();
+        let mut got = String::new();
+        // Ends (EOF) because the child held the only write end.
+        data.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "on-the-data-port\n");
+        assert!(p
+            .wait_for(Duration::from_secs(5))
+            .unwrap()
+            .unwrap()
+            .success());
     }
 
     #[test]

@@ -10,7 +10,9 @@ use crate::error::VmError;
 use crate::initramfs::{self, GuestFile, ImageSpec};
 use crate::kernel::Kernel;
 use crate::qemu::{self, Accel, Launch, QemuProcess};
-use std::io::{BufRead, BufReader};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -373,9 +375,136 @@ fn kvm_trial(
 }
 
 enum Msg {
-    Line(String),
+    /// A line from the console port (QEMU's stdout).
+    Console(String),
+    /// A line from the data port.
+    Data(String),
+    /// QEMU's stdout ended, and what the data port held was read after it.
     StdoutClosed,
     Stderr(String),
+}
+
+/// Splits one stream's bytes into lines as they arrive (`\n` and any `\r` before it removed).
+#[derive(Debug, Default)]
+struct LineSplitter {
+    partial: Vec<u8>,
+}
+
+impl LineSplitter {
+    fn push(&mut self, bytes: &[u8], mut emit: impl FnMut(String)) {
+        // QEMU writes a UART's bytes one write(2) at a time, so chunks are often tiny: look for
+        // newlines in the new bytes only, never in the partial line again.
+        let mut searched = self.partial.len();
+        self.partial.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(nl) = self.partial[searched..].iter().position(|b| *b == b'\n') {
+            let end = searched + nl;
+            emit(line_text(&self.partial[start..end]));
+            start = end + 1;
+            searched = start;
+        }
+        self.partial.drain(..start);
+    }
+
+    /// A last line without its newline (a frame cut off by the end is still seen, as damage).
+    fn finish(&mut self, mut emit: impl FnMut(String)) {
+        if !self.partial.is_empty() {
+            emit(line_text(&self.partial));
+            self.partial.clear();
+        }
+    }
+}
+
+fn line_text(mut bytes: &[u8]) -> String {
+    while let [rest @ .., b'\r' | b'\n'] = bytes {
+        bytes = rest;
+    }
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Reads both ports until QEMU's stdout ends. One thread for both, so that the end of the
+/// console is the end of everything: QEMU closes its stdout only by exiting, and by then every
+/// byte it wrote to the data port is in the pipe, which is read empty before `StdoutClosed`.
+/// (Waiting for the data pipe's own end instead could wait forever on a child that
+/// inherited it.)
+fn read_ports(console: File, data: Option<File>, tx: mpsc::Sender<Msg>) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut console = Some(console);
+    let mut data = data;
+    let mut console_lines = LineSplitter::default();
+    let mut data_lines = LineSplitter::default();
+    let mut buf = vec![0u8; 1 << 16];
+    // Set once the receiving side is gone: nobody wants the lines any more.
+    let gone = std::cell::Cell::new(false);
+    let send = |msg: Msg| {
+        if tx.send(msg).is_err() {
+            gone.set(true);
+        }
+    };
+    while let Some(c) = console.as_mut() {
+        let (console_ready, data_ready) = {
+            let mut fds = vec![PollFd::new(c.as_fd(), PollFlags::POLLIN)];
+            if let Some(d) = &data {
+                fds.push(PollFd::new(d.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            (ready(&fds[0]), fds.get(1).is_some_and(ready))
+        };
+        if data_ready {
+            if let Some(d) = data.as_mut() {
+                match read_some(d, &mut buf) {
+                    Some(n) if n > 0 => data_lines.push(&buf[..n], |l| send(Msg::Data(l))),
+                    _ => {
+                        data_lines.finish(|l| send(Msg::Data(l)));
+                        data = None;
+                    }
+                }
+            }
+        }
+        if console_ready {
+            match read_some(c, &mut buf) {
+                Some(n) if n > 0 => console_lines.push(&buf[..n], |l| send(Msg::Console(l))),
+                _ => {
+                    console_lines.finish(|l| send(Msg::Console(l)));
+                    console = None;
+                }
+            }
+        }
+        if gone.get() {
+            return;
+        }
+    }
+    if let Some(mut d) = data {
+        // Whatever QEMU wrote is there now; a writer left behind must not hold us up.
+        let _ = set_nonblocking(&d);
+        while let Some(n) = read_some(&mut d, &mut buf).filter(|n| *n > 0) {
+            data_lines.push(&buf[..n], |l| send(Msg::Data(l)));
+        }
+        data_lines.finish(|l| send(Msg::Data(l)));
+    }
+    send(Msg::StdoutClosed);
+}
+
+/// One read; None at an error (EAGAIN included), Some(0) at the end.
+fn read_some(f: &mut File, buf: &mut [u8]) -> Option<usize> {
+    loop {
+        match f.read(buf) {
+            Ok(n) => return Some(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+fn set_nonblocking(f: &File) -> nix::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(f.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(f.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
 }
 
 /// How long QEMU gets to exit by itself once the exit report arrived, or once the kernel
@@ -405,29 +534,11 @@ pub fn boot(
         }
     })?;
     let (tx, rx) = mpsc::channel::<Msg>();
-    let stdout = qemu.take_stdout().expect("stdout is piped");
+    let stdout = File::from(OwnedFd::from(qemu.take_stdout().expect("stdout is piped")));
     let stderr = qemu.take_stderr().expect("stderr is piped");
+    let data = qemu.take_data();
     let tx_out = tx.clone();
-    let out_thread = std::thread::spawn(move || {
-        let mut reader = BufReader::with_capacity(1 << 16, stdout);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    while matches!(buf.last(), Some(b'\n' | b'\r')) {
-                        buf.pop();
-                    }
-                    let line = String::from_utf8_lossy(&buf).into_owned();
-                    if tx_out.send(Msg::Line(line)).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = tx_out.send(Msg::StdoutClosed);
-    });
+    let out_thread = std::thread::spawn(move || read_ports(stdout, data, tx_out));
     let err_thread = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
@@ -462,17 +573,9 @@ pub fn boot(
         let wait = deadline
             .map(|d| d.saturating_duration_since(now))
             .unwrap_or(Duration::from_secs(3600));
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Line(line)) => match console.feed(&line) {
-                ConsoleEvent::Ready(r) => ready = Some((Instant::now(), r)),
-                ConsoleEvent::Started(_) => started = Some(Instant::now()),
-                ConsoleEvent::Stdout(b) => sink.output(crate::Stream::Stdout, &b),
-                ConsoleEvent::Stderr(b) => sink.output(crate::Stream::Stderr, &b),
-                ConsoleEvent::Result(l) => sink.result_line(&l),
-                ConsoleEvent::Exit(x) => exited = Some((Instant::now(), x)),
-                ConsoleEvent::Kernel(l) | ConsoleEvent::Garbled(l) => sink.console_line(&l),
-                ConsoleEvent::InitFailed(_) => {}
-            },
+        let event = match rx.recv_timeout(wait) {
+            Ok(Msg::Console(line)) => console.feed(&line),
+            Ok(Msg::Data(line)) => console.feed_data(&line),
             Ok(Msg::Stderr(line)) => {
                 if line.contains("KVM internal error") {
                     kvm_error = true;
@@ -480,6 +583,7 @@ pub fn boot(
                     qemu.kill();
                 }
                 qemu_stderr.push(line);
+                continue;
             }
             Ok(Msg::StdoutClosed) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -504,6 +608,16 @@ pub fn boot(
                 qemu.kill();
                 break;
             }
+        };
+        match event {
+            ConsoleEvent::Ready(r) => ready = Some((Instant::now(), r)),
+            ConsoleEvent::Started(_) => started = Some(Instant::now()),
+            ConsoleEvent::Stdout(b) => sink.output(crate::Stream::Stdout, &b),
+            ConsoleEvent::Stderr(b) => sink.output(crate::Stream::Stderr, &b),
+            ConsoleEvent::Result(l) => sink.result_line(&l),
+            ConsoleEvent::Exit(x) => exited = Some((Instant::now(), x)),
+            ConsoleEvent::Kernel(l) | ConsoleEvent::Garbled(l) => sink.console_line(&l),
+            ConsoleEvent::InitFailed(_) => {}
         }
     }
     // Give QEMU a moment to exit after its output closed, then make sure it is gone.
@@ -536,6 +650,9 @@ pub fn boot(
                     .to_string(),
                 tail,
             });
+        }
+        if let Some(lost) = console.loss() {
+            return Err(VmError::ChannelLoss { lost, tail });
         }
         let mut timings = BootTimings::default();
         if let Some((t_ready, r)) = ready {
@@ -576,6 +693,11 @@ pub fn boot(
             },
         });
     }
+    // No exit report: when frames were lost, that is the precise reason (the report itself may
+    // be among them).
+    if let Some(lost) = console.loss() {
+        return Err(VmError::ChannelLoss { lost, tail });
+    }
     let status_text = status
         .map(|s| s.to_string())
         .unwrap_or_else(|| "unknown status".into());
@@ -604,6 +726,24 @@ pub fn boot(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lines_are_split_across_any_chunking() {
+        let text = b"first\r\n\nsecond line\nthird\r\npartial";
+        for size in [1, 2, 3, 7, text.len()] {
+            let mut s = LineSplitter::default();
+            let mut got = Vec::new();
+            for chunk in text.chunks(size) {
+                s.push(chunk, |l| got.push(l));
+            }
+            assert_eq!(
+                got,
+                ["first", "", "second line", "third"],
+                "chunks of {size}"
+            );
+            s.finish(|l| got.push(l));
+            assert_eq!(got.last().map(String::as_str), Some("partial"));
+        }
+    }
 
     #[test]
     fn commands_under_mounted_over_directories_move_to_host() {

@@ -58,17 +58,48 @@ impl Fixture {
     }
 }
 
-/// A shell `printf` of one frame line.
+thread_local! {
+    /// The number the next frame gets, as init numbers them (each test runs on its own thread
+    /// and starts its script with [`boot_frames`], which starts the count at 0).
+    static NEXT_SEQ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The next frame line, numbered.
+fn frame_line(kind: FrameKind, payload: &[u8]) -> String {
+    let seq = NEXT_SEQ.with(|n| n.replace(n.get() + 1));
+    String::from_utf8(encode(seq, kind, payload))
+        .unwrap()
+        .trim_end()
+        .to_string()
+}
+
+/// A shell `printf` of the next frame line on the console port (QEMU's stdout).
 fn frame(kind: FrameKind, payload: &[u8]) -> String {
-    let line = String::from_utf8(encode(kind, payload)).unwrap();
-    format!("printf '%s\\n' '{}'\n", line.trim_end())
+    format!("printf '%s\\n' '{}'\n", frame_line(kind, payload))
+}
+
+/// The same on the data port (the pipe QEMU gets as fd 3).
+fn data_frame(kind: FrameKind, payload: &[u8]) -> String {
+    format!("printf '%s\\n' '{}' >&3\n", frame_line(kind, payload))
 }
 
 fn json(v: impl serde::Serialize) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
+/// Init's first two frames on the console port (as without a data port).
 fn boot_frames() -> String {
+    boot_frames_with(frame)
+}
+
+/// The same on the data port: init opens it before its first frame, so a run's frames are all
+/// on one port.
+fn data_boot_frames() -> String {
+    boot_frames_with(data_frame)
+}
+
+fn boot_frames_with(frame: fn(FrameKind, &[u8]) -> String) -> String {
+    NEXT_SEQ.with(|n| n.set(0));
     frame(
         FrameKind::Ready,
         &json(ReadyReport {
@@ -280,15 +311,80 @@ fn qemu_dying_mid_run_is_a_crash() {
 }
 
 #[test]
-fn a_torn_frame_never_reaches_the_sink() {
+fn a_torn_frame_never_reaches_the_sink_and_fails_the_run_naming_it() {
     let fx = Fixture::new();
-    let good = String::from_utf8(encode(FrameKind::Stdout, b"this must not arrive")).unwrap();
-    let torn = format!("{}[ 3.0] oops{}", &good[..15], good[15..].trim_end());
-    let script = boot_frames() + &format!("printf '%s\\n' '{torn}'\n") + &exit_frame(0, false);
+    let mut script = boot_frames(); // frames 0 and 1
+    let good = frame_line(FrameKind::Stdout, b"this must not arrive"); // frame 2
+    let torn = format!("{}[ 3.0] oops{}", &good[..15], &good[15..]);
+    script += &format!("printf '%s\\n' '{torn}'\n");
+    script += &exit_frame(0, false);
     let (r, sink) = fx.run(&script, |_| {});
-    assert_eq!(r.unwrap(), 0);
+    let e = r.unwrap_err();
+    assert_eq!(e.exit_code(), 248, "{e}");
+    assert!(
+        e.to_string().contains(
+            "the channel from the guest lost data: frame 2 lost (arrived torn: 2 O of 20 bytes)"
+        ),
+        "{e}"
+    );
     assert!(sink.stdout.is_empty());
     assert!(sink.console.iter().any(|l| l.contains("oops")));
+}
+
+#[test]
+fn frames_on_the_data_port_are_untouched_by_console_text() {
+    let fx = Fixture::new();
+    let result = format!("{{\"pad\":\"{}\"}}", "r".repeat(10_000));
+    let mut script = data_boot_frames();
+    for _ in 0..5 {
+        script += "printf '[    4.1] sysrq: HELP : loglevel(0-9)'\n";
+        script += &data_frame(FrameKind::Result, result.as_bytes());
+        script += &data_frame(FrameKind::Stdout, b"out\n");
+        script += "echo\n";
+    }
+    script += &data_frame(
+        FrameKind::Exit,
+        &json(ExitReport {
+            code: 3,
+            signal: None,
+            global_oom_kill: false,
+            uptime_ms: 1000,
+        }),
+    );
+    let (r, sink) = fx.run(&script, |_| {});
+    assert_eq!(r.unwrap(), 3);
+    assert_eq!(sink.results, vec![result; 5]);
+    assert_eq!(sink.stdout, b"out\n".repeat(5));
+    assert_eq!(
+        sink.console
+            .iter()
+            .filter(|l| l.contains("sysrq: HELP"))
+            .count(),
+        5
+    );
+}
+
+#[test]
+fn a_frame_missing_from_the_data_port_is_named() {
+    let fx = Fixture::new();
+    let mut script = data_boot_frames(); // 0, 1
+    script += &data_frame(FrameKind::Result, b"{\"a\":1}"); // 2
+    let _lost = frame_line(FrameKind::Result, b"{\"b\":2}"); // 3, never sent
+    script += &data_frame(FrameKind::Result, b"{\"c\":3}"); // 4
+    script += &data_frame(
+        FrameKind::Exit,
+        &json(ExitReport {
+            code: 0,
+            signal: None,
+            global_oom_kill: false,
+            uptime_ms: 1000,
+        }),
+    );
+    let (r, sink) = fx.run(&script, |_| {});
+    let e = r.unwrap_err();
+    assert_eq!(e.exit_code(), 248, "{e}");
+    assert!(e.to_string().contains("frame 3 never arrived"), "{e}");
+    assert_eq!(sink.results, vec!["{\"a\":1}", "{\"c\":3}"]);
 }
 
 #[test]

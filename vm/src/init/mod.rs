@@ -76,7 +76,7 @@ pub fn main() -> i32 {
 fn boot(init_start_ms: u64, serial: &mut Serial) -> Result<(), InitError> {
     root::switch_to_tmpfs()?;
     setup::mount_all()?;
-    *serial = Serial::open_ttys0()?;
+    let shared_console = serial.open_data_port()?;
     setup::quiet_console()?;
     setup::cgroups()?;
     setup::loopback_up()?;
@@ -94,7 +94,12 @@ fn boot(init_start_ms: u64, serial: &mut Serial) -> Result<(), InitError> {
             FrameKind::Ready,
             &serde_json::to_vec(&ready).unwrap_or_default(),
         )
-        .map_err(io("write to ttyS0"))?;
+        .map_err(io("write to the serial channel"))?;
+    if let Some(note) = shared_console {
+        serial
+            .send(FrameKind::Kernel, note.as_bytes())
+            .map_err(io("write to the serial channel"))?;
+    }
     supervise::run(&command, serial, results, kmsg)
 }
 

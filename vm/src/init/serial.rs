@@ -1,7 +1,7 @@
-//! Init's end of the channel: frames written to the serial port (see `crate::channel`).
+//! Init's end of the channel: numbered frames written to a serial port (see `crate::channel`).
 
 use super::{io, sys, InitError};
-use crate::channel::{self, FrameKind, MAX_FRAME_PAYLOAD};
+use crate::channel::{self, FrameKind, CONSOLE_PORT, DATA_PORT, MAX_FRAME_PAYLOAD};
 use nix::sys::termios;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -11,6 +11,9 @@ use std::os::unix::fs::OpenOptionsExt;
 pub struct Serial {
     /// None only when init started without a console: then nothing can be reported.
     out: Option<File>,
+    /// The number the next frame gets; it carries over when the port changes, so the host
+    /// sees one numbering for the whole run.
+    next_seq: u64,
 }
 
 impl Serial {
@@ -22,22 +25,28 @@ impl Serial {
                 .try_clone_to_owned()
                 .ok()
                 .map(File::from),
+            next_seq: 0,
         }
     }
 
-    /// /dev/ttyS0 in raw mode (no newline translation), close-on-exec.
-    pub fn open_ttys0() -> Result<Self, InitError> {
-        let out = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
-            .open("/dev/ttyS0")
-            .map_err(io("open /dev/ttyS0"))?;
-        let mut t = termios::tcgetattr(&out).map_err(sys("tcgetattr /dev/ttyS0"))?;
-        termios::cfmakeraw(&mut t);
-        termios::tcsetattr(&out, termios::SetArg::TCSANOW, &t)
-            .map_err(sys("tcsetattr /dev/ttyS0"))?;
-        Ok(Serial { out: Some(out) })
+    /// Moves the channel to the data port, which the kernel never writes to. A kernel
+    /// without a second UART (opening it fails: ENOENT, or EIO for a port with no UART
+    /// behind it) leaves the channel on the console port; the returned note says so, for
+    /// the host to see.
+    pub fn open_data_port(&mut self) -> Result<Option<String>, InitError> {
+        match open_raw(DATA_PORT) {
+            Ok(out) => {
+                self.out = Some(out);
+                Ok(None)
+            }
+            Err(e) => {
+                self.out = Some(open_raw(CONSOLE_PORT)?);
+                Ok(Some(format!(
+                    "breakout-init: no data port ({e}); frames share {CONSOLE_PORT} with the \
+                     kernel console, where kernel text can tear them (the host detects that)"
+                )))
+            }
+        }
     }
 
     /// Sends one frame, or several for long output (`Stdout`/`Stderr` only are split; a
@@ -46,15 +55,17 @@ impl Serial {
         let Some(out) = self.out.as_mut() else {
             return Err(std::io::Error::from_raw_os_error(libc::ENODEV));
         };
-        match kind {
-            FrameKind::Stdout | FrameKind::Stderr => {
-                for chunk in payload.chunks(MAX_FRAME_PAYLOAD) {
-                    out.write_all(&channel::encode(kind, chunk))?;
-                }
-                Ok(())
-            }
-            _ => out.write_all(&channel::encode(kind, payload)),
+        let chunks: Vec<&[u8]> = match kind {
+            FrameKind::Stdout | FrameKind::Stderr => payload.chunks(MAX_FRAME_PAYLOAD).collect(),
+            _ => vec![payload],
+        };
+        for chunk in chunks {
+            // The number is used up even when the write fails: the host then sees the gap.
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            out.write_all(&channel::encode(seq, kind, chunk))?;
         }
+        Ok(())
     }
 
     /// Waits until every byte left the UART: a power-off would drop what is still queued.
@@ -63,4 +74,19 @@ impl Serial {
             let _ = termios::tcdrain(out);
         }
     }
+}
+
+/// A serial port in raw mode (no newline translation), close-on-exec.
+fn open_raw(path: &str) -> Result<File, InitError> {
+    let out = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io(format!("open {path}")))?;
+    let mut t = termios::tcgetattr(&out).map_err(sys(format!("tcgetattr {path}")))?;
+    termios::cfmakeraw(&mut t);
+    termios::tcsetattr(&out, termios::SetArg::TCSANOW, &t)
+        .map_err(sys(format!("tcsetattr {path}")))?;
+    Ok(out)
 }

@@ -69,8 +69,11 @@ pub fn mount_all() -> Result<(), InitError> {
     Ok(())
 }
 
-/// Only KERN_EMERG reaches the console from now on (a panic raises the level itself);
-/// the rest comes through /dev/kmsg as frames, so it never tears one.
+/// Only KERN_EMERG reaches the console from now on (a panic or SysRq raises the level
+/// itself); warnings and worse come through /dev/kmsg as frames instead. Frames travel on a
+/// port of their own, so this is not what keeps them whole: it keeps the console (written
+/// byte by byte under TCG, and quoted in error messages) short, and makes a tear rare on a
+/// kernel without a data port, where frames share the console.
 pub fn quiet_console() -> Result<(), InitError> {
     fs::write("/proc/sys/kernel/printk", "1").map_err(io("write /proc/sys/kernel/printk"))
 }

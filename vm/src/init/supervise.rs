@@ -53,7 +53,7 @@ impl Relay {
                     any = true;
                     serial
                         .send(self.kind, &buf[..n])
-                        .map_err(io("write to ttyS0"))?;
+                        .map_err(io("write to the serial channel"))?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -94,7 +94,7 @@ impl ResultLines {
             let line: Vec<u8> = self.pending.drain(..=nl).collect();
             serial
                 .send(FrameKind::Result, &line[..line.len() - 1])
-                .map_err(io("write to ttyS0"))?;
+                .map_err(io("write to the serial channel"))?;
         }
         Ok(())
     }
@@ -154,7 +154,7 @@ pub fn run(
             send_json(serial, FrameKind::Started, &start)?;
             serial
                 .send(FrameKind::Stderr, msg.as_bytes())
-                .map_err(io("write to ttyS0"))?;
+                .map_err(io("write to the serial channel"))?;
             let report = ExitReport {
                 code: exit_code_for_spawn_error(&e),
                 signal: None,
@@ -271,7 +271,7 @@ fn forward_kmsg(
         if record.forwarded() {
             serial
                 .send(FrameKind::Kernel, record.text.as_bytes())
-                .map_err(io("write to ttyS0"))?;
+                .map_err(io("write to the serial channel"))?;
         }
     }
     Ok(())
@@ -286,5 +286,7 @@ fn send_json<T: serde::Serialize>(
         step: "encode a report".into(),
         source: std::io::Error::other(e),
     })?;
-    serial.send(kind, &bytes).map_err(io("write to ttyS0"))
+    serial
+        .send(kind, &bytes)
+        .map_err(io("write to the serial channel"))
 }
