@@ -937,7 +937,10 @@ mod tests {
 
     #[test]
     fn user_range_defaults_and_outside_ids() {
-        let cfg = parse("[user]\nbase = 200000\nsize = 2000\nuid = 1000\ngid = 1001\n").unwrap();
+        let cfg = parse(
+            "[layers]\nuid = true\n[user]\nbase = 200000\nsize = 2000\nuid = 1000\ngid = 1001\n",
+        )
+        .unwrap();
         assert_eq!(
             (cfg.user.outside_uid(), cfg.user.outside_gid()),
             (201000, 201001)
