@@ -408,6 +408,7 @@ impl Orchestrator<'_> {
                 setup_failure: run.outcome.as_ref().and_then(|o| o.setup_failure.clone()),
                 timed_out: run.timed_out,
                 stderr_tail,
+                landlock: run.outcome.as_ref().and_then(|o| o.landlock.clone()),
             },
             duration_ms: run.duration.as_millis() as u64,
         }

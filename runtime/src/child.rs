@@ -312,6 +312,7 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             // SAFETY: PR_SET_NO_NEW_PRIVS takes integers.
             Errno::result(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).map(drop)
         }
+        Op::Landlock(rules) => rules.apply(),
         Op::Seccomp(bpf) => {
             let prog = libc::sock_fprog {
                 len: bpf.len() as u16,

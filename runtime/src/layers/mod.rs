@@ -5,6 +5,7 @@ pub mod caps;
 pub mod cgroup_limits;
 pub mod fd_hygiene;
 pub mod fs_hardening;
+pub mod landlock;
 pub mod mount;
 pub mod namespaces;
 pub mod net;
