@@ -12,7 +12,7 @@
 //! mount, raw-socket, kernel-log, clock, open-by-handle, masked-paths, sysrq-trigger,
 //! core-pattern, mknod-device, chroot-escape, proc-root, proc-environ, abstract-socket, reboot,
 //! bpf, userfaultfd, cgroup-release-agent, cgroup-escape, caps-inheritable, kernel-module,
-//! proc-self-exe, io-uring
+//! proc-self-exe, io-uring, outside-file
 
 mod abstract_socket;
 mod bpf;
@@ -29,6 +29,7 @@ mod masked_paths;
 mod mknod_device;
 mod mount;
 mod open_by_handle;
+mod outside_file;
 mod proc_environ;
 mod proc_root;
 mod proc_self_exe;
@@ -65,5 +66,6 @@ pub fn probes() -> Vec<&'static dyn Probe> {
         &kernel_module::KernelModule,
         &proc_self_exe::ProcSelfExe,
         &io_uring::IoUring,
+        &outside_file::OutsideFile,
     ]
 }
