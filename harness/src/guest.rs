@@ -375,6 +375,23 @@ impl Orchestrator<'_> {
     fn launch(&self, probe: &'static dyn Probe, target: &Target) -> TrialRecord {
         self.launches.fetch_add(1, Ordering::Relaxed);
         let run = match target {
+            // A kernel without Landlock cannot give the layer: the attempt is skipped with the
+            // reason, never judged as if the layer were there.
+            Target::Ours { config, .. }
+                if config.enabled(breakout_attacks::Layer::Landlock)
+                    && breakout_runtime::layers::landlock::kernel_abi().is_err() =>
+            {
+                let reason = breakout_runtime::layers::landlock::kernel_abi()
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                return TrialRecord {
+                    verdict: Verdict::Skipped,
+                    reason,
+                    evidence: Evidence::default(),
+                    duration_ms: 0,
+                };
+            }
             Target::Ours { config, promise } => {
                 let launcher = launcher::RuntimeLauncher::new(config.clone());
                 breakout_attacks::run_probe(probe, self.world, promise, &launcher, self.timeout)
