@@ -119,7 +119,8 @@ input queue with the TIOCSTI ioctl, and the outside's shell reads them as typed 
 landlock_add_rule, landlock_restrict_self), an access control that any process may put on itself \
 and that it and its descendants can never lift. Filesystem: read and execute beneath the \
 sandbox's read-only binds (/usr /bin /sbin /lib /lib64 /etc), read and write beneath its /tmp and \
-work directory, read and write without ioctl on /dev/null, zero, full, random and urandom, read \
+work directory, read and write without ioctl on /dev/null, zero, full, random and urandom, listing \
+(no file opened) beneath /dev, read \
 only beneath /proc (a process's view of itself; writes to /proc/sys and sysrq-trigger refused), nothing \
 else: opening, creating, renaming or executing any other file fails with EACCES, by whatever road \
 the path is reached (a leaked directory descriptor's `..`, /proc/<pid>/root, io_uring, \

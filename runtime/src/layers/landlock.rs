@@ -3,8 +3,9 @@
 //! Filesystem: read and execute beneath the sandbox's read-only binds (`mount.binds`, or the whole
 //! root when `mount.root` is set), read and write beneath its /tmp and its working directory (when
 //! the caller chose one other than `/`), read and write (no ioctl) on the harmless character
-//! devices programs expect (/dev/null, zero, full, random, urandom), and read (no write, no
-//! execute) beneath /proc; nothing else. /proc is there because programs read their own
+//! devices programs expect (/dev/null, zero, full, random, urandom), listing (no file opened)
+//! beneath /dev (ttyname(3) finds a terminal by scanning it), and read (no write, no execute)
+//! beneath /proc; nothing else. /proc is there because programs read their own
 //! status, descriptors and maps there; which processes it shows is pid-ns's business, and a file
 //! reached through it (/proc/PID/root/..., /proc/self/fd/N) is checked where it really lies, so
 //! the rule opens no road to the outside's files. Writes to /proc (core_pattern,
@@ -159,6 +160,7 @@ pub fn evidence() -> Result<LandlockEvidence, LandlockError> {
 
 /// The prepared rules, applied by the payload (see [`Rules::apply`]).
 pub struct Rules {
+    list_only: Vec<CString>,
     read_only: Vec<CString>,
     read_exec: Vec<CString>,
     read_write: Vec<CString>,
@@ -191,7 +193,9 @@ impl Rules {
             .and_then(|r| r.create())
             .map_err(errno)?
             .no_new_privs(false);
+        let list_only: BitFlags<AccessFs> = AccessFs::ReadDir.into();
         let sets = [
+            (&self.list_only, list_only),
             (&self.read_only, read_only),
             (&self.read_exec, read_exec),
             (&self.read_write, fs_all),
@@ -278,6 +282,7 @@ pub fn rules(cfg: &SandboxConfig, cwd: Option<&CString>) -> Rules {
         }
     }
     Rules {
+        list_only: vec![cstr("/dev")],
         read_only: vec![cstr("/proc")],
         read_exec,
         read_write,
