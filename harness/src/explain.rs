@@ -125,7 +125,8 @@ only beneath /proc (a process's view of itself; writes to /proc/sys and sysrq-tr
 else: opening, creating, renaming or executing any other file fails with EACCES, by whatever road \
 the path is reached (a leaked directory descriptor's `..`, /proc/<pid>/root, io_uring, \
 open_by_handle_at), because the check walks the file's real place in the mount tree. A Landlock \
-domain may not mount or pivot_root either. Where the kernel's ABI has them: TCP bind and connect \
+domain may not mount or pivot_root either, nor ptrace processes outside it (so no \
+/proc/<pid>/mem, environ, root or ns of them). Where the kernel's ABI has them: TCP bind and connect \
 refused on every port (ABI 4, Linux 6.7), device ioctls on files opened later refused (ABI 5), \
 connecting to abstract unix sockets and signalling processes outside the domain refused (ABI 6, \
 Linux 6.12). Debian 12's 6.1 has ABI 2 (filesystem only: the layer is partially enforced, and every \
@@ -133,8 +134,8 @@ result and `breakout sandbox` say so); Debian 13's 6.12 has ABI 6. What it canno
 (Landlock does not restrict it; the rules still hold after it, being attached to the real file \
 tree), descriptors opened before the ruleset (an inherited file, socket or directory descriptor \
 keeps the access it was opened with: fd-hygiene's job), UDP and raw or packet sockets, pathname \
-unix sockets before ABI 9 (connect(2) to a socket file is not a file open), SysV IPC, ptrace \
-(Yama's and the uid's job), and anything in the kernel's own attack surface. The layer asks for \
+unix sockets before ABI 9 (connect(2) to a socket file is not a file open), SysV IPC, the \
+kernel-wide calls that touch no file (sethostname, clock_settime, keyctl, bpf, syslog), and anything in the kernel's own attack surface. The layer asks for \
 ABI 6's rights without no-new-privs (it runs while the payload still holds CAP_SYS_ADMIN in its \
 namespace), so it never switches on the no-new-privs layer behind your back. On a kernel without \
 Landlock a launch with the layer on fails by name before anything runs.",
