@@ -51,8 +51,7 @@ impl Probe for OutsideFile {
 
     fn attempt(&self, args: &[String]) -> InsideReport {
         let mut steps = Steps::new(META.id);
-        if let Some(path) =
-            parse_or_report(&mut steps, args, |a| Ok(PathBuf::from(a.str("path")?)))
+        if let Some(path) = parse_or_report(&mut steps, args, |a| Ok(PathBuf::from(a.str("path")?)))
         {
             read_step(&mut steps, "read the outside file by its path", &path);
         }
