@@ -152,6 +152,12 @@ pub fn run(args: SandboxArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    // A ruleset the kernel enforces only in part is never silent.
+    if let Some(ll) = sandbox.landlock() {
+        if ll.enforcement == breakout_runtime::LandlockEnforcement::Partial {
+            eprintln!("breakout: {}", ll.summary());
+        }
+    }
     if args.tty {
         if let Some(master) = sandbox.pty_master() {
             if let Err(e) = tty::relay(master) {

@@ -47,7 +47,8 @@ pub struct VmRunArgs {
     /// auto (KVM when a real boot works here, else TCG), kvm or tcg.
     #[arg(long, default_value = "auto")]
     pub accel: Accel,
-    /// A bzImage to boot instead of Debian's cloud kernel.
+    /// The kernel: debian-12 (the default, Linux 6.1), debian-13 (Linux 6.12), both Debian cloud
+    /// kernels fetched once into the cache, or the path of a bzImage.
     #[arg(long, value_name = "PATH")]
     pub kernel: Option<PathBuf>,
     /// Set KEY=VALUE in the command's environment (repeatable).

@@ -28,6 +28,7 @@ pub fn layer_summary(layer: Layer) -> &'static str {
         Layer::FsHardening => "read-only root, masked and read-only /proc and /sys paths, nosuid, nodev",
         Layer::FdHygiene => "only stdin, stdout, stderr reach the payload; working directory checked",
         Layer::NewSession => "new session: no controlling terminal to inject keystrokes into",
+        Layer::Landlock => "Landlock ruleset: files outside the sandbox's binds, /tmp and work directory refused (EACCES); TCP (ABI 4) and abstract sockets and signals (ABI 6) where the kernel has them",
     }
 }
 
@@ -114,6 +115,30 @@ is a way out of any root: openat(fd, \"..\") or fchdir(fd) walks from it to the 
 terminal. Without it, a payload sharing the outside's terminal can push bytes into that terminal's \
 input queue with the TIOCSTI ioctl, and the outside's shell reads them as typed commands \
 (CVE-2017-5226 in bubblewrap); terminal job-control signals stop reaching across too.",
+        Layer::Landlock => "Enforces a Landlock ruleset on the payload (landlock_create_ruleset, \
+landlock_add_rule, landlock_restrict_self), an access control that any process may put on itself \
+and that it and its descendants can never lift. Filesystem: read and execute beneath the \
+sandbox's read-only binds (/usr /bin /sbin /lib /lib64 /etc), read and write beneath its /tmp and \
+work directory, read and write without ioctl on /dev/null, zero, full, random and urandom, listing \
+(no file opened) beneath /dev, read \
+only beneath /proc (a process's view of itself; writes to /proc/sys and sysrq-trigger refused), nothing \
+else: opening, creating, renaming or executing any other file fails with EACCES, by whatever road \
+the path is reached (a leaked directory descriptor's `..`, /proc/<pid>/root, io_uring, \
+open_by_handle_at), because the check walks the file's real place in the mount tree. A Landlock \
+domain may not mount or pivot_root either, nor ptrace processes outside it (so no \
+/proc/<pid>/mem, environ, root or ns of them). Where the kernel's ABI has them: TCP bind and connect \
+refused on every port (ABI 4, Linux 6.7), device ioctls on files opened later refused (ABI 5), \
+connecting to abstract unix sockets and signalling processes outside the domain refused (ABI 6, \
+Linux 6.12). Debian 12's 6.1 has ABI 2 (filesystem only: the layer is partially enforced, and every \
+result and `breakout sandbox` say so); Debian 13's 6.12 has ABI 6. What it cannot stop: chroot \
+(Landlock does not restrict it; the rules still hold after it, being attached to the real file \
+tree), descriptors opened before the ruleset (an inherited file, socket or directory descriptor \
+keeps the access it was opened with: fd-hygiene's job), UDP and raw or packet sockets, pathname \
+unix sockets before ABI 9 (connect(2) to a socket file is not a file open), SysV IPC, the \
+kernel-wide calls that touch no file (sethostname, clock_settime, keyctl, bpf, syslog), and anything in the kernel's own attack surface. The layer asks for \
+ABI 6's rights without no-new-privs (it runs while the payload still holds CAP_SYS_ADMIN in its \
+namespace), so it never switches on the no-new-privs layer behind your back. On a kernel without \
+Landlock a launch with the layer on fails by name before anything runs.",
     }
 }
 

@@ -376,6 +376,23 @@ impl Orchestrator<'_> {
     fn launch(&self, probe: &'static dyn Probe, target: &Target) -> TrialRecord {
         self.launches.fetch_add(1, Ordering::Relaxed);
         let run = match target {
+            // A kernel without Landlock cannot give the layer: the attempt is skipped with the
+            // reason, never judged as if the layer were there.
+            Target::Ours { config, .. }
+                if config.enabled(breakout_attacks::Layer::Landlock)
+                    && breakout_runtime::layers::landlock::kernel_abi().is_err() =>
+            {
+                let reason = breakout_runtime::layers::landlock::kernel_abi()
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                return TrialRecord {
+                    verdict: Verdict::Skipped,
+                    reason,
+                    evidence: Evidence::default(),
+                    duration_ms: 0,
+                };
+            }
             Target::Ours { config, promise } => {
                 let launcher = launcher::RuntimeLauncher::new(config.clone());
                 breakout_attacks::run_probe(probe, self.world, promise, &launcher, self.timeout)
@@ -420,6 +437,7 @@ impl Orchestrator<'_> {
                 setup_failure: run.outcome.as_ref().and_then(|o| o.setup_failure.clone()),
                 timed_out: run.timed_out,
                 stderr_tail,
+                landlock: run.outcome.as_ref().and_then(|o| o.landlock.clone()),
             },
             duration_ms: run.duration.as_millis() as u64,
         }

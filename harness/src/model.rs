@@ -157,6 +157,9 @@ pub struct Evidence {
     pub setup_failure: Option<SetupFailure>,
     pub timed_out: bool,
     pub stderr_tail: String,
+    /// The landlock layer's ABI and enforcement (full or partial) when it was on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landlock: Option<breakout_runtime::LandlockEvidence>,
 }
 
 /// Which layers blocked the probe, found by ablation (design.md, "Attribution").

@@ -96,7 +96,8 @@ pub struct VmArgs {
     /// Accelerator: auto tries KVM with a real boot once per machine, else TCG.
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: AccelArg,
-    /// Boot this kernel (bzImage) instead of the cached Debian cloud kernel.
+    /// The kernel: debian-12 (the default, Linux 6.1), debian-13 (Linux 6.12), both Debian cloud
+    /// kernels fetched once into the cache, or the path of a bzImage.
     #[arg(long, value_name = "PATH")]
     pub kernel: Option<PathBuf>,
     /// Guest memory in MiB.

@@ -478,6 +478,7 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             // SAFETY: PR_SET_NO_NEW_PRIVS takes integers.
             Errno::result(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).map(drop)
         }
+        Op::Landlock(rules) => rules.apply(),
         Op::Seccomp(bpf) => {
             // The kernel's length field is 16 bits: a longer program must not be cut short.
             let len = u16::try_from(bpf.len()).map_err(|_| Errno::E2BIG)?;

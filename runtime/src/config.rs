@@ -340,7 +340,7 @@ const BUILTIN: &[(&str, &str)] = &[
 pub const SECTION_LAYERS: &[(&str, &[Layer])] = &[
     ("user", &[Layer::Uid, Layer::UserNs]),
     ("hostname", &[Layer::UtsNs]),
-    ("mount", &[Layer::MountNs]),
+    ("mount", &[Layer::MountNs, Layer::Landlock]),
     ("fs_hardening", &[Layer::FsHardening]),
     ("caps", &[Layer::Caps]),
     ("seccomp", &[Layer::Seccomp]),

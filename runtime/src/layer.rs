@@ -25,11 +25,12 @@ pub enum Layer {
     FsHardening,
     FdHygiene,
     NewSession,
+    Landlock,
 }
 
 impl Layer {
     /// Every layer, in the order the child applies them.
-    pub const ALL: [Layer; 16] = [
+    pub const ALL: [Layer; 17] = [
         Layer::UserNs,
         Layer::PidNs,
         Layer::MountNs,
@@ -46,6 +47,7 @@ impl Layer {
         Layer::FsHardening,
         Layer::FdHygiene,
         Layer::NewSession,
+        Layer::Landlock,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +68,7 @@ impl Layer {
             Layer::FsHardening => "fs-hardening",
             Layer::FdHygiene => "fd-hygiene",
             Layer::NewSession => "new-session",
+            Layer::Landlock => "landlock",
         }
     }
 }
@@ -100,7 +103,7 @@ pub fn requirement_reason(layer: Layer, needs: Layer) -> &'static str {
 
 /// An unknown layer name, with the list of the known ones so the user can fix the typo.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown layer `{0}` (known layers: user-ns, pid-ns, mount-ns, net-ns, ipc-ns, uts-ns, cgroup-ns, uid, caps, no-new-privs, seccomp, cgroup-limits, rlimits, fs-hardening, fd-hygiene, new-session)")]
+#[error("unknown layer `{0}` (known layers: user-ns, pid-ns, mount-ns, net-ns, ipc-ns, uts-ns, cgroup-ns, uid, caps, no-new-privs, seccomp, cgroup-limits, rlimits, fs-hardening, fd-hygiene, new-session, landlock)")]
 pub struct UnknownLayer(pub String);
 
 impl FromStr for Layer {

@@ -29,5 +29,6 @@ pub mod step;
 
 pub use config::{builtin_names, ConfigError, SandboxConfig};
 pub use layer::{requires, Layer, UnknownLayer};
+pub use layers::landlock::{Enforcement as LandlockEnforcement, LandlockEvidence};
 pub use outcome::{CgroupEvidence, ExitKind, Outcome, SetupFailure};
 pub use spawn::{spawn, Payload, Sandbox, SpawnError};

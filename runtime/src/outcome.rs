@@ -82,4 +82,8 @@ pub struct Outcome {
     pub cgroup: Option<CgroupEvidence>,
     /// Present when the payload never ran because setup failed (status is then 125).
     pub setup_failure: Option<SetupFailure>,
+    /// Present when the landlock layer was on: the kernel's ABI and whether the ruleset was
+    /// fully or only partially enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landlock: Option<crate::layers::landlock::LandlockEvidence>,
 }

@@ -8,8 +8,8 @@ use crate::layers::cgroup_limits::CgroupHandle;
 use crate::layers::mount::{MountContext, MountError};
 use crate::layers::user_ns::IdPlan;
 use crate::layers::{
-    caps, fd_hygiene, fs_hardening, mount, namespaces, net, nnp, rlimits, seccomp, session, uid,
-    user_ns,
+    caps, fd_hygiene, fs_hardening, landlock, mount, namespaces, net, nnp, rlimits, seccomp,
+    session, uid, user_ns,
 };
 use crate::seccomp::SeccompError;
 use crate::step::{cstr, Exec, Op, Step};
@@ -148,6 +148,9 @@ pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, Pla
     s.extend(session::steps(on(Layer::NewSession), input.pty_slave));
     if on(Layer::NoNewPrivs) {
         s.extend(nnp::steps());
+    }
+    if on(Layer::Landlock) {
+        s.extend(landlock::steps(cfg, input.cwd.as_ref()));
     }
     if on(Layer::Seccomp) {
         s.extend(seccomp::steps(cfg)?);
@@ -316,6 +319,7 @@ mod tests {
                 "rlimits",
                 "new-session",
                 "no-new-privs",
+                "landlock",
                 "seccomp",
                 "caps",
                 "uid",
@@ -346,6 +350,14 @@ mod tests {
         // Seccomp while CAP_SYS_ADMIN is still held (works without no-new-privs), before the
         // bounding set is cut, which comes before the uid switch (needs CAP_SETPCAP).
         assert!(call("seccomp(") < call("prctl(PR_CAPBSET_DROP)"));
+        // Landlock after the last mount (a domain may not mount), while CAP_SYS_ADMIN is held
+        // (restrict_self then needs no no-new-privs).
+        let last_mount = s
+            .iter()
+            .rposition(|x| matches!(x.layer, Some(Layer::MountNs | Layer::FsHardening)))
+            .unwrap();
+        assert!(last_mount < call("landlock_restrict_self"));
+        assert!(call("landlock_restrict_self") < call("prctl(PR_CAPBSET_DROP)"));
         assert!(call("prctl(PR_CAPBSET_DROP)") < call("setresuid(1000"));
         assert!(call("setresgid(1000") < call("setresuid(1000"));
         assert!(call("setresuid(1000") < call("capset("));

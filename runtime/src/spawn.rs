@@ -5,6 +5,7 @@ use crate::config::{ConfigError, SandboxConfig};
 use crate::handshake::{self, Msg, Recv};
 use crate::layer::Layer;
 use crate::layers::cgroup_limits::{CgroupError, CgroupHandle};
+use crate::layers::landlock::LandlockEvidence;
 use crate::layers::user_ns;
 use crate::outcome::{ExitKind, Outcome, SetupFailure};
 use crate::plan::{self, PlanError, PlanInput};
@@ -39,6 +40,8 @@ pub enum SpawnError {
     },
     #[error("sandbox setup: {what}: {errno}")]
     Os { what: &'static str, errno: Errno },
+    #[error(transparent)]
+    Landlock(#[from] crate::layers::landlock::LandlockError),
     #[error("the sandbox supervisor (pid {pid}) ended during setup without a report: {status}")]
     SupervisorDied { pid: i32, status: String },
 }
@@ -105,6 +108,7 @@ pub struct Sandbox {
     failure: Option<(SetupFailure, bool)>,
     pty_master: Option<OwnedFd>,
     reaped: bool,
+    landlock: Option<LandlockEvidence>,
 }
 
 fn cstring(what: &str, s: &[u8]) -> Result<CString, SpawnError> {
@@ -139,6 +143,12 @@ fn dev_null() -> Result<OwnedFd, SpawnError> {
 /// Start `payload` in a sandbox configured by `cfg`.
 pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnError> {
     cfg.validate()?;
+    // A kernel without Landlock fails the launch here, by name, before anything forks.
+    let landlock = if cfg.enabled(Layer::Landlock) {
+        Some(crate::layers::landlock::evidence()?)
+    } else {
+        None
+    };
     if payload.argv.is_empty() {
         return Err(SpawnError::Payload("empty command line".into()));
     }
@@ -279,6 +289,7 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
         failure: None,
         pty_master,
         reaped: false,
+        landlock,
     };
     drop(steps);
     sb.await_exec(&ids)?;
@@ -363,6 +374,11 @@ impl Sandbox {
         self.cgroup.as_ref().map(|c| c.dir.as_path())
     }
 
+    /// What the landlock layer enforces on this kernel (None when the layer is off).
+    pub fn landlock(&self) -> Option<&LandlockEvidence> {
+        self.landlock.as_ref()
+    }
+
     /// The master side of the runtime's pty (`Payload::tty`).
     pub fn pty_master(&self) -> Option<BorrowedFd<'_>> {
         self.pty_master.as_ref().map(|f| f.as_fd())
@@ -396,6 +412,7 @@ impl Sandbox {
                 },
                 cgroup,
                 setup_failure: Some(f),
+                landlock: self.landlock.clone(),
             }));
         }
         let status = match handshake::recv_timeout(self.sock.as_raw_fd(), timeout) {
@@ -412,6 +429,7 @@ impl Sandbox {
             status,
             cgroup,
             setup_failure: None,
+            landlock: self.landlock.clone(),
         }))
     }
 

@@ -136,6 +136,8 @@ pub(crate) enum Op {
         value: u64,
     },
     NoNewPrivs,
+    /// Build and enforce the Landlock ruleset (layers/landlock.rs).
+    Landlock(Box<crate::layers::landlock::Rules>),
     Seccomp(Bpf),
     DropBounding(Vec<caps::Capability>),
     /// One capset: effective = permitted = `eff_prm` (a bit mask), inheritable empty; then the

@@ -44,6 +44,7 @@ const COVERAGE: &[(Layer, &str, &[Layer])] = &[
     (Layer::FdHygiene, "leaked-fds", &[]),
     (Layer::Rlimits, "fork-bomb", &[Layer::Uid]),
     (Layer::NewSession, "tiocsti", &[Layer::Uid]),
+    (Layer::Landlock, "outside-file", &[]),
 ];
 
 fn main() {

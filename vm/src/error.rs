@@ -81,6 +81,8 @@ impl VmError {
     pub fn exit_code(&self) -> i32 {
         match self {
             VmError::QemuMissing { .. } => 240,
+            // A kernel name that does not exist is bad input, not a failure of the VM.
+            VmError::Kernel(KernelError::UnknownName(_)) => 125,
             VmError::Kernel(_) => 241,
             VmError::Image(_) => 242,
             VmError::BootTimeout { .. } => 243,

@@ -186,7 +186,7 @@ fn visible_guest_path(host: &Path) -> PathBuf {
 pub fn resolve_kernel(cfg: &VmConfig) -> Result<Kernel, VmError> {
     let cache = cfg.cache_dir.clone().unwrap_or_else(cache_dir);
     Ok(match &cfg.kernel {
-        Some(k) => Kernel::from_path(k)?,
+        Some(k) => crate::kernel::resolve(k, &cache)?,
         None => crate::kernel::provision_default(&cache)?,
     })
 }

@@ -24,9 +24,10 @@ static META: ProbeMeta = ProbeMeta {
         the network namespace, not in the filesystem: no mount namespace, file permission or \
         read-only root hides them, and the kernel checks no credentials on connect. Services \
         that trust local peers (containerd-shim's API in CVE-2020-15257) are reachable by anyone \
-        in the same network namespace. The outside serves a secret on @name; the inside connects.",
+        in the same network namespace. The outside serves a secret on @name; the inside connects. \
+        Landlock stops it only where the kernel scopes abstract unix sockets (ABI 6, Linux 6.12; not on Debian 12's 6.1).",
     oracle: "The inside reports the secret the outside's listener hands to whoever connects.",
-    layers: &[Layer::NetNs, Layer::Seccomp],
+    layers: &[Layer::NetNs, Layer::Seccomp, Layer::Landlock],
     references: &[
         "CVE-2020-15257 (containerd-shim abstract socket)",
         "unix(7): abstract socket namespace",

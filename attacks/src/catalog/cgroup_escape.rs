@@ -32,6 +32,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::Uid,
         Layer::UserNs,
         Layer::Seccomp,
+        Layer::Landlock,
     ],
     references: &[
         "CDK lxcfs_rw_cgroup exploit",

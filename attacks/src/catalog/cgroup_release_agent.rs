@@ -36,6 +36,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::Uid,
         Layer::Seccomp,
         Layer::CgroupNs,
+        Layer::Landlock,
     ],
     references: &[
         "CVE-2022-0492 (release_agent without capability check)",

@@ -30,6 +30,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::Caps,
         Layer::UserNs,
         Layer::Seccomp,
+        Layer::Landlock,
     ],
     references: &[
         "youki/runc no_pivot tests (chroot instead of pivot_root is escapable)",

@@ -32,6 +32,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::Caps,
         Layer::Seccomp,
         Layer::MountNs,
+        Layer::Landlock,
     ],
     references: &[
         "CDK mount-procfs exploit (core_pattern escape)",

@@ -33,7 +33,13 @@ static META: ProbeMeta = ProbeMeta {
         and reads a secret file of the outside only through ring operations.",
     oracle: "The inside reports the secret of a root-only file in the outside's world directory, \
         read through the ring.",
-    layers: &[Layer::Seccomp, Layer::MountNs, Layer::Uid, Layer::UserNs],
+    layers: &[
+        Layer::Seccomp,
+        Layer::MountNs,
+        Layer::Uid,
+        Layer::UserNs,
+        Layer::Landlock,
+    ],
     references: &[
         "moby#46762 (Docker's default seccomp profile blocks io_uring)",
         "kernel.io_uring_disabled (6.6+); Google's 2023 io_uring restrictions",

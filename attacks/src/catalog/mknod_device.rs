@@ -40,6 +40,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::MountNs,
         Layer::Uid,
         Layer::Seccomp,
+        Layer::Landlock,
     ],
     references: &[
         "CDK lxcfs_rw_mknod exploit",

@@ -12,7 +12,7 @@
 //! mount, raw-socket, kernel-log, clock, open-by-handle, masked-paths, sysrq-trigger,
 //! core-pattern, mknod-device, chroot-escape, proc-root, proc-environ, abstract-socket, reboot,
 //! bpf, userfaultfd, cgroup-release-agent, cgroup-escape, caps-inheritable, kernel-module,
-//! proc-self-exe, io-uring
+//! proc-self-exe, io-uring, outside-file
 
 mod abstract_socket;
 mod block_device;
@@ -30,6 +30,7 @@ mod masked_paths;
 mod mknod_device;
 mod mount;
 mod open_by_handle;
+mod outside_file;
 mod proc_environ;
 mod proc_root;
 mod proc_self_exe;
@@ -69,5 +70,6 @@ pub fn probes() -> Vec<&'static dyn Probe> {
         &io_uring::IoUring,
         &block_device::BlockDevice,
         &root_owned_file::RootOwnedFile,
+        &outside_file::OutsideFile,
     ]
 }

@@ -28,6 +28,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::Uid,
         Layer::Seccomp,
         Layer::MountNs,
+        Layer::Landlock,
     ],
     references: &[
         "CDK mount-disk / amicontained (mount as the first escape step)",

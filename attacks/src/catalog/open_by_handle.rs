@@ -43,6 +43,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::Uid,
         Layer::Seccomp,
         Layer::MountNs,
+        Layer::Landlock,
     ],
     references: &[
         "shocker.c (Docker 0.11 escape, 2014)",

@@ -23,6 +23,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::Caps,
         Layer::UserNs,
         Layer::Seccomp,
+        Layer::Landlock,
     ],
     references: &[
         "BOtB -recon; CDK sensitive_env",

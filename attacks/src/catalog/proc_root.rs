@@ -24,6 +24,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::Caps,
         Layer::UserNs,
         Layer::Seccomp,
+        Layer::Landlock,
     ],
     references: &[
         "proc(5): /proc/pid/root, ptrace access mode PTRACE_MODE_READ_FSCREDS",

@@ -40,6 +40,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::Uid,
         Layer::UserNs,
         Layer::Seccomp,
+        Layer::Landlock,
     ],
     references: &[
         "CVE-2019-5736 (runc /proc/self/exe overwrite)",

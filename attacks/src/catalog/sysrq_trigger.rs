@@ -34,6 +34,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::UserNs,
         Layer::Seccomp,
         Layer::MountNs,
+        Layer::Landlock,
     ],
     references: &[
         "runc tests/integration/mask.bats and no_pivot.bats",

@@ -18,10 +18,11 @@ static META: ProbeMeta = ProbeMeta {
     technique: "Services bound to 127.0.0.1 (databases, admin APIs, cloud metadata proxies) \
         trust that only local processes reach them. The payload connects to such a service the \
         outside runs on its loopback and reads what it hands out. A network namespace gives the \
-        sandbox a loopback of its own on which nothing listens.",
+        sandbox a loopback of its own on which nothing listens. \
+        Landlock stops it only where the kernel restricts TCP connect (ABI 4, Linux 6.7; not on Debian 12's 6.1).",
     oracle: "The per-attempt secret the service writes to its clients appears in the payload's \
         report (the service also counts its clients).",
-    layers: &[Layer::NetNs, Layer::Seccomp],
+    layers: &[Layer::NetNs, Layer::Seccomp, Layer::Landlock],
     references: &["CDK metadata and loopback checks", "network_namespaces(7)"],
     class: ProbeClass::Plain,
 };

@@ -28,7 +28,7 @@ static META: ProbeMeta = ProbeMeta {
         across the launch; the payload scans its descriptors and opens the secret relative to \
         every directory it finds.",
     oracle: "The per-attempt secret in the leaked directory appears in the payload's report.",
-    layers: &[Layer::FdHygiene, Layer::Seccomp],
+    layers: &[Layer::FdHygiene, Layer::Seccomp, Layer::Landlock],
     references: &["CVE-2024-21626", "close_range(2)"],
     class: ProbeClass::Plain,
 };

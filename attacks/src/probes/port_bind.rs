@@ -33,11 +33,12 @@ static META: ProbeMeta = ProbeMeta {
     technique: "The payload binds TCP port 80 and a high port on 0.0.0.0 and listens, as a \
         compromised service would to intercept or offer traffic on the host's addresses. Binding \
         below 1024 needs CAP_NET_BIND_SERVICE; any port works for a bare process. In a network \
-        namespace of its own the listeners exist only there, out of the host's reach.",
+        namespace of its own the listeners exist only there, out of the host's reach. \
+        Landlock stops it only where the kernel restricts TCP bind (ABI 4, Linux 6.7; not on Debian 12's 6.1).",
     oracle: "The outside, in its own network namespace, connects to 127.0.0.1 on either port \
         during the run, sends a fresh nonce and gets it back from the payload, prefixed with \
         this attempt's tag (so a listener of a concurrent attempt does not count).",
-    layers: &[Layer::NetNs, Layer::Seccomp],
+    layers: &[Layer::NetNs, Layer::Seccomp, Layer::Landlock],
     references: &["CDK network_namespace check", "seed notes (port bind)"],
     class: ProbeClass::Plain,
 };

@@ -32,6 +32,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::Caps,
         Layer::UserNs,
         Layer::Seccomp,
+        Layer::Landlock,
     ],
     references: &[
         "CDK check_ptrace",

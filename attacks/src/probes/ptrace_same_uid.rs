@@ -19,7 +19,13 @@ static META: ProbeMeta = ProbeMeta {
         seccomp filter or Yama stop it.",
     oracle: "The victim's per-attempt secret (only in the victim's memory) appears in the \
         payload's report.",
-    layers: &[Layer::PidNs, Layer::UserNs, Layer::Caps, Layer::Seccomp],
+    layers: &[
+        Layer::PidNs,
+        Layer::UserNs,
+        Layer::Caps,
+        Layer::Seccomp,
+        Layer::Landlock,
+    ],
     references: &[
         "ptrace(2) access mode checks",
         "Yama ptrace_scope",

@@ -20,7 +20,7 @@ static META: ProbeMeta = ProbeMeta {
         not hide them; only a network namespace (or a filter, or Landlock scoping) does.",
     oracle: "The per-attempt secret from the file in the handed-out directory appears in the \
         payload's report (the server also counts the clients it served).",
-    layers: &[Layer::NetNs, Layer::Seccomp],
+    layers: &[Layer::NetNs, Layer::Seccomp, Layer::Landlock],
     references: &[
         "CVE-2020-15257 (containerd-shim abstract socket)",
         "unix(7) abstract namespace",

@@ -31,7 +31,7 @@ static META: ProbeMeta = ProbeMeta {
         bounded by the receiver's root.",
     oracle: "The per-attempt secret from the file in the handed-out directory appears in the \
         payload's report (the server also counts the clients it served).",
-    layers: &[Layer::MountNs, Layer::Seccomp],
+    layers: &[Layer::MountNs, Layer::Seccomp, Layer::Landlock],
     references: &[
         "unix(7) SCM_RIGHTS",
         "BOtB socket hunting",

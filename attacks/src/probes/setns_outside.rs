@@ -30,6 +30,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::UserNs,
         Layer::Uid,
         Layer::Seccomp,
+        Layer::Landlock,
     ],
     references: &["ctrsploit", "nsenter(1)", "setns(2)", "seed notes"],
     class: ProbeClass::Plain,

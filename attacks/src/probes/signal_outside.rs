@@ -25,7 +25,8 @@ static META: ProbeMeta = ProbeMeta {
         root. A bare root process holds CAP_KILL and sees every pid, so the victim dies. A pid \
         namespace hides the victim, an unprivileged uid without CAP_KILL is refused (EPERM), \
         and seccomp can deny kill. (kill(-1) is left out: without a sandbox it would take the \
-        harness down with it.)",
+        harness down with it.) \
+        Landlock stops it only where the kernel scopes signals (ABI 6, Linux 6.12; not on Debian 12's 6.1).",
     oracle: "The victim is dead, as seen through the pidfd the outside holds on it.",
     layers: &[
         Layer::PidNs,
@@ -33,6 +34,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::Caps,
         Layer::UserNs,
         Layer::Seccomp,
+        Layer::Landlock,
     ],
     references: &["kill(2) permission rules", "seed notes (signal-sending)"],
     class: ProbeClass::Plain,

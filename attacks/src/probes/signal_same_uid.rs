@@ -16,9 +16,10 @@ static META: ProbeMeta = ProbeMeta {
         the uid the `uid` layer runs the payload as. A signal between equal uids needs no \
         capability, even across user namespaces, so dropping to that uid does not help. Only a \
         pid namespace (the victim is invisible) or a seccomp filter stops it; a root payload \
-        without CAP_KILL is refused too.",
+        without CAP_KILL is refused too. \
+        Landlock stops it only where the kernel scopes signals (ABI 6, Linux 6.12; not on Debian 12's 6.1).",
     oracle: "The victim is dead, as seen through the pidfd the outside holds on it.",
-    layers: &[Layer::PidNs, Layer::Caps, Layer::UserNs, Layer::Seccomp],
+    layers: &[Layer::PidNs, Layer::Caps, Layer::UserNs, Layer::Seccomp, Layer::Landlock],
     references: &["kill(2) permission rules", "seed notes (signal-sending)"],
     class: ProbeClass::Plain,
 };

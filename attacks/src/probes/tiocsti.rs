@@ -21,7 +21,11 @@ static META: ProbeMeta = ProbeMeta {
         runs after the sandbox exits (bubblewrap's CVE-2017-5226). The outside starts the \
         payload on a pseudo-terminal it holds; the payload injects a fresh nonce line through \
         /dev/tty and every terminal descriptor it has. A new session (setsid) takes the \
-        controlling terminal away; CAP_SYS_ADMIN still allows TIOCSTI on any terminal fd.",
+        controlling terminal away; CAP_SYS_ADMIN still allows TIOCSTI on any terminal fd. \
+        The verdict depends on the kernel: one built without legacy TIOCSTI (Debian 13's 6.12, \
+        dev.tty.legacy_tiocsti=0) refuses it to every process without CAP_SYS_ADMIN in the \
+        initial namespace, so an unprivileged or user-namespaced payload is stopped there by the \
+        kernel itself; Debian 12's 6.1 has no such switch.",
     oracle: "The outside reads the terminal's input queue (from its own slave descriptor) and \
         finds the nonce line there.",
     layers: &[

@@ -106,6 +106,8 @@ fn signature(
             .as_ref()
             .is_some_and(|c| c.pids_max_hits > 0 || c.oom_kill > 0 || c.memory_max_hits > 0),
         Layer::Rlimits => errno_in(&[EAGAIN, EMFILE]),
+        // No external runtime turns Landlock on.
+        Layer::Landlock => false,
     }
 }
 

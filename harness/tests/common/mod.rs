@@ -66,6 +66,7 @@ pub fn result(
             exit: Some(ExitKind::Exited { code: 1 }),
             cgroup: None,
             setup_failure: None,
+            landlock: None,
             timed_out: false,
             stderr_tail: String::new(),
         },

@@ -6,6 +6,7 @@ pub mod cgroup_limits;
 pub mod devices;
 pub mod fd_hygiene;
 pub mod fs_hardening;
+pub mod landlock;
 pub mod mount;
 pub mod namespaces;
 pub mod net;
