@@ -349,7 +349,8 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-fn valid_id(id: &str) -> bool {
+/// True for a well-formed probe id: lower-case letters, digits and `-`, starting with a letter.
+pub fn valid_id(id: &str) -> bool {
     id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && id
             .chars()
@@ -478,6 +479,24 @@ fn parse_oracle(table: &toml::Table) -> Result<(Oracle, &'static str), (String, 
         other => unreachable!("oracle {other} is in ORACLES but not parsed"),
     };
     Ok((oracle, doc.name))
+}
+
+/// The layers a new probe with this oracle starts with in its skeleton: the candidates of the
+/// built-in probe whose outside half the oracle is, else a list for the oracle's own world.
+pub fn default_layers(oracle: &str) -> Vec<Layer> {
+    let table = toml::Table::from_iter([("name".to_string(), toml::Value::from(oracle))]);
+    match parse_oracle(&table) {
+        Ok((Oracle::Builtin(id), _)) => crate::probe(id)
+            .map(|p| p.meta().layers.to_vec())
+            .unwrap_or_default(),
+        Ok((Oracle::SecretFile | Oracle::FileOutside, _)) => {
+            vec![Layer::MountNs, Layer::Uid, Layer::UserNs]
+        }
+        Ok((Oracle::Sysctl { .. }, _)) => crate::probe("core-pattern")
+            .map(|p| p.meta().layers.to_vec())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Which directories under `path` are file probes: `path` itself when it holds a probe.toml,

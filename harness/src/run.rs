@@ -185,10 +185,12 @@ pub fn execute(
         .total_ms
         .saturating_sub(timings.probes_ms + timings.ablation_ms);
     let ordered = plan.jobs.iter().filter_map(|j| results.remove(j)).collect();
+    let mut environment = environment.unwrap_or_default();
+    environment.external_probes = crate::file_probes::external_ids(&plan.jobs);
     Ok(RunReport {
         schema_version: SCHEMA_VERSION,
         breakout_version: env!("CARGO_PKG_VERSION").to_string(),
-        environment: environment.unwrap_or_default(),
+        environment,
         profiles: plan.profiles(),
         results: ordered,
         timings,
@@ -286,6 +288,10 @@ fn run_group(
                 });
             }
         }
+        // File probes: their directories, under the path sandboxes see.
+        config
+            .files
+            .extend(crate::file_probes::guest_files(&guest_plan.jobs));
         for c in &guest_plan.configurations {
             for path in c.guest_files() {
                 config.files.push(GuestFile {
