@@ -257,24 +257,25 @@ impl ExternalProbe {
             Oracle::Builtin("fork-bomb") | Oracle::Builtin("memory-hog") => ProbeClass::Resource,
             _ => ProbeClass::Plain,
         };
-        let class =
-            match manifest.class.as_deref() {
-                None => natural,
-                Some("plain") if natural == ProbeClass::Plain => ProbeClass::Plain,
-                Some("resource") => ProbeClass::Resource,
-                Some("plain") => return Err(field(
+        let class = match manifest.class.as_deref() {
+            None => natural,
+            Some("plain") if natural == ProbeClass::Plain => ProbeClass::Plain,
+            Some("resource") => ProbeClass::Resource,
+            Some("plain") => {
+                return Err(field(
                     "class",
                     format!(
                         "the `{oracle_name}` oracle eats a resource: the class must be `resource`"
                     ),
-                )),
-                Some(other) => {
-                    return Err(field(
-                        "class",
-                        format!("unknown class `{other}` (known: plain, resource)"),
-                    ))
-                }
-            };
+                ))
+            }
+            Some(other) => {
+                return Err(field(
+                    "class",
+                    format!("unknown class `{other}` (known: plain, resource)"),
+                ))
+            }
+        };
         let timeout = match manifest.timeout {
             None => DEFAULT_TIMEOUT,
             Some(0) => return Err(field("timeout", "must be at least 1 second".into())),

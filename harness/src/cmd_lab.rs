@@ -46,7 +46,13 @@ pub fn run(args: LabArgs) -> u8 {
         }
         LabCommand::Show { id } => match lab::lab(&id) {
             Ok(l) => {
-                println!("{}: {}\nconcepts: {}\n\n{}\n", l.id, l.title, l.concepts.join(", "), l.task);
+                println!(
+                    "{}: {}\nconcepts: {}\n\n{}\n",
+                    l.id,
+                    l.title,
+                    l.concepts.join(", "),
+                    l.task
+                );
                 println!("start: breakout lab start {id}; check: breakout lab check {id}\n");
                 for (path, text) in l.start {
                     println!("--- {path}\n{text}");
@@ -62,7 +68,10 @@ pub fn run(args: LabArgs) -> u8 {
             };
             let dir = dir.unwrap_or_else(|| PathBuf::from(format!("lab-{id}")));
             if dir.exists() {
-                eprintln!("breakout lab: {} already exists; not overwriting it", dir.display());
+                eprintln!(
+                    "breakout lab: {} already exists; not overwriting it",
+                    dir.display()
+                );
                 return 125;
             }
             for (path, text) in l.start {
@@ -77,10 +86,15 @@ pub fn run(args: LabArgs) -> u8 {
                 }
                 if path.ends_with(".sh") {
                     use std::os::unix::fs::PermissionsExt;
-                    let _ = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755));
+                    let _ =
+                        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755));
                 }
             }
-            println!("wrote {}; when done: breakout lab check {id} --dir {}", dir.display(), dir.display());
+            println!(
+                "wrote {}; when done: breakout lab check {id} --dir {}",
+                dir.display(),
+                dir.display()
+            );
             0
         }
         LabCommand::Check { id, dir, vm } => {

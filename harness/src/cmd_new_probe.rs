@@ -35,7 +35,11 @@ pub fn run(args: NewProbeArgs) -> u8 {
     }
     match write(&args) {
         Ok(dir) => {
-            println!("wrote {}/probe.toml and {}/inside.sh", dir.display(), dir.display());
+            println!(
+                "wrote {}/probe.toml and {}/inside.sh",
+                dir.display(),
+                dir.display()
+            );
             println!(
                 "try it: breakout run --probes {} --profile none --profile strict --no-ablation",
                 dir.display()
@@ -74,7 +78,10 @@ pub fn write(args: &NewProbeArgs) -> Result<PathBuf, String> {
     };
     let dir = args.dir.join(id);
     if dir.exists() {
-        return Err(format!("{} already exists; not overwriting it", dir.display()));
+        return Err(format!(
+            "{} already exists; not overwriting it",
+            dir.display()
+        ));
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let layers: Vec<String> = external::default_layers(doc.name)
@@ -196,7 +203,11 @@ mod tests {
             assert!(dir.join(external::MANIFEST).is_file());
             let p = ExternalProbe::load(&dir).unwrap();
             assert_eq!(p.oracle_name(), o.name);
-            assert!(!breakout_attacks::Probe::meta(&p).layers.is_empty(), "{}", o.name);
+            assert!(
+                !breakout_attacks::Probe::meta(&p).layers.is_empty(),
+                "{}",
+                o.name
+            );
         }
     }
 

@@ -32,7 +32,11 @@ impl FileProbeArgs {
                 }
             }
         }
-        Ok(if named.is_empty() { ids } else { named.to_vec() })
+        Ok(if named.is_empty() {
+            ids
+        } else {
+            named.to_vec()
+        })
     }
 }
 
@@ -94,18 +98,23 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.join("inside.sh"), "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(dir.join("inside.sh"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(
+            dir.join("inside.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         let args = FileProbeArgs {
             dirs: vec![tmp.path().to_path_buf()],
         };
         let ids = args.probes_to_run(&[]).unwrap();
         assert_eq!(ids, vec!["fp-host-test".to_string()]);
-        let plan =
-            crate::plan::RunPlan::from_names(&["none".to_string()], &ids).unwrap();
+        let plan = crate::plan::RunPlan::from_names(&["none".to_string()], &ids).unwrap();
         let files = guest_files(&plan.jobs);
         assert_eq!(files.len(), 1);
-        assert_eq!(files[0].guest, Path::new(GUEST_PROBES_DIR).join("fp-host-test"));
+        assert_eq!(
+            files[0].guest,
+            Path::new(GUEST_PROBES_DIR).join("fp-host-test")
+        );
         assert_eq!(external_ids(&plan.jobs), ids);
         let named = args.probes_to_run(&["hostname".to_string()]).unwrap();
         assert_eq!(named, vec!["hostname".to_string()]);

@@ -89,11 +89,15 @@ pub static LABS: &[Lab] = &[
         task: "profile.toml is Docker's defaults with one layer switched off, and signal-same-uid \
             escapes it: the payload kills a uid-1000 process outside. Switch on the one layer that \
             stops it, and nothing else.",
-        start: &[(PROFILE, include_str!("../../labs/pid-namespace/start/profile.toml"))],
+        start: &[(
+            PROFILE,
+            include_str!("../../labs/pid-namespace/start/profile.toml"),
+        )],
         kind: Kind::OneLayer {
             probe: "signal-same-uid",
             start_profile: include_str!("../../labs/pid-namespace/start/profile.toml"),
-            concept: "kill(2) needs CAP_KILL or the same uid, and a same-uid victim needs neither: \
+            concept:
+                "kill(2) needs CAP_KILL or the same uid, and a same-uid victim needs neither: \
                 no capability or uid switch helps. What can the payload not name? (concept: \
                 namespaces, pid)",
         },
@@ -105,7 +109,10 @@ pub static LABS: &[Lab] = &[
         task: "profile.toml is Docker's defaults; the keyring probe (read root's user key) is \
             blocked by one layer only. Keep every layer that is on and make a second layer stop \
             it by itself: ablation must find no necessary layer and at least two sufficient ones.",
-        start: &[(PROFILE, include_str!("../../labs/defense-in-depth/start/profile.toml"))],
+        start: &[(
+            PROFILE,
+            include_str!("../../labs/defense-in-depth/start/profile.toml"),
+        )],
         kind: Kind::Depth {
             probe: "keyring",
             start_profile: include_str!("../../labs/defense-in-depth/start/profile.toml"),
@@ -139,7 +146,10 @@ pub static LABS: &[Lab] = &[
         task: "profile.toml limits the payload to 64 processes with RLIMIT_NPROC and nothing \
             else, and the fork bomb gets past 64. Find out why with a run, then make the rlimit \
             hold without cgroup-limits.",
-        start: &[(PROFILE, include_str!("../../labs/rlimits-root/start/profile.toml"))],
+        start: &[(
+            PROFILE,
+            include_str!("../../labs/rlimits-root/start/profile.toml"),
+        )],
         kind: Kind::RlimitsHold {
             probe: "fork-bomb",
             concept: "the kernel does not count RLIMIT_NPROC against uid 0 (and CAP_SYS_RESOURCE \
@@ -154,7 +164,10 @@ pub static LABS: &[Lab] = &[
         task: "profile.toml switches on every namespace, yet leaked-fds reads a secret through a \
             descriptor the sandbox inherited. Switch on the one layer that closes it, and nothing \
             else.",
-        start: &[(PROFILE, include_str!("../../labs/fd-hygiene/start/profile.toml"))],
+        start: &[(
+            PROFILE,
+            include_str!("../../labs/fd-hygiene/start/profile.toml"),
+        )],
         kind: Kind::OneLayer {
             probe: "leaked-fds",
             start_profile: include_str!("../../labs/fd-hygiene/start/profile.toml"),
@@ -258,7 +271,10 @@ fn answer_err(path: &Path, message: impl Into<String>) -> LabError {
 
 fn load_profile(path: &Path) -> Result<Configuration, LabError> {
     if !path.is_file() {
-        return Err(answer_err(path, "missing (`breakout lab start ID` writes it)"));
+        return Err(answer_err(
+            path,
+            "missing (`breakout lab start ID` writes it)",
+        ));
     }
     Configuration::profile(&path.display().to_string()).map_err(|e| answer_err(path, e.to_string()))
 }
@@ -529,7 +545,8 @@ fn grade(p: &Prepared, report: &RunReport) -> Grade {
             }
         }
         Kind::Predict { probe, profile } => {
-            let text = std::fs::read_to_string(p.answer.join("prediction.toml")).unwrap_or_default();
+            let text =
+                std::fs::read_to_string(p.answer.join("prediction.toml")).unwrap_or_default();
             let Ok(pred) = toml::from_str::<Prediction>(&text) else {
                 checks.push(Check {
                     passed: false,
