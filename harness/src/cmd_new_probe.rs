@@ -11,7 +11,8 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 pub struct NewProbeArgs {
     /// The new probe's id (lower-case letters, digits and `-`).
-    pub id: String,
+    #[arg(required_unless_present = "list_oracles")]
+    pub id: Option<String>,
     /// The built-in oracle that judges it (`breakout new-probe --list-oracles` shows them).
     #[arg(long, value_name = "NAME", default_value = "secret-file")]
     pub oracle: String,
@@ -55,7 +56,7 @@ pub fn run(args: NewProbeArgs) -> u8 {
 
 /// Writes the skeleton; the error is one line.
 pub fn write(args: &NewProbeArgs) -> Result<PathBuf, String> {
-    let id = args.id.as_str();
+    let id = args.id.as_deref().unwrap_or_default();
     if !external::valid_id(id) {
         return Err(format!(
             "`{id}` is not a probe id (lower-case letters, digits and `-`, starting with a letter)"
@@ -194,7 +195,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         for o in ORACLES {
             let args = NewProbeArgs {
-                id: format!("new-{}", o.name),
+                id: Some(format!("new-{}", o.name)),
                 oracle: o.name.to_string(),
                 dir: tmp.path().to_path_buf(),
                 list_oracles: false,
@@ -215,7 +216,7 @@ mod tests {
     fn bad_input_is_one_line() {
         let tmp = tempfile::tempdir().unwrap();
         let mut args = NewProbeArgs {
-            id: "x1".into(),
+            id: Some("x1".into()),
             oracle: "nope".into(),
             dir: tmp.path().to_path_buf(),
             list_oracles: false,
@@ -223,11 +224,11 @@ mod tests {
         let e = write(&args).unwrap_err();
         assert!(e.starts_with("--oracle: unknown oracle `nope`"), "{e}");
         args.oracle = "hostname".into();
-        args.id = "hostname".into();
+        args.id = Some("hostname".into());
         assert!(write(&args).unwrap_err().contains("built-in"));
-        args.id = "Bad_Id".into();
+        args.id = Some("Bad_Id".into());
         assert!(write(&args).unwrap_err().contains("not a probe id"));
-        args.id = "twice".into();
+        args.id = Some("twice".into());
         write(&args).unwrap();
         assert!(write(&args).unwrap_err().contains("already exists"));
     }
