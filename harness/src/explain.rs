@@ -323,7 +323,9 @@ pub fn run(args: ExplainArgs) -> u8 {
         Ok(Subject::Probe(meta)) => {
             print!("{}", explain_probe(meta, results.as_ref()));
             if let Some(path) = &args.svg {
-                if let Err(e) = std::fs::write(path, crate::svg::layer_stack(meta, results.as_ref())) {
+                if let Err(e) =
+                    std::fs::write(path, crate::svg::layer_stack(meta, results.as_ref()))
+                {
                     eprintln!("breakout explain: writing {}: {e}", path.display());
                     return 2;
                 }

@@ -68,7 +68,10 @@ pub fn layer_stack(meta: &ProbeMeta, results: Option<&RunReport>) -> String {
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12" role="img" aria-label="layers that stop {id}">"##,
         id = esc(meta.id)
     );
-    let _ = writeln!(out, r##"<rect width="{width}" height="{height}" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        out,
+        r##"<rect width="{width}" height="{height}" fill="#ffffff"/>"##
+    );
     let _ = writeln!(
         out,
         r##"<text x="10" y="20" font-size="15" font-weight="bold">{}</text><text x="10" y="38" fill="#455a64">{}</text>"##,
@@ -144,9 +147,19 @@ pub fn layer_stack(meta: &ProbeMeta, results: Option<&RunReport>) -> String {
     let ly = TOP + ROW_H * Layer::ALL.len() + 14;
     let legend = [
         (SUFFICIENT, "#cfd8dc", 1, "blocks it alone (sufficient)"),
-        (ON, "#000000", 3, "heavy border: without it, it escapes (necessary)"),
+        (
+            ON,
+            "#000000",
+            3,
+            "heavy border: without it, it escapes (necessary)",
+        ),
         (ON, "#cfd8dc", 1, "on, a candidate, stops nothing alone"),
-        (NOT_CANDIDATE, "#cfd8dc", 1, "on, not a candidate of this probe (not ablated)"),
+        (
+            NOT_CANDIDATE,
+            "#cfd8dc",
+            1,
+            "on, not a candidate of this probe (not ablated)",
+        ),
         (OFF, "#cfd8dc", 1, "off"),
     ];
     for (i, (fill, stroke, sw, text)) in legend.iter().enumerate() {
@@ -190,6 +203,9 @@ mod tests {
         let svg = layer_stack(meta, None);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("candidate</text>").count(), meta.layers.len());
-        assert!(!svg.contains("http://") || svg.matches("http://").count() == 1, "only the xmlns");
+        assert!(
+            !svg.contains("http://") || svg.matches("http://").count() == 1,
+            "only the xmlns"
+        );
     }
 }
