@@ -281,7 +281,7 @@ impl Launcher for DirectLauncher {
 }
 
 /// A pipe read to its end on a thread of its own.
-struct Drain {
+pub(crate) struct Drain {
     done: mpsc::Receiver<()>,
     buf: Arc<Mutex<Vec<u8>>>,
 }
@@ -291,7 +291,7 @@ impl Drain {
     /// escaped the process group (or a sandbox started in parallel that inherited the write end
     /// before its exec) may hold the pipe open: what was read so far is still returned, so a
     /// report the payload did print is never lost.
-    fn collect(self, timeout: Duration) -> Vec<u8> {
+    pub(crate) fn collect(self, timeout: Duration) -> Vec<u8> {
         let _ = self.done.recv_timeout(timeout);
         let mut buf = match self.buf.lock() {
             Ok(b) => b,
@@ -301,7 +301,7 @@ impl Drain {
     }
 }
 
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> Drain {
+pub(crate) fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> Drain {
     let (tx, done) = mpsc::channel();
     let buf = Arc::new(Mutex::new(Vec::new()));
     let shared = buf.clone();

@@ -17,6 +17,7 @@
 pub mod args;
 pub mod catalog;
 pub mod driver;
+pub mod external;
 pub mod probes;
 pub mod report;
 pub mod world;
@@ -257,8 +258,16 @@ pub trait Launcher {
     fn launch(&self, request: &LaunchRequest) -> Result<Launched, String>;
 }
 
-/// Every probe: the suite's own (`probes/`) and the catalog's (`catalog/`), in that order.
+/// Every probe: the suite's own (`probes/`) and the catalog's (`catalog/`), in that order, then
+/// the file probes registered in this process ([`external`]).
 pub fn all_probes() -> Vec<&'static dyn Probe> {
+    let mut all = all_builtin();
+    all.extend(external::registered());
+    all
+}
+
+/// The probes compiled in (no file probes).
+pub fn all_builtin() -> Vec<&'static dyn Probe> {
     let mut all = probes::probes();
     all.extend(catalog::probes());
     all

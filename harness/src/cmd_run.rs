@@ -40,12 +40,21 @@ pub struct RunArgs {
     #[arg(long)]
     pub strict_kernel: bool,
     #[command(flatten)]
+    pub file_probes: crate::file_probes::FileProbeArgs,
+    #[command(flatten)]
     pub vm: VmArgs,
 }
 
 pub fn run(args: RunArgs) -> u8 {
     // Everything the user named is checked before the VM boots.
-    let mut plan = match RunPlan::from_names(&args.profiles, &args.probes) {
+    let probes = match args.file_probes.probes_to_run(&args.probes) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("breakout run: {e}");
+            return 2;
+        }
+    };
+    let mut plan = match RunPlan::from_names(&args.profiles, &probes) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("breakout run: {e}");

@@ -29,6 +29,8 @@ pub struct CompareArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
+    pub file_probes: breakout_harness::file_probes::FileProbeArgs,
+    #[command(flatten)]
     pub vm: crate::run::VmArgs,
 }
 
@@ -81,7 +83,14 @@ pub fn run(args: CompareArgs) -> u8 {
     for line in missing_runtimes(&configurations) {
         eprintln!("breakout compare: {line}");
     }
-    let plan = match RunPlan::new(configurations, &args.probes) {
+    let probes = match args.file_probes.probes_to_run(&args.probes) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("breakout compare: {e}");
+            return 2;
+        }
+    };
+    let plan = match RunPlan::new(configurations, &probes) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("breakout compare: {e}");

@@ -82,6 +82,7 @@ pub fn read(proc_root: &Path, sys_root: &Path, accel: &str) -> Environment {
         vulnerabilities,
         lsms,
         sysctls,
+        external_probes: Vec::new(),
     }
 }
 

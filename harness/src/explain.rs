@@ -149,6 +149,12 @@ pub struct ExplainArgs {
     /// A results.json (from `breakout run --out`, or a baseline) whose verdicts to show.
     #[arg(long, value_name = "FILE")]
     pub results: Option<PathBuf>,
+    /// Also write the probe's layer stack as an SVG picture to FILE (one column per profile of
+    /// --results; sufficient and necessary layers marked).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    #[command(flatten)]
+    pub file_probes: crate::file_probes::FileProbeArgs,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -397,8 +403,23 @@ pub fn run(args: ExplainArgs) -> u8 {
             }
         },
     };
+    if let Err(e) = args.file_probes.probes_to_run(&[]) {
+        eprintln!("breakout explain: {e}");
+        return 2;
+    }
     match resolve(&args.id) {
-        Ok(Subject::Probe(meta)) => print!("{}", explain_probe(meta, results.as_ref())),
+        Ok(Subject::Probe(meta)) => {
+            print!("{}", explain_probe(meta, results.as_ref()));
+            if let Some(path) = &args.svg {
+                if let Err(e) =
+                    std::fs::write(path, crate::svg::layer_stack(meta, results.as_ref()))
+                {
+                    eprintln!("breakout explain: writing {}: {e}", path.display());
+                    return 2;
+                }
+                eprintln!("wrote {}", path.display());
+            }
+        }
         Ok(Subject::Layer(layer)) => print!("{}", explain_layer(layer, results.as_ref())),
         Err(e) => {
             eprintln!("breakout explain: {e}");

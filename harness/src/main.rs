@@ -6,7 +6,7 @@ use std::process::ExitCode;
 // The shared pieces live in the library (tests/ uses them too); `crate::model` etc. keep working
 // for the binary's own modules through these imports.
 #[allow(unused_imports)]
-use breakout_harness::{adapters, explain, list, report};
+use breakout_harness::{adapters, explain, file_probes, list, report};
 #[allow(unused_imports)]
 use breakout_harness::{attribution, environment, exit_codes, gate, model, plan, run};
 
@@ -41,9 +41,15 @@ enum Cli {
     /// Run one command in the sandbox; exit with its status (125 runtime failure, 126, 127, 128+N).
     #[command(after_help = exit_codes::help(exit_codes::SANDBOX))]
     Sandbox(cmd_sandbox::SandboxArgs),
+    /// Write a working file probe (probe.toml + inside.sh) to sharpen: see docs/writing-probes.md.
+    NewProbe(cmd_new_probe::NewProbeArgs),
+    /// Self-grading exercises: list, show, start, check ID (docs/course.md).
+    Lab(cmd_lab::LabArgs),
 }
 
 mod cmd_gate;
+mod cmd_lab;
+mod cmd_new_probe;
 mod cmd_run;
 mod cmd_sandbox;
 mod cmd_vm_run;
@@ -61,6 +67,8 @@ fn main() -> ExitCode {
         Cli::List(args) => list::run(args),
         Cli::VmRun(args) => cmd_vm_run::run(args).clamp(0, 255) as u8,
         Cli::Sandbox(args) => cmd_sandbox::run(args).clamp(0, 255) as u8,
+        Cli::NewProbe(args) => cmd_new_probe::run(args),
+        Cli::Lab(args) => cmd_lab::run(args),
     };
     ExitCode::from(code)
 }

@@ -106,6 +106,9 @@ pub struct Environment {
     /// kptr_restrict, dmesg_restrict, perf_event_paranoid, yama ptrace_scope, ... ("absent" when
     /// the kernel lacks the knob)
     pub sysctls: BTreeMap<String, String>,
+    /// The probes of the run that came from files (`--probes DIR`), not from the suite.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_probes: Vec<String>,
 }
 
 /// One configuration under test: one of our profiles or an external runtime.

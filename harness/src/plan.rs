@@ -462,6 +462,12 @@ impl GuestPlan {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        // File probes travel in the image, not in the plan: register them before the ids are
+        // checked.
+        crate::file_probes::register_installed().map_err(|e| PlanError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         for job in &plan.jobs {
             if !plan.configurations.iter().any(|c| c.name == job.profile) {
                 return Err(PlanError::File {

@@ -190,6 +190,7 @@ pub fn execute(
     if environment.kernel_release.is_empty() {
         environment.kernel_release = crate::model::release_of(&environment.kernel);
     }
+    environment.external_probes = crate::file_probes::external_ids(&plan.jobs);
     Ok(RunReport {
         schema_version: SCHEMA_VERSION,
         breakout_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -309,6 +310,10 @@ fn run_group(
                 });
             }
         }
+        // File probes: their directories, under the path sandboxes see.
+        config
+            .files
+            .extend(crate::file_probes::guest_files(&guest_plan.jobs));
         for c in &guest_plan.configurations {
             for path in c.guest_files() {
                 config.files.push(GuestFile {

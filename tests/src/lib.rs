@@ -6,9 +6,27 @@ use breakout_harness::run::{AccelArg, Binaries, RunError, VmArgs};
 use libtest_mimic::Arguments;
 use std::path::{Path, PathBuf};
 
-/// The project's committed baseline.
+/// The project's committed baseline, or the file BREAKOUT_BASELINE names (a baseline written by
+/// `breakout run --probes DIR --write-baseline FILE` covers file probes too).
 pub fn baseline_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../baselines/default.json")
+    match std::env::var_os("BREAKOUT_BASELINE") {
+        Some(path) => PathBuf::from(path),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../baselines/default.json"),
+    }
+}
+
+/// Registers the file probes of BREAKOUT_PROBES (directories, colon-separated), so that a
+/// baseline naming them plans and runs like one of built-in probes.
+pub fn register_file_probes() -> Result<(), String> {
+    let Some(dirs) = std::env::var_os("BREAKOUT_PROBES") else {
+        return Ok(());
+    };
+    let args = breakout_harness::file_probes::FileProbeArgs {
+        dirs: std::env::split_paths(&dirs).collect(),
+    };
+    args.probes_to_run(&[])
+        .map(|_| ())
+        .map_err(|e| format!("BREAKOUT_PROBES: {e}"))
 }
 
 /// `breakout` and `breakout-probe` in the target directory of the running test binary

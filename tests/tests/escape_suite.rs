@@ -2,6 +2,9 @@
 //! (baselines/default.json), judged by the regression gate's rules: a new escape, a lost block,
 //! a lost sufficient layer, a missing result or a lost positive control fails the trial.
 //!
+//! File probes: BREAKOUT_PROBES=DIR[:DIR] registers them and BREAKOUT_BASELINE=FILE names a
+//! baseline that covers them (`breakout run --probes DIR --write-baseline FILE`).
+//!
 //! The name filter shapes the plan before anything boots (`cargo test -- ptrace` runs only the
 //! ptrace probes in the VM), and the VM boots once for the whole binary.
 
@@ -17,6 +20,10 @@ use std::sync::Arc;
 fn main() {
     let args = Arguments::from_args();
     let path = baseline_path();
+    if let Err(message) = breakout_tests::register_file_probes() {
+        let trial = Trial::test("file_probes", move || Err(Failed::from(message)));
+        libtest_mimic::run(&args, vec![trial]).exit();
+    }
     let baseline = match gate::load(&path, "baseline") {
         Ok(b) => b,
         Err(e) => {

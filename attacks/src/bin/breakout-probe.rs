@@ -55,7 +55,12 @@ fn exit_code(code: i32) -> ExitCode {
 }
 
 fn run_inside(id: &str, args: &[String]) -> ExitCode {
-    let Some(probe) = probe(id) else {
+    // A file probe travels into the guest under GUEST_PROBES_DIR; registering it here is what
+    // makes `breakout-probe ID` run its inside half.
+    let Some(probe) = probe(id).or_else(|| {
+        breakout_attacks::external::find_installed(id)
+            .map(|p| p as &'static dyn breakout_attacks::Probe)
+    }) else {
         eprintln!(
             "breakout-probe: unknown probe id `{id}` (run `breakout-probe --list` for the ids)\n{USAGE}"
         );
@@ -84,7 +89,11 @@ fn self_check(ids: &[String]) -> anyhow::Result<bool> {
     }
     let mut selected = Vec::new();
     for id in ids {
-        selected.push(probe(id).with_context(|| format!("unknown probe id `{id}`"))?);
+        let found = probe(id).or_else(|| {
+            breakout_attacks::external::find_installed(id)
+                .map(|p| p as &'static dyn breakout_attacks::Probe)
+        });
+        selected.push(found.with_context(|| format!("unknown probe id `{id}`"))?);
     }
     if selected.is_empty() {
         selected = all_probes();

@@ -78,6 +78,13 @@ pub fn text_block(env: &Environment) -> String {
         "  CPU vulnerabilities: {}",
         vulnerabilities_summary(env)
     );
+    if !env.external_probes.is_empty() {
+        let _ = writeln!(
+            out,
+            "  external probes (from files): {}",
+            env.external_probes.join(", ")
+        );
+    }
     out
 }
 

@@ -220,6 +220,7 @@ pub fn sample_report() -> RunReport {
                 ("kernel.yama.ptrace_scope".to_string(), "absent".to_string()),
                 ("kernel.io_uring_disabled".to_string(), "absent".to_string()),
             ]),
+            external_probes: Vec::new(),
         },
         profiles: vec![
             profile("none", "breakout", &[], false),
