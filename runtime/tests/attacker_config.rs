@@ -1,0 +1,110 @@
+//! Root tests for attacks on the runtime's configuration rather than from the payload: a profile
+//! or a caller that quietly turns a layer into a no-op. Each test states the attack, runs it
+//! against the real runtime and asserts on what the payload could see.
+//!
+//! Needs root (CI runs as root). The payload is this test binary re-executed (see common/mod.rs).
+
+mod common;
+
+use breakout_runtime::Layer;
+use common::*;
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::path::Path;
+
+type R = Result<(), Failed>;
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+).into());
+        }
+    };
+}
+
+/// A seccomp profile (our TOML format) that allows everything but answers `names` with ENOSYS,
+/// as an old kernel would, or a profile written for one.
+fn enosys_profile(dir: &Path, names: &[&str]) -> Result<String, Failed> {
+    let list = names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let path = dir.join("enosys.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "default_action = \"allow\"\n[[rule]]\naction = \"errno\"\nerrno = \"ENOSYS\"\nnames = [{list}]\n"
+        ),
+    )?;
+    Ok(path.display().to_string())
+}
+
+/// Issue 14 item 5: close_range answers ENOSYS (old kernel, or a profile that says so) and the
+/// rlimits layer lowered RLIMIT_NOFILE to 256 before fd-hygiene ran. A fallback that closes "up
+/// to the descriptor limit" stops at 1024, so a descriptor the caller left open at 2000 reached
+/// the payload.
+fn fd_above_lowered_limit_closed_when_close_range_is_enosys() -> R {
+    require_root()?;
+    const HIGH: i32 = 2000;
+    let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)?;
+    if soft <= HIGH as u64 {
+        nix::sys::resource::setrlimit(
+            nix::sys::resource::Resource::RLIMIT_NOFILE,
+            hard.max(HIGH as u64 + 1),
+            hard.max(HIGH as u64 + 1),
+        )?;
+    }
+    // SAFETY: plain open and dup2 of descriptors this test owns; closed below. No O_CLOEXEC on
+    // the duplicate: the caller "forgot" it, which is what fd-hygiene is for.
+    let fd = unsafe {
+        let f = libc::open(c"/etc/hostname".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        let high = libc::dup2(f, HIGH);
+        libc::close(f);
+        high
+    };
+    ensure!(fd == HIGH, "open/dup2 to {HIGH} failed");
+    let dir = tempfile::tempdir()?;
+    let res = (|| -> Result<(String, String), Failed> {
+        let mut cfg = config_with(&[Layer::Seccomp, Layer::Rlimits, Layer::FdHygiene]);
+        cfg.set_seccomp_profile(&enosys_profile(dir.path(), &["close_range"])?)?;
+        cfg.rlimits.insert("nofile".into(), 256);
+        let with = probe_out(&cfg, &["fds"])?;
+        // Control: the same without fd-hygiene shows the descriptor (the test plants it right).
+        cfg.set_enabled(Layer::FdHygiene, false);
+        let without = probe_out(&cfg, &["fds"])?;
+        Ok((with, without))
+    })();
+    // SAFETY: closing the descriptor opened above.
+    unsafe { libc::close(fd) };
+    let (with, without) = res?;
+    let has = |list: &str| list.split_whitespace().any(|f| f == HIGH.to_string());
+    ensure!(
+        has(&without),
+        "control: fd {HIGH} not visible without fd-hygiene: {without}"
+    );
+    ensure!(
+        !has(&with),
+        "fd {HIGH} reached the payload with fd-hygiene on, close_range ENOSYS and nofile 256: {with}"
+    );
+    let extra: Vec<&str> = with
+        .split_whitespace()
+        .filter(|f| f.parse::<i32>().is_ok_and(|n| n > 3))
+        .collect();
+    ensure!(extra.is_empty(), "more than stdio reached the payload: {with}");
+    Ok(())
+}
+
+fn main() {
+    let args = std::env::args().collect::<Vec<_>>();
+    if args.get(1).map(String::as_str) == Some("__probe") {
+        probe_main(&args[2..]);
+    }
+    let mut args = Arguments::from_args();
+    // The fd test plants descriptors in this process; keep trials from seeing each other's.
+    args.test_threads = Some(1);
+    let trials = vec![Trial::test(
+        "fd-hygiene::fd_above_lowered_limit_closed_when_close_range_is_enosys",
+        fd_above_lowered_limit_closed_when_close_range_is_enosys,
+    )];
+    libtest_mimic::run(&args, trials).exit();
+}
