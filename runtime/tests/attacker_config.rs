@@ -94,6 +94,40 @@ fn fd_above_lowered_limit_closed_when_close_range_is_enosys() -> R {
     Ok(())
 }
 
+/// Issue 14 item 6: a typo in a deny rule of a Docker/OCI profile (`ptarce`) was skipped, so the
+/// profile loaded and the call it meant to deny went through. It must be refused, naming the
+/// file, the rule and the name; the payload never runs under the weakened filter.
+fn oci_typo_in_deny_rule_refused() -> R {
+    require_root()?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("typo.json");
+    std::fs::write(
+        &path,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mount", "ptarce"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    )?;
+    let mut cfg = config_with(&[Layer::Seccomp]);
+    match cfg.set_seccomp_profile(path.to_str().ok_or("path")?) {
+        Err(e) => {
+            let e = e.to_string();
+            ensure!(
+                e.starts_with(&format!("{}: ", path.display()))
+                    && e.contains("syscalls[0].names[1]")
+                    && e.contains("`ptarce`"),
+                "the error does not name file, rule and name: {e}"
+            );
+            Ok(())
+        }
+        Ok(()) => {
+            // What the typo costs: the call it meant to deny reaches the kernel.
+            let got = probe_out(&cfg, &["syscall", "ptrace"])?;
+            Err(format!(
+                "a deny rule naming `ptarce` loaded without a word; the payload's ptrace gave {got} (not the rule's EPERM)"
+            )
+            .into())
+        }
+    }
+}
+
 fn main() {
     let args = std::env::args().collect::<Vec<_>>();
     if args.get(1).map(String::as_str) == Some("__probe") {
@@ -102,9 +136,15 @@ fn main() {
     let mut args = Arguments::from_args();
     // The fd test plants descriptors in this process; keep trials from seeing each other's.
     args.test_threads = Some(1);
-    let trials = vec![Trial::test(
-        "fd-hygiene::fd_above_lowered_limit_closed_when_close_range_is_enosys",
-        fd_above_lowered_limit_closed_when_close_range_is_enosys,
-    )];
+    let trials = vec![
+        Trial::test(
+            "fd-hygiene::fd_above_lowered_limit_closed_when_close_range_is_enosys",
+            fd_above_lowered_limit_closed_when_close_range_is_enosys,
+        ),
+        Trial::test(
+            "seccomp::oci_typo_in_deny_rule_refused",
+            oci_typo_in_deny_rule_refused,
+        ),
+    ];
     libtest_mimic::run(&args, trials).exit();
 }
