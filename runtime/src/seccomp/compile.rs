@@ -92,8 +92,8 @@ fn compile_uncached(p: &Resolved) -> Result<Bpf, SeccompError> {
         if rule.action == p.default_action {
             continue;
         }
-        // Docker skips names this libseccomp does not know; our TOML profiles were checked
-        // at load time, so only Docker/OCI profiles reach this with unknown names.
+        // Only names from allow rules (or rules repeating the default) get here unknown: the
+        // loaders refuse them in rules that deny and list them as warnings otherwise.
         let Ok(sys) = ScmpSyscall::from_name(&rule.name) else {
             continue;
         };

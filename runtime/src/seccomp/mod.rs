@@ -285,10 +285,60 @@ mod tests {
     }
 
     #[test]
-    fn docker_profile_skips_unknown_names_like_docker() {
+    fn docker_profile_skips_unknown_allowed_names_with_a_warning() {
         let text = "{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"read\", \"no_such_call\"], \"action\": \"SCMP_ACT_ALLOW\"}]}";
         let p = oci::parse(text, std::path::Path::new("d.json")).unwrap();
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        let w = &p.warnings[0];
+        assert!(
+            w.starts_with("d.json: syscalls[0] (SCMP_ACT_ALLOW)") && w.contains("`no_such_call`"),
+            "{w}"
+        );
         p.resolve(&ctx(&[], (6, 1))).compile().unwrap();
+    }
+
+    /// A typo in a deny rule would take the call out of the deny list: refused, naming the file,
+    /// the rule and the name.
+    #[rstest]
+    #[case::errno_over_allow("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO")]
+    #[case::kill_over_allow("SCMP_ACT_ALLOW", "SCMP_ACT_KILL_PROCESS")]
+    #[case::trap_over_errno("SCMP_ACT_ERRNO", "SCMP_ACT_TRAP")]
+    fn docker_profile_refuses_unknown_names_in_deny_rules(
+        #[case] default: &str,
+        #[case] action: &str,
+    ) {
+        let text = format!(
+            "{{\"defaultAction\": \"{default}\", \"syscalls\": [{{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ALLOW\"}}, {{\"names\": [\"mount\", \"ptarce\"], \"action\": \"{action}\"}}]}}"
+        );
+        let e = oci::parse(&text, std::path::Path::new("d.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("d.json: field `syscalls[1].names[1]`: unknown syscall `ptarce`")
+                && !e.contains('\n'),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_name_in_a_rule_repeating_the_default_only_warns() {
+        let text = "{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"ptarce\"], \"action\": \"SCMP_ACT_ERRNO\"}]}";
+        let p = oci::parse(text, std::path::Path::new("d.json")).unwrap();
+        assert!(p.warnings[0].contains("`ptarce`"), "{:?}", p.warnings);
+    }
+
+    /// Docker's real profile still loads; what it warns depends on this libseccomp's table.
+    #[test]
+    fn docker_real_profile_loads_and_warns_only_about_allowed_names() {
+        let p = docker();
+        for w in &p.warnings {
+            eprintln!("warning: {w}");
+            assert!(w.contains("(SCMP_ACT_ALLOW)"), "{w}");
+        }
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../profiles/seccomp/docker-default.json");
+        let q = load(fixture.to_str().unwrap(), None).unwrap();
+        assert_eq!(p.warnings.len(), q.warnings.len());
     }
 
     #[test]
