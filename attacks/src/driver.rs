@@ -271,6 +271,7 @@ impl Launcher for DirectLauncher {
                 status,
                 cgroup,
                 setup_failure: None,
+                seccomp_kill: None,
             }),
             stdout: stdout.collect(PIPE_DRAIN_TIMEOUT),
             stderr: stderr.collect(PIPE_DRAIN_TIMEOUT),

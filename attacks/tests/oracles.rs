@@ -96,6 +96,7 @@ impl Launcher for Canned {
                 status: self.status,
                 cgroup: None,
                 setup_failure: None,
+                seccomp_kill: None,
             }),
             stdout: self.stdout.as_bytes().to_vec(),
             stderr: b"breakout-probe: trying kill(1, SIGKILL)\n".to_vec(),

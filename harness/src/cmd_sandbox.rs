@@ -122,6 +122,9 @@ pub fn run(args: SandboxArgs) -> i32 {
             if let Some(f) = &outcome.setup_failure {
                 eprintln!("breakout: {f}");
             }
+            if let Some(k) = &outcome.seccomp_kill {
+                eprintln!("breakout: {k}");
+            }
             outcome.status.code()
         }
         Err(e) => fail(e),

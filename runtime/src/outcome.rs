@@ -82,4 +82,8 @@ pub struct Outcome {
     pub cgroup: Option<CgroupEvidence>,
     /// Present when the payload never ran because setup failed (status is then 125).
     pub setup_failure: Option<SetupFailure>,
+    /// Present when the payload died of SIGSYS under a seccomp filter: the syscall, from the
+    /// kernel's audit record when readable. Its Display is the one line to show the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_kill: Option<crate::seccomp::FilterKill>,
 }

@@ -379,6 +379,7 @@ impl Sandbox {
                 },
                 cgroup,
                 setup_failure: Some(f),
+                seccomp_kill: None,
             }));
         }
         let status = match handshake::recv_timeout(self.sock.as_raw_fd(), timeout) {
@@ -391,10 +392,12 @@ impl Sandbox {
             Recv::Msg(_) | Recv::Closed => self.reap()?,
         };
         let cgroup = self.finish_cgroup()?;
+        let filtered = self.steps.iter().any(|s| s.0 == "seccomp");
         Ok(Some(Outcome {
             status,
             cgroup,
             setup_failure: None,
+            seccomp_kill: crate::seccomp::kill_record::for_outcome(status, self.payload, filtered),
         }))
     }
 

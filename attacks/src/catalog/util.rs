@@ -588,6 +588,7 @@ pub(crate) mod testing {
             },
             cgroup: None,
             setup_failure: None,
+            seccomp_kill: None,
         }
     }
 }

@@ -218,6 +218,7 @@ pub fn run(
             status: code,
             cgroup: None,
             setup_failure: None,
+            seccomp_kill: None,
         }),
         stdout,
         stderr,

@@ -4,10 +4,12 @@
 
 pub mod allowlist;
 pub mod compile;
+pub mod kill_record;
 pub mod oci;
 pub mod policy;
 
 pub use compile::Bpf;
+pub use kill_record::FilterKill;
 pub use policy::{Action, ArgCond, CmpOp, ResolveContext, Resolved, Rule, SeccompProfile};
 
 use std::path::{Path, PathBuf};
