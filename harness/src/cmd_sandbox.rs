@@ -92,6 +92,10 @@ pub fn run(args: SandboxArgs) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    // Valid but weaker than it looks: said once, before the payload's own output.
+    for w in cfg.warnings() {
+        eprintln!("breakout: warning: {w}");
+    }
     let mut payload = Payload::new(args.cmd.clone());
     for var in ["TERM", "BREAKOUT_IN_VM"] {
         if let Some(v) = std::env::var_os(var) {

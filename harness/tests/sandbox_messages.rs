@@ -81,3 +81,32 @@ fn sigsys_from_elsewhere_is_not_blamed_on_the_filter() {
     assert_eq!(o.status.code(), Some(128 + libc::SIGSYS), "{err}");
     assert!(!err.contains("killed by seccomp"), "{err:?}");
 }
+
+/// Issue 14 item 9: a combination that quietly weakens another layer gets one line before the
+/// run; the full strict profile gets none.
+#[test]
+fn weakening_combinations_are_said_once_before_the_run() {
+    let o = breakout(&[
+        "--profile",
+        "strict",
+        "--disable",
+        "cgroup-limits",
+        "--disable",
+        "pid-ns",
+        "--",
+        "/bin/true",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let proc_lines = err
+        .lines()
+        .filter(|l| l.starts_with("breakout: warning: pid-ns off with mount-ns on"))
+        .count();
+    assert_eq!(proc_lines, 1, "{err:?}");
+    let o = breakout(&["--profile", "strict", "--disable", "cgroup-limits", "--", "/bin/true"]);
+    assert!(
+        !stderr(&o).contains("pid-ns off"),
+        "{:?}",
+        stderr(&o)
+    );
+}
