@@ -45,6 +45,11 @@ mod guest;
 mod launcher;
 
 fn main() -> ExitCode {
+    // The subcommands that are a runtime run from a sealed copy of this binary (CVE-2019-5736).
+    if let Err(e) = breakout_runtime::sealed_exe::reexec_sealed_for(&["sandbox", "guest-exec"]) {
+        eprintln!("breakout: {e}");
+        return ExitCode::from(125);
+    }
     let code = match Cli::parse() {
         Cli::Run(args) => cmd_run::run(args),
         Cli::Gate(args) => cmd_gate::run(args),
