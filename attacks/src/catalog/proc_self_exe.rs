@@ -264,7 +264,7 @@ fn runtime_processes() -> Vec<(i32, String, String)> {
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         if named(comm.trim()) || named(&argv0) || named(exe.trim_end_matches(" (deleted)")) {
-            found.push((pid, format!("{} {argv0}", comm.trim()), argv0));
+            found.push((pid, format!("{} {argv0} -> {exe}", comm.trim()), argv0));
         }
     }
     found
