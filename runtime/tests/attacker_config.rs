@@ -128,15 +128,96 @@ fn oci_typo_in_deny_rule_refused() -> R {
     }
 }
 
+/// A syscall through another ABI of the same CPU: i386 `int 0x80` or the x32 numbers (bit 30).
+/// A filter written for x86_64 numbers must not be bypassed through them.
+#[cfg(target_arch = "x86_64")]
+fn foreign_abi_main(args: &[String]) -> ! {
+    let call = |nr: i64, a: i64| -> i64 {
+        let ret: i64;
+        // SAFETY: a raw system call with integer arguments only (no memory is passed); rbx is
+        // reserved by the compiler, so the first argument goes through a scratch register.
+        unsafe {
+            std::arch::asm!(
+                "xchg rbx, {a}",
+                "int 0x80",
+                "xchg rbx, {a}",
+                a = inout(reg) a => _,
+                inlateout("rax") nr => ret,
+                in("rcx") 0i64,
+                in("rdx") 0i64,
+            );
+        }
+        ret
+    };
+    let r = match args.first().map(String::as_str) {
+        // i386: unshare is 310, getpid 20.
+        Some("int80-unshare") => call(310, libc::CLONE_NEWUSER as i64),
+        Some("int80-getpid") => call(20, 0),
+        // x32: unshare is 272 | 0x40000000.
+        Some("x32-unshare") => {
+            // SAFETY: a raw system call with an integer argument.
+            let r = unsafe { libc::syscall(272 | 0x4000_0000, libc::CLONE_NEWUSER) };
+            if r < 0 {
+                -(nix::errno::Errno::last() as i64)
+            } else {
+                r
+            }
+        }
+        _ => -9999,
+    };
+    println!("returned {r}");
+    std::process::exit(0)
+}
+
+/// strict's allowlist names x86_64 calls only: an unshare through int 0x80 or x32 is killed
+/// (libseccomp's bad-architecture action), and the kill names the call in its ABI.
+#[cfg(target_arch = "x86_64")]
+fn foreign_abi_killed(mode: &'static str, name: &'static str, arch: &'static str) -> R {
+    require_root()?;
+    let mut cfg = breakout_runtime::SandboxConfig::builtin("strict")?;
+    cfg.set_enabled(Layer::CgroupLimits, false);
+    let argv = vec![
+        self_exe().to_string_lossy().into_owned(),
+        "__abi".to_string(),
+        mode.to_string(),
+    ];
+    let r = run(&cfg, argv.clone())?;
+    ensure!(
+        matches!(r.outcome.status, breakout_runtime::ExitKind::Signaled { signal, .. } if signal == libc::SIGSYS),
+        "{mode} under strict: {:?}, stdout {:?}",
+        r.outcome.status,
+        r.stdout
+    );
+    let k = r.outcome.seccomp_kill.ok_or("no seccomp_kill in the outcome")?;
+    ensure!(
+        k.syscall.as_deref() == Some(name) && k.arch == arch,
+        "{mode}: kill named {k:?}, want {name} on {arch}"
+    );
+    // Control: without the filter the call returns to the payload.
+    let r = run(&config_with(&[]), argv)?;
+    ensure!(
+        r.outcome.status.code() == 0 && r.stdout.starts_with("returned "),
+        "control {mode}: {:?} {:?}",
+        r.outcome.status,
+        r.stdout
+    );
+    Ok(())
+}
+
 fn main() {
     let args = std::env::args().collect::<Vec<_>>();
     if args.get(1).map(String::as_str) == Some("__probe") {
         probe_main(&args[2..]);
     }
+    #[cfg(target_arch = "x86_64")]
+    if args.get(1).map(String::as_str) == Some("__abi") {
+        foreign_abi_main(&args[2..]);
+    }
     let mut args = Arguments::from_args();
     // The fd test plants descriptors in this process; keep trials from seeing each other's.
     args.test_threads = Some(1);
-    let trials = vec![
+    #[allow(unused_mut)]
+    let mut trials = vec![
         Trial::test(
             "fd-hygiene::fd_above_lowered_limit_closed_when_close_range_is_enosys",
             fd_above_lowered_limit_closed_when_close_range_is_enosys,
@@ -146,5 +227,14 @@ fn main() {
             oci_typo_in_deny_rule_refused,
         ),
     ];
+    #[cfg(target_arch = "x86_64")]
+    trials.extend([
+        Trial::test("seccomp::strict_kills_int80_unshare", || {
+            foreign_abi_killed("int80-unshare", "unshare", "X86")
+        }),
+        Trial::test("seccomp::strict_kills_x32_unshare", || {
+            foreign_abi_killed("x32-unshare", "unshare", "X32")
+        }),
+    ]);
     libtest_mimic::run(&args, trials).exit();
 }
