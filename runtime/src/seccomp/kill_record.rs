@@ -115,7 +115,13 @@ fn find_in_kmsg(pid: i32) -> Option<FilterKill> {
 /// One kmsg record (`6,1234,5678,-;audit: type=1326 audit(...): ... pid=N ... sig=31
 /// arch=c000003e syscall=250 compat=0 ...`) if it is a SIGSYS kill of `pid`.
 pub fn parse_record(rec: &str, pid: i32) -> Option<FilterKill> {
-    let msg = rec.split_once(';').map_or(rec, |(_, m)| m);
+    let (prefix, msg) = rec.split_once(';')?;
+    // The kernel's own records have facility 0 (a syslog value below 8); anything written into
+    // /dev/kmsg from user space, a payload's forged "type=1326" line included, has more.
+    let syslog: u32 = prefix.split(',').next()?.parse().ok()?;
+    if syslog >= 8 {
+        return None;
+    }
     let msg = msg.lines().next()?;
     if !msg.contains("type=1326 ") {
         return None;
@@ -189,6 +195,8 @@ mod tests {
         assert!(parse_record(&REC.replace("sig=31", "sig=0"), 15190).is_none());
         assert!(parse_record(&REC.replace("type=1326", "type=1300"), 15190).is_none());
         assert!(parse_record("6,1,2,-;random text pid=15190", 15190).is_none());
+        // Written from user space (facility user): not the kernel's record.
+        assert!(parse_record(&REC.replacen("5,", "13,", 1), 15190).is_none());
     }
 
     #[test]

@@ -343,6 +343,30 @@ mod tests {
         assert_eq!(p.warnings.len(), q.warnings.len());
     }
 
+    /// More instructions than the kernel takes: refused at compile time, naming the profile,
+    /// never truncated to 16 bits when installed.
+    #[test]
+    fn oversized_program_is_refused_with_its_length() {
+        // About one instruction per compared value.
+        let args = (0..6000)
+            .map(|v| format!("{{ index = 1, op = \"eq\", value = {v} }}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = format!(
+            "default_action = \"errno\"\n[[rule]]\naction = \"allow\"\nnames = [\"ioctl\"]\nargs = [{args}]\n"
+        );
+        let p = allowlist::parse(&text, std::path::Path::new("big.toml")).unwrap();
+        let e = p
+            .resolve(&ctx(&[], (6, 1)))
+            .compile()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("big.toml") && e.contains("the kernel takes at most 4096"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn unreadable_json_names_the_file() {
         let e = load("/nonexistent/profile.json", None)
