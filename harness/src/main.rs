@@ -45,8 +45,9 @@ mod guest;
 mod launcher;
 
 fn main() -> ExitCode {
-    // The subcommands that are a runtime run from a sealed copy of this binary (CVE-2019-5736).
-    if let Err(e) = breakout_runtime::sealed_exe::reexec_sealed_for(&["sandbox", "guest-exec"]) {
+    // The in-guest orchestrator runs from a sealed copy of this binary (CVE-2019-5736); `sandbox`
+    // does once its configuration shows the payload can see the runtime's processes.
+    if let Err(e) = breakout_runtime::sealed_exe::reexec_sealed_for(&["guest-exec"]) {
         eprintln!("breakout: {e}");
         return ExitCode::from(125);
     }
