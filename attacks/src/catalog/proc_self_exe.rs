@@ -98,20 +98,47 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
     }
     let dir = world.scratch_dir("proc-self-exe-runtime").map_err(ProbeError::world(id))?;
     let bin = dir.path().join("breakout");
-    fs::copy(&original, &bin).map_err(|e| arrange_err(id, "copying the runtime binary", e))?;
+    // Copied by a child process: a descriptor open for writing in this (multi-threaded)
+    // process would be inherited by every sandbox another thread forks meanwhile, and the
+    // copy's execve would fail with ETXTBSY for as long as one of them holds it.
+    let bb = busybox().ok_or_else(|| unsupported(id, "no static busybox in /bin"))?;
+    let cp = Command::new(&bb)
+        .arg("cp")
+        .arg(&original)
+        .arg(&bin)
+        .status()
+        .map_err(|e| arrange_err(id, "copying the runtime binary", e))?;
+    if !cp.success() {
+        return Err(arrange_err(
+            id,
+            format!("copying the runtime binary ({cp})"),
+            std::io::Error::from(std::io::ErrorKind::Other),
+        ));
+    }
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o755))
         .map_err(|e| arrange_err(id, "chmod 0755 of the runtime copy", e))?;
     // `[n]once=` matches the probe's argv but not this script's own.
     let script = format!(
         "i=0; while [ $i -lt {COPY_WAIT_TENTHS} ] && ! grep -qs '[n]once={nonce}' /proc/[0-9]*/cmdline; do sleep 0.1; i=$((i+1)); done; sleep 2"
     );
-    let child = Command::new(&bin)
-        .args(["sandbox", "--profile", "none", "--", "/bin/sh", "-c", &script])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| arrange_err(id, "starting the runtime copy", e))?;
+    // Belt and braces: should a writer's descriptor still linger somewhere, retry a busy text
+    // file for a while.
+    let mut tries = 0;
+    let child = loop {
+        match Command::new(&bin)
+            .args(["sandbox", "--profile", "none", "--", "/bin/sh", "-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 40 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            r => break r.map_err(|e| arrange_err(id, "starting the runtime copy", e))?,
+        }
+    };
     Ok(Some(RuntimeCopy {
         _dir: dir,
         bin,
