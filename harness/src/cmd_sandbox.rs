@@ -92,11 +92,6 @@ pub fn run(args: SandboxArgs) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    if breakout_runtime::sealed_exe::needed_for(&cfg) {
-        if let Err(e) = breakout_runtime::sealed_exe::reexec_sealed() {
-            return fail(e);
-        }
-    }
     // Valid but weaker than it looks: said once, before the payload's own output.
     for w in cfg.warnings() {
         eprintln!("breakout: warning: {w}");

@@ -6,11 +6,14 @@
 //! anonymous memfd sealed against writes and size changes leaves that link nothing to write:
 //! the file on disk is never what the runtime's processes execute.
 //!
-//! The copy costs a few milliseconds per start (the binary's bytes, a second exec and dynamic
-//! loading), so the command-line tool pays it where it matters: the in-guest orchestrator
-//! always (its processes sit beside every payload with pid-ns off), `breakout sandbox` when
-//! [`needed_for`] its configuration. An environment marker stops the second start from copying
-//! again, and the seals (not the marker) are what it trusts.
+//! `reexec_sealed` is the first thing the command-line tool does for the subcommands that act
+//! as a runtime (`sandbox`, `guest-exec`); an environment marker stops the second start from
+//! copying again, and the seals (not the marker) are what it trusts. What remains is the short
+//! window between the first exec and the re-exec, in which the process runs from the file: a
+//! watcher that may open /proc/PID/exe of a root process (same user namespace, a superset of
+//! its capabilities, e.g. a payload that is real root with pid-ns off) can race it, and could as
+//! well write the process's memory; pid-ns, uid, user-ns and caps are the defence there. The
+//! copy costs milliseconds per start (see the README).
 
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -53,15 +56,6 @@ fn exe_seals() -> Result<i32, SealError> {
     // SAFETY: F_GET_SEALS takes no argument; EINVAL for files that are not memfds.
     let r = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
     Ok(if r < 0 { 0 } else { r })
-}
-
-/// Can a payload under `cfg` see the runtime's processes, and so reach its binary through
-/// /proc/PID/exe? Only a pid namespace with its own /proc hides them: with pid-ns off the
-/// sandbox's /proc is the host's pid namespace's, and without mount-ns it is the host's /proc.
-/// (The supervisor and the runtime stay outside the payload's pid namespace.)
-pub fn needed_for(cfg: &crate::SandboxConfig) -> bool {
-    use crate::Layer;
-    !(cfg.enabled(Layer::PidNs) && cfg.enabled(Layer::MountNs))
 }
 
 /// [`reexec_sealed`] when the program's first argument (its subcommand) is one of `commands`.
@@ -215,27 +209,6 @@ mod tests {
         }
         // SAFETY: ftruncate on our descriptor; refused by the seals.
         assert!(unsafe { libc::ftruncate(fd.as_raw_fd(), 0) } < 0);
-    }
-
-    #[test]
-    fn only_a_pid_namespace_with_its_own_proc_hides_the_runtime() {
-        use crate::{Layer, SandboxConfig};
-        for (name, needed) in [
-            ("none", true),
-            ("namespaces", false),
-            ("docker-default", false),
-            ("strict", false),
-            ("rootless", false),
-        ] {
-            assert_eq!(needed_for(&SandboxConfig::builtin(name).unwrap()), needed, "{name}");
-        }
-        let mut cfg = SandboxConfig::builtin("strict").unwrap();
-        cfg.set_enabled(Layer::PidNs, false);
-        assert!(needed_for(&cfg), "pid-ns off: the host's processes are in /proc");
-        let mut cfg = SandboxConfig::builtin("strict").unwrap();
-        cfg.set_enabled(Layer::MountNs, false);
-        cfg.set_enabled(Layer::FsHardening, false);
-        assert!(needed_for(&cfg), "mount-ns off: the host's /proc");
     }
 
     #[test]
