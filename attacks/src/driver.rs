@@ -272,6 +272,7 @@ impl Launcher for DirectLauncher {
                 cgroup,
                 setup_failure: None,
                 landlock: None,
+                seccomp_kill: None,
             }),
             stdout: stdout.collect(PIPE_DRAIN_TIMEOUT),
             stderr: stderr.collect(PIPE_DRAIN_TIMEOUT),

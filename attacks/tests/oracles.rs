@@ -97,6 +97,7 @@ impl Launcher for Canned {
                 cgroup: None,
                 setup_failure: None,
                 landlock: None,
+                seccomp_kill: None,
             }),
             stdout: self.stdout.as_bytes().to_vec(),
             stderr: b"breakout-probe: trying kill(1, SIGKILL)\n".to_vec(),

@@ -136,6 +136,10 @@ pub fn run(args: SandboxArgs) -> i32 {
     if let Some(problem) = needs_root(&cfg, nix::unistd::geteuid().as_raw()) {
         return fail(problem);
     }
+    // Valid but weaker than it looks: said once, before the payload's own output.
+    for w in cfg.warnings() {
+        eprintln!("breakout: warning: {w}");
+    }
     let mut payload = Payload::new(args.cmd.clone());
     for var in ["TERM", "BREAKOUT_IN_VM"] {
         if let Some(v) = std::env::var_os(var) {
@@ -171,6 +175,9 @@ pub fn run(args: SandboxArgs) -> i32 {
         Ok(outcome) => {
             if let Some(f) = &outcome.setup_failure {
                 eprintln!("breakout: {f}");
+            }
+            if let Some(k) = &outcome.seccomp_kill {
+                eprintln!("breakout: {k}");
             }
             outcome.status.code()
         }

@@ -58,6 +58,13 @@ mod guest;
 mod launcher;
 
 fn main() -> ExitCode {
+    // The subcommands that are a runtime run from a sealed copy of this binary (CVE-2019-5736),
+    // re-executed before anything else so that the window in which the process runs from the
+    // file on disk stays as short as it can be.
+    if let Err(e) = breakout_runtime::sealed_exe::reexec_sealed_for(&["sandbox", "guest-exec"]) {
+        eprintln!("breakout: {e}");
+        return ExitCode::from(125);
+    }
     let code = match Cli::parse() {
         Cli::Run(args) => cmd_run::run(args),
         Cli::Gate(args) => cmd_gate::run(args),

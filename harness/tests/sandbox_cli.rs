@@ -18,6 +18,15 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// stderr without the configuration warnings (`breakout: warning: ...`) printed before the run.
+fn errors(o: &Output) -> String {
+    stderr(o)
+        .lines()
+        .filter(|l| !l.starts_with("breakout: warning: "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// Exit 125 with exactly one line on stderr, containing every `want`.
 fn assert_bad_input(o: &Output, want: &[&str]) {
     let err = stderr(o);
@@ -136,7 +145,7 @@ fn exit_status_conventions(#[case] cmd: &[&str], #[case] code: i32) {
     let o = breakout(&args);
     assert_eq!(o.status.code(), Some(code), "stderr: {}", stderr(&o));
     if code == 126 || code == 127 {
-        let err = stderr(&o);
+        let err = errors(&o);
         assert!(
             err.starts_with("breakout: sandbox setup failed at execve("),
             "{err}"
@@ -185,7 +194,7 @@ fn setup_failure_is_one_line_with_step_syscall_errno() {
         "[layers]\nrlimits = true\n[rlimits]\nnofile = 4294967295\n",
     );
     let o = breakout(&["--config", &cfg, "--", "/bin/true"]);
-    let err = stderr(&o);
+    let err = errors(&o);
     assert_eq!(o.status.code(), Some(125), "{err}");
     assert!(
         err.starts_with("breakout: sandbox setup failed at setrlimit(RLIMIT_NOFILE, 4294967295): EPERM (layer rlimits)"),

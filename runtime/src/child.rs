@@ -99,6 +99,7 @@ pub(crate) fn run(steps: &[Step], ctx: &Ctx) -> ! {
 
 fn payload(steps: &[Step], from: usize, pctx: PayloadCtx) -> ! {
     let report = pctx.report;
+    crate::layers::fd_hygiene::note_inherited_limit();
     for (i, step) in steps.iter().enumerate().skip(from) {
         let res = match &step.op {
             Op::CloseFrom { .. } => close_from(report),
@@ -178,14 +179,8 @@ fn close_range(first: u32, last: u32) -> Result<(), Errno> {
     if e != Errno::ENOSYS {
         return Err(e);
     }
-    // Fallback for kernels before 5.9: close one by one up to the descriptor limit.
-    let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)?;
-    let end = u64::from(last).min(soft.max(1024)) as u32;
-    for fd in first..=end {
-        // SAFETY: closing descriptors by number; EBADF for unused numbers is expected.
-        unsafe { libc::close(fd as i32) };
-    }
-    Ok(())
+    // Kernels before 5.9, or a seccomp profile answering ENOSYS.
+    crate::layers::fd_hygiene::close_without_close_range(first, last)
 }
 
 fn close_all_but(keep: &[RawFd]) {

@@ -666,6 +666,57 @@ impl SandboxConfig {
     }
 }
 
+impl SandboxConfig {
+    /// Layer combinations that are valid but quietly weaken another layer, one line each (for
+    /// the plan, stderr of `breakout sandbox` and the run's profile info), plus what the
+    /// seccomp profile's loader had to say. Empty for the builtin profiles but `none`.
+    pub fn warnings(&self) -> Vec<String> {
+        let on = |l: Layer| self.enabled(l);
+        let keeps = |cap: &str| self.effective_caps().contains(cap);
+        let mut w = Vec::new();
+        if on(Layer::MountNs) && !on(Layer::PidNs) {
+            w.push(if on(Layer::UserNs) {
+                "pid-ns off with mount-ns on: the host's /proc is bound into the sandbox, every host process and its /proc/PID links (exe, root, fd) in view".to_string()
+            } else {
+                "pid-ns off with mount-ns on: the sandbox's /proc is the host pid namespace's, every host process and its /proc/PID links (exe, root, fd) in view".to_string()
+            });
+        }
+        if !on(Layer::PidNs) && !on(Layer::CgroupLimits) {
+            w.push("pid-ns and cgroup-limits off: processes the payload daemonizes outlive it and the runtime (kill reaches the payload only)".into());
+        }
+        if !on(Layer::UserNs) && !on(Layer::Uid) {
+            w.push(format!(
+                "user-ns and uid off: the payload is the host's root (uid 0 of the initial user namespace){}",
+                if on(Layer::Caps) { "" } else { " with every capability" }
+            ));
+        }
+        if on(Layer::Uid) && !on(Layer::NoNewPrivs) && !on(Layer::FsHardening) {
+            w.push("uid on, no-new-privs and fs-hardening off (no nosuid mounts): a setuid binary the payload can run gives back the ids the uid switch took".into());
+        }
+        if on(Layer::Rlimits) && keeps("CAP_SYS_RESOURCE") && !self.rlimits.is_empty() {
+            w.push("rlimits on but the payload keeps CAP_SYS_RESOURCE: it can raise every hard limit again".into());
+        }
+        if on(Layer::NewSession) && keeps("CAP_SYS_ADMIN") {
+            w.push("new-session on but the payload keeps CAP_SYS_ADMIN: TIOCSTI still injects input into any terminal it can open".into());
+        }
+        if on(Layer::Seccomp) && !on(Layer::Caps) {
+            let by_caps = self
+                .seccomp_profile
+                .as_ref()
+                .is_some_and(|p| p.rules.iter().any(|r| !r.includes.caps.is_empty()));
+            if by_caps {
+                w.push("seccomp on with caps off: the profile's capability-conditioned rules are resolved against every capability, so it allows mount, unshare, bpf and the like".into());
+            }
+        }
+        if on(Layer::Seccomp) {
+            if let Some(p) = &self.seccomp_profile {
+                w.extend(p.warnings.iter().cloned());
+            }
+        }
+        w
+    }
+}
+
 /// `sys_admin`, `CAP_SYS_ADMIN`, `cap_sys_admin` -> `CAP_SYS_ADMIN`, if the caps crate knows it.
 pub fn canonical_cap(name: &str) -> Option<String> {
     let upper = name.to_ascii_uppercase();
@@ -948,6 +999,55 @@ mod tests {
         let d = SandboxConfig::builtin("strict").unwrap().user;
         assert_eq!(d, UserConfig::default());
         assert_eq!((d.base, d.size, d.outside_uid()), (100_000, 65536, 101_000));
+    }
+
+    /// Each combination that weakens another layer gives exactly its line; the full profiles
+    /// give none of them.
+    #[rstest]
+    #[case::pid_ns_off("strict", &[], &[Layer::PidNs], "host's /proc is bound into the sandbox")]
+    #[case::pid_ns_off_no_user_ns("docker-default", &[], &[Layer::PidNs], "/proc is the host pid namespace's")]
+    #[case::daemons("strict", &[], &[Layer::PidNs, Layer::CgroupLimits], "outlive it and the runtime")]
+    #[case::real_root("namespaces", &[], &[Layer::UserNs], "the payload is the host's root")]
+    #[case::setuid("none", &[Layer::Uid], &[], "a setuid binary")]
+    #[case::rlimits("none", &[Layer::Rlimits], &[], "CAP_SYS_RESOURCE")]
+    #[case::tiocsti("none", &[Layer::NewSession], &[], "TIOCSTI")]
+    #[case::seccomp_all_caps("docker-default", &[], &[Layer::Caps], "resolved against every capability")]
+    fn warnings_name_the_weakened_layer(
+        #[case] base: &str,
+        #[case] enable: &[Layer],
+        #[case] disable: &[Layer],
+        #[case] want: &str,
+    ) {
+        let mut cfg = SandboxConfig::builtin(base).unwrap();
+        let before: Vec<String> = cfg.warnings();
+        assert!(!before.iter().any(|w| w.contains(want)), "{base}: {before:?}");
+        for l in enable {
+            cfg.set_enabled(*l, true);
+        }
+        for l in disable {
+            cfg.set_enabled(*l, false);
+        }
+        if base == "none" && enable == [Layer::Rlimits] {
+            cfg.rlimits.insert("nofile".into(), 64);
+        }
+        let after = cfg.warnings();
+        let hits: Vec<&String> = after.iter().filter(|w| w.contains(want)).collect();
+        assert_eq!(hits.len(), 1, "{after:?}");
+        assert!(after.iter().all(|w| !w.contains('\n')), "one line each: {after:?}");
+    }
+
+    #[test]
+    fn strict_and_rootless_have_no_warnings_docker_default_only_its_profiles() {
+        for name in ["strict", "rootless"] {
+            let w = SandboxConfig::builtin(name).unwrap().warnings();
+            assert!(w.is_empty(), "{name}: {w:?}");
+        }
+        // docker-default: real root outside (no user-ns, no uid), as Docker runs by default,
+        // and libseccomp's missing names; nothing else.
+        let w = SandboxConfig::builtin("docker-default").unwrap().warnings();
+        assert!(w[0].contains("host's root"), "{w:?}");
+        assert!(w[1..].iter().all(|l| l.contains("libseccomp does not know")), "{w:?}");
+        assert!(!SandboxConfig::builtin("none").unwrap().warnings().is_empty());
     }
 
     #[rstest]

@@ -15,6 +15,9 @@
 //! other namespaces, then forks the payload process; that one builds the new root, applies
 //! limits, session, no-new-privs, seccomp, capabilities and the uid switch, closes descriptors
 //! and execs. A failing step travels back as step + syscall + errno.
+//!
+//! A program that embeds the runtime calls [`sealed_exe::reexec_sealed`] first, so that its
+//! processes run from a sealed memfd copy that a payload cannot overwrite (CVE-2019-5736).
 
 mod child;
 pub mod config;
@@ -23,6 +26,7 @@ pub mod layer;
 pub mod layers;
 pub mod outcome;
 pub mod plan;
+pub mod sealed_exe;
 pub mod seccomp;
 mod spawn;
 pub mod step;

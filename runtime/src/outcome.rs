@@ -86,4 +86,8 @@ pub struct Outcome {
     /// fully or only partially enforced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landlock: Option<crate::layers::landlock::LandlockEvidence>,
+    /// Present when the payload died of SIGSYS under a seccomp filter: the syscall, from the
+    /// kernel's audit record when readable. Its Display is the one line to show the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_kill: Option<crate::seccomp::FilterKill>,
 }

@@ -413,6 +413,7 @@ impl Sandbox {
                 cgroup,
                 setup_failure: Some(f),
                 landlock: self.landlock.clone(),
+                seccomp_kill: None,
             }));
         }
         let status = match handshake::recv_timeout(self.sock.as_raw_fd(), timeout) {
@@ -425,11 +426,13 @@ impl Sandbox {
             Recv::Msg(_) | Recv::Closed => self.reap()?,
         };
         let cgroup = self.finish_cgroup()?;
+        let filtered = self.steps.iter().any(|s| s.0 == "seccomp");
         Ok(Some(Outcome {
             status,
             cgroup,
             setup_failure: None,
             landlock: self.landlock.clone(),
+            seccomp_kill: crate::seccomp::kill_record::for_outcome(status, self.payload, filtered),
         }))
     }
 

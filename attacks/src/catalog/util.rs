@@ -589,6 +589,7 @@ pub(crate) mod testing {
             cgroup: None,
             setup_failure: None,
             landlock: None,
+            seccomp_kill: None,
         }
     }
 }

@@ -219,6 +219,7 @@ pub fn run(
             cgroup: None,
             setup_failure: None,
             landlock: None,
+            seccomp_kill: None,
         }),
         stdout,
         stderr,

@@ -124,6 +124,7 @@ pub fn parse(text: &str, origin: &Path) -> Result<SeccompProfile, SeccompError> 
         default_action,
         extra_arches: Vec::new(),
         rules,
+        warnings: Vec::new(),
     })
 }
 

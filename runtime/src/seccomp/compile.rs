@@ -92,8 +92,8 @@ fn compile_uncached(p: &Resolved) -> Result<Bpf, SeccompError> {
         if rule.action == p.default_action {
             continue;
         }
-        // Docker skips names this libseccomp does not know; our TOML profiles were checked
-        // at load time, so only Docker/OCI profiles reach this with unknown names.
+        // Only names from allow rules (or rules repeating the default) get here unknown: the
+        // loaders refuse them in rules that deny and list them as warnings otherwise.
         let Ok(sys) = ScmpSyscall::from_name(&rule.name) else {
             continue;
         };
@@ -133,8 +133,24 @@ fn compile_uncached(p: &Resolved) -> Result<Bpf, SeccompError> {
             what: "reading the program back".into(),
             message: e.to_string(),
         })?;
-    Ok(Bpf(Arc::new(decode(&bytes))))
+    let prog = decode(&bytes);
+    // sock_fprog.len is 16 bits and the kernel refuses more than BPF_MAXINSNS: say so here,
+    // naming the profile, instead of truncating the length when the filter is installed.
+    if prog.len() > BPF_MAXINSNS {
+        return Err(SeccompError::Compile {
+            source_name: p.origin.clone(),
+            what: "the program's length".into(),
+            message: format!(
+                "{} instructions, the kernel takes at most {BPF_MAXINSNS}",
+                prog.len()
+            ),
+        });
+    }
+    Ok(Bpf(Arc::new(prog)))
 }
+
+/// The kernel's limit on one classic BPF program (include/uapi/linux/bpf_common.h).
+pub const BPF_MAXINSNS: usize = 4096;
 
 fn memfd() -> std::io::Result<std::fs::File> {
     let fd = nix::sys::memfd::memfd_create(

@@ -4,10 +4,12 @@
 
 pub mod allowlist;
 pub mod compile;
+pub mod kill_record;
 pub mod oci;
 pub mod policy;
 
 pub use compile::Bpf;
+pub use kill_record::FilterKill;
 pub use policy::{Action, ArgCond, CmpOp, ResolveContext, Resolved, Rule, SeccompProfile};
 
 use std::path::{Path, PathBuf};
@@ -285,10 +287,84 @@ mod tests {
     }
 
     #[test]
-    fn docker_profile_skips_unknown_names_like_docker() {
+    fn docker_profile_skips_unknown_allowed_names_with_a_warning() {
         let text = "{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"read\", \"no_such_call\"], \"action\": \"SCMP_ACT_ALLOW\"}]}";
         let p = oci::parse(text, std::path::Path::new("d.json")).unwrap();
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        let w = &p.warnings[0];
+        assert!(
+            w.starts_with("d.json: syscalls[0] (SCMP_ACT_ALLOW)") && w.contains("`no_such_call`"),
+            "{w}"
+        );
         p.resolve(&ctx(&[], (6, 1))).compile().unwrap();
+    }
+
+    /// A typo in a deny rule would take the call out of the deny list: refused, naming the file,
+    /// the rule and the name.
+    #[rstest]
+    #[case::errno_over_allow("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO")]
+    #[case::kill_over_allow("SCMP_ACT_ALLOW", "SCMP_ACT_KILL_PROCESS")]
+    #[case::trap_over_errno("SCMP_ACT_ERRNO", "SCMP_ACT_TRAP")]
+    fn docker_profile_refuses_unknown_names_in_deny_rules(
+        #[case] default: &str,
+        #[case] action: &str,
+    ) {
+        let text = format!(
+            "{{\"defaultAction\": \"{default}\", \"syscalls\": [{{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ALLOW\"}}, {{\"names\": [\"mount\", \"ptarce\"], \"action\": \"{action}\"}}]}}"
+        );
+        let e = oci::parse(&text, std::path::Path::new("d.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("d.json: field `syscalls[1].names[1]`: unknown syscall `ptarce`")
+                && !e.contains('\n'),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_name_in_a_rule_repeating_the_default_only_warns() {
+        let text = "{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"ptarce\"], \"action\": \"SCMP_ACT_ERRNO\"}]}";
+        let p = oci::parse(text, std::path::Path::new("d.json")).unwrap();
+        assert!(p.warnings[0].contains("`ptarce`"), "{:?}", p.warnings);
+    }
+
+    /// Docker's real profile still loads; what it warns depends on this libseccomp's table.
+    #[test]
+    fn docker_real_profile_loads_and_warns_only_about_allowed_names() {
+        let p = docker();
+        for w in &p.warnings {
+            eprintln!("warning: {w}");
+            assert!(w.contains("(SCMP_ACT_ALLOW)"), "{w}");
+        }
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../profiles/seccomp/docker-default.json");
+        let q = load(fixture.to_str().unwrap(), None).unwrap();
+        assert_eq!(p.warnings.len(), q.warnings.len());
+    }
+
+    /// More instructions than the kernel takes: refused at compile time, naming the profile,
+    /// never truncated to 16 bits when installed.
+    #[test]
+    fn oversized_program_is_refused_with_its_length() {
+        // About one instruction per compared value.
+        let args = (0..6000)
+            .map(|v| format!("{{ index = 1, op = \"eq\", value = {v} }}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = format!(
+            "default_action = \"errno\"\n[[rule]]\naction = \"allow\"\nnames = [\"ioctl\"]\nargs = [{args}]\n"
+        );
+        let p = allowlist::parse(&text, std::path::Path::new("big.toml")).unwrap();
+        let e = p
+            .resolve(&ctx(&[], (6, 1)))
+            .compile()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("big.toml") && e.contains("the kernel takes at most 4096"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Docker / OCI JSON seccomp profiles, loaded as they are: defaultAction, defaultErrnoRet,
 //! archMap, syscalls[].names/action/errnoRet/args and includes/excludes (caps, arches,
-//! minKernel). Syscall names libseccomp does not know are skipped at compile time, as Docker does.
+//! minKernel). A syscall name libseccomp does not know is an error in a rule that denies (a typo
+//! such as `ptarce` would silently take a call out of a deny list) and a warning in a rule that
+//! allows, where it is skipped as Docker does (its profile names calls older kernels lack).
 
 use super::policy::{
     native_scmp_arch, parse_kernel_version, Action, ArgCond, CmpOp, Condition, Rule, SeccompProfile,
@@ -106,11 +108,41 @@ pub fn parse(text: &str, origin: &Path) -> Result<SeccompProfile, SeccompError> 
     }
 
     let mut rules = Vec::new();
+    let mut warnings = Vec::new();
     for (i, s) in p.syscalls.into_iter().flatten().enumerate() {
         let mut names = s.names;
         names.extend(s.name);
         let act = action(&s.action, Some(s.errno_ret.unwrap_or(libc::EPERM as u32)))
             .map_err(|m| field_err(format!("syscalls[{i}].action"), m))?;
+        let unknown: Vec<&String> = names
+            .iter()
+            .filter(|n| libseccomp::ScmpSyscall::from_name(n).is_err())
+            .collect();
+        if !unknown.is_empty() {
+            // A rule that repeats the default action changes nothing, so losing a name from
+            // it weakens nothing either.
+            if act.permits() || act == default_action {
+                warnings.push(format!(
+                    "{}: syscalls[{i}] ({}): libseccomp does not know {}, skipped",
+                    origin.display(),
+                    s.action,
+                    unknown
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            } else {
+                let j = names.iter().position(|n| n == unknown[0]).unwrap_or(0);
+                return Err(field_err(
+                    format!("syscalls[{i}].names[{j}]"),
+                    format!(
+                        "unknown syscall `{}` in a rule with action {}: a name the filter cannot match would silently leave the call out of the rule",
+                        unknown[0], s.action
+                    ),
+                ));
+            }
+        }
         let mut args = Vec::new();
         for (j, a) in s.args.into_iter().flatten().enumerate() {
             let op =
@@ -145,6 +177,7 @@ pub fn parse(text: &str, origin: &Path) -> Result<SeccompProfile, SeccompError> 
         default_action,
         extra_arches,
         rules,
+        warnings,
     })
 }
 

@@ -72,6 +72,8 @@ pub struct SeccompProfile {
     /// libseccomp architecture tokens (`SCMP_ARCH_X86`) to add beside the native one.
     pub extra_arches: Vec<String>,
     pub rules: Vec<Rule>,
+    /// Loaded but worth a line on stderr (allow rules naming calls this libseccomp lacks).
+    pub warnings: Vec<String>,
 }
 
 /// What a profile is resolved against.
