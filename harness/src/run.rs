@@ -322,6 +322,13 @@ fn run_group(
                 });
             }
         }
+        #[cfg(feature = "layer-mutants")]
+        if let Ok(layer) = std::env::var(breakout_runtime::mutant::MUTANT_ENV) {
+            eprintln!("breakout: SCRATCH BUILD: layer `{layer}` does nothing in this run");
+            config
+                .env
+                .push((breakout_runtime::mutant::MUTANT_ENV.to_string(), layer));
+        }
         let argv = vec![
             GUEST_BREAKOUT.to_string(),
             "guest-exec".to_string(),

@@ -24,6 +24,8 @@ pub mod config;
 mod handshake;
 pub mod layer;
 pub mod layers;
+#[cfg(feature = "layer-mutants")]
+pub mod mutant;
 pub mod outcome;
 pub mod plan;
 pub mod sealed_exe;

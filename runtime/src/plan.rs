@@ -215,6 +215,8 @@ pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, Pla
         format!("execve({shown:?})"),
         Op::Exec(input.exec),
     ));
+    #[cfg(feature = "layer-mutants")]
+    crate::mutant::disable_named_layer(&mut s);
     Ok(s)
 }
 

@@ -46,6 +46,8 @@ static META: ProbeMeta = ProbeMeta {
         Layer::MountNs,
         Layer::FsHardening,
         Layer::Seccomp,
+        // Landlock's make_block right: a domain refuses mknod of a block device.
+        Layer::Landlock,
     ],
     references: &[
         "Docker device cgroup (runc AllowedDevices)",

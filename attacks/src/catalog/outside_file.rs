@@ -18,7 +18,7 @@ static META: ProbeMeta = ProbeMeta {
         stops the read. The file is root's and mode 0600.",
     oracle: "The inside reports the fresh per-attempt secret of a root-only file in the outside's \
         world directory, which no sandbox root contains and no read-only bind covers.",
-    layers: &[Layer::MountNs, Layer::Uid, Layer::Landlock],
+    layers: &[Layer::MountNs, Layer::UserNs, Layer::Uid, Layer::Landlock],
     references: &[
         "Landlock: unprivileged access control (Documentation/userspace-api/landlock.rst)",
         "a sandbox sharing the host's mount tree (bind-everything setups, --privileged)",

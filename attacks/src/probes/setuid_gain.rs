@@ -33,6 +33,8 @@ static META: ProbeMeta = ProbeMeta {
         Layer::FsHardening,
         Layer::UserNs,
         Layer::Seccomp,
+        // Landlock lets the payload execute only beneath the sandbox's read-only binds.
+        Layer::Landlock,
     ],
     references: &[
         "kernel seccomp selftests (no_new_privs)",
@@ -114,17 +116,23 @@ impl Probe for SetuidGain {
                 Uid::from_raw(SANDBOX_INSIDE_UID),
                 Gid::from_raw(SANDBOX_INSIDE_UID),
             );
-            // Supplementary groups may stay when this is refused (already unprivileged).
-            steps.call("drop supplementary groups", "setgroups([])", || {
-                nix::unistd::setgroups(&[])
-            });
-            steps.call("become gid 1000", "setresgid(1000, 1000, 1000)", || {
-                nix::unistd::setresgid(gid, gid, gid)
-            });
-            steps.call("become uid 1000", "setresuid(1000, 1000, 1000)", || {
-                nix::unistd::setresuid(uid, uid, uid)
-            });
-            if nix::unistd::geteuid() != uid || nix::unistd::getuid() != uid {
+            // A payload the sandbox already made unprivileged (the `uid` layer without a user
+            // namespace runs it as an outside id of the range) starts from there: what counts is
+            // that no id is root before the exec.
+            let unprivileged = |u: Uid, e: Uid| !u.is_root() && !e.is_root();
+            if !unprivileged(nix::unistd::getuid(), nix::unistd::geteuid()) {
+                // Supplementary groups may stay when this is refused.
+                steps.call("drop supplementary groups", "setgroups([])", || {
+                    nix::unistd::setgroups(&[])
+                });
+                steps.call("become gid 1000", "setresgid(1000, 1000, 1000)", || {
+                    nix::unistd::setresgid(gid, gid, gid)
+                });
+                steps.call("become uid 1000", "setresuid(1000, 1000, 1000)", || {
+                    nix::unistd::setresuid(uid, uid, uid)
+                });
+            }
+            if !unprivileged(nix::unistd::getuid(), nix::unistd::geteuid()) {
                 steps.note(
                     NO_DROP,
                     format!(
