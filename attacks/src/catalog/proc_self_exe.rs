@@ -27,6 +27,9 @@ const EXEC_WAIT: Duration = Duration::from_secs(3);
 /// is refused with ETXTBSY while the binary runs).
 const RUNTIME_WAIT: Duration = Duration::from_secs(12);
 
+/// How long the outside waits for its runtime copy to have started a sandbox.
+const COPY_START_WAIT: Duration = Duration::from_secs(10);
+
 /// How long the outside's runtime copy waits for the inside to appear (then it lives 2 s more).
 const COPY_WAIT_TENTHS: u32 = 150;
 
@@ -140,11 +143,26 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
             r => break r.map_err(|e| arrange_err(id, "starting the runtime copy", e))?,
         }
     };
-    Ok(Some(RuntimeCopy {
+    let copy = RuntimeCopy {
         _dir: dir,
         bin,
         child,
-    }))
+    };
+    // The attack is on a runtime at work (runc's CVE: a runc already inside the container),
+    // not on the milliseconds of its start: wait until it has started its sandbox.
+    let children = format!("/proc/{0}/task/{0}/children", copy.child.id());
+    let deadline = Instant::now() + COPY_START_WAIT;
+    while fs::read_to_string(&children).unwrap_or_default().trim().is_empty() {
+        if Instant::now() >= deadline {
+            return Err(arrange_err(
+                id,
+                "waiting for the runtime copy to start its sandbox",
+                std::io::Error::from(std::io::ErrorKind::TimedOut),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(Some(copy))
 }
 
 /// The verdict on the executable's bytes after the attempt.
