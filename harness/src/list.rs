@@ -116,7 +116,7 @@ pub fn render_probes(format: ListFormat) -> String {
             for m in &metas {
                 let _ = writeln!(
                     out,
-                    "{:width$}  {}  [stopped by: {}]",
+                    "{:width$}  {}  [candidates: {}]",
                     m.id,
                     m.title,
                     layer_names(m.layers)
