@@ -49,6 +49,8 @@ impl Variant {
 pub struct TrialOutcome {
     pub verdict: Verdict,
     pub evidence: Evidence,
+    /// The outside's reason for the verdict (names the failing step of a block).
+    pub reason: String,
 }
 
 /// Runs the probe under a variant of the profile.
@@ -209,6 +211,7 @@ impl Ablation<'_, '_> {
             description,
             layers: variant.layers.iter().copied().collect(),
             verdict: outcome.verdict,
+            reason: outcome.reason.clone(),
         });
         outcome
     }
@@ -412,6 +415,7 @@ mod tests {
                     Verdict::Escaped
                 },
                 evidence: Evidence::default(),
+                reason: String::new(),
             }
         }
     }
@@ -524,6 +528,7 @@ mod tests {
                     Verdict::Escaped
                 },
                 evidence: Evidence::default(),
+                reason: String::new(),
             }
         }
     }

@@ -310,6 +310,10 @@ fn ablation_story(profile: &str, a: &crate::model::Attribution) -> String {
             crate::gate::verdict_name(run.verdict),
             run.description
         );
+        // What the outside saw: for a block, the step that failed.
+        if !run.reason.is_empty() {
+            let _ = writeln!(out, "{pad}  {:12}   {}", "", one_line(&run.reason, 160));
+        }
     }
     let verdict_of = |prefix: &str| {
         a.ablation_runs
@@ -427,4 +431,13 @@ pub fn run(args: ExplainArgs) -> u8 {
         }
     }
     0
+}
+
+/// The first line of `text`, cut at `max` characters (on a char boundary).
+fn one_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &line[..i]),
+        None => line.to_string(),
+    }
 }

@@ -560,6 +560,7 @@ impl TrialRunner for VariantRunner<'_, '_> {
         TrialOutcome {
             verdict: record.verdict,
             evidence: record.evidence,
+            reason: record.reason,
         }
     }
 }
@@ -583,6 +584,7 @@ impl crate::adapters::ablate::SpecRunner for SpecVariantRunner<'_, '_> {
         TrialOutcome {
             verdict: record.verdict,
             evidence: record.evidence,
+            reason: record.reason,
         }
     }
 }

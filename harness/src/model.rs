@@ -298,6 +298,10 @@ pub struct AblationRun {
     pub description: String,
     pub layers: Vec<Layer>,
     pub verdict: Verdict,
+    /// The outside's reason for the verdict, which names the step that failed when the probe
+    /// was blocked ("open(/srv/...) = EACCES"): why the layer is or is not credited.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -437,6 +441,7 @@ mod tests {
             description: description.to_string(),
             layers: layers.to_vec(),
             verdict,
+            reason: String::new(),
         }
     }
 

@@ -194,6 +194,10 @@ fn gate_on_runs_crafted_from_the_committed_baseline() {
         .as_array_mut()
         .unwrap()
         .retain(|r| ["ptrace-outside", "io-uring"].contains(&r["probe"].as_str().unwrap()));
+    // A run records what it selected (a baseline of schema 1 has no selection at all).
+    if partial.get("selection").is_some() {
+        partial["selection"]["probes"] = serde_json::json!(["ptrace-outside", "io-uring"]);
+    }
     let partial_path = save("partial.json", &partial);
     let out = breakout(&["gate", "--baseline", path, &partial_path]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -204,6 +208,9 @@ fn gate_on_runs_crafted_from_the_committed_baseline() {
     let mut plain = baseline.clone();
     for r in plain["results"].as_array_mut().unwrap() {
         r["attribution"] = serde_json::Value::Null;
+    }
+    if plain.get("selection").is_some() {
+        plain["selection"]["ablation"] = false.into();
     }
     let plain_path = save("plain.json", &plain);
     let out = breakout(&["gate", "--baseline", path, &plain_path]);
@@ -216,6 +223,13 @@ fn gate_on_runs_crafted_from_the_committed_baseline() {
         .as_array_mut()
         .unwrap()
         .retain(|r| r["probe"] != "io-uring");
+    if let Some(probes) = without
+        .get_mut("selection")
+        .and_then(|s| s.get_mut("probes"))
+        .and_then(|p| p.as_array_mut())
+    {
+        probes.retain(|p| p != "io-uring");
+    }
     let without_path = save("without.json", &without);
     let mut escapes = baseline.clone();
     for r in escapes["results"].as_array_mut().unwrap() {
@@ -238,6 +252,9 @@ fn gate_on_runs_crafted_from_the_committed_baseline() {
     let kernel = other_kernel["environment"]["kernel"].as_str().unwrap().to_string();
     let release = kernel.split_whitespace().nth(1).unwrap().to_string();
     other_kernel["environment"]["kernel"] = kernel.replace(&release, "9.9.9-test").into();
+    if other_kernel["environment"].get("kernel_release").is_some() {
+        other_kernel["environment"]["kernel_release"] = "9.9.9-test".into();
+    }
     let other_path = save("kernel.json", &other_kernel);
     let out = breakout(&["gate", "--baseline", path, &other_path]);
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -222,6 +222,7 @@ impl Ablation<'_> {
             description,
             layers: spec.layers(),
             verdict: outcome.verdict,
+            reason: outcome.reason.clone(),
         });
         outcome
     }
@@ -341,6 +342,7 @@ mod tests {
                     Verdict::Escaped
                 },
                 evidence: Evidence::default(),
+                reason: String::new(),
             }
         }
     }
@@ -432,6 +434,7 @@ mod tests {
                         }],
                         ..Evidence::default()
                     },
+                    reason: String::new(),
                 }
             }
         }

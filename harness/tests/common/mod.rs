@@ -40,6 +40,7 @@ pub fn attribution(sufficient: &[Layer], necessary: &[Layer]) -> Attribution {
             description: "all candidates off".to_string(),
             layers: Vec::new(),
             verdict: Verdict::Escaped,
+            reason: String::new(),
         }],
         items: None,
     }
@@ -101,6 +102,7 @@ pub fn sample_report() -> RunReport {
         description: "strict keeping CAP_SYS_PTRACE".to_string(),
         layers: vec![Layer::PidNs, Layer::Caps],
         verdict: Verdict::Blocked,
+        reason: String::new(),
     });
     results.push(result(
         "ptrace-outside",
