@@ -489,13 +489,19 @@ fn bind_submounts_read_only() -> R {
 
 /// A configured root for the self-probe: this test binary and the libraries it loads, copied
 /// to their paths under `root`, plus the mount points.
+/// Where [`self_probe_root`] puts the test binary inside the root.
+const SELF_IN_ROOT: &str = "/probe-self";
+
 fn self_probe_root(root: &std::path::Path) -> R {
     for d in ["dev", "tmp", "proc", "elsewhere"] {
         std::fs::create_dir_all(root.join(d))?;
     }
     let exe = self_exe();
+    // The test binary goes to a fixed place in the root: at its own path it may lie under /tmp,
+    // which the sandbox covers with its own tmpfs (a checkout in /tmp).
+    std::fs::copy(&exe, root.join(SELF_IN_ROOT.trim_start_matches('/')))?;
     let ldd = std::process::Command::new("ldd").arg(&exe).output()?;
-    let mut files = vec![exe.clone()];
+    let mut files = vec![];
     for line in String::from_utf8_lossy(&ldd.stdout).lines() {
         if let Some(p) = line
             .split_whitespace()
@@ -564,7 +570,9 @@ fn root_mount_point_swap_never_redirects() -> R {
         if fine >= 40 {
             break;
         }
-        match run(&cfg, probe(&["statfs", "/elsewhere"])) {
+        let mut argv = probe(&["statfs", "/elsewhere"]);
+        argv[0] = SELF_IN_ROOT.to_string();
+        match run(&cfg, argv) {
             Ok(r) if r.stdout.trim() == "magic 0x9fa0" => leaked += 1,
             Ok(r) if r.stdout.trim().starts_with("magic") => fine += 1,
             _ => other += 1,
@@ -942,10 +950,11 @@ fn rootless_by_unprivileged_user() -> R {
 /// writable, and the outcome names the kernel's ABI.
 fn landlock_alone(abi: u32) -> R {
     require_root()?;
-    // Outside every allowed tree: not /tmp, not a bind, not the test binary's directory.
+    // Outside every allowed tree: not /tmp, not a bind, not the test binary's directory (the
+    // checkout may itself lie under /tmp, so not the target directory either).
     let dir = tempfile::Builder::new()
-        .prefix("landlock-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
+        .prefix("breakout-landlock-")
+        .tempdir_in("/var/tmp")?;
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "s3cret")?;
     let secret = secret.to_string_lossy().into_owned();
