@@ -233,6 +233,12 @@ impl Probe for FdExhaustion {
             ))
         } else if samples == 0 {
             Judgement::inconclusive("the outside's sampler took no sample")
+        } else if peak == 0 {
+            // Every process holds at least one descriptor: none seen means the sandbox ran
+            // outside the cgroup the outside samples, uncounted.
+            Judgement::inconclusive(
+                "no process of the sandbox was ever seen in the cgroup the outside samples: it ran elsewhere, uncounted",
+            )
         } else {
             Judgement::blocked(format!(
                 "at most {peak} descriptors in one process (limit {threshold}); {inside}"

@@ -156,6 +156,12 @@ impl Probe for ForkBomb {
             ))
         } else if peaks.samples == 0 {
             Judgement::inconclusive("the outside's sampler took no sample")
+        } else if peak == 0 {
+            // Nothing of the sandbox ever ran where the outside counts: the count cannot decide
+            // (a runtime that never joins its cgroup must not read as a fork bomb stopped).
+            Judgement::inconclusive(
+                "no process of the sandbox was ever seen in the cgroup the outside samples: it ran elsewhere, uncounted",
+            )
         } else {
             Judgement::blocked(format!(
                 "at most {peak} processes (limit {threshold}); forks refused by pids.max: {profile_refused} in the profile's cgroup, {refused} in the safety cgroup; {inside}"

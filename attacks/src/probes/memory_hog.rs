@@ -150,6 +150,11 @@ impl Probe for MemoryHog {
             ))
         } else if peaks.samples == 0 && kernel_peak == 0 {
             Judgement::inconclusive("the outside could read neither memory.peak nor memory.current")
+        } else if peak == 0 {
+            // Nothing was ever charged where the outside measures: the sandbox ran elsewhere.
+            Judgement::inconclusive(
+                "nothing was ever charged to the cgroup the outside samples: the sandbox ran elsewhere, unmeasured",
+            )
         } else {
             Judgement::blocked(format!(
                 "at most {} MiB (limit {} MiB); OOM kills: {} in the profile's cgroup, {ooms} in the safety cgroup",
