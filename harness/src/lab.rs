@@ -246,8 +246,23 @@ impl Grade {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Cell {
     probe: String,
-    /// A built-in profile name or the path of a profile file.
+    /// The configuration's name, as results name it (a profile file's `name` field).
     profile: String,
+    /// A built-in profile name or the path of a profile file, for the plan.
+    source: String,
+}
+
+impl Cell {
+    fn new(probe: &str, source: &str) -> Result<Cell, LabError> {
+        let profile = crate::plan::Configuration::named(source)
+            .map_err(|e| LabError::Plan(e.to_string()))?
+            .name;
+        Ok(Cell {
+            probe: probe.to_string(),
+            profile,
+            source: source.to_string(),
+        })
+    }
 }
 
 /// An answer checked before the run: its cells and what grading needs.
@@ -320,10 +335,7 @@ fn prepare(lab: &'static Lab, answer: &Path) -> Result<Prepared, LabError> {
         _tmp: None,
         file_probe: None,
     };
-    let cell = |probe: &str, profile: &Path| Cell {
-        probe: probe.to_string(),
-        profile: profile.display().to_string(),
-    };
+    let cell = |probe: &str, profile: &Path| Cell::new(probe, &profile.display().to_string());
     match &lab.kind {
         Kind::OneLayer {
             probe,
@@ -356,7 +368,7 @@ fn prepare(lab: &'static Lab, answer: &Path) -> Result<Prepared, LabError> {
                     names(removed.iter().copied())
                 ),
             });
-            p.cells.push(cell(probe, &path));
+            p.cells.push(cell(probe, &path)?);
         }
         Kind::RlimitsHold { probe, .. } => {
             let path = std::path::absolute(answer.join(PROFILE))
@@ -368,7 +380,7 @@ fn prepare(lab: &'static Lab, answer: &Path) -> Result<Prepared, LabError> {
                 what: "rlimits on, cgroup-limits off (the rlimit must do the work)".into(),
                 why: format!("layers on: {}", names(now.iter().copied())),
             });
-            p.cells.push(cell(probe, &path));
+            p.cells.push(cell(probe, &path)?);
         }
         Kind::SeccompProbe => {
             let dir = answer.join("probe");
@@ -386,11 +398,8 @@ fn prepare(lab: &'static Lab, answer: &Path) -> Result<Prepared, LabError> {
             let seccomp_only = tmp.path().join("seccomp-only.toml");
             std::fs::write(&seccomp_only, SECCOMP_ONLY)
                 .map_err(|e| LabError::Plan(format!("{}: {e}", seccomp_only.display())))?;
-            p.cells.push(Cell {
-                probe: id.clone(),
-                profile: "none".into(),
-            });
-            p.cells.push(cell(&id, &seccomp_only));
+            p.cells.push(Cell::new(&id, "none")?);
+            p.cells.push(cell(&id, &seccomp_only)?);
             p.file_probe = Some(id);
             p._tmp = Some(tmp);
         }
@@ -421,10 +430,7 @@ fn prepare(lab: &'static Lab, answer: &Path) -> Result<Prepared, LabError> {
                     ),
                 ));
             }
-            p.cells.push(Cell {
-                probe: probe.to_string(),
-                profile: profile.to_string(),
-            });
+            p.cells.push(Cell::new(probe, profile)?);
         }
     }
     Ok(p)
@@ -647,9 +653,13 @@ pub fn grade_all(
             .collect();
         let mut profiles: Vec<String> = Vec::new();
         let mut probes: Vec<String> = Vec::new();
+        // One source per configuration name: answers batched in one run that share a profile
+        // (seccomp-only) bring the same file twice.
+        let mut names: Vec<&str> = Vec::new();
         for c in &cells {
-            if !profiles.contains(&c.profile) {
-                profiles.push(c.profile.clone());
+            if !names.contains(&c.profile.as_str()) {
+                names.push(&c.profile);
+                profiles.push(c.source.clone());
             }
             if !probes.contains(&c.probe) {
                 probes.push(c.probe.clone());
@@ -658,10 +668,9 @@ pub fn grade_all(
         let mut plan =
             RunPlan::from_names(&profiles, &probes).map_err(|e| LabError::Plan(e.to_string()))?;
         plan.retain(|j| {
-            cells.contains(&Cell {
-                probe: j.probe.clone(),
-                profile: j.profile.clone(),
-            })
+            cells
+                .iter()
+                .any(|c| c.probe == j.probe && c.profile == j.profile)
         });
         let mut vm = vm.clone();
         vm.no_ablation = !ablate;
