@@ -39,10 +39,7 @@ pub const EXPLAIN: &[&str] = &[
     "2    unknown probe or layer, or an unreadable --results file",
 ];
 
-pub const LIST: &[&str] = &[
-    "0    listed",
-    "1    a built-in profile fails to load",
-];
+pub const LIST: &[&str] = &["0    listed", "1    a built-in profile fails to load"];
 
 pub const VM_RUN: &[&str] = &[
     "N        the command's own exit status",

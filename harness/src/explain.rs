@@ -319,8 +319,7 @@ fn ablation_story(profile: &str, a: &crate::model::Attribution) -> String {
         a.ablation_runs
             .iter()
             .find(|run| {
-                run.description == prefix
-                    || run.description.starts_with(&format!("{prefix} ("))
+                run.description == prefix || run.description.starts_with(&format!("{prefix} ("))
             })
             .map(|run| crate::gate::verdict_name(run.verdict))
     };

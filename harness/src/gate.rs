@@ -118,7 +118,10 @@ pub enum Regression {
         reason: String,
     },
     /// The kernel release differs and `--strict-kernel` asked for the same one.
-    KernelChanged { baseline: String, run: String },
+    KernelChanged {
+        baseline: String,
+        run: String,
+    },
 }
 
 impl Regression {
@@ -347,7 +350,10 @@ pub fn judge_with(
             if depth_now > depth_was || !gained.is_empty() {
                 let mut line = format!("{probe} under {profile}: depth {depth_was} -> {depth_now}");
                 if !gained.is_empty() {
-                    line.push_str(&format!(", now also blocked by {} alone", gained.join(", ")));
+                    line.push_str(&format!(
+                        ", now also blocked by {} alone",
+                        gained.join(", ")
+                    ));
                 }
                 Ok(Some(line))
             } else {
@@ -405,7 +411,11 @@ pub fn compare_with(baseline: &RunReport, current: &RunReport, options: GateOpti
             Err(regression) => report.regressions.push(regression),
         }
     }
-    for r in current.results.iter().filter(|r| !base.contains_key(&key(r))) {
+    for r in current
+        .results
+        .iter()
+        .filter(|r| !base.contains_key(&key(r)))
+    {
         report.new_results.push(NewResult {
             profile: r.profile.clone(),
             probe: r.probe.clone(),
@@ -451,11 +461,7 @@ pub fn compare_with(baseline: &RunReport, current: &RunReport, options: GateOpti
 }
 
 /// The lines that say what the comparison rests on.
-fn notes(
-    run_scope: &Coverage,
-    base_scope: &Coverage,
-    report: &GateReport,
-) -> Vec<String> {
+fn notes(run_scope: &Coverage, base_scope: &Coverage, report: &GateReport) -> Vec<String> {
     let mut notes = Vec::new();
     if !run_scope.recorded {
         notes.push(format!(
@@ -537,7 +543,9 @@ pub fn render(report: &GateReport, baseline: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Attribution, Environment, Evidence, ProfileInfo, Selection, Timings, SCHEMA_VERSION};
+    use crate::model::{
+        Attribution, Environment, Evidence, ProfileInfo, Selection, Timings, SCHEMA_VERSION,
+    };
     use rstest::rstest;
 
     pub(crate) fn result(
@@ -589,7 +597,12 @@ mod tests {
     }
 
     /// A run that records its selection.
-    fn selected(results: Vec<ProbeResult>, profiles: &[&str], probes: &[&str], ablation: bool) -> RunReport {
+    fn selected(
+        results: Vec<ProbeResult>,
+        profiles: &[&str],
+        probes: &[&str],
+        ablation: bool,
+    ) -> RunReport {
         let mut r = report(results);
         r.selection = Some(Selection {
             profiles: profiles.iter().map(|s| s.to_string()).collect(),
@@ -652,11 +665,17 @@ mod tests {
         );
         assert_eq!(gate.new_results.len(), 1);
         assert_eq!(
-            (gate.new_results[0].probe.as_str(), gate.new_results[0].verdict),
+            (
+                gate.new_results[0].probe.as_str(),
+                gate.new_results[0].verdict
+            ),
             ("mount", Blocked)
         );
         let text = render(&gate, Path::new("b.json"));
-        assert!(text.contains("new (not in the baseline): mount under strict: blocked: caps"), "{text}");
+        assert!(
+            text.contains("new (not in the baseline): mount under strict: blocked: caps"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -676,9 +695,18 @@ mod tests {
         ));
         let text = render(&gate, Path::new("b.json"));
         assert!(text.starts_with("gate FAILED: 1 regression"), "{text}");
-        assert!(text.contains("io-uring under strict: ESCAPED (not in the baseline"), "{text}");
-        assert!(text.contains("new (not in the baseline): io-uring under strict: ESCAPED"), "{text}");
-        assert!(text.contains("new (not in the baseline): io-uring under none: ESCAPED"), "{text}");
+        assert!(
+            text.contains("io-uring under strict: ESCAPED (not in the baseline"),
+            "{text}"
+        );
+        assert!(
+            text.contains("new (not in the baseline): io-uring under strict: ESCAPED"),
+            "{text}"
+        );
+        assert!(
+            text.contains("new (not in the baseline): io-uring under none: ESCAPED"),
+            "{text}"
+        );
         // A new positive control that did not escape fails too.
         let run = report(vec![
             result("strict", "ptrace-outside", Blocked, &[PidNs]),
@@ -723,13 +751,21 @@ mod tests {
         assert!(render(&gate, Path::new("b.json")).contains("record no selection (schema 1)"));
         // A pair the run selected but did not bring back is missing.
         let empty = selected(vec![], &["strict"], &["ptrace-outside"], true);
-        assert!(matches!(&compare(&base, &empty).regressions[..], [Regression::Missing { .. }]));
+        assert!(matches!(
+            &compare(&base, &empty).regressions[..],
+            [Regression::Missing { .. }]
+        ));
     }
 
     #[test]
     fn a_run_without_ablation_is_judged_on_verdicts_only_and_says_so() {
         let base = selected(
-            vec![result("strict", "ptrace-outside", Blocked, &[PidNs, UserNs])],
+            vec![result(
+                "strict",
+                "ptrace-outside",
+                Blocked,
+                &[PidNs, UserNs],
+            )],
             &["strict"],
             &["ptrace-outside"],
             true,
@@ -746,12 +782,18 @@ mod tests {
             1,
             "{text}"
         );
-        assert!(text.contains("the run was not attributed (--no-ablation)"), "{text}");
+        assert!(
+            text.contains("the run was not attributed (--no-ablation)"),
+            "{text}"
+        );
         // Verdicts still count.
         let mut escaped = plain;
         escaped.verdict = Escaped;
         let run = selected(vec![escaped], &["strict"], &["ptrace-outside"], false);
-        assert!(matches!(&compare(&base, &run).regressions[..], [Regression::NewEscape { .. }]));
+        assert!(matches!(
+            &compare(&base, &run).regressions[..],
+            [Regression::NewEscape { .. }]
+        ));
         // A schema-1 file without any attribution on its blocks reads as not ablated.
         let mut old = report(vec![result("strict", "ptrace-outside", Blocked, &[])]);
         old.results[0].attribution = None;
@@ -769,15 +811,38 @@ mod tests {
         let text = render(&gate, Path::new("b.json"));
         let lines: Vec<&str> = text.lines().filter(|l| l.contains("kernel")).collect();
         assert_eq!(lines.len(), 1, "{text}");
-        assert!(lines[0].contains("6.1.0-57-cloud-amd64") && lines[0].contains("6.1.0-56-cloud-amd64"));
-        let strict = compare_with(&base, &run, GateOptions { strict_kernel: true });
-        assert!(matches!(&strict.regressions[..], [Regression::KernelChanged { .. }]));
-        assert!(compare_with(&base, &base, GateOptions { strict_kernel: true }).passed());
+        assert!(
+            lines[0].contains("6.1.0-57-cloud-amd64") && lines[0].contains("6.1.0-56-cloud-amd64")
+        );
+        let strict = compare_with(
+            &base,
+            &run,
+            GateOptions {
+                strict_kernel: true,
+            },
+        );
+        assert!(matches!(
+            &strict.regressions[..],
+            [Regression::KernelChanged { .. }]
+        ));
+        assert!(compare_with(
+            &base,
+            &base,
+            GateOptions {
+                strict_kernel: true
+            }
+        )
+        .passed());
     }
 
     #[test]
     fn a_block_now_one_layer_from_escaping_is_a_regression() {
-        let base = report(vec![result("strict", "signal-same-uid", Blocked, &[UserNs, PidNs])]);
+        let base = report(vec![result(
+            "strict",
+            "signal-same-uid",
+            Blocked,
+            &[UserNs, PidNs],
+        )]);
         let mut run = base.clone();
         let a = run.results[0].attribution.as_mut().unwrap();
         a.necessary = vec![PidNs];
@@ -787,7 +852,9 @@ mod tests {
             &gate.regressions[..],
             [Regression::FewerSufficient { lost, depth_was: 2, depth_now: 1, .. }] if lost.is_empty()
         ));
-        assert!(gate.regressions[0].to_string().contains("now one layer from escaping"));
+        assert!(gate.regressions[0]
+            .to_string()
+            .contains("now one layer from escaping"));
         assert!(compare(&run, &base).passed(), "deeper is better");
     }
 

@@ -78,10 +78,7 @@ impl RunReport {
                 ablation: self.results.iter().any(|r| {
                     r.verdict == Verdict::Blocked
                         && r.attribution.as_ref().is_some_and(|a| !a.inferred)
-                }) || !self
-                    .results
-                    .iter()
-                    .any(|r| r.verdict == Verdict::Blocked),
+                }) || !self.results.iter().any(|r| r.verdict == Verdict::Blocked),
                 recorded: false,
             },
         }
@@ -388,7 +385,12 @@ pub fn upgrade(text: &str) -> Result<RunReport, UpgradeError> {
                 if !a.inferred {
                     a.candidates = a.candidate_layers();
                 }
-                a.depth = depth(&a.sufficient, &a.necessary, a.candidates_complete, a.inferred);
+                a.depth = depth(
+                    &a.sufficient,
+                    &a.necessary,
+                    a.candidates_complete,
+                    a.inferred,
+                );
             }
         }
     }
@@ -454,15 +456,38 @@ mod tests {
             ablation_runs: vec![
                 run("user-ns alone", &[UserNs], Verdict::Escaped),
                 run("new-session alone", &[NewSession], Verdict::Escaped),
-                run("strict without uid", &[UserNs, Caps, Seccomp, NewSession], Verdict::Blocked),
-                run("strict without user-ns", &[Uid, Caps, Seccomp, NewSession], Verdict::Blocked),
-                run("strict without caps", &[UserNs, Uid, Seccomp, NewSession], Verdict::Blocked),
-                run("strict without seccomp", &[UserNs, Uid, Caps, NewSession], Verdict::Blocked),
-                run("strict without new-session", &[UserNs, Uid, Caps, Seccomp], Verdict::Escaped),
+                run(
+                    "strict without uid",
+                    &[UserNs, Caps, Seccomp, NewSession],
+                    Verdict::Blocked,
+                ),
+                run(
+                    "strict without user-ns",
+                    &[Uid, Caps, Seccomp, NewSession],
+                    Verdict::Blocked,
+                ),
+                run(
+                    "strict without caps",
+                    &[UserNs, Uid, Seccomp, NewSession],
+                    Verdict::Blocked,
+                ),
+                run(
+                    "strict without seccomp",
+                    &[UserNs, Uid, Caps, NewSession],
+                    Verdict::Blocked,
+                ),
+                run(
+                    "strict without new-session",
+                    &[UserNs, Uid, Caps, Seccomp],
+                    Verdict::Escaped,
+                ),
             ],
             ..Attribution::default()
         };
-        assert_eq!(tiocsti.candidate_layers(), vec![UserNs, Uid, Caps, Seccomp, NewSession]);
+        assert_eq!(
+            tiocsti.candidate_layers(),
+            vec![UserNs, Uid, Caps, Seccomp, NewSession]
+        );
         assert_eq!(
             tiocsti.combination(),
             Combination {
@@ -477,13 +502,28 @@ mod tests {
             candidates_complete: true,
             ablation_runs: vec![
                 run("mount-ns alone", &[MountNs], Verdict::Escaped),
-                run("fs-hardening alone (with mount-ns, which it requires)", &[MountNs, FsHardening], Verdict::Escaped),
-                run("docker-default without caps", &[PidNs, MountNs, Seccomp, FsHardening], Verdict::Escaped),
-                run("docker-default without seccomp", &[PidNs, MountNs, Caps, FsHardening], Verdict::Blocked),
+                run(
+                    "fs-hardening alone (with mount-ns, which it requires)",
+                    &[MountNs, FsHardening],
+                    Verdict::Escaped,
+                ),
+                run(
+                    "docker-default without caps",
+                    &[PidNs, MountNs, Seccomp, FsHardening],
+                    Verdict::Escaped,
+                ),
+                run(
+                    "docker-default without seccomp",
+                    &[PidNs, MountNs, Caps, FsHardening],
+                    Verdict::Blocked,
+                ),
             ],
             ..Attribution::default()
         };
-        assert_eq!(sysrq.candidate_layers(), vec![MountNs, Caps, Seccomp, FsHardening]);
+        assert_eq!(
+            sysrq.candidate_layers(),
+            vec![MountNs, Caps, Seccomp, FsHardening]
+        );
         assert_eq!(sysrq.combination().partners, Vec::<Layer>::new());
     }
 }

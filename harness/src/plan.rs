@@ -567,7 +567,10 @@ mod tests {
         let mut plan =
             RunPlan::from_names(&["strict".to_string()], &["ptrace-outside".to_string()]).unwrap();
         assert!(!plan.has_positive_control());
-        assert_eq!(plan.add_positive_control().unwrap().as_deref(), Some("none"));
+        assert_eq!(
+            plan.add_positive_control().unwrap().as_deref(),
+            Some("none")
+        );
         assert_eq!(plan.configurations[0].name, "none");
         assert!(plan.jobs.contains(&Job {
             probe: "ptrace-outside".to_string(),

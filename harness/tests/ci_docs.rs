@@ -9,7 +9,10 @@ use std::path::Path;
 use std::process::Command;
 
 const FILES: [(&str, &str); 2] = [
-    ("github-actions.yml", include_str!("../../docs/ci/github-actions.yml")),
+    (
+        "github-actions.yml",
+        include_str!("../../docs/ci/github-actions.yml"),
+    ),
     ("gitlab-ci.yml", include_str!("../../docs/ci/gitlab-ci.yml")),
 ];
 
@@ -19,7 +22,10 @@ fn gate_commands(text: &str) -> Vec<String> {
         .filter(|l| l.contains("breakout gate"))
         .map(|l| {
             let l = l.trim();
-            let l = l.strip_prefix("run:").or_else(|| l.strip_prefix("- ")).unwrap_or(l);
+            let l = l
+                .strip_prefix("run:")
+                .or_else(|| l.strip_prefix("- "))
+                .unwrap_or(l);
             l.trim()
                 .replace("target/release/breakout", env!("CARGO_BIN_EXE_breakout"))
         })
@@ -33,7 +39,10 @@ fn workspace(run: &breakout_harness::model::RunReport) -> tempfile::TempDir {
     let write = |path: &Path, report: &breakout_harness::model::RunReport| {
         std::fs::write(path, serde_json::to_string(report).unwrap()).unwrap()
     };
-    write(&dir.path().join("baselines/default.json"), &common::sample_report());
+    write(
+        &dir.path().join("baselines/default.json"),
+        &common::sample_report(),
+    );
     write(&dir.path().join("out/results.json"), run);
     dir
 }
@@ -91,14 +100,22 @@ fn every_gate_command_in_docs_ci_runs_and_judges() {
             )
             .unwrap();
             let (code, output) = run_in(dir.path(), command);
-            assert!(output.contains("**Gate FAILED**"), "{name}: `{command}`:\n{output}");
+            assert!(
+                output.contains("**Gate FAILED**"),
+                "{name}: `{command}`:\n{output}"
+            );
             assert!(
                 output.contains("ptrace-outside under strict: ESCAPED"),
                 "{name}: {output}"
             );
             assert_eq!(code, 1, "{name}: `{command}`");
         }
-        for artifact in ["out/report.html", "out/junit.xml", "out/report.md", "out/results.json"] {
+        for artifact in [
+            "out/report.html",
+            "out/junit.xml",
+            "out/report.md",
+            "out/results.json",
+        ] {
             assert!(text.contains(artifact), "{name} does not keep {artifact}");
         }
         assert!(

@@ -72,11 +72,23 @@ fn html_is_self_contained_and_escapes_evidence() {
     );
     // The matrix comes before the environment (above the fold), with a sticky header, the
     // positive control labelled, and a verdict filter made of radio buttons and CSS.
-    assert!(html.find("<h2 id=\"matrix\">").unwrap() < html.find("<h2 id=\"environment\">").unwrap());
+    assert!(
+        html.find("<h2 id=\"matrix\">").unwrap() < html.find("<h2 id=\"environment\">").unwrap()
+    );
     assert!(html.contains("position: sticky"));
-    assert!(html.contains("<th class=\"control\">none<span>positive control (no layers)</span></th>"));
+    // The layer stack of every probe, inline.
+    assert!(
+        html.contains("<figure class=\"stack\"><svg "),
+        "no inline layer stack"
+    );
+    assert!(
+        html.contains("<th class=\"control\">none<span>positive control (no layers)</span></th>")
+    );
     for filter in ["f-all", "f-escaped", "f-depth1", "f-unattributed", "f-grey"] {
-        assert!(html.contains(&format!("<label for=\"{filter}\">")), "{filter}");
+        assert!(
+            html.contains(&format!("<label for=\"{filter}\">")),
+            "{filter}"
+        );
     }
     // The environment block and per-probe evidence and ablation runs are there.
     assert!(html.contains("<h2 id=\"environment\">Environment</h2>"));

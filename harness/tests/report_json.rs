@@ -153,7 +153,11 @@ fn the_committed_schema_1_baseline_loads_and_reads_as_version_2() {
     assert_eq!(report.selection, None);
     assert!(!report.covered().recorded);
     assert!(report.covered().ablation);
-    assert!(report.environment.kernel_release.starts_with("6.1.0-"), "{}", report.environment.kernel_release);
+    assert!(
+        report.environment.kernel_release.starts_with("6.1.0-"),
+        "{}",
+        report.environment.kernel_release
+    );
     let cell = |probe: &str, profile: &str| {
         report
             .results
@@ -162,7 +166,10 @@ fn the_committed_schema_1_baseline_loads_and_reads_as_version_2() {
             .unwrap()
     };
     // Three layers each block alone, but strict without pid-ns escapes: one layer away.
-    let signal = cell("signal-same-uid", "strict").attribution.as_ref().unwrap();
+    let signal = cell("signal-same-uid", "strict")
+        .attribution
+        .as_ref()
+        .unwrap();
     assert_eq!(signal.depth, 1);
     assert_eq!(
         breakout_harness::report::cell::cell_text(cell("signal-same-uid", "strict")),
@@ -170,7 +177,16 @@ fn the_committed_schema_1_baseline_loads_and_reads_as_version_2() {
     );
     // No layer alone suffices; new-session is needed and holds with some of the others.
     let tiocsti = cell("tiocsti", "strict").attribution.as_ref().unwrap();
-    assert_eq!(tiocsti.candidates, vec![Layer::UserNs, Layer::Uid, Layer::Caps, Layer::Seccomp, Layer::NewSession]);
+    assert_eq!(
+        tiocsti.candidates,
+        vec![
+            Layer::UserNs,
+            Layer::Uid,
+            Layer::Caps,
+            Layer::Seccomp,
+            Layer::NewSession
+        ]
+    );
     assert_eq!(tiocsti.depth, 1);
     assert_eq!(
         breakout_harness::report::cell::cell_text(cell("tiocsti", "strict")),
@@ -180,7 +196,13 @@ fn the_committed_schema_1_baseline_loads_and_reads_as_version_2() {
     for r in &report.results {
         if let Some(a) = &r.attribution {
             let one = breakout_harness::report::matrix::one_layer_from_escaping(r);
-            assert_eq!(one, !a.necessary.is_empty(), "{} under {}", r.probe, r.profile);
+            assert_eq!(
+                one,
+                !a.necessary.is_empty(),
+                "{} under {}",
+                r.probe,
+                r.profile
+            );
             assert_eq!(
                 breakout_harness::report::cell::Shade::of(r).key() == "depth1",
                 one,

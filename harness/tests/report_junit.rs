@@ -191,9 +191,9 @@ fn with_a_baseline_a_testcase_fails_exactly_when_the_gate_calls_it_a_regression(
     // escape under namespaces and a failed positive control that the baseline has too... except
     // that a failed positive control is always a regression.
     let mut clean = baseline.clone();
-    clean.results.retain(|r| {
-        !(r.profile == "none" && r.verdict != Verdict::Escaped)
-    });
+    clean
+        .results
+        .retain(|r| !(r.profile == "none" && r.verdict != Verdict::Escaped));
     let mut base = clean.clone();
     let gate = breakout_harness::gate::compare(&base, &clean);
     assert!(gate.passed(), "{:?}", gate.regressions);
@@ -221,9 +221,20 @@ fn with_a_baseline_a_testcase_fails_exactly_when_the_gate_calls_it_a_regression(
     assert_eq!(
         failed,
         vec![
-            ("breakout.namespaces".to_string(), "ptrace-outside".to_string(), "new-escape".to_string()),
-            ("breakout.strict".to_string(), "hostname".to_string(), "missing".to_string()),
+            (
+                "breakout.namespaces".to_string(),
+                "ptrace-outside".to_string(),
+                "new-escape".to_string()
+            ),
+            (
+                "breakout.strict".to_string(),
+                "hostname".to_string(),
+                "missing".to_string()
+            ),
         ]
     );
-    assert_eq!(counts(&xml), ("2".to_string(), "0".to_string(), counts(&xml).2));
+    assert_eq!(
+        counts(&xml),
+        ("2".to_string(), "0".to_string(), counts(&xml).2)
+    );
 }

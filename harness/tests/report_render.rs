@@ -20,12 +20,7 @@ use rstest::rstest;
 #[case("ptrace-outside", "bwrap", "blocked~: pid-ns", "depth1")]
 #[case("hostname", "namespaces", "blocked: uts-ns", "depth1")]
 // No layer suffices alone, caps and seccomp are each necessary: one layer from escaping.
-#[case(
-    "hostname",
-    "strict",
-    "blocked: combined(caps+seccomp)",
-    "depth1"
-)]
+#[case("hostname", "strict", "blocked: combined(caps+seccomp)", "depth1")]
 #[case("hostname", "bwrap", "blocked: unexplained", "unattributed")]
 #[case("fork-bomb", "namespaces", "inconclusive", "inconclusive")]
 #[case("fork-bomb", "strict", "blocked: cgroup-limits", "depth1")]
@@ -169,7 +164,9 @@ fn markdown_is_a_compact_matrix_with_safe_cells() {
     assert!(text.contains("<details><summary>Environment: kernel 6.1.0-27-cloud-amd64"));
     assert!(text.contains("Attribution for bwrap is inferred from evidence"));
     // What needs a reviewer comes first, the matrix is folded after it.
-    let findings = text.find("#### Positive controls that did not escape").unwrap();
+    let findings = text
+        .find("#### Positive controls that did not escape")
+        .unwrap();
     let matrix = text.find("<details><summary>Matrix").unwrap();
     assert!(findings < matrix, "{text}");
 }
@@ -193,7 +190,11 @@ fn markdown_with_a_gate_puts_regressions_first_then_changes_then_the_folded_matr
         }
     }
     let gate = breakout_harness::gate::compare(&baseline, &run);
-    let text = report::render_gated(&run, Format::Markdown, Some((&gate, "baselines/default.json")));
+    let text = report::render_gated(
+        &run,
+        Format::Markdown,
+        Some((&gate, "baselines/default.json")),
+    );
     let order = [
         "**Gate FAILED**",
         "#### Regressions",

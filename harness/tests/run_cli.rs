@@ -168,7 +168,10 @@ fn exit_codes_are_in_every_help_and_in_the_readme() {
         for line in codes {
             let (code, meaning) = line.split_once(' ').unwrap();
             let meaning = meaning.trim();
-            assert!(help.contains(line), "{command} --help lacks `{line}`:\n{help}");
+            assert!(
+                help.contains(line),
+                "{command} --help lacks `{line}`:\n{help}"
+            );
             let row = format!("| `{command}` | {code} | {meaning} |");
             assert!(readme.contains(&row), "README.md lacks the row `{row}`");
         }
@@ -216,7 +219,11 @@ fn gate_on_runs_crafted_from_the_committed_baseline() {
     let out = breakout(&["gate", "--baseline", path, &plain_path]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert_eq!(stdout.matches("judged on verdicts only").count(), 1, "{stdout}");
+    assert_eq!(
+        stdout.matches("judged on verdicts only").count(),
+        1,
+        "{stdout}"
+    );
 
     let mut without = baseline.clone();
     without["results"]
@@ -246,10 +253,18 @@ fn gate_on_runs_crafted_from_the_committed_baseline() {
         stdout.contains("io-uring under strict: ESCAPED (not in the baseline"),
         "{stdout}"
     );
-    assert_eq!(stdout.matches("new (not in the baseline): io-uring under").count(), 4);
+    assert_eq!(
+        stdout
+            .matches("new (not in the baseline): io-uring under")
+            .count(),
+        4
+    );
 
     let mut other_kernel = baseline.clone();
-    let kernel = other_kernel["environment"]["kernel"].as_str().unwrap().to_string();
+    let kernel = other_kernel["environment"]["kernel"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let release = kernel.split_whitespace().nth(1).unwrap().to_string();
     other_kernel["environment"]["kernel"] = kernel.replace(&release, "9.9.9-test").into();
     if other_kernel["environment"].get("kernel_release").is_some() {
@@ -259,16 +274,38 @@ fn gate_on_runs_crafted_from_the_committed_baseline() {
     let out = breakout(&["gate", "--baseline", path, &other_path]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains(&format!("the run is on 9.9.9-test, the baseline on {release}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "the run is on 9.9.9-test, the baseline on {release}"
+        )),
+        "{stdout}"
+    );
     let out = breakout(&["gate", "--strict-kernel", "--baseline", path, &other_path]);
     assert_eq!(out.status.code(), Some(1));
 
     // The same judgement as JUnit and as Markdown.
-    let out = breakout(&["gate", "--format", "junit", "--baseline", &without_path, &escapes_path]);
+    let out = breakout(&[
+        "gate",
+        "--format",
+        "junit",
+        "--baseline",
+        &without_path,
+        &escapes_path,
+    ]);
     let xml = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
-    let out = breakout(&["gate", "--format", "markdown", "--baseline", path, &partial_path]);
+    let out = breakout(&[
+        "gate",
+        "--format",
+        "markdown",
+        "--baseline",
+        path,
+        &partial_path,
+    ]);
     let md = String::from_utf8_lossy(&out.stdout);
-    assert!(md.contains("**Gate passed**") && md.contains("<details><summary>Matrix"), "{md}");
+    assert!(
+        md.contains("**Gate passed**") && md.contains("<details><summary>Matrix"),
+        "{md}"
+    );
 }

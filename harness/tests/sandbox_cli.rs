@@ -85,7 +85,14 @@ fn unknown_syscall_in_seccomp_profile_names_file_and_field() {
 #[test]
 fn seccomp_profile_by_builtin_name() {
     let o = Command::new(env!("CARGO_BIN_EXE_breakout"))
-        .args(["sandbox", "--profile", "none", "--seccomp-profile", "strict", "--"])
+        .args([
+            "sandbox",
+            "--profile",
+            "none",
+            "--seccomp-profile",
+            "strict",
+            "--",
+        ])
         .args(["/bin/sh", "-c", "grep '^Seccomp:' /proc/self/status"])
         .output()
         .expect("run breakout");

@@ -103,10 +103,13 @@ fn weakening_combinations_are_said_once_before_the_run() {
         .filter(|l| l.starts_with("breakout: warning: pid-ns off with mount-ns on"))
         .count();
     assert_eq!(proc_lines, 1, "{err:?}");
-    let o = breakout(&["--profile", "strict", "--disable", "cgroup-limits", "--", "/bin/true"]);
-    assert!(
-        !stderr(&o).contains("pid-ns off"),
-        "{:?}",
-        stderr(&o)
-    );
+    let o = breakout(&[
+        "--profile",
+        "strict",
+        "--disable",
+        "cgroup-limits",
+        "--",
+        "/bin/true",
+    ]);
+    assert!(!stderr(&o).contains("pid-ns off"), "{:?}", stderr(&o));
 }

@@ -519,10 +519,7 @@ impl SandboxConfig {
         };
         // Binds the profile names itself must exist (the default list skips what a host lacks,
         // such as /lib64 on some distributions; a bind the user asked for never silently goes).
-        let explicit_binds = table
-            .get("mount")
-            .and_then(|m| m.get("binds"))
-            .is_some();
+        let explicit_binds = table.get("mount").and_then(|m| m.get("binds")).is_some();
         if explicit_binds {
             for (i, b) in self.mount.binds.iter().enumerate() {
                 if b.is_absolute() && std::fs::symlink_metadata(b).is_err() {
@@ -537,8 +534,7 @@ impl SandboxConfig {
             if !table.contains_key(*key) {
                 continue;
             }
-            let on = owners.iter().any(|l| self.enabled(*l))
-                || (*key == "user" && self.rootless);
+            let on = owners.iter().any(|l| self.enabled(*l)) || (*key == "user" && self.rootless);
             if !on {
                 let names: Vec<String> = owners.iter().map(|l| format!("`{l}`")).collect();
                 return Err(self.field_err(
@@ -845,7 +841,11 @@ mod tests {
     #[case::rlimits("[rlimits]\nnofile = 64\n", "rlimits", "`rlimits`")]
     #[case::cgroup("[cgroup]\npids_max = 64\n", "cgroup", "`cgroup-limits`")]
     #[case::seccomp("[seccomp]\nprofile = \"strict\"\n", "seccomp", "`seccomp`")]
-    #[case::fs("[fs_hardening]\nread_only_root = true\n", "fs_hardening", "`fs-hardening`")]
+    #[case::fs(
+        "[fs_hardening]\nread_only_root = true\n",
+        "fs_hardening",
+        "`fs-hardening`"
+    )]
     #[case::mount("[mount]\nsysfs = true\n", "mount", "`mount-ns`")]
     #[case::hostname("hostname = \"x\"\n", "hostname", "`uts-ns`")]
     #[case::user("[user]\nuid = 2000\ngid = 2000\n", "user", "`uid`")]
@@ -863,7 +863,8 @@ mod tests {
 
     #[test]
     fn settings_for_a_layer_that_is_on_load() {
-        let text = "[layers]\ncaps = true\nrlimits = true\n[caps]\nkeep = []\n[rlimits]\nnofile = 64\n";
+        let text =
+            "[layers]\ncaps = true\nrlimits = true\n[caps]\nkeep = []\n[rlimits]\nnofile = 64\n";
         let cfg = parse(text).unwrap();
         assert_eq!(cfg.rlimit_nofile(), Some(64));
     }
@@ -1020,7 +1021,10 @@ mod tests {
     ) {
         let mut cfg = SandboxConfig::builtin(base).unwrap();
         let before: Vec<String> = cfg.warnings();
-        assert!(!before.iter().any(|w| w.contains(want)), "{base}: {before:?}");
+        assert!(
+            !before.iter().any(|w| w.contains(want)),
+            "{base}: {before:?}"
+        );
         for l in enable {
             cfg.set_enabled(*l, true);
         }
@@ -1033,7 +1037,10 @@ mod tests {
         let after = cfg.warnings();
         let hits: Vec<&String> = after.iter().filter(|w| w.contains(want)).collect();
         assert_eq!(hits.len(), 1, "{after:?}");
-        assert!(after.iter().all(|w| !w.contains('\n')), "one line each: {after:?}");
+        assert!(
+            after.iter().all(|w| !w.contains('\n')),
+            "one line each: {after:?}"
+        );
     }
 
     #[test]
@@ -1046,8 +1053,16 @@ mod tests {
         // and libseccomp's missing names; nothing else.
         let w = SandboxConfig::builtin("docker-default").unwrap().warnings();
         assert!(w[0].contains("host's root"), "{w:?}");
-        assert!(w[1..].iter().all(|l| l.contains("libseccomp does not know")), "{w:?}");
-        assert!(!SandboxConfig::builtin("none").unwrap().warnings().is_empty());
+        assert!(
+            w[1..]
+                .iter()
+                .all(|l| l.contains("libseccomp does not know")),
+            "{w:?}"
+        );
+        assert!(!SandboxConfig::builtin("none")
+            .unwrap()
+            .warnings()
+            .is_empty());
     }
 
     #[rstest]

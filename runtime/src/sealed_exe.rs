@@ -136,7 +136,9 @@ fn sealed_copy() -> Result<OwnedFd, SealError> {
         )
     };
     if raw < 0 {
-        return Err(os("memfd_create(MFD_ALLOW_SEALING)")(nix::errno::Errno::last()));
+        return Err(os("memfd_create(MFD_ALLOW_SEALING)")(
+            nix::errno::Errno::last(),
+        ));
     }
     // SAFETY: memfd_create just returned this descriptor.
     let memfd = unsafe { OwnedFd::from_raw_fd(raw) };
@@ -195,7 +197,12 @@ mod tests {
         // A fresh open file description: the copy's own offset stands at its end.
         let copy = std::fs::read(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
         let original = std::fs::read("/proc/self/exe").unwrap();
-        assert!(copy == original, "copy {} bytes, binary {}", copy.len(), original.len());
+        assert!(
+            copy == original,
+            "copy {} bytes, binary {}",
+            copy.len(),
+            original.len()
+        );
         // SAFETY: F_GET_SEALS takes no argument.
         let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
         assert_eq!(seals & SEALS, SEALS);

@@ -90,7 +90,10 @@ fn fd_above_lowered_limit_closed_when_close_range_is_enosys() -> R {
         .split_whitespace()
         .filter(|f| f.parse::<i32>().is_ok_and(|n| n > 3))
         .collect();
-    ensure!(extra.is_empty(), "more than stdio reached the payload: {with}");
+    ensure!(
+        extra.is_empty(),
+        "more than stdio reached the payload: {with}"
+    );
     Ok(())
 }
 
@@ -188,7 +191,10 @@ fn foreign_abi_killed(mode: &'static str, name: &'static str, arch: &'static str
         r.outcome.status,
         r.stdout
     );
-    let k = r.outcome.seccomp_kill.ok_or("no seccomp_kill in the outcome")?;
+    let k = r
+        .outcome
+        .seccomp_kill
+        .ok_or("no seccomp_kill in the outcome")?;
     ensure!(
         k.syscall.as_deref() == Some(name) && k.arch == arch,
         "{mode}: kill named {k:?}, want {name} on {arch}"

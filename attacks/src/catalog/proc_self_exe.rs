@@ -100,7 +100,9 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
     if !original.is_file() {
         return Ok(None);
     }
-    let dir = world.scratch_dir("proc-self-exe-runtime").map_err(ProbeError::world(id))?;
+    let dir = world
+        .scratch_dir("proc-self-exe-runtime")
+        .map_err(ProbeError::world(id))?;
     let bin = dir.path().join("breakout");
     // Copied by a child process: a descriptor open for writing in this (multi-threaded)
     // process would be inherited by every sandbox another thread forks meanwhile, and the
@@ -130,7 +132,15 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
     let mut tries = 0;
     let child = loop {
         match Command::new(&bin)
-            .args(["sandbox", "--profile", "none", "--", "/bin/sh", "-c", &script])
+            .args([
+                "sandbox",
+                "--profile",
+                "none",
+                "--",
+                "/bin/sh",
+                "-c",
+                &script,
+            ])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -152,7 +162,11 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
     // not on the milliseconds of its start: wait until it has started its sandbox.
     let children = format!("/proc/{0}/task/{0}/children", copy.child.id());
     let deadline = Instant::now() + COPY_START_WAIT;
-    while fs::read_to_string(&children).unwrap_or_default().trim().is_empty() {
+    while fs::read_to_string(&children)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
         if Instant::now() >= deadline {
             return Err(arrange_err(
                 id,

@@ -39,7 +39,7 @@ static META: ProbeMeta = ProbeMeta {
         during the run, sends a fresh nonce and gets it back from the payload, prefixed with \
         this attempt's tag (so a listener of a concurrent attempt does not count).",
     layers: &[Layer::NetNs, Layer::Seccomp, Layer::Landlock],
-    references: &["CDK network_namespace check", "seed notes (port bind)"],
+    references: &["CDK network_namespace check"],
     class: ProbeClass::Plain,
 };
 

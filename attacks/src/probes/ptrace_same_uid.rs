@@ -13,7 +13,7 @@ static META: ProbeMeta = ProbeMeta {
     id: "ptrace-same-uid",
     title: "ptrace an outside process of the sandbox's own uid",
     technique: "The payload attaches with PTRACE_ATTACH (and reads with process_vm_readv) to a \
-        victim outside the sandbox that runs as uid 1000, the uid the `uid` layer gives the \
+        victim outside the sandbox that runs as uid 101000, the uid the `uid` layer gives the \
         payload. Between equal uids the kernel needs no capability, so dropping root does not \
         help here. Only hiding the victim (pid-ns), a user namespace that owns no victim, a \
         seccomp filter or Yama stop it.",

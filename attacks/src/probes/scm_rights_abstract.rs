@@ -24,7 +24,6 @@ static META: ProbeMeta = ProbeMeta {
     references: &[
         "CVE-2020-15257 (containerd-shim abstract socket)",
         "unix(7) abstract namespace",
-        "seed notes (fd passing)",
     ],
     class: ProbeClass::Plain,
 };

@@ -32,11 +32,7 @@ static META: ProbeMeta = ProbeMeta {
     oracle: "The per-attempt secret from the file in the handed-out directory appears in the \
         payload's report (the server also counts the clients it served).",
     layers: &[Layer::MountNs, Layer::Seccomp, Layer::Landlock],
-    references: &[
-        "unix(7) SCM_RIGHTS",
-        "BOtB socket hunting",
-        "seed notes (fd passing)",
-    ],
+    references: &["unix(7) SCM_RIGHTS", "BOtB socket hunting"],
     class: ProbeClass::Plain,
 };
 

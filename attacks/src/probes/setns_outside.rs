@@ -32,7 +32,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::Seccomp,
         Layer::Landlock,
     ],
-    references: &["ctrsploit", "nsenter(1)", "setns(2)", "seed notes"],
+    references: &["ctrsploit", "nsenter(1)", "setns(2)"],
     class: ProbeClass::Plain,
 };
 

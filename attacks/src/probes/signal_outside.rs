@@ -36,7 +36,7 @@ static META: ProbeMeta = ProbeMeta {
         Layer::Seccomp,
         Layer::Landlock,
     ],
-    references: &["kill(2) permission rules", "seed notes (signal-sending)"],
+    references: &["kill(2) permission rules"],
     class: ProbeClass::Plain,
 };
 

@@ -12,7 +12,7 @@ pub struct SignalSameUid;
 static META: ProbeMeta = ProbeMeta {
     id: "signal-same-uid",
     title: "kill an outside process of the sandbox's own uid",
-    technique: "The payload sends SIGKILL to a victim outside the sandbox running as uid 1000, \
+    technique: "The payload sends SIGKILL to a victim outside the sandbox running as the sandbox's outside uid (101000), \
         the uid the `uid` layer runs the payload as. A signal between equal uids needs no \
         capability, even across user namespaces, so dropping to that uid does not help. Only a \
         pid namespace (the victim is invisible) or a seccomp filter stops it; a root payload \
@@ -20,7 +20,7 @@ static META: ProbeMeta = ProbeMeta {
         Landlock stops it only where the kernel scopes signals (ABI 6, Linux 6.12; not on Debian 12's 6.1).",
     oracle: "The victim is dead, as seen through the pidfd the outside holds on it.",
     layers: &[Layer::PidNs, Layer::Caps, Layer::UserNs, Layer::Seccomp, Layer::Landlock],
-    references: &["kill(2) permission rules", "seed notes (signal-sending)"],
+    references: &["kill(2) permission rules"],
     class: ProbeClass::Plain,
 };
 

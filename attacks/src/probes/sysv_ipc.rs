@@ -21,7 +21,7 @@ static META: ProbeMeta = ProbeMeta {
     oracle: "The per-attempt secret held in the segment and the queue appears in the payload's \
         report.",
     layers: &[Layer::IpcNs, Layer::Uid, Layer::UserNs, Layer::Seccomp],
-    references: &["svipc(7)", "ipc_namespaces(7)", "seed notes (namespaces)"],
+    references: &["svipc(7)", "ipc_namespaces(7)"],
     class: ProbeClass::Plain,
 };
 

@@ -76,7 +76,7 @@ pub fn render(report: &RunReport) -> String {
     configurations_section(&mut out, report);
     out.push_str("<h2>Probes</h2>\n");
     for probe in &matrix.probes {
-        probe_section(&mut out, probe, &matrix);
+        probe_section(&mut out, probe, &matrix, report);
     }
     out.push_str("</body>\n</html>\n");
     out
@@ -237,7 +237,7 @@ fn configurations_section(out: &mut String, report: &RunReport) {
     out.push_str("</table>\n");
 }
 
-fn probe_section(out: &mut String, probe: &str, matrix: &Matrix) {
+fn probe_section(out: &mut String, probe: &str, matrix: &Matrix, report: &RunReport) {
     let _ = writeln!(out, "<section id=\"probe-{}\">", esc(probe));
     match crate::list::probe_meta(probe) {
         Some(meta) => {
@@ -262,6 +262,17 @@ fn probe_section(out: &mut String, probe: &str, matrix: &Matrix) {
                     esc(&meta.references.join("; "))
                 );
             }
+            // The layer stack per configuration (what `explain --svg` writes), inline: an
+            // HTML document needs no namespace declaration, and the report loads nothing.
+            let svg = crate::svg::layer_stack(meta, Some(report)).replacen(
+                " xmlns=\"http://www.w3.org/2000/svg\"",
+                "",
+                1,
+            );
+            let _ = writeln!(
+                out,
+                "<figure class=\"stack\">{svg}<figcaption>Layers per configuration: filled, blocks alone; heavy border, without it the probe escapes.</figcaption></figure>"
+            );
         }
         None => {
             let _ = writeln!(

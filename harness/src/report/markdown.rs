@@ -202,7 +202,9 @@ fn findings_section(out: &mut String, report: &RunReport) {
         }
     }
     if escapes.is_empty() && controls.is_empty() {
-        out.push_str("No escape under a configuration with layers; every positive control escaped.\n");
+        out.push_str(
+            "No escape under a configuration with layers; every positive control escaped.\n",
+        );
     }
     if !escapes.is_empty() {
         let _ = writeln!(out, "#### Escapes ({})\n", escapes.len());

@@ -37,7 +37,11 @@ pub fn render(report: &RunReport, format: Format) -> String {
 /// The report in one format, led by the gate's findings when the run was judged against a
 /// baseline (`gate`: the findings and the baseline's name): JUnit then fails exactly the
 /// regressions, report.md starts with them. The other formats show the run alone.
-pub fn render_gated(report: &RunReport, format: Format, gate: Option<(&GateReport, &str)>) -> String {
+pub fn render_gated(
+    report: &RunReport,
+    format: Format,
+    gate: Option<(&GateReport, &str)>,
+) -> String {
     match (format, gate) {
         (Format::Junit, Some((g, _))) => junit::render_gated(report, Some(g)),
         (Format::Markdown, Some(g)) => markdown::render_gated(report, Some(g)),
@@ -98,9 +102,11 @@ pub fn write_all_gated(
     let mut written = Vec::new();
     for (format, name) in FILES {
         let path = out_dir.join(name);
-        std::fs::write(&path, render_gated(report, format, gate)).map_err(|source| ReportError::Write {
-            path: path.clone(),
-            source,
+        std::fs::write(&path, render_gated(report, format, gate)).map_err(|source| {
+            ReportError::Write {
+                path: path.clone(),
+                source,
+            }
         })?;
         written.push(path);
     }

@@ -6,8 +6,8 @@
 
 use breakout_attacks::{Layer, Step, Verdict};
 use breakout_harness::model::{
-    AblationRun, Attribution, Environment, Evidence, ProbeResult, ProfileInfo, RunReport, Selection,
-    Timings, SCHEMA_VERSION,
+    AblationRun, Attribution, Environment, Evidence, ProbeResult, ProfileInfo, RunReport,
+    Selection, Timings, SCHEMA_VERSION,
 };
 use breakout_runtime::{CgroupEvidence, ExitKind, SetupFailure};
 use std::collections::BTreeMap;
@@ -31,7 +31,13 @@ pub fn attribution(sufficient: &[Layer], necessary: &[Layer]) -> Attribution {
         necessary: necessary.to_vec(),
         sufficient: sufficient.to_vec(),
         depth: breakout_harness::model::depth(sufficient, necessary, true, false),
-        candidates: sufficient.iter().chain(necessary).copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect(),
+        candidates: sufficient
+            .iter()
+            .chain(necessary)
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
         candidates_complete: true,
         caps_detail: Vec::new(),
         seccomp_denied: Vec::new(),
@@ -196,7 +202,8 @@ pub fn sample_report() -> RunReport {
         schema_version: SCHEMA_VERSION,
         breakout_version: "0.1.0".to_string(),
         environment: Environment {
-            kernel: "Linux 6.1.0-27-cloud-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.115-1".to_string(),
+            kernel: "Linux 6.1.0-27-cloud-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.115-1"
+                .to_string(),
             kernel_release: "6.1.0-27-cloud-amd64".to_string(),
             arch: "x86_64".to_string(),
             cpus: 2,

@@ -114,9 +114,8 @@ fn close_listed_in(dir: i32, first: u32, last: u32) -> Result<(), Errno> {
         }
         loop {
             // SAFETY: the kernel writes at most buf.len() bytes of dirent64 records into buf.
-            let n = unsafe {
-                libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len())
-            };
+            let n =
+                unsafe { libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len()) };
             if n < 0 {
                 return Err(Errno::last());
             }
@@ -201,7 +200,11 @@ mod tests {
         // SAFETY: dup2 onto numbers far above what the test harness uses.
         let (a, b, keep) = unsafe {
             let f = open();
-            let r = (libc::dup2(f, 1500), libc::dup2(f, 1501), libc::dup2(f, 1502));
+            let r = (
+                libc::dup2(f, 1500),
+                libc::dup2(f, 1501),
+                libc::dup2(f, 1502),
+            );
             libc::close(f);
             r
         };

@@ -38,7 +38,8 @@ impl std::fmt::Display for FilterKill {
                 "payload killed by SIGSYS, most likely by the seccomp filter (no kernel audit record of the syscall readable) (layer seccomp)"
             );
         }
-        let native = self.arch == crate::seccomp::policy::native_scmp_arch().trim_start_matches("SCMP_ARCH_");
+        let native = self.arch
+            == crate::seccomp::policy::native_scmp_arch().trim_start_matches("SCMP_ARCH_");
         match (&self.syscall, native) {
             (Some(name), true) => write!(f, "payload killed by seccomp: syscall {name}")?,
             (Some(name), false) => write!(
@@ -162,13 +163,10 @@ fn name_for(audit_arch: u32, nr: i64) -> (String, Option<String>) {
     let Some(token) = token else {
         return (format!("{audit_arch:#x}"), None);
     };
-    let name = token
-        .parse::<libseccomp::ScmpArch>()
-        .ok()
-        .and_then(|a| {
-            let nr = i32::try_from(nr).ok()?;
-            libseccomp::ScmpSyscall::from(nr).get_name_by_arch(a).ok()
-        });
+    let name = token.parse::<libseccomp::ScmpArch>().ok().and_then(|a| {
+        let nr = i32::try_from(nr).ok()?;
+        libseccomp::ScmpSyscall::from(nr).get_name_by_arch(a).ok()
+    });
     (token.trim_start_matches("SCMP_ARCH_").to_string(), name)
 }
 
@@ -204,8 +202,13 @@ mod tests {
         // int 0x80 from a 64-bit process: i386 numbering (102 is socketcall there).
         let i386 = REC.replace("arch=c000003e syscall=250", "arch=40000003 syscall=102");
         let k = parse_record(&i386, 15190).unwrap();
-        assert_eq!((k.arch.as_str(), k.syscall.as_deref()), ("X86", Some("socketcall")));
-        assert!(k.to_string().contains("socketcall (architecture X86, number 102)"));
+        assert_eq!(
+            (k.arch.as_str(), k.syscall.as_deref()),
+            ("X86", Some("socketcall"))
+        );
+        assert!(k
+            .to_string()
+            .contains("socketcall (architecture X86, number 102)"));
         // x32: the x86_64 audit arch with bit 30 in the number (0x40000000 + 101 = ptrace).
         let x32 = REC.replace("syscall=250", "syscall=1073741925");
         let k = parse_record(&x32, 15190).unwrap();
