@@ -209,3 +209,115 @@ mod tests {
         );
     }
 }
+
+/// The namespaces a process can be in, with the layer that gives the payload a new one.
+const NAMESPACES: [(&str, Layer); 7] = [
+    ("user", Layer::UserNs),
+    ("pid", Layer::PidNs),
+    ("mnt", Layer::MountNs),
+    ("net", Layer::NetNs),
+    ("ipc", Layer::IpcNs),
+    ("uts", Layer::UtsNs),
+    ("cgroup", Layer::CgroupNs),
+];
+
+/// The process picture of a run, once per report: for each of our configurations, the outside
+/// (the guest's init, the orchestrator, the victims the probes aim at) and the sandbox (the
+/// supervisor and the payload), with the namespaces each one is in and the payload's outside
+/// uid. What it draws follows from the configuration's layers (runtime/src/plan.rs): the
+/// supervisor unshares the namespaces and forks the payload into them; the outside stays in the
+/// guest's own. External runtimes are left out: their process trees are their own.
+pub fn process_picture(report: &RunReport) -> String {
+    const BOX_W: usize = 300;
+    const ROW: usize = 16;
+    let ours: Vec<&crate::model::ProfileInfo> = report
+        .profiles
+        .iter()
+        .filter(|p| p.runtime == "breakout")
+        .collect();
+    let rows = NAMESPACES.len() + 3;
+    let box_h = ROW * rows + 34;
+    let width = 20 + (BOX_W + 20) * ours.len().max(1);
+    let outside_h = ROW * 3 + 30;
+    let height = 52 + outside_h + 14 + box_h + 20;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12" role="img" aria-label="processes and their namespaces">"##
+    );
+    let _ = writeln!(
+        out,
+        r##"<rect width="{width}" height="{height}" fill="#ffffff"/><text x="10" y="20" font-size="15" font-weight="bold">Processes and their namespaces</text><text x="10" y="38" fill="#455a64">outside: the guest's init, the orchestrator, the victims; inside: what each configuration gives the payload</text>"##
+    );
+    for (c, p) in ours.iter().enumerate() {
+        let x = 20 + c * (BOX_W + 20);
+        let on = |l: Layer| p.layers.contains(&l);
+        // The outside: always the guest's own namespaces.
+        let y0 = 52;
+        let _ = writeln!(
+            out,
+            r##"<rect x="{x}" y="{y0}" width="{BOX_W}" height="{outside_h}" rx="6" fill="#eceff1" stroke="#90a4ae"/><text x="{tx}" y="{ty}" font-weight="bold">{name}: outside</text>"##,
+            tx = x + 8,
+            ty = y0 + 16,
+            name = esc(&p.name)
+        );
+        let outside = [
+            "init (pid 1), the orchestrator: root",
+            "victims: root, and the sandbox's outside uid",
+            "every namespace: the guest's own",
+        ];
+        for (i, line) in outside.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                r##"<text x="{}" y="{}">{}</text>"##,
+                x + 12,
+                y0 + 36 + i * ROW,
+                esc(line)
+            );
+        }
+        // The sandbox: the supervisor and the payload.
+        let y1 = y0 + outside_h + 14;
+        let isolated = NAMESPACES.iter().filter(|(_, l)| on(*l)).count();
+        let fill = if isolated == 0 { "#ffcdd2" } else { "#e8f5e9" };
+        let _ = writeln!(
+            out,
+            r##"<rect x="{x}" y="{y1}" width="{BOX_W}" height="{box_h}" rx="6" fill="{fill}" stroke="#66bb6a"/><text x="{tx}" y="{ty}" font-weight="bold">supervisor → payload</text>"##,
+            tx = x + 8,
+            ty = y1 + 16
+        );
+        let uid = if on(Layer::Uid) || on(Layer::UserNs) {
+            "payload: an unprivileged outside uid"
+        } else {
+            "payload: the outside's root (uid 0)"
+        };
+        let _ = writeln!(
+            out,
+            r##"<text x="{}" y="{}">{}</text>"##,
+            x + 12,
+            y1 + 36,
+            esc(uid)
+        );
+        for (i, (ns, layer)) in NAMESPACES.iter().enumerate() {
+            let (word, colour) = if on(*layer) {
+                ("its own", "#2e7d32")
+            } else {
+                ("the outside's (shared)", "#c62828")
+            };
+            let _ = writeln!(
+                out,
+                r##"<text x="{}" y="{}">{ns}: <tspan fill="{colour}">{word}</tspan></text>"##,
+                x + 12,
+                y1 + 36 + (i + 1) * ROW
+            );
+        }
+        let _ = writeln!(
+            out,
+            r##"<line x1="{lx}" y1="{a}" x2="{lx}" y2="{b}" stroke="#546e7a" stroke-dasharray="4 3"/>"##,
+            lx = x + BOX_W / 2,
+            a = y0 + outside_h,
+            b = y1
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}

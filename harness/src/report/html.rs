@@ -22,6 +22,7 @@ th { background: #eee; }
 table.matrix { width: 100%; }
 table.matrix tbody th { white-space: nowrap; }
 table.matrix thead th { position: sticky; top: 0; z-index: 2; box-shadow: 0 1px 0 #bbb; }
+figure.processes svg, figure.stack svg { max-width: 100%; height: auto; }
 table.matrix th.control span { display: block; font-weight: normal; font-size: .8em; color: #555; }
 .filter { margin: .4em 0; line-height: 2; }
 .filter label { margin-right: .4em; padding: .15em .6em; border: 1px solid #999; border-radius: 1em; cursor: pointer; white-space: nowrap; }
@@ -74,6 +75,16 @@ pub fn render(report: &RunReport) -> String {
     matrix_section(&mut out, report, &matrix);
     environment_section(&mut out, report);
     configurations_section(&mut out, report);
+    // Once per run: who runs where (the sandbox's processes, the outside's, their namespaces).
+    let _ = writeln!(
+        out,
+        "<h2>Processes</h2>\n<figure class=\"processes\">{}</figure>",
+        crate::svg::process_picture(report).replacen(
+            " xmlns=\"http://www.w3.org/2000/svg\"",
+            "",
+            1
+        )
+    );
     out.push_str("<h2>Probes</h2>\n");
     for probe in &matrix.probes {
         probe_section(&mut out, probe, &matrix, report);
