@@ -258,69 +258,10 @@ impl Ablation<'_, '_> {
     /// Singles are reported by name; a group that lets it through only as a whole is reported as
     /// "CAP_A+CAP_B".
     fn caps_drill_down(&mut self, base: Variant, context: &str) -> Vec<String> {
-        let mut remaining: Vec<String> = self.input.dropped_caps.to_vec();
-        let mut found = Vec::new();
-        // Find one capability that lets the probe through, take it out, look again: every single
-        // capability is found, at about log2(n) + 2 runs each.
-        while !remaining.is_empty() && self.escapes_keeping(&base, context, &remaining) {
-            match self.find_one_cap(&base, context, &remaining) {
-                Some(cap) => {
-                    remaining.retain(|c| *c != cap);
-                    found.push(cap);
-                }
-                None => {
-                    // Only a combination lets it through.
-                    found.push(self.minimal_group(&base, context, remaining).join("+"));
-                    break;
-                }
-            }
-        }
-        found
-    }
-
-    /// One capability of `set` (which lets the probe through as a whole) that does so alone.
-    /// Halving assumes a single capability: when the left half does not let it through, the
-    /// right one is taken untested, and the one capability left at the end is checked alone.
-    fn find_one_cap(&mut self, base: &Variant, context: &str, set: &[String]) -> Option<String> {
-        let mut set = set.to_vec();
-        let mut tested_alone = false;
-        while set.len() > 1 {
-            let (left, right) = set.split_at(set.len() / 2);
-            let (left, right) = (left.to_vec(), right.to_vec());
-            if self.escapes_keeping(base, context, &left) {
-                tested_alone = left.len() == 1;
-                set = left;
-            } else {
-                tested_alone = false;
-                set = right;
-            }
-        }
-        if tested_alone || self.escapes_keeping(base, context, &set) {
-            set.pop()
-        } else {
-            None
-        }
-    }
-
-    /// Shrink a group that lets the probe through to a minimal one by dropping each capability
-    /// it can do without (rare, so the linear cost is acceptable).
-    fn minimal_group(
-        &mut self,
-        base: &Variant,
-        context: &str,
-        mut group: Vec<String>,
-    ) -> Vec<String> {
-        let mut i = 0;
-        while i < group.len() && group.len() > 1 {
-            let mut smaller = group.clone();
-            smaller.remove(i);
-            if self.escapes_keeping(base, context, &smaller) {
-                group = smaller;
-            } else {
-                i += 1;
-            }
-        }
-        group
+        let dropped = self.input.dropped_caps.to_vec();
+        caps_letting_through(dropped, &mut |caps| {
+            self.escapes_keeping(&base, context, caps)
+        })
     }
 
     fn escapes_keeping(&mut self, base: &Variant, context: &str, caps: &[String]) -> bool {
@@ -380,6 +321,79 @@ fn join_layers(layers: &[Layer]) -> String {
         .map(|l| l.name())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Which of `withheld` capabilities, given back, let the probe through, with `escapes_keeping`
+/// as the trial. Find one capability that does, take it out, look again: every single capability
+/// is found at about log2(n) + 2 trials each. When only a combination lets it through, its
+/// minimal group is reported as "CAP_A+CAP_B". Shared by our profiles' ablation and the item
+/// ablation of external configurations.
+pub(crate) fn caps_letting_through(
+    withheld: Vec<String>,
+    escapes_keeping: &mut dyn FnMut(&[String]) -> bool,
+) -> Vec<String> {
+    let mut remaining = withheld;
+    let mut found = Vec::new();
+    while !remaining.is_empty() && escapes_keeping(&remaining) {
+        match find_one_cap(&remaining, escapes_keeping) {
+            Some(cap) => {
+                remaining.retain(|c| *c != cap);
+                found.push(cap);
+            }
+            None => {
+                // Only a combination lets it through.
+                found.push(minimal_group(remaining, escapes_keeping).join("+"));
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// One capability of `set` (which lets the probe through as a whole) that does so alone.
+/// Halving assumes a single capability: when the left half does not let it through, the right
+/// one is taken untested, and the one capability left at the end is checked alone.
+fn find_one_cap(
+    set: &[String],
+    escapes_keeping: &mut dyn FnMut(&[String]) -> bool,
+) -> Option<String> {
+    let mut set = set.to_vec();
+    let mut tested_alone = false;
+    while set.len() > 1 {
+        let (left, right) = set.split_at(set.len() / 2);
+        let (left, right) = (left.to_vec(), right.to_vec());
+        if escapes_keeping(&left) {
+            tested_alone = left.len() == 1;
+            set = left;
+        } else {
+            tested_alone = false;
+            set = right;
+        }
+    }
+    if tested_alone || escapes_keeping(&set) {
+        set.pop()
+    } else {
+        None
+    }
+}
+
+/// Shrink a group that lets the probe through to a minimal one by dropping each capability it
+/// can do without (rare, so the linear cost is acceptable).
+fn minimal_group(
+    mut group: Vec<String>,
+    escapes_keeping: &mut dyn FnMut(&[String]) -> bool,
+) -> Vec<String> {
+    let mut i = 0;
+    while i < group.len() && group.len() > 1 {
+        let mut smaller = group.clone();
+        smaller.remove(i);
+        if escapes_keeping(&smaller) {
+            group = smaller;
+        } else {
+            i += 1;
+        }
+    }
+    group
 }
 
 #[cfg(test)]

@@ -844,23 +844,8 @@ fn read_only_below_by_remount(path: &std::ffi::CStr, attrs: u64) -> Result<(), E
 
 /// The mount flags a remount must keep (a user namespace may not clear locked ones).
 fn statvfs_flags(path: &std::ffi::CStr) -> Result<MsFlags, Errno> {
-    use nix::sys::statvfs::FsFlags;
-    let f = nix::sys::statvfs::statvfs(path)?.flags();
-    let mut m = MsFlags::empty();
-    for (fs, ms) in [
-        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-    ] {
-        if f.contains(fs) {
-            m |= ms;
-        }
-    }
-    Ok(m)
+    let st = nix::sys::statvfs::statvfs(path)?;
+    Ok(crate::layers::mount::mount_flags_of(st.flags()))
 }
 
 /// mountinfo escapes space, tab, newline and backslash as \ooo (octal).

@@ -235,61 +235,9 @@ impl Ablation<'_> {
         item: &str,
         withheld: Vec<String>,
     ) -> Vec<String> {
-        let mut remaining = withheld;
-        let mut found = Vec::new();
-        while !remaining.is_empty() && self.escapes_keeping(base, item, &remaining) {
-            match self.find_one(base, item, &remaining) {
-                Some(cap) => {
-                    remaining.retain(|c| *c != cap);
-                    found.push(cap);
-                }
-                None => {
-                    found.push(self.minimal_group(base, item, remaining).join("+"));
-                    break;
-                }
-            }
-        }
-        found
-    }
-
-    fn find_one(&mut self, base: &ExternalSpec, item: &str, set: &[String]) -> Option<String> {
-        let mut set = set.to_vec();
-        let mut tested_alone = false;
-        while set.len() > 1 {
-            let (left, right) = set.split_at(set.len() / 2);
-            let (left, right) = (left.to_vec(), right.to_vec());
-            if self.escapes_keeping(base, item, &left) {
-                tested_alone = left.len() == 1;
-                set = left;
-            } else {
-                tested_alone = false;
-                set = right;
-            }
-        }
-        if tested_alone || self.escapes_keeping(base, item, &set) {
-            set.pop()
-        } else {
-            None
-        }
-    }
-
-    fn minimal_group(
-        &mut self,
-        base: &ExternalSpec,
-        item: &str,
-        mut group: Vec<String>,
-    ) -> Vec<String> {
-        let mut i = 0;
-        while i < group.len() && group.len() > 1 {
-            let mut smaller = group.clone();
-            smaller.remove(i);
-            if self.escapes_keeping(base, item, &smaller) {
-                group = smaller;
-            } else {
-                i += 1;
-            }
-        }
-        group
+        crate::attribution::caps_letting_through(withheld, &mut |caps| {
+            self.escapes_keeping(base, item, caps)
+        })
     }
 
     fn escapes_keeping(&mut self, base: &ExternalSpec, item: &str, caps: &[String]) -> bool {

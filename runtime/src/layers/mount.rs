@@ -75,16 +75,22 @@ fn staged(p: &Path) -> String {
     format!("{}{}", staging(), p.display())
 }
 
-/// Flags a user namespace may not clear on a bind of `path` (the kernel locks them).
+/// Flags a user namespace may not clear on a bind of `path` (the kernel locks them; read-only
+/// is left to the caller, which sets it where it wants it).
 fn locked_flags(path: &Path) -> Result<MsFlags, MountError> {
-    use nix::sys::statvfs::FsFlags;
     let st = nix::sys::statvfs::statvfs(path).map_err(|e| MountError::Inspect {
         path: path.to_path_buf(),
         source: e.into(),
     })?;
-    let f = st.flags();
+    Ok(mount_flags_of(st.flags()) - MsFlags::MS_RDONLY)
+}
+
+/// The mount(2) flags that statvfs reports for a mount: what a remount must keep.
+pub(crate) fn mount_flags_of(f: nix::sys::statvfs::FsFlags) -> MsFlags {
+    use nix::sys::statvfs::FsFlags;
     let mut m = MsFlags::empty();
     for (fs, ms) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
         (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
@@ -96,7 +102,7 @@ fn locked_flags(path: &Path) -> Result<MsFlags, MountError> {
             m |= ms;
         }
     }
-    Ok(m)
+    m
 }
 
 fn mount_step(
