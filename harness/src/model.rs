@@ -412,7 +412,7 @@ pub fn release_of(uname: &str) -> String {
     }
 }
 
-/// A verdict as every text output writes it.
+/// The verdict's name as the JSON spells it; every text output writes it so.
 pub fn verdict_name(v: Verdict) -> &'static str {
     match v {
         Verdict::Escaped => "escaped",

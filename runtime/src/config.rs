@@ -188,36 +188,38 @@ pub struct FsHardeningConfig {
     pub readonly_paths: Vec<String>,
 }
 
+/// The paths Docker (moby oci/defaults.go) and the OCI default spec of runc and crun hide: the
+/// fs-hardening layer's default, and what the crun adapter gives crun.
+pub const DOCKER_MASKED_PATHS: [&str; 12] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// The paths Docker and the OCI default spec bind read-only over themselves.
+pub const DOCKER_READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
 impl Default for FsHardeningConfig {
     fn default() -> Self {
-        // The lists runc and crun use (OCI default spec).
         FsHardeningConfig {
             read_only_root: true,
-            masked_paths: [
-                "/proc/acpi",
-                "/proc/asound",
-                "/proc/interrupts",
-                "/proc/kcore",
-                "/proc/keys",
-                "/proc/latency_stats",
-                "/proc/timer_list",
-                "/proc/timer_stats",
-                "/proc/sched_debug",
-                "/proc/scsi",
-                "/sys/firmware",
-                "/sys/devices/virtual/powercap",
-            ]
-            .map(String::from)
-            .to_vec(),
-            readonly_paths: [
-                "/proc/bus",
-                "/proc/fs",
-                "/proc/irq",
-                "/proc/sys",
-                "/proc/sysrq-trigger",
-            ]
-            .map(String::from)
-            .to_vec(),
+            masked_paths: DOCKER_MASKED_PATHS.map(String::from).to_vec(),
+            readonly_paths: DOCKER_READONLY_PATHS.map(String::from).to_vec(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! paths; the device allowlist), with a read-only bind of the guest's `/` as the root filesystem
 //! and a tmpfs over /srv so the outside's world is not part of the "image".
 
+use breakout_runtime::config::{DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS};
 use serde_json::{json, Value};
 
 /// Docker's seccomp profile, the same file our `docker-default` profile loads.
@@ -26,29 +27,6 @@ pub const DOCKER_CAPS: [&str; 14] = [
     "CAP_SYS_CHROOT",
     "CAP_KILL",
     "CAP_AUDIT_WRITE",
-];
-
-/// Docker's masked paths (moby oci/defaults.go).
-const MASKED_PATHS: [&str; 11] = [
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
-
-const READONLY_PATHS: [&str; 5] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -169,8 +147,8 @@ pub fn config(payload: &[String], cgroups_path: Option<&str>) -> Value {
             {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
             {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
         ],
-        "maskedPaths": MASKED_PATHS,
-        "readonlyPaths": READONLY_PATHS,
+        "maskedPaths": DOCKER_MASKED_PATHS,
+        "readonlyPaths": DOCKER_READONLY_PATHS,
         "seccomp": adapter_seccomp(),
         "resources": {
             // Docker's device allowlist: deny all, then the standard character devices.

@@ -6,6 +6,7 @@
 //! ablation runs are listed.
 
 use crate::model::{Attribution, Evidence};
+use crate::suite::attribution::{denied_calls, syscall_name};
 use breakout_attacks::{Layer, Step};
 use serde_json::Value;
 
@@ -27,16 +28,6 @@ const ENXIO: i32 = libc::ENXIO;
 const EINVAL: i32 = libc::EINVAL;
 const SIGSYS: i32 = libc::SIGSYS;
 
-/// The syscall name at the start of a step's syscall text: "ptrace(PTRACE_ATTACH, 812)" ->
-/// "ptrace".
-pub fn syscall_name(step: &Step) -> &str {
-    let text = step.syscall.trim();
-    let end = text
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(text.len());
-    &text[..end]
-}
-
 /// Does the step's text name a process's /proc entry (`/proc/<digits>`)?
 fn names_proc_pid(step: &Step) -> bool {
     let text = &step.syscall;
@@ -50,7 +41,7 @@ fn names_proc_pid(step: &Step) -> bool {
 
 /// Is the step a SysV IPC lookup (shmget, msgget, semget and their operations)?
 fn is_sysv_ipc(step: &Step) -> bool {
-    let name = syscall_name(step);
+    let name = syscall_name(&step.syscall);
     ["shm", "msg", "sem"].iter().any(|p| name.starts_with(p))
 }
 
@@ -78,7 +69,7 @@ fn signature(
         Layer::PidNs => failed.iter().any(|(s, e)| {
             *e == ESRCH
                 || (*e == ENOENT && names_proc_pid(s))
-                || (*e == EINVAL && syscall_name(s) == "reboot")
+                || (*e == EINVAL && syscall_name(&s.syscall) == "reboot")
         }),
         // EPERM/EACCES come from capabilities, the uid and the user namespace alike; every such
         // layer the runtime turned on is credited, the report marks it inferred.
@@ -111,19 +102,22 @@ fn signature(
     }
 }
 
-/// Whether the filter denies the step's syscall unconditionally.
+/// Whether the filter denies a call the step names unconditionally.
 fn denied_by(step: &Step, seccomp: Option<&Value>) -> bool {
-    seccomp.is_some_and(|f| super::crun::oci_denies(f, syscall_name(step)) == Some(true))
+    seccomp
+        .is_some_and(|f| !denied_calls([step], &|call| super::crun::oci_denies(f, call)).is_empty())
 }
 
+/// The calls of the failed steps the filter denies, sorted: any errno counts here, since the
+/// errno a rule returns is the rule's own.
 fn seccomp_denied(failed: &[(&Step, i32)], seccomp: Option<&Value>) -> Vec<String> {
-    let mut names: Vec<String> = failed
-        .iter()
-        .filter(|(s, _)| denied_by(s, seccomp))
-        .map(|(s, _)| syscall_name(s).to_string())
-        .collect();
+    let Some(filter) = seccomp else {
+        return Vec::new();
+    };
+    let mut names = denied_calls(failed.iter().map(|(s, _)| *s), &|call| {
+        super::crun::oci_denies(filter, call)
+    });
     names.sort_unstable();
-    names.dedup();
     names
 }
 

@@ -155,16 +155,6 @@ pub fn cell_text(result: &ProbeResult) -> String {
     }
 }
 
-/// The verdict's name as the JSON spells it.
-pub fn verdict_name(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Escaped => "escaped",
-        Verdict::Blocked => "blocked",
-        Verdict::Inconclusive => "inconclusive",
-        Verdict::Skipped => "skipped",
-    }
-}
-
 /// Counts of each verdict, for summaries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {

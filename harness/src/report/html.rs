@@ -5,11 +5,11 @@
 //! inconclusive and skipped grey), then per probe its technique, oracle, and per profile the
 //! evidence and the ablation runs.
 
-use super::cell::{cell_text, layer_label, verdict_name, Shade, Tally};
+use super::cell::{cell_text, layer_label, Shade, Tally};
 use super::environment;
 use super::escape::markup as esc;
 use super::matrix::Matrix;
-use crate::model::{ProbeResult, RunReport};
+use crate::model::{verdict_name, ProbeResult, RunReport};
 use breakout_attacks::Layer;
 use std::fmt::Write;
 

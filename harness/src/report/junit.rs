@@ -57,7 +57,7 @@ fn case_of(r: &ProbeResult, positive_control: bool, gate: Option<&GateReport>) -
             kind: "positive-control",
             message: format!(
                 "positive control failed: {} without any layer, so the probe proves nothing: {}",
-                super::cell::verdict_name(r.verdict),
+                crate::model::verdict_name(r.verdict),
                 r.reason
             ),
         },

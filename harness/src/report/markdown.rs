@@ -230,7 +230,7 @@ fn findings_section(out: &mut String, report: &RunReport) {
                 "- `{}` under {}: {}: {}",
                 markdown_cell(&r.probe),
                 markdown_cell(&r.profile),
-                super::cell::verdict_name(r.verdict),
+                crate::model::verdict_name(r.verdict),
                 markdown_cell(&r.reason)
             );
         }

@@ -22,6 +22,7 @@
 //!   evidence cross-checked with the filter itself.
 
 use crate::model::{AblationRun, Attribution, Evidence};
+use breakout_attacks::Step;
 use breakout_attacks::{Layer, Verdict};
 use std::collections::BTreeSet;
 
@@ -287,21 +288,11 @@ pub fn seccomp_denied(
     denies: &dyn Fn(&str) -> Option<bool>,
     filter_errno: Option<i32>,
 ) -> Vec<String> {
-    let mut denied: Vec<String> = Vec::new();
-    for step in &evidence.steps {
-        if step.errno.is_none() || step.errno != filter_errno {
-            continue;
-        }
-        // A step may name several calls ("open+read(path)"): each is checked on its own.
-        for name in syscall_name(&step.syscall).split('+').map(str::trim) {
-            if name.is_empty() || denied.iter().any(|d| d == name) {
-                continue;
-            }
-            if denies(name) == Some(true) {
-                denied.push(name.to_string());
-            }
-        }
-    }
+    let failed_by_filter = evidence
+        .steps
+        .iter()
+        .filter(|step| step.errno.is_some() && step.errno == filter_errno);
+    let mut denied = denied_calls(failed_by_filter, denies);
     if let Some(breakout_runtime::ExitKind::Signaled { signal, .. }) = evidence.exit {
         if signal == libc::SIGSYS {
             denied.push("killed by SIGSYS".to_string());
@@ -310,9 +301,45 @@ pub fn seccomp_denied(
     denied
 }
 
-/// "ptrace(PTRACE_ATTACH, 812)" -> "ptrace".
+/// The calls the `steps` name that the filter denies unconditionally, each once, in the order
+/// met. A step may name several calls ("open+read(path)"): each is checked on its own.
+pub fn denied_calls<'s>(
+    steps: impl IntoIterator<Item = &'s Step>,
+    denies: &dyn Fn(&str) -> Option<bool>,
+) -> Vec<String> {
+    let mut denied: Vec<String> = Vec::new();
+    for step in steps {
+        for name in syscall_names(&step.syscall) {
+            if name.is_empty() || denied.iter().any(|d| d == name) {
+                continue;
+            }
+            if denies(name) == Some(true) {
+                denied.push(name.to_string());
+            }
+        }
+    }
+    denied
+}
+
+/// The calls a step's text names: "ptrace(PTRACE_ATTACH, 812)" -> ptrace; "open+read(/x)" ->
+/// open, read. Each is the leading identifier of its part.
+pub fn syscall_names(call: &str) -> impl Iterator<Item = &str> {
+    let head = call.split('(').next().unwrap_or("");
+    head.split('+').map(identifier)
+}
+
+/// The first call a step's text names: "ptrace(PTRACE_ATTACH, 812)" -> "ptrace".
 pub fn syscall_name(call: &str) -> &str {
-    call.split('(').next().unwrap_or("").trim()
+    syscall_names(call).next().unwrap_or("")
+}
+
+/// The leading identifier of `text` (letters, digits, `_`) after leading blanks.
+fn identifier(text: &str) -> &str {
+    let text = text.trim_start();
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    &text[..end]
 }
 
 fn join_layers(layers: &[Layer]) -> String {

@@ -41,7 +41,7 @@ pub struct GuestInputs {
     pub accel: String,
 }
 
-/// Starts an external runtime spec (the adapters module provides it).
+/// Starts an external runtime spec.
 pub type AdapterLauncher = fn(&crate::adapters::ExternalSpec) -> Result<Box<dyn Launcher>, String>;
 
 /// Exit codes: 0 the plan ran (whatever the verdicts), 1 the guest could not run it.

@@ -7,7 +7,7 @@
 //! The starting files are compiled in (`lab start` writes them), so the binary works without the
 //! repository; the reference solutions live in `labs/ID/solution/` (the tests grade them).
 
-use crate::model::{ProbeResult, RunReport};
+use crate::model::{verdict_name, ProbeResult, RunReport};
 use crate::suite::file_probes::FileProbeArgs;
 use crate::suite::host::{Binaries, Observer, VmArgs};
 use crate::suite::plan::{Configuration, ConfigurationKind, RunPlan};
@@ -445,15 +445,6 @@ fn result<'a>(report: &'a RunReport, cell: &Cell) -> Option<&'a ProbeResult> {
         .results
         .iter()
         .find(|r| r.probe == cell.probe && r.profile == cell.profile)
-}
-
-fn verdict_name(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Escaped => "escaped",
-        Verdict::Blocked => "blocked",
-        Verdict::Inconclusive => "inconclusive",
-        Verdict::Skipped => "skipped",
-    }
 }
 
 fn grade(p: &Prepared, report: &RunReport) -> Grade {
