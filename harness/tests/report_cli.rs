@@ -32,19 +32,32 @@ fn probe_ids() -> Vec<&'static str> {
 /// BREAKOUT_UPDATE_README=1 the test rewrites the block instead (then review and commit it).
 #[test]
 fn readme_probe_list_is_breakout_list_probes() {
+    readme_block_is("probes");
+}
+
+/// The README's layer table must equal `breakout list layers --format markdown` (the runtime's
+/// table of layer facts), so every layer is in it. BREAKOUT_UPDATE_README=1 rewrites it.
+#[test]
+fn readme_layer_table_is_breakout_list_layers() {
+    readme_block_is("layers");
+}
+
+/// The block between `<!-- WHAT:begin -->` and `<!-- WHAT:end -->` in the README is
+/// `breakout list WHAT --format markdown`.
+fn readme_block_is(what: &str) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
     let readme = std::fs::read_to_string(path).expect("reading README.md");
-    let begin = "<!-- probes:begin -->\n";
-    let end = "<!-- probes:end -->";
+    let begin = format!("<!-- {what}:begin -->\n");
+    let end = format!("<!-- {what}:end -->");
     let start = readme
-        .find(begin)
-        .expect("README.md has a <!-- probes:begin --> marker")
+        .find(&begin)
+        .unwrap_or_else(|| panic!("README.md has a <!-- {what}:begin --> marker"))
         + begin.len();
     let stop = readme[start..]
-        .find(end)
-        .expect("README.md has a <!-- probes:end --> marker")
+        .find(&end)
+        .unwrap_or_else(|| panic!("README.md has a <!-- {what}:end --> marker"))
         + start;
-    let out = breakout(&["list", "probes", "--format", "markdown"]);
+    let out = breakout(&["list", what, "--format", "markdown"]);
     assert!(out.status.success());
     let listed = stdout(&out);
     if std::env::var_os("BREAKOUT_UPDATE_README").is_some_and(|v| v == "1") {
@@ -67,8 +80,8 @@ fn readme_probe_list_is_breakout_list_probes() {
                 )
             });
         panic!(
-            "README.md's probe list is stale ({first_difference}); rerun this test with \
-             BREAKOUT_UPDATE_README=1 to rewrite the block between the probes markers"
+            "README.md's {what} list is stale ({first_difference}); rerun this test with \
+             BREAKOUT_UPDATE_README=1 to rewrite the block between the {what} markers"
         );
     }
 }

@@ -97,6 +97,24 @@ fn the_schema_version_is_the_models() {
     );
 }
 
+/// The schema's layer enum is the runtime's table of layers, in the same order.
+#[test]
+fn the_schema_names_every_layer() {
+    let text = include_str!("../../docs/results-schema.json");
+    let schema: serde_json::Value = serde_json::from_str(text).expect("the schema is JSON");
+    let in_schema: Vec<&str> = schema["$defs"]["layer"]["enum"]
+        .as_array()
+        .expect("$defs.layer.enum is a list")
+        .iter()
+        .map(|v| v.as_str().expect("layer names are strings"))
+        .collect();
+    let known: Vec<&str> = breakout_runtime::Layer::ALL.map(|l| l.name()).to_vec();
+    assert_eq!(
+        in_schema, known,
+        "docs/results-schema.json $defs.layer.enum"
+    );
+}
+
 #[test]
 fn json_round_trips() {
     let report = sample_report();

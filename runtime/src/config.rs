@@ -419,6 +419,54 @@ impl SandboxConfig {
             .collect()
     }
 
+    /// The configuration as far as it shapes the sandbox: the labels cleared and the settings of
+    /// layers that are off reset, so that two configurations that start the same sandbox compare
+    /// equal (the orchestrator runs such launches once). Every field is named, so a new one does
+    /// not compile until it is sorted here.
+    pub fn in_effect(&self) -> SandboxConfig {
+        let SandboxConfig {
+            name: _,
+            description: _,
+            layers,
+            rootless,
+            user,
+            hostname,
+            mount,
+            fs_hardening,
+            caps,
+            seccomp,
+            cgroup,
+            rlimits,
+            seccomp_profile,
+            origin,
+        } = self;
+        let on = |layer: Layer| self.enabled(layer);
+        fn kept<T: Clone + Default>(on: bool, value: &T) -> T {
+            if on {
+                value.clone()
+            } else {
+                T::default()
+            }
+        }
+        SandboxConfig {
+            name: String::new(),
+            description: String::new(),
+            layers: layers.clone(),
+            rootless: *rootless,
+            user: kept(on(Layer::Uid) || on(Layer::UserNs) || *rootless, user),
+            hostname: kept(on(Layer::UtsNs), hostname),
+            mount: kept(on(Layer::MountNs), mount),
+            fs_hardening: kept(on(Layer::FsHardening), fs_hardening),
+            caps: kept(on(Layer::Caps), caps),
+            seccomp: kept(on(Layer::Seccomp), seccomp),
+            cgroup: kept(on(Layer::CgroupLimits), cgroup),
+            rlimits: kept(on(Layer::Rlimits), rlimits),
+            // Not serialized: the filter follows `seccomp.profile`, the origin is for messages.
+            seccomp_profile: seccomp_profile.clone(),
+            origin: origin.clone(),
+        }
+    }
+
     /// Replace the seccomp profile (a builtin name or a path); the CLI's `--seccomp-profile`.
     pub fn set_seccomp_profile(&mut self, spec: &str) -> Result<(), ConfigError> {
         let profile = seccomp::load(spec, None)?;

@@ -34,7 +34,7 @@ mod spawn;
 pub mod step;
 
 pub use config::{builtin_names, ConfigError, SandboxConfig};
-pub use layer::{requires, Layer, UnknownLayer};
+pub use layer::{requires, Layer, LayerFacts, UnknownLayer};
 pub use layers::landlock::{Enforcement as LandlockEnforcement, LandlockEvidence};
 pub use outcome::{CgroupEvidence, ExitKind, Outcome, SetupFailure};
 pub use spawn::{spawn, Payload, Sandbox, SpawnError};

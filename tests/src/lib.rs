@@ -2,9 +2,35 @@
 //! binaries are, which trials libtest-mimic's arguments select (so the filter shapes the plan
 //! before the VM boots), and the VM settings taken from the environment.
 
+use breakout_attacks::Layer;
 use breakout_harness::suite::host::{AccelArg, Binaries, RunError, VmArgs};
 use libtest_mimic::Arguments;
 use std::path::{Path, PathBuf};
+
+/// The layer coverage test's table (tests/layer_coverage.rs): for `layer`, the probe it stops
+/// and the base it is added to. The base is empty ("alone") unless that test's module comment
+/// explains otherwise. The match is exhaustive: a new layer does not compile without its probe.
+pub fn coverage_probe(layer: Layer) -> (&'static str, &'static [Layer]) {
+    match layer {
+        Layer::UserNs => ("mount", &[]),
+        Layer::PidNs => ("signal-same-uid", &[]),
+        Layer::MountNs => ("scm-rights-import", &[]),
+        Layer::NetNs => ("host-loopback", &[]),
+        Layer::IpcNs => ("sysv-ipc", &[]),
+        Layer::UtsNs => ("hostname", &[]),
+        Layer::CgroupNs => ("cgroup-path-leak", &[]),
+        Layer::Uid => ("signal-outside", &[]),
+        Layer::Caps => ("ptrace-outside", &[]),
+        Layer::NoNewPrivs => ("setuid-gain", &[]),
+        Layer::Seccomp => ("keyring", &[]),
+        Layer::CgroupLimits => ("memory-hog", &[]),
+        Layer::FsHardening => ("masked-paths", &[]),
+        Layer::FdHygiene => ("leaked-fds", &[]),
+        Layer::Rlimits => ("fork-bomb", &[Layer::Uid]),
+        Layer::NewSession => ("tiocsti", &[Layer::Uid]),
+        Layer::Landlock => ("outside-file", &[]),
+    }
+}
 
 /// The project's committed baseline, or the file BREAKOUT_BASELINE names (a baseline written by
 /// `breakout run --probes DIR --write-baseline FILE` covers file probes too).
@@ -87,6 +113,15 @@ pub fn vm_args() -> Result<VmArgs, String> {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[test]
+    fn every_layer_has_a_coverage_probe_that_exists() {
+        for layer in Layer::ALL {
+            let (probe, base) = coverage_probe(layer);
+            assert!(breakout_attacks::probe(probe).is_some(), "{layer}: {probe}");
+            assert!(!base.contains(&layer), "{layer}");
+        }
+    }
 
     fn args(filter: Option<&str>, exact: bool, skip: &[&str]) -> Arguments {
         Arguments {

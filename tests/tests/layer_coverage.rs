@@ -20,43 +20,33 @@ use breakout_harness::suite::host::{self, Quiet};
 use breakout_harness::suite::plan::{Configuration, ConfigurationKind, RunPlan};
 use breakout_runtime::config::SandboxConfig;
 use breakout_runtime::requires;
-use breakout_tests::{binaries, listing_only, selected, vm_args};
+use breakout_tests::{binaries, coverage_probe, listing_only, selected, vm_args};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// (layer, probe it stops, base the layer is added to). The base is empty ("alone") unless the
-/// module comment explains otherwise.
-const COVERAGE: &[(Layer, &str, &[Layer])] = &[
-    (Layer::UserNs, "mount", &[]),
-    (Layer::PidNs, "signal-same-uid", &[]),
-    (Layer::MountNs, "scm-rights-import", &[]),
-    (Layer::NetNs, "host-loopback", &[]),
-    (Layer::IpcNs, "sysv-ipc", &[]),
-    (Layer::UtsNs, "hostname", &[]),
-    (Layer::CgroupNs, "cgroup-path-leak", &[]),
-    (Layer::Uid, "signal-outside", &[]),
-    (Layer::Caps, "ptrace-outside", &[]),
-    (Layer::NoNewPrivs, "setuid-gain", &[]),
-    (Layer::Seccomp, "keyring", &[]),
-    (Layer::CgroupLimits, "memory-hog", &[]),
-    (Layer::FsHardening, "masked-paths", &[]),
-    (Layer::FdHygiene, "leaked-fds", &[]),
-    (Layer::Rlimits, "fork-bomb", &[Layer::Uid]),
-    (Layer::NewSession, "tiocsti", &[Layer::Uid]),
-    (Layer::Landlock, "outside-file", &[]),
-];
+/// (layer, probe it stops, base the layer is added to), for every layer.
+fn coverage() -> Vec<(Layer, &'static str, &'static [Layer])> {
+    Layer::ALL
+        .into_iter()
+        .map(|layer| {
+            let (probe, base) = coverage_probe(layer);
+            (layer, probe, base)
+        })
+        .collect()
+}
 
 fn main() {
     let args = Arguments::from_args();
-    let names: Vec<String> = COVERAGE.iter().map(|c| trial_name(*c)).collect();
+    let coverage = coverage();
+    let names: Vec<String> = coverage.iter().map(|c| trial_name(*c)).collect();
     let any = names.iter().any(|n| selected(&args, n));
     let run: Arc<Result<RunReport, String>> = Arc::new(if any && !listing_only(&args) {
         run_plan(&args)
     } else {
         Err("not run".to_string())
     });
-    let trials = COVERAGE
+    let trials = coverage
         .iter()
         .map(|&entry| {
             let run = Arc::clone(&run);
@@ -130,7 +120,8 @@ fn configuration(layers: &BTreeSet<Layer>) -> Result<Configuration, String> {
 }
 
 fn run_plan(args: &Arguments) -> Result<RunReport, String> {
-    let chosen: Vec<_> = COVERAGE
+    let coverage = coverage();
+    let chosen: Vec<_> = coverage
         .iter()
         .filter(|c| selected(args, &trial_name(**c)))
         .collect();

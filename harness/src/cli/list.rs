@@ -2,7 +2,7 @@
 //! probe list is this command's Markdown output, checked by a test) or JSON.
 
 use crate::adapters;
-use crate::describe::{self, probe_metas};
+use crate::describe::probe_metas;
 use breakout_attacks::{Layer, ProbeClass};
 use std::fmt::Write;
 
@@ -148,12 +148,7 @@ pub fn render_layers(format: ListFormat) -> String {
     match format {
         ListFormat::Text => {
             for layer in Layer::ALL {
-                let _ = writeln!(
-                    out,
-                    "{:13}  {}",
-                    layer.name(),
-                    describe::layer_summary(layer)
-                );
+                let _ = writeln!(out, "{:13}  {}", layer.name(), layer.summary());
             }
         }
         ListFormat::Markdown => {
@@ -163,7 +158,7 @@ pub fn render_layers(format: ListFormat) -> String {
                     out,
                     "| `{}` | {} |",
                     layer.name(),
-                    crate::report::escape::markdown_cell(describe::layer_summary(layer))
+                    crate::report::escape::markdown_cell(layer.summary())
                 );
             }
         }
@@ -173,8 +168,8 @@ pub fn render_layers(format: ListFormat) -> String {
                 .map(|l| {
                     serde_json::json!({
                         "name": l.name(),
-                        "summary": describe::layer_summary(*l),
-                        "description": describe::layer_description(*l),
+                        "summary": l.summary(),
+                        "description": l.description(),
                     })
                 })
                 .collect();

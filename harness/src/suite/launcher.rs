@@ -191,34 +191,7 @@ pub fn requires(layer: Layer) -> Vec<Layer> {
 /// (name, description) and the settings of layers that are off do not change what runs, so
 /// "pid-ns alone" asked by two profiles is one launch.
 pub fn identity(config: &SandboxConfig) -> String {
-    let mut c = config.clone();
-    c.name.clear();
-    c.description.clear();
-    if !c.enabled(Layer::Caps) {
-        c.caps = Default::default();
-    }
-    if !c.enabled(Layer::Seccomp) {
-        c.seccomp = Default::default();
-    }
-    if !c.enabled(Layer::Rlimits) {
-        c.rlimits.clear();
-    }
-    if !c.enabled(Layer::FsHardening) {
-        c.fs_hardening = Default::default();
-    }
-    if !c.enabled(Layer::MountNs) {
-        c.mount = Default::default();
-    }
-    if !c.enabled(Layer::UtsNs) {
-        c.hostname.clear();
-    }
-    if !c.enabled(Layer::CgroupLimits) {
-        c.cgroup = Default::default();
-    }
-    if !c.enabled(Layer::Uid) && !c.enabled(Layer::UserNs) && !c.rootless {
-        c.user = Default::default();
-    }
-    serde_json::to_string(&c).expect("configurations serialize")
+    serde_json::to_string(&config.in_effect()).expect("configurations serialize")
 }
 
 /// A configuration as it arrives in the guest, made ready to run and to compare: every layer
