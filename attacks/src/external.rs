@@ -631,9 +631,9 @@ enum OwnState {
         nonce: String,
     },
     Sysctl {
-        restore: crate::catalog::util::SysctlRestore,
+        restore: crate::kit::SysctlRestore,
         wanted: String,
-        _exclusive: crate::catalog::util::Exclusive,
+        _exclusive: crate::kit::Exclusive,
     },
 }
 
@@ -653,8 +653,7 @@ impl Probe for ExternalProbe {
                 }),
             },
             Oracle::SecretFile => {
-                let (file, secret) =
-                    crate::catalog::util::plant_canary_file(world, id, "file-probe-canary")?;
+                let (file, secret) = crate::kit::plant_canary_file(world, id, "file-probe-canary")?;
                 Ok(Arrangement::new(
                     vec![kv("path", file.path().display())],
                     OwnState::SecretFile {
@@ -677,10 +676,10 @@ impl Probe for ExternalProbe {
             Oracle::Sysctl { key, value } => {
                 // Machine-wide state: one such attempt at a time (the same token core-pattern and
                 // clock hold), so no attempt captures another's value as the original.
-                let exclusive = crate::catalog::util::Exclusive::acquire();
+                let exclusive = crate::kit::Exclusive::acquire();
                 let nonce = world.fresh_secret().map_err(ProbeError::world(id))?;
                 let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-                let restore = crate::catalog::util::SysctlRestore::capture(&path).map_err(|e| {
+                let restore = crate::kit::SysctlRestore::capture(&path).map_err(|e| {
                     ProbeError::Unsupported {
                         probe: id,
                         reason: format!("sysctl {key}: {e}"),
@@ -704,7 +703,7 @@ impl Probe for ExternalProbe {
     }
 
     fn judge(&self, world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
-        use crate::catalog::util::{conclude, Oracle as Seen};
+        use crate::kit::{conclude, Oracle as Seen};
         if let Oracle::Builtin(builtin) = &self.oracle {
             return match crate::probe(builtin) {
                 Some(p) => p.judge(world, arrangement, run),
@@ -712,11 +711,11 @@ impl Probe for ExternalProbe {
             };
         }
         let Ok(state) = arrangement.state.downcast::<OwnState>() else {
-            return crate::probes::wrong_state(self.meta.id);
+            return crate::kit::wrong_state(self.meta.id);
         };
         let seen = match &*state {
             OwnState::SecretFile { secret, .. } => {
-                crate::catalog::util::secret_oracle(run, secret, "the secret file's content")
+                crate::kit::secret_oracle(run, secret, "the secret file's content")
             }
             OwnState::FileOutside { path, nonce, dir } => {
                 let found = std::fs::read_to_string(path);
@@ -787,7 +786,7 @@ pub fn run_inside_half(
 ) -> InsideReport {
     let mut steps = Steps::new(id);
     let shown = format!("execve({}, ...)", program.display());
-    let child = crate::catalog::util::io_keep(&mut steps, "start the inside half", shown, || {
+    let child = crate::kit::io_keep(&mut steps, "start the inside half", shown, || {
         Command::new(program)
             .args(args)
             .stdin(Stdio::null())

@@ -15,9 +15,9 @@
 //! step recorder), [`args`] (`key=value` arguments), and the registry [`all_probes`]/[`probe`].
 
 pub mod args;
-pub mod catalog;
 pub mod driver;
 pub mod external;
+pub(crate) mod kit;
 pub mod probes;
 pub mod report;
 pub mod world;
@@ -213,7 +213,7 @@ impl ProbeError {
     }
 }
 
-/// One probe. Implementations live in `probes/`, one file each.
+/// One probe. Implementations live in `probes/`, one file each, grouped by what they attack.
 pub trait Probe: Send + Sync {
     fn meta(&self) -> &'static ProbeMeta;
     /// Outside, before the run: plant victims, canaries, listeners; return the inside's args.
@@ -258,8 +258,8 @@ pub trait Launcher {
     fn launch(&self, request: &LaunchRequest) -> Result<Launched, String>;
 }
 
-/// Every probe: the suite's own (`probes/`) and the catalog's (`catalog/`), in that order, then
-/// the file probes registered in this process ([`external`]).
+/// Every probe: the compiled-in ones ([`probes`]), then the file probes registered in this
+/// process ([`external`]).
 pub fn all_probes() -> Vec<&'static dyn Probe> {
     let mut all = all_builtin();
     all.extend(external::registered());
@@ -268,9 +268,7 @@ pub fn all_probes() -> Vec<&'static dyn Probe> {
 
 /// The probes compiled in (no file probes).
 pub fn all_builtin() -> Vec<&'static dyn Probe> {
-    let mut all = probes::probes();
-    all.extend(catalog::probes());
-    all
+    probes::probes()
 }
 
 /// The probe with this id.

@@ -24,7 +24,7 @@ pub(super) fn read_all() -> Result<String, WorldError> {
         .map_err(|e| unsupported_or_io("opening for reading", e))?;
     // The same record parsing as the catalog's kernel-log cursor, so the outside and the probes
     // agree on what a message is.
-    crate::catalog::util::read_kmsg_records(&mut f).map_err(|e| WorldError::io("reading", KMSG, e))
+    crate::kit::read_kmsg_records(&mut f).map_err(|e| WorldError::io("reading", KMSG, e))
 }
 
 fn unsupported_or_io(what: &'static str, e: std::io::Error) -> WorldError {
