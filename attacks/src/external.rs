@@ -633,7 +633,7 @@ enum OwnState {
     Sysctl {
         restore: crate::kit::SysctlRestore,
         wanted: String,
-        _exclusive: crate::kit::Exclusive,
+        _exclusive: crate::world::ExclusiveGuard,
     },
 }
 
@@ -674,9 +674,12 @@ impl Probe for ExternalProbe {
                 ))
             }
             Oracle::Sysctl { key, value } => {
-                // Machine-wide state: one such attempt at a time (the same token core-pattern and
-                // clock hold), so no attempt captures another's value as the original.
-                let exclusive = crate::kit::Exclusive::acquire();
+                // Machine-wide state: one attempt on this sysctl at a time (the name is the one
+                // core-pattern and reboot hold for theirs), so no attempt captures another's value
+                // as the original.
+                let exclusive = world
+                    .exclusive(&format!("sysctl {key}"), crate::world::EXCLUSIVE_WAIT)
+                    .map_err(ProbeError::world(id))?;
                 let nonce = world.fresh_secret().map_err(ProbeError::world(id))?;
                 let path = Path::new("/proc/sys").join(key.replace('.', "/"));
                 let restore = crate::kit::SysctlRestore::capture(&path).map_err(|e| {

@@ -6,16 +6,15 @@
 //! "can the payload reach a device its /dev leaves out?" (Docker answers it with its device
 //! cgroup, bubblewrap with nodev mounts).
 
-use crate::kit::{arrangement, judge_by_secret, parse_or_report, scratch_name};
+use crate::kit::{judge_by_secret, parse_or_report, DeviceNode};
 use crate::world::{LoopDevice, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
 };
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use nix::sys::stat::SFlag;
 use std::fs;
 use std::io::Read;
-use std::path::Path;
 
 /// What precedes the secret on the outside's disk.
 pub const PREFIX: &str = "breakout-block-device:";
@@ -78,7 +77,7 @@ impl Probe for BlockDevice {
         let disk = world
             .loop_device(META.id, &content)
             .map_err(ProbeError::world(META.id))?;
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![
                 kv("major", disk.major()),
                 kv("minor", disk.minor()),
@@ -100,11 +99,7 @@ impl Probe for BlockDevice {
                 a.str("dirs")?.to_string(),
             ))
         }) {
-            for dir in dirs.split(',').filter(|d| !d.is_empty()) {
-                if attempt(&mut steps, Path::new(dir), major, minor) {
-                    break;
-                }
-            }
+            disk_node(major, minor).read_through(&mut steps, &dirs, read_disk);
         }
         steps.finish()
     }
@@ -120,51 +115,31 @@ impl Probe for BlockDevice {
     }
 }
 
-/// Makes the node in `dir`, reads the disk through it, removes it. True when the device opened
-/// (no point trying the next directory).
-fn attempt(steps: &mut Steps, dir: &Path, major: u64, minor: u64) -> bool {
-    let node = dir.join(scratch_name("breakout-disk"));
-    let made = steps
-        .call(
-            "create a block device node",
-            format!("mknod({}, S_IFBLK|0600, {major}:{minor})", node.display()),
-            || {
-                mknod(
-                    &node,
-                    SFlag::S_IFBLK,
-                    Mode::from_bits_truncate(0o600),
-                    makedev(major, minor),
-                )
-            },
-        )
-        .is_some();
-    if !made {
-        return false;
+/// The node the inside makes for the outside's disk.
+fn disk_node(major: u64, minor: u64) -> DeviceNode {
+    DeviceNode {
+        name: "breakout-disk",
+        kind: SFlag::S_IFBLK,
+        major,
+        minor,
+        create: "create a block device node",
+        open: "open the disk",
+        flags: 0,
     }
-    let opened = steps.io(
-        "open the disk",
-        format!("open({}, O_RDONLY)", node.display()),
-        || fs::File::open(&node),
-    );
-    let opened_ok = opened.is_some();
-    if let Some(mut disk) = opened {
-        let mut buf = [0u8; READ_LEN];
-        let mut got = 0;
-        steps.io("read the disk", "read(node, 512)", || {
-            got = disk.read(&mut buf)?;
-            Ok(got)
-        });
-        if got > 0 {
-            let text = String::from_utf8_lossy(&buf[..got]);
-            steps.data(text.trim_end_matches('\0').trim().to_string());
-        }
+}
+
+/// Reads the start of the disk; its text becomes the step's data.
+fn read_disk(steps: &mut Steps, mut disk: fs::File) {
+    let mut buf = [0u8; READ_LEN];
+    let mut got = 0;
+    steps.io("read the disk", "read(node, 512)", || {
+        got = disk.read(&mut buf)?;
+        Ok(got)
+    });
+    if got > 0 {
+        let text = String::from_utf8_lossy(&buf[..got]);
+        steps.data(text.trim_end_matches('\0').trim().to_string());
     }
-    steps.io(
-        "remove the node",
-        format!("unlink({})", node.display()),
-        || fs::remove_file(&node),
-    );
-    opened_ok
 }
 
 #[cfg(test)]

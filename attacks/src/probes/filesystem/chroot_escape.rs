@@ -1,8 +1,6 @@
 //! chroot-escape: climb out of a chroot with a second chroot.
 
-use crate::kit::{
-    arrangement, judge_by_secret, parse_or_report, plant_canary_file, read_step, scratch_name,
-};
+use crate::kit::{judge_by_secret, parse_or_report, plant_canary_file, read_step, scratch_name};
 use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -54,7 +52,7 @@ impl Probe for ChrootEscape {
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
         let (file, secret) = plant_canary_file(world, id, "chroot-canary")?;
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![kv("canary", file.path().display()), kv("scratch", "/tmp")],
             State {
                 _file: file,

@@ -1,18 +1,14 @@
 //! mknod-device: make a device node for the kernel log and read it.
 
 use crate::kit::{
-    arrangement, judge_by_secret, parse_or_report, plant_kmsg_canary, read_kmsg_canary,
-    scratch_name,
+    judge_by_secret, parse_or_report, plant_kmsg_canary, read_kmsg_canary, DeviceNode,
 };
 use crate::world::World;
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
 };
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-use std::fs;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use nix::sys::stat::SFlag;
 
 /// What precedes the secret in the outside's kernel-log line.
 pub const PREFIX: &str = "breakout-mknod-canary:";
@@ -63,7 +59,7 @@ impl Probe for MknodDevice {
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let (tag, secret) = plant_kmsg_canary(world, META.id, PREFIX, "mknod")?;
         // /tmp and /dev/shm are usually nodev; /dev cannot be, or no device would open.
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![kv("dirs", "/tmp,/dev/shm,/dev"), kv("tag", tag)],
             State { secret },
         ))
@@ -75,11 +71,15 @@ impl Probe for MknodDevice {
             Ok((a.str("dirs")?.to_string(), a.str("tag")?.to_string()))
         }) {
             let marker = format!("{PREFIX}{tag}:");
-            for dir in dirs.split(',').filter(|d| !d.is_empty()) {
-                if attempt(&mut steps, Path::new(dir), &marker) {
-                    break;
-                }
-            }
+            KMSG_NODE.read_through(&mut steps, &dirs, |steps, mut log| {
+                read_kmsg_canary(
+                    steps,
+                    &mut log,
+                    "read the kernel log through it",
+                    "read(node)",
+                    &marker,
+                )
+            });
         }
         steps.finish()
     }
@@ -95,54 +95,17 @@ impl Probe for MknodDevice {
     }
 }
 
-/// Makes the node in `scratch`, reads the log through it, removes it. True when the device opened
-/// (no point trying the next directory).
-fn attempt(steps: &mut Steps, scratch: &Path, marker: &str) -> bool {
-    let node = scratch.join(scratch_name("breakout-kmsg"));
-    let made = steps
-        .call(
-            "create a device node",
-            format!("mknod({}, S_IFCHR|0600, 1:11)", node.display()),
-            || {
-                mknod(
-                    &node,
-                    SFlag::S_IFCHR,
-                    Mode::from_bits_truncate(0o600),
-                    makedev(KMSG_MAJOR, KMSG_MINOR),
-                )
-            },
-        )
-        .is_some();
-    if !made {
-        return false;
-    }
-    let opened = steps.io(
-        "open the device",
-        format!("open({}, O_RDONLY|O_NONBLOCK)", node.display()),
-        || {
-            fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&node)
-        },
-    );
-    let opened_ok = opened.is_some();
-    if let Some(mut file) = opened {
-        read_kmsg_canary(
-            steps,
-            &mut file,
-            "read the kernel log through it",
-            "read(node)",
-            marker,
-        );
-    }
-    steps.io(
-        "remove the node",
-        format!("unlink({})", node.display()),
-        || fs::remove_file(&node),
-    );
-    opened_ok
-}
+/// The node the inside makes for the kernel log (opened O_NONBLOCK: reading stops at the end of
+/// the ring instead of waiting for the next record).
+static KMSG_NODE: DeviceNode = DeviceNode {
+    name: "breakout-kmsg",
+    kind: SFlag::S_IFCHR,
+    major: KMSG_MAJOR,
+    minor: KMSG_MINOR,
+    create: "create a device node",
+    open: "open the device",
+    flags: libc::O_NONBLOCK,
+};
 
 #[cfg(test)]
 mod tests {

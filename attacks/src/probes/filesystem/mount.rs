@@ -1,6 +1,6 @@
 //! mount: reveal a file the outside hid under an overmount, with a bind mount.
 
-use crate::kit::{arrange_err, arrangement, judge_by_secret, parse_or_report, read_step};
+use crate::kit::{judge_by_secret, parse_or_report, read_step};
 use crate::world::{Planted, World};
 use crate::{
     Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError, ProbeMeta,
@@ -72,10 +72,11 @@ impl Probe for MountProbe {
         let hidden = dir.path().join("hidden");
         let peek = dir.path().join("peek");
         for d in [&hidden, &peek] {
-            fs::create_dir(d).map_err(|e| arrange_err(id, format!("mkdir {}", d.display()), e))?;
+            fs::create_dir(d)
+                .map_err(|e| ProbeError::arrange(id, format!("mkdir {}", d.display()), e))?;
         }
         fs::write(hidden.join("secret"), &secret)
-            .map_err(|e| arrange_err(id, "writing the hidden secret", e))?;
+            .map_err(|e| ProbeError::arrange(id, "writing the hidden secret", e))?;
         mount(
             Some("tmpfs"),
             &hidden,
@@ -84,14 +85,14 @@ impl Probe for MountProbe {
             Some("size=16k,mode=0755"),
         )
         .map_err(|e| {
-            arrange_err(
+            ProbeError::arrange(
                 id,
                 format!("mount tmpfs over {}", hidden.display()),
                 e.into(),
             )
         })?;
         let args = vec![crate::kv("dir", dir.path().display())];
-        Ok(arrangement(
+        Ok(Arrangement::new(
             args,
             State {
                 _mounts: Overmount { hidden, peek },

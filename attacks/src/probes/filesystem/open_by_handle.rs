@@ -1,9 +1,6 @@
 //! open-by-handle: open an outside file by its file handle ("shocker").
 
-use crate::kit::{
-    arrange_err, arrangement, hex, judge_by_secret, parse_or_report, plant_canary_file, unhex,
-    unsupported,
-};
+use crate::kit::{hex, judge_by_secret, parse_or_report, plant_canary_file, unhex};
 use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -135,13 +132,13 @@ impl Probe for OpenByHandle {
         let id = META.id;
         let (file, secret) = plant_canary_file(world, id, "handle-canary")?;
         let dev = fs::metadata(file.path())
-            .map_err(|e| arrange_err(id, "stat of the canary", e))?
+            .map_err(|e| ProbeError::arrange(id, "stat of the canary", e))?
             .dev();
         let mount = MOUNT_CANDIDATES
             .iter()
             .find(|p| fs::metadata(p).map(|m| m.dev() == dev).unwrap_or(false))
             .ok_or_else(|| {
-                unsupported(
+                ProbeError::unsupported(
                     id,
                     format!(
                         "none of {MOUNT_CANDIDATES:?} is on the filesystem of {} (the world \
@@ -152,12 +149,12 @@ impl Probe for OpenByHandle {
             })?;
         let handle = name_to_handle(file.path()).map_err(|e| {
             if e == Errno::EOPNOTSUPP {
-                unsupported(id, "the world's filesystem does not export file handles")
+                ProbeError::unsupported(id, "the world's filesystem does not export file handles")
             } else {
-                arrange_err(id, "name_to_handle_at of the canary", e.into())
+                ProbeError::arrange(id, "name_to_handle_at of the canary", e.into())
             }
         })?;
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![
                 kv("mount", mount),
                 kv("type", handle.handle_type),

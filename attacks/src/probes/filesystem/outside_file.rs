@@ -1,6 +1,6 @@
 //! outside-file: read a file of the outside by its own path.
 
-use crate::kit::{arrangement, judge_by_secret, parse_or_report, plant_canary_file, read_step};
+use crate::kit::{judge_by_secret, parse_or_report, plant_canary_file, read_step};
 use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -40,7 +40,7 @@ impl Probe for OutsideFile {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let (file, secret) = plant_canary_file(world, META.id, "outside-file-canary")?;
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![kv("path", file.path().display())],
             State {
                 _file: file,

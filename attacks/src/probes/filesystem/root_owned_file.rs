@@ -1,6 +1,6 @@
 //! root-owned-file: read a file the host's root owns with mode 0600.
 
-use crate::kit::{arrangement, judge_by_secret, parse_or_report, read_step};
+use crate::kit::{judge_by_secret, parse_or_report, read_step};
 use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -49,7 +49,7 @@ impl Probe for RootOwnedFile {
         let file = dir.path().join("secret");
         // The world runs as root, so the new file is root's.
         crate::world::write_new_file(&file, &secret, 0o600).map_err(ProbeError::world(id))?;
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![kv("secret", file.display())],
             State { _dir: dir, secret },
         ))

@@ -1,6 +1,6 @@
 //! abstract-socket: connect to an outside listener in the abstract unix socket namespace.
 
-use crate::kit::{arrange_err, arrangement, io_keep, judge_by_secret, parse_or_report};
+use crate::kit::{io_keep, judge_by_secret, parse_or_report};
 use crate::world::World;
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -68,12 +68,12 @@ impl Probe for AbstractSocket {
         let salt = world.fresh_secret().map_err(ProbeError::world(id))?;
         let name = format!("breakout-{}-{}", world.unique("abstract"), &salt[..8]);
         let addr = SocketAddr::from_abstract_name(name.as_bytes())
-            .map_err(|e| arrange_err(id, "abstract socket address", e))?;
+            .map_err(|e| ProbeError::arrange(id, "abstract socket address", e))?;
         let listener = UnixListener::bind_addr(&addr)
-            .map_err(|e| arrange_err(id, format!("bind @{name}"), e))?;
+            .map_err(|e| ProbeError::arrange(id, format!("bind @{name}"), e))?;
         listener
             .set_nonblocking(true)
-            .map_err(|e| arrange_err(id, "O_NONBLOCK on the listener", e))?;
+            .map_err(|e| ProbeError::arrange(id, "O_NONBLOCK on the listener", e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let line = format!("{secret}\n");
@@ -89,7 +89,7 @@ impl Probe for AbstractSocket {
                 }
             }
         });
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![kv("name", format!("@{name}"))],
             State {
                 _listener: Listener {

@@ -1,6 +1,6 @@
 //! keyring: read a secret key the outside keeps in root's user keyring.
 
-use crate::kit::{with_args, wrong_state};
+use crate::kit::{judge_secret, with_args, wrong_state};
 use crate::world::{keyctl_abi as abi, UserKey, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -114,6 +114,6 @@ impl Probe for Keyring {
             return wrong_state(META.id);
         };
         let what = format!("root's user key {}", state.key.serial());
-        Judgement::from_secret(run, &state.secret, &what)
+        judge_secret(run, &state.secret, &what)
     }
 }

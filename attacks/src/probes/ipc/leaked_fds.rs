@@ -1,7 +1,7 @@
 //! leaked-fds: use a directory descriptor the outside left open across the launch.
 
 use super::scm_rights_import::read_through;
-use crate::kit::{with_args, wrong_state};
+use crate::kit::{judge_secret, with_args, wrong_state};
 use crate::world::{write_new_file, Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -111,6 +111,6 @@ impl Probe for LeakedFds {
             "outside directory left open as fd {}",
             state.leaked.as_raw_fd()
         );
-        Judgement::from_secret(run, &state.secret, &what)
+        judge_secret(run, &state.secret, &what)
     }
 }

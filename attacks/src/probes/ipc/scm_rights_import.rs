@@ -1,7 +1,7 @@
 //! scm-rights-import: receive a directory descriptor from an outside unix socket (pathname) and
 //! read a secret through it.
 
-use crate::kit::{with_args, wrong_state};
+use crate::kit::{judge_secret, with_args, wrong_state};
 use crate::world::{write_new_file, DirFdServer, Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -168,7 +168,7 @@ pub(super) fn judge_import(
         state.server.address(),
         state.server.served()
     );
-    Judgement::from_secret(run, &state.secret, &what)
+    judge_secret(run, &state.secret, &what)
 }
 
 impl Probe for ScmRightsImport {

@@ -1,6 +1,6 @@
 //! sysv-ipc: attach the outside's SysV shared memory segment and read its message queue by key.
 
-use crate::kit::{with_args, wrong_state};
+use crate::kit::{judge_secret, with_args, wrong_state};
 use crate::world::{SysvMsg, SysvShm, World, SYSV_MSG_TYPE};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -143,6 +143,6 @@ impl Probe for SysvIpc {
         let Ok(state) = arrangement.state.downcast::<State>() else {
             return wrong_state(META.id);
         };
-        Judgement::from_secret(run, &state.secret, "SysV segment and queue")
+        judge_secret(run, &state.secret, "SysV segment and queue")
     }
 }

@@ -1,7 +1,7 @@
 //! bpf: load a BPF program into the kernel.
 
-use crate::kit::{arrangement, conclude, parse_or_report, Oracle, Watcher};
-use crate::world::World;
+use crate::kit::{conclude, parse_or_report, Oracle};
+use crate::world::{Watcher, World};
 use crate::{
     kv, ArgError, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass,
     ProbeError, ProbeMeta, RunObservation, Steps,
@@ -45,7 +45,7 @@ static META: ProbeMeta = ProbeMeta {
 pub struct Bpf;
 
 struct State {
-    watcher: Option<Watcher>,
+    watcher: Option<Watcher<Option<String>>>,
     name: String,
 }
 
@@ -135,16 +135,16 @@ impl Probe for Bpf {
         let name = format!("bo_{}", &salt[..12]);
         // Fail now, not in judge, if the outside cannot list programs.
         loaded_program_names().map_err(|e| {
-            crate::kit::arrange_err(id, "listing BPF programs (BPF_PROG_GET_NEXT_ID)", e.into())
+            ProbeError::arrange(id, "listing BPF programs (BPF_PROG_GET_NEXT_ID)", e.into())
         })?;
         let wanted = name.clone();
-        let watcher = Watcher::start(Duration::from_millis(10), move || {
+        let watcher = Watcher::first_hit(Duration::from_millis(10), move || {
             loaded_program_names()
                 .ok()?
                 .into_iter()
                 .find(|n| *n == wanted)
         });
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![kv("name", &name), kv("hold_ms", HOLD_MS)],
             State {
                 watcher: Some(watcher),
@@ -189,7 +189,7 @@ impl Probe for Bpf {
         let Some(state) = arrangement.state.downcast_mut::<State>() else {
             return Judgement::inconclusive("bpf: arrangement state of the wrong type");
         };
-        let seen = state.watcher.take().and_then(Watcher::finish);
+        let seen = state.watcher.take().and_then(|w| w.finish().flatten());
         let oracle = match seen {
             Some(name) => Oracle::Hit(format!(
                 "a BPF program named {name} was loaded in the kernel"

@@ -1,7 +1,7 @@
 //! clock: move the system's wall clock.
 
-use crate::kit::{arrangement, conclude, parse_or_report, Exclusive, Oracle};
-use crate::world::World;
+use crate::kit::{conclude, parse_or_report, Oracle};
+use crate::world::{ExclusiveGuard, World, EXCLUSIVE_WAIT};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
@@ -53,7 +53,7 @@ struct State {
     restored: Mutex<bool>,
     /// Released after Drop restored the clock: one attempt at a time, so no attempt measures
     /// or undoes another's jump.
-    _exclusive: Exclusive,
+    _exclusive: ExclusiveGuard,
 }
 
 impl State {
@@ -111,15 +111,17 @@ impl Probe for Clock {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
-        let exclusive = Exclusive::acquire();
+        let exclusive = world
+            .exclusive("the clock", EXCLUSIVE_WAIT)
+            .map_err(ProbeError::world(META.id))?;
         let salt = world.fresh_secret().map_err(ProbeError::world(id))?;
         let extra = i64::from_str_radix(&salt[..4], 16).unwrap_or(0) % 3600;
         let offset = BASE_OFFSET_SECS + extra;
         let realtime = clock_gettime(ClockId::CLOCK_REALTIME)
-            .map_err(|e| crate::kit::arrange_err(id, "clock_gettime(CLOCK_REALTIME)", e.into()))?;
+            .map_err(|e| ProbeError::arrange(id, "clock_gettime(CLOCK_REALTIME)", e.into()))?;
         let boottime = clock_gettime(ClockId::CLOCK_BOOTTIME)
-            .map_err(|e| crate::kit::arrange_err(id, "clock_gettime(CLOCK_BOOTTIME)", e.into()))?;
-        Ok(arrangement(
+            .map_err(|e| ProbeError::arrange(id, "clock_gettime(CLOCK_BOOTTIME)", e.into()))?;
+        Ok(Arrangement::new(
             vec![kv("offset_s", offset)],
             State {
                 reference: Reference { realtime, boottime },

@@ -1,9 +1,7 @@
 //! core-pattern: rewrite kernel.core_pattern (the pipe helper the kernel runs as root).
 
-use crate::kit::{
-    arrange_err, arrangement, conclude, parse_or_report, Exclusive, Oracle, SysctlRestore,
-};
-use crate::world::World;
+use crate::kit::{conclude, parse_or_report, Oracle, SysctlRestore};
+use crate::world::{ExclusiveGuard, World, EXCLUSIVE_WAIT};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
@@ -48,7 +46,7 @@ struct State {
     nonce: String,
     /// Released after the restore above (fields drop in order): one attempt at a time, so no
     /// attempt captures another's pattern as the "original".
-    _exclusive: Exclusive,
+    _exclusive: ExclusiveGuard,
 }
 
 /// The verdict on the pattern read after the attempt.
@@ -73,11 +71,13 @@ impl Probe for CorePattern {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
-        let exclusive = Exclusive::acquire();
+        let exclusive = world
+            .exclusive("sysctl kernel.core_pattern", EXCLUSIVE_WAIT)
+            .map_err(ProbeError::world(META.id))?;
         let nonce = world.fresh_secret().map_err(ProbeError::world(id))?;
         let sysctl = SysctlRestore::capture(Path::new(CORE_PATTERN))
-            .map_err(|e| arrange_err(id, "reading kernel.core_pattern", e.into()))?;
-        Ok(arrangement(
+            .map_err(|e| ProbeError::arrange(id, "reading kernel.core_pattern", e.into()))?;
+        Ok(Arrangement::new(
             vec![
                 kv("proc", "/proc"),
                 kv("pattern", format!("|/bin/false breakout-{nonce}")),

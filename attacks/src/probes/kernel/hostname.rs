@@ -1,12 +1,11 @@
 //! hostname: change the host's hostname (restored by the outside afterwards).
 
 use crate::kit::{with_args, wrong_state};
-use crate::world::{ExclusiveGuard, World};
+use crate::world::{ExclusiveGuard, World, EXCLUSIVE_WAIT};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation,
 };
-use std::time::Duration;
 
 pub struct Hostname;
 
@@ -29,9 +28,6 @@ static META: ProbeMeta = ProbeMeta {
     references: &["runtime-tools hostname", "uts_namespaces(7)"],
     class: ProbeClass::Plain,
 };
-
-/// How long an attempt waits for a parallel one to give the hostname back.
-const HOSTNAME_WAIT: Duration = Duration::from_secs(120);
 
 /// Puts the original hostname back when dropped, then lets the next attempt have it.
 struct Restore {
@@ -59,7 +55,7 @@ impl Probe for Hostname {
         let secret = world.fresh_secret().map_err(ProbeError::world(META.id))?;
         // Parallel attempts would overwrite each other's name and each judge the other's.
         let hold = world
-            .exclusive("hostname", HOSTNAME_WAIT)
+            .exclusive("hostname", EXCLUSIVE_WAIT)
             .map_err(ProbeError::world(META.id))?;
         let original = nix::unistd::gethostname().map_err(|errno| ProbeError::Arrange {
             probe: META.id,

@@ -1,6 +1,6 @@
 //! io-uring: open and read an outside file through an io_uring, not through open(2)/read(2).
 
-use crate::kit::{arrangement, judge_by_secret, parse_or_report, plant_canary_file};
+use crate::kit::{judge_by_secret, parse_or_report, plant_canary_file};
 use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -62,7 +62,7 @@ impl Probe for IoUring {
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
         let (file, secret) = plant_canary_file(world, id, "io-uring-canary")?;
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![kv("path", file.path().display())],
             State {
                 _file: file,

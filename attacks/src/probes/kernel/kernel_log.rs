@@ -1,7 +1,7 @@
 //! kernel-log: read a marker the outside wrote into the kernel log.
 
 use crate::kit::{
-    arrangement, judge_by_secret, parse_or_report, plant_kmsg_canary, read_kmsg_canary, token_after,
+    judge_by_secret, parse_or_report, plant_kmsg_canary, read_kmsg_canary, token_after,
 };
 use crate::world::World;
 use crate::{
@@ -56,7 +56,7 @@ impl Probe for KernelLog {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let (tag, secret) = plant_kmsg_canary(world, META.id, PREFIX, "klog")?;
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![kv("kmsg", "/dev/kmsg"), kv("tag", tag)],
             State { secret },
         ))

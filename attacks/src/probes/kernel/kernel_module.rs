@@ -1,9 +1,7 @@
 //! kernel-module: load a kernel module.
 
-use crate::kit::{
-    arrange_err, arrangement, conclude, io_keep, parse_or_report, unsupported, Exclusive, Oracle,
-};
-use crate::world::World;
+use crate::kit::{conclude, io_keep, parse_or_report, Oracle};
+use crate::world::{ExclusiveGuard, World, EXCLUSIVE_WAIT};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
@@ -47,7 +45,7 @@ struct State {
     name: String,
     /// Released after Drop unloaded the module: one attempt at a time, so no attempt sees
     /// another's load.
-    _exclusive: Exclusive,
+    _exclusive: ExclusiveGuard,
 }
 
 impl Drop for State {
@@ -90,14 +88,16 @@ impl Probe for KernelModule {
         &META
     }
 
-    fn arrange(&self, _world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
+    fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
-        let exclusive = Exclusive::acquire();
+        let exclusive = world
+            .exclusive("the module list", EXCLUSIVE_WAIT)
+            .map_err(ProbeError::world(META.id))?;
         let (path, params) = match std::env::var_os(MODULE_ENV) {
             Some(p) => (PathBuf::from(p), String::new()),
             None => {
                 let release = nix::sys::utsname::uname()
-                    .map_err(|e| arrange_err(id, "uname", e.into()))?
+                    .map_err(|e| ProbeError::arrange(id, "uname", e.into()))?
                     .release()
                     .to_string_lossy()
                     .into_owned();
@@ -108,7 +108,7 @@ impl Probe for KernelModule {
             }
         };
         if !path.is_file() {
-            return Err(unsupported(
+            return Err(ProbeError::unsupported(
                 id,
                 format!(
                     "no module file at {} (add it to the guest, e.g. `breakout vm-run --add {}`, \
@@ -118,15 +118,16 @@ impl Probe for KernelModule {
                 ),
             ));
         }
-        let name = module_name(&path)
-            .ok_or_else(|| unsupported(id, format!("no module name in {}", path.display())))?;
-        if is_loaded(&name).map_err(|e| arrange_err(id, "reading /proc/modules", e))? {
-            return Err(unsupported(
+        let name = module_name(&path).ok_or_else(|| {
+            ProbeError::unsupported(id, format!("no module name in {}", path.display()))
+        })?;
+        if is_loaded(&name).map_err(|e| ProbeError::arrange(id, "reading /proc/modules", e))? {
+            return Err(ProbeError::unsupported(
                 id,
                 format!("module {name} is loaded already, so a load proves nothing"),
             ));
         }
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![kv("module", path.display()), kv("params", params)],
             State {
                 name,

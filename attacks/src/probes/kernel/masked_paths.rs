@@ -1,6 +1,6 @@
 //! masked-paths: read kernel memory through /proc/kcore.
 
-use crate::kit::{arrange_err, arrangement, conclude, hex, parse_or_report, unsupported, Oracle};
+use crate::kit::{conclude, hex, parse_or_report, Oracle};
 use crate::world::World;
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -136,10 +136,10 @@ impl Probe for MaskedPaths {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
-        let symbols =
-            kernel_text_symbols().map_err(|e| arrange_err(id, "reading /proc/kallsyms", e))?;
+        let symbols = kernel_text_symbols()
+            .map_err(|e| ProbeError::arrange(id, "reading /proc/kallsyms", e))?;
         if symbols.is_empty() {
-            return Err(unsupported(
+            return Err(ProbeError::unsupported(
                 id,
                 "/proc/kallsyms shows no kernel text addresses to the outside (kptr_restrict=2?)",
             ));
@@ -150,17 +150,17 @@ impl Probe for MaskedPaths {
         let bytes = match read_kcore(Path::new("/proc/kcore"), address, CHALLENGE_BYTES) {
             Ok(b) => b,
             Err(KcoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                return Err(unsupported(id, "the kernel has no /proc/kcore"))
+                return Err(ProbeError::unsupported(id, "the kernel has no /proc/kcore"))
             }
             Err(e) => {
-                return Err(arrange_err(
+                return Err(ProbeError::arrange(
                     id,
                     "reading the challenge from /proc/kcore",
                     io::Error::other(e),
                 ))
             }
         };
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![kv("proc", "/proc"), kv("address", format!("{address:#x}"))],
             State {
                 address,

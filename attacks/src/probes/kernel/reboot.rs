@@ -1,9 +1,7 @@
 //! reboot: use reboot(2)'s authority, harmlessly (the Ctrl-Alt-Del switch).
 
-use crate::kit::{
-    arrange_err, arrangement, conclude, parse_or_report, Exclusive, Oracle, SysctlRestore,
-};
-use crate::world::World;
+use crate::kit::{conclude, parse_or_report, Oracle, SysctlRestore};
+use crate::world::{ExclusiveGuard, World, EXCLUSIVE_WAIT};
 use crate::{
     kv, ArgError, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass,
     ProbeError, ProbeMeta, RunObservation, Steps,
@@ -43,7 +41,7 @@ struct State {
     sysctl: SysctlRestore,
     want: bool,
     /// Released after the restore above: one attempt at a time.
-    _exclusive: Exclusive,
+    _exclusive: ExclusiveGuard,
 }
 
 /// The verdict on kernel.ctrl-alt-del after the attempt ("0" = off, anything else = on).
@@ -63,12 +61,14 @@ impl Probe for Reboot {
         &META
     }
 
-    fn arrange(&self, _world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
-        let exclusive = Exclusive::acquire();
+    fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
+        let exclusive = world
+            .exclusive("sysctl kernel.ctrl-alt-del", EXCLUSIVE_WAIT)
+            .map_err(ProbeError::world(META.id))?;
         let sysctl = SysctlRestore::capture(Path::new(CAD_SYSCTL))
-            .map_err(|e| arrange_err(META.id, "reading kernel.ctrl-alt-del", e.into()))?;
+            .map_err(|e| ProbeError::arrange(META.id, "reading kernel.ctrl-alt-del", e.into()))?;
         let want = sysctl.original().trim() == "0";
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![kv("cad", if want { "on" } else { "off" })],
             State {
                 sysctl,

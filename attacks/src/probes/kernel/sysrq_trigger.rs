@@ -1,10 +1,7 @@
 //! sysrq-trigger: send the kernel a magic SysRq command (only 'h', help).
 
-use crate::kit::{
-    arrange_err, arrangement, conclude, parse_or_report, scratch_name, Exclusive, KmsgCursor,
-    Oracle,
-};
-use crate::world::World;
+use crate::kit::{conclude, parse_or_report, scratch_name, Oracle};
+use crate::world::{ExclusiveGuard, KmsgCursor, World, EXCLUSIVE_WAIT};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
@@ -48,7 +45,7 @@ pub struct SysrqTrigger;
 struct State {
     cursor: Mutex<KmsgCursor>,
     /// Another attempt's 'h' would show in our cursor: one attempt at a time.
-    _exclusive: Exclusive,
+    _exclusive: ExclusiveGuard,
 }
 
 impl Probe for SysrqTrigger {
@@ -56,11 +53,13 @@ impl Probe for SysrqTrigger {
         &META
     }
 
-    fn arrange(&self, _world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
-        let exclusive = Exclusive::acquire();
+    fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
+        let exclusive = world
+            .exclusive("SysRq output in the kernel log", EXCLUSIVE_WAIT)
+            .map_err(ProbeError::world(META.id))?;
         let cursor = KmsgCursor::at_end()
-            .map_err(|e| arrange_err(META.id, "opening /dev/kmsg at its end", e))?;
-        Ok(arrangement(
+            .map_err(|e| ProbeError::arrange(META.id, "opening /dev/kmsg at its end", e))?;
+        Ok(Arrangement::new(
             vec![kv("proc", "/proc"), kv("scratch", "/tmp")],
             State {
                 cursor: Mutex::new(cursor),

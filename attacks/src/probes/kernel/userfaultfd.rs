@@ -1,7 +1,7 @@
 //! userfaultfd: create a userfaultfd, the classic stabiliser of kernel exploits.
 
-use crate::kit::{arrangement, conclude, parse_or_report, Oracle, Watcher};
-use crate::world::World;
+use crate::kit::{conclude, parse_or_report, Oracle};
+use crate::world::{Watcher, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
@@ -43,7 +43,7 @@ static META: ProbeMeta = ProbeMeta {
 pub struct Userfaultfd;
 
 struct State {
-    watcher: Option<Watcher>,
+    watcher: Option<Watcher<Option<String>>>,
     nonce: String,
 }
 
@@ -111,8 +111,8 @@ impl Probe for Userfaultfd {
         let salt = world.fresh_secret().map_err(ProbeError::world(META.id))?;
         let nonce = format!("uffd-{}", &salt[..16]);
         let wanted = nonce.clone();
-        let watcher = Watcher::start(Duration::from_millis(10), move || find_holder(&wanted));
-        Ok(arrangement(
+        let watcher = Watcher::first_hit(Duration::from_millis(10), move || find_holder(&wanted));
+        Ok(Arrangement::new(
             vec![kv("nonce", &nonce), kv("hold_ms", HOLD_MS)],
             State {
                 watcher: Some(watcher),
@@ -150,7 +150,7 @@ impl Probe for Userfaultfd {
         let Some(state) = arrangement.state.downcast_mut::<State>() else {
             return Judgement::inconclusive("userfaultfd: arrangement state of the wrong type");
         };
-        let oracle = match state.watcher.take().and_then(Watcher::finish) {
+        let oracle = match state.watcher.take().and_then(|w| w.finish().flatten()) {
             Some(seen) => Oracle::Hit(seen),
             None => Oracle::Miss(format!(
                 "no process with nonce {} ever held a userfaultfd",

@@ -1,6 +1,6 @@
 //! host-loopback: connect to a TCP service the outside runs on 127.0.0.1.
 
-use crate::kit::{with_args, wrong_state};
+use crate::kit::{judge_secret, with_args, wrong_state};
 use crate::world::{TcpSecretServer, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -83,6 +83,6 @@ impl Probe for HostLoopback {
             state.server.port(),
             state.server.served()
         );
-        Judgement::from_secret(run, &state.secret, &what)
+        judge_secret(run, &state.secret, &what)
     }
 }

@@ -2,7 +2,7 @@
 //! namespace, tries to reach the listeners while the payload runs.
 
 use crate::kit::{with_args, wrong_state};
-use crate::world::World;
+use crate::world::{Look, Watcher, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
@@ -11,9 +11,6 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub struct PortBind;
@@ -43,55 +40,16 @@ static META: ProbeMeta = ProbeMeta {
     class: ProbeClass::Plain,
 };
 
-/// Connects to each port until stopped; records the ports whose listener echoed the nonce.
-struct Watcher {
-    stop: Arc<AtomicBool>,
-    reached: Arc<Mutex<Vec<u16>>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Watcher {
-    fn start(ports: Vec<u16>, expected: String, nonce: String) -> Watcher {
-        let stop = Arc::new(AtomicBool::new(false));
-        let reached = Arc::new(Mutex::new(Vec::new()));
-        let (s, r) = (stop.clone(), reached.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                for &port in &ports {
-                    let already = r.lock().map(|v| v.contains(&port)).unwrap_or(true);
-                    if !already && echoes(port, &nonce, &expected) {
-                        if let Ok(mut v) = r.lock() {
-                            v.push(port);
-                        }
-                    }
-                }
-                std::thread::sleep(WATCH_INTERVAL);
+/// Connects to each port until finished; keeps the ports whose listener echoed the nonce.
+fn watch_ports(ports: Vec<u16>, expected: String, nonce: String) -> Watcher<Vec<u16>> {
+    Watcher::start(WATCH_INTERVAL, Vec::new(), move |reached: &mut Vec<u16>| {
+        for &port in &ports {
+            if !reached.contains(&port) && echoes(port, &nonce, &expected) {
+                reached.push(port);
             }
-        });
-        Watcher {
-            stop,
-            reached,
-            thread: Some(thread),
         }
-    }
-
-    fn finish(mut self) -> Vec<u16> {
-        self.stop_thread();
-        self.reached.lock().map(|v| v.clone()).unwrap_or_default()
-    }
-
-    fn stop_thread(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        self.stop_thread();
-    }
+        Look::Again
+    })
 }
 
 /// True when the listener on `port` answers `nonce` with `expected`.
@@ -110,7 +68,7 @@ fn echoes(port: u16, nonce: &str, expected: &str) -> bool {
 
 struct State {
     ports: Vec<u16>,
-    watcher: Watcher,
+    watcher: Watcher<Vec<u16>>,
 }
 
 /// A free high port in the outside's namespace (bind to 0, read the number, release it).
@@ -200,7 +158,7 @@ impl Probe for PortBind {
             ),
             kv("tag", &tag),
         ];
-        let watcher = Watcher::start(ports.clone(), format!("{tag} {nonce}"), nonce);
+        let watcher = watch_ports(ports.clone(), format!("{tag} {nonce}"), nonce);
         Ok(Arrangement::new(args, State { ports, watcher }))
     }
 
@@ -238,7 +196,7 @@ impl Probe for PortBind {
             return wrong_state(META.id);
         };
         let State { ports, watcher } = *state;
-        let reached = watcher.finish();
+        let reached = watcher.finish().unwrap_or_default();
         if reached.is_empty() {
             let evidence = run
                 .inside

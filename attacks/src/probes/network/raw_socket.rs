@@ -1,6 +1,6 @@
 //! raw-socket: sniff a marker frame the outside sends on its loopback.
 
-use crate::kit::{arrange_err, arrangement, judge_by_secret, parse_or_report};
+use crate::kit::{judge_by_secret, parse_or_report};
 use crate::world::World;
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -75,15 +75,15 @@ impl Probe for RawSocket {
         let id = META.id;
         let secret = world.fresh_secret().map_err(ProbeError::world(id))?;
         let receiver = UdpSocket::bind("127.0.0.1:0")
-            .map_err(|e| arrange_err(id, "bind the UDP receiver on 127.0.0.1", e))?;
+            .map_err(|e| ProbeError::arrange(id, "bind the UDP receiver on 127.0.0.1", e))?;
         let target = receiver
             .local_addr()
-            .map_err(|e| arrange_err(id, "getsockname of the UDP receiver", e))?;
+            .map_err(|e| ProbeError::arrange(id, "getsockname of the UDP receiver", e))?;
         let sender = UdpSocket::bind("127.0.0.1:0")
-            .map_err(|e| arrange_err(id, "bind the UDP sender on 127.0.0.1", e))?;
+            .map_err(|e| ProbeError::arrange(id, "bind the UDP sender on 127.0.0.1", e))?;
         receiver
             .set_nonblocking(true)
-            .map_err(|e| arrange_err(id, "O_NONBLOCK on the UDP receiver", e))?;
+            .map_err(|e| ProbeError::arrange(id, "O_NONBLOCK on the UDP receiver", e))?;
         // The tag tells this attempt's datagrams from those of attempts running beside it.
         let tag = world.unique("raw");
         let payload = format!("{MARKER}{tag}:{secret}");
@@ -98,7 +98,7 @@ impl Probe for RawSocket {
                 std::thread::sleep(SEND_INTERVAL);
             }
         });
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![
                 kv("interface", "lo"),
                 kv("listen_ms", 3000),

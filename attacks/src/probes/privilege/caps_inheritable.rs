@@ -1,8 +1,6 @@
 //! caps-inheritable: gain capabilities across exec from a file's capability set.
 
-use crate::kit::{
-    arrange_err, arrangement, busybox, judge_by_secret, parse_or_report, read_step, unsupported,
-};
+use crate::kit::{busybox, judge_by_secret, parse_or_report, read_step};
 use crate::world::{Planted, World, SANDBOX_GID, SANDBOX_UID};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -88,23 +86,24 @@ impl Probe for CapsInheritable {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
-        let bb = busybox().ok_or_else(|| unsupported(id, "no static busybox in /bin"))?;
+        let bb =
+            busybox().ok_or_else(|| ProbeError::unsupported(id, "no static busybox in /bin"))?;
         let secret = world.fresh_secret().map_err(ProbeError::world(id))?;
         let dir = world
             .shared_scratch_dir("caps-inheritable")
             .map_err(ProbeError::world(id))?;
         let helper = dir.path().join("cat");
-        fs::copy(&bb, &helper).map_err(|e| arrange_err(id, "copying busybox", e))?;
+        fs::copy(&bb, &helper).map_err(|e| ProbeError::arrange(id, "copying busybox", e))?;
         fs::set_permissions(&helper, fs::Permissions::from_mode(0o755))
-            .map_err(|e| arrange_err(id, "chmod 0755 of the helper", e))?;
+            .map_err(|e| ProbeError::arrange(id, "chmod 0755 of the helper", e))?;
         set_file_caps(&helper, &file_caps(CAP_DAC_READ_SEARCH)).map_err(|e| {
-            arrange_err(id, "setxattr(security.capability) on the helper", e.into())
+            ProbeError::arrange(id, "setxattr(security.capability) on the helper", e.into())
         })?;
         let file = dir.path().join("secret");
         crate::world::write_new_file(&file, &secret, 0o400).map_err(ProbeError::world(id))?;
         std::os::unix::fs::chown(&file, Some(OWNER_ID), Some(OWNER_ID))
-            .map_err(|e| arrange_err(id, "chown of the secret to uid 2000", e))?;
-        Ok(arrangement(
+            .map_err(|e| ProbeError::arrange(id, "chown of the secret to uid 2000", e))?;
+        Ok(Arrangement::new(
             vec![
                 kv("helper", helper.display()),
                 kv("secret", file.display()),

@@ -1,7 +1,7 @@
 //! cgroup-release-agent: make the kernel run a program as root through cgroup v1's
 //! release_agent (CVE-2022-0492).
 
-use crate::kit::{arrangement, conclude, parse_or_report, scratch_name, Oracle};
+use crate::kit::{conclude, parse_or_report, scratch_name, Oracle};
 use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -84,7 +84,7 @@ impl Probe for CgroupReleaseAgent {
         let agent = dir.path().join("agent.sh");
         let script = format!("#!/bin/sh\necho \"$1\" > {}\n", canary.display());
         crate::world::write_new_file(&agent, &script, 0o755).map_err(ProbeError::world(id))?;
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![
                 kv("agent", agent.display()),
                 kv("nonce", &nonce),

@@ -1,6 +1,6 @@
 //! setuid-gain: after dropping to uid 1000, exec a setuid-root helper and use its euid 0.
 
-use crate::kit::{with_args, wrong_state};
+use crate::kit::{judge_secret, with_args, wrong_state};
 use crate::world::{write_new_file, Planted, World, SANDBOX_INSIDE_UID};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -87,21 +87,15 @@ impl Probe for SetuidGain {
             .shared_scratch_dir("setuid")
             .map_err(ProbeError::world(META.id))?;
         let helper = dir.path().join("breakout-suid");
-        let arrange_err = |step: String| {
-            move |source| ProbeError::Arrange {
-                probe: META.id,
-                step,
-                source,
-            }
-        };
-        std::fs::copy(world.probe_bin(), &helper).map_err(arrange_err(format!(
+        let failed = |step: String| move |e| ProbeError::arrange(META.id, step, e);
+        std::fs::copy(world.probe_bin(), &helper).map_err(failed(format!(
             "copying the helper to {}",
             helper.display()
         )))?;
         std::os::unix::fs::chown(&helper, Some(0), Some(0))
-            .map_err(arrange_err(format!("chown root {}", helper.display())))?;
+            .map_err(failed(format!("chown root {}", helper.display())))?;
         std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o4755))
-            .map_err(arrange_err(format!("chmod 04755 {}", helper.display())))?;
+            .map_err(failed(format!("chmod 04755 {}", helper.display())))?;
         let file = dir.path().join("root-only");
         write_new_file(&file, &secret, 0o400).map_err(ProbeError::world(META.id))?;
         let args = vec![kv("helper", helper.display()), kv("file", file.display())];
@@ -178,7 +172,7 @@ impl Probe for SetuidGain {
         let Ok(state) = arrangement.state.downcast::<State>() else {
             return wrong_state(META.id);
         };
-        let judgement = Judgement::from_secret(run, &state.secret, "root-only file");
+        let judgement = judge_secret(run, &state.secret, "root-only file");
         let no_drop = run
             .inside
             .and_then(|r| r.steps.iter().find(|s| s.action == NO_DROP));

@@ -1,6 +1,6 @@
 //! cgroup-path-leak: read the outside's cgroup path from /proc/self/cgroup.
 
-use crate::kit::{with_args, wrong_state};
+use crate::kit::{judge_secret, with_args, wrong_state};
 use crate::world::{SafetyCgroup, World};
 use crate::{
     Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError, ProbeMeta,
@@ -67,6 +67,6 @@ impl Probe for CgroupPathLeak {
         let Ok(state) = arrangement.state.downcast::<State>() else {
             return wrong_state(META.id);
         };
-        Judgement::from_secret(run, &state.secret, "the outside's cgroup name")
+        judge_secret(run, &state.secret, "the outside's cgroup name")
     }
 }

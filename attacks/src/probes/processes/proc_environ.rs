@@ -1,6 +1,6 @@
 //! proc-environ: read an outside process's environment.
 
-use crate::kit::{arrangement, judge_by_secret, parse_or_report, read_step};
+use crate::kit::{judge_by_secret, parse_or_report, read_step};
 use crate::world::{Victim, VictimKind, VictimOptions, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -50,7 +50,7 @@ impl Probe for ProcEnviron {
         let victim = world
             .spawn_victim(VictimKind::Root, &secret, &VictimOptions::default())
             .map_err(ProbeError::world(id))?;
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![kv("pid", victim.pid())],
             State {
                 _victim: victim,

@@ -1,6 +1,6 @@
 //! proc-root: read an outside file through a victim's /proc/PID/root.
 
-use crate::kit::{arrangement, judge_by_secret, parse_or_report, plant_canary_file, read_step};
+use crate::kit::{judge_by_secret, parse_or_report, plant_canary_file, read_step};
 use crate::world::{Planted, Victim, VictimKind, VictimOptions, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -54,7 +54,7 @@ impl Probe for ProcRoot {
         let victim = world
             .spawn_victim(VictimKind::Root, &decoy, &VictimOptions::default())
             .map_err(ProbeError::world(id))?;
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![kv("pid", victim.pid()), kv("path", file.path().display())],
             State {
                 _victim: victim,

@@ -1,9 +1,7 @@
 //! proc-self-exe: overwrite an executable through a /proc/PID/exe magic link (CVE-2019-5736):
 //! the probe's own child's binary, and the binary of every runtime process it can see.
 
-use crate::kit::{
-    arrange_err, arrangement, busybox, conclude, io_keep, parse_or_report, unsupported, Oracle,
-};
+use crate::kit::{busybox, conclude, io_keep, parse_or_report, Oracle};
 use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -107,22 +105,22 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
     // Copied by a child process: a descriptor open for writing in this (multi-threaded)
     // process would be inherited by every sandbox another thread forks meanwhile, and the
     // copy's execve would fail with ETXTBSY for as long as one of them holds it.
-    let bb = busybox().ok_or_else(|| unsupported(id, "no static busybox in /bin"))?;
+    let bb = busybox().ok_or_else(|| ProbeError::unsupported(id, "no static busybox in /bin"))?;
     let cp = Command::new(&bb)
         .arg("cp")
         .arg(&original)
         .arg(&bin)
         .status()
-        .map_err(|e| arrange_err(id, "copying the runtime binary", e))?;
+        .map_err(|e| ProbeError::arrange(id, "copying the runtime binary", e))?;
     if !cp.success() {
-        return Err(arrange_err(
+        return Err(ProbeError::arrange(
             id,
             format!("copying the runtime binary ({cp})"),
             std::io::Error::from(std::io::ErrorKind::Other),
         ));
     }
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o755))
-        .map_err(|e| arrange_err(id, "chmod 0755 of the runtime copy", e))?;
+        .map_err(|e| ProbeError::arrange(id, "chmod 0755 of the runtime copy", e))?;
     // `[n]once=` matches the probe's argv but not this script's own.
     let script = format!(
         "i=0; while [ $i -lt {COPY_WAIT_TENTHS} ] && ! grep -qs '[n]once={nonce}' /proc/[0-9]*/cmdline; do sleep 0.1; i=$((i+1)); done; sleep 2"
@@ -150,7 +148,7 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(50));
             }
-            r => break r.map_err(|e| arrange_err(id, "starting the runtime copy", e))?,
+            r => break r.map_err(|e| ProbeError::arrange(id, "starting the runtime copy", e))?,
         }
     };
     let copy = RuntimeCopy {
@@ -168,7 +166,7 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
         .is_empty()
     {
         if Instant::now() >= deadline {
-            return Err(arrange_err(
+            return Err(ProbeError::arrange(
                 id,
                 "waiting for the runtime copy to start its sandbox",
                 std::io::Error::from(std::io::ErrorKind::TimedOut),
@@ -213,7 +211,8 @@ impl Probe for ProcSelfExe {
 
     fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
         let id = META.id;
-        let bb = busybox().ok_or_else(|| unsupported(id, "no static busybox in /bin"))?;
+        let bb =
+            busybox().ok_or_else(|| ProbeError::unsupported(id, "no static busybox in /bin"))?;
         let salt = world.fresh_secret().map_err(ProbeError::world(id))?;
         let nonce = salt[..16].to_string();
         let runtime = start_runtime_copy(world, &nonce)?;
@@ -222,16 +221,16 @@ impl Probe for ProcSelfExe {
             .map_err(ProbeError::world(id))?;
         // busybox picks its applet from argv[0]: this copy is `sleep`.
         let exe = dir.path().join("sleep");
-        fs::copy(&bb, &exe).map_err(|e| arrange_err(id, "copying busybox", e))?;
+        fs::copy(&bb, &exe).map_err(|e| ProbeError::arrange(id, "copying busybox", e))?;
         fs::set_permissions(&exe, fs::Permissions::from_mode(0o755))
-            .map_err(|e| arrange_err(id, "chmod 0755 of the executable", e))?;
+            .map_err(|e| ProbeError::arrange(id, "chmod 0755 of the executable", e))?;
         let mut args = vec![kv("exe", exe.display()), kv("nonce", &nonce)];
         if let Some(r) = &runtime {
             // Which of the runtime processes in view to wait for (the others run on): the
             // inside still reaches its binary only through /proc/PID/exe.
             args.push(kv("runtime", r.bin.display()));
         }
-        Ok(arrangement(
+        Ok(Arrangement::new(
             args,
             State {
                 _dir: dir,

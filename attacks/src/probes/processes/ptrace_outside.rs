@@ -1,6 +1,6 @@
 //! ptrace-outside: attach to a root victim outside the sandbox and read its secret from memory.
 
-use crate::kit::{with_args, wrong_state};
+use crate::kit::{judge_secret, with_args, wrong_state};
 use crate::world::{Victim, VictimKind, VictimOptions, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -172,7 +172,7 @@ pub(super) fn judge_read(arrangement: Arrangement, run: &RunObservation, probe: 
         state.victim.kind().name(),
         state.victim.pid()
     );
-    Judgement::from_secret(run, &state.secret, &what)
+    judge_secret(run, &state.secret, &what)
 }
 
 impl Probe for PtraceOutside {

@@ -1,6 +1,6 @@
 //! setns-outside: join an outside process's mount and UTS namespaces through `/proc/<pid>/ns`.
 
-use crate::kit::{with_args, wrong_state};
+use crate::kit::{judge_secret, with_args, wrong_state};
 use crate::world::{Planted, Victim, VictimKind, VictimOptions, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -140,6 +140,6 @@ impl Probe for SetnsOutside {
             return wrong_state(META.id);
         };
         let what = format!("namespaces of root victim pid {}", state.victim.pid());
-        Judgement::from_secret(run, &state.secret, &what)
+        judge_secret(run, &state.secret, &what)
     }
 }

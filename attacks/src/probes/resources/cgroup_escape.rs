@@ -1,6 +1,6 @@
 //! cgroup-escape: lift the pids limit of the cgroup the outside put the payload in.
 
-use crate::kit::{arrangement, conclude, parse_or_report, Oracle};
+use crate::kit::{conclude, parse_or_report, Oracle};
 use crate::world::{SafetyCgroup, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
@@ -82,7 +82,7 @@ impl Probe for CgroupEscape {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(arrangement(
+        Ok(Arrangement::new(
             vec![kv("cgroupfs", "/sys/fs/cgroup"), kv("stop_at", name)],
             State { cgroup, limit },
         )

@@ -2,7 +2,7 @@
 //! first where the process may.
 
 use crate::kit::{with_args, wrong_state};
-use crate::world::{SafetyCgroup, World};
+use crate::world::{Look, SafetyCgroup, Watcher, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation,
@@ -10,9 +10,6 @@ use crate::{
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub struct FdExhaustion;
@@ -53,14 +50,6 @@ static META: ProbeMeta = ProbeMeta {
     class: ProbeClass::Resource,
 };
 
-/// Samples the largest descriptor count of any process in a cgroup tree.
-struct FdSampler {
-    stop: Arc<AtomicBool>,
-    peak: Arc<AtomicU64>,
-    samples: Arc<AtomicU64>,
-    thread: Option<JoinHandle<()>>,
-}
-
 fn pids_in(tree: &Path, out: &mut Vec<String>) {
     if let Ok(text) = std::fs::read_to_string(tree.join("cgroup.procs")) {
         out.extend(text.lines().map(str::to_string));
@@ -74,58 +63,31 @@ fn pids_in(tree: &Path, out: &mut Vec<String>) {
     }
 }
 
-impl FdSampler {
-    fn start(tree: PathBuf) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new(AtomicU64::new(0));
-        let samples = Arc::new(AtomicU64::new(0));
-        let (s, p, n) = (stop.clone(), peak.clone(), samples.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let mut pids = Vec::new();
-                pids_in(&tree, &mut pids);
-                for pid in pids {
-                    if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
-                        p.fetch_max(dir.count() as u64, Ordering::Relaxed);
-                    }
-                }
-                n.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        FdSampler {
-            stop,
-            peak,
-            samples,
-            thread: Some(thread),
-        }
-    }
-
-    fn finish(mut self) -> (u64, u64) {
-        self.stop_thread();
-        (
-            self.peak.load(Ordering::Relaxed),
-            self.samples.load(Ordering::Relaxed),
-        )
-    }
-
-    fn stop_thread(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// The largest descriptor count of any process in the tree, and how many samples were taken.
+#[derive(Debug, Default)]
+struct FdPeak {
+    peak: u64,
+    samples: u64,
 }
 
-impl Drop for FdSampler {
-    fn drop(&mut self) {
-        self.stop_thread();
-    }
+/// Samples the descriptor counts of the processes in a cgroup tree until finished.
+fn sample_fds(tree: PathBuf) -> Watcher<FdPeak> {
+    Watcher::start(Duration::from_millis(20), FdPeak::default(), move |seen| {
+        let mut pids = Vec::new();
+        pids_in(&tree, &mut pids);
+        for pid in pids {
+            if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+                seen.peak = seen.peak.max(dir.count() as u64);
+            }
+        }
+        seen.samples += 1;
+        Look::Again
+    })
 }
 
 struct State {
     threshold: u64,
-    sampler: FdSampler,
+    sampler: Watcher<FdPeak>,
     _cgroup: SafetyCgroup,
 }
 
@@ -140,7 +102,7 @@ impl Probe for FdExhaustion {
         let cgroup = world
             .safety_cgroup("fd-exhaustion", Some(64), None)
             .map_err(ProbeError::world(META.id))?;
-        let sampler = FdSampler::start(cgroup.path().to_path_buf());
+        let sampler = sample_fds(cgroup.path().to_path_buf());
         let path = cgroup.path().to_path_buf();
         Ok(Arrangement::new(
             vec![kv("count", target), kv("hold_ms", HOLD_MS)],
@@ -225,7 +187,7 @@ impl Probe for FdExhaustion {
         let State {
             threshold, sampler, ..
         } = *state;
-        let (peak, samples) = sampler.finish();
+        let FdPeak { peak, samples } = sampler.finish().unwrap_or_default();
         let inside = run.inside.map(|r| r.failures()).unwrap_or_default();
         if peak > threshold + SLACK {
             Judgement::escaped(format!(

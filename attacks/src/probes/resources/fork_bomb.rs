@@ -81,10 +81,10 @@ impl Probe for ForkBomb {
             .safety_cgroup("fork-bomb", Some(target + SAFETY_HEADROOM), None)
             .map_err(ProbeError::world(META.id))?;
         let args = vec![kv("count", target), kv("hold_ms", HOLD_MS)];
-        Ok(
-            SampledCgroup::start(threshold, cgroup, Duration::from_millis(5))
-                .into_arrangement(args),
-        )
+        Ok(Arrangement::sampled(
+            args,
+            SampledCgroup::start(threshold, cgroup, Duration::from_millis(5)),
+        ))
     }
 
     fn attempt(&self, args: &[String]) -> InsideReport {

@@ -72,10 +72,10 @@ impl Probe for MemoryHog {
             .safety_cgroup("memory-hog", None, Some(target + SAFETY_HEADROOM))
             .map_err(ProbeError::world(META.id))?;
         let args = vec![kv("bytes", target), kv("hold_ms", HOLD_MS)];
-        Ok(
-            SampledCgroup::start(threshold, cgroup, Duration::from_millis(10))
-                .into_arrangement(args),
-        )
+        Ok(Arrangement::sampled(
+            args,
+            SampledCgroup::start(threshold, cgroup, Duration::from_millis(10)),
+        ))
     }
 
     fn attempt(&self, args: &[String]) -> InsideReport {
