@@ -43,10 +43,6 @@ pub const MANIFEST: &str = "probe.toml";
 /// default per-launch timeout of 20 s, so the probe's own limit acts first).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// How long the wrapper waits for the inside's stdout to close after it exited (a background
-/// child of a script may hold it).
-const STDOUT_DRAIN: Duration = Duration::from_secs(2);
-
 #[derive(Debug, thiserror::Error)]
 pub enum ExternalError {
     #[error("{path}: {message}")]
@@ -800,7 +796,7 @@ pub fn run_inside_half(
     let Some(mut child) = child else {
         return steps.finish();
     };
-    let stdout = crate::driver::drain(child.stdout.take());
+    let stdout = crate::pipe::drain(child.stdout.take());
     let deadline = Instant::now() + timeout;
     let mut timed_out = false;
     let status = loop {
@@ -815,7 +811,7 @@ pub fn run_inside_half(
             Err(_) => break None,
         }
     };
-    let out = stdout.collect(STDOUT_DRAIN);
+    let out = stdout.collect();
     for line in String::from_utf8_lossy(&out).lines() {
         let line = line.trim_end();
         if line.is_empty() {

@@ -21,6 +21,7 @@ pub mod args;
 pub mod driver;
 pub mod external;
 pub(crate) mod kit;
+pub mod pipe;
 pub mod probes;
 pub mod report;
 pub mod world;
