@@ -2,7 +2,6 @@
 //! `escaped`. One way to judge a planted secret ([`judge_secret`], [`judge_by_secret`]) for
 //! every probe whose proof is a secret the inside could only read by escaping.
 
-use crate::driver::settle;
 use crate::{Arrangement, Judgement, RunObservation};
 use std::any::Any;
 
@@ -18,11 +17,12 @@ pub enum Oracle {
 }
 
 /// Turns the oracle's observation into a verdict. Only the oracle can say `escaped`; a miss is
-/// `blocked` only when the inside really ran its attempt: bad arguments make it inconclusive, and
-/// [`crate::driver::settle`] turns timeouts, setup failures and reportless deaths without a
-/// layer's evidence into `inconclusive` as well.
+/// `blocked` only when the inside really ran its attempt: bad arguments make it inconclusive.
+/// The driver then applies [`crate::driver::settle`] to every judgement, once, which turns
+/// timeouts, setup failures and reportless deaths without a layer's evidence into `inconclusive`
+/// as well.
 pub fn conclude(oracle: Oracle, run: &RunObservation) -> Judgement {
-    let judgement = match oracle {
+    match oracle {
         Oracle::Hit(reason) => Judgement::escaped(reason),
         Oracle::Undecided(reason) => Judgement::inconclusive(reason),
         Oracle::Miss(reason) => match run.inside {
@@ -39,8 +39,7 @@ pub fn conclude(oracle: Oracle, run: &RunObservation) -> Judgement {
             },
             None => Judgement::blocked(reason),
         },
-    };
-    settle(judgement, run)
+    }
 }
 
 /// The oracle for "the inside reported a secret it could only get by escaping".
@@ -88,24 +87,30 @@ pub(crate) fn wrong_state(probe: &str) -> Judgement {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::settle;
     use crate::kit::testing::*;
     use crate::report::Steps;
     use crate::Verdict;
+
+    /// The verdict as the driver hands it on: concluded, then settled.
+    fn judged(oracle: Oracle, run: &RunObservation) -> Judgement {
+        settle(conclude(oracle, run), run)
+    }
 
     #[test]
     fn only_a_hit_escapes() {
         let report = report_with(&["secret=abc"]);
         let run = observe(Some(&report), None);
         assert_eq!(
-            conclude(Oracle::Hit("seen".into()), &run).verdict,
+            judged(Oracle::Hit("seen".into()), &run).verdict,
             Verdict::Escaped
         );
         assert_eq!(
-            conclude(Oracle::Miss("not seen".into()), &run).verdict,
+            judged(Oracle::Miss("not seen".into()), &run).verdict,
             Verdict::Blocked
         );
         assert_eq!(
-            conclude(Oracle::Undecided("?".into()), &run).verdict,
+            judged(Oracle::Undecided("?".into()), &run).verdict,
             Verdict::Inconclusive
         );
     }
@@ -114,18 +119,20 @@ mod tests {
     fn a_miss_without_report_is_inconclusive_unless_sigsys() {
         let run = observe(None, None);
         assert_eq!(
-            conclude(Oracle::Miss("x".into()), &run).verdict,
+            judged(Oracle::Miss("x".into()), &run).verdict,
             Verdict::Inconclusive
         );
         let sys = signaled(libc::SIGSYS);
         let run = observe(None, Some(&sys));
-        let j = conclude(Oracle::Miss("x".into()), &run);
+        let j = judged(Oracle::Miss("x".into()), &run);
         assert_eq!(j.verdict, Verdict::Blocked);
         assert!(j.reason.contains("SIGSYS"), "{}", j.reason);
+        // Settled once, by the driver: the evidence is named once.
+        assert_eq!(j.reason.matches("SIGSYS").count(), 1, "{}", j.reason);
         let segv = signaled(libc::SIGSEGV);
         let run = observe(None, Some(&segv));
         assert_eq!(
-            conclude(Oracle::Miss("x".into()), &run).verdict,
+            judged(Oracle::Miss("x".into()), &run).verdict,
             Verdict::Inconclusive
         );
     }
@@ -136,14 +143,14 @@ mod tests {
         let mut run = observe(Some(&report), None);
         run.timed_out = true;
         assert_eq!(
-            conclude(Oracle::Miss("x".into()), &run).verdict,
+            judged(Oracle::Miss("x".into()), &run).verdict,
             Verdict::Inconclusive
         );
         let mut steps = Steps::new("t");
         steps.bad_args("expected 1 argument");
         let bad = steps.finish();
         let run = observe(Some(&bad), None);
-        let j = conclude(Oracle::Miss("x".into()), &run);
+        let j = judged(Oracle::Miss("x".into()), &run);
         assert_eq!(j.verdict, Verdict::Inconclusive);
         assert!(j.reason.contains("expected 1 argument"), "{}", j.reason);
     }
@@ -153,7 +160,7 @@ mod tests {
         let mut run = observe(None, None);
         run.timed_out = true;
         assert_eq!(
-            conclude(Oracle::Hit("victim dead".into()), &run).verdict,
+            judged(Oracle::Hit("victim dead".into()), &run).verdict,
             Verdict::Escaped
         );
     }
