@@ -340,7 +340,9 @@ impl Launcher for CmdLauncher {
             .map_err(|e| e.to_string())?;
         let mut argv = self.argv.clone();
         argv.extend(request.argv.iter().cloned());
-        launch::run(&argv, request, &cgroup).map_err(|e| e.to_string())
+        let timeout = registry::for_binary(&self.argv[0])
+            .map_or(request.timeout, |rt| rt.launch_timeout(request.timeout));
+        launch::run(&argv, request, timeout, &cgroup).map_err(|e| e.to_string())
     }
 }
 

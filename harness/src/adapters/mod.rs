@@ -46,7 +46,7 @@ pub enum ExternalSpec {
     /// A wrapper command line; the payload is appended at its end. `argv[0]` is an absolute
     /// path.
     Cmd { argv: Vec<String> },
-    /// `podman run --rootfs /` with these flags (podman's own defaults apply).
+    /// `podman run --rootfs` (a read-only bind of the guest's `/`) with these flags (podman's own defaults apply).
     Podman { flags: Vec<String> },
 }
 

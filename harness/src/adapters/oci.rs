@@ -338,13 +338,13 @@ static NEXT_BUNDLE: AtomicU64 = AtomicU64::new(0);
 /// filesystem's files without the mounts on top (/proc, /sys, /dev, /tmp), which the config
 /// mounts afresh. Read-only whatever `root.readonly` says: the guest's root holds the payload
 /// and the outside's programs for every later launch.
-struct Bundle {
-    dir: PathBuf,
+pub(super) struct Bundle {
+    pub(super) dir: PathBuf,
     rootfs_mounted: bool,
 }
 
 impl Bundle {
-    fn create(dir: PathBuf) -> Result<Bundle, String> {
+    pub(super) fn create(dir: PathBuf) -> Result<Bundle, String> {
         let rootfs = dir.join("rootfs");
         std::fs::create_dir_all(&rootfs)
             .map_err(|e| format!("creating the OCI bundle {}: {e}", rootfs.display()))?;
@@ -437,7 +437,8 @@ impl Launcher for OciLauncher {
             bundle.dir.display().to_string(),
             id.clone(),
         ]);
-        let launched = launch::run(&argv, request, &cgroup).map_err(|e| e.to_string())?;
+        let timeout = self.runtime.launch_timeout(request.timeout);
+        let launched = launch::run(&argv, request, timeout, &cgroup).map_err(|e| e.to_string())?;
         // The container was killed through the cgroup (or exited), but the runtime's state for
         // it may remain.
         let _ = std::process::Command::new(self.runtime.binary)

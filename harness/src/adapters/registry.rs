@@ -35,9 +35,14 @@ pub struct Runtime {
     /// The Debian package that installs it.
     pub package: &'static str,
     pub binary: &'static str,
-    /// Further files it needs in the guest (helpers it starts).
+    /// Further files and directories it needs in the guest, at the same path: helpers it starts
+    /// and the configuration its package installs (podman's /etc/containers, firejail's
+    /// profiles). They come from the host's installed package.
     pub helpers: &'static [&'static str],
     pub kind: Kind,
+    /// Seconds a launch may take beyond the probe's timeout: the runtime's own start-up, which
+    /// under TCG is most of a launch for podman (about 16 s) and runsc (about 20 s).
+    pub startup_s: u64,
     /// What the short name runs.
     pub default: fn() -> ExternalSpec,
     pub description: &'static str,
@@ -65,6 +70,11 @@ impl Runtime {
         let mut info = self.spec().profile_info(self.name);
         info.runtime = self.name.to_string();
         info
+    }
+
+    /// The launch's time limit: the probe's timeout and the runtime's start-up.
+    pub fn launch_timeout(&self, probe_timeout: std::time::Duration) -> std::time::Duration {
+        probe_timeout + std::time::Duration::from_secs(self.startup_s)
     }
 
     pub fn syntax(&self) -> Option<&'static Syntax> {
@@ -106,6 +116,7 @@ pub static RUNTIMES: &[Runtime] = &[
         binary: "/usr/bin/bwrap",
         helpers: &[],
         kind: Kind::Wrapper { syntax: &BWRAP },
+        startup_s: 0,
         default: || ExternalSpec::Cmd {
             argv: argv(&[
                 "/usr/bin/bwrap",
@@ -153,6 +164,7 @@ rlimits.",
             global_args: &[],
             implicit: &[],
         },
+        startup_s: 0,
         default: || docker_defaults("crun"),
         description: "crun with the OCI config `docker run` asks for by default: pid, network, \
 ipc, uts, mount and cgroup namespaces (no user namespace), root with Docker's 14 default \
@@ -169,6 +181,7 @@ allowlist, a read-only bind of / as the root filesystem with /srv hidden; only d
             global_args: &[],
             implicit: &[],
         },
+        startup_s: 0,
         default: || docker_defaults("runc"),
         description: "runc (Docker's own runtime) with the same OCI config as `crun`: what \
 `docker run` asks for by default.",
@@ -185,6 +198,7 @@ allowlist, a read-only bind of / as the root filesystem with /srv hidden; only d
                 "a user-space kernel between the payload and Linux; one item, it cannot be split",
             )],
         },
+        startup_s: 40,
         default: || docker_defaults("runsc"),
         description: "gVisor's runsc (platform ptrace, no network, no cgroups) with the OCI \
 config of `docker run`'s defaults: the payload's syscalls go to the Sentry, a kernel in user \
@@ -194,18 +208,34 @@ space, not to Linux.",
         name: "podman",
         package: "podman",
         binary: PODMAN_BINARY,
-        helpers: &["/usr/bin/conmon", "/usr/bin/crun"],
+        helpers: &[
+            "/usr/bin/conmon",
+            "/usr/bin/crun",
+            // containers.conf, seccomp.json (golang-github-containers-common), policy.json,
+            // registries.conf (golang-github-containers-image).
+            "/etc/containers",
+            "/usr/share/containers",
+        ],
         kind: Kind::Podman,
+        startup_s: 30,
         default: || ExternalSpec::Podman { flags: Vec::new() },
-        description: "podman run --rootfs / with podman's defaults (seccomp profile, 11 \
-capabilities, masked paths, device cgroup), no image registry.",
+        description: "podman run --rootfs with podman's defaults (seccomp profile, 11 \
+capabilities, masked paths, device cgroup, pid, ipc, uts and mount namespaces), the guest's \
+root read-only as the root file system, no network, no image registry.",
     },
     Runtime {
         name: "firejail",
         package: "firejail",
         binary: "/usr/bin/firejail",
-        helpers: &[],
+        // Its profiles and firejail.config, the helpers it starts (fseccomp, fcopy, ...) and
+        // the file it reads UID_MIN from.
+        helpers: &[
+            "/etc/firejail",
+            "/usr/lib/x86_64-linux-gnu/firejail",
+            "/etc/login.defs",
+        ],
         kind: Kind::Wrapper { syntax: &FIREJAIL },
+        startup_s: 0,
         default: || ExternalSpec::Cmd {
             argv: argv(&["/usr/bin/firejail", "--quiet"]),
         },
@@ -218,6 +248,7 @@ dropped, no_new_privs, private /dev and /tmp where the profile says so).",
         binary: "/usr/bin/unshare",
         helpers: &[],
         kind: Kind::Wrapper { syntax: &UNSHARE },
+        startup_s: 0,
         default: || ExternalSpec::Cmd {
             argv: argv(&[
                 "/usr/bin/unshare",
