@@ -62,6 +62,10 @@ pub struct Item {
     pub ablatable: bool,
     /// Why it is not ablated, when it is not.
     pub note: Option<&'static str>,
+    /// A sandbox of its own that is kept in every run and may block on its own (gVisor's
+    /// Sentry): when the run without every other candidate still blocks, the block is
+    /// credited to it ([`ablate::attribute`]).
+    pub whole: bool,
 }
 
 impl Item {
@@ -71,6 +75,7 @@ impl Item {
             layer,
             ablatable: true,
             note: None,
+            whole: false,
         }
     }
 
@@ -80,6 +85,15 @@ impl Item {
             layer,
             ablatable: false,
             note: Some(note),
+            whole: false,
+        }
+    }
+
+    /// A sandbox kernel of the runtime's own: kept in every run, one item.
+    pub fn whole(name: impl Into<String>, note: &'static str) -> Item {
+        Item {
+            whole: true,
+            ..Item::kept(name, None, note)
         }
     }
 }

@@ -158,11 +158,12 @@ change the files of the next launch), so taking it out would change nothing",
         Some(Layer::FdHygiene),
         "what every OCI runtime does",
     ));
-    if let Some(registry::Kind::Oci { implicit, .. }) = registry::by_name(runtime).map(|r| &r.kind)
+    if let Some(registry::Kind::Oci {
+        sandbox_kernel: Some((name, note)),
+        ..
+    }) = registry::by_name(runtime).map(|r| &r.kind)
     {
-        for (name, note) in *implicit {
-            items.push(Item::kept(*name, None, note));
-        }
+        items.push(Item::whole(*name, note));
     }
     items
 }

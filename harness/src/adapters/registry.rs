@@ -17,8 +17,10 @@ pub enum Kind {
     /// runtime needs its state directory named.
     Oci {
         global_args: &'static [&'static str],
-        /// Items the runtime adds whatever the config says (gVisor's Sentry).
-        implicit: &'static [(&'static str, &'static str)],
+        /// A kernel of the runtime's own between the payload and Linux (gVisor's Sentry), with
+        /// what reports say of it: one item whatever the config says, which cannot be split
+        /// into parts nor taken out.
+        sandbox_kernel: Option<(&'static str, &'static str)>,
     },
     /// A wrapper that takes the command at its end; `syntax` groups its options with their
     /// arguments and says which layer each stands for.
@@ -162,7 +164,7 @@ rlimits.",
         helpers: &[],
         kind: Kind::Oci {
             global_args: &[],
-            implicit: &[],
+            sandbox_kernel: None,
         },
         startup_s: 0,
         default: || docker_defaults("crun"),
@@ -179,7 +181,7 @@ allowlist, a read-only bind of / as the root filesystem with /srv hidden; only d
         helpers: &[],
         kind: Kind::Oci {
             global_args: &[],
-            implicit: &[],
+            sandbox_kernel: None,
         },
         startup_s: 0,
         default: || docker_defaults("runc"),
@@ -193,16 +195,18 @@ allowlist, a read-only bind of / as the root filesystem with /srv hidden; only d
         helpers: &[],
         kind: Kind::Oci {
             global_args: &["--network=none", "--platform=ptrace", "--ignore-cgroups"],
-            implicit: &[(
+            sandbox_kernel: Some((
                 "gVisor Sentry",
-                "a user-space kernel between the payload and Linux; one item, it cannot be split",
-            )],
+                "a kernel in user space between the payload and Linux: one item, it cannot be \
+split into parts nor taken out",
+            )),
         },
         startup_s: 40,
         default: || docker_defaults("runsc"),
         description: "gVisor's runsc (platform ptrace, no network, no cgroups) with the OCI \
 config of `docker run`'s defaults: the payload's syscalls go to the Sentry, a kernel in user \
-space, not to Linux.",
+space, not to Linux. Attribution counts the Sentry as one item that cannot be split nor taken \
+out: a block that holds with every other candidate item out reads `blocked: gVisor Sentry`.",
     },
     Runtime {
         name: "podman",
