@@ -185,7 +185,7 @@ impl ExternalSpec {
             } => ExternalSpec::Oci {
                 runtime: runtime.clone(),
                 source: source.clone(),
-                config: oci::without(config, names),
+                config: oci::without(config, runtime, names),
             },
             ExternalSpec::Cmd { argv } => ExternalSpec::Cmd {
                 argv: cmd::without(argv, names),
@@ -200,7 +200,9 @@ impl ExternalSpec {
     /// with the item that withholds them. None: this spec cannot say.
     pub fn withheld_caps(&self) -> Option<(String, Vec<String>)> {
         match self {
-            ExternalSpec::Oci { config, .. } => oci::withheld_caps(config),
+            ExternalSpec::Oci {
+                runtime, config, ..
+            } => oci::withheld_caps(config, runtime),
             ExternalSpec::Cmd { argv } => cmd::withheld_caps(argv),
             ExternalSpec::Podman { .. } => None,
         }

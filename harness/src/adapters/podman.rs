@@ -193,6 +193,8 @@ impl Launcher for PodmanLauncher {
         let n = NEXT_ROOT.fetch_add(1, Ordering::Relaxed);
         let bundle = super::oci::Bundle::create(
             std::env::temp_dir().join(format!("breakout-podman-{}-{n}", std::process::id())),
+            super::oci::RootKind::Own,
+            false,
         )?;
         let rootfs = bundle.dir.join("rootfs");
         let argv = argv(

@@ -21,6 +21,10 @@ pub enum Kind {
         /// what reports say of it: one item whatever the config says, which cannot be split
         /// into parts nor taken out.
         sandbox_kernel: Option<(&'static str, &'static str)>,
+        /// The last capability the runtime knows, when it knows fewer than the kernel: a
+        /// config naming a later one does not start (runsc 20221219 stops at CAP_AUDIT_READ and
+        /// fails on CAP_PERFMON, CAP_BPF, CAP_CHECKPOINT_RESTORE).
+        last_cap: Option<&'static str>,
     },
     /// A wrapper that takes the command at its end; `syntax` groups its options with their
     /// arguments and says which layer each stands for.
@@ -165,6 +169,7 @@ rlimits.",
         kind: Kind::Oci {
             global_args: &[],
             sandbox_kernel: None,
+            last_cap: None,
         },
         startup_s: 0,
         default: || docker_defaults("crun"),
@@ -182,6 +187,7 @@ allowlist, a read-only bind of / as the root filesystem with /srv hidden; only d
         kind: Kind::Oci {
             global_args: &[],
             sandbox_kernel: None,
+            last_cap: None,
         },
         startup_s: 0,
         default: || docker_defaults("runc"),
@@ -200,6 +206,7 @@ allowlist, a read-only bind of / as the root filesystem with /srv hidden; only d
                 "a kernel in user space between the payload and Linux: one item, it cannot be \
 split into parts nor taken out",
             )),
+            last_cap: Some("CAP_AUDIT_READ"),
         },
         startup_s: 40,
         default: || docker_defaults("runsc"),
