@@ -204,7 +204,7 @@ impl ExternalSpec {
                 runtime, config, ..
             } => oci::withheld_caps(config, runtime),
             ExternalSpec::Cmd { argv } => cmd::withheld_caps(argv),
-            ExternalSpec::Podman { .. } => None,
+            ExternalSpec::Podman { flags } => podman::withheld_caps(flags),
         }
     }
 
@@ -223,7 +223,9 @@ impl ExternalSpec {
             ExternalSpec::Cmd { argv } => ExternalSpec::Cmd {
                 argv: cmd::with_caps(argv, extra),
             },
-            other => other.clone(),
+            ExternalSpec::Podman { flags } => ExternalSpec::Podman {
+                flags: podman::with_caps(flags, extra),
+            },
         }
     }
 

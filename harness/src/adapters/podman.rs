@@ -16,11 +16,7 @@ const DEFAULTS: [(&str, Layer, &[&str]); 8] = [
         Layer::Seccomp,
         &["--security-opt=seccomp=unconfined"],
     ),
-    (
-        "podman default: capabilities",
-        Layer::Caps,
-        &["--cap-add=all"],
-    ),
+    (CAPS_ITEM, Layer::Caps, &["--cap-add=all"]),
     (
         "podman default: pid namespace",
         Layer::PidNs,
@@ -55,6 +51,49 @@ const DEFAULTS: [(&str, Layer, &[&str]); 8] = [
         ],
     ),
 ];
+
+/// podman's default capabilities (containers.conf `default_capabilities`, podman 4.3).
+const DEFAULT_CAPS: [&str; 11] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SETFCAP",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETUID",
+    "CAP_SYS_CHROOT",
+];
+
+const CAPS_ITEM: &str = "podman default: capabilities";
+
+/// The capabilities podman's defaults withhold, when the user's flags leave them as they are
+/// (None when the flags add, drop or grant capabilities themselves: which ones podman then
+/// keeps is not read here).
+pub fn withheld_caps(flags: &[String]) -> Option<(String, Vec<String>)> {
+    let touches_caps = |f: &String| {
+        f.starts_with("--cap-add") || f.starts_with("--cap-drop") || f.starts_with("--privileged")
+    };
+    if flags.iter().any(touches_caps) {
+        return None;
+    }
+    Some((
+        CAPS_ITEM.to_string(),
+        super::cmd::all_caps()
+            .into_iter()
+            .filter(|c| !DEFAULT_CAPS.contains(&c.as_str()))
+            .collect(),
+    ))
+}
+
+/// The flags keeping these capabilities too.
+pub fn with_caps(flags: &[String], extra: &[String]) -> Vec<String> {
+    let mut out = flags.to_vec();
+    out.extend(extra.iter().map(|c| format!("--cap-add={c}")));
+    out
+}
 
 /// A flag with its words.
 fn groups(flags: &[String]) -> Vec<Vec<String>> {
@@ -252,5 +291,15 @@ mod tests {
         let argv = super::argv(&host, "/r", None, &[]);
         assert!(argv.contains(&"--network=host".to_string()));
         assert!(!argv.contains(&"--network=none".to_string()));
+        // Capabilities are bisected when the flags leave podman's own set alone.
+        let (item, withheld) = withheld_caps(&[]).unwrap();
+        assert_eq!(item, "podman default: capabilities");
+        assert!(withheld.contains(&"CAP_MKNOD".to_string()));
+        assert!(!withheld.contains(&"CAP_KILL".to_string()));
+        assert!(withheld_caps(&flags).is_none());
+        assert_eq!(
+            with_caps(&[], &["CAP_MKNOD".to_string()]),
+            ["--cap-add=CAP_MKNOD"]
+        );
     }
 }
