@@ -37,6 +37,10 @@ pub struct Syntax {
     pub end_of_options: Option<&'static str>,
     /// Options may carry their value as `--name=value`.
     pub joined_values: bool,
+    /// When the option list is the wrapper's whole (named by the version it was read from): an
+    /// option not in it, or one short of its arguments, is refused on the host, since the
+    /// wrapper would exit before running the probe.
+    pub complete: Option<&'static str>,
 }
 
 impl Syntax {
@@ -79,6 +83,56 @@ enum Part {
 
 fn expanded_name(word: &str, part: &str) -> String {
     format!("{word}[{part}]")
+}
+
+/// What the wrapper would refuse before running the command, said on the host: an option a
+/// complete syntax does not have, or one whose arguments run into the end of the line (the
+/// probe's path, appended there, would become its argument).
+pub fn check(argv: &[String]) -> Result<(), String> {
+    let Some(rt) = registry::for_binary(&argv[0]) else {
+        return Ok(());
+    };
+    let Some(syntax) = rt.syntax() else {
+        return Ok(());
+    };
+    let words = &argv[1..];
+    let mut i = 0;
+    while i < words.len() {
+        let word = &words[i];
+        if syntax.end_of_options == Some(word.as_str()) || !word.starts_with('-') {
+            return Ok(());
+        }
+        let nargs = match syntax.find(word) {
+            Some(_) if syntax.joined_values && word.contains('=') => 0,
+            Some(opt) => opt.args,
+            None if syntax.expansion(word).is_some() => 0,
+            None => match syntax.complete {
+                Some(version) => {
+                    let near =
+                        crate::explain::near_matches(word, syntax.options.iter().map(|o| o.name));
+                    return Err(format!(
+                        "{} has no option `{word}` ({version}'s options{})",
+                        rt.name,
+                        match near.first() {
+                            Some(best) => format!("; did you mean {best}?"),
+                            None => String::new(),
+                        }
+                    ));
+                }
+                None => 0,
+            },
+        };
+        if i + nargs >= words.len() {
+            return Err(format!(
+                "{} option `{word}` takes {nargs} argument{} but the line ends first (the probe \
+                 is appended at the end, so it would become the argument)",
+                rt.name,
+                if nargs == 1 { "" } else { "s" }
+            ));
+        }
+        i += 1 + nargs;
+    }
+    Ok(())
 }
 
 /// The parts of a wrapper's command line (argv[0] excluded).

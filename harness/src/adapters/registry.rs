@@ -316,7 +316,8 @@ const fn grouped(name: &'static str, args: usize, layer: Layer, group: &'static 
     }
 }
 
-/// bubblewrap 0.8's options (bwrap(1)) with their argument counts.
+/// bubblewrap 0.8's options (bwrap(1), `bwrap --help`) with their argument counts, and 0.9's
+/// --argv0 and --level-prefix.
 static BWRAP: Syntax = Syntax {
     options: &[
         opt("--unshare-user", 0, Some(Layer::UserNs)),
@@ -390,6 +391,10 @@ static BWRAP: Syntax = Syntax {
         setup("--info-fd", 1),
         setup("--json-status-fd", 1),
         setup("--level-prefix", 0),
+        setup("--bind-fd", 2),
+        setup("--ro-bind-fd", 2),
+        setup("--help", 0),
+        setup("--version", 0),
     ],
     // --unshare-all is every namespace at once: each is ablated on its own by writing the
     // others out.
@@ -411,6 +416,7 @@ static BWRAP: Syntax = Syntax {
     )],
     end_of_options: Some("--"),
     joined_values: false,
+    complete: Some("bubblewrap 0.8"),
 };
 
 /// util-linux unshare(1): options that only work together form one item (the user namespace
@@ -451,6 +457,7 @@ static UNSHARE: Syntax = Syntax {
     implicit: &[],
     end_of_options: Some("--"),
     joined_values: true,
+    complete: None,
 };
 
 /// firejail(1): every option is one word (`--name` or `--name=value`).
@@ -489,4 +496,5 @@ static FIREJAIL: Syntax = Syntax {
     )],
     end_of_options: Some("--"),
     joined_values: true,
+    complete: None,
 };

@@ -211,6 +211,10 @@ fn cmd(spec: &str, rest: &str) -> Result<ExternalSpec, SpecError> {
             }
         },
     };
+    super::cmd::check(&argv).map_err(|message| SpecError::Words {
+        spec: spec.to_string(),
+        message,
+    })?;
     Ok(ExternalSpec::Cmd { argv })
 }
 
@@ -354,6 +358,28 @@ mod tests {
             err.contains("cannot read /nonexistent/config.json"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_wrapper_that_would_exit_before_the_probe_is_refused() {
+        let err = parse("cmd:bwrap --unshare-pdi --ro-bind / /")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "cmd:bwrap --unshare-pdi --ro-bind / /: bwrap has no option `--unshare-pdi` \
+             (bubblewrap 0.8's options; did you mean --unshare-pid?)"
+        );
+        let err = parse("cmd:bwrap --unshare-pid --ro-bind /")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("bwrap option `--ro-bind` takes 2 arguments but the line ends first (the probe is appended at the end, so it would become the argument)"),
+            "{err}"
+        );
+        assert!(parse("cmd:bwrap --unshare-all --ro-bind / / --proc /proc").is_ok());
+        // firejail's list is not its whole: an option it does not list is kept.
+        assert!(parse("cmd:firejail --quiet --whatever").is_ok());
     }
 
     #[test]
