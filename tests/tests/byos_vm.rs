@@ -13,8 +13,8 @@
 
 use breakout_attacks::Verdict;
 use breakout_harness::model::{ProbeResult, RunReport};
-use breakout_harness::plan::{Configuration, Job, RunPlan};
-use breakout_harness::run::{self, Quiet};
+use breakout_harness::suite::host::{self, Quiet};
+use breakout_harness::suite::plan::{Configuration, Job, RunPlan};
 use breakout_tests::{binaries, listing_only, selected, vm_args};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::sync::Arc;
@@ -129,7 +129,7 @@ fn run_plan() -> Result<(RunReport, Specs), String> {
     }
     let binaries = binaries().map_err(|e| e.to_string())?;
     let report =
-        run::execute(&plan, &vm_args()?, &binaries, &mut Quiet).map_err(|e| e.to_string())?;
+        host::execute(&plan, &vm_args()?, &binaries, &mut Quiet).map_err(|e| e.to_string())?;
     Ok((report, specs))
 }
 

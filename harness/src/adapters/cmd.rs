@@ -109,7 +109,7 @@ pub fn check(argv: &[String]) -> Result<(), String> {
             None => match syntax.complete {
                 Some(version) => {
                     let near =
-                        crate::explain::near_matches(word, syntax.options.iter().map(|o| o.name));
+                        crate::describe::near_matches(word, syntax.options.iter().map(|o| o.name));
                     return Err(format!(
                         "{} has no option `{word}` ({version}'s options{})",
                         rt.name,
