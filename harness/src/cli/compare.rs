@@ -3,7 +3,12 @@
 //! `cmd:'bwrap ...'`, `podman:'...'`; see `adapters`). The report is the usual matrix, with the layers each configuration
 //! turned on and, first, the probes on which the configurations disagree.
 //!
-//! Exit codes: 0 the comparison ran (escapes are findings), 2 bad input or a failed run.
+//! Like `run`, it adds the positive control `none` when no compared configuration is without
+//! layers (left out of "where they differ"); report.md and report.html lead with where they
+//! differ.
+//!
+//! Exit codes: 0 the comparison ran (escapes are findings), 2 bad input or a failed run, 3 a
+//! positive control failed.
 
 use crate::cli::progress;
 use crate::model::RunReport;
@@ -90,13 +95,31 @@ pub fn run(args: CompareArgs) -> u8 {
             return 2;
         }
     };
-    let plan = match RunPlan::new(configurations, &probes) {
+    let mut plan = match RunPlan::new(configurations, &probes) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("breakout compare: {e}");
             return 2;
         }
     };
+    // As for `run`: without a configuration that switches nothing on, a broken probe would
+    // read as a block under every configuration compared.
+    match plan.add_positive_control() {
+        Ok(Some(name)) => eprintln!(
+            "breakout compare: no compared configuration is without layers, so there is no positive control: every probe also runs under `{name}` (unsandboxed), so a broken probe cannot read as a block"
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("breakout compare: {e}");
+            return 2;
+        }
+    }
+    if let Some(dir) = &args.out {
+        if let Err(e) = report::check_writable_dir(dir) {
+            eprintln!("breakout compare: --out: {e}");
+            return 2;
+        }
+    }
     let report = match progress::execute(&plan, &args.vm) {
         Ok(r) => r,
         Err(e) => {
@@ -114,11 +137,12 @@ pub fn run(args: CompareArgs) -> u8 {
             ));
             text
         }
-        other => report::render(&report, other),
+        other => report::render_compared(&report, other),
     };
     print!("{shown}");
+    let mut code = 0;
     if let Some(dir) = &args.out {
-        match report::write_all(&report, dir) {
+        match report::write_all_compared(&report, dir) {
             Ok(paths) => {
                 for p in paths {
                     eprintln!("wrote {}", p.display());
@@ -126,9 +150,19 @@ pub fn run(args: CompareArgs) -> u8 {
             }
             Err(e) => {
                 eprintln!("breakout compare: {e}");
-                return 2;
+                code = 2;
             }
         }
     }
-    0
+    let failed_controls = crate::suite::gate::positive_control_failures(&report);
+    if !failed_controls.is_empty() {
+        eprintln!("breakout compare: positive control FAILED: these probes did not escape a configuration without layers, so they prove nothing:");
+        for line in &failed_controls {
+            eprintln!("  - {line}");
+        }
+        if code == 0 {
+            code = 3;
+        }
+    }
+    code
 }
