@@ -286,7 +286,10 @@ fn disagreements_list_probes_whose_verdicts_differ() {
 fn compared_reports_lead_with_where_they_differ() {
     let mut report = sample_report();
     let md = report::render_compared(&report, Format::Markdown);
-    assert!(md.starts_with("### breakout results\n\n#### Where they differ ("), "{md}");
+    assert!(
+        md.starts_with("### breakout results\n\n#### Where they differ ("),
+        "{md}"
+    );
     let section = &md[..md.find("<details>").unwrap()];
     assert!(section.contains("| probe | none |"), "{section}");
     let html = report::render_compared(&report, Format::Html);

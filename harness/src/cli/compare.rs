@@ -74,6 +74,46 @@ pub fn differences(report: &RunReport) -> String {
     }
 }
 
+/// One line for each external configuration whose runtime exited before running the probe
+/// (an option it refused, a file it missed): what the runtime said last. Its cells are
+/// `inconclusive`; this says why without opening the evidence.
+pub fn runtime_failures(report: &RunReport, configurations: &[Configuration]) -> Vec<String> {
+    let external: Vec<&str> = configurations
+        .iter()
+        .filter(|c| matches!(c.kind, ConfigurationKind::Adapter { .. }))
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut seen = Vec::new();
+    let mut lines = Vec::new();
+    for r in &report.results {
+        let never_ran = r.verdict == breakout_attacks::Verdict::Inconclusive
+            && r.reason.starts_with("the inside printed no report");
+        if !never_ran || !external.contains(&r.profile.as_str()) || seen.contains(&&r.profile) {
+            continue;
+        }
+        let said = r
+            .evidence
+            .stderr_tail
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty() && !l.starts_with("breakout-probe:"))
+            .unwrap_or("nothing on stderr");
+        seen.push(&r.profile);
+        lines.push(format!(
+            "{}: the runtime exited before running the probe ({}, first under {}): {said}",
+            r.profile,
+            r.reason
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("the inside printed no report ")
+                .trim_matches(|c| c == '(' || c == ')'),
+            r.probe
+        ));
+    }
+    lines
+}
+
 pub fn run(args: CompareArgs) -> u8 {
     let mut configurations = Vec::new();
     for name in &args.configurations {
@@ -127,6 +167,9 @@ pub fn run(args: CompareArgs) -> u8 {
             return 2;
         }
     };
+    for line in runtime_failures(&report, &plan.configurations) {
+        eprintln!("breakout compare: {line}");
+    }
     let shown = match args.format {
         Format::Table => {
             let mut text = differences(&report);
