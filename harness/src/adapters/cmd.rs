@@ -25,6 +25,24 @@ pub struct Opt {
     pub group: Option<&'static str>,
 }
 
+/// A wrapper's default that an option turns off (firejail's default profile, `--noprofile`).
+#[derive(Debug)]
+pub struct WrapperDefault {
+    pub name: &'static str,
+    /// None: it stands for several protections, so it is a candidate for every probe.
+    pub layer: Option<Layer>,
+    pub off: &'static [&'static str],
+    pub absent_if: &'static [&'static str],
+}
+
+impl WrapperDefault {
+    fn applies(&self, argv: &[String]) -> bool {
+        !argv[1..]
+            .iter()
+            .any(|w| self.absent_if.iter().any(|p| w.starts_with(p)))
+    }
+}
+
 /// A wrapper's option syntax.
 #[derive(Debug)]
 pub struct Syntax {
@@ -33,6 +51,9 @@ pub struct Syntax {
     pub expands: &'static [(&'static str, &'static [&'static str])],
     /// What the wrapper always does, whatever the options (listed, never ablated).
     pub implicit: &'static [(&'static str, Layer, &'static str)],
+    /// What the wrapper does by default and an option turns off: ablated by adding that
+    /// option. Absent (no item) when an option starting with one of `absent_if` is given.
+    pub defaults: &'static [WrapperDefault],
     /// The word after which everything is the command.
     pub end_of_options: Option<&'static str>,
     /// Options may carry their value as `--name=value`.
@@ -277,6 +298,9 @@ pub fn items(argv: &[String]) -> Vec<Item> {
         }
     }
     if let Some(syntax) = registry::for_binary(&argv[0]).and_then(|r| r.syntax()) {
+        for default in syntax.defaults.iter().filter(|d| d.applies(argv)) {
+            push(Item::ablatable(default.name, default.layer));
+        }
         for (name, layer, note) in syntax.implicit {
             push(Item::kept(*name, Some(*layer), note));
         }
@@ -287,6 +311,14 @@ pub fn items(argv: &[String]) -> Vec<Item> {
 /// The command line without the named items.
 pub fn without(argv: &[String], names: &BTreeSet<String>) -> Vec<String> {
     let mut out = vec![argv[0].clone()];
+    // A default taken out: the option that turns it off, first (before the command).
+    if let Some(syntax) = registry::for_binary(&argv[0]).and_then(|r| r.syntax()) {
+        for default in syntax.defaults.iter().filter(|d| d.applies(argv)) {
+            if names.contains(default.name) {
+                out.extend(default.off.iter().map(|w| w.to_string()));
+            }
+        }
+    }
     for part in parse(argv) {
         match part {
             Part::Option { words, item, .. } => {
@@ -491,5 +523,34 @@ mod tests {
                 ("-v".to_string(), true),
             ]
         );
+    }
+
+    #[test]
+    fn firejails_default_profile_is_an_item_taken_out_by_noprofile() {
+        let argv: Vec<String> = ["/usr/bin/firejail", "--quiet"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let found = items(&argv);
+        let profile = found
+            .iter()
+            .find(|i| i.name == "firejail's default profile")
+            .expect("the profile is an item");
+        assert!(profile.ablatable && profile.layer.is_none());
+        assert_eq!(
+            without(
+                &argv,
+                &BTreeSet::from(["firejail's default profile".to_string()])
+            ),
+            ["/usr/bin/firejail", "--noprofile", "--quiet"]
+        );
+        // A profile of the user's own: no default profile to take out.
+        let own: Vec<String> = ["/usr/bin/firejail", "--profile=/etc/firejail/x.profile"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(!items(&own)
+            .iter()
+            .any(|i| i.name == "firejail's default profile"));
     }
 }

@@ -2,7 +2,7 @@
 //! is driven (an OCI runtime, a wrapper whose option syntax is given here, podman), its default
 //! configuration and description. Adding a runtime is one entry here.
 
-use super::cmd::{Opt, Syntax};
+use super::cmd::{Opt, Syntax, WrapperDefault};
 use super::ExternalSpec;
 use crate::model::ProfileInfo;
 use breakout_attacks::Layer;
@@ -417,6 +417,7 @@ static BWRAP: Syntax = Syntax {
     end_of_options: Some("--"),
     joined_values: false,
     complete: Some("bubblewrap 0.8"),
+    defaults: &[],
 };
 
 /// util-linux unshare(1): options that only work together form one item (the user namespace
@@ -458,6 +459,7 @@ static UNSHARE: Syntax = Syntax {
     end_of_options: Some("--"),
     joined_values: true,
     complete: None,
+    defaults: &[],
 };
 
 /// firejail(1): every option is one word (`--name` or `--name=value`).
@@ -490,11 +492,19 @@ static FIREJAIL: Syntax = Syntax {
     ],
     expands: &[],
     implicit: &[(
-        "firejail's pid namespace and profile",
+        "firejail's pid namespace",
         Layer::PidNs,
         "firejail always sandboxes in a pid namespace of its own",
     )],
     end_of_options: Some("--"),
     joined_values: true,
     complete: None,
+    // Its default profile (server.profile for root, default.profile otherwise) is most of what
+    // firejail does: capabilities, seccomp, no_new_privs, private /dev and /tmp, blacklists.
+    defaults: &[WrapperDefault {
+        name: "firejail's default profile",
+        layer: None,
+        off: &["--noprofile"],
+        absent_if: &["--noprofile", "--profile"],
+    }],
 };
