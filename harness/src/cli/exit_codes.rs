@@ -32,6 +32,7 @@ pub const GATE: &[&str] = &[
 pub const COMPARE: &[&str] = &[
     "0    the comparison ran (escapes are findings)",
     "2    bad input or a failed run",
+    "3    a positive control failed: a probe did not escape a configuration without layers",
 ];
 
 pub const EXPLAIN: &[&str] = &[

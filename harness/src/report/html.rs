@@ -52,6 +52,45 @@ details { margin: .4em 0 .4em 1em; } summary { cursor: pointer; }
 "#;
 
 pub fn render(report: &RunReport) -> String {
+    render_with(report, false)
+}
+
+/// The report of a comparison: where the configurations differ comes first.
+pub fn render_compared(report: &RunReport) -> String {
+    render_with(report, true)
+}
+
+fn differences_section(out: &mut String, report: &RunReport) {
+    let differing = super::matrix::disagreements(report);
+    let Some(first) = differing.first() else {
+        out.push_str("<h2 id=\"differences\">Where they differ</h2>\n<p>Nowhere: every probe has the same verdict under each configuration.</p>\n");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<h2 id=\"differences\">Where they differ ({} probe(s))</h2>\n<table class=\"differences\">\n<tr><th>probe</th>",
+        differing.len()
+    );
+    for (profile, _) in &first.cells {
+        let _ = write!(out, "<th>{}</th>", esc(profile));
+    }
+    out.push_str("</tr>\n");
+    for d in &differing {
+        let _ = write!(
+            out,
+            "<tr><th><a href=\"#probe-{}\">{}</a></th>",
+            esc(&d.probe),
+            esc(&d.probe)
+        );
+        for (_, text) in &d.cells {
+            let _ = write!(out, "<td>{}</td>", esc(text));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+}
+
+fn render_with(report: &RunReport, compared: bool) -> String {
     let matrix = Matrix::of(report);
     let mut out = String::new();
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -71,6 +110,9 @@ pub fn render(report: &RunReport) -> String {
         seconds(report.timings.probes_ms),
         seconds(report.timings.ablation_ms)
     );
+    if compared {
+        differences_section(&mut out, report);
+    }
     // The matrix is what a reader came for: above the fold, the environment folded after it.
     matrix_section(&mut out, report, &matrix);
     environment_section(&mut out, report);

@@ -49,6 +49,46 @@ pub fn render(report: &RunReport) -> String {
     render_gated(report, None)
 }
 
+/// report.md of a comparison: where the configurations differ, then the run's report.
+pub fn render_compared(report: &RunReport) -> String {
+    let whole = render(report);
+    let title = "### breakout results\n\n";
+    let rest = whole.strip_prefix(title).unwrap_or(&whole);
+    let mut out = String::from(title);
+    let differing = super::matrix::disagreements(report);
+    match differing.first() {
+        None => out.push_str(
+            "#### Where they differ\n\nNowhere: every probe has the same verdict under each configuration.\n\n",
+        ),
+        Some(first) => {
+            let _ = writeln!(
+                out,
+                "#### Where they differ ({} probe(s))\n",
+                differing.len()
+            );
+            out.push_str("| probe |");
+            for (profile, _) in &first.cells {
+                let _ = write!(out, " {} |", markdown_cell(profile));
+            }
+            out.push_str("\n|---|");
+            for _ in &first.cells {
+                out.push_str("---|");
+            }
+            out.push('\n');
+            for d in &differing {
+                let _ = write!(out, "| `{}` |", markdown_cell(&d.probe));
+                for (_, text) in &d.cells {
+                    let _ = write!(out, " {} |", markdown_cell(text));
+                }
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// report.md; with `gate` (the gate's findings and the baseline's name) it leads with them.
 pub fn render_gated(report: &RunReport, gate: Option<(&GateReport, &str)>) -> String {
     let matrix = Matrix::of(report);

@@ -55,9 +55,20 @@ pub struct Disagreement {
     pub cells: Vec<(String, String)>,
 }
 
-/// The probes whose verdict is not the same under every configuration, in probe order.
+/// The probes whose verdict is not the same under every configuration, in probe order. The
+/// positive control breakout added on its own (no compared configuration was without layers)
+/// is left out: it differs from every block by design.
 pub fn disagreements(report: &RunReport) -> Vec<Disagreement> {
-    let matrix = Matrix::of(report);
+    let mut matrix = Matrix::of(report);
+    if report
+        .selection
+        .as_ref()
+        .is_some_and(|s| s.added_positive_control)
+    {
+        matrix
+            .profiles
+            .retain(|p| !crate::model::configuration_without_layers(report, p));
+    }
     matrix
         .probes
         .iter()
