@@ -128,7 +128,11 @@ pub fn run(args: RunArgs) -> u8 {
         report.timings.probes_ms as f64 / 1000.0,
         report.timings.ablation_ms as f64 / 1000.0
     );
-    if let Some(l) = &report.timings.launches {
+    // The table on stdout has the same line.
+    if let (Some(l), false) = (
+        &report.timings.launches,
+        matches!(args.format, Format::Table),
+    ) {
         eprintln!(
             "breakout run: probe runs {}; ablation {}",
             l.probes.summary(),

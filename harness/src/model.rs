@@ -363,6 +363,9 @@ impl LaunchMedians {
 
     /// "176 launches, median 152.3 ms (arrange 1.2, launch 148.0, judge 0.4)".
     pub fn summary(&self) -> String {
+        if self.launches == 0 {
+            return "no launches".to_string();
+        }
         format!(
             "{} launches, median {:.1} ms (arrange {:.1}, launch {:.1}, judge {:.1})",
             self.launches, self.total_ms, self.arrange_ms, self.launch_ms, self.judge_ms
