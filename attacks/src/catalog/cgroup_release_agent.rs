@@ -32,7 +32,8 @@ static META: ProbeMeta = ProbeMeta {
         outside planted (a path of the outside's filesystem: the kernel resolves it there), and \
         empties a cgroup named after the nonce.",
     oracle: "The outside finds its canary file written by the release agent, holding the cgroup \
-        path with the per-attempt nonce.",
+        path with the per-attempt nonce. It waits until a release agent of its own, queued the \
+        same way at judge time, has run (at most 3 s).",
     layers: &[
         Layer::Caps,
         Layer::UserNs,
