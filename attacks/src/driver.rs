@@ -31,6 +31,20 @@ pub struct ProbeRun {
     pub stderr_tail: String,
     pub timed_out: bool,
     pub duration: Duration,
+    /// Where `duration` went; `None` when the attempt ended before its launch.
+    pub phases: Option<Phases>,
+}
+
+/// The wall time of one attempt's parts, so a slower launch shows where it got slower.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phases {
+    /// The outside prepares (victims, secrets, listeners).
+    pub arrange: Duration,
+    /// The launcher starts the payload and waits for it to end (setup, the inside's run,
+    /// teardown, its output read).
+    pub launch: Duration,
+    /// The outside looks for the effect (including any wait for a late one).
+    pub judge: Duration,
 }
 
 /// Arrange, launch, parse, judge.
@@ -50,6 +64,7 @@ pub fn run_probe(
         stderr_tail: String::new(),
         timed_out: false,
         duration: start.elapsed(),
+        phases: None,
     };
     let arrangement = match probe.arrange(world, limits) {
         Ok(a) => a,
@@ -69,6 +84,7 @@ pub fn run_probe(
             .as_ref()
             .map(|fd| fd.as_raw_fd()),
     };
+    let arranged = start.elapsed();
     let launched = match launcher.launch(&request) {
         Ok(l) => l,
         Err(message) => {
@@ -79,6 +95,7 @@ pub fn run_probe(
             )));
         }
     };
+    let ran = start.elapsed();
     let inside = parse_report(id, &launched.stdout);
     let stderr_tail = tail(&launched.stderr, STDERR_TAIL_BYTES);
     let observation = RunObservation {
@@ -97,6 +114,11 @@ pub fn run_probe(
         stderr_tail,
         timed_out: launched.timed_out,
         duration: start.elapsed(),
+        phases: Some(Phases {
+            arrange: arranged,
+            launch: ran - arranged,
+            judge: start.elapsed() - ran,
+        }),
     }
 }
 

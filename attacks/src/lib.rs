@@ -28,7 +28,7 @@ pub mod world;
 
 pub use args::{kv, ArgError, Args};
 pub use breakout_runtime::Layer;
-pub use driver::{run_probe, DirectLauncher, ProbeRun};
+pub use driver::{run_probe, DirectLauncher, Phases, ProbeRun};
 pub use report::{InsideReport, Step, Steps};
 
 use breakout_runtime::Outcome;

@@ -309,6 +309,70 @@ pub struct Timings {
     pub probes_ms: u64,
     pub ablation_ms: u64,
     pub total_ms: u64,
+    /// The median launch of each phase, measured in the guest (absent in older results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launches: Option<LaunchTimings>,
+}
+
+/// Median launches of the two phases of a run, so a launch that got slower shows, and where.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LaunchTimings {
+    pub probes: LaunchMedians,
+    pub ablation: LaunchMedians,
+}
+
+/// The launches of one phase: how many, and the median of each part in milliseconds (guest
+/// clock, one decimal). Answers taken from an earlier identical launch are not counted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LaunchMedians {
+    pub launches: usize,
+    /// The outside's preparation (victims, secrets, listeners).
+    pub arrange_ms: f64,
+    /// Start of the sandbox to the payload's end and its output read.
+    pub launch_ms: f64,
+    /// The outside's judgement, including any wait for a late effect.
+    pub judge_ms: f64,
+    /// The whole attempt.
+    pub total_ms: f64,
+}
+
+impl LaunchMedians {
+    /// Medians over `phases` (arrange, launch, judge of each launch).
+    pub fn of(phases: &[breakout_attacks::Phases]) -> LaunchMedians {
+        fn median(mut v: Vec<f64>) -> f64 {
+            if v.is_empty() {
+                return 0.0;
+            }
+            v.sort_by(f64::total_cmp);
+            let m = if v.len() % 2 == 1 {
+                v[v.len() / 2]
+            } else {
+                (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+            };
+            (m * 10.0).round() / 10.0
+        }
+        let ms = |f: &dyn Fn(&breakout_attacks::Phases) -> std::time::Duration| {
+            median(phases.iter().map(|p| f(p).as_secs_f64() * 1e3).collect())
+        };
+        LaunchMedians {
+            launches: phases.len(),
+            arrange_ms: ms(&|p| p.arrange),
+            launch_ms: ms(&|p| p.launch),
+            judge_ms: ms(&|p| p.judge),
+            total_ms: ms(&|p| p.arrange + p.launch + p.judge),
+        }
+    }
+
+    /// "176 launches, median 152.3 ms (arrange 1.2, launch 148.0, judge 0.4)".
+    pub fn summary(&self) -> String {
+        if self.launches == 0 {
+            return "no launches".to_string();
+        }
+        format!(
+            "{} launches, median {:.1} ms (arrange {:.1}, launch {:.1}, judge {:.1})",
+            self.launches, self.total_ms, self.arrange_ms, self.launch_ms, self.judge_ms
+        )
+    }
 }
 
 /// One line on the guest's result channel.
@@ -328,6 +392,9 @@ pub enum GuestEvent {
     Done {
         probes_ms: u64,
         ablation_ms: u64,
+        /// Absent from guests of older builds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        launches: Option<LaunchTimings>,
     },
     Error {
         message: String,
@@ -434,6 +501,37 @@ pub fn configuration_without_layers(report: &RunReport, profile: &str) -> bool {
 mod tests {
     use super::*;
     use Layer::*;
+
+    #[test]
+    fn launch_medians_take_each_part_on_its_own_and_round_to_a_tenth() {
+        let ms = std::time::Duration::from_micros;
+        let p = |a, l, j| breakout_attacks::Phases {
+            arrange: ms(a),
+            launch: ms(l),
+            judge: ms(j),
+        };
+        let m = LaunchMedians::of(&[
+            p(1_000, 100_000, 3_000_000),
+            p(2_000, 150_040, 0),
+            p(9_000, 90_000, 0),
+        ]);
+        assert_eq!(
+            m,
+            LaunchMedians {
+                launches: 3,
+                arrange_ms: 2.0,
+                launch_ms: 100.0,
+                judge_ms: 0.0,
+                total_ms: 152.0,
+            }
+        );
+        assert_eq!(LaunchMedians::of(&[]).total_ms, 0.0);
+        // Older results without the block still load; new ones round-trip it.
+        let t: Timings =
+            serde_json::from_str(r#"{"boot_ms":1,"probes_ms":2,"ablation_ms":3,"total_ms":6}"#)
+                .unwrap();
+        assert!(t.launches.is_none());
+    }
 
     #[test]
     fn depth_never_counts_past_what_was_measured() {

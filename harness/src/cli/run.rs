@@ -125,6 +125,17 @@ pub fn run(args: RunArgs) -> u8 {
         report.timings.probes_ms as f64 / 1000.0,
         report.timings.ablation_ms as f64 / 1000.0
     );
+    // The table on stdout has the same line.
+    if let (Some(l), false) = (
+        &report.timings.launches,
+        matches!(args.format, Format::Table),
+    ) {
+        eprintln!(
+            "breakout run: probe runs {}; ablation {}",
+            l.probes.summary(),
+            l.ablation.summary()
+        );
+    }
     let mut code = 0;
     if let Some(dir) = &args.out {
         match report::write_all_gated(&report, dir, gated) {

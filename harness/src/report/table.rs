@@ -143,6 +143,14 @@ pub fn render(report: &RunReport, colour: bool) -> String {
         seconds(t.probes_ms),
         seconds(t.ablation_ms)
     );
+    if let Some(l) = &t.launches {
+        let _ = writeln!(
+            out,
+            "launches: probe runs {}; ablation {}",
+            l.probes.summary(),
+            l.ablation.summary()
+        );
+    }
     out.push_str(LEGEND);
     out
 }

@@ -8,8 +8,8 @@
 //! already done given to it, so attribution goes on where it stopped.
 
 use crate::model::{
-    Environment, Evidence, GuestEvent, ProbeResult, ProfileInfo, RunReport, Selection, Timings,
-    TrialRecord, SCHEMA_VERSION,
+    Environment, Evidence, GuestEvent, LaunchTimings, ProbeResult, ProfileInfo, RunReport,
+    Selection, Timings, TrialRecord, SCHEMA_VERSION,
 };
 use crate::suite::plan::{
     GuestOptions, GuestPlan, Job, KnownTrial, RunPlan, VmGroup, GUEST_PLAN_PATH,
@@ -179,6 +179,15 @@ pub fn execute(
         }
         timings.probes_ms += outcome.probes_ms;
         timings.ablation_ms += outcome.ablation_ms;
+        // Medians do not add up: the group with the most launches speaks for the run (today
+        // the one group; guests of their own for probes that end the guest run few).
+        let count = |l: &Option<LaunchTimings>| {
+            l.as_ref()
+                .map_or(0, |l| l.probes.launches + l.ablation.launches)
+        };
+        if count(&outcome.launches) > count(&timings.launches) {
+            timings.launches = outcome.launches;
+        }
     }
     // Host wall time: probe runs and ablation as the host saw the phases go by (the guest's clock
     // lags under TCG on a loaded host); boot is everything else (image, QEMU, kernel, init, the
@@ -250,6 +259,7 @@ struct GroupOutcome {
     environment: Option<Environment>,
     probes_ms: u64,
     ablation_ms: u64,
+    launches: Option<LaunchTimings>,
 }
 
 fn run_group(
@@ -266,6 +276,7 @@ fn run_group(
         environment: None,
         probes_ms: 0,
         ablation_ms: 0,
+        launches: None,
     };
     let dir = tempfile::tempdir().map_err(|e| RunError::Plan(e.to_string()))?;
     let plan_path = dir.path().join("plan.json");
@@ -361,6 +372,9 @@ fn run_group(
         {
             outcome.probes_ms += (first - plan_at).as_millis() as u64;
             outcome.ablation_ms += (done - first).as_millis() as u64;
+        }
+        if let Some(launches) = &state.launches {
+            outcome.launches = Some(launches.clone());
         }
         if state.done.is_some() {
             if remaining.is_empty() {
@@ -474,6 +488,7 @@ struct GuestState {
     environment: Option<Environment>,
     results: Vec<ProbeResult>,
     done: Option<(u64, u64)>,
+    launches: Option<LaunchTimings>,
     error: Option<String>,
     /// The announced launch that has not come back (key, description).
     in_flight: Option<(String, String)>,
@@ -523,8 +538,10 @@ impl VmSink for Collector<'_> {
             GuestEvent::Done {
                 probes_ms,
                 ablation_ms,
+                launches,
             } => {
                 self.state.done = Some((*probes_ms, *ablation_ms));
+                self.state.launches = launches.clone();
                 self.state.done_at = Some(Instant::now());
             }
             GuestEvent::Error { message } => self.state.error = Some(message.clone()),

@@ -270,6 +270,7 @@ pub fn sample_report() -> RunReport {
             probes_ms: 30_500,
             ablation_ms: 41_000,
             total_ms: 74_000,
+            launches: None,
         },
     }
 }

@@ -152,6 +152,7 @@ fn socket(domain: i32, ty: i32, protocol: i32) -> Result<OwnedFd, Errno> {
 
 fn attempt(steps: &mut Steps, iface: &str, listen: Duration, marker: &str) {
     let eth_p_all = (libc::ETH_P_ALL as u16).to_be() as i32;
+    let mut sockets: Vec<(OwnedFd, &str)> = Vec::new();
     let packet = steps.call(
         "open a packet socket",
         "socket(AF_PACKET, SOCK_RAW, ETH_P_ALL)",
@@ -184,9 +185,8 @@ fn attempt(steps: &mut Steps, iface: &str, listen: Duration, marker: &str) {
                     Errno::result(r)
                 },
             );
-            if bound.is_some() && sniff(steps, &fd, listen, marker, "sniff frames on the interface")
-            {
-                return;
+            if bound.is_some() {
+                sockets.push((fd, "sniff frames on the interface"));
             }
         }
     }
@@ -196,31 +196,68 @@ fn attempt(steps: &mut Steps, iface: &str, listen: Duration, marker: &str) {
         "socket(AF_INET, SOCK_RAW, IPPROTO_UDP)",
         || socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_UDP),
     ) {
-        sniff(steps, &fd, listen, marker, "sniff UDP datagrams");
+        sockets.push((fd, "sniff UDP datagrams"));
     }
+    sniff(steps, &sockets, listen, marker);
 }
 
-/// Reads from `fd` until the marker shows up or `listen` is over; true when found.
-fn sniff(steps: &mut Steps, fd: &OwnedFd, listen: Duration, marker: &str, action: &str) -> bool {
+/// What one socket saw while listening.
+#[derive(Default)]
+struct Seen {
+    frames: u64,
+    found: Option<String>,
+    error: Option<Errno>,
+}
+
+/// Reads from every socket at once until the marker shows up on one or `listen` is over (each
+/// socket gets the whole window: listening one after the other doubled a blocked attempt's
+/// time), then records one step per socket.
+fn sniff(steps: &mut Steps, sockets: &[(OwnedFd, &str)], listen: Duration, marker: &str) {
     let deadline = Instant::now() + listen;
     let mut buf = vec![0u8; 65536];
-    let mut frames = 0u64;
-    let mut found = None;
-    let result = steps.call(action, "recv(...) until the marker shows up", || {
-        while Instant::now() < deadline {
-            let mut pfd = [nix::poll::PollFd::new(
-                std::os::fd::AsFd::as_fd(fd),
-                nix::poll::PollFlags::POLLIN,
-            )];
-            match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16)) {
-                Ok(0) | Err(Errno::EINTR) => continue,
-                Ok(_) => {}
-                Err(e) => return Err(e),
+    let mut seen: Vec<Seen> = sockets.iter().map(|_| Seen::default()).collect();
+    // As Steps::call does before a call: a payload killed by a filter while listening still
+    // names what it was doing on stderr.
+    if !sockets.is_empty() {
+        eprintln!("breakout-probe: trying poll+recv(...) until the marker shows up");
+    }
+    'listen: while Instant::now() < deadline {
+        let live: Vec<usize> = (0..sockets.len())
+            .filter(|&i| seen[i].error.is_none())
+            .collect();
+        if live.is_empty() {
+            break;
+        }
+        let mut pfds: Vec<nix::poll::PollFd> = live
+            .iter()
+            .map(|&i| {
+                nix::poll::PollFd::new(
+                    std::os::fd::AsFd::as_fd(&sockets[i].0),
+                    nix::poll::PollFlags::POLLIN,
+                )
+            })
+            .collect();
+        match nix::poll::poll(&mut pfds, nix::poll::PollTimeout::from(100u16)) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => {
+                for &i in &live {
+                    seen[i].error = Some(e);
+                }
+                break;
             }
+        }
+        let ready: Vec<usize> = live
+            .iter()
+            .zip(&pfds)
+            .filter(|(_, p)| p.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(&i, _)| i)
+            .collect();
+        for i in ready {
             // SAFETY: buf is a writable buffer of buf.len() bytes.
             let n = unsafe {
                 libc::recv(
-                    fd.as_raw_fd(),
+                    sockets[i].0.as_raw_fd(),
                     buf.as_mut_ptr().cast(),
                     buf.len(),
                     libc::MSG_DONTWAIT,
@@ -228,28 +265,33 @@ fn sniff(steps: &mut Steps, fd: &OwnedFd, listen: Duration, marker: &str, action
             };
             if n < 0 {
                 match Errno::last() {
-                    Errno::EAGAIN | Errno::EINTR => continue,
-                    e => return Err(e),
+                    Errno::EAGAIN | Errno::EINTR => {}
+                    e => seen[i].error = Some(e),
                 }
+                continue;
             }
-            frames += 1;
+            seen[i].frames += 1;
             if let Some(token) = find_marker(&buf[..n as usize], marker) {
-                found = Some(token);
-                break;
+                seen[i].found = Some(token);
+                break 'listen;
             }
         }
-        Ok(frames)
-    });
-    match (result, found) {
-        (Some(_), Some(token)) => {
-            steps.data(token);
-            true
+    }
+    for ((_, action), seen) in sockets.iter().zip(seen) {
+        let frames = seen.frames;
+        let recorded = steps.call(
+            action,
+            "recv(...) until the marker shows up",
+            || match seen.error {
+                Some(e) => Err(e),
+                None => Ok(frames),
+            },
+        );
+        match (recorded, seen.found) {
+            (Some(_), Some(token)) => steps.data(token),
+            (Some(n), None) => steps.note(action, format!("{n} frames seen, no marker")),
+            _ => {}
         }
-        (Some(n), None) => {
-            steps.note(action, format!("{n} frames seen, no marker"));
-            false
-        }
-        _ => false,
     }
 }
 

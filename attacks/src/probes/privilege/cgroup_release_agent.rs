@@ -12,8 +12,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// How long judge waits for the kernel's release agent (it runs from a workqueue).
+/// The longest judge waits for the kernel's release agent (it runs from a workqueue).
 const AGENT_WAIT: Duration = Duration::from_secs(3);
+
+/// How often judge looks at the canaries.
+const POLL: Duration = Duration::from_millis(20);
 
 /// How long the inside waits after emptying its cgroup before it unmounts the hierarchy.
 const SETTLE: Duration = Duration::from_millis(500);
@@ -29,7 +32,8 @@ static META: ProbeMeta = ProbeMeta {
         outside planted (a path of the outside's filesystem: the kernel resolves it there), and \
         empties a cgroup named after the nonce.",
     oracle: "The outside finds its canary file written by the release agent, holding the cgroup \
-        path with the per-attempt nonce.",
+        path with the per-attempt nonce. It waits until a release agent of its own, queued the \
+        same way at judge time, has run (at most 3 s).",
     layers: &[
         Layer::Caps,
         Layer::UserNs,
@@ -48,7 +52,7 @@ static META: ProbeMeta = ProbeMeta {
 pub struct CgroupReleaseAgent;
 
 struct State {
-    _dir: Planted,
+    dir: Planted,
     canary: PathBuf,
     nonce: String,
 }
@@ -90,11 +94,7 @@ impl Probe for CgroupReleaseAgent {
                 kv("nonce", &nonce),
                 kv("scratch", "/tmp"),
             ],
-            State {
-                _dir: dir,
-                canary,
-                nonce,
-            },
+            State { dir, canary, nonce },
         ))
     }
 
@@ -126,15 +126,109 @@ impl Probe for CgroupReleaseAgent {
                 "cgroup-release-agent: arrangement state of the wrong type",
             );
         };
-        let deadline = Instant::now() + AGENT_WAIT;
-        let canary = loop {
-            match fs::read_to_string(&state.canary) {
-                Ok(text) if !text.is_empty() => break Some(text),
-                _ if Instant::now() >= deadline => break None,
-                _ => std::thread::sleep(Duration::from_millis(50)),
-            }
+        let read = || match fs::read_to_string(&state.canary) {
+            Ok(text) if !text.is_empty() => Some(text),
+            _ => None,
         };
+        let deadline = Instant::now() + AGENT_WAIT;
+        let mut canary = read();
+        if canary.is_none() {
+            // A release agent the inside queued ran at least SETTLE before this point (the
+            // payload waited that long after emptying its cgroup, then exited). Instead of
+            // always waiting the whole AGENT_WAIT for one that never comes, the outside queues
+            // a release agent of its own the same way, through the same kernel path, now: once
+            // that one has run, one queued SETTLE earlier has had its turn, and the canary is
+            // read a last time. Without a control (no named v1 hierarchy here) the full wait
+            // stands.
+            let control = Control::start(state.dir.path(), &state.nonce).ok();
+            canary = loop {
+                if let Some(text) = read() {
+                    break Some(text);
+                }
+                if Instant::now() >= deadline {
+                    break None;
+                }
+                if control.as_ref().is_some_and(Control::ran) {
+                    break read();
+                }
+                std::thread::sleep(POLL);
+            };
+        }
         conclude(classify(canary.as_deref(), &state.nonce), run)
+    }
+}
+
+/// The outside's own release agent, queued at judge time: a named cgroup v1 hierarchy of the
+/// outside's, a control agent writing its own canary, and a cgroup emptied by a child process
+/// leaving it. Unmounted on Drop.
+struct Control {
+    mnt: PathBuf,
+    group: PathBuf,
+    canary: PathBuf,
+}
+
+impl Control {
+    fn start(dir: &Path, nonce: &str) -> std::io::Result<Control> {
+        let canary = dir.join("control-canary");
+        let agent = dir.join("control.sh");
+        let script = format!("#!/bin/sh\necho \"$1\" > {}\n", canary.display());
+        crate::world::write_new_file(&agent, &script, 0o755)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mnt = dir.join("control-mnt");
+        fs::create_dir(&mnt)?;
+        let options = format!("none,name=breakout-control-{nonce}");
+        if let Err(e) = mount::<str, Path, str, str>(
+            Some("cgroup"),
+            &mnt,
+            Some("cgroup"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some(options.as_str()),
+        ) {
+            let _ = fs::remove_dir(&mnt);
+            return Err(e.into());
+        }
+        let group = mnt.join("control");
+        let control = Control {
+            mnt: mnt.clone(),
+            group: group.clone(),
+            canary,
+        };
+        fs::write(
+            mnt.join("release_agent"),
+            agent.as_os_str().as_encoded_bytes(),
+        )?;
+        fs::create_dir(&group)?;
+        fs::write(group.join("notify_on_release"), "1")?;
+        // A child that waits on its stdin: moved into the group, then let go, it leaves the
+        // group empty and the kernel queues the agent.
+        let mut child = std::process::Command::new("/bin/cat")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let moved = fs::write(group.join("cgroup.procs"), child.id().to_string());
+        drop(child.stdin.take());
+        child.wait()?;
+        moved?;
+        Ok(control)
+    }
+
+    fn ran(&self) -> bool {
+        fs::metadata(&self.canary).is_ok_and(|m| m.len() > 0)
+    }
+}
+
+impl Drop for Control {
+    fn drop(&mut self) {
+        // The group is empty (its one process exited); rmdir may race the agent's bookkeeping.
+        for _ in 0..10 {
+            if fs::remove_dir(&self.group).is_ok() || !self.group.exists() {
+                break;
+            }
+            std::thread::sleep(POLL);
+        }
+        let _ = umount2(&self.mnt, MntFlags::MNT_DETACH);
+        let _ = fs::remove_dir(&self.mnt);
     }
 }
 
