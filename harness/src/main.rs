@@ -8,7 +8,7 @@ use std::process::ExitCode;
 #[allow(unused_imports)]
 use breakout_harness::{adapters, explain, file_probes, list, report};
 #[allow(unused_imports)]
-use breakout_harness::{attribution, environment, exit_codes, gate, model, plan, run};
+use breakout_harness::{attribution, environment, exit_codes, gate, guests, model, plan, run};
 
 #[derive(Parser)]
 #[command(
@@ -45,10 +45,14 @@ enum Cli {
     NewProbe(cmd_new_probe::NewProbeArgs),
     /// Self-grading exercises: list, show, start, check ID (docs/course.md).
     Lab(cmd_lab::LabArgs),
+    /// Merge the results.json of every shard of one run (`run --shard K/N`) into its reports.
+    #[command(after_help = exit_codes::help(exit_codes::MERGE))]
+    Merge(cmd_merge::MergeArgs),
 }
 
 mod cmd_gate;
 mod cmd_lab;
+mod cmd_merge;
 mod cmd_new_probe;
 mod cmd_run;
 mod cmd_sandbox;
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Cli::Sandbox(args) => cmd_sandbox::run(args).clamp(0, 255) as u8,
         Cli::NewProbe(args) => cmd_new_probe::run(args),
         Cli::Lab(args) => cmd_lab::run(args),
+        Cli::Merge(args) => cmd_merge::run(args),
     };
     ExitCode::from(code)
 }
