@@ -555,6 +555,7 @@ mod tests {
         sufficient: &[Layer],
     ) -> ProbeResult {
         ProbeResult {
+            kernel: String::new(),
             probe: probe.to_string(),
             profile: profile.to_string(),
             verdict,
@@ -573,6 +574,7 @@ mod tests {
 
     fn report(results: Vec<ProbeResult>) -> RunReport {
         RunReport {
+            kernels: Vec::new(),
             schema_version: SCHEMA_VERSION,
             breakout_version: "test".to_string(),
             environment: Environment::default(),
@@ -605,6 +607,8 @@ mod tests {
     ) -> RunReport {
         let mut r = report(results);
         r.selection = Some(Selection {
+            kernels: Vec::new(),
+            shard: None,
             profiles: profiles.iter().map(|s| s.to_string()).collect(),
             probes: probes.iter().map(|s| s.to_string()).collect(),
             ablation,

@@ -62,6 +62,7 @@ fn guest_exec_refuses_to_run_outside_the_vm() {
 
 fn result(profile: &str, probe: &str, verdict: Verdict, sufficient: &[Layer]) -> ProbeResult {
     ProbeResult {
+        kernel: String::new(),
         probe: probe.to_string(),
         profile: profile.to_string(),
         verdict,
@@ -79,6 +80,7 @@ fn result(profile: &str, probe: &str, verdict: Verdict, sufficient: &[Layer]) ->
 
 fn report(results: Vec<ProbeResult>) -> RunReport {
     RunReport {
+        kernels: Vec::new(),
         schema_version: SCHEMA_VERSION,
         breakout_version: "test".to_string(),
         environment: Environment::default(),
