@@ -356,7 +356,9 @@ pub fn merge(files: &[(PathBuf, RunReport)]) -> Result<RunReport, MergeError> {
             path: path.clone(),
             message: "records no selection (schema 1): it cannot say which shard it is".into(),
         })?;
-        let shard = selection.shard.ok_or_else(|| MergeError::NotAShard { path: path.clone() })?;
+        let shard = selection
+            .shard
+            .ok_or_else(|| MergeError::NotAShard { path: path.clone() })?;
         Ok((selection, shard))
     };
     let (base, base_shard) = selection_of(first_path, first)?;
@@ -410,10 +412,7 @@ pub fn merge(files: &[(PathBuf, RunReport)]) -> Result<RunReport, MergeError> {
             }
         }
     }
-    let mut merged = join_parts(
-        files.iter().map(|(_, r)| r.clone()).collect(),
-        Parallel::No,
-    );
+    let mut merged = join_parts(files.iter().map(|(_, r)| r.clone()).collect(), Parallel::No);
     if let Some(first_env) = environments.first() {
         merged.environment = Environment {
             external_probes: merged.environment.external_probes.clone(),
@@ -479,7 +478,99 @@ mod tests {
         let plan = RunPlan::from_names(&[], &[]).unwrap();
         let probes = probe_order(&plan);
         let shard = Shard { index: 2, count: 3 };
-        assert_eq!(probe_order(&shard_of(&plan, Some(shard))), shard.probes_of(&probes));
+        assert_eq!(
+            probe_order(&shard_of(&plan, Some(shard))),
+            shard.probes_of(&probes)
+        );
         assert_eq!(shard_of(&plan, None).jobs, plan.jobs);
+    }
+
+    fn whole_run() -> RunReport {
+        use crate::model::{Evidence, SCHEMA_VERSION};
+        let plan = RunPlan::from_names(
+            &["none".to_string(), "strict".to_string()],
+            &["ptrace-outside".into(), "mount".into(), "tiocsti".into()],
+        )
+        .unwrap();
+        let results = plan
+            .jobs
+            .iter()
+            .map(|j| ProbeResult {
+                probe: j.probe.clone(),
+                profile: j.profile.clone(),
+                kernel: "6.1.0-57-cloud-amd64".into(),
+                verdict: breakout_attacks::Verdict::Escaped,
+                reason: "test".into(),
+                evidence: Evidence::default(),
+                attribution: None,
+                duration_ms: 1,
+            })
+            .collect();
+        RunReport {
+            schema_version: SCHEMA_VERSION,
+            breakout_version: "test".into(),
+            environment: Environment {
+                kernel_release: "6.1.0-57-cloud-amd64".into(),
+                ..Environment::default()
+            },
+            kernels: Vec::new(),
+            profiles: plan.profiles(),
+            selection: Some(crate::run::selection(&plan, &VmArgs::default())),
+            results,
+            timings: Timings::default(),
+        }
+    }
+
+    /// The shard `shard` of a whole run, as `run --shard` writes it.
+    fn shard_file(whole: &RunReport, shard: Shard) -> (PathBuf, RunReport) {
+        let mut part = whole.clone();
+        let selection = part.selection.as_mut().unwrap();
+        selection.shard = Some(shard);
+        let keep = shard.probes_of(&selection.probes);
+        part.results.retain(|r| keep.contains(&r.probe));
+        (PathBuf::from(format!("shard-{}.json", shard.index)), part)
+    }
+
+    #[test]
+    fn merged_shards_are_the_whole_run_and_bad_sets_are_refused() {
+        let whole = whole_run();
+        let files: Vec<_> = Shard::all(2).map(|s| shard_file(&whole, s)).collect();
+        // In any order.
+        let reversed: Vec<_> = files.iter().rev().cloned().collect();
+        let merged = merge(&reversed).unwrap();
+        assert_eq!(
+            serde_json::to_value(&merged).unwrap(),
+            serde_json::to_value(&whole).unwrap()
+        );
+        let gate = crate::gate::compare(&whole, &merged);
+        assert!(gate.passed() && gate.changes.is_empty() && gate.new_results.is_empty());
+        // A shard alone is judged on its own probes only.
+        let gate = crate::gate::compare(&whole, &files[0].1);
+        assert!(gate.passed(), "{:?}", gate.regressions);
+        assert_eq!(gate.compared, files[0].1.results.len());
+
+        let err = |files: &[(PathBuf, RunReport)]| merge(files).unwrap_err().to_string();
+        let twice = err(&[files[0].clone(), files[0].clone()]);
+        assert!(twice.contains("both shard 1/2"), "{twice}");
+        let missing = err(&files[..1]);
+        assert!(missing.contains("2/2 missing"), "{missing}");
+        let mut other = files[1].clone();
+        other.1.selection.as_mut().unwrap().ablation = false;
+        let different = err(&[files[0].clone(), other]);
+        assert!(
+            different.contains("different selections") && different.contains("without"),
+            "{different}"
+        );
+        let counts = err(&[
+            files[0].clone(),
+            shard_file(&whole, Shard { index: 2, count: 3 }),
+        ]);
+        assert!(counts.contains("different counts"), "{counts}");
+        let not_a_shard = err(&[(PathBuf::from("whole.json"), whole.clone())]);
+        assert!(
+            not_a_shard.contains("whole.json is a whole run"),
+            "{not_a_shard}"
+        );
+        assert!(err(&[]).contains("nothing to merge"));
     }
 }

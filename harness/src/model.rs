@@ -110,20 +110,34 @@ impl RunReport {
         }
     }
 
-    /// The kernel releases the results were measured on, in run order (one entry, possibly
-    /// empty, for a run on one kernel).
+    /// The kernel a result was measured on: its own, or (a result built without one) the
+    /// report's.
+    pub fn kernel_of<'a>(&'a self, r: &'a ProbeResult) -> &'a str {
+        if r.kernel.is_empty() {
+            &self.environment.kernel_release
+        } else {
+            &r.kernel
+        }
+    }
+
+    /// The kernel releases the results were measured on, in run order (the environment's for a
+    /// run without results; possibly empty when nothing recorded one).
     pub fn kernel_releases(&self) -> Vec<String> {
-        let mut releases: Vec<String> = self
-            .environments()
-            .iter()
-            .map(|e| e.kernel_release.clone())
-            .collect();
+        let mut releases: Vec<String> = Vec::new();
         for r in &self.results {
-            if !releases.contains(&r.kernel) && !r.kernel.is_empty() {
-                releases.push(r.kernel.clone());
+            let k = self.kernel_of(r);
+            if !releases.iter().any(|x| x == k) {
+                releases.push(k.to_string());
             }
         }
-        releases.dedup();
+        if self.results.is_empty() {
+            releases = self
+                .environments()
+                .iter()
+                .map(|e| e.kernel_release.clone())
+                .collect();
+            releases.dedup();
+        }
         releases
     }
 
@@ -155,7 +169,7 @@ impl RunReport {
             results: self
                 .results
                 .iter()
-                .filter(|r| r.kernel == release)
+                .filter(|r| self.kernel_of(r) == release)
                 .cloned()
                 .collect(),
             timings: self.timings.clone(),

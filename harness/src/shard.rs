@@ -80,10 +80,7 @@ mod tests {
 
     #[test]
     fn specs_parse_and_bad_ones_say_what_is_wrong() {
-        assert_eq!(
-            "2/3".parse::<Shard>(),
-            Ok(Shard { index: 2, count: 3 })
-        );
+        assert_eq!("2/3".parse::<Shard>(), Ok(Shard { index: 2, count: 3 }));
         assert_eq!("1/1".parse::<Shard>().unwrap().to_string(), "1/1");
         for bad in ["", "3", "a/b", "1/", "/2", "1/0", "-1/2", "1/2/3"] {
             let err = bad.parse::<Shard>().unwrap_err().to_string();
