@@ -512,7 +512,9 @@ pub fn compare_with(baseline: &RunReport, current: &RunReport, options: GateOpti
         }
         total.changes.extend(part.changes.into_iter().map(label));
         for mut n in part.new_results {
-            n.kernel = kernel.clone();
+            if several {
+                n.kernel = kernel.clone();
+            }
             total.new_results.push(n);
         }
         for note in part.notes.into_iter().map(label) {

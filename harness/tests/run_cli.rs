@@ -262,28 +262,40 @@ fn gate_on_runs_crafted_from_the_committed_baseline() {
         4
     );
 
-    let mut other_kernel = baseline.clone();
-    let kernel = other_kernel["environment"]["kernel"]
+    let kernel = baseline["environment"]["kernel"]
         .as_str()
         .unwrap()
         .to_string();
     let release = kernel.split_whitespace().nth(1).unwrap().to_string();
-    other_kernel["environment"]["kernel"] = kernel.replace(&release, "9.9.9-test").into();
+    // Another release of the baseline's kernel line (a point update): compared, one line.
+    let point = format!("{}.999-test", breakout_harness::gate::kernel_line(&release));
+    let mut other_kernel = baseline.clone();
+    other_kernel["environment"]["kernel"] = kernel.replace(&release, &point).into();
     if other_kernel["environment"].get("kernel_release").is_some() {
-        other_kernel["environment"]["kernel_release"] = "9.9.9-test".into();
+        other_kernel["environment"]["kernel_release"] = point.clone().into();
     }
     let other_path = save("kernel.json", &other_kernel);
     let out = breakout(&["gate", "--baseline", path, &other_path]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains(&format!(
-            "the run is on 9.9.9-test, the baseline on {release}"
-        )),
+        stdout.contains(&format!("the run is on {point}, the baseline on {release}")),
         "{stdout}"
     );
     let out = breakout(&["gate", "--strict-kernel", "--baseline", path, &other_path]);
     assert_eq!(out.status.code(), Some(1));
+    // Another kernel line: the baseline says nothing about it; the gate fails and says so.
+    let mut other_line = baseline.clone();
+    other_line["environment"]["kernel"] = kernel.replace(&release, "9.9.9-test").into();
+    other_line["environment"]["kernel_release"] = "9.9.9-test".into();
+    let line_path = save("line.json", &other_line);
+    let out = breakout(&["gate", "--baseline", path, &line_path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("kernel 9.9.9-test: the baseline holds no results for this kernel"),
+        "{stdout}"
+    );
 
     // The same judgement as JUnit and as Markdown.
     let out = breakout(&[
