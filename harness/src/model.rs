@@ -8,6 +8,8 @@ use breakout_runtime::{CgroupEvidence, ExitKind, Layer, SetupFailure};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+pub mod gate;
+
 pub const SCHEMA_VERSION: u32 = 3;
 
 /// The oldest schema version [`upgrade`] still reads.
@@ -54,7 +56,7 @@ pub struct Selection {
     /// The part of the selection this file holds (`run --shard K/N`); absent for a whole run and
     /// for shards merged back together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<crate::shard::Shard>,
+    pub shard: Option<crate::suite::shard::Shard>,
 }
 
 /// What a file covers: its recorded selection, or (schema 1) what it holds.
@@ -516,6 +518,24 @@ pub fn release_of(uname: &str) -> String {
         (Some(first), _) => first.to_string(),
         _ => String::new(),
     }
+}
+
+/// A verdict as every text output writes it.
+pub fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Escaped => "escaped",
+        Verdict::Blocked => "blocked",
+        Verdict::Inconclusive => "inconclusive",
+        Verdict::Skipped => "skipped",
+    }
+}
+
+/// Whether the report knows `profile` as a configuration of our runtime with no layer on.
+pub fn configuration_without_layers(report: &RunReport, profile: &str) -> bool {
+    report
+        .profiles
+        .iter()
+        .any(|p| p.name == profile && p.runtime == "breakout" && p.layers.is_empty())
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ fn the_gate_on_two_kernels_names_the_kernel_of_a_regression() {
     let baseline = two_kernels();
     // The sample holds a positive control that did not escape (io-uring under none): one
     // regression per kernel, each named with its kernel.
-    let same = breakout_harness::gate::compare(&baseline, &baseline);
+    let same = breakout_harness::suite::gate::compare(&baseline, &baseline);
     assert_eq!(same.regressions.len(), 2, "{:?}", same.regressions);
     assert!(same.regressions.iter().all(|r| r.kernel().is_some()));
     let mut worse = two_kernels();
@@ -117,7 +117,7 @@ fn the_gate_on_two_kernels_names_the_kernel_of_a_regression() {
             r.attribution = None;
         }
     }
-    let gate = breakout_harness::gate::compare(&baseline, &worse);
+    let gate = breakout_harness::suite::gate::compare(&baseline, &worse);
     assert_eq!(gate.regressions.len(), 3, "{:?}", gate.regressions);
     assert!(gate
         .regression_on(K61, "strict", "ptrace-outside")

@@ -163,7 +163,7 @@ fn gate_exit_codes() {
 #[test]
 fn exit_codes_are_in_every_help_and_in_the_readme() {
     let readme = include_str!("../../README.md");
-    for (command, codes) in breakout_harness::exit_codes::ALL {
+    for (command, codes) in breakout_harness::cli::exit_codes::ALL {
         let out = breakout(&[command, "--help"]);
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(help.contains("Exit codes:"), "{command} --help:\n{help}");
@@ -268,7 +268,10 @@ fn gate_on_runs_crafted_from_the_committed_baseline() {
         .to_string();
     let release = kernel.split_whitespace().nth(1).unwrap().to_string();
     // Another release of the baseline's kernel line (a point update): compared, one line.
-    let point = format!("{}.999-test", breakout_harness::gate::kernel_line(&release));
+    let point = format!(
+        "{}.999-test",
+        breakout_harness::suite::gate::kernel_line(&release)
+    );
     let mut other_kernel = baseline.clone();
     other_kernel["environment"]["kernel"] = kernel.replace(&release, &point).into();
     if other_kernel["environment"].get("kernel_release").is_some() {

@@ -17,7 +17,7 @@
 use super::cell::cell_text;
 use super::escape::markup;
 use super::matrix::Matrix;
-use crate::gate::GateReport;
+use crate::model::gate::GateReport;
 use crate::model::{ProbeResult, RunReport};
 use breakout_attacks::Verdict;
 use std::fmt::Write;
@@ -128,7 +128,7 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
     for (kernel, part) in &parts {
         let matrix = Matrix::of(part);
         for profile in matrix.profiles.iter().copied() {
-            let control = crate::gate::configuration_without_layers(part, profile);
+            let control = crate::model::configuration_without_layers(part, profile);
             let cases = matrix
                 .column(profile)
                 .map(|r| (r, case_of(r, kernel.as_deref(), control, gate)))

@@ -7,7 +7,7 @@ use super::cell::{layers_text, Shade, Tally};
 use super::environment;
 use super::escape::markdown_cell;
 use super::matrix::Matrix;
-use crate::gate::GateReport;
+use crate::model::gate::GateReport;
 use crate::model::{ProbeResult, RunReport};
 use breakout_attacks::Verdict;
 use std::fmt::Write;
@@ -122,7 +122,7 @@ fn matrix_block(out: &mut String, report: &RunReport, label: &str) {
             .column(profile)
             .filter(|r| super::matrix::one_layer_from_escaping(r))
             .count();
-        let control = if crate::gate::configuration_without_layers(report, profile) {
+        let control = if crate::model::configuration_without_layers(report, profile) {
             " (positive control: no layers, every probe must escape)"
         } else {
             ""
@@ -237,7 +237,7 @@ fn gate_sections(out: &mut String, gate: &GateReport, baseline: &str) {
         let _ = writeln!(
             out,
             "- new (not in the baseline): {}`{}` under {}: {}",
-            markdown_cell(&crate::gate::kernel_prefix(&n.kernel)),
+            markdown_cell(&crate::model::gate::kernel_prefix(&n.kernel)),
             markdown_cell(&n.probe),
             markdown_cell(&n.profile),
             markdown_cell(&n.cell)
@@ -250,7 +250,7 @@ fn findings_section(out: &mut String, report: &RunReport) {
     let mut escapes = Vec::new();
     let mut controls = Vec::new();
     for r in &report.results {
-        let control = crate::gate::configuration_without_layers(report, &r.profile);
+        let control = crate::model::configuration_without_layers(report, &r.profile);
         match (control, r.verdict) {
             (false, Verdict::Escaped) => escapes.push(r),
             (true, Verdict::Blocked | Verdict::Inconclusive) => controls.push(r),
@@ -298,7 +298,7 @@ fn findings_section(out: &mut String, report: &RunReport) {
 /// "[release] " before a result of a run on several kernels.
 fn kernel_label(report: &RunReport, r: &ProbeResult) -> String {
     if report.multi_kernel() {
-        markdown_cell(&crate::gate::kernel_prefix(report.kernel_of(r)))
+        markdown_cell(&crate::model::gate::kernel_prefix(report.kernel_of(r)))
     } else {
         String::new()
     }

@@ -3,8 +3,8 @@
 //! report.html, junit.xml, report.md). Files of different selections, a shard given twice or
 //! missing are refused with one line naming the files (see `exit_codes::MERGE`).
 
-use crate::gate;
 use crate::report::{self, Format};
+use crate::suite::gate;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -35,7 +35,7 @@ pub fn run(args: MergeArgs) -> u8 {
         eprintln!("breakout merge: --out: {e}");
         return 2;
     }
-    let merged = match crate::guests::merge(&files) {
+    let merged = match crate::suite::guests::merge(&files) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("breakout merge: {e}");

@@ -2,15 +2,15 @@
 //! at once (`--vms N`), or one shard of a CI job matrix (`--shard K/N`), and `breakout merge`,
 //! which puts shards' results back together.
 //!
-//! Every part is an ordinary run of [`crate::run::execute_part`] on a smaller plan; the parts'
+//! Every part is an ordinary run of [`crate::suite::host::execute_part`] on a smaller plan; the parts'
 //! reports are merged into one that reads like an unsplit run: results in the plan's order
 //! (kernel by kernel), the whole selection, and every kernel's environment. Splitting changes
 //! which guest a launch runs in, never what is launched or how it is judged.
 
 use crate::model::{Environment, GuestEvent, ProbeResult, RunReport, Selection, Timings};
-use crate::plan::{Job, RunPlan};
-use crate::run::{Binaries, Observer, RunError, VmArgs};
-use crate::shard::Shard;
+use crate::suite::host::{Binaries, Observer, RunError, VmArgs};
+use crate::suite::plan::{Job, RunPlan};
+use crate::suite::shard::Shard;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -133,7 +133,9 @@ pub fn execute(
         let reports = if parts.len() <= 1 {
             // One guest (or none, for an empty shard): no thread.
             match parts.first() {
-                Some(p) => vec![crate::run::execute_part(p, &one, binaries, observer)?],
+                Some(p) => vec![crate::suite::host::execute_part(
+                    p, &one, binaries, observer,
+                )?],
                 None => Vec::new(),
             }
         } else {
@@ -145,9 +147,9 @@ pub fn execute(
     // The whole plan's order and selection: the report reads like one unsplit run.
     order_like(&mut report.results, plan);
     report.profiles = plan.profiles();
-    report.selection = Some(crate::run::selection(plan, vm));
+    report.selection = Some(crate::suite::host::selection(plan, vm));
     report.timings.total_ms = started.elapsed().as_millis() as u64;
-    report.environment.external_probes = crate::file_probes::external_ids(&plan.jobs);
+    report.environment.external_probes = crate::suite::file_probes::external_ids(&plan.jobs);
     Ok(report)
 }
 
@@ -164,7 +166,9 @@ fn run_parallel(
             .iter()
             .map(|part| {
                 let mut forward = Forward(tx.clone());
-                scope.spawn(move || crate::run::execute_part(part, vm, binaries, &mut forward))
+                scope.spawn(move || {
+                    crate::suite::host::execute_part(part, vm, binaries, &mut forward)
+                })
             })
             .collect();
         // The last sender goes with the last thread: the loop ends when every guest is done.
@@ -449,7 +453,7 @@ pub fn merge(files: &[(PathBuf, RunReport)]) -> Result<RunReport, MergeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::RunPlan;
+    use crate::suite::plan::RunPlan;
 
     #[test]
     fn a_plan_splits_by_probe_into_disjoint_parts_that_cover_it() {
@@ -515,7 +519,7 @@ mod tests {
             },
             kernels: Vec::new(),
             profiles: plan.profiles(),
-            selection: Some(crate::run::selection(&plan, &VmArgs::default())),
+            selection: Some(crate::suite::host::selection(&plan, &VmArgs::default())),
             results,
             timings: Timings::default(),
         }
@@ -542,10 +546,10 @@ mod tests {
             serde_json::to_value(&merged).unwrap(),
             serde_json::to_value(&whole).unwrap()
         );
-        let gate = crate::gate::compare(&whole, &merged);
+        let gate = crate::suite::gate::compare(&whole, &merged);
         assert!(gate.passed() && gate.changes.is_empty() && gate.new_results.is_empty());
         // A shard alone is judged on its own probes only.
-        let gate = crate::gate::compare(&whole, &files[0].1);
+        let gate = crate::suite::gate::compare(&whole, &files[0].1);
         assert!(gate.passed(), "{:?}", gate.regressions);
         assert_eq!(gate.compared, files[0].1.results.len());
 

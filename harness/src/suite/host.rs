@@ -11,7 +11,9 @@ use crate::model::{
     Environment, Evidence, GuestEvent, ProbeResult, ProfileInfo, RunReport, Selection, Timings,
     TrialRecord, SCHEMA_VERSION,
 };
-use crate::plan::{GuestOptions, GuestPlan, Job, KnownTrial, RunPlan, VmGroup, GUEST_PLAN_PATH};
+use crate::suite::plan::{
+    GuestOptions, GuestPlan, Job, KnownTrial, RunPlan, VmGroup, GUEST_PLAN_PATH,
+};
 use breakout_attacks::Verdict;
 use breakout_vm::{Accel, GuestFile, Stream, VmConfig, VmSink};
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,7 +116,7 @@ pub struct VmArgs {
     /// Run only part K of N of the plan (by probe; one part per CI job): `breakout merge` puts
     /// the parts' results.json back together.
     #[arg(long, value_name = "K/N")]
-    pub shard: Option<crate::shard::Shard>,
+    pub shard: Option<crate::suite::shard::Shard>,
     /// Guest memory in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub memory: u32,
@@ -176,7 +178,7 @@ pub fn execute(
     binaries: &Binaries,
     observer: &mut dyn Observer,
 ) -> Result<RunReport, RunError> {
-    crate::guests::execute(plan, vm, binaries, observer)
+    crate::suite::guests::execute(plan, vm, binaries, observer)
 }
 
 /// Run the plan on one kernel (the first of `vm.kernels`, or the default): one fresh VM per
@@ -228,7 +230,7 @@ pub fn execute_part(
             r
         })
         .collect();
-    environment.external_probes = crate::file_probes::external_ids(&plan.jobs);
+    environment.external_probes = crate::suite::file_probes::external_ids(&plan.jobs);
     Ok(RunReport {
         schema_version: SCHEMA_VERSION,
         breakout_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -265,7 +267,7 @@ pub fn selection(plan: &RunPlan, vm: &VmArgs) -> Selection {
 }
 
 /// Rerun what a baseline covers: its configurations (our profiles by name) and probes.
-pub fn plan_like(baseline: &RunReport) -> Result<RunPlan, crate::plan::PlanError> {
+pub fn plan_like(baseline: &RunReport) -> Result<RunPlan, crate::suite::plan::PlanError> {
     let profiles: Vec<String> = baseline
         .profiles
         .iter()
@@ -343,11 +345,12 @@ fn run_group(
         observer.booting(&group.label, attempt);
 
         let mut config = vm_config(vm, binaries, &plan_path);
-        if guest_plan
-            .configurations
-            .iter()
-            .any(|c| matches!(c.kind, crate::plan::ConfigurationKind::Adapter { .. }))
-        {
+        if guest_plan.configurations.iter().any(|c| {
+            matches!(
+                c.kind,
+                crate::suite::plan::ConfigurationKind::Adapter { .. }
+            )
+        }) {
             // The external runtimes' binaries, at their host paths (the VM adds their libraries).
             for path in crate::adapters::guest_files() {
                 config.files.push(GuestFile {
@@ -359,7 +362,7 @@ fn run_group(
         // File probes: their directories, under the path sandboxes see.
         config
             .files
-            .extend(crate::file_probes::guest_files(&guest_plan.jobs));
+            .extend(crate::suite::file_probes::guest_files(&guest_plan.jobs));
         for c in &guest_plan.configurations {
             for path in c.guest_files() {
                 config.files.push(GuestFile {

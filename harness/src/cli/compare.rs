@@ -5,10 +5,10 @@
 //!
 //! Exit codes: 0 the comparison ran (escapes are findings), 2 bad input or a failed run.
 
-use crate::cmd_run;
+use crate::cli::progress;
 use crate::model::RunReport;
-use crate::plan::{Configuration, ConfigurationKind, RunPlan};
 use crate::report::{self, Format};
+use crate::suite::plan::{Configuration, ConfigurationKind, RunPlan};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -29,14 +29,14 @@ pub struct CompareArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
-    pub file_probes: breakout_harness::file_probes::FileProbeArgs,
+    pub file_probes: crate::suite::file_probes::FileProbeArgs,
     #[command(flatten)]
-    pub vm: crate::run::VmArgs,
+    pub vm: crate::suite::host::VmArgs,
 }
 
 /// The configuration a name stands for, checked on the host before anything boots: a runtime
 /// spec (`oci:PATH`, `cmd:'...'`, `podman:'...'`, a short name) or one of our profiles.
-pub fn configuration(name: &str) -> Result<Configuration, crate::plan::PlanError> {
+pub fn configuration(name: &str) -> Result<Configuration, crate::suite::plan::PlanError> {
     Configuration::named(name)
 }
 
@@ -97,7 +97,7 @@ pub fn run(args: CompareArgs) -> u8 {
             return 2;
         }
     };
-    let report = match cmd_run::execute(&plan, &args.vm) {
+    let report = match progress::execute(&plan, &args.vm) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("breakout compare: {e:#}");
