@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub mod gate;
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The oldest schema version [`upgrade`] still reads.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
@@ -20,7 +20,12 @@ pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 pub struct RunReport {
     pub schema_version: u32,
     pub breakout_version: String,
+    /// The environment of the first kernel (of the only one in a run on one kernel).
     pub environment: Environment,
+    /// Every kernel's environment, in run order, when the run used more than one kernel
+    /// (`run --kernel A --kernel B`); empty otherwise ([`RunReport::environments`] reads both).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<Environment>,
     pub profiles: Vec<ProfileInfo>,
     /// What the run was asked to cover. `None` only in files of schema 1, which did not record
     /// it: readers then take "everything the file holds" ([`RunReport::covered`]).
@@ -45,6 +50,13 @@ pub struct Selection {
     /// The positive control `none` was added because no selected profile is without layers.
     #[serde(default)]
     pub added_positive_control: bool,
+    /// Every `--kernel` given, when more than one (then `kernel` is the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<String>,
+    /// The part of the selection this file holds (`run --shard K/N`); absent for a whole run and
+    /// for shards merged back together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::suite::shard::Shard>,
 }
 
 /// What a file covers: its recorded selection, or (schema 1) what it holds.
@@ -70,7 +82,10 @@ impl RunReport {
         match &self.selection {
             Some(s) => Coverage {
                 profiles: s.profiles.iter().cloned().collect(),
-                probes: s.probes.iter().cloned().collect(),
+                probes: match s.shard {
+                    Some(shard) => shard.probes_of(&s.probes).into_iter().collect(),
+                    None => s.probes.iter().cloned().collect(),
+                },
                 ablation: s.ablation,
                 recorded: true,
             },
@@ -83,6 +98,83 @@ impl RunReport {
                 }) || !self.results.iter().any(|r| r.verdict == Verdict::Blocked),
                 recorded: false,
             },
+        }
+    }
+}
+
+impl RunReport {
+    /// Every kernel's environment, in run order (one for a run on one kernel).
+    pub fn environments(&self) -> Vec<&Environment> {
+        if self.kernels.is_empty() {
+            vec![&self.environment]
+        } else {
+            self.kernels.iter().collect()
+        }
+    }
+
+    /// The kernel a result was measured on: its own, or (a result built without one) the
+    /// report's.
+    pub fn kernel_of<'a>(&'a self, r: &'a ProbeResult) -> &'a str {
+        if r.kernel.is_empty() {
+            &self.environment.kernel_release
+        } else {
+            &r.kernel
+        }
+    }
+
+    /// The kernel releases the results were measured on, in run order (the environment's for a
+    /// run without results; possibly empty when nothing recorded one).
+    pub fn kernel_releases(&self) -> Vec<String> {
+        let mut releases: Vec<String> = Vec::new();
+        for r in &self.results {
+            let k = self.kernel_of(r);
+            if !releases.iter().any(|x| x == k) {
+                releases.push(k.to_string());
+            }
+        }
+        if self.results.is_empty() {
+            releases = self
+                .environments()
+                .iter()
+                .map(|e| e.kernel_release.clone())
+                .collect();
+            releases.dedup();
+        }
+        releases
+    }
+
+    /// More than one kernel: every report gets a kernel dimension.
+    pub fn multi_kernel(&self) -> bool {
+        self.kernel_releases().len() > 1
+    }
+
+    /// The environment of one kernel release.
+    pub fn environment_of(&self, release: &str) -> Option<&Environment> {
+        self.environments()
+            .into_iter()
+            .find(|e| e.kernel_release == release)
+    }
+
+    /// The part of the run measured on one kernel, as a run of its own (its environment, its
+    /// results; `kernels` empty).
+    pub fn on_kernel(&self, release: &str) -> RunReport {
+        RunReport {
+            schema_version: self.schema_version,
+            breakout_version: self.breakout_version.clone(),
+            environment: self
+                .environment_of(release)
+                .cloned()
+                .unwrap_or_else(|| self.environment.clone()),
+            kernels: Vec::new(),
+            profiles: self.profiles.clone(),
+            selection: self.selection.clone(),
+            results: self
+                .results
+                .iter()
+                .filter(|r| self.kernel_of(r) == release)
+                .cloned()
+                .collect(),
+            timings: self.timings.clone(),
         }
     }
 }
@@ -127,6 +219,10 @@ pub struct ProfileInfo {
 pub struct ProbeResult {
     pub probe: String,
     pub profile: String,
+    /// The kernel release (`uname -r`) the result was measured on: with `--kernel A --kernel B`
+    /// one run holds each (probe, profile) once per kernel.
+    #[serde(default)]
+    pub kernel: String,
     pub verdict: Verdict,
     /// One line from the oracle.
     pub reason: String,
@@ -432,7 +528,8 @@ pub enum UpgradeError {
     Json(#[from] serde_json::Error),
 }
 
-/// Read a results document of any supported schema version into the current model. Version 1
+/// Read a results document of any supported schema version into the current model. Versions 1
+/// and 2 lack `results[].kernel` (taken from the environment's release). Version 1
 /// lacks `selection` (left `None`: "everything the file holds"), `environment.kernel_release`
 /// (taken from `kernel`), `attribution.candidates` (read back from the ablation runs), and
 /// counted `depth` as the number of sufficient layers (recomputed).
@@ -447,6 +544,17 @@ pub fn upgrade(text: &str) -> Result<RunReport, UpgradeError> {
     }
     // Parsed from the text (not from `value`) so a wrong field is reported with its line.
     let mut report: RunReport = serde_json::from_str(text)?;
+    if found < 3 {
+        // Versions 1 and 2 hold one kernel, named in the environment.
+        let release = match report.environment.kernel_release.as_str() {
+            "" => release_of(&report.environment.kernel),
+            r => r.to_string(),
+        };
+        for r in &mut report.results {
+            r.kernel = release.clone();
+        }
+        report.kernels.clear();
+    }
     if found < 2 {
         report.selection = None;
         for r in &mut report.results {

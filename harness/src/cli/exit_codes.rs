@@ -6,9 +6,10 @@
 //! use codes a command rarely does (125, 240-250).
 
 /// (subcommand, one line per code as `CODE  meaning`).
-pub const ALL: [(&str, &[&str]); 7] = [
+pub const ALL: [(&str, &[&str]); 8] = [
     ("run", RUN),
     ("gate", GATE),
+    ("merge", MERGE),
     ("compare", COMPARE),
     ("explain", EXPLAIN),
     ("list", LIST),
@@ -27,6 +28,11 @@ pub const GATE: &[&str] = &[
     "0    no regression",
     "1    a regression (or another kernel release with --strict-kernel)",
     "2    a file cannot be read or is not a results file, or the run failed",
+];
+
+pub const MERGE: &[&str] = &[
+    "0    merged and written",
+    "2    a file cannot be read, the files are not every shard of one run (other selections, a shard twice or missing), or --out cannot be written",
 ];
 
 pub const COMPARE: &[&str] = &[

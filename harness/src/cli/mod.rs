@@ -9,6 +9,7 @@ pub mod gate;
 pub mod guest_exec;
 pub mod lab;
 pub mod list;
+pub mod merge;
 pub mod new_probe;
 pub mod progress;
 pub mod run;

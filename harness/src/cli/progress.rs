@@ -12,7 +12,7 @@ use std::time::Instant;
 /// Run a plan with the binaries beside this one and a progress display on stderr.
 pub fn execute(plan: &RunPlan, vm: &VmArgs) -> anyhow::Result<RunReport> {
     let binaries = Binaries::beside_current_exe()?;
-    let mut progress = Progress::new(plan.jobs.len());
+    let mut progress = Progress::new(crate::suite::guests::result_count(plan, vm));
     let report = host::execute(plan, vm, &binaries, &mut progress);
     progress.finish();
     Ok(report?)

@@ -91,16 +91,68 @@ pub fn render_compared(report: &RunReport) -> String {
 
 /// report.md; with `gate` (the gate's findings and the baseline's name) it leads with them.
 pub fn render_gated(report: &RunReport, gate: Option<(&GateReport, &str)>) -> String {
-    let matrix = Matrix::of(report);
     let mut out = String::from("### breakout results\n\n");
     match gate {
         Some((gate, baseline)) => gate_sections(&mut out, gate, baseline),
         None => findings_section(&mut out, report),
     }
+    if !report.multi_kernel() {
+        matrix_block(&mut out, report, "");
+        environment_block(&mut out, report, "");
+    } else {
+        differs_by_kernel(&mut out, report);
+        for kernel in report.kernel_releases() {
+            let part = report.on_kernel(&kernel);
+            let label = format!(" on kernel {kernel}");
+            matrix_block(&mut out, &part, &label);
+            environment_block(&mut out, &part, &label);
+        }
+    }
+    out
+}
 
+/// The cells whose verdict or layers differ by kernel, each kernel's cell side by side.
+fn differs_by_kernel(out: &mut String, report: &RunReport) {
+    let kernels = report.kernel_releases();
+    let differences = super::matrix::kernel_differences(report);
     let _ = writeln!(
         out,
-        "\n<details><summary>Matrix: {} probe(s) x {} configuration(s)</summary>\n",
+        "\n#### Differs by kernel ({} cell(s))\n",
+        differences.len()
+    );
+    if differences.is_empty() {
+        out.push_str("Every cell is the same on every kernel.\n");
+        return;
+    }
+    out.push_str("| probe | configuration |");
+    for k in &kernels {
+        let _ = write!(out, " {} |", markdown_cell(k));
+    }
+    out.push_str("\n|---|---|");
+    for _ in &kernels {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for d in &differences {
+        let _ = write!(
+            out,
+            "| `{}` | {} |",
+            markdown_cell(&d.probe),
+            markdown_cell(&d.profile)
+        );
+        for (_, cell) in &d.cells {
+            let _ = write!(out, " {} |", markdown_cell(cell));
+        }
+        out.push('\n');
+    }
+}
+
+/// The matrix of a run on one kernel, folded; `label` names the kernel in a run on several.
+fn matrix_block(out: &mut String, report: &RunReport, label: &str) {
+    let matrix = Matrix::of(report);
+    let _ = writeln!(
+        out,
+        "\n<details><summary>Matrix{label}: {} probe(s) x {} configuration(s)</summary>\n",
         matrix.probes.len(),
         matrix.profiles.len()
     );
@@ -167,10 +219,14 @@ capability that, kept, lets it through · seccomp(call): the syscall denied\n",
         );
     }
     out.push_str("\n</details>\n");
+}
+
+/// The environment of a run on one kernel, folded.
+fn environment_block(out: &mut String, report: &RunReport, label: &str) {
     let env = &report.environment;
     let _ = write!(
         out,
-        "\n<details><summary>Environment: {}</summary>\n\n- LSMs: {}\n- sysctls: {}\n- CPU vulnerabilities: {}\n- breakout {} (results schema {}); time {} (boot {}, probe runs {}, ablation {})\n\n</details>\n",
+        "\n<details><summary>Environment{label}: {}</summary>\n\n- LSMs: {}\n- sysctls: {}\n- CPU vulnerabilities: {}\n- breakout {} (results schema {}); time {} (boot {}, probe runs {}, ablation {})\n\n</details>\n",
         markdown_cell(&environment::headline(env)),
         markdown_cell(&environment::lsms(env)),
         markdown_cell(&environment::sysctls(env)),
@@ -182,7 +238,6 @@ capability that, kept, lets it through · seccomp(call): the syscall denied\n",
         seconds(report.timings.probes_ms),
         seconds(report.timings.ablation_ms),
     );
-    out
 }
 
 /// The gate's verdict, its notes, the regressions, then what changed and what is new.
@@ -221,7 +276,8 @@ fn gate_sections(out: &mut String, gate: &GateReport, baseline: &str) {
     for n in &gate.new_results {
         let _ = writeln!(
             out,
-            "- new (not in the baseline): `{}` under {}: {}",
+            "- new (not in the baseline): {}`{}` under {}: {}",
+            markdown_cell(&crate::model::gate::kernel_prefix(&n.kernel)),
             markdown_cell(&n.probe),
             markdown_cell(&n.profile),
             markdown_cell(&n.cell)
@@ -251,7 +307,8 @@ fn findings_section(out: &mut String, report: &RunReport) {
         for r in escapes {
             let _ = writeln!(
                 out,
-                "- 🔴 `{}` under {}: {}",
+                "- 🔴 {}`{}` under {}: {}",
+                kernel_label(report, r),
                 markdown_cell(&r.probe),
                 markdown_cell(&r.profile),
                 markdown_cell(&r.reason)
@@ -267,13 +324,23 @@ fn findings_section(out: &mut String, report: &RunReport) {
         for r in controls {
             let _ = writeln!(
                 out,
-                "- `{}` under {}: {}: {}",
+                "- {}`{}` under {}: {}: {}",
+                kernel_label(report, r),
                 markdown_cell(&r.probe),
                 markdown_cell(&r.profile),
                 crate::model::verdict_name(r.verdict),
                 markdown_cell(&r.reason)
             );
         }
+    }
+}
+
+/// "[release] " before a result of a run on several kernels.
+fn kernel_label(report: &RunReport, r: &ProbeResult) -> String {
+    if report.multi_kernel() {
+        markdown_cell(&crate::model::gate::kernel_prefix(report.kernel_of(r)))
+    } else {
+        String::new()
     }
 }
 

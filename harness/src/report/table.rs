@@ -37,13 +37,104 @@ fn ansi(shade: Shade) -> &'static str {
 const RESET: &str = "\x1b[0m";
 
 pub fn render(report: &RunReport, colour: bool) -> String {
-    let matrix = Matrix::of(report);
     let mut out = String::new();
     let _ = writeln!(
         out,
         "breakout {} (results schema {})",
         report.breakout_version, report.schema_version
     );
+    if !report.multi_kernel() {
+        let (matrix, summary, width) = kernel_part(report, colour);
+        out.push_str(&matrix);
+        configurations(&mut out, report, width);
+        out.push_str(&summary);
+    } else {
+        // A kernel dimension: each kernel's environment, matrix and summary, then the cells
+        // that differ by kernel.
+        let mut width = 0;
+        for kernel in report.kernel_releases() {
+            let _ = writeln!(out, "\n=== kernel {kernel} ===");
+            let (matrix, summary, w) = kernel_part(&report.on_kernel(&kernel), colour);
+            out.push_str(&matrix);
+            out.push_str(&summary);
+            width = width.max(w);
+        }
+        configurations(&mut out, report, width);
+        out.push_str(&differs_by_kernel(report));
+    }
+    let t = &report.timings;
+    let _ = writeln!(
+        out,
+        "\ntime: {} total (boot {}, probe runs {}, ablation {})",
+        seconds(t.total_ms),
+        seconds(t.boot_ms),
+        seconds(t.probes_ms),
+        seconds(t.ablation_ms)
+    );
+    if let Some(l) = &t.launches {
+        let _ = writeln!(
+            out,
+            "launches: probe runs {}; ablation {}",
+            l.probes.summary(),
+            l.ablation.summary()
+        );
+    }
+    out.push_str(LEGEND);
+    out
+}
+
+/// "differs by kernel:" and one line per cell whose verdict or layers differ by kernel, with
+/// each kernel's cell; nothing for a run on one kernel.
+pub fn differs_by_kernel(report: &RunReport) -> String {
+    if !report.multi_kernel() {
+        return String::new();
+    }
+    let differences = super::matrix::kernel_differences(report);
+    let mut out = format!("\ndiffers by kernel ({} cell(s)):\n", differences.len());
+    if differences.is_empty() {
+        out.push_str("  none: every cell is the same on every kernel\n");
+    }
+    for d in &differences {
+        let cells: Vec<String> = d.cells.iter().map(|(k, c)| format!("{k}: {c}")).collect();
+        let _ = writeln!(
+            out,
+            "  {} under {}: {}",
+            d.probe,
+            d.profile,
+            cells.join("; ")
+        );
+    }
+    out
+}
+
+/// The configurations and their layers.
+fn configurations(out: &mut String, report: &RunReport, probe_width: usize) {
+    out.push_str("\nconfigurations:\n");
+    for info in &report.profiles {
+        let layers: Vec<&str> = info.layers.iter().map(|l| l.name()).collect();
+        let _ = writeln!(
+            out,
+            "  {:probe_width$}  {}{}: {}",
+            info.name,
+            info.runtime,
+            if info.inferred {
+                " (layers inferred from its flags; attribution from evidence)"
+            } else {
+                ""
+            },
+            if layers.is_empty() {
+                "no layers".to_string()
+            } else {
+                layers.join(", ")
+            }
+        );
+    }
+}
+
+/// The environment and matrix of a run on one kernel, its summary, and the probe column's width.
+fn kernel_part(report: &RunReport, colour: bool) -> (String, String, usize) {
+    let matrix = Matrix::of(report);
+    let mut out = String::new();
     out.push_str(&environment::text_block(&report.environment));
     out.push('\n');
 
@@ -100,28 +191,7 @@ pub fn render(report: &RunReport, colour: bool) -> String {
         out.push('\n');
     }
 
-    out.push_str("\nconfigurations:\n");
-    for info in &report.profiles {
-        let layers: Vec<&str> = info.layers.iter().map(|l| l.name()).collect();
-        let _ = writeln!(
-            out,
-            "  {:probe_width$}  {}{}: {}",
-            info.name,
-            info.runtime,
-            if info.inferred {
-                " (layers inferred from its flags; attribution from evidence)"
-            } else {
-                ""
-            },
-            if layers.is_empty() {
-                "no layers".to_string()
-            } else {
-                layers.join(", ")
-            }
-        );
-    }
-
-    out.push_str("\nsummary:\n");
+    let mut summary = String::from("\nsummary:\n");
     for profile in &matrix.profiles {
         let tally = Tally::of(matrix.column(profile));
         let shallow = matrix
@@ -129,30 +199,12 @@ pub fn render(report: &RunReport, colour: bool) -> String {
             .filter(|r| super::matrix::one_layer_from_escaping(r))
             .count();
         let _ = writeln!(
-            out,
+            summary,
             "  {profile:probe_width$}  {} escaped, {} blocked ({} one layer from escaping), {} inconclusive, {} skipped",
             tally.escaped, tally.blocked, shallow, tally.inconclusive, tally.skipped
         );
     }
-    let t = &report.timings;
-    let _ = writeln!(
-        out,
-        "\ntime: {} total (boot {}, probe runs {}, ablation {})",
-        seconds(t.total_ms),
-        seconds(t.boot_ms),
-        seconds(t.probes_ms),
-        seconds(t.ablation_ms)
-    );
-    if let Some(l) = &t.launches {
-        let _ = writeln!(
-            out,
-            "launches: probe runs {}; ablation {}",
-            l.probes.summary(),
-            l.ablation.summary()
-        );
-    }
-    out.push_str(LEGEND);
-    out
+    (out, summary, probe_width)
 }
 
 const LEGEND: &str =

@@ -543,6 +543,8 @@ impl Orchestrator<'_> {
             _ => attribution,
         };
         ProbeResult {
+            // The host fills the release in (it knows the guest's environment).
+            kernel: String::new(),
             probe: job.probe.clone(),
             profile: job.profile.clone(),
             verdict: record.verdict,

@@ -35,6 +35,9 @@ pub enum RunError {
     CurrentExe(std::io::Error),
     #[error("cannot write the guest plan: {0}")]
     Plan(String),
+    /// A kernel that is unknown or cannot be fetched, found before any guest boots.
+    #[error("{0}")]
+    Kernel(String),
     #[error("the VM for {group} failed: {source}")]
     Vm {
         group: String,
@@ -99,9 +102,21 @@ pub struct VmArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: AccelArg,
     /// The kernel: debian-12 (the default, Linux 6.1), debian-13 (Linux 6.12), both Debian cloud
-    /// kernels fetched once into the cache, or the path of a bzImage.
-    #[arg(long, value_name = "PATH")]
-    pub kernel: Option<PathBuf>,
+    /// kernels fetched once into the cache, or the path of a bzImage. Repeat to run the plan on
+    /// each kernel (one guest per kernel; every report gets a kernel dimension).
+    #[arg(long = "kernel", value_name = "PATH")]
+    pub kernels: Vec<PathBuf>,
+    /// Split the plan over this many guests run at once (each with --cpus CPUs); the results
+    /// are merged, the verdicts the same.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub vms: u32,
+    /// CPUs of each guest (launches run at once in a guest: as many as it has CPUs).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub cpus: u32,
+    /// Run only part K of N of the plan (by probe; one part per CI job): `breakout merge` puts
+    /// the parts' results.json back together.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::suite::shard::Shard>,
     /// Guest memory in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub memory: u32,
@@ -127,7 +142,10 @@ impl Default for VmArgs {
     fn default() -> Self {
         VmArgs {
             accel: AccelArg::Auto,
-            kernel: None,
+            kernels: Vec::new(),
+            vms: 1,
+            cpus: 2,
+            shard: None,
             memory: 1024,
             probe_timeout: 20,
             vm_timeout: 1800,
@@ -152,8 +170,20 @@ impl Observer for Quiet {
     fn event(&mut self, _event: &GuestEvent) {}
 }
 
-/// Run the plan: one fresh VM per group.
+/// Run the plan on every kernel of `vm`, split over `vm.vms` guests, the part `vm.shard` of it
+/// (see [`crate::guests`]).
 pub fn execute(
+    plan: &RunPlan,
+    vm: &VmArgs,
+    binaries: &Binaries,
+    observer: &mut dyn Observer,
+) -> Result<RunReport, RunError> {
+    crate::suite::guests::execute(plan, vm, binaries, observer)
+}
+
+/// Run the plan on one kernel (the first of `vm.kernels`, or the default): one fresh VM per
+/// group, one after the other. Every result carries the guest's kernel release.
+pub fn execute_part(
     plan: &RunPlan,
     vm: &VmArgs,
     binaries: &Binaries,
@@ -196,16 +226,25 @@ pub fn execute(
     timings.boot_ms = timings
         .total_ms
         .saturating_sub(timings.probes_ms + timings.ablation_ms);
-    let ordered = plan.jobs.iter().filter_map(|j| results.remove(j)).collect();
     let mut environment = environment.unwrap_or_default();
     if environment.kernel_release.is_empty() {
         environment.kernel_release = crate::model::release_of(&environment.kernel);
     }
+    let ordered = plan
+        .jobs
+        .iter()
+        .filter_map(|j| results.remove(j))
+        .map(|mut r| {
+            r.kernel = environment.kernel_release.clone();
+            r
+        })
+        .collect();
     environment.external_probes = crate::suite::file_probes::external_ids(&plan.jobs);
     Ok(RunReport {
         schema_version: SCHEMA_VERSION,
         breakout_version: env!("CARGO_PKG_VERSION").to_string(),
         environment,
+        kernels: Vec::new(),
         profiles: plan.profiles(),
         selection: Some(selection(plan, vm)),
         results: ordered,
@@ -225,8 +264,14 @@ pub fn selection(plan: &RunPlan, vm: &VmArgs) -> Selection {
         profiles: plan.configurations.iter().map(|c| c.name.clone()).collect(),
         probes,
         ablation: !vm.no_ablation,
-        kernel: vm.kernel.as_ref().map(|k| k.display().to_string()),
+        kernel: vm.kernels.first().map(|k| k.display().to_string()),
         added_positive_control: plan.added_positive_control.is_some(),
+        kernels: if vm.kernels.len() > 1 {
+            vm.kernels.iter().map(|k| k.display().to_string()).collect()
+        } else {
+            Vec::new()
+        },
+        shard: vm.shard,
     }
 }
 
@@ -299,7 +344,8 @@ fn run_group(
             options: GuestOptions {
                 probe_timeout_ms: vm.probe_timeout * 1000,
                 ablate: !vm.no_ablation,
-                workers: 2,
+                // As many launches at once as the guest has CPUs.
+                workers: vm.cpus.max(1) as usize,
                 announce_trials: group.ends_guest,
             },
             known_trials: known.clone(),
@@ -427,6 +473,7 @@ fn run_group(
                     let result = ProbeResult {
                         probe: job.probe.clone(),
                         profile: job.profile.clone(),
+                        kernel: String::new(),
                         verdict: Verdict::Inconclusive,
                         reason: format!("the guest ended before this result: {why}"),
                         evidence: Evidence::default(),
@@ -445,14 +492,14 @@ fn run_group(
 
 fn vm_config(vm: &VmArgs, binaries: &Binaries, plan_path: &Path) -> VmConfig {
     VmConfig {
-        kernel: vm.kernel.clone(),
+        kernel: vm.kernels.first().cloned(),
         accel: match vm.accel {
             AccelArg::Auto => Accel::Auto,
             AccelArg::Kvm => Accel::Kvm,
             AccelArg::Tcg => Accel::Tcg,
         },
         memory_mib: vm.memory,
-        cpus: 2,
+        cpus: vm.cpus.max(1),
         timeout: Some(Duration::from_secs(vm.vm_timeout)),
         // A TCG boot takes seconds when the host is idle, far longer on a loaded CI machine.
         boot_timeout: Duration::from_secs(180),

@@ -59,6 +59,7 @@ pub fn result(
     attribution: Option<Attribution>,
 ) -> ProbeResult {
     ProbeResult {
+        kernel: String::new(),
         probe: probe.to_string(),
         profile: profile.to_string(),
         verdict,
@@ -199,6 +200,7 @@ pub fn sample_report() -> RunReport {
         inferred,
     };
     RunReport {
+        kernels: Vec::new(),
         schema_version: SCHEMA_VERSION,
         breakout_version: "0.1.0".to_string(),
         environment: Environment {
@@ -254,6 +256,8 @@ pub fn sample_report() -> RunReport {
             profile("bwrap", "bwrap", &[Layer::UserNs, Layer::PidNs], true),
         ],
         selection: Some(Selection {
+            kernels: Vec::new(),
+            shard: None,
             profiles: ["none", "namespaces", "strict", "bwrap"]
                 .map(String::from)
                 .to_vec(),
