@@ -214,10 +214,17 @@ fn join_parts(reports: Vec<RunReport>, parallel: Parallel) -> RunReport {
             timings: Timings::default(),
         };
     };
+    let mut measured = usize::from(first.timings.launches.is_some());
+    let mut launches = first.timings.launches.clone();
     for other in iter {
+        measured += usize::from(other.timings.launches.is_some());
+        launches = launches.or_else(|| other.timings.launches.clone());
         first.results.extend(other.results);
         first.timings = add_timings(&first.timings, &other.timings, parallel);
     }
+    // Launch medians survive a join only when a single part measured them: medians of several
+    // guests do not combine into the median of the whole (each part's own results keep theirs).
+    first.timings.launches = if measured == 1 { launches } else { None };
     first
 }
 
@@ -231,6 +238,9 @@ fn add_timings(a: &Timings, b: &Timings, parallel: Parallel) -> Timings {
         probes_ms: f(a.probes_ms, b.probes_ms),
         ablation_ms: f(a.ablation_ms, b.ablation_ms),
         total_ms: f(a.total_ms, b.total_ms),
+        // Medians of separate guests do not combine into the median of the whole; join_parts
+        // decides what the joined run keeps.
+        launches: None,
     }
 }
 
