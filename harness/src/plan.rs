@@ -695,6 +695,37 @@ mod tests {
     }
 
     #[test]
+    fn workloads_run_under_every_configuration_and_the_positive_control_gets_them_too() {
+        let mut plan =
+            RunPlan::from_names(&["strict".to_string()], &["ptrace-outside".to_string()]).unwrap();
+        plan.set_workloads(&["python".to_string(), "git".to_string()])
+            .unwrap();
+        assert_eq!(plan.workloads.len(), 2);
+        plan.add_positive_control().unwrap();
+        let none: Vec<&str> = plan
+            .workloads
+            .iter()
+            .filter(|w| w.profile == "none")
+            .map(|w| w.workload.as_str())
+            .collect();
+        assert_eq!(none, ["python", "git"]);
+        let err = plan
+            .set_workloads(&["pyhton".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("unknown workload `pyhton` (known workloads: shell-pipeline, python"),
+            "{err}"
+        );
+        // Only workloads: one VM group still runs them.
+        plan.jobs.clear();
+        plan.set_workloads(&[]).unwrap();
+        let groups = plan.vm_groups();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].workloads.len(), 12 * plan.configurations.len());
+    }
+
+    #[test]
     fn guest_plan_round_trips_and_rejects_bad_files() {
         let plan =
             RunPlan::from_names(&["strict".to_string()], &["ptrace-outside".to_string()]).unwrap();
@@ -703,12 +734,17 @@ mod tests {
             jobs: plan.jobs.clone(),
             options: GuestOptions::default(),
             known_trials: vec![],
+            workloads: vec![WorkloadJob {
+                workload: "python".into(),
+                profile: "strict".into(),
+            }],
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.json");
         guest.write(&path).unwrap();
         let back = GuestPlan::load(&path).unwrap();
         assert_eq!(back.jobs, guest.jobs);
+        assert_eq!(back.workloads, guest.workloads);
 
         std::fs::write(&path, "{").unwrap();
         let err = GuestPlan::load(&path).unwrap_err().to_string();

@@ -55,6 +55,83 @@ pub fn summary(results: &[WorkloadResult], profile: &str) -> Option<String> {
     Some(line)
 }
 
+/// A workload cell: `works`, `BROKEN: step`, `skipped`.
+pub fn cell_text(r: &WorkloadResult) -> String {
+    match (r.verdict, &r.step) {
+        (WorkloadVerdict::Works, _) => "works".into(),
+        (WorkloadVerdict::Broken, Some(step)) => format!("BROKEN: {step}"),
+        (WorkloadVerdict::Broken, None) => "BROKEN".into(),
+        (WorkloadVerdict::Skipped, _) => "skipped".into(),
+    }
+}
+
+/// The workloads x profiles grid of a report: workloads in the order they came, profiles in
+/// the report's order. Empty when the run had no workloads.
+pub struct WorkloadGrid<'a> {
+    pub workloads: Vec<&'a str>,
+    pub profiles: Vec<&'a str>,
+    results: &'a [WorkloadResult],
+}
+
+impl<'a> WorkloadGrid<'a> {
+    pub fn of(report: &'a crate::model::RunReport) -> Self {
+        let mut profiles: Vec<&str> = report.profiles.iter().map(|p| p.name.as_str()).collect();
+        let mut workloads: Vec<&str> = Vec::new();
+        for r in &report.workloads {
+            if !workloads.contains(&r.workload.as_str()) {
+                workloads.push(&r.workload);
+            }
+            if !profiles.contains(&r.profile.as_str()) {
+                profiles.push(&r.profile);
+            }
+        }
+        profiles.retain(|p| report.workloads.iter().any(|r| r.profile == *p));
+        WorkloadGrid {
+            workloads,
+            profiles,
+            results: &report.workloads,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.workloads.is_empty()
+    }
+
+    pub fn cell(&self, workload: &str, profile: &str) -> Option<&'a WorkloadResult> {
+        self.results
+            .iter()
+            .find(|r| r.workload == workload && r.profile == profile)
+    }
+}
+
+/// The summary of both halves for one profile: "2 escaped / 39 blocked; 12 of 12 workloads
+/// work" (the second half only when workloads ran under it).
+pub fn both_halves(report: &crate::model::RunReport, profile: &str) -> String {
+    let column = report.results.iter().filter(|r| r.profile == profile);
+    let (mut escaped, mut blocked, mut other) = (0, 0, 0);
+    for r in column {
+        match r.verdict {
+            breakout_attacks::Verdict::Escaped => escaped += 1,
+            breakout_attacks::Verdict::Blocked => blocked += 1,
+            _ => other += 1,
+        }
+    }
+    let mut line = String::new();
+    if escaped + blocked + other > 0 {
+        line = format!("{escaped} escaped / {blocked} blocked");
+        if other > 0 {
+            line.push_str(&format!(" ({other} inconclusive or skipped)"));
+        }
+    }
+    if let Some(w) = summary(&report.workloads, profile) {
+        if !line.is_empty() {
+            line.push_str("; ");
+        }
+        line.push_str(&w);
+    }
+    line
+}
+
 /// Workloads broken under a configuration without layers: broken workloads, not findings about
 /// a sandbox. A run with any fails like a probe that does not escape under `none`.
 pub fn broken_controls<'a>(
