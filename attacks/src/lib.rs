@@ -24,6 +24,7 @@ pub(crate) mod kit;
 pub mod pipe;
 pub mod probes;
 pub mod report;
+pub mod workloads;
 pub mod world;
 
 pub use args::{kv, ArgError, Args};

@@ -32,7 +32,29 @@ pub struct RunReport {
     #[serde(default)]
     pub selection: Option<Selection>,
     pub results: Vec<ProbeResult>,
+    /// Every (workload, profile) result: the usability half of the run.
+    #[serde(default)]
+    pub workloads: Vec<WorkloadResult>,
     pub timings: Timings,
+}
+
+/// One workload under one configuration. `verdict`: works, broken (with the failing `step`),
+/// skipped (with the reason).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkloadResult {
+    pub workload: String,
+    pub profile: String,
+    pub verdict: breakout_attacks::workloads::WorkloadVerdict,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr_tail: String,
+    pub duration_ms: u64,
+    /// The kernel release the workload ran on (as [`ProbeResult::kernel`]); empty in files that
+    /// predate it: the environment's.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kernel: String,
 }
 
 /// What a run was asked to cover: the gate judges a run only against the same part of a
@@ -57,6 +79,9 @@ pub struct Selection {
     /// for shards merged back together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::suite::shard::Shard>,
+    /// The workloads run (none: `--no-workloads`, or a file from before workloads).
+    #[serde(default)]
+    pub workloads: Vec<String>,
 }
 
 /// What a file covers: its recorded selection, or (schema 1) what it holds.
@@ -172,6 +197,19 @@ impl RunReport {
                 .results
                 .iter()
                 .filter(|r| self.kernel_of(r) == release)
+                .cloned()
+                .collect(),
+            workloads: self
+                .workloads
+                .iter()
+                .filter(|w| {
+                    let kernel = if w.kernel.is_empty() {
+                        &self.environment.kernel_release
+                    } else {
+                        &w.kernel
+                    };
+                    kernel == release
+                })
                 .cloned()
                 .collect(),
             timings: self.timings.clone(),
@@ -404,6 +442,9 @@ pub struct Timings {
     pub boot_ms: u64,
     pub probes_ms: u64,
     pub ablation_ms: u64,
+    /// The workloads' runs (host wall time).
+    #[serde(default)]
+    pub workloads_ms: u64,
     pub total_ms: u64,
     /// The median launch of each phase, measured in the guest (absent in older results).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -485,6 +526,11 @@ pub enum GuestEvent {
         profile: String,
     },
     Result(ProbeResult),
+    /// The probes and their ablation are done; the workloads start (the host times the phase).
+    WorkloadsStarted {
+        total: usize,
+    },
+    Workload(WorkloadResult),
     Done {
         probes_ms: u64,
         ablation_ms: u64,

@@ -177,6 +177,35 @@ impl Observer for Progress {
                     None => self.line(&format!("{}/{} {line}", self.done, self.total)),
                 }
             }
+            GuestEvent::WorkloadsStarted { total } => {
+                let message = format!("running {total} workloads (the usability half)");
+                self.phase("running workloads");
+                match &self.bar {
+                    Some(bar) => bar.set_message(message),
+                    None => self.line(&message),
+                }
+            }
+            GuestEvent::Workload(w) => {
+                self.done += 1;
+                self.phase("running workloads");
+                let line = format!(
+                    "workload {} under {}: {}{}",
+                    w.workload,
+                    w.profile,
+                    w.verdict.as_str(),
+                    w.step
+                        .as_ref()
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default()
+                );
+                match &self.bar {
+                    Some(bar) => {
+                        bar.inc(1);
+                        bar.set_message(line);
+                    }
+                    None => self.line(&format!("{}/{} {line}", self.done, self.total)),
+                }
+            }
             GuestEvent::Done { .. } => {
                 self.phase("shutting the VM down");
             }

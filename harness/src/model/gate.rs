@@ -51,6 +51,14 @@ pub enum Regression {
         now: Verdict,
         reason: String,
     },
+    /// A workload that worked under the profile in the baseline does not now.
+    WorkloadBroken {
+        profile: String,
+        workload: String,
+        now: Option<breakout_attacks::workloads::WorkloadVerdict>,
+        step: Option<String>,
+        reason: String,
+    },
     /// The kernel release differs and `--strict-kernel` asked for the same one.
     KernelChanged {
         baseline: String,
@@ -82,6 +90,9 @@ impl Regression {
             | Regression::PositiveControlLost { profile, probe, .. } => {
                 Some((profile.as_str(), probe.as_str()))
             }
+            Regression::WorkloadBroken {
+                profile, workload, ..
+            } => Some((profile.as_str(), workload.as_str())),
             Regression::KernelChanged { .. } | Regression::KernelNotInBaseline { .. } => None,
             Regression::OnKernel { regression, .. } => regression.pair(),
         }
@@ -106,6 +117,7 @@ impl Regression {
             Regression::Missing { .. } => "missing",
             Regression::NowSkipped { .. } => "now-skipped",
             Regression::PositiveControlLost { .. } => "positive-control",
+            Regression::WorkloadBroken { .. } => "workload-broken",
             Regression::KernelChanged { .. } => "kernel-changed",
             Regression::KernelNotInBaseline { .. } => "kernel-not-in-baseline",
             Regression::OnKernel { regression, .. } => regression.kind(),
@@ -164,6 +176,18 @@ impl fmt::Display for Regression {
                 f,
                 "{probe} under {profile}: {} but a configuration without layers must let it escape (positive control): {reason}",
                 verdict_name(*now)
+            ),
+            Regression::WorkloadBroken {
+                profile,
+                workload,
+                now,
+                step,
+                reason,
+            } => write!(
+                f,
+                "workload {workload} under {profile}: {}{} (baseline: works): {reason}",
+                now.map_or("missing from the run", |v| v.as_str()),
+                step.as_ref().map(|s| format!(" at {s}")).unwrap_or_default()
             ),
             Regression::KernelChanged { baseline, run } => write!(
                 f,

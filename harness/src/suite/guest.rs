@@ -214,6 +214,24 @@ fn orchestrate(
                 .unwrap_or_else(|p| p.into_inner()),
         ),
     };
+
+    // The usability half: every workload under every configuration asked for.
+    let workload_timeout = Duration::from_millis(plan.options.workload_timeout_ms);
+    if !plan.workloads.is_empty() {
+        sink.emit(&GuestEvent::WorkloadsStarted {
+            total: plan.workloads.len(),
+        });
+    }
+    schedule(
+        &plan.workloads,
+        |j| crate::workloads::runs_alone(&j.workload),
+        workers,
+        |job| {
+            let result =
+                crate::suite::guest_workloads::run_job(&plan, job, adapters, workload_timeout);
+            sink.emit(&GuestEvent::Workload(result));
+        },
+    );
     let (launches, reused) = (
         orchestrator.launches.load(Ordering::Relaxed),
         orchestrator.reused.load(Ordering::Relaxed),

@@ -54,6 +54,10 @@ pub fn shard_of(plan: &RunPlan, shard: Option<Shard>) -> RunPlan {
     let keep: BTreeSet<String> = shard.probes_of(&probe_order(plan)).into_iter().collect();
     let mut part = plan.clone();
     part.jobs.retain(|j| keep.contains(&j.probe));
+    // Workloads are not split: they run once, with the first shard.
+    if shard.index != 1 {
+        part.workloads.clear();
+    }
     part
 }
 
@@ -74,20 +78,25 @@ pub fn split(plan: &RunPlan, n: usize) -> Vec<RunPlan> {
     let n = n.max(1);
     let probes = probe_order(plan);
     Shard::all(n)
-        .map(|s| shard_of_probes(plan, &s.probes_of(&probes)))
-        .filter(|p| !p.jobs.is_empty())
+        .map(|s| shard_of_probes(plan, &s.probes_of(&probes), s.index == 1))
+        .filter(|p| !p.jobs.is_empty() || !p.workloads.is_empty())
         .collect()
 }
 
-fn shard_of_probes(plan: &RunPlan, probes: &[String]) -> RunPlan {
+/// The jobs of `probes`; the workloads only in the part that takes them (they are not split).
+fn shard_of_probes(plan: &RunPlan, probes: &[String], with_workloads: bool) -> RunPlan {
     let mut part = plan.clone();
     part.jobs.retain(|j| probes.contains(&j.probe));
+    if !with_workloads {
+        part.workloads.clear();
+    }
     part
 }
 
 /// How many results a run of `plan` with these arguments brings back.
 pub fn result_count(plan: &RunPlan, vm: &VmArgs) -> usize {
-    shard_of(plan, vm.shard).jobs.len() * kernels(vm).len()
+    let part = shard_of(plan, vm.shard);
+    (part.jobs.len() + part.workloads.len()) * kernels(vm).len()
 }
 
 /// What a thread running one guest tells the observer on the main thread.
@@ -211,6 +220,7 @@ fn join_parts(reports: Vec<RunReport>, parallel: Parallel) -> RunReport {
             profiles: Vec::new(),
             selection: None,
             results: Vec::new(),
+            workloads: Vec::new(),
             timings: Timings::default(),
         };
     };
@@ -220,6 +230,7 @@ fn join_parts(reports: Vec<RunReport>, parallel: Parallel) -> RunReport {
         measured += usize::from(other.timings.launches.is_some());
         launches = launches.or_else(|| other.timings.launches.clone());
         first.results.extend(other.results);
+        first.workloads.extend(other.workloads);
         first.timings = add_timings(&first.timings, &other.timings, parallel);
     }
     // Launch medians survive a join only when a single part measured them: medians of several
@@ -237,6 +248,7 @@ fn add_timings(a: &Timings, b: &Timings, parallel: Parallel) -> Timings {
         boot_ms: f(a.boot_ms, b.boot_ms),
         probes_ms: f(a.probes_ms, b.probes_ms),
         ablation_ms: f(a.ablation_ms, b.ablation_ms),
+        workloads_ms: f(a.workloads_ms, b.workloads_ms),
         total_ms: f(a.total_ms, b.total_ms),
         // Medians of separate guests do not combine into the median of the whole; join_parts
         // decides what the joined run keeps.

@@ -9,10 +9,10 @@
 
 use crate::model::{
     Environment, Evidence, GuestEvent, LaunchTimings, ProbeResult, ProfileInfo, RunReport,
-    Selection, Timings, TrialRecord, SCHEMA_VERSION,
+    Selection, Timings, TrialRecord, WorkloadResult, SCHEMA_VERSION,
 };
 use crate::suite::plan::{
-    GuestOptions, GuestPlan, Job, KnownTrial, RunPlan, VmGroup, GUEST_PLAN_PATH,
+    GuestOptions, GuestPlan, Job, KnownTrial, RunPlan, VmGroup, WorkloadJob, GUEST_PLAN_PATH,
 };
 use breakout_attacks::Verdict;
 use breakout_vm::{Accel, GuestFile, Stream, VmConfig, VmSink};
@@ -191,6 +191,7 @@ pub fn execute_part(
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
     let mut results: BTreeMap<Job, ProbeResult> = BTreeMap::new();
+    let mut workloads: BTreeMap<WorkloadJob, WorkloadResult> = BTreeMap::new();
     let mut environment: Option<Environment> = None;
     let mut timings = Timings::default();
     for group in plan.vm_groups() {
@@ -204,6 +205,16 @@ pub fn execute_part(
                 r,
             );
         }
+        for w in outcome.workloads {
+            workloads.insert(
+                WorkloadJob {
+                    workload: w.workload.clone(),
+                    profile: w.profile.clone(),
+                },
+                w,
+            );
+        }
+        timings.workloads_ms += outcome.workloads_ms;
         if environment.is_none() {
             environment = outcome.environment;
         }
@@ -225,7 +236,7 @@ pub fn execute_part(
     timings.total_ms = started.elapsed().as_millis() as u64;
     timings.boot_ms = timings
         .total_ms
-        .saturating_sub(timings.probes_ms + timings.ablation_ms);
+        .saturating_sub(timings.probes_ms + timings.ablation_ms + timings.workloads_ms);
     let mut environment = environment.unwrap_or_default();
     if environment.kernel_release.is_empty() {
         environment.kernel_release = crate::model::release_of(&environment.kernel);
@@ -239,6 +250,15 @@ pub fn execute_part(
             r
         })
         .collect();
+    let workloads = plan
+        .workloads
+        .iter()
+        .filter_map(|j| workloads.remove(j))
+        .map(|mut w: WorkloadResult| {
+            w.kernel = environment.kernel_release.clone();
+            w
+        })
+        .collect();
     environment.external_probes = crate::suite::file_probes::external_ids(&plan.jobs);
     Ok(RunReport {
         schema_version: SCHEMA_VERSION,
@@ -248,6 +268,7 @@ pub fn execute_part(
         profiles: plan.profiles(),
         selection: Some(selection(plan, vm)),
         results: ordered,
+        workloads,
         timings,
     })
 }
@@ -272,6 +293,15 @@ pub fn selection(plan: &RunPlan, vm: &VmArgs) -> Selection {
             Vec::new()
         },
         shard: vm.shard,
+        workloads: {
+            let mut ids: Vec<String> = Vec::new();
+            for job in &plan.workloads {
+                if !ids.contains(&job.workload) {
+                    ids.push(job.workload.clone());
+                }
+            }
+            ids
+        },
     }
 }
 
@@ -301,6 +331,8 @@ pub fn plan_like(baseline: &RunReport) -> Result<RunPlan, crate::suite::plan::Pl
 
 struct GroupOutcome {
     results: Vec<ProbeResult>,
+    workloads: Vec<WorkloadResult>,
+    workloads_ms: u64,
     environment: Option<Environment>,
     probes_ms: u64,
     ablation_ms: u64,
@@ -315,9 +347,12 @@ fn run_group(
     observer: &mut dyn Observer,
 ) -> Result<GroupOutcome, RunError> {
     let mut remaining: Vec<Job> = group.jobs.clone();
+    let mut remaining_workloads: Vec<WorkloadJob> = group.workloads.clone();
     let mut known: Vec<KnownTrial> = Vec::new();
     let mut outcome = GroupOutcome {
         results: Vec::new(),
+        workloads: Vec::new(),
+        workloads_ms: 0,
         environment: None,
         probes_ms: 0,
         ablation_ms: 0,
@@ -332,7 +367,11 @@ fn run_group(
                 restarts: attempt - 1,
             });
         }
-        let used: BTreeSet<&str> = remaining.iter().map(|j| j.profile.as_str()).collect();
+        let used: BTreeSet<&str> = remaining
+            .iter()
+            .map(|j| j.profile.as_str())
+            .chain(remaining_workloads.iter().map(|w| w.profile.as_str()))
+            .collect();
         let guest_plan = GuestPlan {
             configurations: plan
                 .configurations
@@ -347,8 +386,10 @@ fn run_group(
                 // As many launches at once as the guest has CPUs.
                 workers: vm.cpus.max(1) as usize,
                 announce_trials: group.ends_guest,
+                workload_timeout_ms: GuestOptions::default().workload_timeout_ms,
             },
             known_trials: known.clone(),
+            workloads: remaining_workloads.clone(),
         };
         guest_plan
             .write(&plan_path)
@@ -356,6 +397,10 @@ fn run_group(
         observer.booting(&group.label, attempt);
 
         let mut config = vm_config(vm, binaries, &plan_path);
+        if !guest_plan.workloads.is_empty() {
+            // The workloads' files come as a second image, only for a VM that runs them.
+            config.bundle = Some(crate::workloads::bundle_spec());
+        }
         if guest_plan.configurations.iter().any(|c| {
             matches!(
                 c.kind,
@@ -413,19 +458,26 @@ fn run_group(
             remaining.retain(|j| !(j.probe == r.probe && j.profile == r.profile));
         }
         outcome.results.extend(state.results.iter().cloned());
-        if let (Some(plan_at), Some(first), Some(done)) =
-            (state.plan_at, state.first_result_at, state.done_at)
-        {
-            outcome.probes_ms += (first - plan_at).as_millis() as u64;
-            outcome.ablation_ms += (done - first).as_millis() as u64;
+        for w in &state.workloads {
+            remaining_workloads.retain(|j| !(j.workload == w.workload && j.profile == w.profile));
         }
+        outcome.workloads.extend(state.workloads.iter().cloned());
         if let Some(launches) = &state.launches {
             outcome.launches = Some(launches.clone());
         }
-        if state.done.is_some() {
-            if remaining.is_empty() {
-                return Ok(outcome);
+        if let (Some(plan_at), Some(done)) = (state.plan_at, state.done_at) {
+            let workloads_at = state.first_workload_at.unwrap_or(done);
+            if let Some(first) = state.first_result_at {
+                outcome.probes_ms += (first - plan_at).as_millis() as u64;
+                outcome.ablation_ms +=
+                    workloads_at.saturating_duration_since(first).as_millis() as u64;
             }
+            if state.first_workload_at.is_some() {
+                outcome.workloads_ms += (done - workloads_at).as_millis() as u64;
+            }
+        }
+        if state.done.is_some() && remaining.is_empty() && remaining_workloads.is_empty() {
+            return Ok(outcome);
         }
         known.extend(state.finished.iter().cloned());
 
@@ -483,6 +535,20 @@ fn run_group(
                     observer.event(&GuestEvent::Result(result.clone()));
                     outcome.results.push(result);
                 }
+                for job in remaining_workloads.drain(..) {
+                    let result = WorkloadResult {
+                        workload: job.workload,
+                        profile: job.profile,
+                        verdict: breakout_attacks::workloads::WorkloadVerdict::Skipped,
+                        reason: format!("the guest ended before this result: {why}"),
+                        step: None,
+                        stderr_tail: String::new(),
+                        duration_ms: 0,
+                        kernel: String::new(),
+                    };
+                    observer.event(&GuestEvent::Workload(result.clone()));
+                    outcome.workloads.push(result);
+                }
                 return Ok(outcome);
             }
         }
@@ -534,6 +600,7 @@ struct GuestState {
     saw_plan: bool,
     environment: Option<Environment>,
     results: Vec<ProbeResult>,
+    workloads: Vec<WorkloadResult>,
     done: Option<(u64, u64)>,
     launches: Option<LaunchTimings>,
     error: Option<String>,
@@ -546,6 +613,8 @@ struct GuestState {
     /// that need ablation come after it) and the end.
     plan_at: Option<Instant>,
     first_result_at: Option<Instant>,
+    /// When the workloads started (their phase event, else their first result).
+    first_workload_at: Option<Instant>,
     done_at: Option<Instant>,
 }
 
@@ -581,6 +650,15 @@ impl VmSink for Collector<'_> {
             GuestEvent::Result(r) => {
                 self.state.first_result_at.get_or_insert_with(Instant::now);
                 self.state.results.push(r.clone());
+            }
+            GuestEvent::WorkloadsStarted { .. } => {
+                self.state.first_workload_at = Some(Instant::now());
+            }
+            GuestEvent::Workload(w) => {
+                self.state
+                    .first_workload_at
+                    .get_or_insert_with(Instant::now);
+                self.state.workloads.push(w.clone());
             }
             GuestEvent::Done {
                 probes_ms,

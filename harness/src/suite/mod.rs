@@ -9,6 +9,7 @@ pub mod environment;
 pub mod file_probes;
 pub mod gate;
 pub mod guest;
+pub mod guest_workloads;
 pub mod guests;
 pub mod host;
 pub mod lab;
