@@ -318,6 +318,9 @@ pub struct SandboxConfig {
     /// Where this config came from, for messages.
     #[serde(skip)]
     origin: PathBuf,
+    /// Record every syscall instead of filtering (`breakout learn`); not part of a profile.
+    #[serde(skip)]
+    record_syscalls: bool,
 }
 
 fn default_hostname() -> String {
@@ -423,6 +426,17 @@ impl SandboxConfig {
         self.seccomp.profile = spec.to_string();
         self.seccomp_profile = Some(profile);
         Ok(())
+    }
+
+    /// Record every syscall of the sandbox instead of filtering them (seccomp/record.rs); the
+    /// recording comes back in `Outcome::recording`. Needs root and the seccomp layer off.
+    pub fn set_record_syscalls(&mut self, on: bool) {
+        self.record_syscalls = on;
+    }
+
+    /// True when this sandbox records its syscalls.
+    pub fn records_syscalls(&self) -> bool {
+        self.record_syscalls
     }
 
     /// The loaded seccomp profile, if any.
@@ -633,6 +647,12 @@ impl SandboxConfig {
                     });
                 }
             }
+        }
+        if self.record_syscalls && self.enabled(Layer::Seccomp) {
+            return Err(self.field_err(
+                "seccomp",
+                "recording syscalls replaces the seccomp layer's filter: switch the seccomp layer off".into(),
+            ));
         }
         if self.enabled(Layer::Seccomp) && self.seccomp_profile.is_none() {
             return Err(self.field_err(

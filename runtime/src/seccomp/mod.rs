@@ -7,10 +7,12 @@ pub mod compile;
 pub mod kill_record;
 pub mod oci;
 pub mod policy;
+pub mod record;
 
 pub use compile::Bpf;
 pub use kill_record::FilterKill;
 pub use policy::{Action, ArgCond, CmpOp, ResolveContext, Resolved, Rule, SeccompProfile};
+pub use record::{Call, Recording};
 
 use std::path::{Path, PathBuf};
 
