@@ -5,6 +5,7 @@
 pub mod allowlist;
 pub mod compile;
 pub mod kill_record;
+pub mod learned;
 pub mod oci;
 pub mod policy;
 pub mod record;
