@@ -273,6 +273,7 @@ impl Launcher for DirectLauncher {
                 setup_failure: None,
                 landlock: None,
                 seccomp_kill: None,
+                recording: None,
             }),
             stdout: stdout.collect(PIPE_DRAIN_TIMEOUT),
             stderr: stderr.collect(PIPE_DRAIN_TIMEOUT),

@@ -6,7 +6,7 @@
 //! use codes a command rarely does (125, 240-250).
 
 /// (subcommand, one line per code as `CODE  meaning`).
-pub const ALL: [(&str, &[&str]); 7] = [
+pub const ALL: [(&str, &[&str]); 8] = [
     ("run", RUN),
     ("gate", GATE),
     ("compare", COMPARE),
@@ -14,6 +14,7 @@ pub const ALL: [(&str, &[&str]); 7] = [
     ("list", LIST),
     ("vm-run", VM_RUN),
     ("sandbox", SANDBOX),
+    ("learn", LEARN),
 ];
 
 pub const RUN: &[&str] = &[
@@ -51,6 +52,13 @@ pub const SANDBOX: &[&str] = &[
     "125    the runtime failed or bad input",
     "126    the command cannot be executed",
     "127    the command was not found",
+];
+
+pub const LEARN: &[&str] = &[
+    "0        the profile was written",
+    "1        the recording is incomplete (a call may be missing): no profile",
+    "125      bad input: an unwritable --out, a command that does not exist in the guest or fails under `none`, a call the format cannot express",
+    "240-250  the VM's own failures (as vm-run)",
 ];
 
 /// The `after_help` text for a subcommand.

@@ -45,10 +45,14 @@ enum Cli {
     NewProbe(cmd_new_probe::NewProbeArgs),
     /// Self-grading exercises: list, show, start, check ID (docs/course.md).
     Lab(cmd_lab::LabArgs),
+    /// Record every syscall a command makes (in a VM, under `none`) and write an allowlist.
+    #[command(after_help = exit_codes::help(exit_codes::LEARN))]
+    Learn(cmd_learn::LearnArgs),
 }
 
 mod cmd_gate;
 mod cmd_lab;
+mod cmd_learn;
 mod cmd_new_probe;
 mod cmd_run;
 mod cmd_sandbox;
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Cli::Sandbox(args) => cmd_sandbox::run(args).clamp(0, 255) as u8,
         Cli::NewProbe(args) => cmd_new_probe::run(args),
         Cli::Lab(args) => cmd_lab::run(args),
+        Cli::Learn(args) => cmd_learn::run(args),
     };
     ExitCode::from(code)
 }

@@ -590,6 +590,7 @@ pub(crate) mod testing {
             setup_failure: None,
             landlock: None,
             seccomp_kill: None,
+            recording: None,
         }
     }
 }
