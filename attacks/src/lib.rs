@@ -20,6 +20,7 @@ pub mod driver;
 pub mod external;
 pub mod probes;
 pub mod report;
+pub mod workloads;
 pub mod world;
 
 pub use args::{kv, ArgError, Args};

@@ -9,7 +9,9 @@
 //!   fell (now one layer from an escape). Only when both sides were attributed: a `--no-ablation`
 //!   run against an ablated baseline is judged on verdicts only, and the gate says so;
 //! - a probe gone missing from the run although the run selected it;
-//! - a lost positive control: under a configuration with no layers the probe must escape.
+//! - a lost positive control: under a configuration with no layers the probe must escape;
+//! - a newly broken workload: it worked under the profile in the baseline and does not now (or
+//!   is missing although the run selected it). A workload that works now and did not is a change.
 //!
 //! Results new to the baseline are printed with their verdict; a new one that escapes under a
 //! configuration with layers, or a new positive control that did not escape, is a regression
@@ -117,6 +119,14 @@ pub enum Regression {
         now: Verdict,
         reason: String,
     },
+    /// A workload that worked under the profile in the baseline does not now.
+    WorkloadBroken {
+        profile: String,
+        workload: String,
+        now: Option<breakout_attacks::workloads::WorkloadVerdict>,
+        step: Option<String>,
+        reason: String,
+    },
     /// The kernel release differs and `--strict-kernel` asked for the same one.
     KernelChanged {
         baseline: String,
@@ -137,6 +147,9 @@ impl Regression {
             | Regression::PositiveControlLost { profile, probe, .. } => {
                 Some((profile.as_str(), probe.as_str()))
             }
+            Regression::WorkloadBroken {
+                profile, workload, ..
+            } => Some((profile.as_str(), workload.as_str())),
             Regression::KernelChanged { .. } => None,
         }
     }
@@ -151,6 +164,7 @@ impl Regression {
             Regression::Missing { .. } => "missing",
             Regression::NowSkipped { .. } => "now-skipped",
             Regression::PositiveControlLost { .. } => "positive-control",
+            Regression::WorkloadBroken { .. } => "workload-broken",
             Regression::KernelChanged { .. } => "kernel-changed",
         }
     }
@@ -207,6 +221,18 @@ impl fmt::Display for Regression {
                 f,
                 "{probe} under {profile}: {} but a configuration without layers must let it escape (positive control): {reason}",
                 verdict_name(*now)
+            ),
+            Regression::WorkloadBroken {
+                profile,
+                workload,
+                now,
+                step,
+                reason,
+            } => write!(
+                f,
+                "workload {workload} under {profile}: {}{} (baseline: works): {reason}",
+                now.map_or("missing from the run", |v| v.as_str()),
+                step.as_ref().map(|s| format!(" at {s}")).unwrap_or_default()
             ),
             Regression::KernelChanged { baseline, run } => write!(
                 f,
@@ -440,6 +466,7 @@ pub fn compare_with(baseline: &RunReport, current: &RunReport, options: GateOpti
         }
     }
 
+    compare_workloads(baseline, current, &mut report);
     report.notes = notes(&run_scope, &base_scope, &report);
     let (was, is) = (
         &baseline.environment.kernel_release,
@@ -458,6 +485,42 @@ pub fn compare_with(baseline: &RunReport, current: &RunReport, options: GateOpti
         }
     }
     report
+}
+
+/// The usability half: a workload that worked under a profile in the baseline must work in a run
+/// that selected it (workload and profile).
+fn compare_workloads(baseline: &RunReport, current: &RunReport, report: &mut GateReport) {
+    use breakout_attacks::workloads::WorkloadVerdict;
+    let Some(selection) = &current.selection else {
+        return;
+    };
+    for b in &baseline.workloads {
+        if !selection.workloads.contains(&b.workload) || !selection.profiles.contains(&b.profile) {
+            continue;
+        }
+        let now = current
+            .workloads
+            .iter()
+            .find(|r| r.workload == b.workload && r.profile == b.profile);
+        match (b.verdict, now) {
+            (WorkloadVerdict::Works, Some(n)) if n.verdict == WorkloadVerdict::Works => {}
+            (WorkloadVerdict::Works, now) => report.regressions.push(Regression::WorkloadBroken {
+                profile: b.profile.clone(),
+                workload: b.workload.clone(),
+                now: now.map(|n| n.verdict),
+                step: now.and_then(|n| n.step.clone()),
+                reason: now.map(|n| n.reason.clone()).unwrap_or_default(),
+            }),
+            (was, Some(n)) if n.verdict != was => report.changes.push(format!(
+                "workload {} under {}: {} -> {}",
+                b.workload,
+                b.profile,
+                was.as_str(),
+                n.verdict.as_str()
+            )),
+            _ => {}
+        }
+    }
 }
 
 /// The lines that say what the comparison rests on.
@@ -592,6 +655,7 @@ mod tests {
             ],
             selection: None,
             results,
+            workloads: Vec::new(),
             timings: Timings::default(),
         }
     }
@@ -610,8 +674,67 @@ mod tests {
             ablation,
             kernel: None,
             added_positive_control: false,
+            workloads: vec![],
         });
         r
+    }
+
+    fn workload(
+        id: &str,
+        profile: &str,
+        verdict: breakout_attacks::workloads::WorkloadVerdict,
+    ) -> crate::model::WorkloadResult {
+        crate::model::WorkloadResult {
+            workload: id.to_string(),
+            profile: profile.to_string(),
+            verdict,
+            reason: "test".to_string(),
+            step: (verdict == breakout_attacks::workloads::WorkloadVerdict::Broken)
+                .then(|| "socket: EPERM".to_string()),
+            stderr_tail: String::new(),
+            duration_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_newly_broken_workload_is_a_regression_and_a_newly_working_one_a_change() {
+        use breakout_attacks::workloads::WorkloadVerdict::{Broken, Works};
+        let with = |python: _, git: _| {
+            let mut r = selected(vec![], &["none", "strict"], &[], true);
+            r.workloads = vec![
+                workload("python", "strict", python),
+                workload("git", "strict", git),
+            ];
+            if let Some(s) = r.selection.as_mut() {
+                s.workloads = vec!["python".into(), "git".into()];
+            }
+            r
+        };
+        let baseline = with(Works, Broken);
+        assert!(compare(&baseline, &baseline).passed());
+        let gate = compare(&baseline, &with(Broken, Works));
+        assert_eq!(gate.regressions.len(), 1, "{:?}", gate.regressions);
+        assert_eq!(gate.regressions[0].kind(), "workload-broken");
+        assert_eq!(
+            gate.regressions[0].to_string(),
+            "workload python under strict: broken at socket: EPERM (baseline: works): test"
+        );
+        assert_eq!(
+            gate.changes,
+            vec!["workload git under strict: broken -> works".to_string()]
+        );
+        // Gone from a run that selected it: a regression too.
+        let mut missing = with(Works, Broken);
+        missing.workloads.retain(|w| w.workload != "python");
+        let gate = compare(&baseline, &missing);
+        assert_eq!(gate.regressions.len(), 1);
+        assert!(gate.regressions[0]
+            .to_string()
+            .contains("missing from the run"));
+        // A run with --no-workloads selects none: nothing to judge.
+        let mut without = selected(vec![], &["none", "strict"], &[], true);
+        without.workloads.clear();
+        assert!(compare(&baseline, &without).passed());
     }
 
     use Layer::*;

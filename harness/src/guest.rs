@@ -200,6 +200,18 @@ fn orchestrate(
         },
     );
     let ablation_ms = started.elapsed().as_millis() as u64;
+
+    // The usability half: every workload under every configuration asked for.
+    let workload_timeout = Duration::from_millis(plan.options.workload_timeout_ms);
+    schedule(
+        &plan.workloads,
+        |j| breakout_harness::workloads::runs_alone(&j.workload),
+        workers,
+        |job| {
+            let result = crate::guest_workloads::run_job(&plan, job, adapters, workload_timeout);
+            sink.emit(&GuestEvent::Workload(result));
+        },
+    );
     let (launches, reused) = (
         orchestrator.launches.load(Ordering::Relaxed),
         orchestrator.reused.load(Ordering::Relaxed),

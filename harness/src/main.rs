@@ -59,6 +59,7 @@ mod cmd_sandbox;
 mod cmd_vm_run;
 mod compare;
 mod guest;
+mod guest_workloads;
 mod launcher;
 
 fn main() -> ExitCode {

@@ -25,7 +25,25 @@ pub struct RunReport {
     #[serde(default)]
     pub selection: Option<Selection>,
     pub results: Vec<ProbeResult>,
+    /// Every (workload, profile) result: the usability half of the run.
+    #[serde(default)]
+    pub workloads: Vec<WorkloadResult>,
     pub timings: Timings,
+}
+
+/// One workload under one configuration. `verdict`: works, broken (with the failing `step`),
+/// skipped (with the reason).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkloadResult {
+    pub workload: String,
+    pub profile: String,
+    pub verdict: breakout_attacks::workloads::WorkloadVerdict,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr_tail: String,
+    pub duration_ms: u64,
 }
 
 /// What a run was asked to cover: the gate judges a run only against the same part of a
@@ -43,6 +61,9 @@ pub struct Selection {
     /// The positive control `none` was added because no selected profile is without layers.
     #[serde(default)]
     pub added_positive_control: bool,
+    /// The workloads run (none: `--no-workloads`, or a file from before workloads).
+    #[serde(default)]
+    pub workloads: Vec<String>,
 }
 
 /// What a file covers: its recorded selection, or (schema 1) what it holds.
@@ -306,6 +327,9 @@ pub struct Timings {
     pub boot_ms: u64,
     pub probes_ms: u64,
     pub ablation_ms: u64,
+    /// The workloads' runs (host wall time).
+    #[serde(default)]
+    pub workloads_ms: u64,
     pub total_ms: u64,
 }
 
@@ -323,6 +347,7 @@ pub enum GuestEvent {
         profile: String,
     },
     Result(ProbeResult),
+    Workload(WorkloadResult),
     Done {
         probes_ms: u64,
         ablation_ms: u64,

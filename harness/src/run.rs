@@ -9,9 +9,11 @@
 
 use crate::model::{
     Environment, Evidence, GuestEvent, ProbeResult, ProfileInfo, RunReport, Selection, Timings,
-    TrialRecord, SCHEMA_VERSION,
+    TrialRecord, WorkloadResult, SCHEMA_VERSION,
 };
-use crate::plan::{GuestOptions, GuestPlan, Job, KnownTrial, RunPlan, VmGroup, GUEST_PLAN_PATH};
+use crate::plan::{
+    GuestOptions, GuestPlan, Job, KnownTrial, RunPlan, VmGroup, WorkloadJob, GUEST_PLAN_PATH,
+};
 use breakout_attacks::Verdict;
 use breakout_vm::{Accel, GuestFile, Stream, VmConfig, VmSink};
 use std::collections::{BTreeMap, BTreeSet};
@@ -159,6 +161,7 @@ pub fn execute(
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
     let mut results: BTreeMap<Job, ProbeResult> = BTreeMap::new();
+    let mut workloads: BTreeMap<WorkloadJob, WorkloadResult> = BTreeMap::new();
     let mut environment: Option<Environment> = None;
     let mut timings = Timings::default();
     for group in plan.vm_groups() {
@@ -172,6 +175,16 @@ pub fn execute(
                 r,
             );
         }
+        for w in outcome.workloads {
+            workloads.insert(
+                WorkloadJob {
+                    workload: w.workload.clone(),
+                    profile: w.profile.clone(),
+                },
+                w,
+            );
+        }
+        timings.workloads_ms += outcome.workloads_ms;
         if environment.is_none() {
             environment = outcome.environment;
         }
@@ -184,8 +197,13 @@ pub fn execute(
     timings.total_ms = started.elapsed().as_millis() as u64;
     timings.boot_ms = timings
         .total_ms
-        .saturating_sub(timings.probes_ms + timings.ablation_ms);
+        .saturating_sub(timings.probes_ms + timings.ablation_ms + timings.workloads_ms);
     let ordered = plan.jobs.iter().filter_map(|j| results.remove(j)).collect();
+    let workloads = plan
+        .workloads
+        .iter()
+        .filter_map(|j| workloads.remove(j))
+        .collect();
     let mut environment = environment.unwrap_or_default();
     if environment.kernel_release.is_empty() {
         environment.kernel_release = crate::model::release_of(&environment.kernel);
@@ -198,6 +216,7 @@ pub fn execute(
         profiles: plan.profiles(),
         selection: Some(selection(plan, vm)),
         results: ordered,
+        workloads,
         timings,
     })
 }
@@ -216,6 +235,15 @@ pub fn selection(plan: &RunPlan, vm: &VmArgs) -> Selection {
         ablation: !vm.no_ablation,
         kernel: vm.kernel.as_ref().map(|k| k.display().to_string()),
         added_positive_control: plan.added_positive_control.is_some(),
+        workloads: {
+            let mut ids: Vec<String> = Vec::new();
+            for job in &plan.workloads {
+                if !ids.contains(&job.workload) {
+                    ids.push(job.workload.clone());
+                }
+            }
+            ids
+        },
     }
 }
 
@@ -245,6 +273,8 @@ pub fn plan_like(baseline: &RunReport) -> Result<RunPlan, crate::plan::PlanError
 
 struct GroupOutcome {
     results: Vec<ProbeResult>,
+    workloads: Vec<WorkloadResult>,
+    workloads_ms: u64,
     environment: Option<Environment>,
     probes_ms: u64,
     ablation_ms: u64,
@@ -258,9 +288,12 @@ fn run_group(
     observer: &mut dyn Observer,
 ) -> Result<GroupOutcome, RunError> {
     let mut remaining: Vec<Job> = group.jobs.clone();
+    let mut remaining_workloads: Vec<WorkloadJob> = group.workloads.clone();
     let mut known: Vec<KnownTrial> = Vec::new();
     let mut outcome = GroupOutcome {
         results: Vec::new(),
+        workloads: Vec::new(),
+        workloads_ms: 0,
         environment: None,
         probes_ms: 0,
         ablation_ms: 0,
@@ -274,7 +307,11 @@ fn run_group(
                 restarts: attempt - 1,
             });
         }
-        let used: BTreeSet<&str> = remaining.iter().map(|j| j.profile.as_str()).collect();
+        let used: BTreeSet<&str> = remaining
+            .iter()
+            .map(|j| j.profile.as_str())
+            .chain(remaining_workloads.iter().map(|w| w.profile.as_str()))
+            .collect();
         let guest_plan = GuestPlan {
             configurations: plan
                 .configurations
@@ -288,8 +325,10 @@ fn run_group(
                 ablate: !vm.no_ablation,
                 workers: 2,
                 announce_trials: group.ends_guest,
+                workload_timeout_ms: GuestOptions::default().workload_timeout_ms,
             },
             known_trials: known.clone(),
+            workloads: remaining_workloads.clone(),
         };
         guest_plan
             .write(&plan_path)
@@ -297,6 +336,10 @@ fn run_group(
         observer.booting(&group.label, attempt);
 
         let mut config = vm_config(vm, binaries, &plan_path);
+        if !guest_plan.workloads.is_empty() {
+            // The workloads' files come as a second image, only for a VM that runs them.
+            config.bundle = Some(crate::workloads::bundle_spec());
+        }
         if guest_plan
             .configurations
             .iter()
@@ -353,16 +396,23 @@ fn run_group(
             remaining.retain(|j| !(j.probe == r.probe && j.profile == r.profile));
         }
         outcome.results.extend(state.results.iter().cloned());
-        if let (Some(plan_at), Some(first), Some(done)) =
-            (state.plan_at, state.first_result_at, state.done_at)
-        {
-            outcome.probes_ms += (first - plan_at).as_millis() as u64;
-            outcome.ablation_ms += (done - first).as_millis() as u64;
+        for w in &state.workloads {
+            remaining_workloads.retain(|j| !(j.workload == w.workload && j.profile == w.profile));
         }
-        if state.done.is_some() {
-            if remaining.is_empty() {
-                return Ok(outcome);
+        outcome.workloads.extend(state.workloads.iter().cloned());
+        if let (Some(plan_at), Some(done)) = (state.plan_at, state.done_at) {
+            let workloads_at = state.first_workload_at.unwrap_or(done);
+            if let Some(first) = state.first_result_at {
+                outcome.probes_ms += (first - plan_at).as_millis() as u64;
+                outcome.ablation_ms +=
+                    workloads_at.saturating_duration_since(first).as_millis() as u64;
             }
+            if state.first_workload_at.is_some() {
+                outcome.workloads_ms += (done - workloads_at).as_millis() as u64;
+            }
+        }
+        if state.done.is_some() && remaining.is_empty() && remaining_workloads.is_empty() {
+            return Ok(outcome);
         }
         known.extend(state.finished.iter().cloned());
 
@@ -419,6 +469,19 @@ fn run_group(
                     observer.event(&GuestEvent::Result(result.clone()));
                     outcome.results.push(result);
                 }
+                for job in remaining_workloads.drain(..) {
+                    let result = WorkloadResult {
+                        workload: job.workload,
+                        profile: job.profile,
+                        verdict: breakout_attacks::workloads::WorkloadVerdict::Skipped,
+                        reason: format!("the guest ended before this result: {why}"),
+                        step: None,
+                        stderr_tail: String::new(),
+                        duration_ms: 0,
+                    };
+                    observer.event(&GuestEvent::Workload(result.clone()));
+                    outcome.workloads.push(result);
+                }
                 return Ok(outcome);
             }
         }
@@ -470,6 +533,7 @@ struct GuestState {
     saw_plan: bool,
     environment: Option<Environment>,
     results: Vec<ProbeResult>,
+    workloads: Vec<WorkloadResult>,
     done: Option<(u64, u64)>,
     error: Option<String>,
     /// The announced launch that has not come back (key, description).
@@ -481,6 +545,7 @@ struct GuestState {
     /// that need ablation come after it) and the end.
     plan_at: Option<Instant>,
     first_result_at: Option<Instant>,
+    first_workload_at: Option<Instant>,
     done_at: Option<Instant>,
 }
 
@@ -516,6 +581,12 @@ impl VmSink for Collector<'_> {
             GuestEvent::Result(r) => {
                 self.state.first_result_at.get_or_insert_with(Instant::now);
                 self.state.results.push(r.clone());
+            }
+            GuestEvent::Workload(w) => {
+                self.state
+                    .first_workload_at
+                    .get_or_insert_with(Instant::now);
+                self.state.workloads.push(w.clone());
             }
             GuestEvent::Done {
                 probes_ms,

@@ -336,6 +336,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("strict", include_str!("../../profiles/strict.toml")),
     ("rootless", include_str!("../../profiles/rootless.toml")),
+    ("deny-all", include_str!("../../profiles/deny-all.toml")),
 ];
 
 /// The top-level keys of a profile that configure a layer, and the layers that use them (any one
@@ -353,7 +354,14 @@ pub const SECTION_LAYERS: &[(&str, &[Layer])] = &[
 
 /// The names of the builtin profiles.
 pub fn builtin_names() -> &'static [&'static str] {
-    &["none", "namespaces", "docker-default", "strict", "rootless"]
+    &[
+        "none",
+        "namespaces",
+        "docker-default",
+        "strict",
+        "rootless",
+        "deny-all",
+    ]
 }
 
 impl SandboxConfig {
@@ -759,6 +767,7 @@ mod tests {
     #[case::docker("docker-default", &[Layer::PidNs, Layer::MountNs, Layer::NetNs, Layer::IpcNs, Layer::UtsNs, Layer::CgroupNs, Layer::Caps, Layer::Seccomp, Layer::FsHardening, Layer::FdHygiene, Layer::NewSession])]
     #[case::strict("strict", &Layer::ALL)]
     #[case::rootless("rootless", &Layer::ALL)]
+    #[case::deny_all("deny-all", &[Layer::Seccomp])]
     fn builtin_profiles_switch_the_documented_layers(#[case] name: &str, #[case] want: &[Layer]) {
         let cfg = SandboxConfig::builtin(name).unwrap();
         assert_eq!(

@@ -74,6 +74,7 @@ pub fn render(report: &RunReport) -> String {
     // The matrix is what a reader came for: above the fold, the environment folded after it.
     matrix_section(&mut out, report, &matrix);
     environment_section(&mut out, report);
+    workloads_section(&mut out, report);
     configurations_section(&mut out, report);
     // Once per run: who runs where (the sandbox's processes, the outside's, their namespaces).
     let _ = writeln!(
@@ -201,6 +202,10 @@ fn matrix_section(out: &mut String, report: &RunReport, matrix: &Matrix) {
             t.inconclusive,
             t.skipped
         );
+        if let Some(w) = crate::workloads::summary(&report.workloads, profile) {
+            out.truncate(out.len() - "</td>".len());
+            let _ = write!(out, "; {}</td>", esc(&w));
+        }
     }
     out.push_str("</tr></tfoot>\n</table>\n");
     out.push_str(
@@ -215,6 +220,55 @@ needs when no single one suffices (\"+ some of C|D\": it holds with all of those
 caps(CAP_X) names the capability that, kept, lets the probe through; seccomp(call) the syscall \
 the filter denied; ~ marks attribution inferred from evidence (external runtimes).</p>\n",
     );
+}
+
+/// The usability half: both halves per profile and every workload's verdict, with the failing
+/// step of the broken ones.
+fn workloads_section(out: &mut String, report: &RunReport) {
+    let grid = crate::workloads::WorkloadGrid::of(report);
+    if grid.is_empty() {
+        return;
+    }
+    out.push_str("<h2 id=\"workloads\">Workloads: what still works</h2>\n<ul>\n");
+    for profile in &grid.profiles {
+        let _ = writeln!(
+            out,
+            "<li><b>{}</b>: {}</li>",
+            esc(profile),
+            esc(&crate::workloads::both_halves(report, profile))
+        );
+    }
+    out.push_str("</ul>\n<table class=\"matrix\">\n<thead><tr><th>workload</th>");
+    for profile in &grid.profiles {
+        let _ = write!(out, "<th>{}</th>", esc(profile));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for w in &grid.workloads {
+        let title = breakout_attacks::workloads::workload(w)
+            .map(|w| w.meta.what)
+            .unwrap_or("");
+        let _ = write!(out, "<tr><th title=\"{}\">{}</th>", esc(title), esc(w));
+        for profile in &grid.profiles {
+            match grid.cell(w, profile) {
+                Some(r) => {
+                    let class = match r.verdict {
+                        breakout_attacks::workloads::WorkloadVerdict::Works => "depth2",
+                        breakout_attacks::workloads::WorkloadVerdict::Broken => "escaped",
+                        breakout_attacks::workloads::WorkloadVerdict::Skipped => "skipped",
+                    };
+                    let _ = write!(
+                        out,
+                        "<td class=\"cell {class}\" title=\"{}\">{}</td>",
+                        esc(&r.reason),
+                        esc(&crate::workloads::cell_text(r))
+                    );
+                }
+                None => out.push_str("<td class=\"cell absent\">not run</td>"),
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n<p class=\"muted\">A workload works when its output is the one the outside computed for the attempt's fresh nonce and it exits 0; a broken one names its failing step: the syscall the filter killed, or the syscall and errno the program reported.</p>\n");
 }
 
 fn configurations_section(out: &mut String, report: &RunReport) {

@@ -44,6 +44,54 @@ fn cell(result: &ProbeResult) -> String {
     format!("{} {text}", mark(shade))
 }
 
+/// Both halves per profile ("2 escaped / 39 blocked; 12 of 12 workloads work") and the
+/// workloads x profiles table, with the failing step of every broken workload.
+fn workloads_section(out: &mut String, report: &RunReport) {
+    let grid = crate::workloads::WorkloadGrid::of(report);
+    if grid.is_empty() {
+        return;
+    }
+    out.push_str("\n#### Both halves: what escapes and what still works\n\n");
+    for profile in &grid.profiles {
+        let _ = writeln!(
+            out,
+            "- **{}**: {}",
+            markdown_cell(profile),
+            markdown_cell(&crate::workloads::both_halves(report, profile))
+        );
+    }
+    out.push_str("\n| workload |");
+    for profile in &grid.profiles {
+        let _ = write!(out, " {} |", markdown_cell(profile));
+    }
+    out.push_str("\n|---|");
+    for _ in &grid.profiles {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for w in &grid.workloads {
+        let _ = write!(out, "| `{}` |", markdown_cell(w));
+        for profile in &grid.profiles {
+            match grid.cell(w, profile) {
+                Some(r) => {
+                    let mark = match r.verdict {
+                        breakout_attacks::workloads::WorkloadVerdict::Works => "✅",
+                        breakout_attacks::workloads::WorkloadVerdict::Broken => "❌",
+                        breakout_attacks::workloads::WorkloadVerdict::Skipped => "⏭️",
+                    };
+                    let _ = write!(
+                        out,
+                        " {mark} {} |",
+                        markdown_cell(&crate::workloads::cell_text(r))
+                    );
+                }
+                None => out.push_str(" – |"),
+            }
+        }
+        out.push('\n');
+    }
+}
+
 /// report.md for a run on its own.
 pub fn render(report: &RunReport) -> String {
     render_gated(report, None)
@@ -127,6 +175,7 @@ capability that, kept, lets it through · seccomp(call): the syscall denied\n",
         );
     }
     out.push_str("\n</details>\n");
+    workloads_section(&mut out, report);
     let env = &report.environment;
     let _ = write!(
         out,

@@ -100,6 +100,60 @@ pub fn render(report: &RunReport, colour: bool) -> String {
         out.push('\n');
     }
 
+    let grid = crate::workloads::WorkloadGrid::of(report);
+    if !grid.is_empty() {
+        let name_width = grid
+            .workloads
+            .iter()
+            .map(|w| w.len())
+            .chain(std::iter::once("workload".len()))
+            .max()
+            .unwrap_or(8);
+        let widths: Vec<usize> = grid
+            .profiles
+            .iter()
+            .map(|profile| {
+                grid.workloads
+                    .iter()
+                    .map(|w| {
+                        grid.cell(w, profile)
+                            .map_or(1, |r| crate::workloads::cell_text(r).len())
+                    })
+                    .chain(std::iter::once(profile.len()))
+                    .max()
+                    .unwrap_or(1)
+            })
+            .collect();
+        out.push('\n');
+        let _ = write!(out, "{:name_width$}", "workload");
+        for (profile, width) in grid.profiles.iter().zip(&widths) {
+            let _ = write!(out, "  {profile:width$}");
+        }
+        trim_line_end(&mut out);
+        out.push('\n');
+        for w in &grid.workloads {
+            let _ = write!(out, "{w:name_width$}");
+            for (profile, width) in grid.profiles.iter().zip(&widths) {
+                out.push_str("  ");
+                let (text, broken) = match grid.cell(w, profile) {
+                    None => ("-".to_string(), false),
+                    Some(r) => (
+                        crate::workloads::cell_text(r),
+                        r.verdict == breakout_attacks::workloads::WorkloadVerdict::Broken,
+                    ),
+                };
+                let text = format!("{text:width$}");
+                if colour && broken {
+                    let _ = write!(out, "{}{text}{RESET}", ansi(Shade::Escaped));
+                } else {
+                    out.push_str(&text);
+                }
+            }
+            trim_line_end(&mut out);
+            out.push('\n');
+        }
+    }
+
     out.push_str("\nconfigurations:\n");
     for info in &report.profiles {
         let layers: Vec<&str> = info.layers.iter().map(|l| l.name()).collect();
@@ -128,20 +182,37 @@ pub fn render(report: &RunReport, colour: bool) -> String {
             .column(profile)
             .filter(|r| super::matrix::one_layer_from_escaping(r))
             .count();
-        let _ = writeln!(
+        let _ = write!(
             out,
             "  {profile:probe_width$}  {} escaped, {} blocked ({} one layer from escaping), {} inconclusive, {} skipped",
             tally.escaped, tally.blocked, shallow, tally.inconclusive, tally.skipped
         );
+        match crate::workloads::summary(&report.workloads, profile) {
+            Some(w) => {
+                let _ = writeln!(out, "; {w}");
+            }
+            None => out.push('\n'),
+        }
+    }
+    // Profiles that ran workloads only.
+    for profile in grid
+        .profiles
+        .iter()
+        .filter(|p| !matrix.profiles.contains(p))
+    {
+        if let Some(w) = crate::workloads::summary(&report.workloads, profile) {
+            let _ = writeln!(out, "  {profile:probe_width$}  {w}");
+        }
     }
     let t = &report.timings;
     let _ = writeln!(
         out,
-        "\ntime: {} total (boot {}, probe runs {}, ablation {})",
+        "\ntime: {} total (boot {}, probe runs {}, ablation {}, workloads {})",
         seconds(t.total_ms),
         seconds(t.boot_ms),
         seconds(t.probes_ms),
-        seconds(t.ablation_ms)
+        seconds(t.ablation_ms),
+        seconds(t.workloads_ms)
     );
     out.push_str(LEGEND);
     out

@@ -54,6 +54,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "docker-default",
         include_str!("../../../profiles/seccomp/docker-default.json"),
     ),
+    (
+        "deny-all",
+        include_str!("../../../profiles/seccomp/deny-all.toml"),
+    ),
 ];
 
 /// Load a seccomp profile: a builtin name (`strict`, `docker-default`) or a path to a `.json`
