@@ -3,7 +3,14 @@
 //! runtime/src/seccomp/record.rs), and write what it called as an allowlist: our TOML (the shape
 //! of strict's) or Docker's JSON. Inside the VM (or with `--here`, as root) the command runs on
 //! this machine and the recording goes to the host over the result channel.
+//!
+//! `--workload ID...` learns from shipped workloads instead: every workload is recorded (each
+//! must work under `none`, checked from outside as in a run), the profile is learned from the
+//! named ones, and for every other workload the line says which recorded calls the profile
+//! lacks: what would break it.
 
+use breakout_attacks::workloads::{self, WorkloadVerdict};
+use breakout_attacks::{LaunchRequest, Launched, Launcher};
 use breakout_runtime::seccomp::learned::{self, LearnError};
 use breakout_runtime::seccomp::Recording;
 use breakout_runtime::{spawn, Payload, SandboxConfig};
@@ -12,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Bad input: an unknown format, an unwritable --out, a command that is not there or fails.
@@ -50,9 +58,13 @@ pub struct LearnArgs {
     /// The kernel: debian-12 (the default), debian-13, or the path of a bzImage.
     #[arg(long, value_name = "PATH")]
     pub kernel: Option<PathBuf>,
+    /// Learn from these shipped workloads (`breakout list workloads`; `all` for every one)
+    /// instead of a command (repeatable).
+    #[arg(long = "workload", value_name = "ID", conflicts_with = "command")]
+    pub workloads: Vec<String>,
     /// The command and its arguments, as found in the guest.
     #[arg(
-        required = true,
+        required_unless_present = "workloads",
         trailing_var_arg = true,
         allow_hyphen_values = true,
         value_name = "CMD"
@@ -60,11 +72,16 @@ pub struct LearnArgs {
     pub command: Vec<String>,
 }
 
-/// What the guest sends the host: one result line.
+/// What the guest sends the host: one result line per recorded command or workload.
 #[derive(Debug, Serialize, Deserialize)]
 struct LearnResult {
-    /// What was learned from (`the command "sh -c ..."`).
+    /// What was learned from (`the command "sh -c ..."`, `workload python`).
     source: String,
+    /// The workload's id, for `--workload`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    workload: Option<String>,
+    /// Part of the profile (a named workload, or the command); false: only checked against it.
+    learned: bool,
     recording: Recording,
 }
 
@@ -74,7 +91,9 @@ fn fail(code: i32, msg: impl std::fmt::Display) -> i32 {
 }
 
 pub fn run(args: LearnArgs) -> u8 {
-    let code = if args.here || breakout_vm::guest::in_vm() {
+    let code = if let Err(e) = named_workloads(&args.workloads) {
+        fail(BAD_INPUT, e)
+    } else if args.here || breakout_vm::guest::in_vm() {
         run_here(&args)
     } else {
         run_in_vm(&args)
@@ -217,28 +236,189 @@ fn run_here(args: &LearnArgs) -> i32 {
             Err(e) => return fail(BAD_INPUT, e),
         }
     };
-    let rec = match record_command(&args.command, Duration::from_secs(args.timeout)) {
-        Ok(r) => r,
-        Err((code, msg)) => return fail(code, msg),
+    let timeout = Duration::from_secs(args.timeout);
+    let results = if args.workloads.is_empty() {
+        match record_command(&args.command, timeout) {
+            Ok(r) => vec![LearnResult {
+                source: source_of(&args.command),
+                workload: None,
+                learned: true,
+                recording: r,
+            }],
+            Err((code, msg)) => return fail(code, msg),
+        }
+    } else {
+        match record_workloads(&args.workloads, timeout) {
+            Ok(r) => r,
+            Err((code, msg)) => return fail(code, msg),
+        }
     };
-    let source = source_of(&args.command);
     if args.emit_result {
-        let sent = breakout_vm::guest::results().and_then(|mut w| {
-            w.send_json(&LearnResult {
-                source,
-                recording: rec,
-            })
-        });
+        let sent = breakout_vm::guest::results()
+            .and_then(|mut w| results.iter().try_for_each(|r| w.send_json(r)));
         return match sent {
             Ok(()) => 0,
             Err(e) => fail(BAD_INPUT, e),
         };
     }
-    write_profile(&rec, &source, args.format, out, args.out.as_deref())
+    finish(results, args.format, out, args.out.as_deref())
+}
+
+/// The workload ids named (`all` expands), in the shipped order; an unknown id is an error.
+fn named_workloads(ids: &[String]) -> Result<Vec<&'static str>, String> {
+    let all: Vec<&'static str> = workloads::workloads().iter().map(|w| w.meta.id).collect();
+    let mut named = Vec::new();
+    for id in ids {
+        if id == "all" {
+            return Ok(all);
+        }
+        match all.iter().find(|w| *w == id) {
+            Some(w) => named.push(*w),
+            None => {
+                return Err(format!(
+                    "--workload {id}: no such workload (breakout list workloads: {})",
+                    all.join(", ")
+                ))
+            }
+        }
+    }
+    Ok(named)
+}
+
+/// Our runtime under `none` with the recording filter; keeps the last launch's recording.
+struct RecordingLauncher {
+    inner: crate::launcher::RuntimeLauncher,
+    last: Mutex<Option<Recording>>,
+}
+
+impl Launcher for RecordingLauncher {
+    fn launch(&self, request: &LaunchRequest) -> Result<Launched, String> {
+        let launched = self.inner.launch(request)?;
+        if let Ok(mut last) = self.last.lock() {
+            *last = launched.outcome.as_ref().and_then(|o| o.recording.clone());
+        }
+        Ok(launched)
+    }
+}
+
+/// Record every shipped workload under `none`; the named ones must work there (checked from
+/// outside, as in a run), the others are recorded to say what the learned profile lacks for them.
+fn record_workloads(ids: &[String], timeout: Duration) -> Result<Vec<LearnResult>, (i32, String)> {
+    let named = named_workloads(ids).map_err(|e| (BAD_INPUT, e))?;
+    let mut cfg = SandboxConfig::builtin("none").map_err(|e| (BAD_INPUT, e.to_string()))?;
+    cfg.set_record_syscalls(true);
+    let limits = crate::launcher::limits_of(&cfg);
+    let launcher = RecordingLauncher {
+        inner: crate::launcher::RuntimeLauncher::new(cfg),
+        last: Mutex::new(None),
+    };
+    let mut out = Vec::new();
+    for w in workloads::workloads() {
+        let learned = named.contains(&w.meta.id);
+        let run = workloads::run_workload(w, &launcher, &limits, timeout);
+        let recording = launcher.last.lock().ok().and_then(|mut l| l.take());
+        if run.verdict != WorkloadVerdict::Works {
+            let line = format!(
+                "workload {} is {} under `none` with the recorder: {}{}",
+                w.meta.id,
+                run.verdict.as_str(),
+                run.reason,
+                run.step.map(|s| format!(" ({s})")).unwrap_or_default()
+            );
+            if learned {
+                return Err((BAD_INPUT, format!("{line}: learn from a run that works")));
+            }
+            eprintln!("breakout learn: {line}: not checked against the profile");
+            continue;
+        }
+        let Some(recording) = recording else {
+            return Err((INCOMPLETE, format!("workload {}: no recording", w.meta.id)));
+        };
+        if let Some(e) = &recording.error {
+            return Err((
+                INCOMPLETE,
+                format!("workload {}: the recording is incomplete: {e}", w.meta.id),
+            ));
+        }
+        out.push(LearnResult {
+            source: format!("workload {}", w.meta.id),
+            workload: Some(w.meta.id.to_string()),
+            learned,
+            recording,
+        });
+    }
+    Ok(out)
+}
+
+/// Merge the learned recordings, write the profile, and say what it lacks for the others.
+fn finish(
+    results: Vec<LearnResult>,
+    format: Format,
+    out: Option<std::fs::File>,
+    out_path: Option<&Path>,
+) -> i32 {
+    let learned: Vec<&LearnResult> = results.iter().filter(|r| r.learned).collect();
+    let Some(first) = learned.first() else {
+        return fail(INCOMPLETE, "nothing was recorded");
+    };
+    let mut merged = first.recording.clone();
+    for r in &learned[1..] {
+        merged.merge(&r.recording);
+    }
+    let source = if learned.len() == 1 {
+        first.source.clone()
+    } else {
+        format!(
+            "workloads {}",
+            learned
+                .iter()
+                .filter_map(|r| r.workload.as_deref())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let code = write_profile(&merged, &source, format, out, out_path);
+    if code != 0 {
+        return code;
+    }
+    // What the profile lacks for every workload it was not learned from, from the profile as
+    // our loader reads it back (the same allowlist whatever the format).
+    let Ok(toml) = learned::to_toml(&merged, &source) else {
+        return code;
+    };
+    let profile = match breakout_runtime::seccomp::allowlist::parse(&toml, Path::new("learned")) {
+        Ok(p) => p.resolve(&breakout_runtime::seccomp::ResolveContext::native(
+            Default::default(),
+        )),
+        Err(e) => {
+            return fail(
+                INCOMPLETE,
+                format!("the learned profile does not load: {e}"),
+            )
+        }
+    };
+    for r in results.iter().filter(|r| !r.learned) {
+        let lacks = learned::missing_from(&r.recording, &profile);
+        let id = r.workload.as_deref().unwrap_or("?");
+        if lacks.is_empty() {
+            eprintln!("breakout learn: workload {id}: needs nothing more (it would work)");
+        } else {
+            eprintln!(
+                "breakout learn: workload {id}: would break, the profile lacks {}",
+                lacks
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    code
 }
 
 struct Collect {
-    result: Option<Result<LearnResult, String>>,
+    results: Vec<LearnResult>,
+    unreadable: Option<String>,
 }
 
 impl VmSink for Collect {
@@ -249,10 +429,10 @@ impl VmSink for Collect {
     }
 
     fn result_line(&mut self, line: &str) {
-        self.result = Some(
-            serde_json::from_str(line)
-                .map_err(|e| format!("unreadable recording from the guest: {e}")),
-        );
+        match serde_json::from_str(line) {
+            Ok(r) => self.results.push(r),
+            Err(e) => self.unreadable = Some(format!("unreadable recording from the guest: {e}")),
+        }
     }
 
     fn console_line(&mut self, _line: &str) {}
@@ -281,8 +461,16 @@ fn run_in_vm(args: &LearnArgs) -> i32 {
         args.timeout.to_string(),
         "--".into(),
     ];
-    argv.extend(args.command.iter().cloned());
-    let cfg = VmConfig {
+    for w in &args.workloads {
+        argv.insert(argv.len() - 1, "--workload".into());
+        argv.insert(argv.len() - 1, w.clone());
+    }
+    if args.workloads.is_empty() {
+        argv.extend(args.command.iter().cloned());
+    } else {
+        argv.pop();
+    }
+    let mut cfg = VmConfig {
         kernel: args.kernel.clone(),
         accel: args.accel,
         timeout: Some(Duration::from_secs(args.timeout + 60)),
@@ -293,7 +481,18 @@ fn run_in_vm(args: &LearnArgs) -> i32 {
         }],
         ..VmConfig::default()
     };
-    let mut sink = Collect { result: None };
+    if !args.workloads.is_empty() {
+        // The workloads' files (Python, git, the C programs) come as the second image.
+        cfg.bundle = Some(breakout_harness::workloads::bundle_spec());
+        // Every workload is recorded, one after the other.
+        cfg.timeout = Some(Duration::from_secs(
+            args.timeout * workloads::workloads().len() as u64 + 60,
+        ));
+    }
+    let mut sink = Collect {
+        results: Vec::new(),
+        unreadable: None,
+    };
     let code = match breakout_vm::run(&cfg, &argv, &mut sink) {
         Ok(o) => o.exit_code,
         Err(e) => return fail(e.exit_code(), e),
@@ -302,15 +501,11 @@ fn run_in_vm(args: &LearnArgs) -> i32 {
         // The guest said why on its stderr (streamed above).
         return code;
     }
-    match sink.result {
-        Some(Ok(r)) => write_profile(
-            &r.recording,
-            &r.source,
-            args.format,
-            out,
-            args.out.as_deref(),
-        ),
-        Some(Err(e)) => fail(INCOMPLETE, e),
-        None => fail(INCOMPLETE, "the guest sent no recording"),
+    if let Some(e) = sink.unreadable {
+        return fail(INCOMPLETE, e);
     }
+    if sink.results.is_empty() {
+        return fail(INCOMPLETE, "the guest sent no recording");
+    }
+    finish(sink.results, args.format, out, args.out.as_deref())
 }

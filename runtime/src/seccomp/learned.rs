@@ -2,9 +2,9 @@
 //! allowlist) or Docker's JSON. Both allow exactly what was recorded plus what the runtime's
 //! own last setup steps call ([`RUNTIME_TAIL`]); everything else fails with EPERM, as in
 //! strict. Two calls are written as strict writes them: clone only without namespace flags
-//! (unless the command used them), and clone3 answered ENOSYS (seccomp cannot read its flags
-//! in memory; libc falls back to clone), in which case clone is allowed even when it was not
-//! recorded.
+//! (unless the command used them), and clone3 answered ENOSYS whenever clone or clone3 was
+//! recorded (seccomp cannot read clone3's flags in memory; libc falls back to clone on ENOSYS,
+//! never on EPERM), with clone allowed even when only clone3 was recorded.
 
 use super::record::{Call, Recording, CLONE_NAMESPACE_FLAGS, RUNTIME_TAIL};
 use std::collections::BTreeSet;
@@ -71,7 +71,9 @@ fn sets(names: BTreeSet<String>, clone_namespaces: bool) -> Sets {
     Sets {
         allow,
         clone_no_ns,
-        clone3_enosys: clone3,
+        // Whenever clone is allowed: a libc that tries clone3 first falls back on ENOSYS only
+        // (EPERM, the default, would fail the thread or process creation).
+        clone3_enosys: clone,
         runtime_only,
     }
 }
@@ -176,13 +178,18 @@ pub fn to_docker_json(rec: &Recording, source: &str) -> Result<String, LearnErro
 /// The calls of `rec` a profile does not allow whatever the arguments: what a command learned
 /// elsewhere lacks here.
 pub fn missing_from(rec: &Recording, profile: &super::Resolved) -> Vec<Call> {
+    // clone3 answered ENOSYS is not missing: libc falls back to clone.
+    let clone3_falls_back = profile
+        .rules
+        .iter()
+        .any(|r| r.name == "clone3" && r.action == super::Action::Errno(libc::ENOSYS as u16));
     rec.calls
         .iter()
         .filter(|c| {
             c.is_native()
-                && c.name
-                    .as_deref()
-                    .is_some_and(|n| profile.denies(n) == Some(true))
+                && c.name.as_deref().is_some_and(|n| {
+                    profile.denies(n) == Some(true) && !(n == "clone3" && clone3_falls_back)
+                })
         })
         .cloned()
         .collect()
@@ -298,7 +305,7 @@ mod tests {
 
     #[test]
     fn missing_names_what_a_profile_denies() {
-        let r = rec(&["read", "keyctl"]);
+        let r = rec(&["read", "keyctl", "clone3"]);
         let strict = crate::seccomp::load("strict", None)
             .unwrap()
             .resolve(&ctx());
