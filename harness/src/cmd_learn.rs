@@ -26,6 +26,8 @@ use std::time::Duration;
 const BAD_INPUT: i32 = 125;
 /// The recording may lack calls: no profile is written.
 const INCOMPLETE: i32 = 1;
+/// Tries of a workload that is broken under the recorder (see `record_workloads`).
+const ATTEMPTS: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -315,8 +317,23 @@ fn record_workloads(ids: &[String], timeout: Duration) -> Result<Vec<LearnResult
     let mut out = Vec::new();
     for w in workloads::workloads() {
         let learned = named.contains(&w.meta.id);
-        let run = workloads::run_workload(w, &launcher, &limits, timeout);
-        let recording = launcher.last.lock().ok().and_then(|mut l| l.take());
+        // A signal that arrives while a call waits for the recorder to receive it interrupts
+        // the call (EINTR without SA_RESTART, where the kernel alone would restart a fork):
+        // a workload broken under the recorder gets up to ATTEMPTS tries, each one said.
+        let mut attempt = 1;
+        let (run, recording) = loop {
+            let run = workloads::run_workload(w, &launcher, &limits, timeout);
+            let recording = launcher.last.lock().ok().and_then(|mut l| l.take());
+            if run.verdict != WorkloadVerdict::Broken || attempt == ATTEMPTS {
+                break (run, recording);
+            }
+            eprintln!(
+                "breakout learn: workload {} attempt {attempt} broken under the recorder ({}); trying again",
+                w.meta.id,
+                run.step.as_deref().unwrap_or(&run.reason)
+            );
+            attempt += 1;
+        };
         if run.verdict != WorkloadVerdict::Works {
             let line = format!(
                 "workload {} is {} under `none` with the recorder: {}{}",

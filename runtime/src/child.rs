@@ -500,16 +500,28 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             };
             // The listener this returns stays here (close-on-exec, or closed by fd-hygiene): the
             // recorder copies it with pidfd_getfd while this process waits in its next call.
-            // SAFETY: prog points to a valid program that outlives the call (the kernel copies it).
-            Errno::result(unsafe {
-                libc::syscall(
-                    libc::SYS_seccomp,
-                    libc::SECCOMP_SET_MODE_FILTER,
-                    libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32,
-                    &prog as *const libc::sock_fprog,
-                )
-            })
-            .map(drop)
+            // WAIT_KILLABLE_RECV (Linux 5.19): once the recorder has received a call, a signal
+            // no longer interrupts it (the interrupted call would return EINTR where the kernel
+            // alone would have restarted it); older kernels refuse the flag, then without it.
+            let install = |flags: libc::c_ulong| {
+                // SAFETY: prog points to a valid program that outlives the call (the kernel
+                // copies it).
+                Errno::result(unsafe {
+                    libc::syscall(
+                        libc::SYS_seccomp,
+                        libc::SECCOMP_SET_MODE_FILTER,
+                        flags as u32,
+                        &prog as *const libc::sock_fprog,
+                    )
+                })
+            };
+            match install(
+                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+                    | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+            ) {
+                Err(Errno::EINVAL) => install(libc::SECCOMP_FILTER_FLAG_NEW_LISTENER).map(drop),
+                r => r.map(drop),
+            }
         }
         Op::RecordMarker => {
             let [a, b, c] = crate::seccomp::record::MARKER_ARGS;

@@ -337,6 +337,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("strict", include_str!("../../profiles/strict.toml")),
     ("rootless", include_str!("../../profiles/rootless.toml")),
     ("deny-all", include_str!("../../profiles/deny-all.toml")),
+    ("learned", include_str!("../../profiles/learned.toml")),
 ];
 
 /// The top-level keys of a profile that configure a layer, and the layers that use them (any one
@@ -361,6 +362,7 @@ pub fn builtin_names() -> &'static [&'static str] {
         "strict",
         "rootless",
         "deny-all",
+        "learned",
     ]
 }
 
@@ -397,7 +399,7 @@ impl SandboxConfig {
                 SeccompError::UnknownBuiltin { name, .. } => ConfigError::Field {
                     path: origin.to_path_buf(),
                     field: "seccomp.profile".into(),
-                    message: format!("unknown builtin seccomp profile `{name}` (builtin: strict, docker-default; or a path to a .json/.toml file)"),
+                    message: format!("unknown builtin seccomp profile `{name}` (builtin: strict, docker-default, deny-all, learned-workloads; or a path to a .json/.toml file)"),
                 },
                 other => ConfigError::Seccomp(other),
             })?);
@@ -768,6 +770,7 @@ mod tests {
     #[case::strict("strict", &Layer::ALL)]
     #[case::rootless("rootless", &Layer::ALL)]
     #[case::deny_all("deny-all", &[Layer::Seccomp])]
+    #[case::learned("learned", &[Layer::PidNs, Layer::MountNs, Layer::NetNs, Layer::IpcNs, Layer::UtsNs, Layer::CgroupNs, Layer::Caps, Layer::Seccomp, Layer::FsHardening, Layer::FdHygiene, Layer::NewSession])]
     fn builtin_profiles_switch_the_documented_layers(#[case] name: &str, #[case] want: &[Layer]) {
         let cfg = SandboxConfig::builtin(name).unwrap();
         assert_eq!(

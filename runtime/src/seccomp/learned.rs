@@ -88,11 +88,11 @@ pub fn to_toml(rec: &Recording, source: &str) -> Result<String, LearnError> {
     let s = sets(rec.native_names(), rec.clone_namespaces);
     let mut out = String::new();
     let _ = writeln!(out, "# Learned by `breakout learn` from {source}.");
+    // No counts that vary from run to run: the same program gives the same file.
     let _ = writeln!(
         out,
-        "# {} calls recorded ({} notifications), on {}; anything else fails with EPERM.",
+        "# {} distinct calls recorded on {}; anything else fails with EPERM.",
         rec.calls.len(),
-        rec.notifications,
         super::policy::native_scmp_arch()
     );
     out.push_str("\ndefault_action = \"errno\"\ndefault_errno = \"EPERM\"\n");
@@ -104,7 +104,7 @@ pub fn to_toml(rec: &Recording, source: &str) -> Result<String, LearnError> {
         }
         out.push_str("]\n");
     };
-    out.push_str("\n# What the command called.\n[[rule]]\naction = \"allow\"\n");
+    out.push_str("\n# What was recorded.\n[[rule]]\naction = \"allow\"\n");
     list(&mut out, &s.allow);
     if !s.runtime_only.is_empty() {
         out.push_str("\n# The runtime's own last setup steps, after the filter and before execve.\n[[rule]]\naction = \"allow\"\n");
@@ -140,7 +140,7 @@ pub fn to_docker_json(rec: &Recording, source: &str) -> Result<String, LearnErro
     let mut syscalls = vec![serde_json::json!({
         "names": s.allow.iter().collect::<Vec<_>>(),
         "action": "SCMP_ACT_ALLOW",
-        "comment": "what the command called",
+        "comment": "what was recorded",
     })];
     if !s.runtime_only.is_empty() {
         syscalls.push(serde_json::json!({
@@ -314,5 +314,58 @@ mod tests {
             .map(|c| c.to_string())
             .collect();
         assert_eq!(m, ["keyctl"]);
+    }
+}
+
+#[cfg(test)]
+mod shipped {
+    use crate::seccomp::policy::{native_go_arch, ResolveContext};
+
+    fn names(profile: &str) -> std::collections::BTreeSet<String> {
+        let p = crate::seccomp::load(profile, None).unwrap();
+        p.rules
+            .iter()
+            .filter(|r| r.action.permits())
+            .flat_map(|r| r.names.iter().cloned())
+            .collect()
+    }
+
+    /// profiles/seccomp/learned-workloads.toml (`breakout learn --workload all`) loads,
+    /// compiles, is smaller than strict's allowlist and denies what no workload needs.
+    #[test]
+    fn the_learned_workloads_profile_is_smaller_than_strict() {
+        let learned = names("learned-workloads");
+        let strict = names("strict");
+        assert!(
+            learned.len() < strict.len() / 2,
+            "{} vs {}",
+            learned.len(),
+            strict.len()
+        );
+        let extra: Vec<&String> = learned.difference(&strict).collect();
+        assert!(
+            extra.is_empty(),
+            "learned allows what strict does not: {extra:?}"
+        );
+        let ctx = ResolveContext {
+            caps: Default::default(),
+            arch: native_go_arch().into(),
+            kernel: (6, 1),
+        };
+        let r = crate::seccomp::load("learned-workloads", None)
+            .unwrap()
+            .resolve(&ctx);
+        for denied in [
+            "keyctl",
+            "mount",
+            "ptrace",
+            "bpf",
+            "unshare",
+            "setns",
+            "io_uring_setup",
+        ] {
+            assert_eq!(r.denies(denied), Some(true), "{denied}");
+        }
+        r.compile().unwrap();
     }
 }

@@ -34,7 +34,7 @@ pub enum SeccompError {
         field: String,
         message: String,
     },
-    #[error("{}: unknown builtin seccomp profile `{name}` (builtin: strict, docker-default)", path.display())]
+    #[error("{}: unknown builtin seccomp profile `{name}` (builtin: strict, docker-default, deny-all, learned-workloads)", path.display())]
     UnknownBuiltin { path: PathBuf, name: String },
     #[error("seccomp profile {source_name}: libseccomp refused {what}: {message}")]
     Compile {
@@ -57,6 +57,10 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "deny-all",
         include_str!("../../../profiles/seccomp/deny-all.toml"),
+    ),
+    (
+        "learned-workloads",
+        include_str!("../../../profiles/seccomp/learned-workloads.toml"),
     ),
 ];
 
