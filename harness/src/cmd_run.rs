@@ -427,6 +427,14 @@ impl Observer for Progress {
                     None => self.line(&format!("{}/{} {line}", self.done, self.total)),
                 }
             }
+            GuestEvent::WorkloadsStarted { total } => {
+                let message = format!("running {total} workloads (the usability half)");
+                self.phase("running workloads");
+                match &self.bar {
+                    Some(bar) => bar.set_message(message),
+                    None => self.line(&message),
+                }
+            }
             GuestEvent::Workload(w) => {
                 self.done += 1;
                 self.phase("running workloads");

@@ -19,9 +19,15 @@ pub struct CompareArgs {
     /// cmd:'WRAPPER ARGS', podman:'FLAGS'.
     #[arg(value_name = "CONFIGURATION", num_args = 2.., required = true)]
     pub configurations: Vec<String>,
-    /// A probe to run; repeat. Default: every probe.
+    /// A probe to run; repeat. Default: every probe, unless only workloads are named.
     #[arg(long = "probe", value_name = "ID")]
     pub probes: Vec<String>,
+    /// A workload to run; repeat. Default: every workload when no probe is named.
+    #[arg(long = "workload", value_name = "ID")]
+    pub workloads: Vec<String>,
+    /// Run no workload.
+    #[arg(long, conflicts_with = "workloads")]
+    pub no_workloads: bool,
     /// What to print on stdout at the end.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -51,6 +57,54 @@ pub fn missing_runtimes(configurations: &[Configuration]) -> Vec<String> {
             ConfigurationKind::Breakout { .. } => None,
         })
         .collect()
+}
+
+/// Both halves per configuration, then the workloads whose verdicts differ, one line each.
+pub fn workload_differences(report: &RunReport) -> String {
+    let grid = breakout_harness::workloads::WorkloadGrid::of(report);
+    if grid.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("both halves:\n");
+    for profile in &grid.profiles {
+        out.push_str(&format!(
+            "  {profile}: {}\n",
+            breakout_harness::workloads::both_halves(report, profile)
+        ));
+    }
+    let lines: Vec<String> = grid
+        .workloads
+        .iter()
+        .filter(|w| {
+            let verdicts: Vec<_> = grid
+                .profiles
+                .iter()
+                .map(|p| grid.cell(w, p).map(|r| r.verdict))
+                .collect();
+            verdicts.windows(2).any(|v| v[0] != v[1])
+        })
+        .map(|w| {
+            let parts: Vec<String> = grid
+                .profiles
+                .iter()
+                .map(|p| {
+                    let text = grid.cell(w, p).map_or(
+                        "not run".to_string(),
+                        breakout_harness::workloads::cell_text,
+                    );
+                    format!("{p}: {text}")
+                })
+                .collect();
+            format!("  {w}: {}\n", parts.join(" | "))
+        })
+        .collect();
+    if lines.is_empty() {
+        out.push_str("where they differ (workloads): nowhere\n");
+    } else {
+        out.push_str("where they differ (workloads):\n");
+        out.push_str(&lines.concat());
+    }
+    out
 }
 
 /// The probes on which the configurations' verdicts differ, one line each.
@@ -90,13 +144,22 @@ pub fn run(args: CompareArgs) -> u8 {
             return 2;
         }
     };
-    let plan = match RunPlan::new(configurations, &probes) {
+    let mut plan = match RunPlan::new(configurations, &probes) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("breakout compare: {e}");
             return 2;
         }
     };
+    if probes.is_empty() && !args.workloads.is_empty() {
+        plan.jobs.clear();
+    }
+    if !args.no_workloads && (!args.workloads.is_empty() || args.probes.is_empty()) {
+        if let Err(e) = plan.set_workloads(&args.workloads) {
+            eprintln!("breakout compare: {e}");
+            return 2;
+        }
+    }
     let report = match cmd_run::execute(&plan, &args.vm) {
         Ok(r) => r,
         Err(e) => {
@@ -107,6 +170,7 @@ pub fn run(args: CompareArgs) -> u8 {
     let shown = match args.format {
         Format::Table => {
             let mut text = differences(&report);
+            text.push_str(&workload_differences(&report));
             text.push('\n');
             text.push_str(&report::table::render(
                 &report,

@@ -203,6 +203,11 @@ fn orchestrate(
 
     // The usability half: every workload under every configuration asked for.
     let workload_timeout = Duration::from_millis(plan.options.workload_timeout_ms);
+    if !plan.workloads.is_empty() {
+        sink.emit(&GuestEvent::WorkloadsStarted {
+            total: plan.workloads.len(),
+        });
+    }
     schedule(
         &plan.workloads,
         |j| breakout_harness::workloads::runs_alone(&j.workload),

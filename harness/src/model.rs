@@ -8,7 +8,7 @@ use breakout_runtime::{CgroupEvidence, ExitKind, Layer, SetupFailure};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The oldest schema version [`upgrade`] still reads.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
@@ -347,6 +347,10 @@ pub enum GuestEvent {
         profile: String,
     },
     Result(ProbeResult),
+    /// The probes and their ablation are done; the workloads start (the host times the phase).
+    WorkloadsStarted {
+        total: usize,
+    },
     Workload(WorkloadResult),
     Done {
         probes_ms: u64,

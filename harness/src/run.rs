@@ -545,6 +545,7 @@ struct GuestState {
     /// that need ablation come after it) and the end.
     plan_at: Option<Instant>,
     first_result_at: Option<Instant>,
+    /// When the workloads started (their phase event, else their first result).
     first_workload_at: Option<Instant>,
     done_at: Option<Instant>,
 }
@@ -581,6 +582,9 @@ impl VmSink for Collector<'_> {
             GuestEvent::Result(r) => {
                 self.state.first_result_at.get_or_insert_with(Instant::now);
                 self.state.results.push(r.clone());
+            }
+            GuestEvent::WorkloadsStarted { .. } => {
+                self.state.first_workload_at = Some(Instant::now());
             }
             GuestEvent::Workload(w) => {
                 self.state

@@ -90,6 +90,7 @@ fn report(results: Vec<ProbeResult>) -> RunReport {
         }],
         selection: None,
         results,
+        workloads: Vec::new(),
         timings: Timings::default(),
     }
 }

@@ -215,8 +215,8 @@ pub fn judge(
         let step = failing_line(stderr).unwrap_or_else(|| "timeout".into());
         return broken(
             format!(
-                "timed out after {} s (killed by the harness){}",
-                timeout.as_secs(),
+                "timed out after {:.1} s (killed by the harness){}",
+                timeout.as_secs_f64(),
                 output_so_far(want, stdout)
             ),
             step,
@@ -467,6 +467,62 @@ mod tests {
     }
 
     #[test]
+    fn a_program_missing_from_the_guest_is_one_line_and_skipped_not_run() {
+        static MISSING: Workload = Workload {
+            meta: WorkloadMeta {
+                id: "missing",
+                title: "missing",
+                what: "",
+                check: "",
+                needs: &["/nonexistent/breakout-workload"],
+            },
+            argv: |_| vec!["/nonexistent/breakout-workload".into()],
+        };
+        let run = run_workload(
+            &MISSING,
+            &DirectLauncher,
+            &Limits::default(),
+            Duration::from_secs(5),
+        );
+        assert_eq!(run.verdict, WorkloadVerdict::Skipped);
+        assert!(!run.reason.contains('\n'));
+        assert!(
+            run.reason
+                .starts_with("/nonexistent/breakout-workload is not in this guest"),
+            "{}",
+            run.reason
+        );
+    }
+
+    #[test]
+    fn a_workload_past_its_timeout_is_broken_at_timeout_in_one_line() {
+        static SLOW: Workload = Workload {
+            meta: WorkloadMeta {
+                id: "slow",
+                title: "slow",
+                what: "",
+                check: "",
+                needs: &["/bin/sh"],
+            },
+            argv: |_| vec!["/bin/sh".into(), "-c".into(), "sleep 30".into()],
+        };
+        let run = run_workload(
+            &SLOW,
+            &DirectLauncher,
+            &Limits::default(),
+            Duration::from_millis(300),
+        );
+        assert_eq!(run.verdict, WorkloadVerdict::Broken);
+        assert_eq!(run.step.as_deref(), Some("timeout"));
+        assert!(!run.reason.contains('\n'), "{}", run.reason);
+        assert!(
+            run.reason.starts_with("timed out after 0.3 s"),
+            "{}",
+            run.reason
+        );
+    }
+
+    #[test]
     fn twelve_workloads_with_unique_ids_and_an_expectation_each() {
         let all = workloads();
         assert_eq!(all.len(), 12);
@@ -548,7 +604,7 @@ mod tests {
             (v, step.as_deref()),
             (WorkloadVerdict::Broken, Some("timeout"))
         );
-        assert!(reason.starts_with("timed out after 5 s"), "{reason}");
+        assert!(reason.starts_with("timed out after 5.0 s"), "{reason}");
     }
 
     #[test]

@@ -207,12 +207,16 @@ pub fn render(report: &RunReport, colour: bool) -> String {
     let t = &report.timings;
     let _ = writeln!(
         out,
-        "\ntime: {} total (boot {}, probe runs {}, ablation {}, workloads {})",
+        "\ntime: {} total (boot {}, probe runs {}, ablation {}{})",
         seconds(t.total_ms),
         seconds(t.boot_ms),
         seconds(t.probes_ms),
         seconds(t.ablation_ms),
-        seconds(t.workloads_ms)
+        if t.workloads_ms > 0 {
+            format!(", workloads {}", seconds(t.workloads_ms))
+        } else {
+            String::new()
+        }
     );
     out.push_str(LEGEND);
     out

@@ -263,12 +263,15 @@ pub fn sample_report() -> RunReport {
             ablation: true,
             kernel: None,
             added_positive_control: false,
+            workloads: Vec::new(),
         }),
         results,
+        workloads: Vec::new(),
         timings: Timings {
             boot_ms: 1700,
             probes_ms: 30_500,
             ablation_ms: 41_000,
+            workloads_ms: 0,
             total_ms: 74_000,
         },
     }
