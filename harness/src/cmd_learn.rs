@@ -37,6 +37,21 @@ pub enum Format {
     Docker,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DenyArg {
+    Errno,
+    Kill,
+}
+
+impl DenyArg {
+    fn deny(self) -> learned::Deny {
+        match self {
+            DenyArg::Errno => learned::Deny::Errno,
+            DenyArg::Kill => learned::Deny::Kill,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct LearnArgs {
     /// Write the profile here (default: stdout).
@@ -45,6 +60,10 @@ pub struct LearnArgs {
     /// toml (ours) or docker (JSON).
     #[arg(long, value_enum, default_value = "toml")]
     pub format: Format,
+    /// What the profile does with a call that was not recorded: errno (EPERM, as strict) or
+    /// kill (the process dies and a run names the call from the kernel's record).
+    #[arg(long, value_enum, default_value = "errno")]
+    pub deny: DenyArg,
     /// Record on this machine instead of a VM (root; the default inside the VM).
     #[arg(long)]
     pub here: bool,
@@ -129,12 +148,13 @@ fn write_profile(
     rec: &Recording,
     source: &str,
     format: Format,
+    deny: learned::Deny,
     out: Option<std::fs::File>,
     out_path: Option<&Path>,
 ) -> i32 {
     let text = match format {
-        Format::Toml => learned::to_toml(rec, source),
-        Format::Docker => learned::to_docker_json(rec, source),
+        Format::Toml => learned::to_toml(rec, source, deny),
+        Format::Docker => learned::to_docker_json(rec, source, deny),
     };
     let text = match text {
         Ok(t) => t,
@@ -263,7 +283,13 @@ fn run_here(args: &LearnArgs) -> i32 {
             Err(e) => fail(BAD_INPUT, e),
         };
     }
-    finish(results, args.format, out, args.out.as_deref())
+    finish(
+        results,
+        args.format,
+        args.deny.deny(),
+        out,
+        args.out.as_deref(),
+    )
 }
 
 /// The workload ids named (`all` expands), in the shipped order; an unknown id is an error.
@@ -371,6 +397,7 @@ fn record_workloads(ids: &[String], timeout: Duration) -> Result<Vec<LearnResult
 fn finish(
     results: Vec<LearnResult>,
     format: Format,
+    deny: learned::Deny,
     out: Option<std::fs::File>,
     out_path: Option<&Path>,
 ) -> i32 {
@@ -394,13 +421,13 @@ fn finish(
                 .join(", ")
         )
     };
-    let code = write_profile(&merged, &source, format, out, out_path);
+    let code = write_profile(&merged, &source, format, deny, out, out_path);
     if code != 0 {
         return code;
     }
     // What the profile lacks for every workload it was not learned from, from the profile as
     // our loader reads it back (the same allowlist whatever the format).
-    let Ok(toml) = learned::to_toml(&merged, &source) else {
+    let Ok(toml) = learned::to_toml(&merged, &source, deny) else {
         return code;
     };
     let profile = match breakout_runtime::seccomp::allowlist::parse(&toml, Path::new("learned")) {
@@ -524,5 +551,11 @@ fn run_in_vm(args: &LearnArgs) -> i32 {
     if sink.results.is_empty() {
         return fail(INCOMPLETE, "the guest sent no recording");
     }
-    finish(sink.results, args.format, out, args.out.as_deref())
+    finish(
+        sink.results,
+        args.format,
+        args.deny.deny(),
+        out,
+        args.out.as_deref(),
+    )
 }

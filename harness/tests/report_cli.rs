@@ -34,7 +34,10 @@ fn readme_workload_list_is_breakout_list_workloads() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
         .expect("reading README.md");
     let begin = "<!-- workloads:begin -->\n";
-    let start = readme.find(begin).expect("a <!-- workloads:begin --> marker") + begin.len();
+    let start = readme
+        .find(begin)
+        .expect("a <!-- workloads:begin --> marker")
+        + begin.len();
     let stop = readme[start..]
         .find("<!-- workloads:end -->")
         .expect("a <!-- workloads:end --> marker")

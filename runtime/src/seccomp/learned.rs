@@ -10,6 +10,17 @@ use super::record::{Call, Recording, CLONE_NAMESPACE_FLAGS, RUNTIME_TAIL};
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
+/// What a learned profile does with a call that was not recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Deny {
+    /// EPERM, as strict: the program sees an error and may carry on.
+    #[default]
+    Errno,
+    /// Kill the process: the runtime then names the call from the kernel's audit record
+    /// (`Outcome::seccomp_kill`), which is what a report of a broken workload wants.
+    Kill,
+}
+
 /// Why a recording cannot become a profile.
 #[derive(Debug, thiserror::Error)]
 pub enum LearnError {
@@ -80,7 +91,7 @@ fn sets(names: BTreeSet<String>, clone_namespaces: bool) -> Sets {
 
 /// Our TOML allowlist (docs/profile-format.md, the shape of profiles/seccomp/strict.toml).
 /// `source` says what was learned from, for the header comment.
-pub fn to_toml(rec: &Recording, source: &str) -> Result<String, LearnError> {
+pub fn to_toml(rec: &Recording, source: &str, deny: Deny) -> Result<String, LearnError> {
     check(rec)?;
     if let Some(c) = rec.calls.iter().find(|c| !c.is_native()) {
         return Err(LearnError::ForeignArch(c.to_string()));
@@ -91,11 +102,18 @@ pub fn to_toml(rec: &Recording, source: &str) -> Result<String, LearnError> {
     // No counts that vary from run to run: the same program gives the same file.
     let _ = writeln!(
         out,
-        "# {} distinct calls recorded on {}; anything else fails with EPERM.",
+        "# {} distinct calls recorded on {}; anything else {}.",
         rec.calls.len(),
-        super::policy::native_scmp_arch()
+        super::policy::native_scmp_arch(),
+        match deny {
+            Deny::Errno => "fails with EPERM",
+            Deny::Kill => "kills the process",
+        }
     );
-    out.push_str("\ndefault_action = \"errno\"\ndefault_errno = \"EPERM\"\n");
+    out.push_str(match deny {
+        Deny::Errno => "\ndefault_action = \"errno\"\ndefault_errno = \"EPERM\"\n",
+        Deny::Kill => "\ndefault_action = \"kill-process\"\n",
+    });
     let list = |out: &mut String, names: &BTreeSet<String>| {
         out.push_str("names = [\n");
         for chunk in names.iter().collect::<Vec<_>>().chunks(8) {
@@ -125,7 +143,7 @@ pub fn to_toml(rec: &Recording, source: &str) -> Result<String, LearnError> {
 /// Docker's JSON: the same allowlist; calls of other ABIs (int 0x80 from a 64-bit process, x32)
 /// add their architecture, and since a Docker rule names calls for every architecture of the
 /// profile, a name recorded on one ABI is allowed on all of them.
-pub fn to_docker_json(rec: &Recording, source: &str) -> Result<String, LearnError> {
+pub fn to_docker_json(rec: &Recording, source: &str, deny: Deny) -> Result<String, LearnError> {
     check(rec)?;
     let names: BTreeSet<String> = rec.calls.iter().filter_map(|c| c.name.clone()).collect();
     let s = sets(names, rec.clone_namespaces);
@@ -165,13 +183,19 @@ pub fn to_docker_json(rec: &Recording, source: &str) -> Result<String, LearnErro
             "comment": "flags in memory, where seccomp cannot look: libc falls back to clone",
         }));
     }
-    let doc = serde_json::json!({
+    let mut doc = serde_json::json!({
         "comment": format!("learned by `breakout learn` from {source}: {} calls recorded", rec.calls.len()),
         "defaultAction": "SCMP_ACT_ERRNO",
         "defaultErrnoRet": libc::EPERM,
         "architectures": arches,
         "syscalls": syscalls,
     });
+    if deny == Deny::Kill {
+        doc["defaultAction"] = "SCMP_ACT_KILL_PROCESS".into();
+        if let Some(o) = doc.as_object_mut() {
+            o.remove("defaultErrnoRet");
+        }
+    }
     Ok(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n")
 }
 
@@ -232,7 +256,7 @@ mod tests {
             return;
         }
         let r = rec(&["read", "getppid", "uname", "clone3", "exit_group"]);
-        let text = to_toml(&r, "a test").unwrap();
+        let text = to_toml(&r, "a test", Deny::Errno).unwrap();
         let p = super::super::allowlist::parse(&text, Path::new("learned.toml"))
             .unwrap()
             .resolve(&ctx());
@@ -256,7 +280,7 @@ mod tests {
         let mut r = rec(&["read", "getppid", "clone"]);
         // int 0x80 socketcall from a 64-bit process.
         r.calls.insert(Call::new(0x4000_0003, 102));
-        let text = to_docker_json(&r, "a test").unwrap();
+        let text = to_docker_json(&r, "a test", Deny::Errno).unwrap();
         let prof = super::super::oci::parse(&text, Path::new("learned.json")).unwrap();
         assert_eq!(prof.extra_arches, vec!["SCMP_ARCH_X86"]);
         let p = prof.resolve(&ctx());
@@ -266,7 +290,7 @@ mod tests {
         assert_eq!(p.denies("clone"), None);
         p.compile().unwrap();
         // The TOML format cannot say "i386": it refuses instead of dropping the call.
-        let e = to_toml(&r, "a test").unwrap_err().to_string();
+        let e = to_toml(&r, "a test", Deny::Errno).unwrap_err().to_string();
         assert!(
             e.contains("socketcall (X86)") && e.contains("--format docker"),
             "{e}"
@@ -277,26 +301,46 @@ mod tests {
     fn incomplete_recordings_make_no_profile() {
         let mut r = rec(&["read"]);
         r.error = Some("the listener went away".into());
-        assert!(to_toml(&r, "x")
+        assert!(to_toml(&r, "x", Deny::Errno)
             .unwrap_err()
             .to_string()
             .contains("incomplete"));
         let mut r = rec(&["read"]);
         r.marker_seen = false;
-        assert!(matches!(to_docker_json(&r, "x"), Err(LearnError::NoMarker)));
+        assert!(matches!(
+            to_docker_json(&r, "x", Deny::Errno),
+            Err(LearnError::NoMarker)
+        ));
         let mut r = rec(&["read"]);
         r.calls.insert(Call::new(0xc000_003e, 0xb4e0));
-        assert!(to_toml(&r, "x")
+        assert!(to_toml(&r, "x", Deny::Errno)
             .unwrap_err()
             .to_string()
             .contains("no name"));
     }
 
     #[test]
+    fn deny_kill_kills_in_both_formats() {
+        let r = rec(&["read"]);
+        let t = super::super::allowlist::parse(
+            &to_toml(&r, "x", Deny::Kill).unwrap(),
+            Path::new("k.toml"),
+        )
+        .unwrap();
+        assert_eq!(t.default_action, crate::seccomp::Action::KillProcess);
+        let j = super::super::oci::parse(
+            &to_docker_json(&r, "x", Deny::Kill).unwrap(),
+            Path::new("k.json"),
+        )
+        .unwrap();
+        assert_eq!(j.default_action, crate::seccomp::Action::KillProcess);
+    }
+
+    #[test]
     fn namespace_clones_keep_clone_unconditional() {
         let mut r = rec(&["clone"]);
         r.clone_namespaces = true;
-        let text = to_toml(&r, "x").unwrap();
+        let text = to_toml(&r, "x", Deny::Errno).unwrap();
         let p = super::super::allowlist::parse(&text, Path::new("l.toml"))
             .unwrap()
             .resolve(&ctx());
