@@ -70,6 +70,10 @@ pub struct LearnArgs {
     /// Inside the VM: send the recording to the host instead of writing a profile.
     #[arg(long, hide = true)]
     pub emit_result: bool,
+    /// Record this many times and unite the recordings (calls made only under contention,
+    /// such as futex, may be missing from one run).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub runs: u32,
     /// Kill the command after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub timeout: u64,
@@ -259,22 +263,33 @@ fn run_here(args: &LearnArgs) -> i32 {
         }
     };
     let timeout = Duration::from_secs(args.timeout);
-    let results = if args.workloads.is_empty() {
-        match record_command(&args.command, timeout) {
-            Ok(r) => vec![LearnResult {
-                source: source_of(&args.command),
-                workload: None,
-                learned: true,
-                recording: r,
-            }],
-            Err((code, msg)) => return fail(code, msg),
-        }
-    } else {
-        match record_workloads(&args.workloads, timeout) {
+    // Several runs, their recordings united: a call made only under contention (futex when a
+    // thread is still running at pthread_join) may be missing from any single run.
+    let mut results: Vec<LearnResult> = Vec::new();
+    for _ in 0..args.runs.max(1) {
+        let run = if args.workloads.is_empty() {
+            record_command(&args.command, timeout).map(|r| {
+                vec![LearnResult {
+                    source: source_of(&args.command),
+                    workload: None,
+                    learned: true,
+                    recording: r,
+                }]
+            })
+        } else {
+            record_workloads(&args.workloads, timeout)
+        };
+        let run = match run {
             Ok(r) => r,
             Err((code, msg)) => return fail(code, msg),
+        };
+        for r in run {
+            match results.iter_mut().find(|x| x.source == r.source) {
+                Some(x) => x.recording.merge(&r.recording),
+                None => results.push(r),
+            }
         }
-    };
+    }
     if args.emit_result {
         let sent = breakout_vm::guest::results()
             .and_then(|mut w| results.iter().try_for_each(|r| w.send_json(r)));
@@ -503,6 +518,8 @@ fn run_in_vm(args: &LearnArgs) -> i32 {
         "--emit-result".into(),
         "--timeout".into(),
         args.timeout.to_string(),
+        "--runs".into(),
+        args.runs.to_string(),
         "--".into(),
     ];
     for w in &args.workloads {
@@ -517,7 +534,9 @@ fn run_in_vm(args: &LearnArgs) -> i32 {
     let mut cfg = VmConfig {
         kernel: args.kernel.clone(),
         accel: args.accel,
-        timeout: Some(Duration::from_secs(args.timeout + 60)),
+        timeout: Some(Duration::from_secs(
+            args.timeout * u64::from(args.runs.max(1)) + 60,
+        )),
         boot_timeout: Duration::from_secs(180),
         files: vec![GuestFile {
             host: exe,
@@ -530,7 +549,7 @@ fn run_in_vm(args: &LearnArgs) -> i32 {
         cfg.bundle = Some(breakout_harness::workloads::bundle_spec());
         // Every workload is recorded, one after the other.
         cfg.timeout = Some(Duration::from_secs(
-            args.timeout * workloads::workloads().len() as u64 + 60,
+            args.timeout * workloads::workloads().len() as u64 * u64::from(args.runs.max(1)) + 60,
         ));
     }
     let mut sink = Collect {
