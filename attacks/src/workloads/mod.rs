@@ -371,7 +371,11 @@ pub mod bundle {
         "/usr/bin/git",
         "/usr/share/git-core/templates",
     ];
-    /// Left out of what is kept: tests, documentation data, and what only development needs.
+    /// Left out of what is kept (text prefixes): tests, documentation data, what only
+    /// development needs, and the packages and extension modules that bring large libraries
+    /// (OpenSSL, Berkeley DB, ncurses, readline, libmpdec, liblzma) or serve nothing an ordinary
+    /// script of the workloads' kind needs (asyncio, email, xml, http). Every byte here is unpacked
+    /// and copied at every boot that runs workloads under TCG.
     pub const DROP: &[&str] = &[
         "/usr/lib/python3.11/test",
         "/usr/lib/python3.11/pydoc_data",
@@ -381,9 +385,35 @@ pub mod bundle {
         "/usr/lib/python3.11/turtledemo",
         "/usr/lib/python3.11/lib2to3",
         "/usr/lib/python3.11/config-3.11-x86_64-linux-gnu",
+        "/usr/lib/python3.11/asyncio",
+        "/usr/lib/python3.11/email",
+        "/usr/lib/python3.11/xml",
+        "/usr/lib/python3.11/xmlrpc",
+        "/usr/lib/python3.11/http",
+        "/usr/lib/python3.11/unittest",
+        "/usr/lib/python3.11/distutils",
+        "/usr/lib/python3.11/wsgiref",
+        "/usr/lib/python3.11/dbm",
+        "/usr/lib/python3.11/curses",
+        "/usr/lib/python3.11/venv",
         "/usr/lib/python3.11/lib-dynload/_test",
-        "/usr/lib/python3.11/lib-dynload/_ctypes_test",
+        "/usr/lib/python3.11/lib-dynload/_ctypes",
         "/usr/lib/python3.11/lib-dynload/xxlimited",
+        "/usr/lib/python3.11/lib-dynload/_ssl",
+        "/usr/lib/python3.11/lib-dynload/_hashlib",
+        "/usr/lib/python3.11/lib-dynload/_dbm",
+        "/usr/lib/python3.11/lib-dynload/_gdbm",
+        "/usr/lib/python3.11/lib-dynload/_curses",
+        "/usr/lib/python3.11/lib-dynload/readline",
+        "/usr/lib/python3.11/lib-dynload/_decimal",
+        "/usr/lib/python3.11/lib-dynload/_lzma",
+        "/usr/lib/python3.11/lib-dynload/_bz2",
+        "/usr/lib/python3.11/lib-dynload/_codecs_",
+        "/usr/lib/python3.11/lib-dynload/_uuid",
+        "/usr/lib/python3.11/lib-dynload/nis",
+        "/usr/lib/python3.11/lib-dynload/_crypt",
+        "/usr/lib/python3.11/lib-dynload/audioop",
+        "/usr/lib/python3.11/lib-dynload/ossaudiodev",
     ];
     /// The C programs: (guest path, cc flags).
     pub const PROGRAMS: &[(&str, &[&str])] = &[
