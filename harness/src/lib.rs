@@ -1,19 +1,19 @@
-//! breakout-harness as a library: the pieces the `breakout` binary and the escape suite (tests/)
-//! share: the result model, the run plan, attribution by ablation, the regression gate, the
-//! environment block, and the host side of a run in the VM.
+//! breakout-harness: the `breakout` command line and everything under it, as a library the binary
+//! and the escape suite (tests/) share.
+//!
+//! - [`cli`]: one module per verb, arguments and printing only;
+//! - [`suite`]: the engine: the run plan, the host side of a run, the orchestrator in the guest,
+//!   the launcher on our runtime, attribution by ablation, the regression gate;
+//! - [`describe`]: the text that describes probes and layers;
+//! - [`model`]: the result data model every other part reads or writes;
+//! - [`report`]: the renderings of a run (table, Markdown, HTML, JUnit, JSON, pictures);
+//! - [`adapters`]: external runtimes (bwrap, crun, podman...) behind the same launcher;
+//! - [`workloads`]: the workloads' second guest image and the numbers reports print for them.
 
 pub mod adapters;
-pub mod attribution;
-pub mod environment;
-pub mod exit_codes;
-pub mod explain;
-pub mod file_probes;
-pub mod gate;
-pub mod lab;
-pub mod list;
+pub mod cli;
+pub mod describe;
 pub mod model;
-pub mod plan;
 pub mod report;
-pub mod run;
-pub mod svg;
+pub mod suite;
 pub mod workloads;

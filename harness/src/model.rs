@@ -8,6 +8,8 @@ use breakout_runtime::{CgroupEvidence, ExitKind, Layer, SetupFailure};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+pub mod gate;
+
 pub const SCHEMA_VERSION: u32 = 3;
 
 /// The oldest schema version [`upgrade`] still reads.
@@ -437,6 +439,24 @@ pub fn release_of(uname: &str) -> String {
         (Some(first), _) => first.to_string(),
         _ => String::new(),
     }
+}
+
+/// A verdict as every text output writes it.
+pub fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Escaped => "escaped",
+        Verdict::Blocked => "blocked",
+        Verdict::Inconclusive => "inconclusive",
+        Verdict::Skipped => "skipped",
+    }
+}
+
+/// Whether the report knows `profile` as a configuration of our runtime with no layer on.
+pub fn configuration_without_layers(report: &RunReport, profile: &str) -> bool {
+    report
+        .profiles
+        .iter()
+        .any(|p| p.name == profile && p.runtime == "breakout" && p.layers.is_empty())
 }
 
 #[cfg(test)]

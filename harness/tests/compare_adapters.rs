@@ -206,7 +206,7 @@ fn adapters_declare_the_layers_their_items_stand_for() {
         .unwrap()
         .layers
         .contains(&Layer::Caps));
-    let err = breakout_harness::plan::Configuration::named("docker")
+    let err = breakout_harness::suite::plan::Configuration::named("docker")
         .unwrap_err()
         .to_string();
     assert!(
@@ -412,7 +412,7 @@ fn adapter_binaries_found_on_the_host_go_into_the_guest() {
         );
     }
     // A configuration brings its own runtime's binary.
-    let c = breakout_harness::plan::Configuration::named("cmd:bwrap --unshare-pid").unwrap();
+    let c = breakout_harness::suite::plan::Configuration::named("cmd:bwrap --unshare-pid").unwrap();
     assert_eq!(
         c.guest_files(),
         [Path::new("/usr/bin/bwrap")]

@@ -266,7 +266,7 @@ fn near_matches_suggest_what_was_meant(#[case] typo: &str, #[case] expected: &[&
         "uts-ns",
     ];
     assert_eq!(
-        breakout_harness::explain::near_matches(typo, known),
+        breakout_harness::describe::near_matches(typo, known),
         expected
     );
 }

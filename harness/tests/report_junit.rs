@@ -195,7 +195,7 @@ fn with_a_baseline_a_testcase_fails_exactly_when_the_gate_calls_it_a_regression(
         .results
         .retain(|r| !(r.profile == "none" && r.verdict != Verdict::Escaped));
     let mut base = clean.clone();
-    let gate = breakout_harness::gate::compare(&base, &clean);
+    let gate = breakout_harness::suite::gate::compare(&base, &clean);
     assert!(gate.passed(), "{:?}", gate.regressions);
     let xml = report::render_gated(&clean, Format::Junit, Some((&gate, "b.json")));
     assert_eq!(counts(&xml).0, "0");
@@ -213,7 +213,7 @@ fn with_a_baseline_a_testcase_fails_exactly_when_the_gate_calls_it_a_regression(
     run.results
         .retain(|r| !(r.probe == "hostname" && r.profile == "strict"));
     base.selection = None;
-    let gate = breakout_harness::gate::compare(&base, &run);
+    let gate = breakout_harness::suite::gate::compare(&base, &run);
     assert_eq!(gate.regressions.len(), 2, "{:?}", gate.regressions);
     let xml = report::render_gated(&run, Format::Junit, Some((&gate, "b.json")));
     let mut failed = failed_cases(&xml);

@@ -189,7 +189,7 @@ fn markdown_with_a_gate_puts_regressions_first_then_changes_then_the_folded_matr
             _ => {}
         }
     }
-    let gate = breakout_harness::gate::compare(&baseline, &run);
+    let gate = breakout_harness::suite::gate::compare(&baseline, &run);
     let text = report::render_gated(
         &run,
         Format::Markdown,

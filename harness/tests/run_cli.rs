@@ -162,7 +162,7 @@ fn gate_exit_codes() {
 #[test]
 fn exit_codes_are_in_every_help_and_in_the_readme() {
     let readme = include_str!("../../README.md");
-    for (command, codes) in breakout_harness::exit_codes::ALL {
+    for (command, codes) in breakout_harness::cli::exit_codes::ALL {
         let out = breakout(&[command, "--help"]);
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(help.contains("Exit codes:"), "{command} --help:\n{help}");

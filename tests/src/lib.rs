@@ -2,7 +2,7 @@
 //! binaries are, which trials libtest-mimic's arguments select (so the filter shapes the plan
 //! before the VM boots), and the VM settings taken from the environment.
 
-use breakout_harness::run::{AccelArg, Binaries, RunError, VmArgs};
+use breakout_harness::suite::host::{AccelArg, Binaries, RunError, VmArgs};
 use libtest_mimic::Arguments;
 use std::path::{Path, PathBuf};
 
@@ -21,7 +21,7 @@ pub fn register_file_probes() -> Result<(), String> {
     let Some(dirs) = std::env::var_os("BREAKOUT_PROBES") else {
         return Ok(());
     };
-    let args = breakout_harness::file_probes::FileProbeArgs {
+    let args = breakout_harness::suite::file_probes::FileProbeArgs {
         dirs: std::env::split_paths(&dirs).collect(),
     };
     args.probes_to_run(&[])

@@ -18,10 +18,10 @@
 //! One VM boots for the whole binary (nine launches plus their ablation).
 
 use breakout_attacks::{Layer, Verdict};
-use breakout_harness::gate;
 use breakout_harness::model::{ProbeResult, RunReport};
-use breakout_harness::plan::{Configuration, ConfigurationKind, RunPlan};
-use breakout_harness::run::{self, Quiet};
+use breakout_harness::suite::gate;
+use breakout_harness::suite::host::{self, Quiet};
+use breakout_harness::suite::plan::{Configuration, ConfigurationKind, RunPlan};
 use breakout_runtime::config::SandboxConfig;
 use breakout_tests::{binaries, listing_only, selected, vm_args};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -114,7 +114,7 @@ fn run_plan() -> Result<RunReport, String> {
     )
     .map_err(|e| e.to_string())?;
     let binaries = binaries().map_err(|e| e.to_string())?;
-    run::execute(&plan, &vm_args()?, &binaries, &mut Quiet).map_err(|e| e.to_string())
+    host::execute(&plan, &vm_args()?, &binaries, &mut Quiet).map_err(|e| e.to_string())
 }
 
 fn result<'a>(

@@ -8,10 +8,10 @@
 //! The name filter shapes the plan before anything boots (`cargo test -- ptrace` runs only the
 //! ptrace probes in the VM), and the VM boots once for the whole binary.
 
-use breakout_harness::gate;
-use breakout_harness::model::GuestEvent;
+use breakout_harness::model::{self, GuestEvent};
 use breakout_harness::model::{ProbeResult, RunReport};
-use breakout_harness::run::{self, Observer};
+use breakout_harness::suite::gate;
+use breakout_harness::suite::host::{self, Observer};
 use breakout_tests::{baseline_path, binaries, listing_only, selected, vm_args};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::collections::BTreeMap;
@@ -66,14 +66,14 @@ fn main() {
 fn run_selected(baseline: &RunReport, wanted: &[&str]) -> Result<RunReport, String> {
     let binaries = binaries().map_err(|e| e.to_string())?;
     let vm = vm_args()?;
-    let mut plan = run::plan_like(baseline).map_err(|e| e.to_string())?;
+    let mut plan = host::plan_like(baseline).map_err(|e| e.to_string())?;
     plan.retain(|j| wanted.contains(&j.name().as_str()));
     eprintln!(
         "escape suite: {} (probe, profile) jobs planned, booting the VM once",
         plan.jobs.len()
     );
     let report =
-        run::execute(&plan, &vm, &binaries, &mut Lines::default()).map_err(|e| e.to_string())?;
+        host::execute(&plan, &vm, &binaries, &mut Lines::default()).map_err(|e| e.to_string())?;
     eprintln!(
         "escape suite: boot {:.1} s, probe runs {:.1} s, ablation {:.1} s",
         report.timings.boot_ms as f64 / 1000.0,
@@ -99,7 +99,7 @@ fn judge(
     let current = now
         .get(&(expected.probe.as_str(), expected.profile.as_str()))
         .copied();
-    let no_layers = gate::configuration_without_layers(baseline, &expected.profile);
+    let no_layers = model::configuration_without_layers(baseline, &expected.profile);
     match gate::judge(expected, current, no_layers) {
         Ok(_) => Ok(()),
         Err(regression) => {
@@ -127,7 +127,7 @@ impl Observer for Lines {
                 self.done,
                 r.probe,
                 r.profile,
-                gate::verdict_name(r.verdict)
+                model::verdict_name(r.verdict)
             );
         }
     }

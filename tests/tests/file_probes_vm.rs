@@ -2,10 +2,10 @@
 //! escapes `none` (the positive control) and is blocked under `strict`. One VM boots for all.
 
 use breakout_attacks::Verdict;
-use breakout_harness::file_probes::FileProbeArgs;
 use breakout_harness::model::RunReport;
-use breakout_harness::plan::RunPlan;
-use breakout_harness::run::{self, Quiet};
+use breakout_harness::suite::file_probes::FileProbeArgs;
+use breakout_harness::suite::host::{self, Quiet};
+use breakout_harness::suite::plan::RunPlan;
 use breakout_tests::{binaries, listing_only, selected, vm_args};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::Path;
@@ -47,7 +47,7 @@ fn main() {
                 let mut vm = vm_args()?;
                 vm.no_ablation = true;
                 let binaries = binaries().map_err(|e| e.to_string())?;
-                run::execute(&plan, &vm, &binaries, &mut Quiet).map_err(|e| e.to_string())
+                host::execute(&plan, &vm, &binaries, &mut Quiet).map_err(|e| e.to_string())
             })()
         } else {
             Err("not run".to_string())

@@ -13,8 +13,8 @@
 
 use breakout_attacks::{Layer, Verdict};
 use breakout_harness::model::RunReport;
-use breakout_harness::plan::{Configuration, ConfigurationKind, RunPlan};
-use breakout_harness::run::{self, Quiet};
+use breakout_harness::suite::host::{self, Quiet};
+use breakout_harness::suite::plan::{Configuration, ConfigurationKind, RunPlan};
 use breakout_runtime::config::SandboxConfig;
 use breakout_runtime::LandlockEnforcement;
 use breakout_tests::{binaries, listing_only, selected, vm_args};
@@ -45,7 +45,7 @@ fn run_on(kernel: &str) -> Result<RunReport, String> {
     vm.no_ablation = true;
     vm.kernel = Some(PathBuf::from(kernel));
     let binaries = binaries().map_err(|e| e.to_string())?;
-    run::execute(&plan, &vm, &binaries, &mut Quiet).map_err(|e| format!("{kernel}: {e}"))
+    host::execute(&plan, &vm, &binaries, &mut Quiet).map_err(|e| format!("{kernel}: {e}"))
 }
 
 fn result<'a>(

@@ -2,8 +2,8 @@
 //! and its starting point (labs/ID/start) fails with a message naming the concept. All answers
 //! go into two VM runs (labs that need ablation, and the others).
 
-use breakout_harness::lab::{self, Grade, LABS};
-use breakout_harness::run::Quiet;
+use breakout_harness::suite::host::Quiet;
+use breakout_harness::suite::lab::{self, Grade, LABS};
 use breakout_tests::{binaries, listing_only, selected, vm_args};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};

@@ -16,8 +16,8 @@
 
 use breakout_attacks::{Layer, Verdict};
 use breakout_harness::model::RunReport;
-use breakout_harness::plan::{Configuration, ConfigurationKind, RunPlan};
-use breakout_harness::run::{self, Quiet};
+use breakout_harness::suite::host::{self, Quiet};
+use breakout_harness::suite::plan::{Configuration, ConfigurationKind, RunPlan};
 use breakout_runtime::config::SandboxConfig;
 use breakout_runtime::requires;
 use breakout_tests::{binaries, listing_only, selected, vm_args};
@@ -151,7 +151,7 @@ fn run_plan(args: &Arguments) -> Result<RunReport, String> {
     let mut vm = vm_args()?;
     vm.no_ablation = true;
     let binaries = binaries().map_err(|e| e.to_string())?;
-    run::execute(&plan, &vm, &binaries, &mut Quiet).map_err(|e| e.to_string())
+    host::execute(&plan, &vm, &binaries, &mut Quiet).map_err(|e| e.to_string())
 }
 
 fn verdict(report: &RunReport, probe: &str, layers: &BTreeSet<Layer>) -> Result<Verdict, String> {

@@ -15,8 +15,8 @@
 //! gVisor's Sentry) stay in every run and are listed as not ablated.
 
 use super::{ExternalSpec, Item};
-use crate::attribution::TrialOutcome;
 use crate::model::{AblationRun, Attribution, Evidence, ItemAttribution};
+use crate::suite::attribution::TrialOutcome;
 use breakout_attacks::{Layer, Verdict};
 use std::collections::BTreeSet;
 
@@ -133,7 +133,7 @@ pub fn attribute(
             .map(|(_, e, _)| e)
             .unwrap_or(base_evidence);
         let errno = filter_errno(filter);
-        seccomp_denied = crate::attribution::seccomp_denied(
+        seccomp_denied = crate::suite::attribution::seccomp_denied(
             evidence,
             &|call| super::crun::oci_denies(filter, call),
             errno,
@@ -235,7 +235,7 @@ impl Ablation<'_> {
         item: &str,
         withheld: Vec<String>,
     ) -> Vec<String> {
-        crate::attribution::caps_letting_through(withheld, &mut |caps| {
+        crate::suite::attribution::caps_letting_through(withheld, &mut |caps| {
             self.escapes_keeping(base, item, caps)
         })
     }

@@ -80,7 +80,7 @@ pub fn render(report: &RunReport) -> String {
     let _ = writeln!(
         out,
         "<h2>Processes</h2>\n<figure class=\"processes\">{}</figure>",
-        crate::svg::process_picture(report).replacen(
+        super::svg::process_picture(report).replacen(
             " xmlns=\"http://www.w3.org/2000/svg\"",
             "",
             1
@@ -146,7 +146,7 @@ fn matrix_section(out: &mut String, report: &RunReport, matrix: &Matrix) {
             .profiles
             .iter()
             .any(|p| p.name == *profile && p.inferred);
-        let control = crate::gate::configuration_without_layers(report, profile);
+        let control = crate::model::configuration_without_layers(report, profile);
         let _ = write!(
             out,
             "<th{}>{}{}</th>",
@@ -304,7 +304,7 @@ fn configurations_section(out: &mut String, report: &RunReport) {
 
 fn probe_section(out: &mut String, probe: &str, matrix: &Matrix, report: &RunReport) {
     let _ = writeln!(out, "<section id=\"probe-{}\">", esc(probe));
-    match crate::list::probe_meta(probe) {
+    match crate::describe::probe_meta(probe) {
         Some(meta) => {
             let _ = writeln!(
                 out,
@@ -329,7 +329,7 @@ fn probe_section(out: &mut String, probe: &str, matrix: &Matrix, report: &RunRep
             }
             // The layer stack per configuration (what `explain --svg` writes), inline: an
             // HTML document needs no namespace declaration, and the report loads nothing.
-            let svg = crate::svg::layer_stack(meta, Some(report)).replacen(
+            let svg = super::svg::layer_stack(meta, Some(report)).replacen(
                 " xmlns=\"http://www.w3.org/2000/svg\"",
                 "",
                 1,

@@ -17,7 +17,7 @@
 use super::cell::cell_text;
 use super::escape::markup;
 use super::matrix::Matrix;
-use crate::gate::GateReport;
+use crate::model::gate::GateReport;
 use crate::model::{ProbeResult, RunReport};
 use breakout_attacks::Verdict;
 use std::fmt::Write;
@@ -109,7 +109,7 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
         .profiles
         .iter()
         .map(|profile| {
-            let control = crate::gate::configuration_without_layers(report, profile);
+            let control = crate::model::configuration_without_layers(report, profile);
             let cases = matrix
                 .column(profile)
                 .map(|r| (r, case_of(r, control, gate)))

@@ -7,7 +7,7 @@ use super::cell::{layers_text, Shade, Tally};
 use super::environment;
 use super::escape::markdown_cell;
 use super::matrix::Matrix;
-use crate::gate::GateReport;
+use crate::model::gate::GateReport;
 use crate::model::{ProbeResult, RunReport};
 use breakout_attacks::Verdict;
 use std::fmt::Write;
@@ -118,7 +118,7 @@ pub fn render_gated(report: &RunReport, gate: Option<(&GateReport, &str)>) -> St
             .column(profile)
             .filter(|r| super::matrix::one_layer_from_escaping(r))
             .count();
-        let control = if crate::gate::configuration_without_layers(report, profile) {
+        let control = if crate::model::configuration_without_layers(report, profile) {
             " (positive control: no layers, every probe must escape)"
         } else {
             ""
@@ -243,7 +243,7 @@ fn findings_section(out: &mut String, report: &RunReport) {
     let mut escapes = Vec::new();
     let mut controls = Vec::new();
     for r in &report.results {
-        let control = crate::gate::configuration_without_layers(report, &r.profile);
+        let control = crate::model::configuration_without_layers(report, &r.profile);
         match (control, r.verdict) {
             (false, Verdict::Escaped) => escapes.push(r),
             (true, Verdict::Blocked | Verdict::Inconclusive) => controls.push(r),

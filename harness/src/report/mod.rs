@@ -10,9 +10,10 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod matrix;
+pub mod svg;
 pub mod table;
 
-use crate::gate::GateReport;
+use crate::model::gate::GateReport;
 use crate::model::RunReport;
 use breakout_attacks::Step;
 use breakout_runtime::ExitKind;

@@ -5,10 +5,10 @@
 //!
 //! Exit codes: 0 the comparison ran (escapes are findings), 2 bad input or a failed run.
 
-use crate::cmd_run;
+use crate::cli::progress;
 use crate::model::RunReport;
-use crate::plan::{Configuration, ConfigurationKind, RunPlan};
 use crate::report::{self, Format};
+use crate::suite::plan::{Configuration, ConfigurationKind, RunPlan};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -35,14 +35,14 @@ pub struct CompareArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
-    pub file_probes: breakout_harness::file_probes::FileProbeArgs,
+    pub file_probes: crate::suite::file_probes::FileProbeArgs,
     #[command(flatten)]
-    pub vm: crate::run::VmArgs,
+    pub vm: crate::suite::host::VmArgs,
 }
 
 /// The configuration a name stands for, checked on the host before anything boots: a runtime
 /// spec (`oci:PATH`, `cmd:'...'`, `podman:'...'`, a short name) or one of our profiles.
-pub fn configuration(name: &str) -> Result<Configuration, crate::plan::PlanError> {
+pub fn configuration(name: &str) -> Result<Configuration, crate::suite::plan::PlanError> {
     Configuration::named(name)
 }
 
@@ -61,7 +61,7 @@ pub fn missing_runtimes(configurations: &[Configuration]) -> Vec<String> {
 
 /// Both halves per configuration, then the workloads whose verdicts differ, one line each.
 pub fn workload_differences(report: &RunReport) -> String {
-    let grid = breakout_harness::workloads::WorkloadGrid::of(report);
+    let grid = crate::workloads::WorkloadGrid::of(report);
     if grid.is_empty() {
         return String::new();
     }
@@ -69,7 +69,7 @@ pub fn workload_differences(report: &RunReport) -> String {
     for profile in &grid.profiles {
         out.push_str(&format!(
             "  {profile}: {}\n",
-            breakout_harness::workloads::both_halves(report, profile)
+            crate::workloads::both_halves(report, profile)
         ));
     }
     let lines: Vec<String> = grid
@@ -88,10 +88,9 @@ pub fn workload_differences(report: &RunReport) -> String {
                 .profiles
                 .iter()
                 .map(|p| {
-                    let text = grid.cell(w, p).map_or(
-                        "not run".to_string(),
-                        breakout_harness::workloads::cell_text,
-                    );
+                    let text = grid
+                        .cell(w, p)
+                        .map_or("not run".to_string(), crate::workloads::cell_text);
                     format!("{p}: {text}")
                 })
                 .collect();
@@ -160,7 +159,7 @@ pub fn run(args: CompareArgs) -> u8 {
             return 2;
         }
     }
-    let report = match cmd_run::execute(&plan, &args.vm) {
+    let report = match progress::execute(&plan, &args.vm) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("breakout compare: {e:#}");

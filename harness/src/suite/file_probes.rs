@@ -6,7 +6,7 @@
 //! The plan file does not list them: the image is the one source, so the guest registers
 //! whatever lies under [`GUEST_PROBES_DIR`] and `breakout-probe` finds the same files.
 
-use crate::plan::Job;
+use crate::suite::plan::Job;
 use breakout_attacks::external::{self, ExternalError, GUEST_PROBES_DIR};
 use breakout_vm::GuestFile;
 use std::path::{Path, PathBuf};
@@ -108,7 +108,7 @@ mod tests {
         };
         let ids = args.probes_to_run(&[]).unwrap();
         assert_eq!(ids, vec!["fp-host-test".to_string()]);
-        let plan = crate::plan::RunPlan::from_names(&["none".to_string()], &ids).unwrap();
+        let plan = crate::suite::plan::RunPlan::from_names(&["none".to_string()], &ids).unwrap();
         let files = guest_files(&plan.jobs);
         assert_eq!(files.len(), 1);
         assert_eq!(

@@ -7,10 +7,10 @@
 //! The starting files are compiled in (`lab start` writes them), so the binary works without the
 //! repository; the reference solutions live in `labs/ID/solution/` (the tests grade them).
 
-use crate::file_probes::FileProbeArgs;
 use crate::model::{ProbeResult, RunReport};
-use crate::plan::{Configuration, ConfigurationKind, RunPlan};
-use crate::run::{Binaries, Observer, VmArgs};
+use crate::suite::file_probes::FileProbeArgs;
+use crate::suite::host::{Binaries, Observer, VmArgs};
+use crate::suite::plan::{Configuration, ConfigurationKind, RunPlan};
 use breakout_attacks::{Layer, Verdict};
 use breakout_runtime::config::SandboxConfig;
 use std::collections::BTreeSet;
@@ -91,11 +91,11 @@ pub static LABS: &[Lab] = &[
             stops it, and nothing else.",
         start: &[(
             PROFILE,
-            include_str!("../../labs/pid-namespace/start/profile.toml"),
+            include_str!("../../../labs/pid-namespace/start/profile.toml"),
         )],
         kind: Kind::OneLayer {
             probe: "signal-same-uid",
-            start_profile: include_str!("../../labs/pid-namespace/start/profile.toml"),
+            start_profile: include_str!("../../../labs/pid-namespace/start/profile.toml"),
             concept:
                 "kill(2) needs CAP_KILL or the same uid, and a same-uid victim needs neither: \
                 no capability or uid switch helps. What can the payload not name? (concept: \
@@ -111,11 +111,11 @@ pub static LABS: &[Lab] = &[
             it by itself: ablation must find no necessary layer and at least two sufficient ones.",
         start: &[(
             PROFILE,
-            include_str!("../../labs/defense-in-depth/start/profile.toml"),
+            include_str!("../../../labs/defense-in-depth/start/profile.toml"),
         )],
         kind: Kind::Depth {
             probe: "keyring",
-            start_profile: include_str!("../../labs/defense-in-depth/start/profile.toml"),
+            start_profile: include_str!("../../../labs/defense-in-depth/start/profile.toml"),
             concept: "the key belongs to root and is readable by uid 0: which layer makes the \
                 payload someone else? (concepts: attribution, depth; uid)",
         },
@@ -130,11 +130,11 @@ pub static LABS: &[Lab] = &[
         start: &[
             (
                 "probe/probe.toml",
-                include_str!("../../labs/seccomp-probe/start/probe/probe.toml"),
+                include_str!("../../../labs/seccomp-probe/start/probe/probe.toml"),
             ),
             (
                 "probe/inside.sh",
-                include_str!("../../labs/seccomp-probe/start/probe/inside.sh"),
+                include_str!("../../../labs/seccomp-probe/start/probe/inside.sh"),
             ),
         ],
         kind: Kind::SeccompProbe,
@@ -148,7 +148,7 @@ pub static LABS: &[Lab] = &[
             hold without cgroup-limits.",
         start: &[(
             PROFILE,
-            include_str!("../../labs/rlimits-root/start/profile.toml"),
+            include_str!("../../../labs/rlimits-root/start/profile.toml"),
         )],
         kind: Kind::RlimitsHold {
             probe: "fork-bomb",
@@ -166,11 +166,11 @@ pub static LABS: &[Lab] = &[
             else.",
         start: &[(
             PROFILE,
-            include_str!("../../labs/fd-hygiene/start/profile.toml"),
+            include_str!("../../../labs/fd-hygiene/start/profile.toml"),
         )],
         kind: Kind::OneLayer {
             probe: "leaked-fds",
-            start_profile: include_str!("../../labs/fd-hygiene/start/profile.toml"),
+            start_profile: include_str!("../../../labs/fd-hygiene/start/profile.toml"),
             concept: "an open descriptor is a capability to its file: namespaces change what a \
                 path names, not what an inherited fd points at (concept: fd hygiene, close every \
                 descriptor but 0-2 before exec)",
@@ -185,7 +185,7 @@ pub static LABS: &[Lab] = &[
             (which block it alone). Write them into prediction.toml; the run checks them.",
         start: &[(
             "prediction.toml",
-            include_str!("../../labs/predict-ablation/start/prediction.toml"),
+            include_str!("../../../labs/predict-ablation/start/prediction.toml"),
         )],
         kind: Kind::Predict {
             probe: "hostname",
@@ -254,7 +254,7 @@ struct Cell {
 
 impl Cell {
     fn new(probe: &str, source: &str) -> Result<Cell, LabError> {
-        let profile = crate::plan::Configuration::named(source)
+        let profile = crate::suite::plan::Configuration::named(source)
             .map_err(|e| LabError::Plan(e.to_string()))?
             .name;
         Ok(Cell {
@@ -674,7 +674,7 @@ pub fn grade_all(
         });
         let mut vm = vm.clone();
         vm.no_ablation = !ablate;
-        let report = crate::run::execute(&plan, &vm, binaries, observer)
+        let report = crate::suite::host::execute(&plan, &vm, binaries, observer)
             .map_err(|e| LabError::Run(e.to_string()))?;
         for &i in &group {
             grades[i] = Some(grade(&prepared[i], &report));

@@ -4,8 +4,8 @@
 //! Exit codes: 0 listed/shown/written/passed, 1 the answer does not pass yet, 2 the run failed,
 //! 125 bad input (an unknown lab, an answer that does not load) before anything boots.
 
-use breakout_harness::lab::{self, LabError, LABS};
-use breakout_harness::run::{Binaries, Observer, VmArgs};
+use crate::suite::host::{Binaries, Observer, VmArgs};
+use crate::suite::lab::{self, LabError, LABS};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -139,8 +139,8 @@ fn bad(e: &LabError) -> u8 {
 /// One line per result on stderr while the VM runs.
 struct Dots;
 impl Observer for Dots {
-    fn event(&mut self, event: &breakout_harness::model::GuestEvent) {
-        if let breakout_harness::model::GuestEvent::Result(r) = event {
+    fn event(&mut self, event: &crate::model::GuestEvent) {
+        if let crate::model::GuestEvent::Result(r) = event {
             eprintln!("  ran {} under {}", r.probe, r.profile);
         }
     }

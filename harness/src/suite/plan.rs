@@ -547,7 +547,7 @@ impl GuestPlan {
         })?;
         // File probes travel in the image, not in the plan: register them before the ids are
         // checked.
-        crate::file_probes::register_installed().map_err(|e| PlanError::File {
+        crate::suite::file_probes::register_installed().map_err(|e| PlanError::File {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;

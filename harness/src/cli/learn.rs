@@ -9,25 +9,21 @@
 //! named ones, and for every other workload the line says which recorded calls the profile
 //! lacks: what would break it.
 
-use breakout_attacks::workloads::{self, WorkloadVerdict};
-use breakout_attacks::{LaunchRequest, Launched, Launcher};
+use crate::suite::learn::{
+    named_workloads, record_command, record_workloads, source_of, LearnResult, LearnRunError,
+};
+use breakout_attacks::workloads;
 use breakout_runtime::seccomp::learned::{self, LearnError};
 use breakout_runtime::seccomp::Recording;
-use breakout_runtime::{spawn, Payload, SandboxConfig};
 use breakout_vm::{Accel, GuestFile, Stream, VmConfig, VmSink};
-use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// Bad input: an unknown format, an unwritable --out, a command that is not there or fails.
 const BAD_INPUT: i32 = 125;
 /// The recording may lack calls: no profile is written.
 const INCOMPLETE: i32 = 1;
-/// Tries of a workload that is broken under the recorder (see `record_workloads`).
-const ATTEMPTS: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -97,19 +93,6 @@ pub struct LearnArgs {
     pub command: Vec<String>,
 }
 
-/// What the guest sends the host: one result line per recorded command or workload.
-#[derive(Debug, Serialize, Deserialize)]
-struct LearnResult {
-    /// What was learned from (`the command "sh -c ..."`, `workload python`).
-    source: String,
-    /// The workload's id, for `--workload`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    workload: Option<String>,
-    /// Part of the profile (a named workload, or the command); false: only checked against it.
-    learned: bool,
-    recording: Recording,
-}
-
 fn fail(code: i32, msg: impl std::fmt::Display) -> i32 {
     eprintln!("breakout learn: {msg}");
     code
@@ -132,10 +115,6 @@ pub fn run(args: LearnArgs) -> u8 {
         }
     }
     code.clamp(0, 255) as u8
-}
-
-fn source_of(command: &[String]) -> String {
-    format!("the command `{}`", command.join(" "))
 }
 
 /// Open --out before anything runs, so an unwritable path fails first.
@@ -186,73 +165,6 @@ fn write_profile(
     0
 }
 
-/// Record `command` under `none` on this machine. Err is (exit code, the line to print).
-pub fn record_command(command: &[String], timeout: Duration) -> Result<Recording, (i32, String)> {
-    let mut cfg = SandboxConfig::builtin("none").map_err(|e| (BAD_INPUT, e.to_string()))?;
-    cfg.set_record_syscalls(true);
-    let mut payload = Payload::new(command.iter().map(String::as_str));
-    // The command's output goes to our stderr: stdout may be the profile.
-    payload.stdout = dup_stderr();
-    payload.stderr = dup_stderr();
-    let mut sb = spawn(&cfg, payload).map_err(|e| (BAD_INPUT, e.to_string()))?;
-    let outcome = match sb.wait_timeout(timeout) {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            sb.kill();
-            let _ = sb.wait();
-            return Err((
-                BAD_INPUT,
-                format!(
-                    "{} did not end within {}s under `none` (--timeout)",
-                    source_of(command),
-                    timeout.as_secs()
-                ),
-            ));
-        }
-        Err(e) => return Err((BAD_INPUT, e.to_string())),
-    };
-    let where_ = if breakout_vm::guest::in_vm() {
-        "in the guest"
-    } else {
-        "on this machine"
-    };
-    if let Some(f) = &outcome.setup_failure {
-        let missing = f.syscall.starts_with("execve") && outcome.status.code() == 127;
-        return Err((
-            BAD_INPUT,
-            if missing {
-                format!(
-                    "`{}` does not exist {where_} ({f})",
-                    command.first().map(String::as_str).unwrap_or("")
-                )
-            } else {
-                format!("{} could not start under `none`: {f}", source_of(command))
-            },
-        ));
-    }
-    if outcome.status.code() != 0 {
-        return Err((
-            BAD_INPUT,
-            format!(
-                "{} failed under `none` {where_} (exit {}): learn from a run that works",
-                source_of(command),
-                outcome.status.code()
-            ),
-        ));
-    }
-    let rec = outcome
-        .recording
-        .ok_or((INCOMPLETE, "the runtime returned no recording".to_string()))?;
-    if let Some(e) = &rec.error {
-        return Err((INCOMPLETE, format!("the recording is incomplete: {e}")));
-    }
-    Ok(rec)
-}
-
-fn dup_stderr() -> Option<OwnedFd> {
-    std::io::stderr().as_fd().try_clone_to_owned().ok()
-}
-
 fn run_here(args: &LearnArgs) -> i32 {
     let out = if args.emit_result {
         None
@@ -281,7 +193,8 @@ fn run_here(args: &LearnArgs) -> i32 {
         };
         let run = match run {
             Ok(r) => r,
-            Err((code, msg)) => return fail(code, msg),
+            Err(e @ LearnRunError::BadInput(_)) => return fail(BAD_INPUT, e),
+            Err(e @ LearnRunError::Incomplete(_)) => return fail(INCOMPLETE, e),
         };
         for r in run {
             match results.iter_mut().find(|x| x.source == r.source) {
@@ -305,107 +218,6 @@ fn run_here(args: &LearnArgs) -> i32 {
         out,
         args.out.as_deref(),
     )
-}
-
-/// The workload ids named (`all` expands), in the shipped order; an unknown id is an error.
-fn named_workloads(ids: &[String]) -> Result<Vec<&'static str>, String> {
-    let all: Vec<&'static str> = workloads::workloads().iter().map(|w| w.meta.id).collect();
-    let mut named = Vec::new();
-    for id in ids {
-        if id == "all" {
-            return Ok(all);
-        }
-        match all.iter().find(|w| *w == id) {
-            Some(w) => named.push(*w),
-            None => {
-                return Err(format!(
-                    "--workload {id}: no such workload (breakout list workloads: {})",
-                    all.join(", ")
-                ))
-            }
-        }
-    }
-    Ok(named)
-}
-
-/// Our runtime under `none` with the recording filter; keeps the last launch's recording.
-struct RecordingLauncher {
-    inner: crate::launcher::RuntimeLauncher,
-    last: Mutex<Option<Recording>>,
-}
-
-impl Launcher for RecordingLauncher {
-    fn launch(&self, request: &LaunchRequest) -> Result<Launched, String> {
-        let launched = self.inner.launch(request)?;
-        if let Ok(mut last) = self.last.lock() {
-            *last = launched.outcome.as_ref().and_then(|o| o.recording.clone());
-        }
-        Ok(launched)
-    }
-}
-
-/// Record every shipped workload under `none`; the named ones must work there (checked from
-/// outside, as in a run), the others are recorded to say what the learned profile lacks for them.
-fn record_workloads(ids: &[String], timeout: Duration) -> Result<Vec<LearnResult>, (i32, String)> {
-    let named = named_workloads(ids).map_err(|e| (BAD_INPUT, e))?;
-    let mut cfg = SandboxConfig::builtin("none").map_err(|e| (BAD_INPUT, e.to_string()))?;
-    cfg.set_record_syscalls(true);
-    let limits = crate::launcher::limits_of(&cfg);
-    let launcher = RecordingLauncher {
-        inner: crate::launcher::RuntimeLauncher::new(cfg),
-        last: Mutex::new(None),
-    };
-    let mut out = Vec::new();
-    for w in workloads::workloads() {
-        let learned = named.contains(&w.meta.id);
-        // A signal that arrives while a call waits for the recorder to receive it interrupts
-        // the call (EINTR without SA_RESTART, where the kernel alone would restart a fork):
-        // a workload broken under the recorder gets up to ATTEMPTS tries, each one said.
-        let mut attempt = 1;
-        let (run, recording) = loop {
-            let run = workloads::run_workload(w, &launcher, &limits, timeout);
-            let recording = launcher.last.lock().ok().and_then(|mut l| l.take());
-            if run.verdict != WorkloadVerdict::Broken || attempt == ATTEMPTS {
-                break (run, recording);
-            }
-            eprintln!(
-                "breakout learn: workload {} attempt {attempt} broken under the recorder ({}); trying again",
-                w.meta.id,
-                run.step.as_deref().unwrap_or(&run.reason)
-            );
-            attempt += 1;
-        };
-        if run.verdict != WorkloadVerdict::Works {
-            let line = format!(
-                "workload {} is {} under `none` with the recorder: {}{}",
-                w.meta.id,
-                run.verdict.as_str(),
-                run.reason,
-                run.step.map(|s| format!(" ({s})")).unwrap_or_default()
-            );
-            if learned {
-                return Err((BAD_INPUT, format!("{line}: learn from a run that works")));
-            }
-            eprintln!("breakout learn: {line}: not checked against the profile");
-            continue;
-        }
-        let Some(recording) = recording else {
-            return Err((INCOMPLETE, format!("workload {}: no recording", w.meta.id)));
-        };
-        if let Some(e) = &recording.error {
-            return Err((
-                INCOMPLETE,
-                format!("workload {}: the recording is incomplete: {e}", w.meta.id),
-            ));
-        }
-        out.push(LearnResult {
-            source: format!("workload {}", w.meta.id),
-            workload: Some(w.meta.id.to_string()),
-            learned,
-            recording,
-        });
-    }
-    Ok(out)
 }
 
 /// Merge the learned recordings, write the profile, and say what it lacks for the others.
@@ -512,7 +324,7 @@ fn run_in_vm(args: &LearnArgs) -> i32 {
         }
     };
     let mut argv = vec![
-        crate::run::GUEST_BREAKOUT.to_string(),
+        crate::suite::host::GUEST_BREAKOUT.to_string(),
         "learn".into(),
         "--here".into(),
         "--emit-result".into(),
@@ -540,13 +352,13 @@ fn run_in_vm(args: &LearnArgs) -> i32 {
         boot_timeout: Duration::from_secs(180),
         files: vec![GuestFile {
             host: exe,
-            guest: PathBuf::from(crate::run::GUEST_BREAKOUT),
+            guest: PathBuf::from(crate::suite::host::GUEST_BREAKOUT),
         }],
         ..VmConfig::default()
     };
     if !args.workloads.is_empty() {
         // The workloads' files (Python, git, the C programs) come as the second image.
-        cfg.bundle = Some(breakout_harness::workloads::bundle_spec());
+        cfg.bundle = Some(crate::workloads::bundle_spec());
         // Every workload is recorded, one after the other.
         cfg.timeout = Some(Duration::from_secs(
             args.timeout * workloads::workloads().len() as u64 * u64::from(args.runs.max(1)) + 60,

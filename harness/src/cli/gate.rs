@@ -4,8 +4,8 @@
 //! then gated. `--format markdown` prints report.md's layout, `--format junit` the JUnit XML a CI
 //! test view shows; both agree with the text verdict (see `exit_codes::GATE`).
 
-use crate::gate;
 use crate::report;
+use crate::suite::gate;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -25,7 +25,7 @@ pub struct GateArgs {
     #[arg(long)]
     pub strict_kernel: bool,
     #[command(flatten)]
-    pub vm: crate::run::VmArgs,
+    pub vm: crate::suite::host::VmArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -51,9 +51,9 @@ pub fn run(args: GateArgs) -> u8 {
                 return 2;
             }
         },
-        None => match crate::run::plan_like(&baseline)
+        None => match crate::suite::host::plan_like(&baseline)
             .map_err(anyhow::Error::from)
-            .and_then(|plan| crate::cmd_run::execute(&plan, &args.vm))
+            .and_then(|plan| crate::cli::progress::execute(&plan, &args.vm))
         {
             Ok(r) => r,
             Err(e) => {

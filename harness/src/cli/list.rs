@@ -2,22 +2,9 @@
 //! probe list is this command's Markdown output, checked by a test) or JSON.
 
 use crate::adapters;
-use crate::explain;
-use breakout_attacks::{Layer, ProbeClass, ProbeMeta};
+use crate::describe::{self, probe_metas};
+use breakout_attacks::{Layer, ProbeClass};
 use std::fmt::Write;
-
-/// Every probe's metadata, in registry order.
-pub fn probe_metas() -> Vec<&'static ProbeMeta> {
-    breakout_attacks::all_probes()
-        .into_iter()
-        .map(|p| p.meta())
-        .collect()
-}
-
-/// One probe's metadata.
-pub fn probe_meta(id: &str) -> Option<&'static ProbeMeta> {
-    breakout_attacks::probe(id).map(|p| p.meta())
-}
 
 /// One configuration `list profiles` shows: our profiles and the external runtimes.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -207,7 +194,7 @@ pub fn render_layers(format: ListFormat) -> String {
                     out,
                     "{:13}  {}",
                     layer.name(),
-                    explain::layer_summary(layer)
+                    describe::layer_summary(layer)
                 );
             }
         }
@@ -218,7 +205,7 @@ pub fn render_layers(format: ListFormat) -> String {
                     out,
                     "| `{}` | {} |",
                     layer.name(),
-                    crate::report::escape::markdown_cell(explain::layer_summary(layer))
+                    crate::report::escape::markdown_cell(describe::layer_summary(layer))
                 );
             }
         }
@@ -228,8 +215,8 @@ pub fn render_layers(format: ListFormat) -> String {
                 .map(|l| {
                     serde_json::json!({
                         "name": l.name(),
-                        "summary": explain::layer_summary(*l),
-                        "description": explain::layer_description(*l),
+                        "summary": describe::layer_summary(*l),
+                        "description": describe::layer_description(*l),
                     })
                 })
                 .collect();

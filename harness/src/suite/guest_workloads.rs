@@ -1,10 +1,10 @@
 //! Runs one (workload, configuration) job of the plan inside the VM through the same launchers
 //! as the probes: our runtime under the profile, or an external runtime.
 
-use crate::guest::AdapterLauncher;
-use crate::launcher;
 use crate::model::WorkloadResult;
-use crate::plan::{ConfigurationKind, GuestPlan, WorkloadJob};
+use crate::suite::guest::AdapterLauncher;
+use crate::suite::launcher;
+use crate::suite::plan::{ConfigurationKind, GuestPlan, WorkloadJob};
 use breakout_attacks::workloads::{self, WorkloadRun, WorkloadVerdict};
 use breakout_attacks::{Layer, Limits};
 use std::time::Duration;

@@ -11,7 +11,7 @@ use crate::model::{
     Environment, Evidence, GuestEvent, ProbeResult, ProfileInfo, RunReport, Selection, Timings,
     TrialRecord, WorkloadResult, SCHEMA_VERSION,
 };
-use crate::plan::{
+use crate::suite::plan::{
     GuestOptions, GuestPlan, Job, KnownTrial, RunPlan, VmGroup, WorkloadJob, GUEST_PLAN_PATH,
 };
 use breakout_attacks::Verdict;
@@ -208,7 +208,7 @@ pub fn execute(
     if environment.kernel_release.is_empty() {
         environment.kernel_release = crate::model::release_of(&environment.kernel);
     }
-    environment.external_probes = crate::file_probes::external_ids(&plan.jobs);
+    environment.external_probes = crate::suite::file_probes::external_ids(&plan.jobs);
     Ok(RunReport {
         schema_version: SCHEMA_VERSION,
         breakout_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -248,7 +248,7 @@ pub fn selection(plan: &RunPlan, vm: &VmArgs) -> Selection {
 }
 
 /// Rerun what a baseline covers: its configurations (our profiles by name) and probes.
-pub fn plan_like(baseline: &RunReport) -> Result<RunPlan, crate::plan::PlanError> {
+pub fn plan_like(baseline: &RunReport) -> Result<RunPlan, crate::suite::plan::PlanError> {
     let profiles: Vec<String> = baseline
         .profiles
         .iter()
@@ -340,11 +340,12 @@ fn run_group(
             // The workloads' files come as a second image, only for a VM that runs them.
             config.bundle = Some(crate::workloads::bundle_spec());
         }
-        if guest_plan
-            .configurations
-            .iter()
-            .any(|c| matches!(c.kind, crate::plan::ConfigurationKind::Adapter { .. }))
-        {
+        if guest_plan.configurations.iter().any(|c| {
+            matches!(
+                c.kind,
+                crate::suite::plan::ConfigurationKind::Adapter { .. }
+            )
+        }) {
             // The external runtimes' binaries, at their host paths (the VM adds their libraries).
             for path in crate::adapters::guest_files() {
                 config.files.push(GuestFile {
@@ -356,7 +357,7 @@ fn run_group(
         // File probes: their directories, under the path sandboxes see.
         config
             .files
-            .extend(crate::file_probes::guest_files(&guest_plan.jobs));
+            .extend(crate::suite::file_probes::guest_files(&guest_plan.jobs));
         for c in &guest_plan.configurations {
             for path in c.guest_files() {
                 config.files.push(GuestFile {

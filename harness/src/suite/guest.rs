@@ -1,4 +1,4 @@
-//! `breakout guest-exec --plan FILE` (hidden): the orchestrator that runs inside the VM.
+//! The orchestrator that runs inside the VM (`breakout guest-exec --plan FILE`, hidden).
 //!
 //! It builds the outside world, runs every (probe, configuration) job through the runtime with a
 //! per-launch timeout, attributes every block by ablation, and streams one [`GuestEvent`] JSON
@@ -12,11 +12,11 @@
 //!
 //! Refuses to run outside the VM (BREAKOUT_IN_VM=1): some probes are destructive by design.
 
-use crate::attribution::{self, AblationInput, TrialOutcome, TrialRunner, Variant};
-use crate::environment;
-use crate::launcher;
 use crate::model::{Attribution, Evidence, GuestEvent, ProbeResult, TrialRecord};
-use crate::plan::{Configuration, ConfigurationKind, GuestPlan, Job};
+use crate::suite::attribution::{self, AblationInput, TrialOutcome, TrialRunner, Variant};
+use crate::suite::environment;
+use crate::suite::launcher;
+use crate::suite::plan::{Configuration, ConfigurationKind, GuestPlan, Job};
 use breakout_attacks::world::World;
 use breakout_attacks::{Launcher, Layer, Limits, Probe, ProbeClass, Verdict};
 use std::collections::{BTreeSet, HashMap};
@@ -29,19 +29,15 @@ use std::time::{Duration, Instant};
 /// How much of a payload's stderr a streamed result keeps (the serial line is slow).
 const STDERR_TAIL_STREAMED: usize = 1024;
 
-#[derive(clap::Args)]
-pub struct GuestArgs {
+/// Where the orchestrator finds its inputs (`breakout guest-exec`'s arguments).
+pub struct GuestInputs {
     /// The plan file written by the host.
-    #[arg(long, value_name = "FILE")]
     pub plan: PathBuf,
     /// Where the outside world is built.
-    #[arg(long, value_name = "DIR", default_value = breakout_attacks::world::GUEST_WORLD_DIR)]
     pub world: PathBuf,
     /// The inside half's binary.
-    #[arg(long, value_name = "PATH", default_value = "/usr/bin/breakout-probe")]
     pub probe_bin: PathBuf,
     /// The accelerator the host booted the guest with (for the environment block).
-    #[arg(long, default_value = "unknown")]
     pub accel: String,
 }
 
@@ -49,7 +45,7 @@ pub struct GuestArgs {
 pub type AdapterLauncher = fn(&crate::adapters::ExternalSpec) -> Result<Box<dyn Launcher>, String>;
 
 /// Exit codes: 0 the plan ran (whatever the verdicts), 1 the guest could not run it.
-pub fn run(args: GuestArgs, adapters: AdapterLauncher) -> u8 {
+pub fn run(args: &GuestInputs, adapters: AdapterLauncher) -> u8 {
     let mut channel: Box<dyn Write + Send> = match breakout_vm::guest::results() {
         Ok(w) => Box::new(w),
         Err(e) => {
@@ -66,7 +62,7 @@ pub fn run(args: GuestArgs, adapters: AdapterLauncher) -> u8 {
     let sink = EventSink {
         out: Mutex::new(channel),
     };
-    match orchestrate(&args, adapters, &sink) {
+    match orchestrate(args, adapters, &sink) {
         Ok(()) => 0,
         Err(message) => {
             eprintln!("breakout guest-exec: {message}");
@@ -98,7 +94,7 @@ fn emit_to(out: &mut dyn Write, event: &GuestEvent) -> std::io::Result<()> {
 }
 
 fn orchestrate(
-    args: &GuestArgs,
+    args: &GuestInputs,
     adapters: AdapterLauncher,
     sink: &EventSink,
 ) -> Result<(), String> {
@@ -210,10 +206,11 @@ fn orchestrate(
     }
     schedule(
         &plan.workloads,
-        |j| breakout_harness::workloads::runs_alone(&j.workload),
+        |j| crate::workloads::runs_alone(&j.workload),
         workers,
         |job| {
-            let result = crate::guest_workloads::run_job(&plan, job, adapters, workload_timeout);
+            let result =
+                crate::suite::guest_workloads::run_job(&plan, job, adapters, workload_timeout);
             sink.emit(&GuestEvent::Workload(result));
         },
     );

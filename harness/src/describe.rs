@@ -1,13 +1,25 @@
-//! `breakout explain PROBE|LAYER`, for coursework: what a probe does, why it works on a bare
-//! Linux process, how the outside oracle proves an escape, which layers stop it and how; for a
-//! layer, what it does and which probes it stops. With `--results FILE` it adds what a real run
-//! measured (verdicts and sufficient layers per profile).
+//! The text that describes probes and layers: each layer's summary and description, the probes'
+//! metadata, and the explanation `breakout explain` prints (what a probe does, why it works on a
+//! bare Linux process, how the outside oracle proves an escape, which layers stop it and how; for
+//! a layer, what it does and which probes it stops; with results, what a real run measured).
 
 use crate::model::RunReport;
 use crate::report::cell::cell_text;
 use breakout_attacks::{Layer, ProbeMeta};
 use std::fmt::Write;
-use std::path::PathBuf;
+
+/// Every probe's metadata, in registry order.
+pub fn probe_metas() -> Vec<&'static ProbeMeta> {
+    breakout_attacks::all_probes()
+        .into_iter()
+        .map(|p| p.meta())
+        .collect()
+}
+
+/// One probe's metadata.
+pub fn probe_meta(id: &str) -> Option<&'static ProbeMeta> {
+    breakout_attacks::probe(id).map(|p| p.meta())
+}
 
 /// One line per layer: how it stops probes.
 pub fn layer_summary(layer: Layer) -> &'static str {
@@ -142,28 +154,6 @@ Landlock a launch with the layer on fails by name before anything runs.",
     }
 }
 
-#[derive(clap::Args)]
-pub struct ExplainArgs {
-    /// A probe id (`breakout list probes`) or a layer name (`breakout list layers`).
-    pub id: String,
-    /// A results.json (from `breakout run --out`, or a baseline) whose verdicts to show.
-    #[arg(long, value_name = "FILE")]
-    pub results: Option<PathBuf>,
-    /// Also write the probe's layer stack as an SVG picture to FILE (one column per profile of
-    /// --results; sufficient and necessary layers marked).
-    #[arg(long, value_name = "FILE")]
-    pub svg: Option<PathBuf>,
-    #[command(flatten)]
-    pub file_probes: crate::file_probes::FileProbeArgs,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ExplainError {
-    #[error("unknown probe or layer `{id}`{}; `breakout list probes` and `breakout list layers` show them all",
-        if near.is_empty() { String::new() } else { format!(" (did you mean: {}?)", near.join(", ")) })]
-    Unknown { id: String, near: Vec<String> },
-}
-
 /// The names closest to `id` among `known`: small edit distance, or one contains the other.
 pub fn near_matches<'a>(id: &str, known: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let id = id.to_ascii_lowercase();
@@ -182,30 +172,6 @@ pub fn near_matches<'a>(id: &str, known: impl IntoIterator<Item = &'a str>) -> V
         .take(5)
         .map(|(_, n)| n.to_string())
         .collect()
-}
-
-/// What `explain` describes.
-pub enum Subject {
-    Probe(&'static ProbeMeta),
-    Layer(Layer),
-}
-
-pub fn resolve(id: &str) -> Result<Subject, ExplainError> {
-    if let Some(meta) = crate::list::probe_meta(id) {
-        return Ok(Subject::Probe(meta));
-    }
-    if let Ok(layer) = id.parse::<Layer>() {
-        return Ok(Subject::Layer(layer));
-    }
-    let metas = crate::list::probe_metas();
-    let known = metas
-        .iter()
-        .map(|m| m.id)
-        .chain(Layer::ALL.iter().map(|l| l.name()));
-    Err(ExplainError::Unknown {
-        id: id.to_string(),
-        near: near_matches(id, known),
-    })
 }
 
 /// Wraps a paragraph at 96 columns with an indent.
@@ -307,7 +273,7 @@ fn ablation_story(profile: &str, a: &crate::model::Attribution) -> String {
         let _ = writeln!(
             out,
             "{pad}  {:12} {}",
-            crate::gate::verdict_name(run.verdict),
+            crate::model::verdict_name(run.verdict),
             run.description
         );
         // What the outside saw: for a block, the step that failed.
@@ -321,7 +287,7 @@ fn ablation_story(profile: &str, a: &crate::model::Attribution) -> String {
             .find(|run| {
                 run.description == prefix || run.description.starts_with(&format!("{prefix} ("))
             })
-            .map(|run| crate::gate::verdict_name(run.verdict))
+            .map(|run| crate::model::verdict_name(run.verdict))
     };
     let _ = writeln!(out, "{pad}why:");
     for layer in a.candidate_layers() {
@@ -351,7 +317,7 @@ pub fn explain_layer(layer: Layer, results: Option<&RunReport>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}: {}\n", layer.name(), layer_summary(layer));
     out.push_str(&wrap(layer_description(layer), "  "));
-    let metas = crate::list::probe_metas();
+    let metas = probe_metas();
     let stops: Vec<&ProbeMeta> = metas
         .iter()
         .copied()
@@ -392,44 +358,6 @@ pub fn explain_layer(layer: Layer, results: Option<&RunReport>) -> String {
         }
     }
     out
-}
-
-/// `breakout explain`: 0, or 2 for an unknown id or an unreadable results file.
-pub fn run(args: ExplainArgs) -> u8 {
-    let results = match &args.results {
-        None => None,
-        Some(path) => match crate::report::json::load(path) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("breakout explain: {e}");
-                return 2;
-            }
-        },
-    };
-    if let Err(e) = args.file_probes.probes_to_run(&[]) {
-        eprintln!("breakout explain: {e}");
-        return 2;
-    }
-    match resolve(&args.id) {
-        Ok(Subject::Probe(meta)) => {
-            print!("{}", explain_probe(meta, results.as_ref()));
-            if let Some(path) = &args.svg {
-                if let Err(e) =
-                    std::fs::write(path, crate::svg::layer_stack(meta, results.as_ref()))
-                {
-                    eprintln!("breakout explain: writing {}: {e}", path.display());
-                    return 2;
-                }
-                eprintln!("wrote {}", path.display());
-            }
-        }
-        Ok(Subject::Layer(layer)) => print!("{}", explain_layer(layer, results.as_ref())),
-        Err(e) => {
-            eprintln!("breakout explain: {e}");
-            return 2;
-        }
-    }
-    0
 }
 
 /// The first line of `text`, cut at `max` characters (on a char boundary).

@@ -1,0 +1,217 @@
+//! The gate's findings (what [`crate::suite::gate`] judges and the reports render): each way a
+//! result got worse, the results new to the baseline, and the summary.
+
+use super::verdict_name;
+use breakout_attacks::{Layer, Verdict};
+use std::fmt;
+
+/// One way a result got worse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Regression {
+    NewEscape {
+        profile: String,
+        probe: String,
+        was: Verdict,
+        reason: String,
+    },
+    /// A result the baseline does not have, escaped under a configuration with layers.
+    NewResultEscaped {
+        profile: String,
+        probe: String,
+        reason: String,
+    },
+    NoLongerBlocked {
+        profile: String,
+        probe: String,
+        now: Verdict,
+        reason: String,
+    },
+    /// Blocked in both, but by less: sufficient layers lost, or the depth fell.
+    FewerSufficient {
+        profile: String,
+        probe: String,
+        lost: Vec<Layer>,
+        depth_was: usize,
+        depth_now: usize,
+    },
+    Missing {
+        profile: String,
+        probe: String,
+    },
+    /// The probe ran in the baseline and is skipped now (a feature or tool went missing).
+    NowSkipped {
+        profile: String,
+        probe: String,
+        was: Verdict,
+        reason: String,
+    },
+    PositiveControlLost {
+        profile: String,
+        probe: String,
+        now: Verdict,
+        reason: String,
+    },
+    /// A workload that worked under the profile in the baseline does not now.
+    WorkloadBroken {
+        profile: String,
+        workload: String,
+        now: Option<breakout_attacks::workloads::WorkloadVerdict>,
+        step: Option<String>,
+        reason: String,
+    },
+    /// The kernel release differs and `--strict-kernel` asked for the same one.
+    KernelChanged {
+        baseline: String,
+        run: String,
+    },
+}
+
+impl Regression {
+    /// The (profile, probe) pair the regression is about (none for the kernel).
+    pub fn pair(&self) -> Option<(&str, &str)> {
+        match self {
+            Regression::NewEscape { profile, probe, .. }
+            | Regression::NewResultEscaped { profile, probe, .. }
+            | Regression::NoLongerBlocked { profile, probe, .. }
+            | Regression::FewerSufficient { profile, probe, .. }
+            | Regression::Missing { profile, probe }
+            | Regression::NowSkipped { profile, probe, .. }
+            | Regression::PositiveControlLost { profile, probe, .. } => {
+                Some((profile.as_str(), probe.as_str()))
+            }
+            Regression::WorkloadBroken {
+                profile, workload, ..
+            } => Some((profile.as_str(), workload.as_str())),
+            Regression::KernelChanged { .. } => None,
+        }
+    }
+
+    /// A short type for JUnit's `failure type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Regression::NewEscape { .. } => "new-escape",
+            Regression::NewResultEscaped { .. } => "new-result-escaped",
+            Regression::NoLongerBlocked { .. } => "no-longer-blocked",
+            Regression::FewerSufficient { .. } => "shallower",
+            Regression::Missing { .. } => "missing",
+            Regression::NowSkipped { .. } => "now-skipped",
+            Regression::PositiveControlLost { .. } => "positive-control",
+            Regression::WorkloadBroken { .. } => "workload-broken",
+            Regression::KernelChanged { .. } => "kernel-changed",
+        }
+    }
+}
+
+impl fmt::Display for Regression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Regression::NewEscape { profile, probe, was, reason } => {
+                write!(f, "{probe} under {profile}: ESCAPED (baseline: {}): {reason}", verdict_name(*was))
+            }
+            Regression::NewResultEscaped { profile, probe, reason } => write!(
+                f,
+                "{probe} under {profile}: ESCAPED (not in the baseline; {profile} has layers): {reason}"
+            ),
+            Regression::NoLongerBlocked { profile, probe, now, reason } => {
+                write!(f, "{probe} under {profile}: {} (baseline: blocked): {reason}", verdict_name(*now))
+            }
+            Regression::FewerSufficient {
+                profile,
+                probe,
+                lost,
+                depth_was,
+                depth_now,
+            } => {
+                if lost.is_empty() {
+                    write!(f, "{probe} under {profile}: shallower block (depth {depth_was} -> {depth_now})")?;
+                } else {
+                    write!(
+                        f,
+                        "{probe} under {profile}: no longer blocked by {} on its own (depth {depth_was} -> {depth_now})",
+                        lost.iter().map(|l| l.name()).collect::<Vec<_>>().join(", ")
+                    )?;
+                }
+                if *depth_now == 1 && *depth_was > 1 {
+                    f.write_str(": now one layer from escaping")?;
+                }
+                Ok(())
+            }
+            Regression::NowSkipped {
+                profile,
+                probe,
+                was,
+                reason,
+            } => write!(
+                f,
+                "{probe} under {profile}: skipped (baseline: {}): {reason}",
+                verdict_name(*was)
+            ),
+            Regression::Missing { profile, probe } => {
+                write!(f, "{probe} under {profile}: missing from the run (the run selected it; present in the baseline)")
+            }
+            Regression::PositiveControlLost { profile, probe, now, reason } => write!(
+                f,
+                "{probe} under {profile}: {} but a configuration without layers must let it escape (positive control): {reason}",
+                verdict_name(*now)
+            ),
+            Regression::WorkloadBroken {
+                profile,
+                workload,
+                now,
+                step,
+                reason,
+            } => write!(
+                f,
+                "workload {workload} under {profile}: {}{} (baseline: works): {reason}",
+                now.map_or("missing from the run", |v| v.as_str()),
+                step.as_ref().map(|s| format!(" at {s}")).unwrap_or_default()
+            ),
+            Regression::KernelChanged { baseline, run } => write!(
+                f,
+                "kernel {run} is not the baseline's {baseline} (--strict-kernel)"
+            ),
+        }
+    }
+}
+
+/// A result the baseline does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewResult {
+    pub profile: String,
+    pub probe: String,
+    pub verdict: Verdict,
+    /// The cell as every report writes it ("ESCAPED", "blocked: pid-ns").
+    pub cell: String,
+}
+
+/// The gate's findings.
+#[derive(Debug, Default)]
+pub struct GateReport {
+    pub regressions: Vec<Regression>,
+    /// Results the baseline does not have, with their verdicts.
+    pub new_results: Vec<NewResult>,
+    /// Results better than the baseline (an escape now blocked, a deeper block) or otherwise
+    /// different without being worse (other sufficient layers, an inconclusive now decided).
+    pub changes: Vec<String>,
+    /// One line each: what the comparison rests on (scope, verdicts only, kernel).
+    pub notes: Vec<String>,
+    /// Baseline results judged.
+    pub compared: usize,
+    /// Baseline results outside the run's selection (not judged).
+    pub outside_selection: usize,
+    /// Layers were compared (both sides attributed).
+    pub layers_compared: bool,
+}
+
+impl GateReport {
+    pub fn passed(&self) -> bool {
+        self.regressions.is_empty()
+    }
+
+    /// The regression about one (profile, probe) pair, if any.
+    pub fn regression(&self, profile: &str, probe: &str) -> Option<&Regression> {
+        self.regressions
+            .iter()
+            .find(|r| r.pair() == Some((profile, probe)))
+    }
+}
