@@ -148,7 +148,7 @@ pub fn record_workloads(
     ids: &[String],
     timeout: Duration,
 ) -> Result<Vec<LearnResult>, LearnRunError> {
-    let named = named_workloads(ids).map_err(|e| LearnRunError::BadInput(e))?;
+    let named = named_workloads(ids).map_err(LearnRunError::BadInput)?;
     let mut cfg =
         SandboxConfig::builtin("none").map_err(|e| LearnRunError::BadInput(e.to_string()))?;
     cfg.set_record_syscalls(true);
