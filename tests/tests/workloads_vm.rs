@@ -6,8 +6,8 @@
 
 use breakout_attacks::workloads::WorkloadVerdict;
 use breakout_harness::model::RunReport;
-use breakout_harness::plan::RunPlan;
-use breakout_harness::run::{self, Quiet};
+use breakout_harness::suite::host::{self, Quiet};
+use breakout_harness::suite::plan::RunPlan;
 use breakout_tests::{binaries, listing_only, selected, vm_args};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::sync::Arc;
@@ -44,7 +44,7 @@ fn main() {
                 let mut vm = vm_args()?;
                 vm.no_ablation = true;
                 let binaries = binaries().map_err(|e| e.to_string())?;
-                run::execute(&plan, &vm, &binaries, &mut Quiet).map_err(|e| e.to_string())
+                host::execute(&plan, &vm, &binaries, &mut Quiet).map_err(|e| e.to_string())
             })()
         } else {
             Err("not run".to_string())

@@ -154,12 +154,20 @@ pub fn render(report: &RunReport, colour: bool) -> String {
         }
     }
 
+    // Profile names line up even when no probe ran (a workloads-only run).
+    let label_width = report
+        .profiles
+        .iter()
+        .map(|p| p.name.len())
+        .chain(std::iter::once(probe_width))
+        .max()
+        .unwrap_or(probe_width);
     out.push_str("\nconfigurations:\n");
     for info in &report.profiles {
         let layers: Vec<&str> = info.layers.iter().map(|l| l.name()).collect();
         let _ = writeln!(
             out,
-            "  {:probe_width$}  {}{}: {}",
+            "  {:label_width$}  {}{}: {}",
             info.name,
             info.runtime,
             if info.inferred {
@@ -184,7 +192,7 @@ pub fn render(report: &RunReport, colour: bool) -> String {
             .count();
         let _ = write!(
             out,
-            "  {profile:probe_width$}  {} escaped, {} blocked ({} one layer from escaping), {} inconclusive, {} skipped",
+            "  {profile:label_width$}  {} escaped, {} blocked ({} one layer from escaping), {} inconclusive, {} skipped",
             tally.escaped, tally.blocked, shallow, tally.inconclusive, tally.skipped
         );
         match crate::workloads::summary(&report.workloads, profile) {
@@ -201,7 +209,7 @@ pub fn render(report: &RunReport, colour: bool) -> String {
         .filter(|p| !matrix.profiles.contains(p))
     {
         if let Some(w) = crate::workloads::summary(&report.workloads, profile) {
-            let _ = writeln!(out, "  {profile:probe_width$}  {w}");
+            let _ = writeln!(out, "  {profile:label_width$}  {w}");
         }
     }
     let t = &report.timings;
