@@ -290,6 +290,7 @@ impl Launcher for DirectLauncher {
                 setup_failure: None,
                 landlock: None,
                 seccomp_kill: None,
+                recording: None,
             }),
             stdout: stdout.collect(),
             stderr: stderr.collect(),

@@ -5,7 +5,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 use breakout_harness::cli::{
-    compare, exit_codes, explain, gate, guest_exec, lab, list, merge, new_probe, run, sandbox,
+    compare, exit_codes, explain, gate, guest_exec, lab, learn, list, merge, new_probe, run, sandbox,
     vm_run,
 };
 
@@ -47,6 +47,9 @@ enum Cli {
     /// Merge the results.json of every shard of one run (`run --shard K/N`) into its reports.
     #[command(after_help = exit_codes::help(exit_codes::MERGE))]
     Merge(merge::MergeArgs),
+    /// Record every syscall a command makes (in a VM, under `none`) and write an allowlist.
+    #[command(after_help = exit_codes::help(exit_codes::LEARN))]
+    Learn(learn::LearnArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Cli::NewProbe(args) => new_probe::run(args),
         Cli::Lab(args) => lab::run(args),
         Cli::Merge(args) => merge::run(args),
+        Cli::Learn(args) => learn::run(args),
     };
     ExitCode::from(code)
 }

@@ -98,5 +98,6 @@ pub fn signaled(signal: i32) -> Outcome {
         setup_failure: None,
         landlock: None,
         seccomp_kill: None,
+        recording: None,
     }
 }

@@ -588,6 +588,7 @@ mod tests {
             setup_failure: None,
             landlock: None,
             seccomp_kill: None,
+            recording: None,
         }
     }
 

@@ -222,6 +222,7 @@ pub fn run(
             setup_failure: None,
             landlock: None,
             seccomp_kill: None,
+            recording: None,
         }),
         stdout,
         stderr,

@@ -6,7 +6,7 @@
 //! use codes a command rarely does (125, 240-250).
 
 /// (subcommand, one line per code as `CODE  meaning`).
-pub const ALL: [(&str, &[&str]); 8] = [
+pub const ALL: [(&str, &[&str]); 9] = [
     ("run", RUN),
     ("gate", GATE),
     ("merge", MERGE),
@@ -15,6 +15,7 @@ pub const ALL: [(&str, &[&str]); 8] = [
     ("list", LIST),
     ("vm-run", VM_RUN),
     ("sandbox", SANDBOX),
+    ("learn", LEARN),
 ];
 
 pub const RUN: &[&str] = &[
@@ -58,6 +59,13 @@ pub const SANDBOX: &[&str] = &[
     "125    the runtime failed or bad input",
     "126    the command cannot be executed",
     "127    the command was not found",
+];
+
+pub const LEARN: &[&str] = &[
+    "0        the profile was written",
+    "1        the recording is incomplete (a call may be missing): no profile",
+    "125      bad input: an unwritable --out, a command that does not exist in the guest or fails under `none`, a call the format cannot express",
+    "240-250  the VM's own failures (as vm-run)",
 ];
 
 /// The `after_help` text for a subcommand.

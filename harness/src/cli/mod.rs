@@ -8,6 +8,7 @@ pub mod explain;
 pub mod gate;
 pub mod guest_exec;
 pub mod lab;
+pub mod learn;
 pub mod list;
 pub mod merge;
 pub mod new_probe;

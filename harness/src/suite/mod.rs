@@ -2,7 +2,7 @@
 //! results ([`host`]), the orchestrator inside the guest ([`guest`]) with the launcher on our
 //! runtime ([`launcher`]), attribution by ablation ([`attribution`]), the environment block
 //! ([`environment`]), file probes ([`file_probes`]), the regression gate ([`gate`]) and the labs'
-//! grading ([`lab`]).
+//! grading ([`lab`]), and the recordings behind `breakout learn` ([`learn`]).
 
 pub mod attribution;
 pub mod environment;
@@ -14,5 +14,6 @@ pub mod guests;
 pub mod host;
 pub mod lab;
 pub mod launcher;
+pub mod learn;
 pub mod plan;
 pub mod shard;
