@@ -374,6 +374,45 @@ pub fn root_kind(config: &Value) -> RootKind {
 
 static NEXT_BUNDLE: AtomicU64 = AtomicU64::new(0);
 
+/// Where bundles live: a directory that is its own mount, marked unbindable.
+const BUNDLES: &str = "/run/breakout-bundles";
+
+/// The directory for the bundle `id`, under [`BUNDLES`]. Bundles' rootfs mounts come and go while
+/// other launches run beside them; a wrapper that binds the outside's `/` recursively (bwrap's
+/// `--ro-bind / /`) would copy them and then fail when one vanishes under it ("Can't bind mount
+/// /oldroot/... No such file or directory"). A recursive bind skips an unbindable mount and
+/// everything under it, so no other launch ever sees a bundle (nor does a bundle's own recursive
+/// bind of `/`, which would otherwise nest every earlier bundle). The runtime's own bind of the
+/// rootfs onto itself is unaffected: the rootfs mount is bindable, only its parent is not.
+pub(super) fn bundle_dir(id: &str) -> Result<PathBuf, String> {
+    static PARENT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    PARENT
+        .get_or_init(|| {
+            let dir = Path::new(BUNDLES);
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            if !is_mount_point(dir)? {
+                mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                    .map_err(|e| format!("bind-mounting {} onto itself: {e}", dir.display()))?;
+            }
+            mount(None::<&str>, dir, None::<&str>, MsFlags::MS_UNBINDABLE, None::<&str>)
+                .map_err(|e| format!("making {} unbindable: {e}", dir.display()))
+        })
+        .clone()?;
+    Ok(Path::new(BUNDLES).join(id))
+}
+
+/// True when `dir` is the mount point of a mount of this mount namespace (mountinfo's fifth
+/// field; the path has no spaces or escapes).
+fn is_mount_point(dir: &Path) -> Result<bool, String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("reading /proc/self/mountinfo: {e}"))?;
+    let wanted = dir.to_string_lossy();
+    Ok(info
+        .lines()
+        .any(|line| line.split(' ').nth(4) == Some(wanted.as_ref())))
+}
+
 /// A bundle directory: config.json and rootfs/. An OCI runtime cannot use `/` itself as the
 /// root (pivot_root to the current root fails with EBUSY), so rootfs/ is one of:
 /// - a read-only bind of the guest's `/`: non-recursive for a root of the container's own
@@ -517,7 +556,7 @@ impl Launcher for OciLauncher {
         );
         let writable = self.config.pointer("/root/readonly") != Some(&Value::Bool(true));
         let bundle = Bundle::create(
-            std::env::temp_dir().join(&id),
+            bundle_dir(&id)?,
             root_kind(&self.config),
             writable,
         )?;

@@ -231,7 +231,7 @@ impl Launcher for PodmanLauncher {
         // it gets the read-only bind of `/` an OCI bundle gets.
         let n = NEXT_ROOT.fetch_add(1, Ordering::Relaxed);
         let bundle = super::oci::Bundle::create(
-            std::env::temp_dir().join(format!("breakout-podman-{}-{n}", std::process::id())),
+            super::oci::bundle_dir(&format!("breakout-podman-{}-{n}", std::process::id()))?,
             super::oci::RootKind::Own,
             false,
         )?;
