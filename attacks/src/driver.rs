@@ -6,26 +6,21 @@
 //! or a payload that died without a report and without a layer's evidence is `inconclusive`
 //! (unless the outside oracle saw an escape anyway).
 
+use crate::pipe::drain;
 use crate::world::World;
 use crate::{
     InsideReport, Judgement, LaunchRequest, Launched, Launcher, Limits, Probe, ProbeError,
     RunObservation, Verdict,
 };
 use breakout_runtime::{CgroupEvidence, ExitKind, Outcome};
-use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How much of the payload's stderr a result keeps.
 pub const STDERR_TAIL_BYTES: usize = 4096;
-
-/// How long the driver waits for the payload's pipes to close after it exited (a descendant that
-/// escaped the process group may hold them).
-const PIPE_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Everything one attempt produced.
 #[derive(Debug)]
@@ -36,6 +31,20 @@ pub struct ProbeRun {
     pub stderr_tail: String,
     pub timed_out: bool,
     pub duration: Duration,
+    /// Where `duration` went; `None` when the attempt ended before its launch.
+    pub phases: Option<Phases>,
+}
+
+/// The wall time of one attempt's parts, so a slower launch shows where it got slower.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phases {
+    /// The outside prepares (victims, secrets, listeners).
+    pub arrange: Duration,
+    /// The launcher starts the payload and waits for it to end (setup, the inside's run,
+    /// teardown, its output read).
+    pub launch: Duration,
+    /// The outside looks for the effect (including any wait for a late one).
+    pub judge: Duration,
 }
 
 /// Arrange, launch, parse, judge.
@@ -55,6 +64,7 @@ pub fn run_probe(
         stderr_tail: String::new(),
         timed_out: false,
         duration: start.elapsed(),
+        phases: None,
     };
     let arrangement = match probe.arrange(world, limits) {
         Ok(a) => a,
@@ -74,6 +84,7 @@ pub fn run_probe(
             .as_ref()
             .map(|fd| fd.as_raw_fd()),
     };
+    let arranged = start.elapsed();
     let launched = match launcher.launch(&request) {
         Ok(l) => l,
         Err(message) => {
@@ -84,6 +95,7 @@ pub fn run_probe(
             )));
         }
     };
+    let ran = start.elapsed();
     let inside = parse_report(id, &launched.stdout);
     let stderr_tail = tail(&launched.stderr, STDERR_TAIL_BYTES);
     let observation = RunObservation {
@@ -102,6 +114,11 @@ pub fn run_probe(
         stderr_tail,
         timed_out: launched.timed_out,
         duration: start.elapsed(),
+        phases: Some(Phases {
+            arrange: arranged,
+            launch: ran - arranged,
+            judge: start.elapsed() - ran,
+        }),
     }
 }
 
@@ -273,57 +290,13 @@ impl Launcher for DirectLauncher {
                 setup_failure: None,
                 landlock: None,
                 seccomp_kill: None,
+                recording: None,
             }),
-            stdout: stdout.collect(PIPE_DRAIN_TIMEOUT),
-            stderr: stderr.collect(PIPE_DRAIN_TIMEOUT),
+            stdout: stdout.collect(),
+            stderr: stderr.collect(),
             timed_out,
         })
     }
-}
-
-/// A pipe read to its end on a thread of its own.
-pub(crate) struct Drain {
-    done: mpsc::Receiver<()>,
-    buf: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Drain {
-    /// Everything read, waiting up to `timeout` for the end of the pipe. A descendant that
-    /// escaped the process group (or a sandbox started in parallel that inherited the write end
-    /// before its exec) may hold the pipe open: what was read so far is still returned, so a
-    /// report the payload did print is never lost.
-    pub(crate) fn collect(self, timeout: Duration) -> Vec<u8> {
-        let _ = self.done.recv_timeout(timeout);
-        let mut buf = match self.buf.lock() {
-            Ok(b) => b,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        std::mem::take(&mut *buf)
-    }
-}
-
-pub(crate) fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> Drain {
-    let (tx, done) = mpsc::channel();
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let shared = buf.clone();
-    std::thread::spawn(move || {
-        if let Some(mut p) = pipe {
-            let mut chunk = [0u8; 8192];
-            loop {
-                match p.read(&mut chunk) {
-                    Ok(0) => break,
-                    Ok(n) => match shared.lock() {
-                        Ok(mut b) => b.extend_from_slice(&chunk[..n]),
-                        Err(_) => break,
-                    },
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(_) => break,
-                }
-            }
-        }
-        let _ = tx.send(());
-    });
-    Drain { done, buf }
 }
 
 fn kill_everything(pid: i32, cgroup: Option<&Path>) {

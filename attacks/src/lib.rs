@@ -10,21 +10,26 @@
 //! changed, a listener it reached, a cgroup counter past the limit) or a fresh per-attempt secret
 //! in the report that the inside could only have obtained by escaping.
 //!
-//! Shared pieces: [`world`] (what the outside plants), [`driver`] (one attempt start to finish,
-//! and [`DirectLauncher`], the unsandboxed positive control), [`report::Steps`] (the inside's
-//! step recorder), [`args`] (`key=value` arguments), and the registry [`all_probes`]/[`probe`].
+//! Layers, lowest first (tests/layering.rs checks the first two): [`world`] (what the outside
+//! plants and watches, the lock for machine-wide state), `kit` (what the probes share: inside
+//! arguments, verdicts, canaries, sysctls, device nodes), [`probes`] (one file each, grouped by
+//! what they attack). Beside them: [`driver`] (one attempt start to finish, and
+//! [`DirectLauncher`], the unsandboxed positive control), [`report::Steps`] (the inside's step
+//! recorder), [`args`] (`key=value` arguments), and the registry [`all_probes`]/[`probe`].
 
 pub mod args;
-pub mod catalog;
 pub mod driver;
 pub mod external;
+pub(crate) mod kit;
+pub mod pipe;
 pub mod probes;
 pub mod report;
+pub mod workloads;
 pub mod world;
 
 pub use args::{kv, ArgError, Args};
 pub use breakout_runtime::Layer;
-pub use driver::{run_probe, DirectLauncher, ProbeRun};
+pub use driver::{run_probe, DirectLauncher, Phases, ProbeRun};
 pub use report::{InsideReport, Step, Steps};
 
 use breakout_runtime::Outcome;
@@ -97,6 +102,13 @@ impl Arrangement {
         }
     }
 
+    /// Runs the payload in the cgroup of `sampled`, which stays the state for the judge (the
+    /// resource probes' arrangement).
+    pub fn sampled(args: Vec<String>, sampled: world::SampledCgroup) -> Self {
+        let path = sampled.cgroup.path().to_path_buf();
+        Arrangement::new(args, sampled).with_cgroup(path)
+    }
+
     pub fn with_cgroup(mut self, cgroup: PathBuf) -> Self {
         self.cgroup = Some(cgroup);
         self
@@ -163,24 +175,6 @@ impl Judgement {
     pub fn skipped(reason: impl Into<String>) -> Self {
         Self::new(Verdict::Skipped, reason)
     }
-
-    /// The usual secret oracle: escaped when the inside's report carries `secret` (which it can
-    /// only have obtained by escaping), blocked otherwise with the failed steps as evidence.
-    pub fn from_secret(run: &RunObservation, secret: &str, what: &str) -> Self {
-        match run.inside {
-            Some(report) => match report.step_with(secret) {
-                Some(step) => Self::escaped(format!(
-                    "{what}: the per-attempt secret came back from `{}` ({})",
-                    step.syscall, step.action
-                )),
-                None => Self::blocked(format!(
-                    "{what}: secret not obtained; {}",
-                    report.failures()
-                )),
-            },
-            None => Self::blocked(format!("{what}: secret not obtained (no inside report)")),
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +197,23 @@ pub enum ProbeError {
 }
 
 impl ProbeError {
+    /// An arrange step that failed with an I/O error.
+    pub fn arrange(probe: &'static str, step: impl Into<String>, source: std::io::Error) -> Self {
+        ProbeError::Arrange {
+            probe,
+            step: step.into(),
+            source,
+        }
+    }
+
+    /// A feature the probe needs is absent here: the probe is skipped.
+    pub fn unsupported(probe: &'static str, reason: impl Into<String>) -> Self {
+        ProbeError::Unsupported {
+            probe,
+            reason: reason.into(),
+        }
+    }
+
     /// Maps a world helper's error: a missing feature becomes `Unsupported` (the probe is
     /// skipped), anything else a failed arrangement.
     pub fn world(probe: &'static str) -> impl FnOnce(world::WorldError) -> ProbeError {
@@ -213,7 +224,7 @@ impl ProbeError {
     }
 }
 
-/// One probe. Implementations live in `probes/`, one file each.
+/// One probe. Implementations live in `probes/`, one file each, grouped by what they attack.
 pub trait Probe: Send + Sync {
     fn meta(&self) -> &'static ProbeMeta;
     /// Outside, before the run: plant victims, canaries, listeners; return the inside's args.
@@ -258,8 +269,8 @@ pub trait Launcher {
     fn launch(&self, request: &LaunchRequest) -> Result<Launched, String>;
 }
 
-/// Every probe: the suite's own (`probes/`) and the catalog's (`catalog/`), in that order, then
-/// the file probes registered in this process ([`external`]).
+/// Every probe: the compiled-in ones ([`probes`]), then the file probes registered in this
+/// process ([`external`]).
 pub fn all_probes() -> Vec<&'static dyn Probe> {
     let mut all = all_builtin();
     all.extend(external::registered());
@@ -268,9 +279,7 @@ pub fn all_probes() -> Vec<&'static dyn Probe> {
 
 /// The probes compiled in (no file probes).
 pub fn all_builtin() -> Vec<&'static dyn Probe> {
-    let mut all = probes::probes();
-    all.extend(catalog::probes());
-    all
+    probes::probes()
 }
 
 /// The probe with this id.

@@ -14,13 +14,16 @@ mod kmsg;
 mod servers;
 mod sysv;
 mod victim;
+mod watch;
 
 pub use block::LoopDevice;
 pub use cgroup::{CgroupSampler, SafetyCgroup, SampledCgroup, SamplerPeaks};
 pub use keyring::{abi as keyctl_abi, UserKey};
+pub use kmsg::{read_kmsg_records, KmsgCursor};
 pub use servers::{DirFdServer, TcpSecretServer};
 pub use sysv::{SysvMsg, SysvShm, SYSV_MSG_TYPE, SYSV_SHM_SIZE};
 pub use victim::{run_victim_main, Victim, VictimKind, VictimOptions};
+pub use watch::{Look, Watcher};
 
 use nix::errno::Errno;
 use std::collections::HashSet;
@@ -47,6 +50,11 @@ pub const GUEST_WORLD_DIR: &str = "/srv/breakout";
 
 /// A directory of the guest that sandboxes see (mount-ns binds /usr): setuid helpers go there.
 pub const GUEST_SHARED_DIR: &str = "/usr/lib/breakout-shared";
+
+/// How long an attempt waits for a machine-wide resource another attempt holds (see
+/// [`World::exclusive`]) before it gives up as inconclusive: several attempts' worth, so only a
+/// holder that is stuck makes it give up.
+pub const EXCLUSIVE_WAIT: Duration = Duration::from_secs(300);
 
 /// The cgroup v2 mount point in the guest.
 pub const CGROUP2_ROOT: &str = "/sys/fs/cgroup";
@@ -226,10 +234,15 @@ impl World {
         fresh_secret()
     }
 
-    /// Waits (up to `timeout`) until no other attempt holds the machine-wide resource `name`,
-    /// then holds it until the guard is dropped. Probes that change global state and judge it
-    /// from outside (hostname, clock, sysctls) keep the guard in their arrangement's state, so
-    /// that attempts running in parallel cannot overwrite each other's evidence.
+    /// Waits (up to `timeout`, [`EXCLUSIVE_WAIT`] in the probes) until no other attempt holds the
+    /// machine-wide resource `name`, then holds it until the guard is dropped. Attempts run in
+    /// parallel (several workers, overlapping ablation runs): a probe that changes or watches
+    /// global state and judges it from outside (the hostname, the clock, a sysctl, SysRq output
+    /// in the kernel log, the module list) keeps the guard in its arrangement's state, so that
+    /// attempts needing the same resource run one at a time and cannot overwrite or see each
+    /// other's evidence. The one lock for machine-wide state: name the resource, not the probe,
+    /// so that two probes touching the same one (a file probe's sysctl oracle and core-pattern)
+    /// exclude each other.
     pub fn exclusive(&self, name: &str, timeout: Duration) -> Result<ExclusiveGuard, WorldError> {
         let deadline = Instant::now() + timeout;
         let mut held = self

@@ -98,6 +98,7 @@ impl Launcher for Canned {
                 setup_failure: None,
                 landlock: None,
                 seccomp_kill: None,
+                recording: None,
             }),
             stdout: self.stdout.as_bytes().to_vec(),
             stderr: b"breakout-probe: trying kill(1, SIGKILL)\n".to_vec(),

@@ -130,6 +130,9 @@ fn ablation_story(profile: &str, a: &crate::model::Attribution) -> String {
             1 => "one layer switched off lets it escape",
             2 => "no single layer switched off lets it escape",
             _ if a.inferred => "inferred from evidence, nothing was switched off",
+            _ if a.candidates_complete => {
+                "not established (what blocks it cannot be taken out: a runtime's own kernel)"
+            }
             _ => "not established (the candidates do not explain the block)",
         }
     );
@@ -148,6 +151,33 @@ fn ablation_story(profile: &str, a: &crate::model::Attribution) -> String {
         if !run.reason.is_empty() {
             let _ = writeln!(out, "{pad}  {:12}   {}", "", one_line(&run.reason, 160));
         }
+    }
+    if let Some(items) = &a.items {
+        // An external configuration: its items, in the user's terms, stand in for the layers.
+        let list = |names: &[String]| {
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        let _ = writeln!(out, "{pad}items:");
+        let _ = writeln!(
+            out,
+            "{pad}  sufficient (blocks with every other candidate item out): {}",
+            list(&items.sufficient)
+        );
+        let _ = writeln!(
+            out,
+            "{pad}  necessary (taken out, it escapes): {}",
+            list(&items.necessary)
+        );
+        let _ = writeln!(
+            out,
+            "{pad}  not ablated (kept in every run): {}",
+            list(&items.not_ablated)
+        );
+        return out;
     }
     let verdict_of = |prefix: &str| {
         a.ablation_runs

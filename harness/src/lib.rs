@@ -7,7 +7,8 @@
 //! - [`describe`]: the text that describes probes and layers;
 //! - [`model`]: the result data model every other part reads or writes;
 //! - [`report`]: the renderings of a run (table, Markdown, HTML, JUnit, JSON, pictures);
-//! - [`adapters`]: external runtimes (bwrap, crun, podman...) behind the same launcher.
+//! - [`adapters`]: external runtimes (bwrap, crun, podman...) behind the same launcher;
+//! - [`workloads`]: the workloads' second guest image and the numbers reports print for them.
 
 pub mod adapters;
 pub mod cli;
@@ -15,3 +16,4 @@ pub mod describe;
 pub mod model;
 pub mod report;
 pub mod suite;
+pub mod workloads;

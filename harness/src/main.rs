@@ -5,7 +5,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 use breakout_harness::cli::{
-    compare, exit_codes, explain, gate, guest_exec, lab, list, new_probe, run, sandbox, vm_run,
+    compare, exit_codes, explain, gate, guest_exec, lab, learn, list, merge, new_probe, run, sandbox,
+    vm_run,
 };
 
 #[derive(Parser)]
@@ -43,6 +44,12 @@ enum Cli {
     NewProbe(new_probe::NewProbeArgs),
     /// Self-grading exercises: list, show, start, check ID (docs/course.md).
     Lab(lab::LabArgs),
+    /// Merge the results.json of every shard of one run (`run --shard K/N`) into its reports.
+    #[command(after_help = exit_codes::help(exit_codes::MERGE))]
+    Merge(merge::MergeArgs),
+    /// Record every syscall a command makes (in a VM, under `none`) and write an allowlist.
+    #[command(after_help = exit_codes::help(exit_codes::LEARN))]
+    Learn(learn::LearnArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +71,8 @@ fn main() -> ExitCode {
         Cli::Sandbox(args) => sandbox::run(args).clamp(0, 255) as u8,
         Cli::NewProbe(args) => new_probe::run(args),
         Cli::Lab(args) => lab::run(args),
+        Cli::Merge(args) => merge::run(args),
+        Cli::Learn(args) => learn::run(args),
     };
     ExitCode::from(code)
 }

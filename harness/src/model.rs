@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub mod gate;
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The oldest schema version [`upgrade`] still reads.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
@@ -20,14 +20,41 @@ pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 pub struct RunReport {
     pub schema_version: u32,
     pub breakout_version: String,
+    /// The environment of the first kernel (of the only one in a run on one kernel).
     pub environment: Environment,
+    /// Every kernel's environment, in run order, when the run used more than one kernel
+    /// (`run --kernel A --kernel B`); empty otherwise ([`RunReport::environments`] reads both).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<Environment>,
     pub profiles: Vec<ProfileInfo>,
     /// What the run was asked to cover. `None` only in files of schema 1, which did not record
     /// it: readers then take "everything the file holds" ([`RunReport::covered`]).
     #[serde(default)]
     pub selection: Option<Selection>,
     pub results: Vec<ProbeResult>,
+    /// Every (workload, profile) result: the usability half of the run.
+    #[serde(default)]
+    pub workloads: Vec<WorkloadResult>,
     pub timings: Timings,
+}
+
+/// One workload under one configuration. `verdict`: works, broken (with the failing `step`),
+/// skipped (with the reason).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkloadResult {
+    pub workload: String,
+    pub profile: String,
+    pub verdict: breakout_attacks::workloads::WorkloadVerdict,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr_tail: String,
+    pub duration_ms: u64,
+    /// The kernel release the workload ran on (as [`ProbeResult::kernel`]); empty in files that
+    /// predate it: the environment's.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kernel: String,
 }
 
 /// What a run was asked to cover: the gate judges a run only against the same part of a
@@ -45,6 +72,16 @@ pub struct Selection {
     /// The positive control `none` was added because no selected profile is without layers.
     #[serde(default)]
     pub added_positive_control: bool,
+    /// Every `--kernel` given, when more than one (then `kernel` is the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<String>,
+    /// The part of the selection this file holds (`run --shard K/N`); absent for a whole run and
+    /// for shards merged back together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::suite::shard::Shard>,
+    /// The workloads run (none: `--no-workloads`, or a file from before workloads).
+    #[serde(default)]
+    pub workloads: Vec<String>,
 }
 
 /// What a file covers: its recorded selection, or (schema 1) what it holds.
@@ -70,7 +107,10 @@ impl RunReport {
         match &self.selection {
             Some(s) => Coverage {
                 profiles: s.profiles.iter().cloned().collect(),
-                probes: s.probes.iter().cloned().collect(),
+                probes: match s.shard {
+                    Some(shard) => shard.probes_of(&s.probes).into_iter().collect(),
+                    None => s.probes.iter().cloned().collect(),
+                },
                 ablation: s.ablation,
                 recorded: true,
             },
@@ -83,6 +123,96 @@ impl RunReport {
                 }) || !self.results.iter().any(|r| r.verdict == Verdict::Blocked),
                 recorded: false,
             },
+        }
+    }
+}
+
+impl RunReport {
+    /// Every kernel's environment, in run order (one for a run on one kernel).
+    pub fn environments(&self) -> Vec<&Environment> {
+        if self.kernels.is_empty() {
+            vec![&self.environment]
+        } else {
+            self.kernels.iter().collect()
+        }
+    }
+
+    /// The kernel a result was measured on: its own, or (a result built without one) the
+    /// report's.
+    pub fn kernel_of<'a>(&'a self, r: &'a ProbeResult) -> &'a str {
+        if r.kernel.is_empty() {
+            &self.environment.kernel_release
+        } else {
+            &r.kernel
+        }
+    }
+
+    /// The kernel releases the results were measured on, in run order (the environment's for a
+    /// run without results; possibly empty when nothing recorded one).
+    pub fn kernel_releases(&self) -> Vec<String> {
+        let mut releases: Vec<String> = Vec::new();
+        for r in &self.results {
+            let k = self.kernel_of(r);
+            if !releases.iter().any(|x| x == k) {
+                releases.push(k.to_string());
+            }
+        }
+        if self.results.is_empty() {
+            releases = self
+                .environments()
+                .iter()
+                .map(|e| e.kernel_release.clone())
+                .collect();
+            releases.dedup();
+        }
+        releases
+    }
+
+    /// More than one kernel: every report gets a kernel dimension.
+    pub fn multi_kernel(&self) -> bool {
+        self.kernel_releases().len() > 1
+    }
+
+    /// The environment of one kernel release.
+    pub fn environment_of(&self, release: &str) -> Option<&Environment> {
+        self.environments()
+            .into_iter()
+            .find(|e| e.kernel_release == release)
+    }
+
+    /// The part of the run measured on one kernel, as a run of its own (its environment, its
+    /// results; `kernels` empty).
+    pub fn on_kernel(&self, release: &str) -> RunReport {
+        RunReport {
+            schema_version: self.schema_version,
+            breakout_version: self.breakout_version.clone(),
+            environment: self
+                .environment_of(release)
+                .cloned()
+                .unwrap_or_else(|| self.environment.clone()),
+            kernels: Vec::new(),
+            profiles: self.profiles.clone(),
+            selection: self.selection.clone(),
+            results: self
+                .results
+                .iter()
+                .filter(|r| self.kernel_of(r) == release)
+                .cloned()
+                .collect(),
+            workloads: self
+                .workloads
+                .iter()
+                .filter(|w| {
+                    let kernel = if w.kernel.is_empty() {
+                        &self.environment.kernel_release
+                    } else {
+                        &w.kernel
+                    };
+                    kernel == release
+                })
+                .cloned()
+                .collect(),
+            timings: self.timings.clone(),
         }
     }
 }
@@ -127,6 +257,10 @@ pub struct ProfileInfo {
 pub struct ProbeResult {
     pub probe: String,
     pub profile: String,
+    /// The kernel release (`uname -r`) the result was measured on: with `--kernel A --kernel B`
+    /// one run holds each (probe, profile) once per kernel.
+    #[serde(default)]
+    pub kernel: String,
     pub verdict: Verdict,
     /// One line from the oracle.
     pub reason: String,
@@ -308,7 +442,74 @@ pub struct Timings {
     pub boot_ms: u64,
     pub probes_ms: u64,
     pub ablation_ms: u64,
+    /// The workloads' runs (host wall time).
+    #[serde(default)]
+    pub workloads_ms: u64,
     pub total_ms: u64,
+    /// The median launch of each phase, measured in the guest (absent in older results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launches: Option<LaunchTimings>,
+}
+
+/// Median launches of the two phases of a run, so a launch that got slower shows, and where.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LaunchTimings {
+    pub probes: LaunchMedians,
+    pub ablation: LaunchMedians,
+}
+
+/// The launches of one phase: how many, and the median of each part in milliseconds (guest
+/// clock, one decimal). Answers taken from an earlier identical launch are not counted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LaunchMedians {
+    pub launches: usize,
+    /// The outside's preparation (victims, secrets, listeners).
+    pub arrange_ms: f64,
+    /// Start of the sandbox to the payload's end and its output read.
+    pub launch_ms: f64,
+    /// The outside's judgement, including any wait for a late effect.
+    pub judge_ms: f64,
+    /// The whole attempt.
+    pub total_ms: f64,
+}
+
+impl LaunchMedians {
+    /// Medians over `phases` (arrange, launch, judge of each launch).
+    pub fn of(phases: &[breakout_attacks::Phases]) -> LaunchMedians {
+        fn median(mut v: Vec<f64>) -> f64 {
+            if v.is_empty() {
+                return 0.0;
+            }
+            v.sort_by(f64::total_cmp);
+            let m = if v.len() % 2 == 1 {
+                v[v.len() / 2]
+            } else {
+                (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+            };
+            (m * 10.0).round() / 10.0
+        }
+        let ms = |f: &dyn Fn(&breakout_attacks::Phases) -> std::time::Duration| {
+            median(phases.iter().map(|p| f(p).as_secs_f64() * 1e3).collect())
+        };
+        LaunchMedians {
+            launches: phases.len(),
+            arrange_ms: ms(&|p| p.arrange),
+            launch_ms: ms(&|p| p.launch),
+            judge_ms: ms(&|p| p.judge),
+            total_ms: ms(&|p| p.arrange + p.launch + p.judge),
+        }
+    }
+
+    /// "176 launches, median 152.3 ms (arrange 1.2, launch 148.0, judge 0.4)".
+    pub fn summary(&self) -> String {
+        if self.launches == 0 {
+            return "no launches".to_string();
+        }
+        format!(
+            "{} launches, median {:.1} ms (arrange {:.1}, launch {:.1}, judge {:.1})",
+            self.launches, self.total_ms, self.arrange_ms, self.launch_ms, self.judge_ms
+        )
+    }
 }
 
 /// One line on the guest's result channel.
@@ -325,9 +526,17 @@ pub enum GuestEvent {
         profile: String,
     },
     Result(ProbeResult),
+    /// The probes and their ablation are done; the workloads start (the host times the phase).
+    WorkloadsStarted {
+        total: usize,
+    },
+    Workload(WorkloadResult),
     Done {
         probes_ms: u64,
         ablation_ms: u64,
+        /// Absent from guests of older builds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        launches: Option<LaunchTimings>,
     },
     Error {
         message: String,
@@ -365,7 +574,8 @@ pub enum UpgradeError {
     Json(#[from] serde_json::Error),
 }
 
-/// Read a results document of any supported schema version into the current model. Version 1
+/// Read a results document of any supported schema version into the current model. Versions 1
+/// and 2 lack `results[].kernel` (taken from the environment's release). Version 1
 /// lacks `selection` (left `None`: "everything the file holds"), `environment.kernel_release`
 /// (taken from `kernel`), `attribution.candidates` (read back from the ablation runs), and
 /// counted `depth` as the number of sufficient layers (recomputed).
@@ -380,6 +590,17 @@ pub fn upgrade(text: &str) -> Result<RunReport, UpgradeError> {
     }
     // Parsed from the text (not from `value`) so a wrong field is reported with its line.
     let mut report: RunReport = serde_json::from_str(text)?;
+    if found < 3 {
+        // Versions 1 and 2 hold one kernel, named in the environment.
+        let release = match report.environment.kernel_release.as_str() {
+            "" => release_of(&report.environment.kernel),
+            r => r.to_string(),
+        };
+        for r in &mut report.results {
+            r.kernel = release.clone();
+        }
+        report.kernels.clear();
+    }
     if found < 2 {
         report.selection = None;
         for r in &mut report.results {
@@ -434,6 +655,37 @@ pub fn configuration_without_layers(report: &RunReport, profile: &str) -> bool {
 mod tests {
     use super::*;
     use Layer::*;
+
+    #[test]
+    fn launch_medians_take_each_part_on_its_own_and_round_to_a_tenth() {
+        let ms = std::time::Duration::from_micros;
+        let p = |a, l, j| breakout_attacks::Phases {
+            arrange: ms(a),
+            launch: ms(l),
+            judge: ms(j),
+        };
+        let m = LaunchMedians::of(&[
+            p(1_000, 100_000, 3_000_000),
+            p(2_000, 150_040, 0),
+            p(9_000, 90_000, 0),
+        ]);
+        assert_eq!(
+            m,
+            LaunchMedians {
+                launches: 3,
+                arrange_ms: 2.0,
+                launch_ms: 100.0,
+                judge_ms: 0.0,
+                total_ms: 152.0,
+            }
+        );
+        assert_eq!(LaunchMedians::of(&[]).total_ms, 0.0);
+        // Older results without the block still load; new ones round-trip it.
+        let t: Timings =
+            serde_json::from_str(r#"{"boot_ms":1,"probes_ms":2,"ablation_ms":3,"total_ms":6}"#)
+                .unwrap();
+        assert!(t.launches.is_none());
+    }
 
     #[test]
     fn depth_never_counts_past_what_was_measured() {

@@ -124,3 +124,59 @@ fn every_gate_command_in_docs_ci_runs_and_judges() {
         );
     }
 }
+
+/// The sharded workflow's matrix has as many jobs as its shard count, and its merge and gate
+/// steps, run as written on four shards of a clean run, write the reports and pass; a shard
+/// lost from the matrix fails the merge.
+#[test]
+fn the_sharded_workflow_merges_its_shards_and_gates_them() {
+    let text = include_str!("../../docs/ci/github-actions-sharded.yml");
+    assert!(text.contains("SHARDS: 4") && text.contains("shard: [1, 2, 3, 4]"));
+    assert!(text.contains("--shard ${{ matrix.shard }}/${{ env.SHARDS }}"));
+    let mut clean = common::sample_report();
+    clean
+        .results
+        .retain(|r| !(r.profile == "none" && r.verdict != Verdict::Escaped));
+    let dir = workspace(&clean);
+    std::fs::write(
+        dir.path().join("baselines/default.json"),
+        serde_json::to_string(&clean).unwrap(),
+    )
+    .unwrap();
+    let probes = clean.selection.as_ref().unwrap().probes.clone();
+    for k in 1..=4usize {
+        let shard = breakout_harness::suite::shard::Shard { index: k, count: 4 };
+        let mut part = clean.clone();
+        part.selection.as_mut().unwrap().shard = Some(shard);
+        let keep = shard.probes_of(&probes);
+        part.results.retain(|r| keep.contains(&r.probe));
+        let path = dir.path().join(format!("shards/shard-{k}/results.json"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_string(&part).unwrap()).unwrap();
+    }
+    std::fs::remove_file(dir.path().join("out/results.json")).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| l.trim())
+        .filter(|l| {
+            l.contains("target/release/breakout merge")
+                || l.starts_with("run: target/release/breakout gate")
+        })
+        .map(|l| {
+            l.trim_start_matches("run:")
+                .trim()
+                .replace("target/release/breakout", env!("CARGO_BIN_EXE_breakout"))
+        })
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for command in &lines {
+        let (code, output) = run_in(dir.path(), command);
+        assert_eq!(code, 0, "`{command}`:\n{output}");
+    }
+    for file in ["report.html", "junit.xml", "report.md", "results.json"] {
+        assert!(dir.path().join("out").join(file).is_file(), "{file}");
+    }
+    std::fs::remove_dir_all(dir.path().join("shards/shard-3")).unwrap();
+    let (code, output) = run_in(dir.path(), &lines[0]);
+    assert_eq!(code, 2, "{output}");
+}

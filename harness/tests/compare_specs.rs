@@ -2,6 +2,8 @@
 //! bad input is one line naming what and where, before anything boots, with the command's usage
 //! exit code (2), for `compare` and `run --profile` alike.
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -105,5 +107,39 @@ fn unknown_names_and_runtimes_are_refused_with_the_list() {
             "signal-outside",
         ],
         "docker:alpine: unknown kind `docker:`",
+    );
+}
+
+/// A runtime that exits before running the probe (firejail refusing an option in the guest)
+/// gets one line after the run naming what it said, once per configuration.
+#[test]
+fn a_runtime_that_exits_before_the_probe_is_named_once() {
+    use breakout_attacks::Verdict;
+    use breakout_harness::cli::compare::runtime_failures;
+    use breakout_harness::model::{Evidence, ProbeResult, RunReport};
+    use breakout_harness::suite::plan::Configuration;
+    let spec = "cmd:firejail --bogus";
+    let configurations = vec![
+        Configuration::named("none").unwrap(),
+        Configuration::named(spec).unwrap(),
+    ];
+    let failed = |probe: &str| ProbeResult {
+        probe: probe.to_string(),
+        profile: spec.to_string(),
+        verdict: Verdict::Inconclusive,
+        reason: "the inside printed no report (exit 1); root victim pid 90 still alive".to_string(),
+        evidence: Evidence {
+            stderr_tail: "Error: invalid --bogus command line option\n".to_string(),
+            ..Evidence::default()
+        },
+        attribution: None,
+        duration_ms: 10,
+        kernel: String::new(),
+    };
+    let mut report: RunReport = common::sample_report();
+    report.results = vec![failed("signal-outside"), failed("keyring")];
+    assert_eq!(
+        runtime_failures(&report, &configurations),
+        ["cmd:firejail --bogus: the runtime exited before running the probe (exit 1, first under signal-outside): Error: invalid --bogus command line option"]
     );
 }

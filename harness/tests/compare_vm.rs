@@ -194,7 +194,11 @@ fn compare_ablates_the_users_own_configurations_in_the_vm() {
         "keyring",
         "--no-ablation",
     ]);
-    assert_eq!(report.results.len(), 6);
+    // The three, and the positive control compare adds (none of them is without layers).
+    assert_eq!(report.results.len(), 8);
+    for probe in ["sysv-ipc", "keyring"] {
+        assert_eq!(cell(&report, probe, "none").verdict, Verdict::Escaped);
+    }
     no_inconclusive(&report);
     for runtime in ["bwrap", "crun", "unshare"] {
         assert_eq!(

@@ -28,6 +28,25 @@ fn probe_ids() -> Vec<&'static str> {
         .collect()
 }
 
+/// The README's workload list must equal `breakout list workloads --format markdown`.
+#[test]
+fn readme_workload_list_is_breakout_list_workloads() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("reading README.md");
+    let begin = "<!-- workloads:begin -->\n";
+    let start = readme
+        .find(begin)
+        .expect("a <!-- workloads:begin --> marker")
+        + begin.len();
+    let stop = readme[start..]
+        .find("<!-- workloads:end -->")
+        .expect("a <!-- workloads:end --> marker")
+        + start;
+    let out = breakout(&["list", "workloads", "--format", "markdown"]);
+    assert!(out.status.success());
+    assert_eq!(&readme[start..stop], stdout(&out));
+}
+
 /// The README's probe list must equal `breakout list probes --format markdown`. With
 /// BREAKOUT_UPDATE_README=1 the test rewrites the block instead (then review and commit it).
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use breakout_harness::model::RunReport;
+use breakout_harness::model::{RunReport, SCHEMA_VERSION};
 use breakout_harness::report::{self, json, Format};
 use common::sample_report;
 
@@ -51,6 +51,34 @@ fn joint_capability_groups_validate() {
 }
 
 #[test]
+fn launch_timings_validate_and_round_trip() {
+    use breakout_harness::model::{LaunchMedians, LaunchTimings};
+    let mut report = sample_report();
+    let medians = |launches| LaunchMedians {
+        launches,
+        arrange_ms: 1.5,
+        launch_ms: 140.2,
+        judge_ms: 0.3,
+        total_ms: 142.0,
+    };
+    report.timings.launches = Some(LaunchTimings {
+        probes: medians(176),
+        ablation: medians(1120),
+    });
+    let value = serde_json::to_value(&report).unwrap();
+    let problems = errors(&schema(), &value);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let back: RunReport = serde_json::from_value(value.clone()).unwrap();
+    assert_eq!(back.timings.launches, report.timings.launches);
+    let mut bad = value;
+    bad["timings"]["launches"]["probes"]["median_ms"] = 1.into();
+    assert!(
+        !errors(&schema(), &bad).is_empty(),
+        "unknown fields are refused"
+    );
+}
+
+#[test]
 fn an_empty_run_validates_too() {
     let mut report = sample_report();
     report.results.clear();
@@ -75,7 +103,7 @@ fn the_schema_rejects_what_the_model_cannot_hold() {
     unknown_field["results"][0]["surprise"] = 1.into();
     assert!(!errors(&validator, &unknown_field).is_empty());
     let mut other_version = good;
-    other_version["schema_version"] = 3.into();
+    other_version["schema_version"] = (SCHEMA_VERSION + 1).into();
     assert!(!errors(&validator, &other_version).is_empty());
 }
 

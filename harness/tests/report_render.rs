@@ -278,3 +278,29 @@ fn disagreements_list_probes_whose_verdicts_differ() {
         .collect();
     assert_eq!(probes, ["fork-bomb"]);
 }
+
+/// `breakout compare`'s report.md and report.html lead with where the configurations differ;
+/// the positive control compare added on its own is left out of that section (it differs from
+/// every block by design), one the user named is not.
+#[test]
+fn compared_reports_lead_with_where_they_differ() {
+    let mut report = sample_report();
+    let md = report::render_compared(&report, Format::Markdown);
+    assert!(
+        md.starts_with("### breakout results\n\n#### Where they differ ("),
+        "{md}"
+    );
+    let section = &md[..md.find("<details>").unwrap()];
+    assert!(section.contains("| probe | none |"), "{section}");
+    let html = report::render_compared(&report, Format::Html);
+    let at = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("{needle}"));
+    assert!(at("<h2 id=\"differences\">Where they differ") < at("<table class=\"matrix\""));
+    // A run's own reports have no such section.
+    assert!(!report::render(&report, Format::Markdown).contains("Where they differ"));
+    assert!(!report::render(&report, Format::Html).contains("id=\"differences\""));
+
+    report.selection.as_mut().unwrap().added_positive_control = true;
+    let md = report::render_compared(&report, Format::Markdown);
+    let section = &md[..md.find("<details>").unwrap()];
+    assert!(!section.contains("| none |"), "{section}");
+}

@@ -30,6 +30,12 @@ fn breakout(args: &[&str]) -> Output {
 #[case::out_is_a_file(&["run", "--probe", "ptrace-outside", "--out", "/etc/hostname"], "--out: cannot create the report directory /etc/hostname")]
 #[case::unwritable_baseline(&["run", "--probe", "ptrace-outside", "--write-baseline", "/proc/b.json"], "--write-baseline: cannot write the report file /proc/b.json")]
 #[case::baseline_in_a_missing_dir(&["run", "--probe", "ptrace-outside", "--write-baseline", "/nonexistent/b.json"], "the directory /nonexistent does not exist")]
+#[case::unknown_kernel(&["run", "--probe", "ptrace-outside", "--kernel", "debian-99"], "unknown kernel `debian-99`: name one of debian-12, debian-13")]
+#[case::kernel_twice(&["run", "--probe", "ptrace-outside", "--kernel", "debian-99", "--kernel", "debian-99"], "--kernel debian-99 is given twice")]
+#[case::shard_zero(&["run", "--probe", "ptrace-outside", "--shard", "0/2"], "--shard 0/2: the shard number must be between 1 and 2")]
+#[case::shard_past_the_count(&["run", "--probe", "ptrace-outside", "--shard", "3/2"], "--shard 3/2: the shard number must be between 1 and 2")]
+#[case::shard_syntax(&["run", "--probe", "ptrace-outside", "--shard", "2"], "--shard 2: expected K/N")]
+#[case::no_vms(&["run", "--probe", "ptrace-outside", "--vms", "0"], "--vms <N>")]
 fn bad_input_is_refused_before_booting(#[case] args: &[&str], #[case] message: &str) {
     let start = Instant::now();
     let out = breakout(args);
@@ -62,6 +68,7 @@ fn guest_exec_refuses_to_run_outside_the_vm() {
 
 fn result(profile: &str, probe: &str, verdict: Verdict, sufficient: &[Layer]) -> ProbeResult {
     ProbeResult {
+        kernel: String::new(),
         probe: probe.to_string(),
         profile: profile.to_string(),
         verdict,
@@ -79,6 +86,7 @@ fn result(profile: &str, probe: &str, verdict: Verdict, sufficient: &[Layer]) ->
 
 fn report(results: Vec<ProbeResult>) -> RunReport {
     RunReport {
+        kernels: Vec::new(),
         schema_version: SCHEMA_VERSION,
         breakout_version: "test".to_string(),
         environment: Environment::default(),
@@ -90,6 +98,7 @@ fn report(results: Vec<ProbeResult>) -> RunReport {
         }],
         selection: None,
         results,
+        workloads: Vec::new(),
         timings: Timings::default(),
     }
 }
@@ -260,28 +269,43 @@ fn gate_on_runs_crafted_from_the_committed_baseline() {
         4
     );
 
-    let mut other_kernel = baseline.clone();
-    let kernel = other_kernel["environment"]["kernel"]
+    let kernel = baseline["environment"]["kernel"]
         .as_str()
         .unwrap()
         .to_string();
     let release = kernel.split_whitespace().nth(1).unwrap().to_string();
-    other_kernel["environment"]["kernel"] = kernel.replace(&release, "9.9.9-test").into();
+    // Another release of the baseline's kernel line (a point update): compared, one line.
+    let point = format!(
+        "{}.999-test",
+        breakout_harness::suite::gate::kernel_line(&release)
+    );
+    let mut other_kernel = baseline.clone();
+    other_kernel["environment"]["kernel"] = kernel.replace(&release, &point).into();
     if other_kernel["environment"].get("kernel_release").is_some() {
-        other_kernel["environment"]["kernel_release"] = "9.9.9-test".into();
+        other_kernel["environment"]["kernel_release"] = point.clone().into();
     }
     let other_path = save("kernel.json", &other_kernel);
     let out = breakout(&["gate", "--baseline", path, &other_path]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains(&format!(
-            "the run is on 9.9.9-test, the baseline on {release}"
-        )),
+        stdout.contains(&format!("the run is on {point}, the baseline on {release}")),
         "{stdout}"
     );
     let out = breakout(&["gate", "--strict-kernel", "--baseline", path, &other_path]);
     assert_eq!(out.status.code(), Some(1));
+    // Another kernel line: the baseline says nothing about it; the gate fails and says so.
+    let mut other_line = baseline.clone();
+    other_line["environment"]["kernel"] = kernel.replace(&release, "9.9.9-test").into();
+    other_line["environment"]["kernel_release"] = "9.9.9-test".into();
+    let line_path = save("line.json", &other_line);
+    let out = breakout(&["gate", "--baseline", path, &line_path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("kernel 9.9.9-test: the baseline holds no results for this kernel"),
+        "{stdout}"
+    );
 
     // The same judgement as JUnit and as Markdown.
     let out = breakout(&[
@@ -307,5 +331,104 @@ fn gate_on_runs_crafted_from_the_committed_baseline() {
     assert!(
         md.contains("**Gate passed**") && md.contains("<details><summary>Matrix"),
         "{md}"
+    );
+}
+
+/// A named kernel that cannot be fetched (an unreachable mirror, an empty cache) is one line and
+/// exit 2, before any guest boots.
+#[test]
+fn a_kernel_that_cannot_be_fetched_is_one_line_before_booting() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_breakout"))
+        .args(["run", "--probe", "ptrace-outside", "--kernel", "debian-13"])
+        .env("BREAKOUT_CACHE", cache.path())
+        .env("BREAKOUT_DEBIAN_MIRROR", "http://127.0.0.1:9/debian")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("failed") && stderr.contains("--kernel PATH"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("booting"), "{stderr}");
+}
+
+/// `breakout merge` puts the shards of the committed baseline back together: the gate passes
+/// with zero changes; two copies of a shard, a missing shard or another selection are refused.
+#[test]
+fn merge_puts_shards_back_together_and_refuses_bad_sets() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../baselines/default.json");
+    let baseline: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let probes: Vec<String> = baseline["selection"]["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let shard = |k: usize, n: usize| {
+        let mut part = baseline.clone();
+        part["selection"]["shard"] = serde_json::json!({"index": k, "count": n});
+        part["results"].as_array_mut().unwrap().retain(|r| {
+            let i = probes
+                .iter()
+                .position(|p| p == r["probe"].as_str().unwrap())
+                .unwrap();
+            i % n == k - 1
+        });
+        let p = dir.path().join(format!("shard-{k}-of-{n}.json"));
+        std::fs::write(&p, part.to_string()).unwrap();
+        p.display().to_string()
+    };
+    let (one, two, three) = (shard(1, 3), shard(2, 3), shard(3, 3));
+    let out_dir = dir.path().join("merged");
+    let out_s = out_dir.display().to_string();
+    let out = breakout(&["merge", &three, &one, &two, "--out", &out_s]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for file in ["results.json", "report.html", "junit.xml", "report.md"] {
+        assert!(out_dir.join(file).is_file(), "{file}");
+    }
+    let merged = out_dir.join("results.json").display().to_string();
+    let out = breakout(&["gate", "--baseline", path, &merged]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        !stdout.contains("changed:") && !stdout.contains("new (not in the baseline)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("outside the run's selection"), "{stdout}");
+
+    let refused = |args: &[&str], message: &str| {
+        let out = breakout(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    };
+    refused(
+        &["merge", &one, &one, &two, "--out", &out_s],
+        "are both shard 1/3",
+    );
+    refused(&["merge", &one, &two, "--out", &out_s], "3/3 missing");
+    refused(&["merge", path, "--out", &out_s], "is a whole run");
+    let mut other = baseline.clone();
+    other["selection"]["shard"] = serde_json::json!({"index": 3, "count": 3});
+    other["selection"]["profiles"] = serde_json::json!(["none", "strict"]);
+    let other_path = dir.path().join("other.json");
+    std::fs::write(&other_path, other.to_string()).unwrap();
+    refused(
+        &[
+            "merge",
+            &one,
+            &two,
+            &other_path.display().to_string(),
+            "--out",
+            &out_s,
+        ],
+        "different selections",
     );
 }

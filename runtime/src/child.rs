@@ -492,6 +492,44 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             })
             .map(drop)
         }
+        Op::SeccompRecord(bpf) => {
+            let len = u16::try_from(bpf.len()).map_err(|_| Errno::E2BIG)?;
+            let prog = libc::sock_fprog {
+                len,
+                filter: bpf.0.as_ptr() as *mut libc::sock_filter,
+            };
+            // The listener this returns stays here (close-on-exec, or closed by fd-hygiene): the
+            // recorder copies it with pidfd_getfd while this process waits in its next call.
+            // WAIT_KILLABLE_RECV (Linux 5.19): once the recorder has received a call, a signal
+            // no longer interrupts it (the interrupted call would return EINTR where the kernel
+            // alone would have restarted it); older kernels refuse the flag, then without it.
+            let install = |flags: libc::c_ulong| {
+                // SAFETY: prog points to a valid program that outlives the call (the kernel
+                // copies it).
+                Errno::result(unsafe {
+                    libc::syscall(
+                        libc::SYS_seccomp,
+                        libc::SECCOMP_SET_MODE_FILTER,
+                        flags as u32,
+                        &prog as *const libc::sock_fprog,
+                    )
+                })
+            };
+            match install(
+                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+                    | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+            ) {
+                Err(Errno::EINVAL) => install(libc::SECCOMP_FILTER_FLAG_NEW_LISTENER).map(drop),
+                r => r.map(drop),
+            }
+        }
+        Op::RecordMarker => {
+            let [a, b, c] = crate::seccomp::record::MARKER_ARGS;
+            // SAFETY: a syscall number no kernel has, with integer arguments: the recorder answers
+            // it (0); unrecorded the kernel says ENOSYS. The result does not matter.
+            unsafe { libc::syscall(crate::seccomp::record::MARKER_NR, a, b, c) };
+            Ok(())
+        }
         Op::DropBounding(list) => {
             for c in list {
                 caps::drop(None, caps::CapSet::Bounding, *c).map_err(|_| Errno::last())?;

@@ -320,6 +320,9 @@ pub struct SandboxConfig {
     /// Where this config came from, for messages.
     #[serde(skip)]
     origin: PathBuf,
+    /// Record every syscall instead of filtering (`breakout learn`); not part of a profile.
+    #[serde(skip)]
+    record_syscalls: bool,
 }
 
 fn default_hostname() -> String {
@@ -335,6 +338,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("strict", include_str!("../../profiles/strict.toml")),
     ("rootless", include_str!("../../profiles/rootless.toml")),
+    ("deny-all", include_str!("../../profiles/deny-all.toml")),
+    ("learned", include_str!("../../profiles/learned.toml")),
 ];
 
 /// The top-level keys of a profile that configure a layer, and the layers that use them (any one
@@ -352,7 +357,15 @@ pub const SECTION_LAYERS: &[(&str, &[Layer])] = &[
 
 /// The names of the builtin profiles.
 pub fn builtin_names() -> &'static [&'static str] {
-    &["none", "namespaces", "docker-default", "strict", "rootless"]
+    &[
+        "none",
+        "namespaces",
+        "docker-default",
+        "strict",
+        "rootless",
+        "deny-all",
+        "learned",
+    ]
 }
 
 impl SandboxConfig {
@@ -388,7 +401,7 @@ impl SandboxConfig {
                 SeccompError::UnknownBuiltin { name, .. } => ConfigError::Field {
                     path: origin.to_path_buf(),
                     field: "seccomp.profile".into(),
-                    message: format!("unknown builtin seccomp profile `{name}` (builtin: strict, docker-default; or a path to a .json/.toml file)"),
+                    message: format!("unknown builtin seccomp profile `{name}` (builtin: strict, docker-default, deny-all, learned-workloads; or a path to a .json/.toml file)"),
                 },
                 other => ConfigError::Seccomp(other),
             })?);
@@ -439,6 +452,7 @@ impl SandboxConfig {
             rlimits,
             seccomp_profile,
             origin,
+            record_syscalls,
         } = self;
         let on = |layer: Layer| self.enabled(layer);
         fn kept<T: Clone + Default>(on: bool, value: &T) -> T {
@@ -464,6 +478,8 @@ impl SandboxConfig {
             // Not serialized: the filter follows `seccomp.profile`, the origin is for messages.
             seccomp_profile: seccomp_profile.clone(),
             origin: origin.clone(),
+            // A recording launch is a different launch: never shared with a filtering one.
+            record_syscalls: *record_syscalls,
         }
     }
 
@@ -473,6 +489,17 @@ impl SandboxConfig {
         self.seccomp.profile = spec.to_string();
         self.seccomp_profile = Some(profile);
         Ok(())
+    }
+
+    /// Record every syscall of the sandbox instead of filtering them (seccomp/record.rs); the
+    /// recording comes back in `Outcome::recording`. Needs root and the seccomp layer off.
+    pub fn set_record_syscalls(&mut self, on: bool) {
+        self.record_syscalls = on;
+    }
+
+    /// True when this sandbox records its syscalls.
+    pub fn records_syscalls(&self) -> bool {
+        self.record_syscalls
     }
 
     /// The loaded seccomp profile, if any.
@@ -684,6 +711,12 @@ impl SandboxConfig {
                 }
             }
         }
+        if self.record_syscalls && self.enabled(Layer::Seccomp) {
+            return Err(self.field_err(
+                "seccomp",
+                "recording syscalls replaces the seccomp layer's filter: switch the seccomp layer off".into(),
+            ));
+        }
         if self.enabled(Layer::Seccomp) && self.seccomp_profile.is_none() {
             return Err(self.field_err(
                 "seccomp.profile",
@@ -789,6 +822,8 @@ mod tests {
     #[case::docker("docker-default", &[Layer::PidNs, Layer::MountNs, Layer::NetNs, Layer::IpcNs, Layer::UtsNs, Layer::CgroupNs, Layer::Caps, Layer::Seccomp, Layer::FsHardening, Layer::FdHygiene, Layer::NewSession])]
     #[case::strict("strict", &Layer::ALL)]
     #[case::rootless("rootless", &Layer::ALL)]
+    #[case::deny_all("deny-all", &[Layer::Seccomp])]
+    #[case::learned("learned", &[Layer::PidNs, Layer::MountNs, Layer::NetNs, Layer::IpcNs, Layer::UtsNs, Layer::CgroupNs, Layer::Caps, Layer::Seccomp, Layer::FsHardening, Layer::FdHygiene, Layer::NewSession])]
     fn builtin_profiles_switch_the_documented_layers(#[case] name: &str, #[case] want: &[Layer]) {
         let cfg = SandboxConfig::builtin(name).unwrap();
         assert_eq!(

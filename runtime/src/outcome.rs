@@ -90,4 +90,7 @@ pub struct Outcome {
     /// kernel's audit record when readable. Its Display is the one line to show the user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp_kill: Option<crate::seccomp::FilterKill>,
+    /// Present when the sandbox recorded its syscalls (`SandboxConfig::set_record_syscalls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<crate::seccomp::Recording>,
 }

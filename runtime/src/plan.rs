@@ -152,7 +152,9 @@ pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, Pla
     if on(Layer::Landlock) {
         s.extend(landlock::steps(cfg, input.cwd.as_ref()));
     }
-    if on(Layer::Seccomp) {
+    if cfg.records_syscalls() {
+        s.extend(seccomp::record_steps());
+    } else if on(Layer::Seccomp) {
         s.extend(seccomp::steps(cfg)?);
     }
     let keep = cfg.effective_caps();
@@ -204,6 +206,9 @@ pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, Pla
         "sigprocmask/sigaction (reset signals before execve)",
         Op::ResetSignals,
     ));
+    if cfg.records_syscalls() {
+        s.push(seccomp::marker_step());
+    }
     let shown = input
         .exec
         .argv

@@ -9,6 +9,8 @@ use crate::layers::landlock::LandlockEvidence;
 use crate::layers::user_ns;
 use crate::outcome::{ExitKind, Outcome, SetupFailure};
 use crate::plan::{self, PlanError, PlanInput};
+use crate::seccomp::record::Recorder;
+use crate::seccomp::Recording;
 use crate::step::{failure_exit_code, Step};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
@@ -42,6 +44,8 @@ pub enum SpawnError {
     Os { what: &'static str, errno: Errno },
     #[error(transparent)]
     Landlock(#[from] crate::layers::landlock::LandlockError),
+    #[error("recording syscalls: {0}")]
+    Record(String),
     #[error("the sandbox supervisor (pid {pid}) ended during setup without a report: {status}")]
     SupervisorDied { pid: i32, status: String },
 }
@@ -109,6 +113,9 @@ pub struct Sandbox {
     pty_master: Option<OwnedFd>,
     reaped: bool,
     landlock: Option<LandlockEvidence>,
+    /// Recording the payload's syscalls (`SandboxConfig::set_record_syscalls`).
+    records: bool,
+    recorder: Option<Recorder>,
 }
 
 fn cstring(what: &str, s: &[u8]) -> Result<CString, SpawnError> {
@@ -151,6 +158,15 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
     };
     if payload.argv.is_empty() {
         return Err(SpawnError::Payload("empty command line".into()));
+    }
+    if cfg.records_syscalls() {
+        // The recorder copies the listener out of a payload that is not dumpable.
+        if !nix::unistd::geteuid().is_root() {
+            return Err(SpawnError::Record(
+                "needs root (the listener is taken from the payload with pidfd_getfd)".into(),
+            ));
+        }
+        crate::seccomp::record::check_kernel().map_err(SpawnError::Record)?;
     }
     let argv = payload
         .argv
@@ -290,6 +306,8 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
         pty_master,
         reaped: false,
         landlock,
+        records: cfg.records_syscalls(),
+        recorder: None,
     };
     drop(steps);
     sb.await_exec(&ids)?;
@@ -312,6 +330,14 @@ impl Sandbox {
                 Recv::Msg(Msg::PayloadPid(p)) => {
                     self.payload = Some(Pid::from_raw(p));
                     self.payload_fd = pidfd_of_child(p, self.supervisor.as_raw());
+                    // The payload waits in its first call after the recording filter until
+                    // the recorder answers: start it now, before the exec is reported.
+                    if self.records {
+                        if let Some(fd) = self.payload_fd.as_ref().and_then(|f| f.try_clone().ok())
+                        {
+                            self.recorder = Some(Recorder::start(p, fd));
+                        }
+                    }
                 }
                 Recv::Msg(Msg::ExecOk) => return Ok(()),
                 Recv::Msg(Msg::Failure { step, errno }) => {
@@ -414,6 +440,7 @@ impl Sandbox {
                 setup_failure: Some(f),
                 landlock: self.landlock.clone(),
                 seccomp_kill: None,
+                recording: self.take_recording(),
             }));
         }
         let status = match handshake::recv_timeout(self.sock.as_raw_fd(), timeout) {
@@ -433,7 +460,24 @@ impl Sandbox {
             setup_failure: None,
             landlock: self.landlock.clone(),
             seccomp_kill: crate::seccomp::kill_record::for_outcome(status, self.payload, filtered),
+            recording: self.take_recording(),
         }))
+    }
+
+    /// The recording, once the payload ended (None when not recording).
+    fn take_recording(&mut self) -> Option<Recording> {
+        if !self.records {
+            return None;
+        }
+        Some(match self.recorder.take() {
+            Some(r) => r.finish(),
+            None => Recording {
+                error: self.payload.is_some().then(|| {
+                    "no pidfd of the payload: its calls could not be recorded".to_string()
+                }),
+                ..Default::default()
+            },
+        })
     }
 
     fn finish_cgroup(&mut self) -> Result<Option<crate::outcome::CgroupEvidence>, SpawnError> {

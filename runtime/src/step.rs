@@ -139,6 +139,12 @@ pub(crate) enum Op {
     /// Build and enforce the Landlock ruleset (layers/landlock.rs).
     Landlock(Box<crate::layers::landlock::Rules>),
     Seccomp(Bpf),
+    /// The recording filter (`breakout learn`), installed with a new listener that the
+    /// runtime's recorder takes from this process (seccomp/record.rs).
+    SeccompRecord(Bpf),
+    /// The last step before execve when recording: the marker call that separates the
+    /// runtime's own calls from the command's.
+    RecordMarker,
     DropBounding(Vec<caps::Capability>),
     /// One capset: effective = permitted = `eff_prm` (a bit mask), inheritable empty; then the
     /// ambient set cleared.

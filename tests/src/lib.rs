@@ -104,7 +104,7 @@ pub fn vm_args() -> Result<VmArgs, String> {
         };
     }
     if let Some(kernel) = std::env::var_os("BREAKOUT_KERNEL") {
-        vm.kernel = Some(PathBuf::from(kernel));
+        vm.kernels = vec![PathBuf::from(kernel)];
     }
     Ok(vm)
 }

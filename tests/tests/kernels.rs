@@ -43,7 +43,7 @@ fn run_on(kernel: &str) -> Result<RunReport, String> {
     .map_err(|e| e.to_string())?;
     let mut vm = vm_args()?;
     vm.no_ablation = true;
-    vm.kernel = Some(PathBuf::from(kernel));
+    vm.kernels = vec![PathBuf::from(kernel)];
     let binaries = binaries().map_err(|e| e.to_string())?;
     host::execute(&plan, &vm, &binaries, &mut Quiet).map_err(|e| format!("{kernel}: {e}"))
 }

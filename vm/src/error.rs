@@ -47,6 +47,8 @@ pub enum VmError {
     Kernel(#[from] KernelError),
     #[error("guest image: {0}")]
     Image(#[from] ImageError),
+    #[error("second guest image: {0}")]
+    Bundle(#[from] crate::bundle::BundleError),
     #[error("boot timeout: the command had not started after {waited:?}{tail}")]
     BootTimeout { waited: Duration, tail: ConsoleTail },
     #[error("command timeout: still running after {timeout:?}, VM killed{tail}")]
@@ -84,7 +86,7 @@ impl VmError {
             // A kernel name that does not exist is bad input, not a failure of the VM.
             VmError::Kernel(KernelError::UnknownName(_)) => 125,
             VmError::Kernel(_) => 241,
-            VmError::Image(_) => 242,
+            VmError::Image(_) | VmError::Bundle(_) => 242,
             VmError::BootTimeout { .. } => 243,
             VmError::CommandTimeout { .. } => 244,
             VmError::KernelPanic { .. } => 245,

@@ -177,6 +177,45 @@ impl Image {
         img
     }
 
+    /// An image for a second archive unpacked over the first: only the host's top-level
+    /// symlinks (merged /usr), so paths resolve as in the first image.
+    pub fn overlay() -> Self {
+        let mut img = Image::default();
+        for name in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+            let host = Path::new("/").join(name);
+            if let Ok(target) = fs::read_link(&host) {
+                img.entries.insert(
+                    name.to_string(),
+                    Entry::Symlink(target.to_string_lossy().into_owned()),
+                );
+            }
+        }
+        img
+    }
+
+    /// Places one host file at `guest` as it is: no shared libraries are looked up (the caller
+    /// adds them, e.g. from a tree of unpacked packages).
+    pub fn add_file_only(&mut self, host: &Path, guest: &Path, perm: u32) {
+        self.put(
+            &guest.to_string_lossy(),
+            Entry::File {
+                host: host.to_path_buf(),
+                perm,
+            },
+        );
+    }
+
+    /// A symlink at `guest` pointing at `target`, as it is.
+    pub fn add_symlink(&mut self, guest: &Path, target: &str) {
+        self.put(&guest.to_string_lossy(), Entry::Symlink(target.to_string()));
+    }
+
+    /// A host file at its own path with the symlinks met on the way (a library the loader finds
+    /// there).
+    pub fn add_at_host_path(&mut self, host: &Path) -> Result<(), ImageError> {
+        self.add_host_path(host, 0)
+    }
+
     /// Builds the whole image description for a spec.
     pub fn from_spec(spec: &ImageSpec) -> Result<Self, ImageError> {
         let search = SearchPath::from_host();
@@ -571,8 +610,17 @@ pub fn normalize(path: &Path) -> PathBuf {
 
 /// Returns the cached image for the spec, building it when needed.
 pub fn build_cached(spec: &ImageSpec, cache_dir: &Path) -> Result<PathBuf, ImageError> {
-    let mut img = Image::from_spec(spec)?;
-    if spec.strip_debug {
+    let img = Image::from_spec(spec)?;
+    write_cached(img, spec.strip_debug, cache_dir)
+}
+
+/// Writes `img` into the image cache under its hash (or finds it there).
+pub fn write_cached(
+    mut img: Image,
+    strip_debug: bool,
+    cache_dir: &Path,
+) -> Result<PathBuf, ImageError> {
+    if strip_debug {
         img.strip_cache = Some(cache_dir.to_path_buf());
     }
     let dir = cache_dir.join("initramfs");
@@ -605,6 +653,62 @@ pub fn build_cached(spec: &ImageSpec, cache_dir: &Path) -> Result<PathBuf, Image
         path: path.clone(),
         source,
     })?;
+    prune(&dir);
+    Ok(path)
+}
+
+/// The image QEMU boots when a second archive goes with the first: the two concatenated (the
+/// kernel unpacks one newc archive after another, later entries over earlier ones), cached under
+/// both names. The first image stays as it is, so a run without the second boots what it booted
+/// before.
+pub fn concatenated(first: &Path, second: &Path, cache_dir: &Path) -> Result<PathBuf, ImageError> {
+    let dir = cache_dir.join("initramfs");
+    let stem = |p: &Path| {
+        p.file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let path = dir.join(format!("{}+{}.cpio", stem(first), stem(second)));
+    if path.is_file() {
+        let _ = fs::File::open(&path).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        return Ok(path);
+    }
+    static JOINS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let tmp = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id(),
+        JOINS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let io = |what: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| ImageError::Io {
+            what,
+            path: p,
+            source,
+        }
+    };
+    let result = (|| {
+        let mut out = BufWriter::with_capacity(
+            1 << 20,
+            fs::File::create(&tmp).map_err(io("cannot create", &tmp))?,
+        );
+        for part in [first, second] {
+            let mut f = fs::File::open(part).map_err(io("cannot open", part))?;
+            let n = io::copy(&mut f, &mut out).map_err(io("cannot copy", part))?;
+            // The kernel skips zeros between archives and wants the next header 4-aligned.
+            let pad = (4 - n % 4) % 4;
+            io::Write::write_all(&mut out, &[0u8; 4][..pad as usize])
+                .map_err(io("cannot write", &tmp))?;
+        }
+        io::Write::flush(&mut out).map_err(io("cannot write", &tmp))?;
+        fs::rename(&tmp, &path).map_err(io("cannot rename into", &path))
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     prune(&dir);
     Ok(path)
 }

@@ -173,7 +173,7 @@ fn run(cmd: &mut Command) -> Result<String, KernelError> {
 }
 
 /// Runs `cmd` (shown as `shown` in errors, all on one line); (stdout, stderr) on success.
-fn run_shown(cmd: &mut Command, shown: String) -> Result<(String, String), KernelError> {
+pub(crate) fn run_shown(cmd: &mut Command, shown: String) -> Result<(String, String), KernelError> {
     let out = cmd.output().map_err(|e| KernelError::Provision {
         cmd: shown.clone(),
         reason: e.to_string(),
@@ -213,14 +213,14 @@ pub fn resolve(spec: &Path, cache_dir: &Path) -> Result<Kernel, KernelError> {
 }
 
 /// The tool's own apt state for one Debian suite, under the cache.
-struct Apt {
+pub(crate) struct Apt {
     root: PathBuf,
 }
 
 impl Apt {
     /// Writes the source list for `suite` (the mirror from the environment or the host's apt
     /// sources) and the empty dpkg status apt needs.
-    fn prepare(cache_dir: &Path, suite: &str) -> Result<Apt, KernelError> {
+    pub(crate) fn prepare(cache_dir: &Path, suite: &str) -> Result<Apt, KernelError> {
         let root = cache_dir.join("apt").join(suite);
         let io = |what: &'static str, path: &Path| {
             let path = path.to_path_buf();
@@ -247,7 +247,7 @@ impl Apt {
     }
 
     /// `program` (apt-get or apt-cache) with every state path pointed into our root.
-    fn command(&self, program: &str) -> Command {
+    pub(crate) fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
         let r = |p: &str| self.root.join(p).display().to_string();
         cmd.arg("-q")

@@ -23,6 +23,7 @@
 //! [`error`].
 
 pub mod accel;
+pub mod bundle;
 pub mod channel;
 pub mod cmdline;
 pub mod console;

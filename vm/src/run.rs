@@ -96,6 +96,9 @@ pub struct VmConfig {
     /// Leave DWARF debug information out of the guest's binaries (faster boots; symbols
     /// stay). Default true.
     pub strip_debug: bool,
+    /// A second image unpacked over the first (the workloads' files, [`crate::bundle`]); None
+    /// boots the first image alone.
+    pub bundle: Option<crate::bundle::BundleSpec>,
 }
 
 impl Default for VmConfig {
@@ -115,6 +118,7 @@ impl Default for VmConfig {
             cache_dir: None,
             qemu: None,
             strip_debug: true,
+            bundle: None,
         }
     }
 }
@@ -309,6 +313,13 @@ pub fn run(cfg: &VmConfig, argv: &[String], sink: &mut dyn VmSink) -> Result<VmO
         },
         &cache,
     )?;
+    let image = match &cfg.bundle {
+        Some(spec) => {
+            let second = crate::bundle::build_cached(spec, &cache, cfg.strip_debug)?;
+            initramfs::concatenated(&image, &second, &cache)?
+        }
+        None => image,
+    };
 
     let accel = accel::resolve(cfg.accel, &cache, || {
         kvm_trial(&qemu_bin, &kernel, &image, cfg).is_ok()

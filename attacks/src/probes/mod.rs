@@ -1,87 +1,67 @@
-//! The suite's own probes, one file each: the owner's seven first, then catalog rows taken by
-//! attacks-core (see the id lists at the top of `catalog/mod.rs`).
+//! Every compiled-in probe, one file each, grouped by what it attacks: other processes
+//! (`processes/`), channels between processes (`ipc/`), the outside's files (`filesystem/`), the
+//! kernel and its machine-wide state (`kernel/`), shared resources (`resources/`), the network
+//! (`network/`) and privilege (`privilege/`). Helpers the probes share are in [`crate::kit`].
 
-mod cgroup_path_leak;
-mod fd_exhaustion;
-mod fork_bomb;
-mod host_loopback;
-mod hostname;
-mod keyring;
-mod leaked_fds;
-mod memory_hog;
-mod port_bind;
-mod ptrace_outside;
-mod ptrace_same_uid;
-mod scm_rights_abstract;
-mod scm_rights_import;
-mod setns_outside;
-mod setuid_gain;
-mod signal_outside;
-mod signal_same_uid;
-mod sysv_ipc;
-mod tiocsti;
+mod filesystem;
+mod ipc;
+mod kernel;
+mod network;
+mod privilege;
+mod processes;
+mod resources;
 
-pub use setuid_gain::{run_setuid_helper, HELPER_FLAG as SETUID_HELPER_FLAG};
+pub use privilege::setuid_gain::{run_setuid_helper, HELPER_FLAG as SETUID_HELPER_FLAG};
 
-use crate::{Args, InsideReport, Probe, Steps};
+use crate::Probe;
 
-/// The probes of this module, in a stable order.
+/// The compiled-in probes in their stable order (the order of `breakout list probes`, reports
+/// and the README).
 pub fn probes() -> Vec<&'static dyn Probe> {
     vec![
-        &ptrace_outside::PtraceOutside,
-        &ptrace_same_uid::PtraceSameUid,
-        &scm_rights_import::ScmRightsImport,
-        &scm_rights_abstract::ScmRightsAbstract,
-        &signal_outside::SignalOutside,
-        &signal_same_uid::SignalSameUid,
-        &setns_outside::SetnsOutside,
-        &fork_bomb::ForkBomb,
-        &memory_hog::MemoryHog,
-        &port_bind::PortBind,
-        &leaked_fds::LeakedFds,
-        &tiocsti::Tiocsti,
-        &setuid_gain::SetuidGain,
-        &sysv_ipc::SysvIpc,
-        &host_loopback::HostLoopback,
-        &hostname::Hostname,
-        &cgroup_path_leak::CgroupPathLeak,
-        &fd_exhaustion::FdExhaustion,
-        &keyring::Keyring,
+        &processes::ptrace_outside::PtraceOutside,
+        &processes::ptrace_same_uid::PtraceSameUid,
+        &ipc::scm_rights_import::ScmRightsImport,
+        &ipc::scm_rights_abstract::ScmRightsAbstract,
+        &processes::signal_outside::SignalOutside,
+        &processes::signal_same_uid::SignalSameUid,
+        &processes::setns_outside::SetnsOutside,
+        &resources::fork_bomb::ForkBomb,
+        &resources::memory_hog::MemoryHog,
+        &network::port_bind::PortBind,
+        &ipc::leaked_fds::LeakedFds,
+        &processes::tiocsti::Tiocsti,
+        &privilege::setuid_gain::SetuidGain,
+        &ipc::sysv_ipc::SysvIpc,
+        &network::host_loopback::HostLoopback,
+        &kernel::hostname::Hostname,
+        &processes::cgroup_path_leak::CgroupPathLeak,
+        &resources::fd_exhaustion::FdExhaustion,
+        &ipc::keyring::Keyring,
+        &filesystem::mount::MountProbe,
+        &network::raw_socket::RawSocket,
+        &kernel::kernel_log::KernelLog,
+        &kernel::clock::Clock,
+        &filesystem::open_by_handle::OpenByHandle,
+        &kernel::masked_paths::MaskedPaths,
+        &kernel::sysrq_trigger::SysrqTrigger,
+        &kernel::core_pattern::CorePattern,
+        &filesystem::mknod_device::MknodDevice,
+        &filesystem::chroot_escape::ChrootEscape,
+        &processes::proc_root::ProcRoot,
+        &processes::proc_environ::ProcEnviron,
+        &ipc::abstract_socket::AbstractSocket,
+        &kernel::reboot::Reboot,
+        &kernel::bpf::Bpf,
+        &kernel::userfaultfd::Userfaultfd,
+        &privilege::cgroup_release_agent::CgroupReleaseAgent,
+        &resources::cgroup_escape::CgroupEscape,
+        &privilege::caps_inheritable::CapsInheritable,
+        &kernel::kernel_module::KernelModule,
+        &processes::proc_self_exe::ProcSelfExe,
+        &kernel::io_uring::IoUring,
+        &filesystem::block_device::BlockDevice,
+        &filesystem::root_owned_file::RootOwnedFile,
+        &filesystem::outside_file::OutsideFile,
     ]
-}
-
-/// Parses the inside's arguments; on error the returned report says what is wrong.
-pub(crate) fn inside_args(probe: &str, words: &[String]) -> Result<(Args, Steps), InsideReport> {
-    let mut steps = Steps::new(probe);
-    match Args::parse(words) {
-        Ok(args) => Ok((args, steps)),
-        Err(e) => {
-            steps.bad_args(e.to_string());
-            Err(steps.finish())
-        }
-    }
-}
-
-/// Like [`inside_args`], then runs `attempt`; a missing or malformed argument ends the attempt
-/// with a report naming it.
-pub(crate) fn with_args(
-    probe: &str,
-    words: &[String],
-    attempt: impl FnOnce(&Args, &mut Steps) -> Result<(), crate::ArgError>,
-) -> InsideReport {
-    let (args, mut steps) = match inside_args(probe, words) {
-        Ok(x) => x,
-        Err(report) => return report,
-    };
-    if let Err(e) = attempt(&args, &mut steps) {
-        steps.bad_args(e.to_string());
-    }
-    steps.finish()
-}
-
-/// The judge's answer when `arrange` stored a state of another type (a bug, never a verdict).
-pub(crate) fn wrong_state(probe: &str) -> crate::Judgement {
-    crate::Judgement::inconclusive(format!(
-        "{probe}: internal error: the arrangement's state is not this probe's"
-    ))
 }

@@ -3,12 +3,10 @@
 //! hog cannot take the guest down even under `none`, and a sampler that records the peaks the
 //! outside saw (pids.peak is missing on older kernels). Killed and removed on Drop.
 
+use super::watch::{Look, Watcher};
 use super::{WorldError, SAFETY_CGROUP};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Controllers the safety cgroup limits with.
@@ -176,74 +174,27 @@ pub struct SamplerPeaks {
 /// A thread reading pids.current and memory.current of a cgroup at a fixed interval.
 #[derive(Debug)]
 pub struct CgroupSampler {
-    stop: Arc<AtomicBool>,
-    pids: Arc<AtomicU64>,
-    memory: Arc<AtomicU64>,
-    samples: Arc<AtomicU64>,
-    thread: Option<JoinHandle<()>>,
+    watcher: Watcher<SamplerPeaks>,
 }
 
 impl CgroupSampler {
     fn start(path: PathBuf, interval: Duration) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let pids = Arc::new(AtomicU64::new(0));
-        let memory = Arc::new(AtomicU64::new(0));
-        let samples = Arc::new(AtomicU64::new(0));
-        let (s, p, m, n) = (stop.clone(), pids.clone(), memory.clone(), samples.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                if let Some(v) = read_u64(&path.join("pids.current")) {
-                    p.fetch_max(v, Ordering::Relaxed);
-                }
-                if let Some(v) = read_u64(&path.join("memory.current")) {
-                    m.fetch_max(v, Ordering::Relaxed);
-                }
-                n.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(interval);
+        let watcher = Watcher::start(interval, SamplerPeaks::default(), move |peaks| {
+            if let Some(v) = read_u64(&path.join("pids.current")) {
+                peaks.pids = peaks.pids.max(v);
             }
+            if let Some(v) = read_u64(&path.join("memory.current")) {
+                peaks.memory = peaks.memory.max(v);
+            }
+            peaks.samples += 1;
+            Look::Again
         });
-        CgroupSampler {
-            stop,
-            pids,
-            memory,
-            samples,
-            thread: Some(thread),
-        }
+        CgroupSampler { watcher }
     }
 
-    /// Stops sampling and returns the peaks.
-    pub fn finish(mut self) -> SamplerPeaks {
-        self.stop_thread();
-        SamplerPeaks {
-            pids: self.pids.load(Ordering::Relaxed),
-            memory: self.memory.load(Ordering::Relaxed),
-            samples: self.samples.load(Ordering::Relaxed),
-        }
-    }
-
-    fn stop_thread(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for CgroupSampler {
-    fn drop(&mut self) {
-        self.stop_thread();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn non_cgroup2_root_is_unsupported() {
-        let tmp = tempfile::tempdir().unwrap();
-        let err = SafetyCgroup::create(tmp.path(), "x", Some(10), None).unwrap_err();
-        assert!(matches!(err, WorldError::Unsupported(_)), "{err}");
+    /// Stops sampling and returns the peaks (none, with no samples, if the sampler failed).
+    pub fn finish(self) -> SamplerPeaks {
+        self.watcher.finish().unwrap_or_default()
     }
 }
 
@@ -267,11 +218,16 @@ impl SampledCgroup {
             cgroup,
         }
     }
+}
 
-    /// The arrangement that runs the payload with `args` in the cgroup, keeping `self` as the
-    /// state for the judge.
-    pub fn into_arrangement(self, args: Vec<String>) -> crate::Arrangement {
-        let path = self.cgroup.path().to_path_buf();
-        crate::Arrangement::new(args, self).with_cgroup(path)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_cgroup2_root_is_unsupported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = SafetyCgroup::create(tmp.path(), "x", Some(10), None).unwrap_err();
+        assert!(matches!(err, WorldError::Unsupported(_)), "{err}");
     }
 }

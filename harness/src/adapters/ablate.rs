@@ -11,8 +11,11 @@
 //!   capabilities given back let the probe through (bisection, as for our caps layer);
 //! - seccomp: the syscalls on the probe's path that the config's filter denies.
 //!
-//! Items that cannot be taken out (options breakout does not know, what a runtime always does,
-//! gVisor's Sentry) stay in every run and are listed as not ablated.
+//! Items that cannot be taken out (options breakout does not know, what a runtime always does)
+//! stay in every run and are listed as not ablated. A runtime's own kernel (gVisor's Sentry) is
+//! such an item too, but one that may block on its own: when the run without every other
+//! candidate still blocks, the block is its, named as one item (`blocked: gVisor Sentry`), and no
+//! further run can tell what the other items add (each would keep the Sentry).
 
 use super::{ExternalSpec, Item};
 use crate::model::{AblationRun, Attribution, Evidence, ItemAttribution};
@@ -49,6 +52,61 @@ pub fn attribute(
         runner,
         runs: Vec::new(),
     };
+    let not_ablated: Vec<String> = items
+        .iter()
+        .filter(|i| !i.ablatable && i.layer.is_none_or(|l| candidate_layers.contains(&l)))
+        .map(|i| i.name.clone())
+        .collect();
+    let candidates_recorded: Vec<Layer> = Layer::ALL
+        .into_iter()
+        .filter(|l| candidate_layers.contains(l))
+        .collect();
+
+    if let Some(kernel) = items.iter().find(|i| i.whole) {
+        // With only the runtime's own kernel left, does it still block? (No candidates: the
+        // spec's own run was that run.)
+        let kernel_blocks = cands.is_empty()
+            || ablation
+                .trial(
+                    &spec.without(&all),
+                    format!(
+                        "{name} without every candidate ({}): {} alone",
+                        cands
+                            .iter()
+                            .map(|i| i.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        kernel.name
+                    ),
+                )
+                .verdict
+                == Verdict::Blocked;
+        if kernel_blocks {
+            return Attribution {
+                necessary: Vec::new(),
+                sufficient: Vec::new(),
+                // Not established: the kernel cannot be taken out, so no run measured what
+                // letting it through takes.
+                depth: 0,
+                candidates: candidates_recorded,
+                // The candidates, the kernel among them, account for the block: with every
+                // other one out it still held.
+                candidates_complete: true,
+                caps_detail: Vec::new(),
+                seccomp_denied: Vec::new(),
+                inferred: false,
+                ablation_runs: std::mem::take(&mut ablation.runs),
+                items: Some(ItemAttribution {
+                    sufficient: vec![kernel.name.clone()],
+                    necessary: Vec::new(),
+                    not_ablated: not_ablated
+                        .into_iter()
+                        .filter(|n| *n != kernel.name)
+                        .collect(),
+                }),
+            };
+        }
+    }
 
     let mut sufficient: Vec<(&Item, Evidence, ExternalSpec)> = Vec::new();
     for item in &cands {
@@ -158,11 +216,6 @@ pub fn attribute(
         let set: BTreeSet<Layer> = list.filter_map(|i| i.layer).collect();
         Layer::ALL.into_iter().filter(|l| set.contains(l)).collect()
     };
-    let not_ablated = items
-        .iter()
-        .filter(|i| !i.ablatable && i.layer.is_none_or(|l| candidate_layers.contains(&l)))
-        .map(|i| i.name.clone())
-        .collect();
     let necessary_layers = layers_of(&mut necessary.iter().copied());
     let sufficient_layers = layers_of(&mut sufficient.iter().map(|(i, _, _)| *i));
     // Depth by the items: one item taken out lets it escape -> 1 (the same rule as our layers).
@@ -180,10 +233,7 @@ pub fn attribute(
         necessary: necessary_layers,
         sufficient: sufficient_layers,
         depth,
-        candidates: Layer::ALL
-            .into_iter()
-            .filter(|l| candidate_layers.contains(l))
-            .collect(),
+        candidates: candidates_recorded,
         candidates_complete,
         caps_detail: caps_detail.clone(),
         seccomp_denied: seccomp_denied.clone(),
@@ -357,6 +407,59 @@ mod tests {
         assert!(items.necessary.is_empty());
         assert_eq!(a.caps_detail, ["CAP_SYS_PTRACE"]);
         assert!(model.runs < 30, "{} runs", model.runs);
+    }
+
+    #[test]
+    fn gvisors_sentry_is_one_item() {
+        // Under runsc the victim is out of sight whatever the config says.
+        struct Sentry(usize);
+        impl SpecRunner for Sentry {
+            fn run(&mut self, _: &ExternalSpec, _: &str) -> TrialOutcome {
+                self.0 += 1;
+                TrialOutcome {
+                    verdict: Verdict::Blocked,
+                    evidence: Evidence::default(),
+                    reason: String::new(),
+                }
+            }
+        }
+        let runsc = ExternalSpec::Oci {
+            runtime: "runsc".to_string(),
+            source: "test".to_string(),
+            config: super::super::crun::config(&[], None),
+        };
+        let mut runner = Sentry(0);
+        let a = attribute(
+            "runsc",
+            &runsc,
+            &CANDIDATES,
+            &Evidence::default(),
+            &mut runner,
+        );
+        let items = a.items.as_ref().unwrap();
+        assert_eq!(items.sufficient, ["gVisor Sentry"]);
+        assert!(items.necessary.is_empty() && !items.not_ablated.contains(&items.sufficient[0]));
+        assert!(a.candidates_complete && a.depth == 0);
+        assert_eq!(
+            crate::report::cell::layers_text(&a),
+            "gVisor Sentry",
+            "no +unexplained"
+        );
+        // One run: every candidate item out, the Sentry alone.
+        assert_eq!(runner.0, 1);
+        // When the Sentry alone lets it through, the items are ablated as under crun.
+        let mut model = Model {
+            needs_ptrace: false,
+            runs: 0,
+        };
+        let a = attribute(
+            "runsc",
+            &runsc,
+            &CANDIDATES,
+            &Evidence::default(),
+            &mut model,
+        );
+        assert_eq!(a.items.unwrap().sufficient, ["linux.namespaces[pid]"]);
     }
 
     #[test]

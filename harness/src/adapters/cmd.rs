@@ -25,6 +25,24 @@ pub struct Opt {
     pub group: Option<&'static str>,
 }
 
+/// A wrapper's default that an option turns off (firejail's default profile, `--noprofile`).
+#[derive(Debug)]
+pub struct WrapperDefault {
+    pub name: &'static str,
+    /// None: it stands for several protections, so it is a candidate for every probe.
+    pub layer: Option<Layer>,
+    pub off: &'static [&'static str],
+    pub absent_if: &'static [&'static str],
+}
+
+impl WrapperDefault {
+    fn applies(&self, argv: &[String]) -> bool {
+        !argv[1..]
+            .iter()
+            .any(|w| self.absent_if.iter().any(|p| w.starts_with(p)))
+    }
+}
+
 /// A wrapper's option syntax.
 #[derive(Debug)]
 pub struct Syntax {
@@ -33,10 +51,17 @@ pub struct Syntax {
     pub expands: &'static [(&'static str, &'static [&'static str])],
     /// What the wrapper always does, whatever the options (listed, never ablated).
     pub implicit: &'static [(&'static str, Layer, &'static str)],
+    /// What the wrapper does by default and an option turns off: ablated by adding that
+    /// option. Absent (no item) when an option starting with one of `absent_if` is given.
+    pub defaults: &'static [WrapperDefault],
     /// The word after which everything is the command.
     pub end_of_options: Option<&'static str>,
     /// Options may carry their value as `--name=value`.
     pub joined_values: bool,
+    /// When the option list is the wrapper's whole (named by the version it was read from): an
+    /// option not in it, or one short of its arguments, is refused on the host, since the
+    /// wrapper would exit before running the probe.
+    pub complete: Option<&'static str>,
 }
 
 impl Syntax {
@@ -79,6 +104,56 @@ enum Part {
 
 fn expanded_name(word: &str, part: &str) -> String {
     format!("{word}[{part}]")
+}
+
+/// What the wrapper would refuse before running the command, said on the host: an option a
+/// complete syntax does not have, or one whose arguments run into the end of the line (the
+/// probe's path, appended there, would become its argument).
+pub fn check(argv: &[String]) -> Result<(), String> {
+    let Some(rt) = registry::for_binary(&argv[0]) else {
+        return Ok(());
+    };
+    let Some(syntax) = rt.syntax() else {
+        return Ok(());
+    };
+    let words = &argv[1..];
+    let mut i = 0;
+    while i < words.len() {
+        let word = &words[i];
+        if syntax.end_of_options == Some(word.as_str()) || !word.starts_with('-') {
+            return Ok(());
+        }
+        let nargs = match syntax.find(word) {
+            Some(_) if syntax.joined_values && word.contains('=') => 0,
+            Some(opt) => opt.args,
+            None if syntax.expansion(word).is_some() => 0,
+            None => match syntax.complete {
+                Some(version) => {
+                    let near =
+                        crate::describe::near_matches(word, syntax.options.iter().map(|o| o.name));
+                    return Err(format!(
+                        "{} has no option `{word}` ({version}'s options{})",
+                        rt.name,
+                        match near.first() {
+                            Some(best) => format!("; did you mean {best}?"),
+                            None => String::new(),
+                        }
+                    ));
+                }
+                None => 0,
+            },
+        };
+        if i + nargs >= words.len() {
+            return Err(format!(
+                "{} option `{word}` takes {nargs} argument{} but the line ends first (the probe \
+                 is appended at the end, so it would become the argument)",
+                rt.name,
+                if nargs == 1 { "" } else { "s" }
+            ));
+        }
+        i += 1 + nargs;
+    }
+    Ok(())
 }
 
 /// The parts of a wrapper's command line (argv[0] excluded).
@@ -223,6 +298,9 @@ pub fn items(argv: &[String]) -> Vec<Item> {
         }
     }
     if let Some(syntax) = registry::for_binary(&argv[0]).and_then(|r| r.syntax()) {
+        for default in syntax.defaults.iter().filter(|d| d.applies(argv)) {
+            push(Item::ablatable(default.name, default.layer));
+        }
         for (name, layer, note) in syntax.implicit {
             push(Item::kept(*name, Some(*layer), note));
         }
@@ -233,6 +311,14 @@ pub fn items(argv: &[String]) -> Vec<Item> {
 /// The command line without the named items.
 pub fn without(argv: &[String], names: &BTreeSet<String>) -> Vec<String> {
     let mut out = vec![argv[0].clone()];
+    // A default taken out: the option that turns it off, first (before the command).
+    if let Some(syntax) = registry::for_binary(&argv[0]).and_then(|r| r.syntax()) {
+        for default in syntax.defaults.iter().filter(|d| d.applies(argv)) {
+            if names.contains(default.name) {
+                out.extend(default.off.iter().map(|w| w.to_string()));
+            }
+        }
+    }
     for part in parse(argv) {
         match part {
             Part::Option { words, item, .. } => {
@@ -340,7 +426,9 @@ impl Launcher for CmdLauncher {
             .map_err(|e| e.to_string())?;
         let mut argv = self.argv.clone();
         argv.extend(request.argv.iter().cloned());
-        launch::run(&argv, request, &cgroup).map_err(|e| e.to_string())
+        let timeout = registry::for_binary(&self.argv[0])
+            .map_or(request.timeout, |rt| rt.launch_timeout(request.timeout));
+        launch::run(&argv, request, timeout, &cgroup).map_err(|e| e.to_string())
     }
 }
 
@@ -435,5 +523,34 @@ mod tests {
                 ("-v".to_string(), true),
             ]
         );
+    }
+
+    #[test]
+    fn firejails_default_profile_is_an_item_taken_out_by_noprofile() {
+        let argv: Vec<String> = ["/usr/bin/firejail", "--quiet"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let found = items(&argv);
+        let profile = found
+            .iter()
+            .find(|i| i.name == "firejail's default profile")
+            .expect("the profile is an item");
+        assert!(profile.ablatable && profile.layer.is_none());
+        assert_eq!(
+            without(
+                &argv,
+                &BTreeSet::from(["firejail's default profile".to_string()])
+            ),
+            ["/usr/bin/firejail", "--noprofile", "--quiet"]
+        );
+        // A profile of the user's own: no default profile to take out.
+        let own: Vec<String> = ["/usr/bin/firejail", "--profile=/etc/firejail/x.profile"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(!items(&own)
+            .iter()
+            .any(|i| i.name == "firejail's default profile"));
     }
 }

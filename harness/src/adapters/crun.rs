@@ -3,7 +3,8 @@
 //! default (namespaces pid, network, ipc, uts, mount, cgroup; Docker's 14 default capabilities;
 //! Docker's seccomp profile resolved for those capabilities; masked and read-only /proc and /sys
 //! paths; the device allowlist), with a read-only bind of the guest's `/` as the root filesystem
-//! and a tmpfs over /srv so the outside's world is not part of the "image".
+//! and (added at launch, `oci::for_launch`) a tmpfs over /srv so the outside's world is not part
+//! of the "image".
 
 use breakout_runtime::config::{DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS};
 use serde_json::{json, Value};
@@ -200,9 +201,7 @@ pub fn config(payload: &[String], cgroups_path: Option<&str>) -> Value {
             {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
             {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "nodev", "mode=1777"]},
-            {"destination": "/srv", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "nodev", "noexec", "mode=755"]}
+             "options": ["nosuid", "nodev", "mode=1777"]}
         ],
         "linux": linux
     })

@@ -131,10 +131,12 @@ fn remove_cgroup_tree(dir: &Path) -> bool {
 }
 
 /// Starts `argv` (the runtime's command line) for `request` inside `cgroup/runtime`, waits at
-/// most the request's timeout, kills the tree when it overruns.
+/// most `timeout` (the request's, plus the runtime's start-up), kills the tree when it
+/// overruns.
 pub fn run(
     argv: &[String],
     request: &LaunchRequest,
+    timeout: Duration,
     cgroup: &LaunchCgroup,
 ) -> Result<Launched, LaunchError> {
     let program = argv[0].clone();
@@ -198,7 +200,7 @@ pub fn run(
 
     let stdout = reader(child.stdout.take());
     let stderr = reader(child.stderr.take());
-    let (status, timed_out) = wait(&mut child, request.timeout, cgroup, &program)?;
+    let (status, timed_out) = wait(&mut child, timeout, cgroup, &program)?;
     // The launch is over when the runtime is: whatever it left behind in the tree goes now, so
     // the pipes close. The grace period covers anything that got out of the tree.
     cgroup.kill()?;
@@ -220,6 +222,7 @@ pub fn run(
             setup_failure: None,
             landlock: None,
             seccomp_kill: None,
+            recording: None,
         }),
         stdout,
         stderr,

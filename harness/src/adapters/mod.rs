@@ -46,7 +46,7 @@ pub enum ExternalSpec {
     /// A wrapper command line; the payload is appended at its end. `argv[0]` is an absolute
     /// path.
     Cmd { argv: Vec<String> },
-    /// `podman run --rootfs /` with these flags (podman's own defaults apply).
+    /// `podman run --rootfs` (a read-only bind of the guest's `/`) with these flags (podman's own defaults apply).
     Podman { flags: Vec<String> },
 }
 
@@ -62,6 +62,10 @@ pub struct Item {
     pub ablatable: bool,
     /// Why it is not ablated, when it is not.
     pub note: Option<&'static str>,
+    /// A sandbox of its own that is kept in every run and may block on its own (gVisor's
+    /// Sentry): when the run without every other candidate still blocks, the block is
+    /// credited to it ([`ablate::attribute`]).
+    pub whole: bool,
 }
 
 impl Item {
@@ -71,6 +75,7 @@ impl Item {
             layer,
             ablatable: true,
             note: None,
+            whole: false,
         }
     }
 
@@ -80,6 +85,15 @@ impl Item {
             layer,
             ablatable: false,
             note: Some(note),
+            whole: false,
+        }
+    }
+
+    /// A sandbox kernel of the runtime's own: kept in every run, one item.
+    pub fn whole(name: impl Into<String>, note: &'static str) -> Item {
+        Item {
+            whole: true,
+            ..Item::kept(name, None, note)
         }
     }
 }
@@ -171,7 +185,7 @@ impl ExternalSpec {
             } => ExternalSpec::Oci {
                 runtime: runtime.clone(),
                 source: source.clone(),
-                config: oci::without(config, names),
+                config: oci::without(config, runtime, names),
             },
             ExternalSpec::Cmd { argv } => ExternalSpec::Cmd {
                 argv: cmd::without(argv, names),
@@ -186,9 +200,11 @@ impl ExternalSpec {
     /// with the item that withholds them. None: this spec cannot say.
     pub fn withheld_caps(&self) -> Option<(String, Vec<String>)> {
         match self {
-            ExternalSpec::Oci { config, .. } => oci::withheld_caps(config),
+            ExternalSpec::Oci {
+                runtime, config, ..
+            } => oci::withheld_caps(config, runtime),
             ExternalSpec::Cmd { argv } => cmd::withheld_caps(argv),
-            ExternalSpec::Podman { .. } => None,
+            ExternalSpec::Podman { flags } => podman::withheld_caps(flags),
         }
     }
 
@@ -207,7 +223,9 @@ impl ExternalSpec {
             ExternalSpec::Cmd { argv } => ExternalSpec::Cmd {
                 argv: cmd::with_caps(argv, extra),
             },
-            other => other.clone(),
+            ExternalSpec::Podman { flags } => ExternalSpec::Podman {
+                flags: podman::with_caps(flags, extra),
+            },
         }
     }
 

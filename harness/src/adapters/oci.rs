@@ -16,7 +16,7 @@ use breakout_attacks::{LaunchRequest, Launched, Launcher, Layer};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const CAPS: &str = "process.capabilities";
@@ -25,10 +25,27 @@ const NNP: &str = "process.noNewPrivileges";
 const MASKED: &str = "linux.maskedPaths";
 const READONLY: &str = "linux.readonlyPaths";
 const ROOT_RO: &str = "root.readonly";
+const ROOT_PATH: &str = "root.path";
 const RLIMITS: &str = "process.rlimits";
 const MAPPINGS: &str = "linux.uidMappings/gidMappings";
 const USER: &str = "process.user";
 const DEVICES: &str = "linux.resources.devices";
+
+/// Every capability the runtime knows, in the kernel's order ([`registry::Kind::Oci`]'s
+/// `last_cap`): what "every capability" means when `process.capabilities` is taken out.
+pub fn runtime_caps(runtime: &str) -> Vec<String> {
+    let mut all = super::cmd::all_caps();
+    if let Some(registry::Kind::Oci {
+        last_cap: Some(last),
+        ..
+    }) = registry::by_name(runtime).map(|r| &r.kind)
+    {
+        if let Some(i) = all.iter().position(|c| c == last) {
+            all.truncate(i + 1);
+        }
+    }
+    all
+}
 
 fn namespace_item(kind: &str) -> String {
     format!("linux.namespaces[{kind}]")
@@ -97,7 +114,7 @@ pub fn items(config: &Value, runtime: &str) -> Vec<Item> {
         items.push(Item::ablatable(USER, Some(Layer::Uid)));
     }
     if let Some(caps) = bounding(config) {
-        if super::cmd::all_caps().iter().any(|c| !caps.contains(c)) {
+        if runtime_caps(runtime).iter().any(|c| !caps.contains(c)) {
             items.push(Item::ablatable(CAPS, Some(Layer::Caps)));
         }
     }
@@ -113,13 +130,11 @@ pub fn items(config: &Value, runtime: &str) -> Vec<Item> {
     if non_empty(config, "/linux/readonlyPaths") {
         items.push(Item::ablatable(READONLY, Some(Layer::FsHardening)));
     }
+    if root_kind(config) == RootKind::Own {
+        items.push(Item::ablatable(ROOT_PATH, Some(Layer::MountNs)));
+    }
     if config.pointer("/root/readonly") == Some(&Value::Bool(true)) {
-        items.push(Item::kept(
-            ROOT_RO,
-            Some(Layer::FsHardening),
-            "the guest's root is bound read-only whatever the config says (a payload must not \
-change the files of the next launch), so taking it out would change nothing",
-        ));
+        items.push(Item::ablatable(ROOT_RO, Some(Layer::FsHardening)));
     }
     if non_empty(config, "/process/rlimits") {
         items.push(Item::ablatable(RLIMITS, Some(Layer::Rlimits)));
@@ -158,17 +173,18 @@ change the files of the next launch), so taking it out would change nothing",
         Some(Layer::FdHygiene),
         "what every OCI runtime does",
     ));
-    if let Some(registry::Kind::Oci { implicit, .. }) = registry::by_name(runtime).map(|r| &r.kind)
+    if let Some(registry::Kind::Oci {
+        sandbox_kernel: Some((name, note)),
+        ..
+    }) = registry::by_name(runtime).map(|r| &r.kind)
     {
-        for (name, note) in *implicit {
-            items.push(Item::kept(*name, None, note));
-        }
+        items.push(Item::whole(*name, note));
     }
     items
 }
 
 /// The config without the named items.
-pub fn without(config: &Value, names: &BTreeSet<String>) -> Value {
+pub fn without(config: &Value, runtime: &str, names: &BTreeSet<String>) -> Value {
     let mut config = config.clone();
     let has = |n: &str| names.contains(n);
     if let Some(list) = config
@@ -208,12 +224,25 @@ pub fn without(config: &Value, names: &BTreeSet<String>) -> Value {
             resources.retain(|key, _| key == "devices" || !has(&format!("linux.resources.{key}")));
         }
     }
+    if has(ROOT_PATH) || has(ROOT_RO) {
+        let root = config
+            .as_object_mut()
+            .map(|o| o.entry("root").or_insert_with(|| json!({})));
+        if let Some(root) = root.and_then(Value::as_object_mut) {
+            if has(ROOT_PATH) {
+                root.insert("path".into(), json!("/"));
+            }
+            if has(ROOT_RO) {
+                root.insert("readonly".into(), json!(false));
+            }
+        }
+    }
     if let Some(process) = config.get_mut("process").and_then(Value::as_object_mut) {
         if has(USER) {
             process.insert("user".into(), json!({"uid": 0, "gid": 0}));
         }
         if has(CAPS) {
-            let all = super::cmd::all_caps();
+            let all = runtime_caps(runtime);
             if let Some(caps) = process
                 .get_mut("capabilities")
                 .and_then(Value::as_object_mut)
@@ -234,11 +263,11 @@ pub fn without(config: &Value, names: &BTreeSet<String>) -> Value {
 }
 
 /// `process.capabilities` and the capabilities it withholds.
-pub fn withheld_caps(config: &Value) -> Option<(String, Vec<String>)> {
+pub fn withheld_caps(config: &Value, runtime: &str) -> Option<(String, Vec<String>)> {
     let kept = bounding(config)?;
     Some((
         CAPS.to_string(),
-        super::cmd::all_caps()
+        runtime_caps(runtime)
             .into_iter()
             .filter(|c| !kept.contains(c))
             .collect(),
@@ -286,6 +315,7 @@ pub fn for_launch(config: &Value, payload: &[String], cgroups_path: Option<&str>
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         ]));
     }
+    let kind = root_kind(&Value::Object(obj.clone()));
     let readonly = obj
         .get("root")
         .and_then(|r| r.get("readonly"))
@@ -296,7 +326,7 @@ pub fn for_launch(config: &Value, payload: &[String], cgroups_path: Option<&str>
         json!({"path": "rootfs", "readonly": readonly}),
     );
     let mounts = obj.entry("mounts").or_insert_with(|| json!([]));
-    if let Some(mounts) = mounts.as_array_mut() {
+    if let (Some(mounts), RootKind::Own) = (mounts.as_array_mut(), kind) {
         if !mounts
             .iter()
             .any(|m| m.get("destination") == Some(&json!("/srv")))
@@ -321,30 +351,45 @@ pub fn for_launch(config: &Value, payload: &[String], cgroups_path: Option<&str>
     config
 }
 
-/// What a user's config names as its root, when it is not something breakout can use: a note
-/// for reports (the payload, breakout-probe, lives in the guest's root).
-pub fn root_note(config: &Value) -> Option<String> {
-    let path = config.pointer("/root/path").and_then(Value::as_str)?;
-    (path != "/").then(|| {
-        format!("root.path `{path}` is replaced by the guest's root (the payload lives there)")
-    })
+/// The root file system a launch gets, from `root.path`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootKind {
+    /// A root of the container's own (any `root.path` but `/`, or none): the guest's root
+    /// files without what is mounted on them (/proc, /sys, /dev, /tmp, /run come afresh from
+    /// the config or not at all) and a tmpfs over /srv, where the outside's world lies. The
+    /// payload, breakout-probe, lives in the guest's root, so a path the config names is not
+    /// used as such.
+    Own,
+    /// `root.path` `/`: the guest's root as the outside sees it, with its mounts (the
+    /// outside's /tmp, /run and /srv). What taking `root.path` out means.
+    Host,
+}
+
+pub fn root_kind(config: &Value) -> RootKind {
+    match config.pointer("/root/path").and_then(Value::as_str) {
+        Some("/") => RootKind::Host,
+        _ => RootKind::Own,
+    }
 }
 
 static NEXT_BUNDLE: AtomicU64 = AtomicU64::new(0);
 
-/// A bundle directory: config.json and rootfs/, a read-only bind mount of the guest's `/`. An
-/// OCI runtime cannot use `/` itself as the root (pivot_root to the current root fails with
-/// EBUSY), so the launcher binds it onto the bundle's rootfs, non-recursively: the root
-/// filesystem's files without the mounts on top (/proc, /sys, /dev, /tmp), which the config
-/// mounts afresh. Read-only whatever `root.readonly` says: the guest's root holds the payload
-/// and the outside's programs for every later launch.
-struct Bundle {
-    dir: PathBuf,
+/// A bundle directory: config.json and rootfs/. An OCI runtime cannot use `/` itself as the
+/// root (pivot_root to the current root fails with EBUSY), so rootfs/ is one of:
+/// - a read-only bind of the guest's `/`: non-recursive for a root of the container's own
+///   ([`RootKind::Own`]: the root file system's files without the mounts on top, which the
+///   config mounts afresh), recursive for the outside's root ([`RootKind::Host`]); only the root
+///   file system itself is read-only there, the outside's /tmp and /run stay as they are;
+/// - for `root.readonly` false, a tmpfs holding a copy of the guest's root files, thrown away
+///   after the launch: the payload may write its root, never the guest's, whose files every
+///   later launch runs (the payload, the outside's programs).
+pub(super) struct Bundle {
+    pub(super) dir: PathBuf,
     rootfs_mounted: bool,
 }
 
 impl Bundle {
-    fn create(dir: PathBuf) -> Result<Bundle, String> {
+    pub(super) fn create(dir: PathBuf, kind: RootKind, writable: bool) -> Result<Bundle, String> {
         let rootfs = dir.join("rootfs");
         std::fs::create_dir_all(&rootfs)
             .map_err(|e| format!("creating the OCI bundle {}: {e}", rootfs.display()))?;
@@ -352,21 +397,23 @@ impl Bundle {
             dir,
             rootfs_mounted: false,
         };
-        mount(
-            Some("/"),
-            &rootfs,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| format!("bind-mounting / onto {}: {e}", rootfs.display()))?;
+        if writable && kind == RootKind::Own {
+            bundle.copy_root(&rootfs)?;
+            return Ok(bundle);
+        }
+        let bind = match kind {
+            RootKind::Own => MsFlags::MS_BIND,
+            RootKind::Host => MsFlags::MS_BIND | MsFlags::MS_REC,
+        };
+        mount(Some("/"), &rootfs, None::<&str>, bind, None::<&str>)
+            .map_err(|e| format!("bind-mounting / onto {}: {e}", rootfs.display()))?;
         bundle.rootfs_mounted = true;
         // Our own propagation, so nothing the runtime does under it reaches the guest's `/`.
         mount(
             None::<&str>,
             &rootfs,
             None::<&str>,
-            MsFlags::MS_PRIVATE,
+            MsFlags::MS_PRIVATE | MsFlags::MS_REC,
             None::<&str>,
         )
         .map_err(|e| format!("making {} private: {e}", rootfs.display()))?;
@@ -375,6 +422,65 @@ impl Bundle {
             .map_err(|e| format!("remounting {} read-only: {e}", rootfs.display()))?;
         Ok(bundle)
     }
+
+    /// A tmpfs on `rootfs` with a copy of the guest's root files (read through a
+    /// non-recursive bind, so what is mounted on them is not copied).
+    fn copy_root(&mut self, rootfs: &Path) -> Result<(), String> {
+        mount(
+            Some("tmpfs"),
+            rootfs,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some("mode=755"),
+        )
+        .map_err(|e| format!("mounting a tmpfs on {}: {e}", rootfs.display()))?;
+        self.rootfs_mounted = true;
+        let source = self.dir.join("source");
+        std::fs::create_dir_all(&source)
+            .map_err(|e| format!("creating {}: {e}", source.display()))?;
+        mount(
+            Some("/"),
+            &source,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| format!("bind-mounting / onto {}: {e}", source.display()))?;
+        let copied = copy_tree(&source, rootfs);
+        let unmounted = umount2(&source, MntFlags::MNT_DETACH);
+        copied.map_err(|e| format!("copying the guest's root into {}: {e}", rootfs.display()))?;
+        unmounted.map_err(|e| format!("unmounting {}: {e}", source.display()))?;
+        let _ = std::fs::remove_dir(&source);
+        Ok(())
+    }
+}
+
+/// Copies a tree: directories, regular files and symlinks with their modes (set-id bits
+/// included) and owners; other kinds (sockets, fifos, device nodes) are left out.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let meta = std::fs::symlink_metadata(&src)?;
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if kind.is_dir() {
+            std::fs::create_dir(&dst)?;
+            copy_tree(&src, &dst)?;
+        } else if kind.is_file() {
+            std::fs::copy(&src, &dst)?;
+        } else {
+            continue;
+        }
+        std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+        if !kind.is_symlink() {
+            // After chown, which clears set-id bits.
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Bundle {
@@ -409,7 +515,12 @@ impl Launcher for OciLauncher {
             &request.argv,
             cgroup.payload_path_for_oci().as_deref(),
         );
-        let bundle = Bundle::create(std::env::temp_dir().join(&id))?;
+        let writable = self.config.pointer("/root/readonly") != Some(&Value::Bool(true));
+        let bundle = Bundle::create(
+            std::env::temp_dir().join(&id),
+            root_kind(&self.config),
+            writable,
+        )?;
         let text = serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?;
         launch::write_file(&bundle.dir.join("config.json"), &text).map_err(|e| e.to_string())?;
         let state = PathBuf::from("/run/breakout-oci").join(name);
@@ -437,7 +548,8 @@ impl Launcher for OciLauncher {
             bundle.dir.display().to_string(),
             id.clone(),
         ]);
-        let launched = launch::run(&argv, request, &cgroup).map_err(|e| e.to_string())?;
+        let timeout = self.runtime.launch_timeout(request.timeout);
+        let launched = launch::run(&argv, request, timeout, &cgroup).map_err(|e| e.to_string())?;
         // The container was killed through the cgroup (or exited), but the runtime's state for
         // it may remain.
         let _ = std::process::Command::new(self.runtime.binary)
@@ -483,6 +595,8 @@ mod tests {
                 "linux.seccomp",
                 "linux.maskedPaths",
                 "linux.readonlyPaths",
+                "root.path",
+                "root.readonly",
                 "linux.resources.devices",
             ]
         );
@@ -493,6 +607,7 @@ mod tests {
         let config = docker();
         let out = without(
             &config,
+            "crun",
             &BTreeSet::from([
                 "linux.namespaces[pid]".to_string(),
                 "process.capabilities".to_string(),
@@ -508,7 +623,7 @@ mod tests {
             .unwrap()
             .contains(&"CAP_SYS_ADMIN".to_string()));
         assert_eq!(out["linux"]["maskedPaths"], config["linux"]["maskedPaths"]);
-        let (item, withheld) = withheld_caps(&config).unwrap();
+        let (item, withheld) = withheld_caps(&config, "crun").unwrap();
         assert_eq!(item, "process.capabilities");
         assert!(withheld.contains(&"CAP_SYS_PTRACE".to_string()));
         assert!(!withheld.contains(&"CAP_KILL".to_string()));
@@ -516,6 +631,19 @@ mod tests {
         assert!(bounding(&more)
             .unwrap()
             .contains(&"CAP_SYS_PTRACE".to_string()));
+    }
+
+    #[test]
+    fn runsc_gets_back_only_the_capabilities_it_knows() {
+        let caps = runtime_caps("runsc");
+        assert_eq!(caps.last().unwrap(), "CAP_AUDIT_READ");
+        let out = without(&docker(), "runsc", &BTreeSet::from([CAPS.to_string()]));
+        let kept = bounding(&out).unwrap();
+        assert!(kept.contains(&"CAP_SYS_ADMIN".to_string()));
+        assert!(!kept.contains(&"CAP_BPF".to_string()));
+        let (_, withheld) = withheld_caps(&docker(), "runsc").unwrap();
+        assert!(!withheld.contains(&"CAP_CHECKPOINT_RESTORE".to_string()));
+        assert!(runtime_caps("crun").contains(&"CAP_BPF".to_string()));
     }
 
     #[test]
@@ -530,9 +658,9 @@ mod tests {
         });
         let names: Vec<String> = items(&config, "crun").into_iter().map(|i| i.name).collect();
         assert!(names.contains(&MAPPINGS.to_string()) && names.contains(&USER.to_string()));
-        let out = without(&config, &BTreeSet::from([namespace_item("user")]));
+        let out = without(&config, "crun", &BTreeSet::from([namespace_item("user")]));
         assert!(out.pointer("/linux/uidMappings").is_none());
-        let out = without(&config, &BTreeSet::from([MAPPINGS.to_string()]));
+        let out = without(&config, "crun", &BTreeSet::from([MAPPINGS.to_string()]));
         assert_eq!(out["linux"]["uidMappings"][0]["hostID"], 0);
         assert_eq!(namespaces(&out), ["user", "pid"]);
     }
@@ -557,9 +685,14 @@ mod tests {
             .unwrap()
             .iter()
             .any(|m| m["destination"] == "/srv"));
-        assert_eq!(
-            root_note(&config).unwrap(),
-            "root.path `rootfs` is replaced by the guest's root (the payload lives there)"
-        );
+        assert_eq!(root_kind(&config), RootKind::Own);
+        // Taking root.path out gives the outside's root, with no /srv of our own on it.
+        let host = without(&config, "crun", &BTreeSet::from([ROOT_PATH.to_string()]));
+        assert_eq!(root_kind(&host), RootKind::Host);
+        let out = for_launch(&host, &[], None);
+        assert!(out["mounts"].as_array().unwrap().is_empty());
+        assert_eq!(out["root"]["readonly"], true);
+        let writable = without(&config, "crun", &BTreeSet::from([ROOT_RO.to_string()]));
+        assert_eq!(writable["root"]["readonly"], false);
     }
 }

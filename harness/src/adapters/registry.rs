@@ -2,7 +2,7 @@
 //! is driven (an OCI runtime, a wrapper whose option syntax is given here, podman), its default
 //! configuration and description. Adding a runtime is one entry here.
 
-use super::cmd::{Opt, Syntax};
+use super::cmd::{Opt, Syntax, WrapperDefault};
 use super::ExternalSpec;
 use crate::model::ProfileInfo;
 use breakout_attacks::Layer;
@@ -17,8 +17,14 @@ pub enum Kind {
     /// runtime needs its state directory named.
     Oci {
         global_args: &'static [&'static str],
-        /// Items the runtime adds whatever the config says (gVisor's Sentry).
-        implicit: &'static [(&'static str, &'static str)],
+        /// A kernel of the runtime's own between the payload and Linux (gVisor's Sentry), with
+        /// what reports say of it: one item whatever the config says, which cannot be split
+        /// into parts nor taken out.
+        sandbox_kernel: Option<(&'static str, &'static str)>,
+        /// The last capability the runtime knows, when it knows fewer than the kernel: a
+        /// config naming a later one does not start (runsc 20221219 stops at CAP_AUDIT_READ and
+        /// fails on CAP_PERFMON, CAP_BPF, CAP_CHECKPOINT_RESTORE).
+        last_cap: Option<&'static str>,
     },
     /// A wrapper that takes the command at its end; `syntax` groups its options with their
     /// arguments and says which layer each stands for.
@@ -35,9 +41,14 @@ pub struct Runtime {
     /// The Debian package that installs it.
     pub package: &'static str,
     pub binary: &'static str,
-    /// Further files it needs in the guest (helpers it starts).
+    /// Further files and directories it needs in the guest, at the same path: helpers it starts
+    /// and the configuration its package installs (podman's /etc/containers, firejail's
+    /// profiles). They come from the host's installed package.
     pub helpers: &'static [&'static str],
     pub kind: Kind,
+    /// Seconds a launch may take beyond the probe's timeout: the runtime's own start-up, which
+    /// under TCG is most of a launch for podman (about 16 s) and runsc (about 20 s).
+    pub startup_s: u64,
     /// What the short name runs.
     pub default: fn() -> ExternalSpec,
     pub description: &'static str,
@@ -65,6 +76,11 @@ impl Runtime {
         let mut info = self.spec().profile_info(self.name);
         info.runtime = self.name.to_string();
         info
+    }
+
+    /// The launch's time limit: the probe's timeout and the runtime's start-up.
+    pub fn launch_timeout(&self, probe_timeout: std::time::Duration) -> std::time::Duration {
+        probe_timeout + std::time::Duration::from_secs(self.startup_s)
     }
 
     pub fn syntax(&self) -> Option<&'static Syntax> {
@@ -106,6 +122,7 @@ pub static RUNTIMES: &[Runtime] = &[
         binary: "/usr/bin/bwrap",
         helpers: &[],
         kind: Kind::Wrapper { syntax: &BWRAP },
+        startup_s: 0,
         default: || ExternalSpec::Cmd {
             argv: argv(&[
                 "/usr/bin/bwrap",
@@ -151,8 +168,10 @@ rlimits.",
         helpers: &[],
         kind: Kind::Oci {
             global_args: &[],
-            implicit: &[],
+            sandbox_kernel: None,
+            last_cap: None,
         },
+        startup_s: 0,
         default: || docker_defaults("crun"),
         description: "crun with the OCI config `docker run` asks for by default: pid, network, \
 ipc, uts, mount and cgroup namespaces (no user namespace), root with Docker's 14 default \
@@ -167,8 +186,10 @@ allowlist, a read-only bind of / as the root filesystem with /srv hidden; only d
         helpers: &[],
         kind: Kind::Oci {
             global_args: &[],
-            implicit: &[],
+            sandbox_kernel: None,
+            last_cap: None,
         },
+        startup_s: 0,
         default: || docker_defaults("runc"),
         description: "runc (Docker's own runtime) with the same OCI config as `crun`: what \
 `docker run` asks for by default.",
@@ -180,32 +201,52 @@ allowlist, a read-only bind of / as the root filesystem with /srv hidden; only d
         helpers: &[],
         kind: Kind::Oci {
             global_args: &["--network=none", "--platform=ptrace", "--ignore-cgroups"],
-            implicit: &[(
+            sandbox_kernel: Some((
                 "gVisor Sentry",
-                "a user-space kernel between the payload and Linux; one item, it cannot be split",
-            )],
+                "a kernel in user space between the payload and Linux: one item, it cannot be \
+split into parts nor taken out",
+            )),
+            last_cap: Some("CAP_AUDIT_READ"),
         },
+        startup_s: 40,
         default: || docker_defaults("runsc"),
         description: "gVisor's runsc (platform ptrace, no network, no cgroups) with the OCI \
 config of `docker run`'s defaults: the payload's syscalls go to the Sentry, a kernel in user \
-space, not to Linux.",
+space, not to Linux. Attribution counts the Sentry as one item that cannot be split nor taken \
+out: a block that holds with every other candidate item out reads `blocked: gVisor Sentry`.",
     },
     Runtime {
         name: "podman",
         package: "podman",
         binary: PODMAN_BINARY,
-        helpers: &["/usr/bin/conmon", "/usr/bin/crun"],
+        helpers: &[
+            "/usr/bin/conmon",
+            "/usr/bin/crun",
+            // containers.conf, seccomp.json (golang-github-containers-common), policy.json,
+            // registries.conf (golang-github-containers-image).
+            "/etc/containers",
+            "/usr/share/containers",
+        ],
         kind: Kind::Podman,
+        startup_s: 30,
         default: || ExternalSpec::Podman { flags: Vec::new() },
-        description: "podman run --rootfs / with podman's defaults (seccomp profile, 11 \
-capabilities, masked paths, device cgroup), no image registry.",
+        description: "podman run --rootfs with podman's defaults (seccomp profile, 11 \
+capabilities, masked paths, device cgroup, pid, ipc, uts and mount namespaces), the guest's \
+root read-only as the root file system, no network, no image registry.",
     },
     Runtime {
         name: "firejail",
         package: "firejail",
         binary: "/usr/bin/firejail",
-        helpers: &[],
+        // Its profiles and firejail.config, the helpers it starts (fseccomp, fcopy, ...) and
+        // the file it reads UID_MIN from.
+        helpers: &[
+            "/etc/firejail",
+            "/usr/lib/x86_64-linux-gnu/firejail",
+            "/etc/login.defs",
+        ],
         kind: Kind::Wrapper { syntax: &FIREJAIL },
+        startup_s: 0,
         default: || ExternalSpec::Cmd {
             argv: argv(&["/usr/bin/firejail", "--quiet"]),
         },
@@ -218,6 +259,7 @@ dropped, no_new_privs, private /dev and /tmp where the profile says so).",
         binary: "/usr/bin/unshare",
         helpers: &[],
         kind: Kind::Wrapper { syntax: &UNSHARE },
+        startup_s: 0,
         default: || ExternalSpec::Cmd {
             argv: argv(&[
                 "/usr/bin/unshare",
@@ -274,7 +316,8 @@ const fn grouped(name: &'static str, args: usize, layer: Layer, group: &'static 
     }
 }
 
-/// bubblewrap 0.8's options (bwrap(1)) with their argument counts.
+/// bubblewrap 0.8's options (bwrap(1), `bwrap --help`) with their argument counts, and 0.9's
+/// --argv0 and --level-prefix.
 static BWRAP: Syntax = Syntax {
     options: &[
         opt("--unshare-user", 0, Some(Layer::UserNs)),
@@ -348,6 +391,10 @@ static BWRAP: Syntax = Syntax {
         setup("--info-fd", 1),
         setup("--json-status-fd", 1),
         setup("--level-prefix", 0),
+        setup("--bind-fd", 2),
+        setup("--ro-bind-fd", 2),
+        setup("--help", 0),
+        setup("--version", 0),
     ],
     // --unshare-all is every namespace at once: each is ablated on its own by writing the
     // others out.
@@ -369,6 +416,8 @@ static BWRAP: Syntax = Syntax {
     )],
     end_of_options: Some("--"),
     joined_values: false,
+    complete: Some("bubblewrap 0.8"),
+    defaults: &[],
 };
 
 /// util-linux unshare(1): options that only work together form one item (the user namespace
@@ -409,6 +458,8 @@ static UNSHARE: Syntax = Syntax {
     implicit: &[],
     end_of_options: Some("--"),
     joined_values: true,
+    complete: None,
+    defaults: &[],
 };
 
 /// firejail(1): every option is one word (`--name` or `--name=value`).
@@ -441,10 +492,19 @@ static FIREJAIL: Syntax = Syntax {
     ],
     expands: &[],
     implicit: &[(
-        "firejail's pid namespace and profile",
+        "firejail's pid namespace",
         Layer::PidNs,
         "firejail always sandboxes in a pid namespace of its own",
     )],
     end_of_options: Some("--"),
     joined_values: true,
+    complete: None,
+    // Its default profile (server.profile for root, default.profile otherwise) is most of what
+    // firejail does: capabilities, seccomp, no_new_privs, private /dev and /tmp, blacklists.
+    defaults: &[WrapperDefault {
+        name: "firejail's default profile",
+        layer: None,
+        off: &["--noprofile"],
+        absent_if: &["--noprofile", "--profile"],
+    }],
 };

@@ -103,7 +103,7 @@ fn oci(spec: &str, runtime: &str, path: &str) -> Result<ExternalSpec, SpecError>
         path: path.clone(),
         message: e.to_string(),
     })?;
-    check_config(&config).map_err(|message| SpecError::Config {
+    check_config(&config, runtime).map_err(|message| SpecError::Config {
         spec: spec.to_string(),
         path: path.clone(),
         message,
@@ -116,7 +116,7 @@ fn oci(spec: &str, runtime: &str, path: &str) -> Result<ExternalSpec, SpecError>
 }
 
 /// The shape the items are read from: what the runtime would reject later, said now.
-fn check_config(config: &serde_json::Value) -> Result<(), String> {
+fn check_config(config: &serde_json::Value, runtime: &str) -> Result<(), String> {
     if !config.is_object() {
         return Err("the top level is not a JSON object".to_string());
     }
@@ -147,6 +147,7 @@ fn check_config(config: &serde_json::Value) -> Result<(), String> {
     ] {
         if let Some(list) = config.pointer(&format!("/process/capabilities/{set}")) {
             let all = super::cmd::all_caps();
+            let known = super::oci::runtime_caps(runtime);
             for cap in list
                 .as_array()
                 .ok_or(format!("process.capabilities.{set} is not an array"))?
@@ -155,6 +156,13 @@ fn check_config(config: &serde_json::Value) -> Result<(), String> {
                 if !all.iter().any(|c| c == name) {
                     return Err(format!(
                         "process.capabilities.{set}: unknown capability {cap}"
+                    ));
+                }
+                if !known.iter().any(|c| c == name) {
+                    return Err(format!(
+                        "process.capabilities.{set}: {runtime} does not know {name} (it knows \
+                         capabilities up to {}; a config naming a later one does not start)",
+                        known.last().map(String::as_str).unwrap_or("none")
                     ));
                 }
             }
@@ -203,6 +211,10 @@ fn cmd(spec: &str, rest: &str) -> Result<ExternalSpec, SpecError> {
             }
         },
     };
+    super::cmd::check(&argv).map_err(|message| SpecError::Words {
+        spec: spec.to_string(),
+        message,
+    })?;
     Ok(ExternalSpec::Cmd { argv })
 }
 
@@ -346,6 +358,28 @@ mod tests {
             err.contains("cannot read /nonexistent/config.json"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_wrapper_that_would_exit_before_the_probe_is_refused() {
+        let err = parse("cmd:bwrap --unshare-pdi --ro-bind / /")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "cmd:bwrap --unshare-pdi --ro-bind / /: bwrap has no option `--unshare-pdi` \
+             (bubblewrap 0.8's options; did you mean --unshare-pid?)"
+        );
+        let err = parse("cmd:bwrap --unshare-pid --ro-bind /")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("bwrap option `--ro-bind` takes 2 arguments but the line ends first (the probe is appended at the end, so it would become the argument)"),
+            "{err}"
+        );
+        assert!(parse("cmd:bwrap --unshare-all --ro-bind / / --proc /proc").is_ok());
+        // firejail's list is not its whole: an option it does not list is kept.
+        assert!(parse("cmd:firejail --quiet --whatever").is_ok());
     }
 
     #[test]

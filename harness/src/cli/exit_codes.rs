@@ -6,14 +6,16 @@
 //! use codes a command rarely does (125, 240-250).
 
 /// (subcommand, one line per code as `CODE  meaning`).
-pub const ALL: [(&str, &[&str]); 7] = [
+pub const ALL: [(&str, &[&str]); 9] = [
     ("run", RUN),
     ("gate", GATE),
+    ("merge", MERGE),
     ("compare", COMPARE),
     ("explain", EXPLAIN),
     ("list", LIST),
     ("vm-run", VM_RUN),
     ("sandbox", SANDBOX),
+    ("learn", LEARN),
 ];
 
 pub const RUN: &[&str] = &[
@@ -29,9 +31,15 @@ pub const GATE: &[&str] = &[
     "2    a file cannot be read or is not a results file, or the run failed",
 ];
 
+pub const MERGE: &[&str] = &[
+    "0    merged and written",
+    "2    a file cannot be read, the files are not every shard of one run (other selections, a shard twice or missing), or --out cannot be written",
+];
+
 pub const COMPARE: &[&str] = &[
     "0    the comparison ran (escapes are findings)",
     "2    bad input or a failed run",
+    "3    a positive control failed: a probe did not escape a configuration without layers",
 ];
 
 pub const EXPLAIN: &[&str] = &[
@@ -51,6 +59,13 @@ pub const SANDBOX: &[&str] = &[
     "125    the runtime failed or bad input",
     "126    the command cannot be executed",
     "127    the command was not found",
+];
+
+pub const LEARN: &[&str] = &[
+    "0        the profile was written",
+    "1        the recording is incomplete (a call may be missing): no profile",
+    "125      bad input: an unwritable --out, a command that does not exist in the guest or fails under `none`, a call the format cannot express",
+    "240-250  the VM's own failures (as vm-run)",
 ];
 
 /// The `after_help` text for a subcommand.

@@ -53,7 +53,7 @@ pub fn run(args: GateArgs) -> u8 {
         },
         None => match crate::suite::host::plan_like(&baseline)
             .map_err(anyhow::Error::from)
-            .and_then(|plan| crate::cli::progress::execute(&plan, &args.vm))
+            .and_then(|plan| crate::cli::progress::execute(&plan, &vm_like(&baseline, &args.vm)))
         {
             Ok(r) => r,
             Err(e) => {
@@ -88,4 +88,19 @@ pub fn run(args: GateArgs) -> u8 {
     } else {
         1
     }
+}
+
+/// The VM arguments of a rerun: a baseline of several kernels is rerun on the kernels it names
+/// unless `--kernel` says otherwise.
+fn vm_like(
+    baseline: &crate::model::RunReport,
+    vm: &crate::suite::host::VmArgs,
+) -> crate::suite::host::VmArgs {
+    let mut vm = vm.clone();
+    if vm.kernels.is_empty() {
+        if let Some(selection) = &baseline.selection {
+            vm.kernels = selection.kernels.iter().map(PathBuf::from).collect();
+        }
+    }
+    vm
 }

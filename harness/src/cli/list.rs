@@ -67,11 +67,12 @@ pub enum ListWhat {
     Probes,
     Layers,
     Profiles,
+    Workloads,
 }
 
 #[derive(clap::Args)]
 pub struct ListArgs {
-    /// probes, layers or profiles
+    /// probes, layers, profiles or workloads
     #[arg(value_enum)]
     pub what: ListWhat,
     #[arg(long, value_enum, default_value = "text")]
@@ -134,6 +135,47 @@ pub fn render_probes(format: ListFormat) -> String {
                         "layers": m.layers,
                         "references": m.references,
                         "class": class_name(m.class),
+                    })
+                })
+                .collect();
+            out = pretty(&list);
+        }
+    }
+    out
+}
+
+pub fn render_workloads(format: ListFormat) -> String {
+    let all = breakout_attacks::workloads::workloads();
+    let mut out = String::new();
+    match format {
+        ListFormat::Text => {
+            let width = all.iter().map(|w| w.meta.id.len()).max().unwrap_or(0);
+            for w in &all {
+                let _ = writeln!(out, "{:width$}  {}", w.meta.id, w.meta.title);
+            }
+        }
+        ListFormat::Markdown => {
+            out.push_str("| workload | what it does | outside check |\n|---|---|---|\n");
+            for w in &all {
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} |",
+                    w.meta.id,
+                    crate::report::escape::markdown_cell(w.meta.what),
+                    crate::report::escape::markdown_cell(w.meta.check)
+                );
+            }
+        }
+        ListFormat::Json => {
+            let list: Vec<serde_json::Value> = all
+                .iter()
+                .map(|w| {
+                    serde_json::json!({
+                        "id": w.meta.id,
+                        "title": w.meta.title,
+                        "what": w.meta.what,
+                        "check": w.meta.check,
+                        "needs": w.meta.needs,
                     })
                 })
                 .collect();
@@ -235,6 +277,7 @@ pub fn run(args: ListArgs) -> u8 {
         ListWhat::Probes => Ok(render_probes(args.format)),
         ListWhat::Layers => Ok(render_layers(args.format)),
         ListWhat::Profiles => render_profiles(args.format),
+        ListWhat::Workloads => Ok(render_workloads(args.format)),
     };
     match text {
         Ok(text) => {

@@ -12,7 +12,7 @@ use std::time::Instant;
 /// Run a plan with the binaries beside this one and a progress display on stderr.
 pub fn execute(plan: &RunPlan, vm: &VmArgs) -> anyhow::Result<RunReport> {
     let binaries = Binaries::beside_current_exe()?;
-    let mut progress = Progress::new(plan.jobs.len());
+    let mut progress = Progress::new(crate::suite::guests::result_count(plan, vm));
     let report = host::execute(plan, vm, &binaries, &mut progress);
     progress.finish();
     Ok(report?)
@@ -168,6 +168,35 @@ impl Observer for Progress {
                     r.probe,
                     r.profile,
                     report::cell::cell_text(r)
+                );
+                match &self.bar {
+                    Some(bar) => {
+                        bar.inc(1);
+                        bar.set_message(line);
+                    }
+                    None => self.line(&format!("{}/{} {line}", self.done, self.total)),
+                }
+            }
+            GuestEvent::WorkloadsStarted { total } => {
+                let message = format!("running {total} workloads (the usability half)");
+                self.phase("running workloads");
+                match &self.bar {
+                    Some(bar) => bar.set_message(message),
+                    None => self.line(&message),
+                }
+            }
+            GuestEvent::Workload(w) => {
+                self.done += 1;
+                self.phase("running workloads");
+                let line = format!(
+                    "workload {} under {}: {}{}",
+                    w.workload,
+                    w.profile,
+                    w.verdict.as_str(),
+                    w.step
+                        .as_ref()
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default()
                 );
                 match &self.bar {
                     Some(bar) => {

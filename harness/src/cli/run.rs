@@ -17,9 +17,17 @@ pub struct RunArgs {
     /// docker-default, strict.
     #[arg(long = "profile", value_name = "NAME")]
     pub profiles: Vec<String>,
-    /// A probe to run; repeat. Default: every probe (`breakout list probes`).
+    /// A probe to run; repeat. Default: every probe (`breakout list probes`), unless only
+    /// workloads are named.
     #[arg(long = "probe", value_name = "ID")]
     pub probes: Vec<String>,
+    /// A workload to run; repeat (`breakout list workloads`). Default: every workload when no
+    /// probe is named, none when probes are.
+    #[arg(long = "workload", value_name = "ID")]
+    pub workloads: Vec<String>,
+    /// Run no workload (the VM then boots without their image).
+    #[arg(long, conflicts_with = "workloads")]
+    pub no_workloads: bool,
     /// What to print on stdout at the end.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -58,6 +66,18 @@ pub fn run(args: RunArgs) -> u8 {
             return 2;
         }
     };
+    // Workloads only: no probe runs. Probes only: no workload runs.
+    if probes.is_empty() && !args.workloads.is_empty() {
+        plan.jobs.clear();
+    }
+    let with_workloads =
+        !args.no_workloads && (!args.workloads.is_empty() || args.probes.is_empty());
+    if with_workloads {
+        if let Err(e) = plan.set_workloads(&args.workloads) {
+            eprintln!("breakout run: {e}");
+            return 2;
+        }
+    }
     match plan.add_positive_control() {
         Ok(Some(name)) => eprintln!(
             "breakout run: no selected profile is without layers, so there is no positive control: every probe also runs under `{name}` (unsandboxed), so a broken probe cannot read as a block"
@@ -118,13 +138,26 @@ pub fn run(args: RunArgs) -> u8 {
     };
     print!("{shown}");
     eprintln!(
-        "breakout run: {} results in {:.1} s (boot {:.1} s, probe runs {:.1} s, ablation {:.1} s)",
+        "breakout run: {} results and {} workload results in {:.1} s (boot {:.1} s, probe runs {:.1} s, ablation {:.1} s, workloads {:.1} s)",
         report.results.len(),
+        report.workloads.len(),
         report.timings.total_ms as f64 / 1000.0,
         report.timings.boot_ms as f64 / 1000.0,
         report.timings.probes_ms as f64 / 1000.0,
-        report.timings.ablation_ms as f64 / 1000.0
+        report.timings.ablation_ms as f64 / 1000.0,
+        report.timings.workloads_ms as f64 / 1000.0
     );
+    // The table on stdout has the same line.
+    if let (Some(l), false) = (
+        &report.timings.launches,
+        matches!(args.format, Format::Table),
+    ) {
+        eprintln!(
+            "breakout run: probe runs {}; ablation {}",
+            l.probes.summary(),
+            l.ablation.summary()
+        );
+    }
     let mut code = 0;
     if let Some(dir) = &args.out {
         match report::write_all_gated(&report, dir, gated) {
@@ -167,6 +200,16 @@ pub fn run(args: RunArgs) -> u8 {
             code = 3;
         }
     }
+    let broken_workloads = workload_control_failures(&report);
+    if !broken_workloads.is_empty() {
+        eprintln!("breakout run: positive control FAILED: these workloads do not work under a configuration without layers, so they are broken workloads and prove nothing about a sandbox:");
+        for line in &broken_workloads {
+            eprintln!("  - {line}");
+        }
+        if code == 0 {
+            code = 3;
+        }
+    }
     if let (Some(verdict), Some(path)) = (&verdict, &args.baseline) {
         eprint!("{}", gate::render(verdict, path));
         if !verdict.passed() {
@@ -174,4 +217,31 @@ pub fn run(args: RunArgs) -> u8 {
         }
     }
     code
+}
+
+/// "workload under profile: verdict at step (reason)" for every workload that does not work
+/// under a configuration of ours that switches no layer on.
+pub fn workload_control_failures(report: &crate::model::RunReport) -> Vec<String> {
+    let controls: Vec<String> = report
+        .profiles
+        .iter()
+        .filter(|p| crate::model::configuration_without_layers(report, &p.name))
+        .map(|p| p.name.clone())
+        .collect();
+    crate::workloads::broken_controls(&report.workloads, &controls)
+        .into_iter()
+        .map(|r| {
+            format!(
+                "{} under {}: {}{} ({})",
+                r.workload,
+                r.profile,
+                r.verdict.as_str(),
+                r.step
+                    .as_ref()
+                    .map(|s| format!(" at {s}"))
+                    .unwrap_or_default(),
+                r.reason
+            )
+        })
+        .collect()
 }

@@ -51,10 +51,29 @@ pub enum Regression {
         now: Verdict,
         reason: String,
     },
+    /// A workload that worked under the profile in the baseline does not now.
+    WorkloadBroken {
+        profile: String,
+        workload: String,
+        now: Option<breakout_attacks::workloads::WorkloadVerdict>,
+        step: Option<String>,
+        reason: String,
+    },
     /// The kernel release differs and `--strict-kernel` asked for the same one.
     KernelChanged {
         baseline: String,
         run: String,
+    },
+    /// The run's results on a kernel the baseline holds nothing for (another kernel line: a
+    /// baseline for 6.1 says nothing about 6.12), so they were not judged.
+    KernelNotInBaseline {
+        run: String,
+        baseline: Vec<String>,
+    },
+    /// A regression of the results on one kernel of a run on several.
+    OnKernel {
+        kernel: String,
+        regression: Box<Regression>,
     },
 }
 
@@ -71,7 +90,20 @@ impl Regression {
             | Regression::PositiveControlLost { profile, probe, .. } => {
                 Some((profile.as_str(), probe.as_str()))
             }
-            Regression::KernelChanged { .. } => None,
+            Regression::WorkloadBroken {
+                profile, workload, ..
+            } => Some((profile.as_str(), workload.as_str())),
+            Regression::KernelChanged { .. } | Regression::KernelNotInBaseline { .. } => None,
+            Regression::OnKernel { regression, .. } => regression.pair(),
+        }
+    }
+
+    /// The kernel a regression of a run on several kernels is about.
+    pub fn kernel(&self) -> Option<&str> {
+        match self {
+            Regression::OnKernel { kernel, .. } => Some(kernel),
+            Regression::KernelNotInBaseline { run, .. } => Some(run),
+            _ => None,
         }
     }
 
@@ -85,7 +117,10 @@ impl Regression {
             Regression::Missing { .. } => "missing",
             Regression::NowSkipped { .. } => "now-skipped",
             Regression::PositiveControlLost { .. } => "positive-control",
+            Regression::WorkloadBroken { .. } => "workload-broken",
             Regression::KernelChanged { .. } => "kernel-changed",
+            Regression::KernelNotInBaseline { .. } => "kernel-not-in-baseline",
+            Regression::OnKernel { regression, .. } => regression.kind(),
         }
     }
 }
@@ -142,10 +177,28 @@ impl fmt::Display for Regression {
                 "{probe} under {profile}: {} but a configuration without layers must let it escape (positive control): {reason}",
                 verdict_name(*now)
             ),
+            Regression::WorkloadBroken {
+                profile,
+                workload,
+                now,
+                step,
+                reason,
+            } => write!(
+                f,
+                "workload {workload} under {profile}: {}{} (baseline: works): {reason}",
+                now.map_or("missing from the run", |v| v.as_str()),
+                step.as_ref().map(|s| format!(" at {s}")).unwrap_or_default()
+            ),
             Regression::KernelChanged { baseline, run } => write!(
                 f,
                 "kernel {run} is not the baseline's {baseline} (--strict-kernel)"
             ),
+            Regression::KernelNotInBaseline { run, baseline } => write!(
+                f,
+                "kernel {run}: the baseline holds no results for this kernel (it holds {}), so none of this kernel's results were judged; verdicts differ between kernels: write a baseline on {run} too (a baseline may hold several kernels: run --kernel A --kernel B --write-baseline FILE)",
+                if baseline.is_empty() { "none".to_string() } else { baseline.join(", ") }
+            ),
+            Regression::OnKernel { kernel, regression } => write!(f, "[{kernel}] {regression}"),
         }
     }
 }
@@ -153,6 +206,8 @@ impl fmt::Display for Regression {
 /// A result the baseline does not have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewResult {
+    /// The kernel, in a run on several kernels (else empty).
+    pub kernel: String,
     pub profile: String,
     pub probe: String,
     pub verdict: Verdict,
@@ -189,5 +244,26 @@ impl GateReport {
         self.regressions
             .iter()
             .find(|r| r.pair() == Some((profile, probe)))
+    }
+
+    /// The regression about one (profile, probe) pair on one kernel (a regression of a run on
+    /// one kernel carries none and is about its only kernel).
+    pub fn regression_on(&self, kernel: &str, profile: &str, probe: &str) -> Option<&Regression> {
+        self.regressions.iter().find(|r| {
+            r.pair() == Some((profile, probe))
+                && match r {
+                    Regression::OnKernel { kernel: k, .. } => k == kernel,
+                    _ => true,
+                }
+        })
+    }
+}
+
+/// "[6.12.57+deb13-cloud-amd64] " for a result of a run on several kernels.
+pub fn kernel_prefix(kernel: &str) -> String {
+    if kernel.is_empty() {
+        String::new()
+    } else {
+        format!("[{kernel}] ")
     }
 }

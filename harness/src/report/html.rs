@@ -51,8 +51,77 @@ details { margin: .4em 0 .4em 1em; } summary { cursor: pointer; }
 .muted { color: #666; }
 "#;
 
+/// A run on one kernel, with what tells its ids and titles apart in a report of several.
+struct Part {
+    report: RunReport,
+    /// "-k0", "-k1", ... in a run on several kernels; empty otherwise.
+    suffix: String,
+    /// " on kernel RELEASE" in a run on several kernels; empty otherwise.
+    label: String,
+}
+
+fn parts(report: &RunReport) -> Vec<Part> {
+    if !report.multi_kernel() {
+        return vec![Part {
+            report: report.clone(),
+            suffix: String::new(),
+            label: String::new(),
+        }];
+    }
+    report
+        .kernel_releases()
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Part {
+            report: report.on_kernel(k),
+            suffix: format!("-k{i}"),
+            label: format!(" on kernel {k}"),
+        })
+        .collect()
+}
+
 pub fn render(report: &RunReport) -> String {
+    render_with(report, false)
+}
+
+/// The report of a comparison: where the configurations differ comes first.
+pub fn render_compared(report: &RunReport) -> String {
+    render_with(report, true)
+}
+
+fn differences_section(out: &mut String, report: &RunReport) {
+    let differing = super::matrix::disagreements(report);
+    let Some(first) = differing.first() else {
+        out.push_str("<h2 id=\"differences\">Where they differ</h2>\n<p>Nowhere: every probe has the same verdict under each configuration.</p>\n");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<h2 id=\"differences\">Where they differ ({} probe(s))</h2>\n<table class=\"differences\">\n<tr><th>probe</th>",
+        differing.len()
+    );
+    for (profile, _) in &first.cells {
+        let _ = write!(out, "<th>{}</th>", esc(profile));
+    }
+    out.push_str("</tr>\n");
+    for d in &differing {
+        let _ = write!(
+            out,
+            "<tr><th><a href=\"#probe-{}\">{}</a></th>",
+            esc(&d.probe),
+            esc(&d.probe)
+        );
+        for (_, text) in &d.cells {
+            let _ = write!(out, "<td>{}</td>", esc(text));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+}
+
+fn render_with(report: &RunReport, compared: bool) -> String {
     let matrix = Matrix::of(report);
+    let parts = parts(report);
     let mut out = String::new();
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
@@ -71,9 +140,18 @@ pub fn render(report: &RunReport) -> String {
         seconds(report.timings.probes_ms),
         seconds(report.timings.ablation_ms)
     );
+    if compared {
+        differences_section(&mut out, report);
+    }
     // The matrix is what a reader came for: above the fold, the environment folded after it.
-    matrix_section(&mut out, report, &matrix);
-    environment_section(&mut out, report);
+    matrix_section(&mut out, &parts);
+    if report.multi_kernel() {
+        differs_by_kernel(&mut out, report);
+    }
+    for part in &parts {
+        environment_section(&mut out, part);
+    }
+    workloads_section(&mut out, report);
     configurations_section(&mut out, report);
     // Once per run: who runs where (the sandbox's processes, the outside's, their namespaces).
     let _ = writeln!(
@@ -87,17 +165,52 @@ pub fn render(report: &RunReport) -> String {
     );
     out.push_str("<h2>Probes</h2>\n");
     for probe in &matrix.probes {
-        probe_section(&mut out, probe, &matrix, report);
+        probe_section(&mut out, probe, &parts);
     }
     out.push_str("</body>\n</html>\n");
     out
 }
 
-fn environment_section(out: &mut String, report: &RunReport) {
-    let env = &report.environment;
+/// The cells whose verdict or layers differ by kernel, each kernel's cell side by side.
+fn differs_by_kernel(out: &mut String, report: &RunReport) {
+    let kernels = report.kernel_releases();
+    let differences = super::matrix::kernel_differences(report);
     let _ = writeln!(
         out,
-        "<h2 id=\"environment\">Environment</h2>\n<details><summary>{} · LSMs {}</summary>\n<table>\n<tr><th>kernel</th><td>{}</td></tr>",
+        "<h2 id=\"differs-by-kernel\">Differs by kernel ({} cell(s))</h2>",
+        differences.len()
+    );
+    if differences.is_empty() {
+        out.push_str("<p>Every cell is the same on every kernel.</p>\n");
+        return;
+    }
+    out.push_str("<table>\n<tr><th>probe</th><th>configuration</th>");
+    for k in &kernels {
+        let _ = write!(out, "<th>{}</th>", esc(k));
+    }
+    out.push_str("</tr>\n");
+    for d in &differences {
+        let _ = write!(
+            out,
+            "<tr><td><a href=\"#probe-{0}\">{0}</a></td><td>{1}</td>",
+            esc(&d.probe),
+            esc(&d.profile)
+        );
+        for (_, cell) in &d.cells {
+            let _ = write!(out, "<td>{}</td>", esc(cell));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+}
+
+fn environment_section(out: &mut String, part: &Part) {
+    let env = &part.report.environment;
+    let _ = writeln!(
+        out,
+        "<h2 id=\"environment{}\">Environment{}</h2>\n<details><summary>{} · LSMs {}</summary>\n<table>\n<tr><th>kernel</th><td>{}</td></tr>",
+        part.suffix,
+        esc(&part.label),
         esc(&environment::headline(env)),
         esc(&environment::lsms(env)),
         esc(&env.kernel)
@@ -127,7 +240,7 @@ fn environment_section(out: &mut String, report: &RunReport) {
     out.push_str("</table>\n</details>\n</details>\n");
 }
 
-fn matrix_section(out: &mut String, report: &RunReport, matrix: &Matrix) {
+fn matrix_section(out: &mut String, parts: &[Part]) {
     out.push_str(
         "<h2 id=\"matrix\">Matrix</h2>\n<input type=\"radio\" name=\"filter\" id=\"f-all\" checked hidden>\
 <input type=\"radio\" name=\"filter\" id=\"f-escaped\" hidden>\
@@ -137,9 +250,20 @@ fn matrix_section(out: &mut String, report: &RunReport, matrix: &Matrix) {
 <p class=\"filter\">Show probes with: <label for=\"f-all\">any verdict</label>\
 <label for=\"f-escaped\">an escape</label><label for=\"f-depth1\">a block one layer from escaping</label>\
 <label for=\"f-unattributed\">an unexplained block</label>\
-<label for=\"f-grey\">an inconclusive or skipped result</label></p>\n\
-<table class=\"matrix\">\n<thead><tr><th>probe</th>",
+<label for=\"f-grey\">an inconclusive or skipped result</label></p>\n",
     );
+    // One table per kernel, all siblings of the filter's inputs (the CSS filters them all).
+    for part in parts {
+        if !part.label.is_empty() {
+            let _ = writeln!(out, "<h3>Matrix{}</h3>", esc(&part.label));
+        }
+        matrix_table(out, &part.report, &Matrix::of(&part.report), &part.suffix);
+    }
+    matrix_legend(out);
+}
+
+fn matrix_table(out: &mut String, report: &RunReport, matrix: &Matrix, suffix: &str) {
+    out.push_str("<table class=\"matrix\">\n<thead><tr><th>probe</th>");
     for profile in &matrix.profiles {
         let inferred = report
             .profiles
@@ -173,7 +297,7 @@ fn matrix_section(out: &mut String, report: &RunReport, matrix: &Matrix) {
                 Some(r) => {
                     let _ = write!(
                         out,
-                        "<td class=\"cell {}\" title=\"{}\"><a href=\"#r-{}-{}\">{}</a></td>",
+                        "<td class=\"cell {}\" title=\"{}\"><a href=\"#r-{}-{}{suffix}\">{}</a></td>",
                         Shade::of(r).key(),
                         esc(&r.reason),
                         esc(profile),
@@ -201,8 +325,15 @@ fn matrix_section(out: &mut String, report: &RunReport, matrix: &Matrix) {
             t.inconclusive,
             t.skipped
         );
+        if let Some(w) = crate::workloads::summary(&report.workloads, profile) {
+            out.truncate(out.len() - "</td>".len());
+            let _ = write!(out, "; {}</td>", esc(&w));
+        }
     }
     out.push_str("</tr></tfoot>\n</table>\n");
+}
+
+fn matrix_legend(out: &mut String) {
     out.push_str(
         "<p class=\"legend\"><span class=\"escaped\">escaped</span>\
 <span class=\"depth1\">one layer from escaping (depth 1)</span>\
@@ -215,6 +346,55 @@ needs when no single one suffices (\"+ some of C|D\": it holds with all of those
 caps(CAP_X) names the capability that, kept, lets the probe through; seccomp(call) the syscall \
 the filter denied; ~ marks attribution inferred from evidence (external runtimes).</p>\n",
     );
+}
+
+/// The usability half: both halves per profile and every workload's verdict, with the failing
+/// step of the broken ones.
+fn workloads_section(out: &mut String, report: &RunReport) {
+    let grid = crate::workloads::WorkloadGrid::of(report);
+    if grid.is_empty() {
+        return;
+    }
+    out.push_str("<h2 id=\"workloads\">Workloads: what still works</h2>\n<ul>\n");
+    for profile in &grid.profiles {
+        let _ = writeln!(
+            out,
+            "<li><b>{}</b>: {}</li>",
+            esc(profile),
+            esc(&crate::workloads::both_halves(report, profile))
+        );
+    }
+    out.push_str("</ul>\n<table class=\"matrix\">\n<thead><tr><th>workload</th>");
+    for profile in &grid.profiles {
+        let _ = write!(out, "<th>{}</th>", esc(profile));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for w in &grid.workloads {
+        let title = breakout_attacks::workloads::workload(w)
+            .map(|w| w.meta.what)
+            .unwrap_or("");
+        let _ = write!(out, "<tr><th title=\"{}\">{}</th>", esc(title), esc(w));
+        for profile in &grid.profiles {
+            match grid.cell(w, profile) {
+                Some(r) => {
+                    let class = match r.verdict {
+                        breakout_attacks::workloads::WorkloadVerdict::Works => "depth2",
+                        breakout_attacks::workloads::WorkloadVerdict::Broken => "escaped",
+                        breakout_attacks::workloads::WorkloadVerdict::Skipped => "skipped",
+                    };
+                    let _ = write!(
+                        out,
+                        "<td class=\"cell {class}\" title=\"{}\">{}</td>",
+                        esc(&r.reason),
+                        esc(&crate::workloads::cell_text(r))
+                    );
+                }
+                None => out.push_str("<td class=\"cell absent\">not run</td>"),
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n<p class=\"muted\">A workload works when its output is the one the outside computed for the attempt's fresh nonce and it exits 0; a broken one names its failing step: the syscall the filter killed, or the syscall and errno the program reported.</p>\n");
 }
 
 fn configurations_section(out: &mut String, report: &RunReport) {
@@ -248,7 +428,7 @@ fn configurations_section(out: &mut String, report: &RunReport) {
     out.push_str("</table>\n");
 }
 
-fn probe_section(out: &mut String, probe: &str, matrix: &Matrix, report: &RunReport) {
+fn probe_section(out: &mut String, probe: &str, parts: &[Part]) {
     let _ = writeln!(out, "<section id=\"probe-{}\">", esc(probe));
     match crate::describe::probe_meta(probe) {
         Some(meta) => {
@@ -275,15 +455,18 @@ fn probe_section(out: &mut String, probe: &str, matrix: &Matrix, report: &RunRep
             }
             // The layer stack per configuration (what `explain --svg` writes), inline: an
             // HTML document needs no namespace declaration, and the report loads nothing.
-            let svg = super::svg::layer_stack(meta, Some(report)).replacen(
-                " xmlns=\"http://www.w3.org/2000/svg\"",
-                "",
-                1,
-            );
-            let _ = writeln!(
-                out,
-                "<figure class=\"stack\">{svg}<figcaption>Layers per configuration: filled, blocks alone; heavy border, without it the probe escapes.</figcaption></figure>"
-            );
+            for part in parts {
+                let svg = super::svg::layer_stack(meta, Some(&part.report)).replacen(
+                    " xmlns=\"http://www.w3.org/2000/svg\"",
+                    "",
+                    1,
+                );
+                let _ = writeln!(
+                    out,
+                    "<figure class=\"stack\">{svg}<figcaption>Layers per configuration{}: filled, blocks alone; heavy border, without it the probe escapes.</figcaption></figure>",
+                    esc(&part.label)
+                );
+            }
         }
         None => {
             let _ = writeln!(
@@ -293,15 +476,18 @@ fn probe_section(out: &mut String, probe: &str, matrix: &Matrix, report: &RunRep
             );
         }
     }
-    for profile in &matrix.profiles {
-        if let Some(r) = matrix.cell(probe, profile) {
-            result_details(out, r);
+    for part in parts {
+        let matrix = Matrix::of(&part.report);
+        for profile in &matrix.profiles {
+            if let Some(r) = matrix.cell(probe, profile) {
+                result_details(out, r, part);
+            }
         }
     }
     out.push_str("</section>\n");
 }
 
-fn result_details(out: &mut String, r: &ProbeResult) {
+fn result_details(out: &mut String, r: &ProbeResult, part: &Part) {
     // Escapes and blocks that hang on one layer are what a reader came for: shown unfolded.
     let open = match Shade::of(r) {
         Shade::Escaped | Shade::Depth(1) => " open",
@@ -309,10 +495,12 @@ fn result_details(out: &mut String, r: &ProbeResult) {
     };
     let _ = writeln!(
         out,
-        "<details id=\"r-{}-{}\"{open}><summary><b>{}</b>: {} ({} ms)</summary>\n<p>Oracle: {}</p>",
+        "<details id=\"r-{}-{}{}\"{open}><summary><b>{}</b>{}: {} ({} ms)</summary>\n<p>Oracle: {}</p>",
         esc(&r.profile),
         esc(&r.probe),
+        part.suffix,
         esc(&r.profile),
+        esc(&part.label),
         esc(&cell_text(r)),
         r.duration_ms,
         esc(&r.reason)

@@ -30,9 +30,18 @@ enum Case {
     Skipped { message: String },
 }
 
-fn case_of(r: &ProbeResult, positive_control: bool, gate: Option<&GateReport>) -> Case {
+fn case_of(
+    r: &ProbeResult,
+    kernel: Option<&str>,
+    positive_control: bool,
+    gate: Option<&GateReport>,
+) -> Case {
     if let Some(gate) = gate {
-        if let Some(regression) = gate.regression(&r.profile, &r.probe) {
+        let regression = match kernel {
+            Some(k) => gate.regression_on(k, &r.profile, &r.probe),
+            None => gate.regression(&r.profile, &r.probe),
+        };
+        if let Some(regression) = regression {
             return Case::Failure {
                 kind: regression.kind(),
                 message: format!("regression: {regression}"),
@@ -104,32 +113,59 @@ pub fn render(report: &RunReport) -> String {
 
 /// JUnit for a run, judged by the gate when `gate` is given.
 pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
-    let matrix = Matrix::of(report);
-    let suites: Vec<(&str, Vec<(&ProbeResult, Case)>)> = matrix
-        .profiles
-        .iter()
-        .map(|profile| {
-            let control = crate::model::configuration_without_layers(report, profile);
+    // A run on several kernels: a suite per (configuration, kernel), named "strict on RELEASE",
+    // each testcase judged against its own kernel's regressions.
+    let parts: Vec<(Option<String>, RunReport)> = if report.multi_kernel() {
+        report
+            .kernel_releases()
+            .into_iter()
+            .map(|k| (Some(k.clone()), report.on_kernel(&k)))
+            .collect()
+    } else {
+        vec![(None, report.clone())]
+    };
+    let mut suites: Vec<(String, &RunReport, &str, Vec<(&ProbeResult, Case)>)> = Vec::new();
+    for (kernel, part) in &parts {
+        let matrix = Matrix::of(part);
+        for profile in matrix.profiles.iter().copied() {
+            let control = crate::model::configuration_without_layers(part, profile);
             let cases = matrix
                 .column(profile)
-                .map(|r| (r, case_of(r, control, gate)))
+                .map(|r| (r, case_of(r, kernel.as_deref(), control, gate)))
                 .collect();
-            (*profile, cases)
+            let name = match kernel {
+                Some(k) => format!("{profile} on {k}"),
+                None => profile.to_string(),
+            };
+            suites.push((name, part, profile, cases));
+        }
+    }
+    let has_cell = |kernel: Option<&str>, profile: &str, probe: &str| {
+        parts.iter().any(|(k, part)| {
+            (kernel.is_none() || k.as_deref() == kernel)
+                && part
+                    .results
+                    .iter()
+                    .any(|r| r.profile == profile && r.probe == probe)
         })
-        .collect();
+    };
     // Regressions with no result to hang on: a pair gone missing, the kernel.
     let orphans: Vec<(String, String, Case)> = gate
         .map(|g| {
             g.regressions
                 .iter()
                 .filter(|reg| match reg.pair() {
-                    Some((profile, probe)) => matrix.cell(probe, profile).is_none(),
+                    Some((profile, probe)) => !has_cell(reg.kernel(), profile, probe),
                     None => true,
                 })
                 .map(|reg| {
-                    let (classname, name) = match reg.pair() {
-                        Some((profile, probe)) => (profile.to_string(), probe.to_string()),
-                        None => ("gate".to_string(), "kernel".to_string()),
+                    let (classname, name) = match (reg.pair(), reg.kernel()) {
+                        (Some((profile, probe)), None) => (profile.to_string(), probe.to_string()),
+                        (Some((profile, probe)), Some(k)) => {
+                            (format!("{profile}@{k}"), probe.to_string())
+                        }
+                        (None, Some(k)) => ("gate".to_string(), format!("kernel {k}")),
+                        (None, None) => ("gate".to_string(), "kernel".to_string()),
                     };
                     let case = Case::Failure {
                         kind: reg.kind(),
@@ -141,7 +177,7 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
         })
         .unwrap_or_default();
     let mut all = Counts::default();
-    for (_, cases) in &suites {
+    for (_, _, _, cases) in &suites {
         for (_, case) in cases {
             all.add(case);
         }
@@ -159,7 +195,7 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
         all.skipped,
         secs(report.timings.total_ms)
     );
-    for (profile, cases) in &suites {
+    for (suite, part, profile, cases) in &suites {
         let mut counts = Counts::default();
         for (_, case) in cases {
             counts.add(case);
@@ -168,7 +204,7 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">",
-            markup(profile),
+            markup(suite),
             counts.tests,
             counts.failures,
             counts.errors,
@@ -176,7 +212,7 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
             secs(time)
         );
         out.push_str("    <properties>\n");
-        for (name, value) in properties(report, profile) {
+        for (name, value) in properties(part, profile) {
             let _ = writeln!(
                 out,
                 "      <property name=\"{}\" value=\"{}\"/>",
@@ -185,8 +221,14 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
             );
         }
         out.push_str("    </properties>\n");
+        let kernel = part.multi_kernel() || report.multi_kernel();
         for (result, case) in cases {
-            testcase(&mut out, result, case);
+            testcase(
+                &mut out,
+                result,
+                case,
+                kernel.then(|| part.kernel_of(result)),
+            );
         }
         out.push_str("  </testsuite>\n");
     }
@@ -213,12 +255,18 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
     out
 }
 
-fn testcase(out: &mut String, r: &ProbeResult, case: &Case) {
+/// One testcase; `kernel` in a run on several kernels (the classname carries it, so the
+/// pair's testcases on two kernels are two tests).
+fn testcase(out: &mut String, r: &ProbeResult, case: &Case, kernel: Option<&str>) {
+    let classname = match kernel {
+        Some(k) => format!("{}@{k}", r.profile),
+        None => r.profile.clone(),
+    };
     let _ = write!(
         out,
         "    <testcase name=\"{}\" classname=\"breakout.{}\" time=\"{}\">\n      ",
         markup(&r.probe),
-        markup(&r.profile),
+        markup(&classname),
         secs(r.duration_ms)
     );
     let details = markup(&details(r));

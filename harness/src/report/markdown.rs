@@ -44,23 +44,163 @@ fn cell(result: &ProbeResult) -> String {
     format!("{} {text}", mark(shade))
 }
 
+/// Both halves per profile ("2 escaped / 39 blocked; 12 of 12 workloads work") and the
+/// workloads x profiles table, with the failing step of every broken workload.
+fn workloads_section(out: &mut String, report: &RunReport) {
+    let grid = crate::workloads::WorkloadGrid::of(report);
+    if grid.is_empty() {
+        return;
+    }
+    out.push_str("\n#### Both halves: what escapes and what still works\n\n");
+    for profile in &grid.profiles {
+        let _ = writeln!(
+            out,
+            "- **{}**: {}",
+            markdown_cell(profile),
+            markdown_cell(&crate::workloads::both_halves(report, profile))
+        );
+    }
+    out.push_str("\n| workload |");
+    for profile in &grid.profiles {
+        let _ = write!(out, " {} |", markdown_cell(profile));
+    }
+    out.push_str("\n|---|");
+    for _ in &grid.profiles {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for w in &grid.workloads {
+        let _ = write!(out, "| `{}` |", markdown_cell(w));
+        for profile in &grid.profiles {
+            match grid.cell(w, profile) {
+                Some(r) => {
+                    let mark = match r.verdict {
+                        breakout_attacks::workloads::WorkloadVerdict::Works => "✅",
+                        breakout_attacks::workloads::WorkloadVerdict::Broken => "❌",
+                        breakout_attacks::workloads::WorkloadVerdict::Skipped => "⏭️",
+                    };
+                    let _ = write!(
+                        out,
+                        " {mark} {} |",
+                        markdown_cell(&crate::workloads::cell_text(r))
+                    );
+                }
+                None => out.push_str(" – |"),
+            }
+        }
+        out.push('\n');
+    }
+}
+
 /// report.md for a run on its own.
 pub fn render(report: &RunReport) -> String {
     render_gated(report, None)
 }
 
+/// report.md of a comparison: where the configurations differ, then the run's report.
+pub fn render_compared(report: &RunReport) -> String {
+    let whole = render(report);
+    let title = "### breakout results\n\n";
+    let rest = whole.strip_prefix(title).unwrap_or(&whole);
+    let mut out = String::from(title);
+    let differing = super::matrix::disagreements(report);
+    match differing.first() {
+        None => out.push_str(
+            "#### Where they differ\n\nNowhere: every probe has the same verdict under each configuration.\n\n",
+        ),
+        Some(first) => {
+            let _ = writeln!(
+                out,
+                "#### Where they differ ({} probe(s))\n",
+                differing.len()
+            );
+            out.push_str("| probe |");
+            for (profile, _) in &first.cells {
+                let _ = write!(out, " {} |", markdown_cell(profile));
+            }
+            out.push_str("\n|---|");
+            for _ in &first.cells {
+                out.push_str("---|");
+            }
+            out.push('\n');
+            for d in &differing {
+                let _ = write!(out, "| `{}` |", markdown_cell(&d.probe));
+                for (_, text) in &d.cells {
+                    let _ = write!(out, " {} |", markdown_cell(text));
+                }
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// report.md; with `gate` (the gate's findings and the baseline's name) it leads with them.
 pub fn render_gated(report: &RunReport, gate: Option<(&GateReport, &str)>) -> String {
-    let matrix = Matrix::of(report);
     let mut out = String::from("### breakout results\n\n");
     match gate {
         Some((gate, baseline)) => gate_sections(&mut out, gate, baseline),
         None => findings_section(&mut out, report),
     }
+    if !report.multi_kernel() {
+        matrix_block(&mut out, report, "");
+        environment_block(&mut out, report, "");
+    } else {
+        differs_by_kernel(&mut out, report);
+        for kernel in report.kernel_releases() {
+            let part = report.on_kernel(&kernel);
+            let label = format!(" on kernel {kernel}");
+            matrix_block(&mut out, &part, &label);
+            environment_block(&mut out, &part, &label);
+        }
+    }
+    out
+}
 
+/// The cells whose verdict or layers differ by kernel, each kernel's cell side by side.
+fn differs_by_kernel(out: &mut String, report: &RunReport) {
+    let kernels = report.kernel_releases();
+    let differences = super::matrix::kernel_differences(report);
     let _ = writeln!(
         out,
-        "\n<details><summary>Matrix: {} probe(s) x {} configuration(s)</summary>\n",
+        "\n#### Differs by kernel ({} cell(s))\n",
+        differences.len()
+    );
+    if differences.is_empty() {
+        out.push_str("Every cell is the same on every kernel.\n");
+        return;
+    }
+    out.push_str("| probe | configuration |");
+    for k in &kernels {
+        let _ = write!(out, " {} |", markdown_cell(k));
+    }
+    out.push_str("\n|---|---|");
+    for _ in &kernels {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for d in &differences {
+        let _ = write!(
+            out,
+            "| `{}` | {} |",
+            markdown_cell(&d.probe),
+            markdown_cell(&d.profile)
+        );
+        for (_, cell) in &d.cells {
+            let _ = write!(out, " {} |", markdown_cell(cell));
+        }
+        out.push('\n');
+    }
+}
+
+/// The matrix of a run on one kernel, folded; `label` names the kernel in a run on several.
+fn matrix_block(out: &mut String, report: &RunReport, label: &str) {
+    let matrix = Matrix::of(report);
+    let _ = writeln!(
+        out,
+        "\n<details><summary>Matrix{label}: {} probe(s) x {} configuration(s)</summary>\n",
         matrix.probes.len(),
         matrix.profiles.len()
     );
@@ -127,10 +267,15 @@ capability that, kept, lets it through · seccomp(call): the syscall denied\n",
         );
     }
     out.push_str("\n</details>\n");
+    workloads_section(out, report);
+}
+
+/// The environment of a run on one kernel, folded.
+fn environment_block(out: &mut String, report: &RunReport, label: &str) {
     let env = &report.environment;
     let _ = write!(
         out,
-        "\n<details><summary>Environment: {}</summary>\n\n- LSMs: {}\n- sysctls: {}\n- CPU vulnerabilities: {}\n- breakout {} (results schema {}); time {} (boot {}, probe runs {}, ablation {})\n\n</details>\n",
+        "\n<details><summary>Environment{label}: {}</summary>\n\n- LSMs: {}\n- sysctls: {}\n- CPU vulnerabilities: {}\n- breakout {} (results schema {}); time {} (boot {}, probe runs {}, ablation {})\n\n</details>\n",
         markdown_cell(&environment::headline(env)),
         markdown_cell(&environment::lsms(env)),
         markdown_cell(&environment::sysctls(env)),
@@ -142,7 +287,6 @@ capability that, kept, lets it through · seccomp(call): the syscall denied\n",
         seconds(report.timings.probes_ms),
         seconds(report.timings.ablation_ms),
     );
-    out
 }
 
 /// The gate's verdict, its notes, the regressions, then what changed and what is new.
@@ -181,7 +325,8 @@ fn gate_sections(out: &mut String, gate: &GateReport, baseline: &str) {
     for n in &gate.new_results {
         let _ = writeln!(
             out,
-            "- new (not in the baseline): `{}` under {}: {}",
+            "- new (not in the baseline): {}`{}` under {}: {}",
+            markdown_cell(&crate::model::gate::kernel_prefix(&n.kernel)),
             markdown_cell(&n.probe),
             markdown_cell(&n.profile),
             markdown_cell(&n.cell)
@@ -211,7 +356,8 @@ fn findings_section(out: &mut String, report: &RunReport) {
         for r in escapes {
             let _ = writeln!(
                 out,
-                "- 🔴 `{}` under {}: {}",
+                "- 🔴 {}`{}` under {}: {}",
+                kernel_label(report, r),
                 markdown_cell(&r.probe),
                 markdown_cell(&r.profile),
                 markdown_cell(&r.reason)
@@ -227,13 +373,23 @@ fn findings_section(out: &mut String, report: &RunReport) {
         for r in controls {
             let _ = writeln!(
                 out,
-                "- `{}` under {}: {}: {}",
+                "- {}`{}` under {}: {}: {}",
+                kernel_label(report, r),
                 markdown_cell(&r.probe),
                 markdown_cell(&r.profile),
                 crate::model::verdict_name(r.verdict),
                 markdown_cell(&r.reason)
             );
         }
+    }
+}
+
+/// "[release] " before a result of a run on several kernels.
+fn kernel_label(report: &RunReport, r: &ProbeResult) -> String {
+    if report.multi_kernel() {
+        markdown_cell(&crate::model::gate::kernel_prefix(report.kernel_of(r)))
+    } else {
+        String::new()
     }
 }
 

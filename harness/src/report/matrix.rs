@@ -55,9 +55,20 @@ pub struct Disagreement {
     pub cells: Vec<(String, String)>,
 }
 
-/// The probes whose verdict is not the same under every configuration, in probe order.
+/// The probes whose verdict is not the same under every configuration, in probe order. The
+/// positive control breakout added on its own (no compared configuration was without layers)
+/// is left out: it differs from every block by design.
 pub fn disagreements(report: &RunReport) -> Vec<Disagreement> {
-    let matrix = Matrix::of(report);
+    let mut matrix = Matrix::of(report);
+    if report
+        .selection
+        .as_ref()
+        .is_some_and(|s| s.added_positive_control)
+    {
+        matrix
+            .profiles
+            .retain(|p| !crate::model::configuration_without_layers(report, p));
+    }
     matrix
         .probes
         .iter()
@@ -90,4 +101,54 @@ pub fn disagreements(report: &RunReport) -> Vec<Disagreement> {
 pub fn one_layer_from_escaping(r: &ProbeResult) -> bool {
     r.verdict == breakout_attacks::Verdict::Blocked
         && r.attribution.as_ref().is_some_and(|a| a.depth == 1)
+}
+
+/// One (probe, configuration) cell whose verdict or attribution is not the same on every kernel
+/// of a run on several kernels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelDifference {
+    pub probe: String,
+    pub profile: String,
+    /// (kernel release, cell text), in the run's kernel order; "not run" where the pair did
+    /// not run on that kernel.
+    pub cells: Vec<(String, String)>,
+    /// The verdicts differ (not only the layers credited).
+    pub verdict_differs: bool,
+}
+
+/// The cells that differ by kernel, in probe and column order (empty for a run on one kernel).
+pub fn kernel_differences(report: &RunReport) -> Vec<KernelDifference> {
+    let kernels = report.kernel_releases();
+    if kernels.len() < 2 {
+        return Vec::new();
+    }
+    let parts: Vec<RunReport> = kernels.iter().map(|k| report.on_kernel(k)).collect();
+    let matrices: Vec<Matrix> = parts.iter().map(Matrix::of).collect();
+    let whole = Matrix::of(report);
+    let mut out = Vec::new();
+    for probe in &whole.probes {
+        for profile in &whole.profiles {
+            let results: Vec<Option<&ProbeResult>> =
+                matrices.iter().map(|m| m.cell(probe, profile)).collect();
+            if results.iter().all(Option::is_none) {
+                continue;
+            }
+            let cells: Vec<(String, String)> = kernels
+                .iter()
+                .zip(&results)
+                .map(|(k, r)| (k.clone(), r.map_or("not run".to_string(), |r| cell_text(r))))
+                .collect();
+            if cells.windows(2).all(|w| w[0].1 == w[1].1) {
+                continue;
+            }
+            let verdicts: Vec<_> = results.iter().map(|r| r.map(|r| r.verdict)).collect();
+            out.push(KernelDifference {
+                probe: probe.to_string(),
+                profile: profile.to_string(),
+                cells,
+                verdict_differs: verdicts.windows(2).any(|w| w[0] != w[1]),
+            });
+        }
+    }
+    out
 }

@@ -50,6 +50,21 @@ pub fn render_gated(
     }
 }
 
+/// The report of a comparison (`breakout compare`): report.md and report.html lead with where
+/// the configurations differ; the other formats are those of a run.
+pub fn render_compared(report: &RunReport, format: Format) -> String {
+    match format {
+        Format::Markdown => markdown::render_compared(report),
+        Format::Html => html::render_compared(report),
+        other => render_alone(report, other),
+    }
+}
+
+/// [`write_all`] for a comparison ([`render_compared`]).
+pub fn write_all_compared(report: &RunReport, out_dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    write_files(out_dir, |format| render_compared(report, format))
+}
+
 fn render_alone(report: &RunReport, format: Format) -> String {
     match format {
         Format::Table => table::render(report, false),
@@ -96,6 +111,13 @@ pub fn write_all_gated(
     out_dir: &Path,
     gate: Option<(&GateReport, &str)>,
 ) -> Result<Vec<PathBuf>, ReportError> {
+    write_files(out_dir, |format| render_gated(report, format, gate))
+}
+
+fn write_files(
+    out_dir: &Path,
+    render: impl Fn(Format) -> String,
+) -> Result<Vec<PathBuf>, ReportError> {
     std::fs::create_dir_all(out_dir).map_err(|source| ReportError::CreateDir {
         path: out_dir.to_path_buf(),
         source,
@@ -103,11 +125,9 @@ pub fn write_all_gated(
     let mut written = Vec::new();
     for (format, name) in FILES {
         let path = out_dir.join(name);
-        std::fs::write(&path, render_gated(report, format, gate)).map_err(|source| {
-            ReportError::Write {
-                path: path.clone(),
-                source,
-            }
+        std::fs::write(&path, render(format)).map_err(|source| ReportError::Write {
+            path: path.clone(),
+            source,
         })?;
         written.push(path);
     }

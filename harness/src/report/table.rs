@@ -37,13 +37,109 @@ fn ansi(shade: Shade) -> &'static str {
 const RESET: &str = "\x1b[0m";
 
 pub fn render(report: &RunReport, colour: bool) -> String {
-    let matrix = Matrix::of(report);
     let mut out = String::new();
     let _ = writeln!(
         out,
         "breakout {} (results schema {})",
         report.breakout_version, report.schema_version
     );
+    if !report.multi_kernel() {
+        let (matrix, summary, width) = kernel_part(report, colour);
+        out.push_str(&matrix);
+        configurations(&mut out, report, width);
+        out.push_str(&summary);
+    } else {
+        // A kernel dimension: each kernel's environment, matrix and summary, then the cells
+        // that differ by kernel.
+        let mut width = 0;
+        for kernel in report.kernel_releases() {
+            let _ = writeln!(out, "\n=== kernel {kernel} ===");
+            let (matrix, summary, w) = kernel_part(&report.on_kernel(&kernel), colour);
+            out.push_str(&matrix);
+            out.push_str(&summary);
+            width = width.max(w);
+        }
+        configurations(&mut out, report, width);
+        out.push_str(&differs_by_kernel(report));
+    }
+    let t = &report.timings;
+    let _ = writeln!(
+        out,
+        "\ntime: {} total (boot {}, probe runs {}, ablation {}{})",
+        seconds(t.total_ms),
+        seconds(t.boot_ms),
+        seconds(t.probes_ms),
+        seconds(t.ablation_ms),
+        if t.workloads_ms > 0 {
+            format!(", workloads {}", seconds(t.workloads_ms))
+        } else {
+            String::new()
+        }
+    );
+    if let Some(l) = &t.launches {
+        let _ = writeln!(
+            out,
+            "launches: probe runs {}; ablation {}",
+            l.probes.summary(),
+            l.ablation.summary()
+        );
+    }
+    out.push_str(LEGEND);
+    out
+}
+
+/// "differs by kernel:" and one line per cell whose verdict or layers differ by kernel, with
+/// each kernel's cell; nothing for a run on one kernel.
+pub fn differs_by_kernel(report: &RunReport) -> String {
+    if !report.multi_kernel() {
+        return String::new();
+    }
+    let differences = super::matrix::kernel_differences(report);
+    let mut out = format!("\ndiffers by kernel ({} cell(s)):\n", differences.len());
+    if differences.is_empty() {
+        out.push_str("  none: every cell is the same on every kernel\n");
+    }
+    for d in &differences {
+        let cells: Vec<String> = d.cells.iter().map(|(k, c)| format!("{k}: {c}")).collect();
+        let _ = writeln!(
+            out,
+            "  {} under {}: {}",
+            d.probe,
+            d.profile,
+            cells.join("; ")
+        );
+    }
+    out
+}
+
+/// The configurations and their layers.
+fn configurations(out: &mut String, report: &RunReport, probe_width: usize) {
+    out.push_str("\nconfigurations:\n");
+    for info in &report.profiles {
+        let layers: Vec<&str> = info.layers.iter().map(|l| l.name()).collect();
+        let _ = writeln!(
+            out,
+            "  {:probe_width$}  {}{}: {}",
+            info.name,
+            info.runtime,
+            if info.inferred {
+                " (layers inferred from its flags; attribution from evidence)"
+            } else {
+                ""
+            },
+            if layers.is_empty() {
+                "no layers".to_string()
+            } else {
+                layers.join(", ")
+            }
+        );
+    }
+}
+
+/// The environment and matrix of a run on one kernel, its summary, and the probe column's width.
+fn kernel_part(report: &RunReport, colour: bool) -> (String, String, usize) {
+    let matrix = Matrix::of(report);
+    let mut out = String::new();
     out.push_str(&environment::text_block(&report.environment));
     out.push('\n');
 
@@ -100,51 +196,98 @@ pub fn render(report: &RunReport, colour: bool) -> String {
         out.push('\n');
     }
 
-    out.push_str("\nconfigurations:\n");
-    for info in &report.profiles {
-        let layers: Vec<&str> = info.layers.iter().map(|l| l.name()).collect();
-        let _ = writeln!(
-            out,
-            "  {:probe_width$}  {}{}: {}",
-            info.name,
-            info.runtime,
-            if info.inferred {
-                " (layers inferred from its flags; attribution from evidence)"
-            } else {
-                ""
-            },
-            if layers.is_empty() {
-                "no layers".to_string()
-            } else {
-                layers.join(", ")
+    let grid = crate::workloads::WorkloadGrid::of(report);
+    if !grid.is_empty() {
+        let name_width = grid
+            .workloads
+            .iter()
+            .map(|w| w.len())
+            .chain(std::iter::once("workload".len()))
+            .max()
+            .unwrap_or(8);
+        let widths: Vec<usize> = grid
+            .profiles
+            .iter()
+            .map(|profile| {
+                grid.workloads
+                    .iter()
+                    .map(|w| {
+                        grid.cell(w, profile)
+                            .map_or(1, |r| crate::workloads::cell_text(r).len())
+                    })
+                    .chain(std::iter::once(profile.len()))
+                    .max()
+                    .unwrap_or(1)
+            })
+            .collect();
+        out.push('\n');
+        let _ = write!(out, "{:name_width$}", "workload");
+        for (profile, width) in grid.profiles.iter().zip(&widths) {
+            let _ = write!(out, "  {profile:width$}");
+        }
+        trim_line_end(&mut out);
+        out.push('\n');
+        for w in &grid.workloads {
+            let _ = write!(out, "{w:name_width$}");
+            for (profile, width) in grid.profiles.iter().zip(&widths) {
+                out.push_str("  ");
+                let (text, broken) = match grid.cell(w, profile) {
+                    None => ("-".to_string(), false),
+                    Some(r) => (
+                        crate::workloads::cell_text(r),
+                        r.verdict == breakout_attacks::workloads::WorkloadVerdict::Broken,
+                    ),
+                };
+                let text = format!("{text:width$}");
+                if colour && broken {
+                    let _ = write!(out, "{}{text}{RESET}", ansi(Shade::Escaped));
+                } else {
+                    out.push_str(&text);
+                }
             }
-        );
+            trim_line_end(&mut out);
+            out.push('\n');
+        }
     }
 
-    out.push_str("\nsummary:\n");
+    // Profile names line up even when no probe ran (a workloads-only run).
+    let label_width = report
+        .profiles
+        .iter()
+        .map(|p| p.name.len())
+        .chain(std::iter::once(probe_width))
+        .max()
+        .unwrap_or(probe_width);
+    let mut summary = String::from("\nsummary:\n");
     for profile in &matrix.profiles {
         let tally = Tally::of(matrix.column(profile));
         let shallow = matrix
             .column(profile)
             .filter(|r| super::matrix::one_layer_from_escaping(r))
             .count();
-        let _ = writeln!(
-            out,
-            "  {profile:probe_width$}  {} escaped, {} blocked ({} one layer from escaping), {} inconclusive, {} skipped",
+        let _ = write!(
+            summary,
+            "  {profile:label_width$}  {} escaped, {} blocked ({} one layer from escaping), {} inconclusive, {} skipped",
             tally.escaped, tally.blocked, shallow, tally.inconclusive, tally.skipped
         );
+        match crate::workloads::summary(&report.workloads, profile) {
+            Some(w) => {
+                let _ = writeln!(summary, "; {w}");
+            }
+            None => summary.push('\n'),
+        }
     }
-    let t = &report.timings;
-    let _ = writeln!(
-        out,
-        "\ntime: {} total (boot {}, probe runs {}, ablation {})",
-        seconds(t.total_ms),
-        seconds(t.boot_ms),
-        seconds(t.probes_ms),
-        seconds(t.ablation_ms)
-    );
-    out.push_str(LEGEND);
-    out
+    // Profiles that ran workloads only.
+    for profile in grid
+        .profiles
+        .iter()
+        .filter(|p| !matrix.profiles.contains(p))
+    {
+        if let Some(w) = crate::workloads::summary(&report.workloads, profile) {
+            let _ = writeln!(summary, "  {profile:label_width$}  {w}");
+        }
+    }
+    (out, summary, label_width)
 }
 
 const LEGEND: &str =

@@ -9,7 +9,9 @@
 //!   fell (now one layer from an escape). Only when both sides were attributed: a `--no-ablation`
 //!   run against an ablated baseline is judged on verdicts only, and the gate says so;
 //! - a probe gone missing from the run although the run selected it;
-//! - a lost positive control: under a configuration with no layers the probe must escape.
+//! - a lost positive control: under a configuration with no layers the probe must escape;
+//! - a newly broken workload: it worked under the profile in the baseline and does not now (or
+//!   is missing although the run selected it). A workload that works now and did not is a change.
 //!
 //! Results new to the baseline are printed with their verdict; a new one that escapes under a
 //! configuration with layers, or a new positive control that did not escape, is a regression
@@ -187,8 +189,125 @@ pub fn compare(baseline: &RunReport, current: &RunReport) -> GateReport {
     compare_with(baseline, current, GateOptions::default())
 }
 
-/// Compare a run with the part of the baseline the run selected.
+/// The kernel line of a release: "6.1" of "6.1.0-57-cloud-amd64", "6.12" of
+/// "6.12.57+deb13-cloud-amd64". Releases of one line are compared (a Debian point update); of
+/// two lines, not.
+pub fn kernel_line(release: &str) -> &str {
+    let mut dots = 0;
+    for (i, c) in release.char_indices() {
+        if c == '.' {
+            dots += 1;
+            if dots == 2 {
+                return &release[..i];
+            }
+        } else if !c.is_ascii_digit() {
+            return &release[..i];
+        }
+    }
+    release
+}
+
+/// The baseline's kernel a run's kernel is compared with: the same release, else the only one
+/// of its line (a point update), else none. An unknown release (empty) goes with a baseline
+/// of one kernel.
+fn matching_kernel<'a>(run: &str, baseline: &'a [String]) -> Option<&'a String> {
+    if let Some(same) = baseline.iter().find(|b| *b == run) {
+        return Some(same);
+    }
+    if run.is_empty() || baseline.iter().any(|b| b.is_empty()) {
+        return (baseline.len() == 1).then(|| &baseline[0]);
+    }
+    let mut line = baseline
+        .iter()
+        .filter(|b| kernel_line(b) == kernel_line(run));
+    match (line.next(), line.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
+}
+
+/// Compare a run with the part of the baseline the run selected, kernel by kernel: results on
+/// a kernel are judged only against the baseline's results on the same kernel (or another
+/// release of its line, named in a note); a kernel the baseline does not hold is a failure
+/// that says so, never a comparison with another kernel's verdicts.
 pub fn compare_with(baseline: &RunReport, current: &RunReport, options: GateOptions) -> GateReport {
+    let run_kernels = current.kernel_releases();
+    let base_kernels = baseline.kernel_releases();
+    let several = run_kernels.len() > 1;
+    let mut total = GateReport {
+        layers_compared: true,
+        ..GateReport::default()
+    };
+    let mut used: Vec<&String> = Vec::new();
+    for kernel in &run_kernels {
+        let Some(base_kernel) = matching_kernel(kernel, &base_kernels) else {
+            total.regressions.push(Regression::KernelNotInBaseline {
+                run: kernel.clone(),
+                baseline: base_kernels.clone(),
+            });
+            continue;
+        };
+        used.push(base_kernel);
+        let part = compare_one(
+            &baseline.on_kernel(base_kernel),
+            &current.on_kernel(kernel),
+            options,
+        );
+        let label = |text: String| {
+            if several {
+                format!("[{kernel}] {text}")
+            } else {
+                text
+            }
+        };
+        total.layers_compared &= part.layers_compared;
+        total.compared += part.compared;
+        total.outside_selection += part.outside_selection;
+        for r in part.regressions {
+            total.regressions.push(if several {
+                Regression::OnKernel {
+                    kernel: kernel.clone(),
+                    regression: Box::new(r),
+                }
+            } else {
+                r
+            });
+        }
+        total.changes.extend(part.changes.into_iter().map(label));
+        for mut n in part.new_results {
+            if several {
+                n.kernel = kernel.clone();
+            }
+            total.new_results.push(n);
+        }
+        for note in part.notes.into_iter().map(label) {
+            if !total.notes.contains(&note) {
+                total.notes.push(note);
+            }
+        }
+    }
+    if run_kernels.is_empty() {
+        // No result at all: judge the empty run against the whole baseline (all missing).
+        return compare_one(baseline, current, options);
+    }
+    let unused: Vec<&String> = base_kernels.iter().filter(|k| !used.contains(k)).collect();
+    if !unused.is_empty() {
+        let count = baseline
+            .results
+            .iter()
+            .filter(|r| unused.contains(&&baseline.kernel_of(r).to_string()))
+            .count();
+        total.outside_selection += count;
+        total.notes.push(format!(
+            "the baseline's {count} result(s) on kernel {} not judged: the run did not use that kernel",
+            unused.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    total
+}
+
+/// Compare a run on one kernel with a baseline on one kernel.
+fn compare_one(baseline: &RunReport, current: &RunReport, options: GateOptions) -> GateReport {
     let key = |r: &ProbeResult| (r.profile.clone(), r.probe.clone());
     let now: BTreeMap<(String, String), &ProbeResult> =
         current.results.iter().map(|r| (key(r), r)).collect();
@@ -221,6 +340,7 @@ pub fn compare_with(baseline: &RunReport, current: &RunReport, options: GateOpti
         .filter(|r| !base.contains_key(&key(r)))
     {
         report.new_results.push(NewResult {
+            kernel: String::new(),
             profile: r.profile.clone(),
             probe: r.probe.clone(),
             verdict: r.verdict,
@@ -244,6 +364,7 @@ pub fn compare_with(baseline: &RunReport, current: &RunReport, options: GateOpti
         }
     }
 
+    compare_workloads(baseline, current, &mut report);
     report.notes = notes(&run_scope, &base_scope, &report);
     let (was, is) = (
         &baseline.environment.kernel_release,
@@ -262,6 +383,42 @@ pub fn compare_with(baseline: &RunReport, current: &RunReport, options: GateOpti
         }
     }
     report
+}
+
+/// The usability half: a workload that worked under a profile in the baseline must work in a run
+/// that selected it (workload and profile).
+fn compare_workloads(baseline: &RunReport, current: &RunReport, report: &mut GateReport) {
+    use breakout_attacks::workloads::WorkloadVerdict;
+    let Some(selection) = &current.selection else {
+        return;
+    };
+    for b in &baseline.workloads {
+        if !selection.workloads.contains(&b.workload) || !selection.profiles.contains(&b.profile) {
+            continue;
+        }
+        let now = current
+            .workloads
+            .iter()
+            .find(|r| r.workload == b.workload && r.profile == b.profile);
+        match (b.verdict, now) {
+            (WorkloadVerdict::Works, Some(n)) if n.verdict == WorkloadVerdict::Works => {}
+            (WorkloadVerdict::Works, now) => report.regressions.push(Regression::WorkloadBroken {
+                profile: b.profile.clone(),
+                workload: b.workload.clone(),
+                now: now.map(|n| n.verdict),
+                step: now.and_then(|n| n.step.clone()),
+                reason: now.map(|n| n.reason.clone()).unwrap_or_default(),
+            }),
+            (was, Some(n)) if n.verdict != was => report.changes.push(format!(
+                "workload {} under {}: {} -> {}",
+                b.workload,
+                b.profile,
+                was.as_str(),
+                n.verdict.as_str()
+            )),
+            _ => {}
+        }
+    }
 }
 
 /// The lines that say what the comparison rests on.
@@ -351,8 +508,11 @@ pub fn render(report: &GateReport, baseline: &Path) -> String {
     }
     for n in &report.new_results {
         out.push_str(&format!(
-            "  new (not in the baseline): {} under {}: {}\n",
-            n.probe, n.profile, n.cell
+            "  new (not in the baseline): {}{} under {}: {}\n",
+            crate::model::gate::kernel_prefix(&n.kernel),
+            n.probe,
+            n.profile,
+            n.cell
         ));
     }
     out
@@ -373,6 +533,7 @@ mod tests {
         sufficient: &[Layer],
     ) -> ProbeResult {
         ProbeResult {
+            kernel: String::new(),
             probe: probe.to_string(),
             profile: profile.to_string(),
             verdict,
@@ -391,6 +552,7 @@ mod tests {
 
     fn report(results: Vec<ProbeResult>) -> RunReport {
         RunReport {
+            kernels: Vec::new(),
             schema_version: SCHEMA_VERSION,
             breakout_version: "test".to_string(),
             environment: Environment::default(),
@@ -410,6 +572,7 @@ mod tests {
             ],
             selection: None,
             results,
+            workloads: Vec::new(),
             timings: Timings::default(),
         }
     }
@@ -423,13 +586,75 @@ mod tests {
     ) -> RunReport {
         let mut r = report(results);
         r.selection = Some(Selection {
+            kernels: Vec::new(),
+            shard: None,
             profiles: profiles.iter().map(|s| s.to_string()).collect(),
             probes: probes.iter().map(|s| s.to_string()).collect(),
             ablation,
             kernel: None,
             added_positive_control: false,
+            workloads: vec![],
         });
         r
+    }
+
+    fn workload(
+        id: &str,
+        profile: &str,
+        verdict: breakout_attacks::workloads::WorkloadVerdict,
+    ) -> crate::model::WorkloadResult {
+        crate::model::WorkloadResult {
+            workload: id.to_string(),
+            profile: profile.to_string(),
+            verdict,
+            reason: "test".to_string(),
+            step: (verdict == breakout_attacks::workloads::WorkloadVerdict::Broken)
+                .then(|| "socket: EPERM".to_string()),
+            stderr_tail: String::new(),
+            duration_ms: 1,
+            kernel: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_newly_broken_workload_is_a_regression_and_a_newly_working_one_a_change() {
+        use breakout_attacks::workloads::WorkloadVerdict::{Broken, Works};
+        let with = |python: _, git: _| {
+            let mut r = selected(vec![], &["none", "strict"], &[], true);
+            r.workloads = vec![
+                workload("python", "strict", python),
+                workload("git", "strict", git),
+            ];
+            if let Some(s) = r.selection.as_mut() {
+                s.workloads = vec!["python".into(), "git".into()];
+            }
+            r
+        };
+        let baseline = with(Works, Broken);
+        assert!(compare(&baseline, &baseline).passed());
+        let gate = compare(&baseline, &with(Broken, Works));
+        assert_eq!(gate.regressions.len(), 1, "{:?}", gate.regressions);
+        assert_eq!(gate.regressions[0].kind(), "workload-broken");
+        assert_eq!(
+            gate.regressions[0].to_string(),
+            "workload python under strict: broken at socket: EPERM (baseline: works): test"
+        );
+        assert_eq!(
+            gate.changes,
+            vec!["workload git under strict: broken -> works".to_string()]
+        );
+        // Gone from a run that selected it: a regression too.
+        let mut missing = with(Works, Broken);
+        missing.workloads.retain(|w| w.workload != "python");
+        let gate = compare(&baseline, &missing);
+        assert_eq!(gate.regressions.len(), 1);
+        assert!(gate.regressions[0]
+            .to_string()
+            .contains("missing from the run"));
+        // A run with --no-workloads selects none: nothing to judge.
+        let mut without = selected(vec![], &["none", "strict"], &[], true);
+        without.workloads.clear();
+        assert!(compare(&baseline, &without).passed());
     }
 
     use Layer::*;
@@ -651,6 +876,120 @@ mod tests {
             }
         )
         .passed());
+    }
+
+    /// A report on kernels: each (release, results) with the results' kernel set.
+    fn on_kernels(parts: Vec<(&str, Vec<ProbeResult>)>) -> RunReport {
+        let mut r = report(vec![]);
+        for (release, results) in parts {
+            let env = Environment {
+                kernel_release: release.to_string(),
+                ..Environment::default()
+            };
+            r.kernels.push(env);
+            r.results.extend(results.into_iter().map(|mut x| {
+                x.kernel = release.to_string();
+                x
+            }));
+        }
+        r.environment = r.kernels[0].clone();
+        if r.kernels.len() == 1 {
+            r.kernels.clear();
+        }
+        r
+    }
+
+    const K61: &str = "6.1.0-57-cloud-amd64";
+    const K612: &str = "6.12.57+deb13-cloud-amd64";
+
+    #[test]
+    fn kernel_lines_are_major_and_minor() {
+        assert_eq!(kernel_line(K61), "6.1");
+        assert_eq!(kernel_line(K612), "6.12");
+        assert_eq!(kernel_line("6.1.119"), "6.1");
+        assert_eq!(kernel_line(""), "");
+    }
+
+    #[test]
+    fn a_baseline_of_one_kernel_is_not_used_against_another_kernel_line() {
+        let base = on_kernels(vec![(K61, vec![result("strict", "tiocsti", Escaped, &[])])]);
+        let run = on_kernels(vec![(
+            K612,
+            vec![result("strict", "tiocsti", Blocked, &[Uid])],
+        )]);
+        let gate = compare(&base, &run);
+        assert_eq!(gate.compared, 0);
+        assert!(matches!(
+            &gate.regressions[..],
+            [Regression::KernelNotInBaseline { run, baseline }] if run == K612 && baseline == &[K61.to_string()]
+        ));
+        let text = render(&gate, Path::new("b.json"));
+        assert!(
+            text.contains("the baseline holds no results for this kernel") && text.contains(K61),
+            "{text}"
+        );
+        // A point release of the same line is compared, with its one line.
+        let point = on_kernels(vec![(
+            "6.1.0-58-cloud-amd64",
+            vec![result("strict", "tiocsti", Escaped, &[])],
+        )]);
+        let gate = compare(&base, &point);
+        assert!(gate.passed(), "{:?}", gate.regressions);
+        assert_eq!(gate.compared, 1);
+    }
+
+    #[test]
+    fn a_baseline_of_two_kernels_judges_each_kernel_against_its_own() {
+        // tiocsti under `uid` escapes on 6.1 and is blocked on 6.12: both are the baseline.
+        let both = || {
+            on_kernels(vec![
+                (K61, vec![result("strict", "tiocsti", Escaped, &[])]),
+                (K612, vec![result("strict", "tiocsti", Blocked, &[Uid])]),
+            ])
+        };
+        let gate = compare(&both(), &both());
+        assert!(gate.passed(), "{:?}", gate.regressions);
+        assert_eq!(gate.compared, 2);
+        // The 6.12 result escaping is a regression named with its kernel; 6.1's is not.
+        let mut worse = both();
+        worse.results[1].verdict = Escaped;
+        worse.results[1].attribution = None;
+        let gate = compare(&both(), &worse);
+        assert!(matches!(
+            &gate.regressions[..],
+            [Regression::OnKernel { kernel, regression }]
+                if kernel == K612 && matches!(**regression, Regression::NewEscape { .. })
+        ));
+        assert!(gate.regression_on(K612, "strict", "tiocsti").is_some());
+        assert!(gate.regression_on(K61, "strict", "tiocsti").is_none());
+        assert!(gate.regressions[0]
+            .to_string()
+            .starts_with(&format!("[{K612}] tiocsti under strict: ESCAPED")));
+        // A run on one of the baseline's kernels is judged against that kernel only.
+        let only_61 = on_kernels(vec![(K61, vec![result("strict", "tiocsti", Escaped, &[])])]);
+        let gate = compare(&both(), &only_61);
+        assert!(gate.passed(), "{:?}", gate.regressions);
+        assert_eq!((gate.compared, gate.outside_selection), (1, 1));
+        assert!(render(&gate, Path::new("b.json")).contains("the run did not use that kernel"));
+        // A run on two kernels against a baseline of one: the other kernel is not judged, and
+        // the gate fails saying so.
+        let gate = compare(&only_61, &both());
+        assert!(matches!(
+            &gate.regressions[..],
+            [Regression::KernelNotInBaseline { run, .. }] if run == K612
+        ));
+    }
+
+    #[test]
+    fn a_schema_2_baseline_loads_with_its_kernel_on_every_result() {
+        let mut run = report(vec![result("strict", "ptrace-outside", Blocked, &[PidNs])]);
+        run.environment.kernel_release = K61.to_string();
+        let mut v2 = serde_json::to_value(&run).unwrap();
+        v2["schema_version"] = 2.into();
+        v2["results"][0].as_object_mut().unwrap().remove("kernel");
+        let loaded = crate::model::upgrade(&v2.to_string()).unwrap();
+        assert_eq!(loaded.results[0].kernel, K61);
+        assert!(compare(&loaded, &on_kernels(vec![(K61, run.results.clone())])).passed());
     }
 
     #[test]

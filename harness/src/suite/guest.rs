@@ -12,7 +12,9 @@
 //!
 //! Refuses to run outside the VM (BREAKOUT_IN_VM=1): some probes are destructive by design.
 
-use crate::model::{Attribution, Evidence, GuestEvent, ProbeResult, TrialRecord};
+use crate::model::{
+    Attribution, Evidence, GuestEvent, LaunchMedians, LaunchTimings, ProbeResult, TrialRecord,
+};
 use crate::suite::attribution::{self, AblationInput, TrialOutcome, TrialRunner, Variant};
 use crate::suite::environment;
 use crate::suite::launcher;
@@ -141,6 +143,7 @@ fn orchestrate(
         timeout: Duration::from_millis(plan.options.probe_timeout_ms),
         launches: AtomicUsize::new(0),
         reused: AtomicUsize::new(0),
+        phases: Mutex::new(Vec::new()),
     };
     let workers = if plan.options.announce_trials {
         1
@@ -168,6 +171,12 @@ fn orchestrate(
         orchestrator.base_run(job, *probe)
     });
     let probes_ms = started.elapsed().as_millis() as u64;
+    let base_phases = std::mem::take(
+        &mut *orchestrator
+            .phases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()),
+    );
 
     // Results that need no ablation go out at once; the others after their ablation.
     let mut pending = Vec::new();
@@ -196,6 +205,33 @@ fn orchestrate(
         },
     );
     let ablation_ms = started.elapsed().as_millis() as u64;
+    let launch_timings = LaunchTimings {
+        probes: LaunchMedians::of(&base_phases),
+        ablation: LaunchMedians::of(
+            &orchestrator
+                .phases
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        ),
+    };
+
+    // The usability half: every workload under every configuration asked for.
+    let workload_timeout = Duration::from_millis(plan.options.workload_timeout_ms);
+    if !plan.workloads.is_empty() {
+        sink.emit(&GuestEvent::WorkloadsStarted {
+            total: plan.workloads.len(),
+        });
+    }
+    schedule(
+        &plan.workloads,
+        |j| crate::workloads::runs_alone(&j.workload),
+        workers,
+        |job| {
+            let result =
+                crate::suite::guest_workloads::run_job(&plan, job, adapters, workload_timeout);
+            sink.emit(&GuestEvent::Workload(result));
+        },
+    );
     let (launches, reused) = (
         orchestrator.launches.load(Ordering::Relaxed),
         orchestrator.reused.load(Ordering::Relaxed),
@@ -204,9 +240,15 @@ fn orchestrate(
         "breakout guest-exec: {} jobs, {launches} launches ({reused} answered from earlier launches); setup {setup_ms} ms, probe runs {probes_ms} ms, ablation {ablation_ms} ms",
         plan.jobs.len()
     );
+    eprintln!(
+        "breakout guest-exec: probe runs {}; ablation {}",
+        launch_timings.probes.summary(),
+        launch_timings.ablation.summary()
+    );
     sink.emit(&GuestEvent::Done {
         probes_ms,
         ablation_ms,
+        launches: Some(launch_timings),
     });
     Ok(())
 }
@@ -257,6 +299,8 @@ struct Orchestrator<'a> {
     /// Launches made, and launches answered from `memo`.
     launches: AtomicUsize,
     reused: AtomicUsize,
+    /// Where the time of each launch went, in the order they ended.
+    phases: Mutex<Vec<breakout_attacks::Phases>>,
 }
 
 /// What one launch runs under.
@@ -422,6 +466,12 @@ impl Orchestrator<'_> {
                 }
             },
         };
+        if let Some(phases) = run.phases {
+            self.phases
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(phases);
+        }
         let stderr_tail = tail_chars(&run.stderr_tail, STDERR_TAIL_STREAMED);
         TrialRecord {
             verdict: run.judgement.verdict,
@@ -511,6 +561,8 @@ impl Orchestrator<'_> {
             _ => attribution,
         };
         ProbeResult {
+            // The host fills the release in (it knows the guest's environment).
+            kernel: String::new(),
             probe: job.probe.clone(),
             profile: job.profile.clone(),
             verdict: record.verdict,

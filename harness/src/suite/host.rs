@@ -8,11 +8,11 @@
 //! already done given to it, so attribution goes on where it stopped.
 
 use crate::model::{
-    Environment, Evidence, GuestEvent, ProbeResult, ProfileInfo, RunReport, Selection, Timings,
-    TrialRecord, SCHEMA_VERSION,
+    Environment, Evidence, GuestEvent, LaunchTimings, ProbeResult, ProfileInfo, RunReport,
+    Selection, Timings, TrialRecord, WorkloadResult, SCHEMA_VERSION,
 };
 use crate::suite::plan::{
-    GuestOptions, GuestPlan, Job, KnownTrial, RunPlan, VmGroup, GUEST_PLAN_PATH,
+    GuestOptions, GuestPlan, Job, KnownTrial, RunPlan, VmGroup, WorkloadJob, GUEST_PLAN_PATH,
 };
 use breakout_attacks::Verdict;
 use breakout_vm::{Accel, GuestFile, Stream, VmConfig, VmSink};
@@ -35,6 +35,9 @@ pub enum RunError {
     CurrentExe(std::io::Error),
     #[error("cannot write the guest plan: {0}")]
     Plan(String),
+    /// A kernel that is unknown or cannot be fetched, found before any guest boots.
+    #[error("{0}")]
+    Kernel(String),
     #[error("the VM for {group} failed: {source}")]
     Vm {
         group: String,
@@ -99,9 +102,21 @@ pub struct VmArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: AccelArg,
     /// The kernel: debian-12 (the default, Linux 6.1), debian-13 (Linux 6.12), both Debian cloud
-    /// kernels fetched once into the cache, or the path of a bzImage.
-    #[arg(long, value_name = "PATH")]
-    pub kernel: Option<PathBuf>,
+    /// kernels fetched once into the cache, or the path of a bzImage. Repeat to run the plan on
+    /// each kernel (one guest per kernel; every report gets a kernel dimension).
+    #[arg(long = "kernel", value_name = "PATH")]
+    pub kernels: Vec<PathBuf>,
+    /// Split the plan over this many guests run at once (each with --cpus CPUs); the results
+    /// are merged, the verdicts the same.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub vms: u32,
+    /// CPUs of each guest (launches run at once in a guest: as many as it has CPUs).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub cpus: u32,
+    /// Run only part K of N of the plan (by probe; one part per CI job): `breakout merge` puts
+    /// the parts' results.json back together.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::suite::shard::Shard>,
     /// Guest memory in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub memory: u32,
@@ -127,7 +142,10 @@ impl Default for VmArgs {
     fn default() -> Self {
         VmArgs {
             accel: AccelArg::Auto,
-            kernel: None,
+            kernels: Vec::new(),
+            vms: 1,
+            cpus: 2,
+            shard: None,
             memory: 1024,
             probe_timeout: 20,
             vm_timeout: 1800,
@@ -152,8 +170,20 @@ impl Observer for Quiet {
     fn event(&mut self, _event: &GuestEvent) {}
 }
 
-/// Run the plan: one fresh VM per group.
+/// Run the plan on every kernel of `vm`, split over `vm.vms` guests, the part `vm.shard` of it
+/// (see [`crate::guests`]).
 pub fn execute(
+    plan: &RunPlan,
+    vm: &VmArgs,
+    binaries: &Binaries,
+    observer: &mut dyn Observer,
+) -> Result<RunReport, RunError> {
+    crate::suite::guests::execute(plan, vm, binaries, observer)
+}
+
+/// Run the plan on one kernel (the first of `vm.kernels`, or the default): one fresh VM per
+/// group, one after the other. Every result carries the guest's kernel release.
+pub fn execute_part(
     plan: &RunPlan,
     vm: &VmArgs,
     binaries: &Binaries,
@@ -161,6 +191,7 @@ pub fn execute(
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
     let mut results: BTreeMap<Job, ProbeResult> = BTreeMap::new();
+    let mut workloads: BTreeMap<WorkloadJob, WorkloadResult> = BTreeMap::new();
     let mut environment: Option<Environment> = None;
     let mut timings = Timings::default();
     for group in plan.vm_groups() {
@@ -174,11 +205,30 @@ pub fn execute(
                 r,
             );
         }
+        for w in outcome.workloads {
+            workloads.insert(
+                WorkloadJob {
+                    workload: w.workload.clone(),
+                    profile: w.profile.clone(),
+                },
+                w,
+            );
+        }
+        timings.workloads_ms += outcome.workloads_ms;
         if environment.is_none() {
             environment = outcome.environment;
         }
         timings.probes_ms += outcome.probes_ms;
         timings.ablation_ms += outcome.ablation_ms;
+        // Medians do not add up: the group with the most launches speaks for the run (today
+        // the one group; guests of their own for probes that end the guest run few).
+        let count = |l: &Option<LaunchTimings>| {
+            l.as_ref()
+                .map_or(0, |l| l.probes.launches + l.ablation.launches)
+        };
+        if count(&outcome.launches) > count(&timings.launches) {
+            timings.launches = outcome.launches;
+        }
     }
     // Host wall time: probe runs and ablation as the host saw the phases go by (the guest's clock
     // lags under TCG on a loaded host); boot is everything else (image, QEMU, kernel, init, the
@@ -186,20 +236,39 @@ pub fn execute(
     timings.total_ms = started.elapsed().as_millis() as u64;
     timings.boot_ms = timings
         .total_ms
-        .saturating_sub(timings.probes_ms + timings.ablation_ms);
-    let ordered = plan.jobs.iter().filter_map(|j| results.remove(j)).collect();
+        .saturating_sub(timings.probes_ms + timings.ablation_ms + timings.workloads_ms);
     let mut environment = environment.unwrap_or_default();
     if environment.kernel_release.is_empty() {
         environment.kernel_release = crate::model::release_of(&environment.kernel);
     }
+    let ordered = plan
+        .jobs
+        .iter()
+        .filter_map(|j| results.remove(j))
+        .map(|mut r| {
+            r.kernel = environment.kernel_release.clone();
+            r
+        })
+        .collect();
+    let workloads = plan
+        .workloads
+        .iter()
+        .filter_map(|j| workloads.remove(j))
+        .map(|mut w: WorkloadResult| {
+            w.kernel = environment.kernel_release.clone();
+            w
+        })
+        .collect();
     environment.external_probes = crate::suite::file_probes::external_ids(&plan.jobs);
     Ok(RunReport {
         schema_version: SCHEMA_VERSION,
         breakout_version: env!("CARGO_PKG_VERSION").to_string(),
         environment,
+        kernels: Vec::new(),
         profiles: plan.profiles(),
         selection: Some(selection(plan, vm)),
         results: ordered,
+        workloads,
         timings,
     })
 }
@@ -216,8 +285,23 @@ pub fn selection(plan: &RunPlan, vm: &VmArgs) -> Selection {
         profiles: plan.configurations.iter().map(|c| c.name.clone()).collect(),
         probes,
         ablation: !vm.no_ablation,
-        kernel: vm.kernel.as_ref().map(|k| k.display().to_string()),
+        kernel: vm.kernels.first().map(|k| k.display().to_string()),
         added_positive_control: plan.added_positive_control.is_some(),
+        kernels: if vm.kernels.len() > 1 {
+            vm.kernels.iter().map(|k| k.display().to_string()).collect()
+        } else {
+            Vec::new()
+        },
+        shard: vm.shard,
+        workloads: {
+            let mut ids: Vec<String> = Vec::new();
+            for job in &plan.workloads {
+                if !ids.contains(&job.workload) {
+                    ids.push(job.workload.clone());
+                }
+            }
+            ids
+        },
     }
 }
 
@@ -247,9 +331,12 @@ pub fn plan_like(baseline: &RunReport) -> Result<RunPlan, crate::suite::plan::Pl
 
 struct GroupOutcome {
     results: Vec<ProbeResult>,
+    workloads: Vec<WorkloadResult>,
+    workloads_ms: u64,
     environment: Option<Environment>,
     probes_ms: u64,
     ablation_ms: u64,
+    launches: Option<LaunchTimings>,
 }
 
 fn run_group(
@@ -260,12 +347,16 @@ fn run_group(
     observer: &mut dyn Observer,
 ) -> Result<GroupOutcome, RunError> {
     let mut remaining: Vec<Job> = group.jobs.clone();
+    let mut remaining_workloads: Vec<WorkloadJob> = group.workloads.clone();
     let mut known: Vec<KnownTrial> = Vec::new();
     let mut outcome = GroupOutcome {
         results: Vec::new(),
+        workloads: Vec::new(),
+        workloads_ms: 0,
         environment: None,
         probes_ms: 0,
         ablation_ms: 0,
+        launches: None,
     };
     let dir = tempfile::tempdir().map_err(|e| RunError::Plan(e.to_string()))?;
     let plan_path = dir.path().join("plan.json");
@@ -276,7 +367,11 @@ fn run_group(
                 restarts: attempt - 1,
             });
         }
-        let used: BTreeSet<&str> = remaining.iter().map(|j| j.profile.as_str()).collect();
+        let used: BTreeSet<&str> = remaining
+            .iter()
+            .map(|j| j.profile.as_str())
+            .chain(remaining_workloads.iter().map(|w| w.profile.as_str()))
+            .collect();
         let guest_plan = GuestPlan {
             configurations: plan
                 .configurations
@@ -288,10 +383,13 @@ fn run_group(
             options: GuestOptions {
                 probe_timeout_ms: vm.probe_timeout * 1000,
                 ablate: !vm.no_ablation,
-                workers: 2,
+                // As many launches at once as the guest has CPUs.
+                workers: vm.cpus.max(1) as usize,
                 announce_trials: group.ends_guest,
+                workload_timeout_ms: GuestOptions::default().workload_timeout_ms,
             },
             known_trials: known.clone(),
+            workloads: remaining_workloads.clone(),
         };
         guest_plan
             .write(&plan_path)
@@ -299,6 +397,10 @@ fn run_group(
         observer.booting(&group.label, attempt);
 
         let mut config = vm_config(vm, binaries, &plan_path);
+        if !guest_plan.workloads.is_empty() {
+            // The workloads' files come as a second image, only for a VM that runs them.
+            config.bundle = Some(crate::workloads::bundle_spec());
+        }
         if guest_plan.configurations.iter().any(|c| {
             matches!(
                 c.kind,
@@ -356,16 +458,26 @@ fn run_group(
             remaining.retain(|j| !(j.probe == r.probe && j.profile == r.profile));
         }
         outcome.results.extend(state.results.iter().cloned());
-        if let (Some(plan_at), Some(first), Some(done)) =
-            (state.plan_at, state.first_result_at, state.done_at)
-        {
-            outcome.probes_ms += (first - plan_at).as_millis() as u64;
-            outcome.ablation_ms += (done - first).as_millis() as u64;
+        for w in &state.workloads {
+            remaining_workloads.retain(|j| !(j.workload == w.workload && j.profile == w.profile));
         }
-        if state.done.is_some() {
-            if remaining.is_empty() {
-                return Ok(outcome);
+        outcome.workloads.extend(state.workloads.iter().cloned());
+        if let Some(launches) = &state.launches {
+            outcome.launches = Some(launches.clone());
+        }
+        if let (Some(plan_at), Some(done)) = (state.plan_at, state.done_at) {
+            let workloads_at = state.first_workload_at.unwrap_or(done);
+            if let Some(first) = state.first_result_at {
+                outcome.probes_ms += (first - plan_at).as_millis() as u64;
+                outcome.ablation_ms +=
+                    workloads_at.saturating_duration_since(first).as_millis() as u64;
             }
+            if state.first_workload_at.is_some() {
+                outcome.workloads_ms += (done - workloads_at).as_millis() as u64;
+            }
+        }
+        if state.done.is_some() && remaining.is_empty() && remaining_workloads.is_empty() {
+            return Ok(outcome);
         }
         known.extend(state.finished.iter().cloned());
 
@@ -413,6 +525,7 @@ fn run_group(
                     let result = ProbeResult {
                         probe: job.probe.clone(),
                         profile: job.profile.clone(),
+                        kernel: String::new(),
                         verdict: Verdict::Inconclusive,
                         reason: format!("the guest ended before this result: {why}"),
                         evidence: Evidence::default(),
@@ -421,6 +534,20 @@ fn run_group(
                     };
                     observer.event(&GuestEvent::Result(result.clone()));
                     outcome.results.push(result);
+                }
+                for job in remaining_workloads.drain(..) {
+                    let result = WorkloadResult {
+                        workload: job.workload,
+                        profile: job.profile,
+                        verdict: breakout_attacks::workloads::WorkloadVerdict::Skipped,
+                        reason: format!("the guest ended before this result: {why}"),
+                        step: None,
+                        stderr_tail: String::new(),
+                        duration_ms: 0,
+                        kernel: String::new(),
+                    };
+                    observer.event(&GuestEvent::Workload(result.clone()));
+                    outcome.workloads.push(result);
                 }
                 return Ok(outcome);
             }
@@ -431,14 +558,14 @@ fn run_group(
 
 fn vm_config(vm: &VmArgs, binaries: &Binaries, plan_path: &Path) -> VmConfig {
     VmConfig {
-        kernel: vm.kernel.clone(),
+        kernel: vm.kernels.first().cloned(),
         accel: match vm.accel {
             AccelArg::Auto => Accel::Auto,
             AccelArg::Kvm => Accel::Kvm,
             AccelArg::Tcg => Accel::Tcg,
         },
         memory_mib: vm.memory,
-        cpus: 2,
+        cpus: vm.cpus.max(1),
         timeout: Some(Duration::from_secs(vm.vm_timeout)),
         // A TCG boot takes seconds when the host is idle, far longer on a loaded CI machine.
         boot_timeout: Duration::from_secs(180),
@@ -473,7 +600,9 @@ struct GuestState {
     saw_plan: bool,
     environment: Option<Environment>,
     results: Vec<ProbeResult>,
+    workloads: Vec<WorkloadResult>,
     done: Option<(u64, u64)>,
+    launches: Option<LaunchTimings>,
     error: Option<String>,
     /// The announced launch that has not come back (key, description).
     in_flight: Option<(String, String)>,
@@ -484,6 +613,8 @@ struct GuestState {
     /// that need ablation come after it) and the end.
     plan_at: Option<Instant>,
     first_result_at: Option<Instant>,
+    /// When the workloads started (their phase event, else their first result).
+    first_workload_at: Option<Instant>,
     done_at: Option<Instant>,
 }
 
@@ -520,11 +651,22 @@ impl VmSink for Collector<'_> {
                 self.state.first_result_at.get_or_insert_with(Instant::now);
                 self.state.results.push(r.clone());
             }
+            GuestEvent::WorkloadsStarted { .. } => {
+                self.state.first_workload_at = Some(Instant::now());
+            }
+            GuestEvent::Workload(w) => {
+                self.state
+                    .first_workload_at
+                    .get_or_insert_with(Instant::now);
+                self.state.workloads.push(w.clone());
+            }
             GuestEvent::Done {
                 probes_ms,
                 ablation_ms,
+                launches,
             } => {
                 self.state.done = Some((*probes_ms, *ablation_ms));
+                self.state.launches = launches.clone();
                 self.state.done_at = Some(Instant::now());
             }
             GuestEvent::Error { message } => self.state.error = Some(message.clone()),

@@ -3,24 +3,11 @@
 //! helpers the orchestrator needs from the runtime's configuration: the limits probes judge
 //! against, ablation variants, the capabilities a profile drops, layer dependencies.
 
+use breakout_attacks::pipe::drain;
 use breakout_attacks::{LaunchRequest, Launched, Launcher, Layer, Limits};
 use breakout_runtime::config::SandboxConfig;
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
-
-/// The most of a payload's stdout or stderr a launch keeps; the rest is read and dropped so the
-/// payload never blocks on a full pipe.
-const OUTPUT_LIMIT: usize = 1 << 20;
-
-/// How long to wait for the payload's pipes to close once it is gone. Another process may still
-/// hold a write end: a descendant outside the sandbox's cgroup and pid namespace, or the
-/// supervisor of a launch started in parallel, forked while this launch's pipes were open. The
-/// reader is then abandoned and what it read so far is kept (the inside's report is complete
-/// once the payload has exited).
-const PIPE_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The environment every payload gets: nothing inherited from the orchestrator.
 const PAYLOAD_ENV: [(&str, &str); 2] = [("PATH", "/usr/bin:/bin"), ("LC_ALL", "C")];
@@ -66,8 +53,8 @@ impl Launcher for RuntimeLauncher {
         let mut sandbox =
             breakout_runtime::spawn(&self.config, payload).map_err(|e| format!("sandbox: {e}"))?;
         // The write ends went into the payload and were closed here by spawn (it took them).
-        let stdout = drain(stdout_read);
-        let stderr = drain(stderr_read);
+        let stdout = drain(Some(std::fs::File::from(stdout_read)));
+        let stderr = drain(Some(std::fs::File::from(stderr_read)));
         let (outcome, timed_out) = match sandbox.wait_timeout(request.timeout) {
             Ok(Some(outcome)) => (outcome, false),
             Ok(None) => {
@@ -84,8 +71,8 @@ impl Launcher for RuntimeLauncher {
         };
         Ok(Launched {
             outcome: Some(outcome),
-            stdout: stdout.collect(PIPE_DRAIN_TIMEOUT),
-            stderr: stderr.collect(PIPE_DRAIN_TIMEOUT),
+            stdout: stdout.collect(),
+            stderr: stderr.collect(),
             timed_out,
         })
     }
@@ -93,48 +80,6 @@ impl Launcher for RuntimeLauncher {
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), nix::Error> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-}
-
-/// A pipe read to its end on a thread of its own, keeping at most OUTPUT_LIMIT bytes.
-struct Drain {
-    kept: Arc<Mutex<Vec<u8>>>,
-    done: mpsc::Receiver<()>,
-}
-
-impl Drain {
-    /// Everything read once the pipe closed, or what was read by `timeout` if it did not.
-    fn collect(self, timeout: Duration) -> Vec<u8> {
-        let _ = self.done.recv_timeout(timeout);
-        let kept = self
-            .kept
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        kept.clone()
-    }
-}
-
-fn drain(fd: OwnedFd) -> Drain {
-    let (tx, done) = mpsc::channel();
-    let kept = Arc::new(Mutex::new(Vec::new()));
-    let shared = Arc::clone(&kept);
-    std::thread::spawn(move || {
-        let mut file = std::fs::File::from(fd);
-        let mut chunk = [0u8; 8192];
-        loop {
-            match file.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => {
-                    let mut kept = shared.lock().unwrap_or_else(|p| p.into_inner());
-                    let room = OUTPUT_LIMIT.saturating_sub(kept.len());
-                    kept.extend_from_slice(&chunk[..n.min(room)]);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            }
-        }
-        let _ = tx.send(());
-    });
-    Drain { kept, done }
 }
 
 /// The limits of a configuration, for resource probes to judge against.
@@ -215,31 +160,9 @@ pub fn prepare(mut config: SandboxConfig) -> Result<SandboxConfig, String> {
 #[cfg(test)]
 mod tests {
 
-    #[test]
-    fn a_pipe_held_open_elsewhere_keeps_what_was_read() {
-        use std::io::Write;
-        let (read, write) = pipe().unwrap();
-        let mut writer = std::fs::File::from(write);
-        writer.write_all(b"{\"probe\":\"x\"}\n").unwrap();
-        // `writer` stays open, as a straggler would hold it: no EOF comes.
-        let got = drain(read).collect(Duration::from_millis(300));
-        assert_eq!(got, b"{\"probe\":\"x\"}\n");
-        drop(writer);
-    }
-
-    #[test]
-    fn a_closed_pipe_gives_everything() {
-        use std::io::Write;
-        let (read, write) = pipe().unwrap();
-        let mut writer = std::fs::File::from(write);
-        writer.write_all(&[7u8; 20000]).unwrap();
-        drop(writer);
-        assert_eq!(drain(read).collect(Duration::from_secs(5)).len(), 20000);
-    }
-
     use super::*;
     use breakout_runtime::ExitKind;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     fn request(argv: &[&str], timeout: Duration) -> LaunchRequest {
         LaunchRequest {

@@ -42,6 +42,8 @@ pub enum PlanError {
     Spec(String),
     #[error("plan file {path}: {message}")]
     File { path: PathBuf, message: String },
+    #[error("unknown workload `{id}` (known workloads: {known})")]
+    UnknownWorkload { id: String, known: String },
 }
 
 fn hint(near: &[String], known: &[String]) -> String {
@@ -210,11 +212,45 @@ impl Job {
     }
 }
 
+/// One (workload, configuration) pair.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct WorkloadJob {
+    pub workload: String,
+    pub profile: String,
+}
+
+/// Check workload ids against the registry; every workload when `ids` is empty.
+pub fn workload_ids(ids: &[String]) -> Result<Vec<String>, PlanError> {
+    let known: Vec<String> = breakout_attacks::workloads::workloads()
+        .iter()
+        .map(|w| w.meta.id.to_string())
+        .collect();
+    if ids.is_empty() {
+        return Ok(known);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for id in ids {
+        if !known.contains(id) {
+            return Err(PlanError::UnknownWorkload {
+                id: id.clone(),
+                known: known.join(", "),
+            });
+        }
+        if !out.contains(id) {
+            out.push(id.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// What the user asked for, checked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunPlan {
     pub configurations: Vec<Configuration>,
     pub jobs: Vec<Job>,
+    /// Workloads under every configuration (the usability half of the run).
+    #[serde(default)]
+    pub workloads: Vec<WorkloadJob>,
     /// The name of the positive control added by [`RunPlan::add_positive_control`].
     #[serde(default)]
     pub added_positive_control: Option<String>,
@@ -286,6 +322,7 @@ impl RunPlan {
         Ok(RunPlan {
             configurations,
             jobs,
+            workloads: Vec::new(),
             added_positive_control: None,
         })
     }
@@ -319,6 +356,21 @@ impl RunPlan {
         RunPlan::new(configurations, probes)
     }
 
+    /// Runs the workloads `ids` (checked) under every configuration of the plan.
+    pub fn set_workloads(&mut self, ids: &[String]) -> Result<(), PlanError> {
+        let ids = workload_ids(ids)?;
+        self.workloads = ids
+            .iter()
+            .flat_map(|w| {
+                self.configurations.iter().map(move |c| WorkloadJob {
+                    workload: w.clone(),
+                    profile: c.name.clone(),
+                })
+            })
+            .collect();
+        Ok(())
+    }
+
     /// Whether a configuration of ours switches no layer on (a positive control).
     pub fn has_positive_control(&self) -> bool {
         self.configurations.iter().any(|c| {
@@ -348,6 +400,18 @@ impl RunPlan {
             probe,
             profile: name.clone(),
         }));
+        // Workloads need their positive control as much as probes do.
+        let mut workloads: Vec<String> = Vec::new();
+        for job in &self.workloads {
+            if !workloads.contains(&job.workload) {
+                workloads.push(job.workload.clone());
+            }
+        }
+        self.workloads
+            .extend(workloads.into_iter().map(|workload| WorkloadJob {
+                workload,
+                profile: name.clone(),
+            }));
         self.configurations.insert(0, control);
         self.added_positive_control = Some(name.clone());
         Ok(Some(name))
@@ -357,7 +421,12 @@ impl RunPlan {
     /// uses are dropped.
     pub fn retain(&mut self, keep: impl Fn(&Job) -> bool) {
         self.jobs.retain(|j| keep(j));
-        let used: BTreeSet<&str> = self.jobs.iter().map(|j| j.profile.as_str()).collect();
+        let used: BTreeSet<&str> = self
+            .jobs
+            .iter()
+            .map(|j| j.profile.as_str())
+            .chain(self.workloads.iter().map(|w| w.profile.as_str()))
+            .collect();
         self.configurations
             .retain(|c| used.contains(c.name.as_str()));
     }
@@ -386,15 +455,17 @@ impl RunPlan {
                     label: job.probe.clone(),
                     jobs: vec![job.clone()],
                     ends_guest: true,
+                    workloads: Vec::new(),
                 });
             }
         }
         let mut groups = Vec::new();
-        if !shared.is_empty() {
+        if !shared.is_empty() || !self.workloads.is_empty() {
             groups.push(VmGroup {
                 label: "main".to_string(),
                 jobs: shared,
                 ends_guest: false,
+                workloads: self.workloads.clone(),
             });
         }
         groups.extend(own);
@@ -409,6 +480,8 @@ pub struct VmGroup {
     pub jobs: Vec<Job>,
     /// The probes may take the guest down: one launch at a time, every launch announced.
     pub ends_guest: bool,
+    /// The workloads this VM runs (all in the main group): their files come as a second image.
+    pub workloads: Vec<WorkloadJob>,
 }
 
 /// How the guest runs its jobs.
@@ -422,6 +495,13 @@ pub struct GuestOptions {
     pub workers: usize,
     /// Announce every launch (TrialStarted/TrialFinished) and run one at a time.
     pub announce_trials: bool,
+    /// Kill a workload after this long (it is then broken, step "timeout").
+    #[serde(default = "default_workload_timeout_ms")]
+    pub workload_timeout_ms: u64,
+}
+
+fn default_workload_timeout_ms() -> u64 {
+    120_000
 }
 
 impl Default for GuestOptions {
@@ -431,6 +511,7 @@ impl Default for GuestOptions {
             ablate: true,
             workers: 2,
             announce_trials: false,
+            workload_timeout_ms: default_workload_timeout_ms(),
         }
     }
 }
@@ -450,6 +531,8 @@ pub struct GuestPlan {
     pub options: GuestOptions,
     #[serde(default)]
     pub known_trials: Vec<KnownTrial>,
+    #[serde(default)]
+    pub workloads: Vec<WorkloadJob>,
 }
 
 impl GuestPlan {
@@ -476,6 +559,21 @@ impl GuestPlan {
                 });
             }
             check_probe(&job.probe).map_err(|e| PlanError::File {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        }
+        for job in &plan.workloads {
+            if plan.configuration(&job.profile).is_none() {
+                return Err(PlanError::File {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "workload {} names no configuration of the plan ({})",
+                        job.workload, job.profile
+                    ),
+                });
+            }
+            workload_ids(std::slice::from_ref(&job.workload)).map_err(|e| PlanError::File {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
@@ -597,6 +695,37 @@ mod tests {
     }
 
     #[test]
+    fn workloads_run_under_every_configuration_and_the_positive_control_gets_them_too() {
+        let mut plan =
+            RunPlan::from_names(&["strict".to_string()], &["ptrace-outside".to_string()]).unwrap();
+        plan.set_workloads(&["python".to_string(), "git".to_string()])
+            .unwrap();
+        assert_eq!(plan.workloads.len(), 2);
+        plan.add_positive_control().unwrap();
+        let none: Vec<&str> = plan
+            .workloads
+            .iter()
+            .filter(|w| w.profile == "none")
+            .map(|w| w.workload.as_str())
+            .collect();
+        assert_eq!(none, ["python", "git"]);
+        let err = plan
+            .set_workloads(&["pyhton".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("unknown workload `pyhton` (known workloads: shell-pipeline, python"),
+            "{err}"
+        );
+        // Only workloads: one VM group still runs them.
+        plan.jobs.clear();
+        plan.set_workloads(&[]).unwrap();
+        let groups = plan.vm_groups();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].workloads.len(), 12 * plan.configurations.len());
+    }
+
+    #[test]
     fn guest_plan_round_trips_and_rejects_bad_files() {
         let plan =
             RunPlan::from_names(&["strict".to_string()], &["ptrace-outside".to_string()]).unwrap();
@@ -605,12 +734,17 @@ mod tests {
             jobs: plan.jobs.clone(),
             options: GuestOptions::default(),
             known_trials: vec![],
+            workloads: vec![WorkloadJob {
+                workload: "python".into(),
+                profile: "strict".into(),
+            }],
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.json");
         guest.write(&path).unwrap();
         let back = GuestPlan::load(&path).unwrap();
         assert_eq!(back.jobs, guest.jobs);
+        assert_eq!(back.workloads, guest.workloads);
 
         std::fs::write(&path, "{").unwrap();
         let err = GuestPlan::load(&path).unwrap_err().to_string();

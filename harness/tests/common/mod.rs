@@ -59,6 +59,7 @@ pub fn result(
     attribution: Option<Attribution>,
 ) -> ProbeResult {
     ProbeResult {
+        kernel: String::new(),
         probe: probe.to_string(),
         profile: profile.to_string(),
         verdict,
@@ -199,6 +200,7 @@ pub fn sample_report() -> RunReport {
         inferred,
     };
     RunReport {
+        kernels: Vec::new(),
         schema_version: SCHEMA_VERSION,
         breakout_version: "0.1.0".to_string(),
         environment: Environment {
@@ -254,6 +256,8 @@ pub fn sample_report() -> RunReport {
             profile("bwrap", "bwrap", &[Layer::UserNs, Layer::PidNs], true),
         ],
         selection: Some(Selection {
+            kernels: Vec::new(),
+            shard: None,
             profiles: ["none", "namespaces", "strict", "bwrap"]
                 .map(String::from)
                 .to_vec(),
@@ -263,13 +267,17 @@ pub fn sample_report() -> RunReport {
             ablation: true,
             kernel: None,
             added_positive_control: false,
+            workloads: Vec::new(),
         }),
         results,
+        workloads: Vec::new(),
         timings: Timings {
             boot_ms: 1700,
             probes_ms: 30_500,
             ablation_ms: 41_000,
+            workloads_ms: 0,
             total_ms: 74_000,
+            launches: None,
         },
     }
 }

@@ -25,3 +25,27 @@ pub(crate) fn steps(cfg: &SandboxConfig) -> Result<Vec<Step>, SeccompError> {
         Op::Seccomp(bpf),
     )])
 }
+
+/// Recording instead of a policy (`breakout learn`, seccomp/record.rs): the filter that hands
+/// every call to the runtime's recorder, at the place the policy's filter would be, so the calls
+/// of the rest of the setup are recorded as the runtime's own.
+pub(crate) fn record_steps() -> Vec<Step> {
+    let bpf = crate::seccomp::Bpf(std::sync::Arc::new(crate::seccomp::record::filter_program()));
+    vec![Step::new(
+        Some(Layer::Seccomp),
+        "seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, record every call)",
+        Op::SeccompRecord(bpf),
+    )]
+}
+
+/// The marker right before execve: what the recorder sees after it is the command's.
+pub(crate) fn marker_step() -> Step {
+    Step::new(
+        Some(Layer::Seccomp),
+        format!(
+            "syscall({:#x}) (marker: the command starts)",
+            crate::seccomp::record::MARKER_NR
+        ),
+        Op::RecordMarker,
+    )
+}

@@ -147,7 +147,7 @@ pub fn parse_record(rec: &str, pid: i32) -> Option<FilterKill> {
 
 /// The audit architecture (AUDIT_ARCH_*, the same values as libseccomp's tokens) and number
 /// as libseccomp names them.
-fn name_for(audit_arch: u32, nr: i64) -> (String, Option<String>) {
+pub(crate) fn name_for(audit_arch: u32, nr: i64) -> (String, Option<String>) {
     const X32_BIT: i64 = 0x4000_0000;
     let token = match audit_arch {
         0xc000_003e if nr & X32_BIT != 0 => Some("SCMP_ARCH_X32"),

