@@ -124,6 +124,7 @@ fn a_runtime_that_exits_before_the_probe_is_named_once() {
         Configuration::named(spec).unwrap(),
     ];
     let failed = |probe: &str| ProbeResult {
+        kernel: String::new(),
         probe: probe.to_string(),
         profile: spec.to_string(),
         verdict: Verdict::Inconclusive,

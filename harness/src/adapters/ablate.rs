@@ -12,10 +12,11 @@
 //! - seccomp: the syscalls on the probe's path that the config's filter denies.
 //!
 //! Items that cannot be taken out (options breakout does not know, what a runtime always does)
-//! stay in every run and are listed as not ablated. A runtime's own kernel (gVisor's Sentry) is
-//! such an item too, but one that may block on its own: when the run without every other
-//! candidate still blocks, the block is its, named as one item (`blocked: gVisor Sentry`), and no
-//! further run can tell what the other items add (each would keep the Sentry).
+//! stay in every run and are listed as not ablated. What a runtime always does and no option
+//! turns off (gVisor's Sentry, firejail's pid namespace, bwrap's no_new_privs) is such an item
+//! too, but one that may block on its own: when the run without every other candidate still
+//! blocks, the block is its, named as one item (`blocked: gVisor Sentry`), and no further run can
+//! tell what the other items add (each would keep it).
 
 use super::{ExternalSpec, Item};
 use crate::model::{AblationRun, Attribution, Evidence, ItemAttribution};
@@ -62,7 +63,10 @@ pub fn attribute(
         .filter(|l| candidate_layers.contains(l))
         .collect();
 
-    if let Some(kernel) = items.iter().find(|i| i.whole) {
+    if let Some(kernel) = items
+        .iter()
+        .find(|i| i.whole && i.layer.is_none_or(|l| candidate_layers.contains(&l)))
+    {
         // With only the runtime's own kernel left, does it still block? (No candidates: the
         // spec's own run was that run.)
         let kernel_blocks = cands.is_empty()

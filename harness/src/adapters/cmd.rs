@@ -302,7 +302,7 @@ pub fn items(argv: &[String]) -> Vec<Item> {
             push(Item::ablatable(default.name, default.layer));
         }
         for (name, layer, note) in syntax.implicit {
-            push(Item::kept(*name, Some(*layer), note));
+            push(Item::whole(*name, Some(*layer), note));
         }
     }
     items

@@ -62,9 +62,9 @@ pub struct Item {
     pub ablatable: bool,
     /// Why it is not ablated, when it is not.
     pub note: Option<&'static str>,
-    /// A sandbox of its own that is kept in every run and may block on its own (gVisor's
-    /// Sentry): when the run without every other candidate still blocks, the block is
-    /// credited to it ([`ablate::attribute`]).
+    /// What the runtime always does, kept in every run, which may block on its own (gVisor's
+    /// Sentry, firejail's pid namespace): when the run without every other candidate still
+    /// blocks, the block is credited to it ([`ablate::attribute`]).
     pub whole: bool,
 }
 
@@ -89,11 +89,13 @@ impl Item {
         }
     }
 
-    /// A sandbox kernel of the runtime's own: kept in every run, one item.
-    pub fn whole(name: impl Into<String>, note: &'static str) -> Item {
+    /// What the runtime always does and no option turns off (gVisor's Sentry, firejail's pid
+    /// namespace, bwrap's no_new_privs): kept in every run, credited when the run without every
+    /// other candidate still blocks. `layer` None: a candidate for every probe.
+    pub fn whole(name: impl Into<String>, layer: Option<Layer>, note: &'static str) -> Item {
         Item {
             whole: true,
-            ..Item::kept(name, None, note)
+            ..Item::kept(name, layer, note)
         }
     }
 }

@@ -178,7 +178,7 @@ pub fn items(config: &Value, runtime: &str) -> Vec<Item> {
         ..
     }) = registry::by_name(runtime).map(|r| &r.kind)
     {
-        items.push(Item::whole(*name, note));
+        items.push(Item::whole(*name, None, note));
     }
     items
 }

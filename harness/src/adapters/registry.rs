@@ -47,7 +47,8 @@ pub struct Runtime {
     pub helpers: &'static [&'static str],
     pub kind: Kind,
     /// Seconds a launch may take beyond the probe's timeout: the runtime's own start-up, which
-    /// under TCG is most of a launch for podman (about 16 s) and runsc (about 20 s).
+    /// under TCG is most of a launch for podman (about 16 s alone, over 50 s with another launch
+    /// beside it) and runsc (about 20 s).
     pub startup_s: u64,
     /// What the short name runs.
     pub default: fn() -> ExternalSpec,
@@ -228,7 +229,7 @@ out: a block that holds with every other candidate item out reads `blocked: gVis
             "/usr/share/containers",
         ],
         kind: Kind::Podman,
-        startup_s: 30,
+        startup_s: 60,
         default: || ExternalSpec::Podman { flags: Vec::new() },
         description: "podman run --rootfs with podman's defaults (seccomp profile, 11 \
 capabilities, masked paths, device cgroup, pid, ipc, uts and mount namespaces), the guest's \

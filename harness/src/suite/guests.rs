@@ -543,6 +543,7 @@ mod tests {
             profiles: plan.profiles(),
             selection: Some(crate::suite::host::selection(&plan, &VmArgs::default())),
             results,
+            workloads: Vec::new(),
             timings: Timings::default(),
         }
     }
