@@ -5,8 +5,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 use breakout_harness::cli::{
-    compare, exit_codes, explain, gate, guest_exec, lab, learn, list, merge, new_probe, run, sandbox,
-    vm_run,
+    compare, exit_codes, explain, gate, guest_exec, lab, learn, list, merge, new_probe, run,
+    sandbox, vm_run,
 };
 
 #[derive(Parser)]

@@ -135,7 +135,6 @@ fn a_runtime_that_exits_before_the_probe_is_named_once() {
         },
         attribution: None,
         duration_ms: 10,
-        kernel: String::new(),
     };
     let mut report: RunReport = common::sample_report();
     report.results = vec![failed("signal-outside"), failed("keyring")];
