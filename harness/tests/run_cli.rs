@@ -279,11 +279,25 @@ fn gate_on_runs_crafted_from_the_committed_baseline() {
         "{}.999-test",
         breakout_harness::suite::gate::kernel_line(&release)
     );
+    // A run on another kernel: the environment and every result and workload say so (results
+    // carry their kernel since schema 3).
+    let on_kernel = |run: &mut serde_json::Value, to: &str| {
+        run["environment"]["kernel"] = kernel.replace(&release, to).into();
+        if run["environment"].get("kernel_release").is_some() {
+            run["environment"]["kernel_release"] = to.into();
+        }
+        for list in ["results", "workloads"] {
+            if let Some(items) = run.get_mut(list).and_then(|v| v.as_array_mut()) {
+                for item in items {
+                    if item.get("kernel").is_some() {
+                        item["kernel"] = to.into();
+                    }
+                }
+            }
+        }
+    };
     let mut other_kernel = baseline.clone();
-    other_kernel["environment"]["kernel"] = kernel.replace(&release, &point).into();
-    if other_kernel["environment"].get("kernel_release").is_some() {
-        other_kernel["environment"]["kernel_release"] = point.clone().into();
-    }
+    on_kernel(&mut other_kernel, &point);
     let other_path = save("kernel.json", &other_kernel);
     let out = breakout(&["gate", "--baseline", path, &other_path]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -296,8 +310,7 @@ fn gate_on_runs_crafted_from_the_committed_baseline() {
     assert_eq!(out.status.code(), Some(1));
     // Another kernel line: the baseline says nothing about it; the gate fails and says so.
     let mut other_line = baseline.clone();
-    other_line["environment"]["kernel"] = kernel.replace(&release, "9.9.9-test").into();
-    other_line["environment"]["kernel_release"] = "9.9.9-test".into();
+    on_kernel(&mut other_line, "9.9.9-test");
     let line_path = save("line.json", &other_line);
     let out = breakout(&["gate", "--baseline", path, &line_path]);
     let stdout = String::from_utf8_lossy(&out.stdout);
