@@ -295,7 +295,7 @@ pub fn profile_info(name: &str) -> Option<ProfileInfo> {
 }
 
 /// Every runtime breakout knows, in the order `list profiles` shows them.
-pub fn all() -> &'static [Runtime] {
+pub fn all() -> &'static [&'static Runtime] {
     RUNTIMES
 }
 

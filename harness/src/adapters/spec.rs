@@ -75,21 +75,16 @@ pub fn parse(name: &str) -> Result<Option<ExternalSpec>, SpecError> {
 }
 
 fn oci(spec: &str, runtime: &str, path: &str) -> Result<ExternalSpec, SpecError> {
-    let is_oci = |r: &&registry::Runtime| matches!(r.kind, registry::Kind::Oci { .. });
-    if !registry::RUNTIMES
+    let known: Vec<&str> = registry::RUNTIMES
         .iter()
-        .filter(is_oci)
-        .any(|r| r.name == runtime)
-    {
+        .filter(|r| matches!(r.kind, registry::Kind::Oci { .. }))
+        .map(|r| r.name)
+        .collect();
+    if !known.contains(&runtime) {
         return Err(SpecError::UnknownOciRuntime {
             spec: spec.to_string(),
             runtime: runtime.to_string(),
-            known: registry::RUNTIMES
-                .iter()
-                .filter(is_oci)
-                .map(|r| r.name)
-                .collect::<Vec<_>>()
-                .join(", "),
+            known: known.join(", "),
         });
     }
     let path = PathBuf::from(path);
