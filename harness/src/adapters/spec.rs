@@ -342,8 +342,19 @@ mod tests {
             "{err}"
         );
         let err = parse("oci+docker:/x.json").unwrap_err().to_string();
+        // The registry's OCI runtimes, in its order, and not its wrappers or podman.
+        let oci: Vec<&str> = registry::RUNTIMES
+            .iter()
+            .filter(|r| matches!(r.kind, registry::Kind::Oci { .. }))
+            .map(|r| r.name)
+            .collect();
         assert!(
-            err.contains("`docker` is not an OCI runtime breakout knows (crun, runc, runsc)"),
+            err.contains(&format!(
+                "`docker` is not an OCI runtime breakout knows ({})",
+                oci.join(", ")
+            )) && err.contains("crun")
+                && !err.contains("bwrap")
+                && !err.contains("podman"),
             "{err}"
         );
         let err = parse("oci:/nonexistent/config.json")
