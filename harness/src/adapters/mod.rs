@@ -106,7 +106,7 @@ impl ExternalSpec {
         match self {
             ExternalSpec::Oci { runtime, .. } => by_name(runtime),
             ExternalSpec::Cmd { argv } => registry::for_binary(&argv[0]),
-            ExternalSpec::Podman { .. } => by_name("podman"),
+            ExternalSpec::Podman { .. } => registry::podman(),
         }
     }
 

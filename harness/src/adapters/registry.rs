@@ -97,6 +97,14 @@ pub fn by_name(name: &str) -> Option<&'static Runtime> {
     RUNTIMES.iter().copied().find(|r| r.name == name)
 }
 
+/// The runtime `podman:` specs run (the one driven as [`Kind::Podman`]).
+pub fn podman() -> Option<&'static Runtime> {
+    RUNTIMES
+        .iter()
+        .copied()
+        .find(|r| matches!(r.kind, Kind::Podman))
+}
+
 /// The runtime whose binary this is (by file name: `bwrap`, `/usr/bin/bwrap`).
 pub fn for_binary(program: &str) -> Option<&'static Runtime> {
     let base = Path::new(program).file_name()?.to_str()?;
