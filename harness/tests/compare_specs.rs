@@ -82,11 +82,28 @@ fn a_wrapper_that_is_not_installed_is_refused() {
     );
 }
 
+/// The registry's OCI runtimes, in its order.
+fn oci_runtimes() -> Vec<&'static str> {
+    breakout_harness::adapters::all()
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.kind,
+                breakout_harness::adapters::registry::Kind::Oci { .. }
+            )
+        })
+        .map(|r| r.name)
+        .collect()
+}
+
 #[test]
 fn unknown_names_and_runtimes_are_refused_with_the_list() {
     assert_refused(
         &["compare", "none", "dockr", "--probe", "signal-outside"],
-        "nor is it a runtime: bwrap, crun, runc, runsc, podman, firejail, unshare",
+        &format!(
+            "nor is it a runtime: {};",
+            breakout_harness::adapters::names().join(", ")
+        ),
     );
     assert_refused(
         &[
@@ -96,7 +113,10 @@ fn unknown_names_and_runtimes_are_refused_with_the_list() {
             "--probe",
             "signal-outside",
         ],
-        "`kata` is not an OCI runtime breakout knows (crun, runc, runsc)",
+        &format!(
+            "`kata` is not an OCI runtime breakout knows ({})",
+            oci_runtimes().join(", ")
+        ),
     );
     assert_refused(
         &[

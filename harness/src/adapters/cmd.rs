@@ -62,6 +62,10 @@ pub struct Syntax {
     /// option not in it, or one short of its arguments, is refused on the host, since the
     /// wrapper would exit before running the probe.
     pub complete: Option<&'static str>,
+    /// The options that drop and add back one capability (`--cap-drop`, `--cap-add`), when the
+    /// wrapper has them: its withheld capabilities are then named and can be given back one by
+    /// one ([`withheld_caps`], [`with_caps`]).
+    pub cap_options: Option<(&'static str, &'static str)>,
 }
 
 impl Syntax {
@@ -363,11 +367,15 @@ fn canonical_cap(name: &str) -> String {
     }
 }
 
-/// bwrap's `--cap-drop`: the capabilities it withholds (given back with `--cap-add`).
+/// The wrapper's options that drop and add a capability, from its syntax in the registry.
+fn cap_options(argv: &[String]) -> Option<(&'static str, &'static str)> {
+    registry::for_binary(&argv[0])?.syntax()?.cap_options
+}
+
+/// The capabilities the wrapper's drop option withholds (given back with its add option; bwrap's
+/// `--cap-drop` and `--cap-add`). None: the wrapper has no such options, or none is given.
 pub fn withheld_caps(argv: &[String]) -> Option<(String, Vec<String>)> {
-    if registry::for_binary(&argv[0]).map(|r| r.name) != Some("bwrap") {
-        return None;
-    }
+    let (drop_option, add_option) = cap_options(argv)?;
     let mut item = None;
     let mut dropped: BTreeSet<String> = BTreeSet::new();
     let mut added: BTreeSet<String> = BTreeSet::new();
@@ -377,7 +385,7 @@ pub fn withheld_caps(argv: &[String]) -> Option<(String, Vec<String>)> {
         } = part
         {
             match (words[0].as_str(), words.get(1)) {
-                ("--cap-drop", Some(cap)) => {
+                (word, Some(cap)) if word == drop_option => {
                     item.get_or_insert(name);
                     if cap.eq_ignore_ascii_case("ALL") {
                         dropped.extend(all_caps());
@@ -385,7 +393,7 @@ pub fn withheld_caps(argv: &[String]) -> Option<(String, Vec<String>)> {
                         dropped.insert(canonical_cap(cap));
                     }
                 }
-                ("--cap-add", Some(cap)) if !cap.eq_ignore_ascii_case("ALL") => {
+                (word, Some(cap)) if word == add_option && !cap.eq_ignore_ascii_case("ALL") => {
                     added.insert(canonical_cap(cap));
                 }
                 _ => {}
@@ -400,11 +408,15 @@ pub fn withheld_caps(argv: &[String]) -> Option<(String, Vec<String>)> {
     item.map(|i| (i, withheld))
 }
 
-/// The command line keeping these capabilities too (bwrap's `--cap-add`).
+/// The command line keeping these capabilities too (the wrapper's add option: bwrap's
+/// `--cap-add`).
 pub fn with_caps(argv: &[String], extra: &[String]) -> Vec<String> {
+    let Some((_, add)) = cap_options(argv) else {
+        return argv.to_vec();
+    };
     let mut out = vec![argv[0].clone()];
     for cap in extra {
-        out.push("--cap-add".to_string());
+        out.push(add.to_string());
         out.push(cap.clone());
     }
     out.extend(argv[1..].iter().cloned());

@@ -106,7 +106,7 @@ impl ExternalSpec {
         match self {
             ExternalSpec::Oci { runtime, .. } => by_name(runtime),
             ExternalSpec::Cmd { argv } => registry::for_binary(&argv[0]),
-            ExternalSpec::Podman { .. } => by_name("podman"),
+            ExternalSpec::Podman { .. } => registry::podman(),
         }
     }
 
@@ -295,7 +295,7 @@ pub fn profile_info(name: &str) -> Option<ProfileInfo> {
 }
 
 /// Every runtime breakout knows, in the order `list profiles` shows them.
-pub fn all() -> &'static [Runtime] {
+pub fn all() -> &'static [&'static Runtime] {
     RUNTIMES
 }
 

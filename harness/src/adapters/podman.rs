@@ -242,8 +242,8 @@ impl Launcher for PodmanLauncher {
             cgroup.payload_path_for_oci().as_deref(),
             &request.argv,
         );
-        let timeout = registry::by_name("podman")
-            .map_or(request.timeout, |rt| rt.launch_timeout(request.timeout));
+        let timeout =
+            registry::podman().map_or(request.timeout, |rt| rt.launch_timeout(request.timeout));
         launch::run(&argv, request, timeout, &cgroup).map_err(|e| e.to_string())
     }
 }

@@ -75,21 +75,16 @@ pub fn parse(name: &str) -> Result<Option<ExternalSpec>, SpecError> {
 }
 
 fn oci(spec: &str, runtime: &str, path: &str) -> Result<ExternalSpec, SpecError> {
-    let is_oci = |r: &&registry::Runtime| matches!(r.kind, registry::Kind::Oci { .. });
-    if !registry::RUNTIMES
+    let known: Vec<&str> = registry::RUNTIMES
         .iter()
-        .filter(is_oci)
-        .any(|r| r.name == runtime)
-    {
+        .filter(|r| matches!(r.kind, registry::Kind::Oci { .. }))
+        .map(|r| r.name)
+        .collect();
+    if !known.contains(&runtime) {
         return Err(SpecError::UnknownOciRuntime {
             spec: spec.to_string(),
             runtime: runtime.to_string(),
-            known: registry::RUNTIMES
-                .iter()
-                .filter(is_oci)
-                .map(|r| r.name)
-                .collect::<Vec<_>>()
-                .join(", "),
+            known: known.join(", "),
         });
     }
     let path = PathBuf::from(path);
@@ -347,8 +342,19 @@ mod tests {
             "{err}"
         );
         let err = parse("oci+docker:/x.json").unwrap_err().to_string();
+        // The registry's OCI runtimes, in its order, and not its wrappers or podman.
+        let oci: Vec<&str> = registry::RUNTIMES
+            .iter()
+            .filter(|r| matches!(r.kind, registry::Kind::Oci { .. }))
+            .map(|r| r.name)
+            .collect();
         assert!(
-            err.contains("`docker` is not an OCI runtime breakout knows (crun, runc, runsc)"),
+            err.contains(&format!(
+                "`docker` is not an OCI runtime breakout knows ({})",
+                oci.join(", ")
+            )) && err.contains("crun")
+                && !err.contains("bwrap")
+                && !err.contains("podman"),
             "{err}"
         );
         let err = parse("oci:/nonexistent/config.json")

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 pub struct CompareArgs {
     /// Configurations: built-in profiles (`breakout list profiles`), TOML profile files,
-    /// external runtimes by short name (bwrap, crun, runc, runsc, podman, firejail, unshare), or
+    /// external runtimes by short name (bwrap, crun, ...; `breakout list profiles` lists them), or
     /// your own: oci:PATH (config.json under crun), oci+runc:PATH, oci+runsc:PATH,
     /// cmd:'WRAPPER ARGS', podman:'FLAGS'.
     #[arg(value_name = "CONFIGURATION", num_args = 2.., required = true)]
