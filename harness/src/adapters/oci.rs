@@ -389,14 +389,19 @@ pub(super) fn bundle_dir(id: &str) -> Result<PathBuf, String> {
     PARENT
         .get_or_init(|| {
             let dir = Path::new(BUNDLES);
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
             if !is_mount_point(dir)? {
                 mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND, None::<&str>)
                     .map_err(|e| format!("bind-mounting {} onto itself: {e}", dir.display()))?;
             }
-            mount(None::<&str>, dir, None::<&str>, MsFlags::MS_UNBINDABLE, None::<&str>)
-                .map_err(|e| format!("making {} unbindable: {e}", dir.display()))
+            mount(
+                None::<&str>,
+                dir,
+                None::<&str>,
+                MsFlags::MS_UNBINDABLE,
+                None::<&str>,
+            )
+            .map_err(|e| format!("making {} unbindable: {e}", dir.display()))
         })
         .clone()?;
     Ok(Path::new(BUNDLES).join(id))
@@ -555,11 +560,7 @@ impl Launcher for OciLauncher {
             cgroup.payload_path_for_oci().as_deref(),
         );
         let writable = self.config.pointer("/root/readonly") != Some(&Value::Bool(true));
-        let bundle = Bundle::create(
-            bundle_dir(&id)?,
-            root_kind(&self.config),
-            writable,
-        )?;
+        let bundle = Bundle::create(bundle_dir(&id)?, root_kind(&self.config), writable)?;
         let text = serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?;
         launch::write_file(&bundle.dir.join("config.json"), &text).map_err(|e| e.to_string())?;
         let state = PathBuf::from("/run/breakout-oci").join(name);
