@@ -16,7 +16,7 @@ use breakout_harness::cli::{
     about = "Escape-attempt suite and test harness for Linux sandboxes"
 )]
 enum Cli {
-    /// Run the suite in a fresh VM: every probe under every profile, attributed by ablation.
+    /// Run the suite in a fresh VM: every probe and workload under every profile, attributed by ablation.
     #[command(after_help = exit_codes::help(exit_codes::RUN))]
     Run(run::RunArgs),
     /// Compare results with a baseline; exit 1 when anything got worse.
@@ -25,13 +25,13 @@ enum Cli {
     /// The orchestrator inside the VM (started by `breakout run`).
     #[command(hide = true)]
     GuestExec(guest_exec::GuestArgs),
-    /// Configurations side by side: profiles, or external runtimes (bwrap, crun, unshare).
+    /// Configurations side by side: profiles, or your own runtime configurations (oci:, cmd:, podman:, crun, runsc, ...).
     #[command(after_help = exit_codes::help(exit_codes::COMPARE))]
     Compare(compare::CompareArgs),
     /// What a probe does and which layers stop it, or what a layer does and which probes it stops.
     #[command(after_help = exit_codes::help(exit_codes::EXPLAIN))]
     Explain(explain::ExplainArgs),
-    /// The probes, layers or profiles (and external runtimes) breakout knows.
+    /// The probes, workloads, layers or profiles (and external runtimes) breakout knows.
     #[command(after_help = exit_codes::help(exit_codes::LIST))]
     List(list::ListArgs),
     /// Run one command in a disposable VM (also a cargo runner); exit with its status.

@@ -24,7 +24,7 @@ const PASSED_ENV: &[&str] = &[
 #[command(
     after_help = "Exit status: the command's own (128+N for signal N), or on a VM \
 failure: 240 QEMU missing, 241 kernel, 242 guest image, 243 boot timeout, 244 command \
-timeout, 245 kernel panic, 246 guest out of memory, 247 QEMU crash, 248 guest init failed, \
+timeout, 245 kernel panic, 246 guest out of memory, 247 QEMU crash, 248 guest init failed or result frames lost, \
 249 invalid configuration, 250 host I/O error."
 )]
 pub struct VmRunArgs {
