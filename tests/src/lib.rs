@@ -162,3 +162,35 @@ mod tests {
         );
     }
 }
+
+/// A check of one run's report: `Err` says what it saw instead.
+pub type ReportCheck = fn(&breakout_harness::model::RunReport) -> Result<(), String>;
+
+/// Named checks that share one run: `run` is called once, and only when a selected check needs
+/// it (never when listing); each check becomes a trial of its own. Exits with libtest's status.
+pub fn checks_on_one_run(
+    checks: Vec<(&'static str, ReportCheck)>,
+    run: impl FnOnce() -> Result<breakout_harness::model::RunReport, String>,
+) -> ! {
+    let args = Arguments::from_args();
+    let any = checks.iter().any(|(n, _)| selected(&args, n));
+    let report = std::sync::Arc::new(if any && !listing_only(&args) {
+        run()
+    } else {
+        Err("not run".to_string())
+    });
+    let trials = checks
+        .into_iter()
+        .map(|(name, check)| {
+            let report = std::sync::Arc::clone(&report);
+            libtest_mimic::Trial::test(name, move || {
+                let report = report
+                    .as_ref()
+                    .as_ref()
+                    .map_err(|e| libtest_mimic::Failed::from(format!("the run failed: {e}")))?;
+                check(report).map_err(libtest_mimic::Failed::from)
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit()
+}

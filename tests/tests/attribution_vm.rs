@@ -23,9 +23,7 @@ use breakout_harness::suite::gate;
 use breakout_harness::suite::host::{self, Quiet};
 use breakout_harness::suite::plan::{Configuration, ConfigurationKind, RunPlan};
 use breakout_runtime::config::SandboxConfig;
-use breakout_tests::{binaries, listing_only, selected, vm_args};
-use libtest_mimic::{Arguments, Failed, Trial};
-use std::sync::Arc;
+use breakout_tests::{binaries, checks_on_one_run, vm_args, ReportCheck};
 
 const PTRACE: &str = "ptrace-outside";
 const SIGNAL: &str = "signal-same-uid";
@@ -33,11 +31,8 @@ const SIGNAL_ROOT: &str = "signal-outside";
 const WITHOUT_PID_NS: &str = "strict-without-pid-ns";
 const FDS: &str = "fd-exhaustion";
 
-type Check = fn(&RunReport) -> Result<(), String>;
-
 fn main() {
-    let args = Arguments::from_args();
-    let checks: Vec<(&str, Check)> = vec![
+    let checks: Vec<(&str, ReportCheck)> = vec![
         (
             "ptrace_outside_under_strict_without_pid_ns_is_still_blocked",
             still_blocked_without_pid_ns,
@@ -67,26 +62,7 @@ fn main() {
             gate_fails_on_baseline_claiming_more,
         ),
     ];
-    let any = checks.iter().any(|(n, _)| selected(&args, n));
-    let run: Arc<Result<RunReport, String>> = Arc::new(if any && !listing_only(&args) {
-        run_plan()
-    } else {
-        Err("not run".to_string())
-    });
-    let trials = checks
-        .into_iter()
-        .map(|(name, check)| {
-            let run = Arc::clone(&run);
-            Trial::test(name, move || {
-                let report = run
-                    .as_ref()
-                    .as_ref()
-                    .map_err(|e| Failed::from(format!("the run failed: {e}")))?;
-                check(report).map_err(Failed::from)
-            })
-        })
-        .collect();
-    libtest_mimic::run(&args, trials).exit();
+    checks_on_one_run(checks, run_plan)
 }
 
 fn run_plan() -> Result<RunReport, String> {

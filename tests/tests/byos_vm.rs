@@ -14,41 +14,17 @@ use breakout_attacks::Verdict;
 use breakout_harness::model::{ProbeResult, RunReport};
 use breakout_harness::suite::host::{self, Quiet};
 use breakout_harness::suite::plan::{Configuration, RunPlan};
-use breakout_tests::{binaries, listing_only, selected, vm_args};
-use libtest_mimic::{Arguments, Failed, Trial};
-use std::sync::Arc;
+use breakout_tests::{binaries, checks_on_one_run, vm_args, ReportCheck};
 
 const BLOCK_DEVICE: &str = "block-device";
 const PODMAN: &str = "podman";
 
-type Check = fn(&RunReport) -> Result<(), String>;
-
 fn main() {
-    let args = Arguments::from_args();
-    let checks: Vec<(&str, Check)> = vec![(
+    let checks: Vec<(&str, ReportCheck)> = vec![(
         "podman_defaults_block_a_block_device_by_the_device_cgroup",
         podman_device_cgroup,
     )];
-    let any = checks.iter().any(|(n, _)| selected(&args, n));
-    let run: Arc<Result<RunReport, String>> = Arc::new(if any && !listing_only(&args) {
-        run_plan()
-    } else {
-        Err("not run".to_string())
-    });
-    let trials = checks
-        .into_iter()
-        .map(|(name, check)| {
-            let run = Arc::clone(&run);
-            Trial::test(name, move || {
-                let report = run
-                    .as_ref()
-                    .as_ref()
-                    .map_err(|e| Failed::from(format!("the run failed: {e}")))?;
-                check(report).map_err(Failed::from)
-            })
-        })
-        .collect();
-    libtest_mimic::run(&args, trials).exit();
+    checks_on_one_run(checks, run_plan)
 }
 
 fn run_plan() -> Result<RunReport, String> {
