@@ -174,11 +174,7 @@ pub fn checks_on_one_run(
 ) -> ! {
     let args = Arguments::from_args();
     let any = checks.iter().any(|(n, _)| selected(&args, n));
-    let report = std::sync::Arc::new(if any && !listing_only(&args) {
-        run()
-    } else {
-        Err("not run".to_string())
-    });
+    let report = shared_run(&args, any, run);
     let trials = checks
         .into_iter()
         .map(|(name, check)| {
@@ -193,4 +189,34 @@ pub fn checks_on_one_run(
         })
         .collect();
     libtest_mimic::run(&args, trials).exit()
+}
+
+/// The one run a test binary's trials share: `run` is called only when `needed` (some selected
+/// trial uses it) and the arguments do not only list the trials.
+pub fn shared_run(
+    args: &Arguments,
+    needed: bool,
+    run: impl FnOnce() -> Result<breakout_harness::model::RunReport, String>,
+) -> std::sync::Arc<Result<breakout_harness::model::RunReport, String>> {
+    std::sync::Arc::new(if needed && !listing_only(args) {
+        run()
+    } else {
+        Err("not run".to_string())
+    })
+}
+
+/// `plan` in a fresh VM with the environment's VM settings, without ablation.
+pub fn run_without_ablation(
+    plan: &breakout_harness::suite::plan::RunPlan,
+) -> Result<breakout_harness::model::RunReport, String> {
+    let mut vm = vm_args()?;
+    vm.no_ablation = true;
+    let binaries = binaries().map_err(|e| e.to_string())?;
+    breakout_harness::suite::host::execute(
+        plan,
+        &vm,
+        &binaries,
+        &mut breakout_harness::suite::host::Quiet,
+    )
+    .map_err(|e| e.to_string())
 }

@@ -2,11 +2,9 @@
 //! escapes `none` (the positive control) and is blocked under `strict`. One VM boots for all.
 
 use breakout_attacks::Verdict;
-use breakout_harness::model::RunReport;
 use breakout_harness::suite::file_probes::FileProbeArgs;
-use breakout_harness::suite::host::{self, Quiet};
 use breakout_harness::suite::plan::RunPlan;
-use breakout_tests::{binaries, listing_only, selected, vm_args};
+use breakout_tests::{run_without_ablation, selected, shared_run};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::Path;
 use std::sync::Arc;
@@ -39,19 +37,11 @@ fn main() {
         .filter(|(id, profile, _)| selected(&args, &format!("{id}::{profile}")))
         .map(|(id, _, _)| id.clone())
         .collect();
-    let run: Arc<Result<RunReport, String>> =
-        Arc::new(if !wanted.is_empty() && !listing_only(&args) {
-            (|| {
-                let plan = RunPlan::from_names(&["none".into(), "strict".into()], &wanted)
-                    .map_err(|e| e.to_string())?;
-                let mut vm = vm_args()?;
-                vm.no_ablation = true;
-                let binaries = binaries().map_err(|e| e.to_string())?;
-                host::execute(&plan, &vm, &binaries, &mut Quiet).map_err(|e| e.to_string())
-            })()
-        } else {
-            Err("not run".to_string())
-        });
+    let run = shared_run(&args, !wanted.is_empty(), || {
+        let plan = RunPlan::from_names(&["none".into(), "strict".into()], &wanted)
+            .map_err(|e| e.to_string())?;
+        run_without_ablation(&plan)
+    });
     let trials = names
         .into_iter()
         .map(|(id, profile, want)| {

@@ -16,11 +16,10 @@
 
 use breakout_attacks::{Layer, Verdict};
 use breakout_harness::model::RunReport;
-use breakout_harness::suite::host::{self, Quiet};
 use breakout_harness::suite::plan::{Configuration, ConfigurationKind, RunPlan};
 use breakout_runtime::config::SandboxConfig;
 use breakout_runtime::requires;
-use breakout_tests::{binaries, coverage_probe, listing_only, selected, vm_args};
+use breakout_tests::{coverage_probe, listing_only, run_without_ablation, selected};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -139,10 +138,7 @@ fn run_plan(args: &Arguments) -> Result<RunReport, String> {
     let probes: BTreeSet<String> = chosen.iter().map(|c| c.1.to_string()).collect();
     let plan = RunPlan::new(configurations, &probes.into_iter().collect::<Vec<_>>())
         .map_err(|e| e.to_string())?;
-    let mut vm = vm_args()?;
-    vm.no_ablation = true;
-    let binaries = binaries().map_err(|e| e.to_string())?;
-    host::execute(&plan, &vm, &binaries, &mut Quiet).map_err(|e| e.to_string())
+    run_without_ablation(&plan)
 }
 
 fn verdict(report: &RunReport, probe: &str, layers: &BTreeSet<Layer>) -> Result<Verdict, String> {

@@ -5,10 +5,8 @@
 //! programs). One trial per (workload, profile).
 
 use breakout_attacks::workloads::WorkloadVerdict;
-use breakout_harness::model::RunReport;
-use breakout_harness::suite::host::{self, Quiet};
 use breakout_harness::suite::plan::RunPlan;
-use breakout_tests::{binaries, listing_only, selected, vm_args};
+use breakout_tests::{run_without_ablation, selected, shared_run};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::sync::Arc;
 
@@ -34,21 +32,13 @@ fn main() {
             wanted.push(id.clone());
         }
     }
-    let run: Arc<Result<RunReport, String>> =
-        Arc::new(if !wanted.is_empty() && !listing_only(&args) {
-            (|| {
-                let profiles: Vec<String> = PROFILES.iter().map(|(p, _)| p.to_string()).collect();
-                let mut plan = RunPlan::from_names(&profiles, &[]).map_err(|e| e.to_string())?;
-                plan.jobs.clear();
-                plan.set_workloads(&wanted).map_err(|e| e.to_string())?;
-                let mut vm = vm_args()?;
-                vm.no_ablation = true;
-                let binaries = binaries().map_err(|e| e.to_string())?;
-                host::execute(&plan, &vm, &binaries, &mut Quiet).map_err(|e| e.to_string())
-            })()
-        } else {
-            Err("not run".to_string())
-        });
+    let run = shared_run(&args, !wanted.is_empty(), || {
+        let profiles: Vec<String> = PROFILES.iter().map(|(p, _)| p.to_string()).collect();
+        let mut plan = RunPlan::from_names(&profiles, &[]).map_err(|e| e.to_string())?;
+        plan.jobs.clear();
+        plan.set_workloads(&wanted).map_err(|e| e.to_string())?;
+        run_without_ablation(&plan)
+    });
     let trials = names
         .into_iter()
         .map(|(id, profile, want)| {
