@@ -5,6 +5,38 @@
 use crate::model::WorkloadResult;
 use breakout_attacks::workloads::{self, WorkloadVerdict};
 
+/// The workload flags `run` and `compare` share.
+#[derive(clap::Args, Debug, Default)]
+pub struct WorkloadArgs {
+    /// A workload to run; repeat (`breakout list workloads`). Default: every workload when no
+    /// probe is named, none when probes are.
+    #[arg(long = "workload", value_name = "ID")]
+    pub workloads: Vec<String>,
+    /// Run no workload (the VM then boots without their image).
+    #[arg(long, conflicts_with = "workloads")]
+    pub no_workloads: bool,
+}
+
+impl WorkloadArgs {
+    /// Put the chosen workloads into `plan`: workloads named and no probe to run: no probe runs;
+    /// probes named (`named_probes`, the --probe flags) and no workload: no workload runs;
+    /// neither: every workload. `probes` is what runs of the probes (file probes included).
+    pub fn apply(
+        &self,
+        plan: &mut crate::suite::plan::RunPlan,
+        named_probes: &[String],
+        probes: &[String],
+    ) -> Result<(), crate::suite::plan::PlanError> {
+        if probes.is_empty() && !self.workloads.is_empty() {
+            plan.jobs.clear();
+        }
+        if !self.no_workloads && (!self.workloads.is_empty() || named_probes.is_empty()) {
+            plan.set_workloads(&self.workloads)?;
+        }
+        Ok(())
+    }
+}
+
 /// What the VM's second image holds for the workloads.
 pub fn bundle_spec() -> breakout_vm::bundle::BundleSpec {
     let b = &workloads::bundle::PACKAGES;

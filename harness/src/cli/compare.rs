@@ -27,18 +27,14 @@ pub struct CompareArgs {
     /// A probe to run; repeat. Default: every probe, unless only workloads are named.
     #[arg(long = "probe", value_name = "ID")]
     pub probes: Vec<String>,
-    /// A workload to run; repeat. Default: every workload when no probe is named.
-    #[arg(long = "workload", value_name = "ID")]
-    pub workloads: Vec<String>,
-    /// Run no workload.
-    #[arg(long, conflicts_with = "workloads")]
-    pub no_workloads: bool,
     /// What to print on stdout at the end.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Also write results.json, report.html, junit.xml and report.md into DIR.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub workloads: crate::workloads::WorkloadArgs,
     #[command(flatten)]
     pub file_probes: crate::suite::file_probes::FileProbeArgs,
     #[command(flatten)]
@@ -195,14 +191,9 @@ pub fn run(args: CompareArgs) -> u8 {
             return 2;
         }
     };
-    if probes.is_empty() && !args.workloads.is_empty() {
-        plan.jobs.clear();
-    }
-    if !args.no_workloads && (!args.workloads.is_empty() || args.probes.is_empty()) {
-        if let Err(e) = plan.set_workloads(&args.workloads) {
-            eprintln!("breakout compare: {e}");
-            return 2;
-        }
+    if let Err(e) = args.workloads.apply(&mut plan, &args.probes, &probes) {
+        eprintln!("breakout compare: {e}");
+        return 2;
     }
     // As for `run`: without a configuration that switches nothing on, a broken probe would
     // read as a block under every configuration compared.

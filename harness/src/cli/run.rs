@@ -21,13 +21,6 @@ pub struct RunArgs {
     /// workloads are named.
     #[arg(long = "probe", value_name = "ID")]
     pub probes: Vec<String>,
-    /// A workload to run; repeat (`breakout list workloads`). Default: every workload when no
-    /// probe is named, none when probes are.
-    #[arg(long = "workload", value_name = "ID")]
-    pub workloads: Vec<String>,
-    /// Run no workload (the VM then boots without their image).
-    #[arg(long, conflicts_with = "workloads")]
-    pub no_workloads: bool,
     /// What to print on stdout at the end.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -44,6 +37,8 @@ pub struct RunArgs {
     /// one line names both).
     #[arg(long)]
     pub strict_kernel: bool,
+    #[command(flatten)]
+    pub workloads: crate::workloads::WorkloadArgs,
     #[command(flatten)]
     pub file_probes: crate::suite::file_probes::FileProbeArgs,
     #[command(flatten)]
@@ -66,17 +61,9 @@ pub fn run(args: RunArgs) -> u8 {
             return 2;
         }
     };
-    // Workloads only: no probe runs. Probes only: no workload runs.
-    if probes.is_empty() && !args.workloads.is_empty() {
-        plan.jobs.clear();
-    }
-    let with_workloads =
-        !args.no_workloads && (!args.workloads.is_empty() || args.probes.is_empty());
-    if with_workloads {
-        if let Err(e) = plan.set_workloads(&args.workloads) {
-            eprintln!("breakout run: {e}");
-            return 2;
-        }
+    if let Err(e) = args.workloads.apply(&mut plan, &args.probes, &probes) {
+        eprintln!("breakout run: {e}");
+        return 2;
     }
     match plan.add_positive_control() {
         Ok(Some(name)) => eprintln!(
