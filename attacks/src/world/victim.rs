@@ -142,20 +142,18 @@ impl Victim {
         !self.wait_dead(Duration::ZERO)
     }
 
-    /// True when a SIGKILL is pending for the victim (sent but not yet acted on, as on a slow
-    /// guest), from the SigPnd/ShdPnd masks of `/proc/<pid>/status`.
-    pub fn kill_pending(&self) -> bool {
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.pid())) else {
-            return false;
-        };
-        let sigkill_bit = 1u64 << (libc::SIGKILL - 1);
-        status.lines().any(|line| {
-            let mask = line
-                .strip_prefix("SigPnd:")
-                .or_else(|| line.strip_prefix("ShdPnd:"));
-            mask.and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
-                .is_some_and(|m| m & sigkill_bit != 0)
-        })
+    /// Whether a SIGKILL is pending for the victim (sent, not yet acted on, as on a slow guest),
+    /// from the SigPnd/ShdPnd masks of `/proc/<pid>/status`; `None` when the status cannot be
+    /// read or parsed, which tells nothing either way.
+    ///
+    /// A SIGKILL sent with kill(2) stays visible here from the moment kill() returns until the
+    /// victim is dead: the sender queues it on the shared pending set and, in the same locked
+    /// section, marks the group exiting and queues it on every thread (complete_signal); the
+    /// victim takes it off only its own thread's set (get_signal), and the shared set is flushed
+    /// when the victim is reaped (__exit_signal), which the outside does only on Drop.
+    pub fn kill_pending(&self) -> Option<bool> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        sigkill_in_masks(&status)
     }
 
     /// Waits up to `timeout` for the victim to die; true when it did.
@@ -179,6 +177,20 @@ impl Drop for Victim {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether SIGKILL is in the SigPnd or ShdPnd mask of a `/proc/<pid>/status` text; `None` when
+/// either mask is missing or unreadable.
+fn sigkill_in_masks(status: &str) -> Option<bool> {
+    let sigkill_bit = 1u64 << (libc::SIGKILL - 1);
+    let mask = |key: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+    };
+    let (thread, shared) = (mask("SigPnd:")?, mask("ShdPnd:")?);
+    Some((thread | shared) & sigkill_bit != 0)
 }
 
 fn parse_ready(line: &str) -> Option<(u64, usize)> {
@@ -286,5 +298,21 @@ mod tests {
         assert_eq!(parse_ready("ready 0x55d0 32\n"), Some((0x55d0, 32)));
         assert_eq!(parse_ready("hello"), None);
         assert_eq!(parse_ready("ready zz 1"), None);
+    }
+
+    #[test]
+    fn sigkill_is_read_from_either_pending_mask() {
+        let status = |thread: &str, shared: &str| {
+            format!("Name:\tx\nSigPnd:\t{thread}\nShdPnd:\t{shared}\nSigBlk:\t0000000000000000\n")
+        };
+        let none = "0000000000000000";
+        let kill = "0000000000000100";
+        assert_eq!(sigkill_in_masks(&status(none, none)), Some(false));
+        assert_eq!(sigkill_in_masks(&status(kill, none)), Some(true));
+        assert_eq!(sigkill_in_masks(&status(none, kill)), Some(true));
+        // SIGTERM (bit 15) is not SIGKILL.
+        assert_eq!(sigkill_in_masks(&status(none, "0000000000004000")), Some(false));
+        assert_eq!(sigkill_in_masks("Name:\tx\nSigPnd:\t0\n"), None);
+        assert_eq!(sigkill_in_masks(&status("zz", none)), None);
     }
 }

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 pub struct SignalOutside;
 
-/// How long the outside gives a delivered SIGKILL to take effect before judging.
+/// How long the outside waits for a death it cannot rule out from the kernel's pending sets:
+/// the payload may still have been running when the launch ended (it timed out), or the victim's
+/// status could not be read.
 const DEATH_GRACE: Duration = Duration::from_millis(500);
 
 /// How long the outside waits when it sees a SIGKILL pending for the victim.
@@ -75,10 +77,27 @@ pub(super) fn judge_kill(arrangement: Arrangement, run: &RunObservation, probe: 
     };
     let victim = &state.victim;
     let what = format!("{} victim pid {}", victim.kind().name(), victim.pid());
-    // On a loaded guest a delivered SIGKILL may take a moment to act: when one is pending, wait
-    // longer, but only the pidfd's word counts.
-    let dead = victim.wait_dead(DEATH_GRACE)
-        || (victim.kill_pending() && victim.wait_dead(PENDING_KILL_GRACE));
+    let dead = victim.wait_dead(Duration::ZERO) || {
+        // kill(2) is synchronous: once it has returned, a SIGKILL it delivered is pending on the
+        // victim until the victim is dead (see `Victim::kill_pending`). A launch that ended in
+        // time ended with the payload, so its kill() has returned or never ran, and a victim
+        // alive with no SIGKILL pending was not killed: no grace period can change that.
+        // Without that fact (a timed-out payload, an unreadable status), wait as before.
+        let pending = if run.timed_out {
+            None
+        } else {
+            victim.kill_pending()
+        };
+        match pending {
+            Some(true) => victim.wait_dead(PENDING_KILL_GRACE),
+            Some(false) => false,
+            None => {
+                victim.wait_dead(DEATH_GRACE)
+                    || (victim.kill_pending() == Some(true)
+                        && victim.wait_dead(PENDING_KILL_GRACE))
+            }
+        }
+    };
     if dead {
         Judgement::escaped(format!("{what} died (pidfd readable)"))
     } else {
