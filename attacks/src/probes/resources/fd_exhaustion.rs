@@ -8,9 +8,11 @@ use crate::{
     ProbeMeta, RunObservation,
 };
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use nix::sys::signal::{kill, pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct FdExhaustion;
 
@@ -19,7 +21,25 @@ pub struct FdExhaustion;
 pub const CEILING_WITHOUT_LIMIT: u64 = 4096;
 
 const OVERSHOOT: u64 = 256;
+
+/// How long the inside holds its descriptors when it cannot tell the outside it is holding them
+/// (the signal mask or the name cannot be set): the sampler's interval many times over.
 const HOLD_MS: u64 = 500;
+
+/// The longest the inside, once it has told the outside it holds its descriptors, waits for the
+/// outside to count them. The outside answers after its next sample, so this bound is reached
+/// only when the outside never saw the process (it ran outside the sampled cgroup), or a loaded
+/// guest starves the sampler for this long.
+const COUNTED_WAIT_MS: u64 = 5000;
+
+/// The name (comm) the payload takes once it holds every descriptor it will get and waits for
+/// [`COUNTED_SIGNAL`]: the outside counts a process of that name, then sends the signal. Set
+/// only after the duplication loop, so a count under this name is the payload's peak.
+const HOLDING_COMM: &std::ffi::CStr = c"bo-fds-holding";
+
+/// What the outside sends once it has counted a holding payload (blocked inside, so it only ends
+/// the wait, never the process).
+const COUNTED_SIGNAL: Signal = Signal::SIGUSR1;
 /// Descriptors a process has that the payload did not open (stdio, a runtime's leftovers).
 const SLACK: u64 = 8;
 
@@ -68,21 +88,97 @@ fn pids_in(tree: &Path, out: &mut Vec<String>) {
 struct FdPeak {
     peak: u64,
     samples: u64,
+    /// Counts taken of a payload that said it was holding (and then told to go on).
+    counted_holding: u64,
 }
 
-/// Samples the descriptor counts of the processes in a cgroup tree until finished.
+/// True when `/proc/<pid>/comm` says the payload holds its descriptors and waits to be counted.
+fn is_holding(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.as_bytes().strip_suffix(b"\n") == Some(HOLDING_COMM.to_bytes()))
+}
+
+/// Samples the descriptor counts of the processes in a cgroup tree until finished. A process
+/// that says it is holding ([`HOLDING_COMM`]) is counted and then sent [`COUNTED_SIGNAL`], so
+/// the payload holds exactly as long as the outside needs to see its peak.
 fn sample_fds(tree: PathBuf) -> Watcher<FdPeak> {
     Watcher::start(Duration::from_millis(20), FdPeak::default(), move |seen| {
         let mut pids = Vec::new();
         pids_in(&tree, &mut pids);
         for pid in pids {
+            // The name first: read as holding, the count that follows is the held peak.
+            let holding = is_holding(&pid);
             if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
                 seen.peak = seen.peak.max(dir.count() as u64);
+                if holding {
+                    if let Ok(pid) = pid.parse::<i32>() {
+                        // The pid comes from the cgroup the outside made for this attempt and
+                        // the process has the payload's name; a signal lost to an exit in
+                        // between ends nothing but the payload's wait.
+                        if kill(Pid::from_raw(pid), COUNTED_SIGNAL).is_ok() {
+                            seen.counted_holding += 1;
+                        }
+                    }
+                }
             }
         }
         seen.samples += 1;
         Look::Again
     })
+}
+
+/// The inside's hold: tell the outside the descriptors are all open, and wait until it has
+/// counted them (or [`COUNTED_WAIT_MS`]). Where the signal mask or the name cannot be set (a
+/// filter refusing rt_sigprocmask or prctl), holds `hold_ms` instead, as before this handshake.
+fn hold_until_counted(hold_ms: u64, counted_wait_ms: u64) {
+    let fixed_hold = || std::thread::sleep(Duration::from_millis(hold_ms));
+    let mut set = SigSet::empty();
+    set.add(COUNTED_SIGNAL);
+    // Blocked, the signal stays pending for sigtimedwait instead of ending the process.
+    if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).is_err() {
+        return fixed_hold();
+    }
+    // A signal left pending from before would end the wait before the count.
+    while wait_for(&set, Duration::ZERO) == Waited::Signal {}
+    if nix::sys::prctl::set_name(HOLDING_COMM).is_err() {
+        return fixed_hold();
+    }
+    let deadline = Instant::now() + Duration::from_millis(counted_wait_ms);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match wait_for(&set, left) {
+            Waited::Signal | Waited::TimedOut => return,
+            Waited::Interrupted => continue,
+            Waited::Refused => return fixed_hold(),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Waited {
+    Signal,
+    TimedOut,
+    Interrupted,
+    Refused,
+}
+
+/// sigtimedwait(2) for a blocked set.
+fn wait_for(set: &SigSet, timeout: Duration) -> Waited {
+    let ts = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        // Below 10^9, so it fits.
+        tv_nsec: libc::c_long::try_from(timeout.subsec_nanos()).unwrap_or(0),
+    };
+    // SAFETY: `set` is a valid sigset_t, the siginfo pointer may be null, and `ts` outlives the
+    // call; nothing else is written.
+    let r = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+    if r >= 0 {
+        return Waited::Signal;
+    }
+    match nix::errno::Errno::last() {
+        nix::errno::Errno::EAGAIN => Waited::TimedOut,
+        nix::errno::Errno::EINTR => Waited::Interrupted,
+        _ => Waited::Refused,
+    }
 }
 
 struct State {
@@ -105,7 +201,11 @@ impl Probe for FdExhaustion {
         let sampler = sample_fds(cgroup.path().to_path_buf());
         let path = cgroup.path().to_path_buf();
         Ok(Arrangement::new(
-            vec![kv("count", target), kv("hold_ms", HOLD_MS)],
+            vec![
+                kv("count", target),
+                kv("hold_ms", HOLD_MS),
+                kv("counted_wait_ms", COUNTED_WAIT_MS),
+            ],
             State {
                 threshold,
                 sampler,
@@ -119,6 +219,7 @@ impl Probe for FdExhaustion {
         with_args(META.id, args, |args, steps| {
             let count: u64 = args.get("count")?;
             let hold_ms: u64 = args.get("hold_ms")?;
+            let counted_wait_ms: u64 = args.get("counted_wait_ms")?;
             let limits = steps.call("read the limit", "getrlimit(RLIMIT_NOFILE)", || {
                 getrlimit(Resource::RLIMIT_NOFILE)
                     .map(|(soft, hard)| format!("soft {soft} hard {hard}"))
@@ -175,7 +276,7 @@ impl Probe for FdExhaustion {
                 Some(e) => format!("{} descriptors, then: {e}", held.len()),
                 None => format!("{} descriptors, none refused", held.len()),
             });
-            std::thread::sleep(Duration::from_millis(hold_ms));
+            hold_until_counted(hold_ms, counted_wait_ms);
             Ok(())
         })
     }
@@ -187,7 +288,11 @@ impl Probe for FdExhaustion {
         let State {
             threshold, sampler, ..
         } = *state;
-        let FdPeak { peak, samples } = sampler.finish().unwrap_or_default();
+        let FdPeak {
+            peak,
+            samples,
+            counted_holding,
+        } = sampler.finish().unwrap_or_default();
         let inside = run.inside.map(|r| r.failures()).unwrap_or_default();
         if peak > threshold + SLACK {
             Judgement::escaped(format!(
@@ -202,8 +307,13 @@ impl Probe for FdExhaustion {
                 "no process of the sandbox was ever seen in the cgroup the outside samples: it ran elsewhere, uncounted",
             )
         } else {
+            let when = if counted_holding > 0 {
+                "counted while the payload held them"
+            } else {
+                "the payload never said it was holding; sampled during a fixed hold"
+            };
             Judgement::blocked(format!(
-                "at most {peak} descriptors in one process (limit {threshold}); {inside}"
+                "at most {peak} descriptors in one process (limit {threshold}; {when}); {inside}"
             ))
         }
     }

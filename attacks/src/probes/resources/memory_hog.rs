@@ -27,6 +27,8 @@ const SAFETY_HEADROOM: u64 = 64 * MIB;
 /// Memory in the safety cgroup that is not the payload's heap (binary, page tables, a runtime).
 const RUNTIME_SLACK: u64 = 8 * MIB;
 
+/// How long the inside holds its memory so the outside's sampler sees it, where the kernel keeps
+/// no high-water mark (memory.peak, Linux 5.19+).
 const HOLD_MS: u64 = 300;
 
 static META: ProbeMeta = ProbeMeta {
@@ -71,7 +73,15 @@ impl Probe for MemoryHog {
         let cgroup = world
             .safety_cgroup("memory-hog", None, Some(target + SAFETY_HEADROOM))
             .map_err(ProbeError::world(META.id))?;
-        let args = vec![kv("bytes", target), kv("hold_ms", HOLD_MS)];
+        // memory.peak of this fresh cgroup is the kernel's own high-water mark of everything
+        // charged below it: the peak is recorded when the pages are charged, so nothing has to
+        // be held for the outside to see it. Without the file, hold for the sampler.
+        let hold_ms = if cgroup.read_u64("memory.peak").is_some() {
+            0
+        } else {
+            HOLD_MS
+        };
+        let args = vec![kv("bytes", target), kv("hold_ms", hold_ms)];
         Ok(Arrangement::sampled(
             args,
             SampledCgroup::start(threshold, cgroup, Duration::from_millis(10)),
