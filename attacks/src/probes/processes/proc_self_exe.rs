@@ -28,8 +28,19 @@ const RUNTIME_WAIT: Duration = Duration::from_secs(12);
 /// How long the outside waits for its runtime copy to have started a sandbox.
 const COPY_START_WAIT: Duration = Duration::from_secs(10);
 
-/// How long the outside's runtime copy waits for the inside to appear (then it lives 2 s more).
+/// How long the outside's runtime copy waits for the inside to appear.
 const COPY_WAIT_TENTHS: u32 = 150;
+
+/// How long the runtime copy then lives at most: until the inside says it holds the runtime's
+/// binary ([`held_comm`]), or this long where it cannot say so (its name cannot be set).
+const COPY_HOLD_TENTHS: u32 = 20;
+
+/// The name (comm) the inside takes once it has held every runtime binary in view, so the
+/// outside's runtime copy can end at once instead of after a fixed time: unique to the attempt,
+/// as several attempts of this probe may run at once. At most 15 bytes (TASK_COMM_LEN).
+fn held_comm(nonce: &str) -> String {
+    format!("held-{}", &nonce[..nonce.len().min(10)])
+}
 
 static META: ProbeMeta = ProbeMeta {
     id: "proc-self-exe",
@@ -91,7 +102,8 @@ impl Drop for RuntimeCopy {
 
 /// Copies the runtime binary (beside `breakout-probe`) into a directory of the outside world
 /// and runs it as a runtime: `breakout sandbox --profile none` over a shell that waits until
-/// the attempt with `nonce` runs (its argv holds `nonce=...`) and then lives 2 s longer.
+/// the attempt with `nonce` runs (its argv holds `nonce=...`) and then until the inside holds
+/// the runtime's binary (its comm is [`held_comm`]; at most 2 s).
 fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>, ProbeError> {
     let id = META.id;
     let original = world.probe_bin().with_file_name("breakout");
@@ -122,8 +134,10 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o755))
         .map_err(|e| ProbeError::arrange(id, "chmod 0755 of the runtime copy", e))?;
     // `[n]once=` matches the probe's argv but not this script's own.
+    let held = held_comm(nonce);
     let script = format!(
-        "i=0; while [ $i -lt {COPY_WAIT_TENTHS} ] && ! grep -qs '[n]once={nonce}' /proc/[0-9]*/cmdline; do sleep 0.1; i=$((i+1)); done; sleep 2"
+        "i=0; while [ $i -lt {COPY_WAIT_TENTHS} ] && ! grep -qs '[n]once={nonce}' /proc/[0-9]*/cmdline; do sleep 0.1; i=$((i+1)); done; \
+         i=0; while [ $i -lt {COPY_HOLD_TENTHS} ] && ! grep -qsx '{held}' /proc/[0-9]*/comm; do sleep 0.1; i=$((i+1)); done"
     );
     // Belt and braces: should a writer's descriptor still linger somewhere, retry a busy text
     // file for a while.
@@ -182,14 +196,29 @@ fn classify(content: &[u8], nonce: &str) -> Oracle {
     classify_as(content, nonce, "the planted executable")
 }
 
+/// How much of a target's end the oracle looks at: the inside appends its line.
+const TAIL_BYTES: u64 = 4096;
+
 fn classify_as(content: &[u8], nonce: &str, what: &str) -> Oracle {
     let needle = format!("{MARKER}{nonce}");
-    let tail = &content[content.len().saturating_sub(4096)..];
+    let tail = &content[content.len().saturating_sub(TAIL_BYTES as usize)..];
     if !nonce.is_empty() && tail.windows(needle.len()).any(|w| w == needle.as_bytes()) {
         Oracle::Hit(format!("{what} was written through its /proc/PID/exe link"))
     } else {
         Oracle::Miss(format!("{what} is unchanged"))
     }
+}
+
+/// The last [`TAIL_BYTES`] of a file: all the oracle reads (the runtime copy is a binary of
+/// tens of MiB, read whole at every judgement before).
+fn read_tail(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    Ok(tail)
 }
 
 /// The verdict over both targets: a hit on either is an escape.
@@ -259,11 +288,11 @@ impl Probe for ProcSelfExe {
         let Some(state) = arrangement.state::<State>() else {
             return Judgement::inconclusive("proc-self-exe: arrangement state of the wrong type");
         };
-        let planted = match fs::read(&state.exe) {
+        let planted = match read_tail(&state.exe) {
             Ok(content) => classify(&content, &state.nonce),
             Err(e) => Oracle::Undecided(format!("reading {}: {e}", state.exe.display())),
         };
-        let runtime = state.runtime.as_ref().map(|r| match fs::read(&r.bin) {
+        let runtime = state.runtime.as_ref().map(|r| match read_tail(&r.bin) {
             Ok(content) => classify_as(
                 &content,
                 &state.nonce,
@@ -424,6 +453,10 @@ fn write_runtimes(steps: &mut Steps, held: Vec<Held>, nonce: &str, wait_for: Opt
 
 fn attempt(steps: &mut Steps, exe: &Path, nonce: &str, runtime: Option<&str>) {
     let held = hold_runtimes(steps);
+    // Tell the outside's runtime copy it may end now (it ends after a fixed time otherwise).
+    if let Ok(name) = std::ffi::CString::new(held_comm(nonce)) {
+        let _ = nix::sys::prctl::set_name(&name);
+    }
     attempt_planted(steps, exe, nonce);
     write_runtimes(steps, held, nonce, runtime);
 }
@@ -494,6 +527,20 @@ mod tests {
         assert!(matches!(classify(&bin, "abc"), Oracle::Hit(_)));
         assert!(matches!(classify(&bin, "abd"), Oracle::Miss(_)));
         assert!(matches!(classify(&bin, ""), Oracle::Miss(_)));
+    }
+
+    #[test]
+    fn the_tail_read_holds_an_appended_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bin");
+        let mut bin = vec![7u8; 100_000];
+        bin.extend(format!("\n{MARKER}abc\n").as_bytes());
+        fs::write(&path, &bin).unwrap();
+        let tail = read_tail(&path).unwrap();
+        assert_eq!(tail.len() as u64, TAIL_BYTES);
+        assert!(matches!(classify(&tail, "abc"), Oracle::Hit(_)));
+        fs::write(&path, b"short").unwrap();
+        assert_eq!(read_tail(&path).unwrap(), b"short");
     }
 
     #[test]
