@@ -311,7 +311,10 @@ mod tests {
         assert_eq!(sigkill_in_masks(&status(kill, none)), Some(true));
         assert_eq!(sigkill_in_masks(&status(none, kill)), Some(true));
         // SIGTERM (bit 15) is not SIGKILL.
-        assert_eq!(sigkill_in_masks(&status(none, "0000000000004000")), Some(false));
+        assert_eq!(
+            sigkill_in_masks(&status(none, "0000000000004000")),
+            Some(false)
+        );
         assert_eq!(sigkill_in_masks("Name:\tx\nSigPnd:\t0\n"), None);
         assert_eq!(sigkill_in_masks(&status("zz", none)), None);
     }

@@ -93,8 +93,7 @@ pub(super) fn judge_kill(arrangement: Arrangement, run: &RunObservation, probe: 
             Some(false) => false,
             None => {
                 victim.wait_dead(DEATH_GRACE)
-                    || (victim.kill_pending() == Some(true)
-                        && victim.wait_dead(PENDING_KILL_GRACE))
+                    || (victim.kill_pending() == Some(true) && victim.wait_dead(PENDING_KILL_GRACE))
             }
         }
     };

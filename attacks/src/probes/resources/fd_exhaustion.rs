@@ -2,17 +2,17 @@
 //! first where the process may.
 
 use crate::kit::{with_args, wrong_state};
-use crate::world::{Look, SafetyCgroup, Watcher, World};
+use crate::world::{
+    hold_until_nudged, is_named, nudge_if_named, Look, SafetyCgroup, Watcher, World,
+};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation,
 };
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
-use nix::sys::signal::{kill, pthread_sigmask, SigSet, SigmaskHow, Signal};
-use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct FdExhaustion;
 
@@ -33,13 +33,12 @@ const HOLD_MS: u64 = 500;
 const COUNTED_WAIT_MS: u64 = 5000;
 
 /// The name (comm) the payload takes once it holds every descriptor it will get and waits for
-/// [`COUNTED_SIGNAL`]: the outside counts a process of that name, then sends the signal. Set
-/// only after the duplication loop, so a count under this name is the payload's peak.
+/// the outside's nudge (`world::hold_until_nudged`): the outside counts a process of that name,
+/// then nudges it. Set only after the duplication loop, so a count under this name is the
+/// payload's peak. The sampler looks only at the processes in its attempt's cgroup, so one name
+/// serves every attempt.
 const HOLDING_COMM: &std::ffi::CStr = c"bo-fds-holding";
 
-/// What the outside sends once it has counted a holding payload (blocked inside, so it only ends
-/// the wait, never the process).
-const COUNTED_SIGNAL: Signal = Signal::SIGUSR1;
 /// Descriptors a process has that the payload did not open (stdio, a runtime's leftovers).
 const SLACK: u64 = 8;
 
@@ -92,93 +91,28 @@ struct FdPeak {
     counted_holding: u64,
 }
 
-/// True when `/proc/<pid>/comm` says the payload holds its descriptors and waits to be counted.
-fn is_holding(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.as_bytes().strip_suffix(b"\n") == Some(HOLDING_COMM.to_bytes()))
-}
-
 /// Samples the descriptor counts of the processes in a cgroup tree until finished. A process
-/// that says it is holding ([`HOLDING_COMM`]) is counted and then sent [`COUNTED_SIGNAL`], so
-/// the payload holds exactly as long as the outside needs to see its peak.
+/// that says it is holding ([`HOLDING_COMM`]) is counted and then nudged, so the payload holds
+/// exactly as long as the outside needs to see its peak.
 fn sample_fds(tree: PathBuf) -> Watcher<FdPeak> {
     Watcher::start(Duration::from_millis(20), FdPeak::default(), move |seen| {
         let mut pids = Vec::new();
         pids_in(&tree, &mut pids);
-        for pid in pids {
+        for pid in pids.iter().filter_map(|p| p.parse::<i32>().ok()) {
             // The name first: read as holding, the count that follows is the held peak.
-            let holding = is_holding(&pid);
+            let holding = is_named(pid, HOLDING_COMM);
             if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
                 seen.peak = seen.peak.max(dir.count() as u64);
-                if holding {
-                    if let Ok(pid) = pid.parse::<i32>() {
-                        // The pid comes from the cgroup the outside made for this attempt and
-                        // the process has the payload's name; a signal lost to an exit in
-                        // between ends nothing but the payload's wait.
-                        if kill(Pid::from_raw(pid), COUNTED_SIGNAL).is_ok() {
-                            seen.counted_holding += 1;
-                        }
-                    }
+                // The pid comes from the cgroup made for this attempt; a nudge lost to an exit
+                // in between ends nothing but the payload's wait.
+                if holding && nudge_if_named(pid, HOLDING_COMM) {
+                    seen.counted_holding += 1;
                 }
             }
         }
         seen.samples += 1;
         Look::Again
     })
-}
-
-/// The inside's hold: tell the outside the descriptors are all open, and wait until it has
-/// counted them (or [`COUNTED_WAIT_MS`]). Where the signal mask or the name cannot be set (a
-/// filter refusing rt_sigprocmask or prctl), holds `hold_ms` instead, as before this handshake.
-fn hold_until_counted(hold_ms: u64, counted_wait_ms: u64) {
-    let fixed_hold = || std::thread::sleep(Duration::from_millis(hold_ms));
-    let mut set = SigSet::empty();
-    set.add(COUNTED_SIGNAL);
-    // Blocked, the signal stays pending for sigtimedwait instead of ending the process.
-    if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).is_err() {
-        return fixed_hold();
-    }
-    // A signal left pending from before would end the wait before the count.
-    while wait_for(&set, Duration::ZERO) == Waited::Signal {}
-    if nix::sys::prctl::set_name(HOLDING_COMM).is_err() {
-        return fixed_hold();
-    }
-    let deadline = Instant::now() + Duration::from_millis(counted_wait_ms);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match wait_for(&set, left) {
-            Waited::Signal | Waited::TimedOut => return,
-            Waited::Interrupted => continue,
-            Waited::Refused => return fixed_hold(),
-        }
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Waited {
-    Signal,
-    TimedOut,
-    Interrupted,
-    Refused,
-}
-
-/// sigtimedwait(2) for a blocked set.
-fn wait_for(set: &SigSet, timeout: Duration) -> Waited {
-    let ts = libc::timespec {
-        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-        // Below 10^9, so it fits.
-        tv_nsec: libc::c_long::try_from(timeout.subsec_nanos()).unwrap_or(0),
-    };
-    // SAFETY: `set` is a valid sigset_t, the siginfo pointer may be null, and `ts` outlives the
-    // call; nothing else is written.
-    let r = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
-    if r >= 0 {
-        return Waited::Signal;
-    }
-    match nix::errno::Errno::last() {
-        nix::errno::Errno::EAGAIN => Waited::TimedOut,
-        nix::errno::Errno::EINTR => Waited::Interrupted,
-        _ => Waited::Refused,
-    }
 }
 
 struct State {
@@ -276,7 +210,11 @@ impl Probe for FdExhaustion {
                 Some(e) => format!("{} descriptors, then: {e}", held.len()),
                 None => format!("{} descriptors, none refused", held.len()),
             });
-            hold_until_counted(hold_ms, counted_wait_ms);
+            hold_until_nudged(
+                HOLDING_COMM,
+                Duration::from_millis(hold_ms),
+                Duration::from_millis(counted_wait_ms),
+            );
             Ok(())
         })
     }
