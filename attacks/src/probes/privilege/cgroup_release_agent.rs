@@ -2,12 +2,13 @@
 //! release_agent (CVE-2022-0492).
 
 use crate::kit::{conclude, parse_or_report, scratch_name, Oracle};
-use crate::world::{Planted, World};
+use crate::world::{hold_until_nudged, nudge_named, Look, Planted, Watcher, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
 };
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use std::ffi::CString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,8 +19,24 @@ const AGENT_WAIT: Duration = Duration::from_secs(3);
 /// How often judge looks at the canaries.
 const POLL: Duration = Duration::from_millis(20);
 
-/// How long the inside waits after emptying its cgroup before it unmounts the hierarchy.
+/// How long the inside keeps its emptied cgroup where it cannot hear from the outside (its
+/// signal mask or name cannot be set). Removing the cgroup cancels a release agent the kernel
+/// has queued but not yet run (css_free_rwork_fn: cancel_work_sync), so the cgroup must outlive
+/// the agent's start.
 const SETTLE: Duration = Duration::from_millis(500);
+
+/// The longest the inside keeps its emptied cgroup waiting for the outside's word that the
+/// release agent ran (its canary is written): as long as the judge waits for an agent.
+const SETTLE_BOUND: Duration = AGENT_WAIT;
+
+/// How often the outside looks for the canary while the payload runs.
+const WATCH: Duration = Duration::from_millis(10);
+
+/// The name the inside takes while it keeps its emptied cgroup for the release agent: unique to
+/// the attempt (several attempts of this probe run at once), at most 15 bytes.
+fn settling_comm(nonce: &str) -> Option<CString> {
+    CString::new(format!("ra-{}", &nonce[..nonce.len().min(12)])).ok()
+}
 
 static META: ProbeMeta = ProbeMeta {
     id: "cgroup-release-agent",
@@ -52,9 +69,25 @@ static META: ProbeMeta = ProbeMeta {
 pub struct CgroupReleaseAgent;
 
 struct State {
+    /// Stopped before the directory goes.
+    _watcher: Watcher<()>,
     dir: Planted,
     canary: PathBuf,
     nonce: String,
+}
+
+/// While the payload runs: once the canary is written (the agent has run), nudge the inside
+/// waiting under its attempt's name, so it removes its cgroup no sooner and no later than needed.
+fn nudge_after_agent(canary: PathBuf, nonce: &str) -> Watcher<()> {
+    let name = settling_comm(nonce);
+    Watcher::start(WATCH, (), move |_| {
+        if let Some(name) = &name {
+            if fs::metadata(&canary).is_ok_and(|m| m.len() > 0) {
+                nudge_named(name);
+            }
+        }
+        Look::Again
+    })
 }
 
 /// The verdict on the canary's content (None: the canary was never written).
@@ -94,7 +127,12 @@ impl Probe for CgroupReleaseAgent {
                 kv("nonce", &nonce),
                 kv("scratch", "/tmp"),
             ],
-            State { dir, canary, nonce },
+            State {
+                _watcher: nudge_after_agent(canary.clone(), &nonce),
+                dir,
+                canary,
+                nonce,
+            },
         ))
     }
 
@@ -133,8 +171,8 @@ impl Probe for CgroupReleaseAgent {
         let deadline = Instant::now() + AGENT_WAIT;
         let mut canary = read();
         if canary.is_none() {
-            // A release agent the inside queued ran at least SETTLE before this point (the
-            // payload waited that long after emptying its cgroup, then exited). Instead of
+            // A release agent the inside queued was queued before this point (the payload kept
+            // its emptied cgroup until nudged, or SETTLE_BOUND, or SETTLE, then exited). Instead of
             // always waiting the whole AGENT_WAIT for one that never comes, the outside queues
             // a release agent of its own the same way, through the same kernel path, now: once
             // that one has run, one queued SETTLE earlier has had its turn, and the canary is
@@ -313,7 +351,14 @@ fn release(steps: &mut Steps, mnt: &Path, agent: &str, nonce: &str) {
         if write(steps, "enter the cgroup", &group.join("cgroup.procs"), &me) {
             // Leaving empties the group: the kernel queues the release agent.
             write(steps, "leave it empty", &mnt.join("cgroup.procs"), &me);
-            std::thread::sleep(SETTLE);
+            // Keep the cgroup until the outside has seen the agent run (its canary), which it
+            // says with a signal; a cgroup removed sooner cancels the queued agent.
+            match settling_comm(nonce) {
+                Some(name) => {
+                    hold_until_nudged(&name, SETTLE, SETTLE_BOUND);
+                }
+                None => std::thread::sleep(SETTLE),
+            }
         }
     }
     steps.io(
