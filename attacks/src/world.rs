@@ -21,7 +21,10 @@ pub use block::LoopDevice;
 pub use cgroup::{CgroupSampler, SafetyCgroup, SampledCgroup, SamplerPeaks};
 pub use keyring::{abi as keyctl_abi, UserKey};
 pub use kmsg::{read_kmsg_records, KmsgCursor};
-pub use nudge::{hold_until_nudged, is_named, nudge_if_named, nudge_named, Held, NUDGE_SIGNAL};
+pub use nudge::{
+    first_hit_then_nudge, hold_until_nudged, is_named, nudge_if_named, nudge_named, Held,
+    NUDGE_SIGNAL,
+};
 pub use servers::{DirFdServer, TcpSecretServer};
 pub use sysv::{SysvMsg, SysvShm, SYSV_MSG_TYPE, SYSV_SHM_SIZE};
 pub use victim::{run_victim_main, Victim, VictimKind, VictimOptions};

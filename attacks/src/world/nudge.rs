@@ -8,10 +8,11 @@
 //! the mask or the name cannot be set (a filter refusing rt_sigprocmask or prctl), the inside
 //! holds for the fixed time it held before.
 
+use super::watch::{Look, Watcher};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, pthread_sigmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::time::{Duration, Instant};
 
 /// What the outside sends a waiting payload.
@@ -74,6 +75,26 @@ pub fn nudge_named(name: &CStr) -> usize {
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| nudge_if_named(*pid, name))
         .count()
+}
+
+/// A watcher like [`Watcher::first_hit`] whose hit also releases the payload: once `look` has
+/// found something, it nudges the processes named `name` at every look until one was nudged
+/// (the payload may take its name a moment after the outside saw its effect).
+pub fn first_hit_then_nudge(
+    interval: Duration,
+    name: CString,
+    mut look: impl FnMut() -> Option<String> + Send + 'static,
+) -> Watcher<Option<String>> {
+    Watcher::start(interval, None, move |seen: &mut Option<String>| {
+        if seen.is_none() {
+            *seen = look();
+        }
+        if seen.is_some() && nudge_named(&name) > 0 {
+            Look::Enough
+        } else {
+            Look::Again
+        }
+    })
 }
 
 /// True when `/proc/<pid>/comm` is `name`.

@@ -1,12 +1,13 @@
 //! bpf: load a BPF program into the kernel.
 
 use crate::kit::{conclude, parse_or_report, Oracle};
-use crate::world::{Watcher, World};
+use crate::world::{first_hit_then_nudge, hold_until_nudged, Watcher, World};
 use crate::{
     kv, ArgError, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass,
     ProbeError, ProbeMeta, RunObservation, Steps,
 };
 use nix::errno::Errno;
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
@@ -20,8 +21,13 @@ const NAME_LEN: usize = 16;
 /// Offset of `name` in struct bpf_prog_info.
 const INFO_NAME_OFFSET: usize = 64;
 
-/// How long the inside keeps its program loaded, so the outside's watcher sees it.
+/// How long the inside keeps its program loaded where it cannot hear from the outside (its
+/// signal mask or name cannot be set), so the outside's watcher sees it.
 const HOLD_MS: u64 = 1500;
+
+/// The longest the inside keeps its program loaded waiting for the outside's word that it saw
+/// it (the watcher nudges the inside, named after the program, on its first sight).
+const SEEN_BOUND_MS: u64 = 5000;
 
 static META: ProbeMeta = ProbeMeta {
     id: "bpf",
@@ -138,14 +144,22 @@ impl Probe for Bpf {
             ProbeError::arrange(id, "listing BPF programs (BPF_PROG_GET_NEXT_ID)", e.into())
         })?;
         let wanted = name.clone();
-        let watcher = Watcher::first_hit(Duration::from_millis(10), move || {
+        // The inside waits under the program's name (15 bytes, as a comm may be): unique to
+        // the attempt.
+        let comm = CString::new(name.clone())
+            .map_err(|e| ProbeError::arrange(id, "naming the attempt", std::io::Error::other(e)))?;
+        let watcher = first_hit_then_nudge(Duration::from_millis(10), comm, move || {
             loaded_program_names()
                 .ok()?
                 .into_iter()
                 .find(|n| *n == wanted)
         });
         Ok(Arrangement::new(
-            vec![kv("name", &name), kv("hold_ms", HOLD_MS)],
+            vec![
+                kv("name", &name),
+                kv("hold_ms", HOLD_MS),
+                kv("bound_ms", SEEN_BOUND_MS),
+            ],
             State {
                 watcher: Some(watcher),
                 name,
@@ -164,16 +178,28 @@ impl Probe for Bpf {
                     reason: format!("longer than {} bytes", NAME_LEN - 1),
                 });
             }
-            Ok((name.to_string(), a.get::<u64>("hold_ms")?))
+            Ok((
+                name.to_string(),
+                a.get::<u64>("hold_ms")?,
+                a.get::<u64>("bound_ms")?,
+            ))
         });
-        if let Some((name, hold)) = parsed {
+        if let Some((name, hold, bound)) = parsed {
             let fd = steps.call(
                 "load a socket filter program",
                 format!("bpf(BPF_PROG_LOAD, SOCKET_FILTER, name {name})"),
                 || load_program(&name),
             );
             if let Some(fd) = fd {
-                std::thread::sleep(Duration::from_millis(hold));
+                // Loaded until the outside has seen it (it nudges us), or `hold` where we
+                // cannot hear from it.
+                let hold = Duration::from_millis(hold);
+                match CString::new(name) {
+                    Ok(comm) => {
+                        hold_until_nudged(&comm, hold, Duration::from_millis(bound));
+                    }
+                    Err(_) => std::thread::sleep(hold),
+                }
                 drop(fd);
             }
         }

@@ -1,12 +1,13 @@
 //! userfaultfd: create a userfaultfd, the classic stabiliser of kernel exploits.
 
 use crate::kit::{conclude, parse_or_report, Oracle};
-use crate::world::{Watcher, World};
+use crate::world::{first_hit_then_nudge, hold_until_nudged, Watcher, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
 };
 use nix::errno::Errno;
+use std::ffi::CString;
 use std::fs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
@@ -18,8 +19,19 @@ const UFFD_LINK: &str = "anon_inode:[userfaultfd]";
 const UFFD_API: u64 = 0xAA;
 const UFFDIO_API: libc::c_ulong = 0xc018_aa3f;
 
-/// How long the inside keeps the descriptor, so the outside's watcher sees it.
+/// How long the inside keeps the descriptor where it cannot hear from the outside (its signal
+/// mask or name cannot be set), so the outside's watcher sees it.
 const HOLD_MS: u64 = 1500;
+
+/// The longest the inside keeps the descriptor waiting for the outside's word that it saw it
+/// (the watcher nudges the inside, named after the nonce, on its first sight).
+const SEEN_BOUND_MS: u64 = 5000;
+
+/// The name the inside waits under: the nonce's first 15 bytes (a comm's most), unique to the
+/// attempt.
+fn waiting_comm(nonce: &str) -> Option<CString> {
+    CString::new(nonce.get(..15).unwrap_or(nonce)).ok()
+}
 
 static META: ProbeMeta = ProbeMeta {
     id: "userfaultfd",
@@ -111,9 +123,22 @@ impl Probe for Userfaultfd {
         let salt = world.fresh_secret().map_err(ProbeError::world(META.id))?;
         let nonce = format!("uffd-{}", &salt[..16]);
         let wanted = nonce.clone();
-        let watcher = Watcher::first_hit(Duration::from_millis(10), move || find_holder(&wanted));
+        let comm = waiting_comm(&nonce).ok_or_else(|| {
+            ProbeError::arrange(
+                META.id,
+                "naming the attempt",
+                std::io::Error::from(std::io::ErrorKind::InvalidData),
+            )
+        })?;
+        let watcher = first_hit_then_nudge(Duration::from_millis(10), comm, move || {
+            find_holder(&wanted)
+        });
         Ok(Arrangement::new(
-            vec![kv("nonce", &nonce), kv("hold_ms", HOLD_MS)],
+            vec![
+                kv("nonce", &nonce),
+                kv("hold_ms", HOLD_MS),
+                kv("bound_ms", SEEN_BOUND_MS),
+            ],
             State {
                 watcher: Some(watcher),
                 nonce,
@@ -124,9 +149,12 @@ impl Probe for Userfaultfd {
     fn attempt(&self, args: &[String]) -> InsideReport {
         let mut steps = Steps::new(META.id);
         // The nonce only marks this process's command line for the outside's scan.
-        if let Some(hold) = parse_or_report(&mut steps, args, |a| {
-            a.str("nonce")?;
-            a.get::<u64>("hold_ms")
+        if let Some((nonce, hold, bound)) = parse_or_report(&mut steps, args, |a| {
+            Ok((
+                a.str("nonce")?.to_string(),
+                a.get::<u64>("hold_ms")?,
+                a.get::<u64>("bound_ms")?,
+            ))
         }) {
             let fd = steps.call(
                 "create a userfaultfd that also traps kernel-mode faults",
@@ -135,7 +163,15 @@ impl Probe for Userfaultfd {
             );
             if let Some(fd) = fd {
                 steps.call("API handshake", "ioctl(UFFDIO_API)", || handshake(&fd));
-                std::thread::sleep(Duration::from_millis(hold));
+                // Held until the outside has seen it (it nudges us), or `hold` where we cannot
+                // hear from it.
+                let hold = Duration::from_millis(hold);
+                match waiting_comm(&nonce) {
+                    Some(comm) => {
+                        hold_until_nudged(&comm, hold, Duration::from_millis(bound));
+                    }
+                    None => std::thread::sleep(hold),
+                }
             }
         }
         steps.finish()
