@@ -80,13 +80,11 @@ struct State {
 /// waiting under its attempt's name, so it removes its cgroup no sooner and no later than needed.
 fn nudge_after_agent(canary: PathBuf, nonce: &str) -> Watcher<()> {
     let name = settling_comm(nonce);
-    Watcher::start(WATCH, (), move |_| {
-        if let Some(name) = &name {
-            if fs::metadata(&canary).is_ok_and(|m| m.len() > 0) {
-                nudge_named(name);
-            }
+    Watcher::start(WATCH, (), move |_| match &name {
+        Some(name) if fs::metadata(&canary).is_ok_and(|m| m.len() > 0) && nudge_named(name) > 0 => {
+            Look::Enough
         }
-        Look::Again
+        _ => Look::Again,
     })
 }
 
@@ -171,13 +169,13 @@ impl Probe for CgroupReleaseAgent {
         let deadline = Instant::now() + AGENT_WAIT;
         let mut canary = read();
         if canary.is_none() {
-            // A release agent the inside queued was queued before this point (the payload kept
-            // its emptied cgroup until nudged, or SETTLE_BOUND, or SETTLE, then exited). Instead of
-            // always waiting the whole AGENT_WAIT for one that never comes, the outside queues
-            // a release agent of its own the same way, through the same kernel path, now: once
-            // that one has run, one queued SETTLE earlier has had its turn, and the canary is
-            // read a last time. Without a control (no named v1 hierarchy here) the full wait
-            // stands.
+            // A release agent the inside queued was queued before the payload ended (the
+            // payload kept its emptied cgroup until nudged, or for SETTLE_BOUND, or SETTLE where
+            // it could not be nudged). Instead of always waiting the whole AGENT_WAIT for one
+            // that never comes, the outside queues a release agent of its own the same way,
+            // through the same kernel path, now: once that one has run, one queued earlier has
+            // had its turn, and the canary is read a last time. Without a control (no named v1
+            // hierarchy here) the full wait stands.
             let control = Control::start(state.dir.path(), &state.nonce).ok();
             canary = loop {
                 if let Some(text) = read() {
