@@ -115,8 +115,7 @@ enum Waited {
 fn wait_for(set: &SigSet, timeout: Duration) -> Waited {
     let ts = libc::timespec {
         tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-        // Below 10^9, so it fits.
-        tv_nsec: libc::c_long::try_from(timeout.subsec_nanos()).unwrap_or(0),
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
     };
     // SAFETY: `set` is a valid sigset_t, the siginfo pointer may be null, and `ts` outlives the
     // call; the kernel writes nothing else.
