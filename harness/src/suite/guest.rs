@@ -149,6 +149,7 @@ fn orchestrate(
         reused: AtomicUsize::new(0),
         phases: Mutex::new(Vec::new()),
         by_probe: Mutex::new(BTreeMap::new()),
+        caps_found: Mutex::new(HashMap::new()),
     };
     let workers = if plan.options.announce_trials {
         1
@@ -319,6 +320,9 @@ struct Orchestrator<'a> {
     phases: Mutex<Vec<breakout_attacks::Phases>>,
     /// Launches and their summed wall time per probe (the guest's stderr names the costliest).
     by_probe: Mutex<BTreeMap<&'static str, (usize, Duration)>>,
+    /// Single capabilities that let a probe through under a configuration ablated so far: the
+    /// next drill-down of the same probe tries them first (see `caps_letting_through`).
+    caps_found: Mutex<HashMap<&'static str, Vec<String>>>,
 }
 
 /// What one launch runs under.
@@ -576,12 +580,20 @@ impl Orchestrator<'_> {
             }
             _ => None,
         };
+        let caps_hints = self
+            .caps_found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(probe.meta().id)
+            .cloned()
+            .unwrap_or_default();
         let input = AblationInput {
             profile: &job.profile,
             enabled: &enabled,
             candidates: probe.meta().layers,
             requires: &requires,
             dropped_caps: &dropped_caps,
+            caps_hints: &caps_hints,
             seccomp_denies: &seccomp_denies,
             seccomp_errno,
             base_evidence: &base.evidence,
@@ -591,7 +603,16 @@ impl Orchestrator<'_> {
             probe,
             base: config,
         };
-        Some(attribution::attribute(&input, &mut runner))
+        let attribution = attribution::attribute(&input, &mut runner);
+        let mut caps_found = self.caps_found.lock().unwrap_or_else(|p| p.into_inner());
+        let known = caps_found.entry(probe.meta().id).or_default();
+        for cap in attribution.caps_detail.iter().filter(|c| !c.contains('+')) {
+            if !known.contains(cap) {
+                known.push(cap.clone());
+            }
+        }
+        drop(caps_found);
+        Some(attribution)
     }
 
     fn result(
