@@ -45,8 +45,8 @@ pub enum LaunchError {
         #[source]
         source: std::io::Error,
     },
-    #[error("duplicating the controlling terminal fd {fd} failed: {source}")]
-    Tty {
+    #[error("duplicating the payload's stdin (fd {fd}) failed: {source}")]
+    Stdin {
         fd: i32,
         #[source]
         source: std::io::Error,
@@ -157,14 +157,17 @@ pub fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let tty_fd = request.controlling_tty;
-    match tty_fd {
+    // The terminal, else the request's own stdin (the probes' timing channel, passed as it is:
+    // a runtime that hands its stdin to the payload passes it on, one that does not gives the
+    // payload something else and the probe falls back to its window).
+    match tty_fd.or(request.stdin) {
         Some(fd) => {
-            // SAFETY: the caller keeps the terminal fd open for the whole launch (it is the
-            // request's `controlling_tty`); we only borrow it to duplicate it.
+            // SAFETY: the caller keeps the descriptor open for the whole launch (it is the
+            // request's `controlling_tty` or `stdin`); we only borrow it to duplicate it.
             let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
             let owned: OwnedFd = borrowed
                 .try_clone_to_owned()
-                .map_err(|source| LaunchError::Tty { fd, source })?;
+                .map_err(|source| LaunchError::Stdin { fd, source })?;
             command.stdin(Stdio::from(owned));
         }
         None => {

@@ -1,0 +1,150 @@
+//! A channel between the outside and the inside half that carries timing only, never a verdict.
+//!
+//! A blocked network attempt used to be a fixed window in which nothing happened: the inside
+//! listened or sniffed for seconds, waiting for an outside that could not reach it. With this
+//! channel the inside says when what it set up can be tried ("ready"); the outside then makes
+//! attempts whose result the kernel fixes at once (a loopback connect is accepted or refused; a
+//! datagram the outside got back has passed every tap of its network namespace) and releases
+//! the inside. The verdict still comes only from the outside's oracle: a payload that lies on
+//! the channel changes when the outside looks, not what it sees, and an outside that never
+//! releases leaves the inside to the launch's timeout (inconclusive), never to "blocked".
+//!
+//! The channel is a unix stream socket pair. The inside's end reaches the payload as its stdin
+//! ([`crate::Arrangement::with_stdin`]), because stdin is the one descriptor every launcher
+//! passes (our runtime's fd-hygiene closes the rest). The inside uses it only when its
+//! arguments say so and fd 0 is a socket: a runtime that gives the payload something else
+//! (podman: /dev/null, or conmon's pipe with `-i`) leaves the inside on its old fixed window.
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+/// What the inside sends once it can be tried.
+const READY: u8 = b'R';
+/// What the outside sends to end the inside's wait.
+const GO: u8 = b'G';
+
+/// The argument that tells the inside half its stdin is the channel.
+pub(crate) const ARG: &str = "sync";
+
+/// The outside's end.
+#[derive(Debug)]
+pub(crate) struct Outside {
+    fd: OwnedFd,
+    ready: bool,
+    released: bool,
+}
+
+impl Outside {
+    /// The outside's end, and the inside's end for [`crate::Arrangement::with_stdin`]. Both are
+    /// close-on-exec: only the launcher's dup onto the payload's stdin reaches a payload.
+    pub(crate) fn pair() -> std::io::Result<(Outside, OwnedFd)> {
+        let (outside, inside) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
+        Ok((
+            Outside {
+                fd: outside,
+                ready: false,
+                released: false,
+            },
+            inside,
+        ))
+    }
+
+    /// Whether the inside has said it is ready; never blocks. An inside that ended without
+    /// saying so (its end closed) is not ready.
+    pub(crate) fn ready(&mut self) -> bool {
+        if !self.ready {
+            let mut buf = [0u8; 16];
+            if let Ok(n) = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+                self.ready = buf[..n].contains(&READY);
+            }
+        }
+        self.ready
+    }
+
+    /// Waits at most `ms` for the inside's ready (a thread that would sleep that long anyway).
+    pub(crate) fn wait_ready(&mut self, ms: u16) -> bool {
+        if !self.ready {
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            // A failed or interrupted poll only shortens the wait; ready() below decides.
+            let _ = poll(&mut fds, PollTimeout::from(ms));
+        }
+        self.ready()
+    }
+
+    /// Ends the inside's wait (once). An inside that is gone makes this a no-op: MSG_NOSIGNAL
+    /// turns the closed peer into EPIPE instead of a SIGPIPE.
+    pub(crate) fn release(&mut self) {
+        if !self.released {
+            let _ = send(
+                self.fd.as_raw_fd(),
+                &[GO],
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+            );
+            self.released = true;
+        }
+    }
+}
+
+/// The inside's end: stdin, after it told the outside it is ready.
+#[derive(Debug)]
+pub(crate) struct Inside {
+    _private: (),
+}
+
+impl Inside {
+    /// Tells the outside over stdin that the attempt can be tried now. None when stdin is not a
+    /// socket or the write fails: the caller keeps its fixed window.
+    pub(crate) fn announce() -> Option<Inside> {
+        let stat = nix::sys::stat::fstat(0).ok()?;
+        if stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+            return None;
+        }
+        match send(0, &[READY], MsgFlags::MSG_NOSIGNAL) {
+            Ok(1) => Some(Inside { _private: () }),
+            _ => None,
+        }
+    }
+
+    /// The descriptor to poll: readable (or hung up) once the outside released the inside.
+    pub(crate) fn as_fd(&self) -> BorrowedFd<'static> {
+        // SAFETY: fd 0 was a socket when `announce` checked it, and nothing in the inside half
+        // closes stdin; a borrowed fd 0 stays valid for the life of the process.
+        unsafe { BorrowedFd::borrow_raw(0) }
+    }
+
+    /// True when `revents` of a poll on [`Inside::as_fd`] say the wait is over.
+    pub(crate) fn released_by(revents: Option<PollFlags>) -> bool {
+        revents.is_some_and(|r| !r.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_and_release_cross_the_pair() {
+        let (mut outside, inside) = Outside::pair().unwrap();
+        assert!(!outside.ready());
+        assert!(!outside.wait_ready(10));
+        send(inside.as_raw_fd(), &[READY], MsgFlags::MSG_NOSIGNAL).unwrap();
+        assert!(outside.wait_ready(1000));
+        outside.release();
+        let mut buf = [0u8; 4];
+        assert_eq!(recv(inside.as_raw_fd(), &mut buf, MsgFlags::empty()), Ok(1));
+        assert_eq!(buf[0], GO);
+        // A second release sends nothing more; a release after the inside is gone is harmless.
+        outside.release();
+        drop(inside);
+        let (mut outside, inside) = Outside::pair().unwrap();
+        drop(inside);
+        assert!(!outside.ready());
+        outside.release();
+    }
+}
