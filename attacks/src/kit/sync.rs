@@ -11,26 +11,35 @@
 //!
 //! The channel is a unix stream socket pair. The inside's end reaches the payload as its stdin
 //! ([`crate::Arrangement::with_stdin`]), because stdin is the one descriptor every launcher
-//! passes (our runtime's fd-hygiene closes the rest). The inside uses it only when its
-//! arguments say so and fd 0 is a socket: a runtime that gives the payload something else
-//! (podman: /dev/null, or conmon's pipe with `-i`) leaves the inside on its old fixed window.
+//! passes (our runtime's fd-hygiene closes the rest); external launchers also put it at fd 3
+//! for runtimes that copy stdin through a pipe of their own but pass extra descriptors on
+//! (`runc run --preserve-fds 1`, `podman run --preserve-fds=1`). The inside's arguments name
+//! the socket's inode, and the inside uses fd 0 or fd 3 only when it is that very socket: a
+//! runtime that passes neither leaves the inside on its old fixed window, and no other socket
+//! that happens to sit there is ever taken for the channel.
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 /// What the inside sends once it can be tried.
 const READY: u8 = b'R';
 /// What the outside sends to end the inside's wait.
 const GO: u8 = b'G';
 
-/// The argument that tells the inside half its stdin is the channel.
+/// The argument that names the channel's inode to the inside half.
 pub(crate) const ARG: &str = "sync";
+
+/// Where the inside looks for the channel: stdin, then the first descriptor a runtime's
+/// `--preserve-fds` passes.
+const PLACES: [RawFd; 2] = [0, 3];
 
 /// The outside's end.
 #[derive(Debug)]
 pub(crate) struct Outside {
     fd: OwnedFd,
+    /// The inode of the inside's end, which the inside's argument names.
+    inode: u64,
     ready: bool,
     released: bool,
 }
@@ -45,14 +54,21 @@ impl Outside {
             None,
             SockFlag::SOCK_CLOEXEC,
         )?;
+        let inode = nix::sys::stat::fstat(inside.as_raw_fd())?.st_ino;
         Ok((
             Outside {
                 fd: outside,
+                inode,
                 ready: false,
                 released: false,
             },
             inside,
         ))
+    }
+
+    /// The inside half's argument (`sync=INODE`).
+    pub(crate) fn arg(&self) -> String {
+        crate::kv(ARG, self.inode)
     }
 
     /// Whether the inside has said it is ready; never blocks. An inside that ended without
@@ -91,31 +107,33 @@ impl Outside {
     }
 }
 
-/// The inside's end: stdin, after it told the outside it is ready.
+/// The inside's end, after it told the outside it is ready.
 #[derive(Debug)]
 pub(crate) struct Inside {
-    _private: (),
+    fd: RawFd,
 }
 
 impl Inside {
-    /// Tells the outside over stdin that the attempt can be tried now. None when stdin is not a
-    /// socket or the write fails: the caller keeps its fixed window.
-    pub(crate) fn announce() -> Option<Inside> {
-        let stat = nix::sys::stat::fstat(0).ok()?;
-        if stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
-            return None;
-        }
-        match send(0, &[READY], MsgFlags::MSG_NOSIGNAL) {
-            Ok(1) => Some(Inside { _private: () }),
+    /// Tells the outside over the channel (the socket with inode `inode` at fd 0 or 3) that the
+    /// attempt can be tried now. None when neither is that socket or the write fails: the
+    /// caller keeps its fixed window.
+    pub(crate) fn announce(inode: u64) -> Option<Inside> {
+        let fd = PLACES.into_iter().find(|&fd| {
+            nix::sys::stat::fstat(fd).is_ok_and(|stat| {
+                stat.st_mode & libc::S_IFMT == libc::S_IFSOCK && stat.st_ino == inode
+            })
+        })?;
+        match send(fd, &[READY], MsgFlags::MSG_NOSIGNAL) {
+            Ok(1) => Some(Inside { fd }),
             _ => None,
         }
     }
 
     /// The descriptor to poll: readable (or hung up) once the outside released the inside.
-    pub(crate) fn as_fd(&self) -> BorrowedFd<'static> {
-        // SAFETY: fd 0 was a socket when `announce` checked it, and nothing in the inside half
-        // closes stdin; a borrowed fd 0 stays valid for the life of the process.
-        unsafe { BorrowedFd::borrow_raw(0) }
+    pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: `announce` found the channel open at this number, and nothing in the inside
+        // half closes fd 0 or 3; the borrow lives no longer than `self`.
+        unsafe { BorrowedFd::borrow_raw(self.fd) }
     }
 
     /// True when `revents` of a poll on [`Inside::as_fd`] say the wait is over.

@@ -1,12 +1,12 @@
 //! port-bind: listen on a privileged and a high port on 0.0.0.0; the outside, in its own network
 //! namespace, tries to reach the listeners while the payload runs.
 //!
-//! Timing (`kit::sync`): once its listeners are up the inside says "ready" over its stdin and
+//! Timing (`kit::sync`): once its listeners are up the inside says "ready" over the channel and
 //! serves until the outside releases it. The outside's first look after "ready" is decisive, as
 //! the kernel answers a loopback connect at once: a listener in the outside's namespace is
 //! accepted (and must echo this attempt's nonce), none is refused. Only a look in which every
 //! port gave such an answer releases the inside; a connect or echo that timed out is looked at
-//! again. Without the channel (a runtime that does not pass stdin) the inside keeps its listeners
+//! again. Without the channel (a runtime that does not pass it on) the inside keeps its listeners
 //! open for LISTEN_MS, as before.
 
 use crate::kit::sync;
@@ -250,7 +250,7 @@ impl Probe for PortBind {
         ];
         let (outside, inside) = sync::Outside::pair()
             .map_err(|e| ProbeError::arrange(META.id, "socketpair for the timing channel", e))?;
-        args.push(kv(sync::ARG, "stdin"));
+        args.push(outside.arg());
         let watcher = watch_ports(ports.clone(), format!("{tag} {nonce}"), nonce, outside);
         Ok(Arrangement::new(args, State { ports, watcher }).with_stdin(inside))
     }
@@ -266,7 +266,9 @@ impl Probe for PortBind {
                 })?);
             }
             let tag = args.str("tag")?;
-            let synced = args.opt_str(sync::ARG) == Some("stdin");
+            let synced = args
+                .opt_str(sync::ARG)
+                .and_then(|ino| ino.parse::<u64>().ok());
             let mut listeners = Vec::new();
             for port in ports {
                 let bound = steps.io(
@@ -280,15 +282,13 @@ impl Probe for PortBind {
             }
             if !listeners.is_empty() {
                 // "ready" only once every listener that could be made is up.
-                let sync = if synced {
-                    sync::Inside::announce()
-                } else {
-                    None
-                };
-                if synced && sync.is_none() {
+                let sync = synced.and_then(sync::Inside::announce);
+                if synced.is_some() && sync.is_none() {
                     steps.note(
                         "wait for the outside",
-                        format!("stdin is no timing channel here: a window of {LISTEN_MS} ms"),
+                        format!(
+                            "the timing channel did not reach the payload: a window of {LISTEN_MS} ms"
+                        ),
                     );
                 }
                 serve(steps, &listeners, tag, sync);

@@ -1,12 +1,12 @@
 //! raw-socket: sniff a marker frame the outside sends on its loopback.
 //!
-//! Timing (`kit::sync`): once its sockets are open the inside says "ready" over its stdin and
+//! Timing (`kit::sync`): once its sockets are open the inside says "ready" over the channel and
 //! sniffs until the outside releases it. The outside numbers its datagrams and releases the
 //! inside once its own receiver got one sent after "ready": the kernel hands a frame to every
 //! packet tap of the namespace when it is sent and to every raw socket before the UDP socket,
 //! so by then that datagram waits in the queue of any sniffer in the outside's namespace, and
 //! the inside reads its queues dry before it ends. Without the channel (a runtime that does not
-//! pass stdin) the inside sniffs for `listen_ms`, as before.
+//! pass it on) the inside sniffs for `listen_ms`, as before.
 
 use crate::kit::sync;
 use crate::kit::{judge_by_secret, parse_or_report};
@@ -98,6 +98,7 @@ impl Probe for RawSocket {
             .map_err(|e| ProbeError::arrange(id, "getsockname of the UDP sender", e))?;
         let (mut sync, inside) = sync::Outside::pair()
             .map_err(|e| ProbeError::arrange(id, "socketpair for the timing channel", e))?;
+        let sync_arg = sync.arg();
         // The tag tells this attempt's datagrams from those of attempts running beside it; the
         // number after the secret tells the datagrams sent after the inside's "ready".
         let tag = world.unique("raw");
@@ -141,7 +142,7 @@ impl Probe for RawSocket {
                 kv("interface", "lo"),
                 kv("listen_ms", 3000),
                 kv("tag", &tag),
-                kv(sync::ARG, "stdin"),
+                sync_arg,
             ],
             State {
                 _sender: Sender {
@@ -161,7 +162,7 @@ impl Probe for RawSocket {
                 a.str("interface")?.to_string(),
                 a.get::<u64>("listen_ms")?,
                 a.str("tag")?.to_string(),
-                a.opt_str(sync::ARG) == Some("stdin"),
+                a.opt_str(sync::ARG).and_then(|ino| ino.parse::<u64>().ok()),
             ))
         }) {
             let marker = format!("{MARKER}{tag}:");
@@ -197,7 +198,7 @@ fn socket(domain: i32, ty: i32, protocol: i32) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn attempt(steps: &mut Steps, iface: &str, listen: Duration, marker: &str, synced: bool) {
+fn attempt(steps: &mut Steps, iface: &str, listen: Duration, marker: &str, synced: Option<u64>) {
     let eth_p_all = (libc::ETH_P_ALL as u16).to_be() as i32;
     let mut sockets: Vec<(OwnedFd, &str)> = Vec::new();
     let packet = steps.call(
@@ -249,16 +250,12 @@ fn attempt(steps: &mut Steps, iface: &str, listen: Duration, marker: &str, synce
         return;
     }
     // "ready" only once every socket that could be opened listens.
-    let sync = if synced {
-        sync::Inside::announce()
-    } else {
-        None
-    };
-    if synced && sync.is_none() {
+    let sync = synced.and_then(sync::Inside::announce);
+    if synced.is_some() && sync.is_none() {
         steps.note(
             "wait for the outside",
             format!(
-                "stdin is no timing channel here: a window of {} ms",
+                "the timing channel did not reach the payload: a window of {} ms",
                 listen.as_millis()
             ),
         );
