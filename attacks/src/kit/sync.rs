@@ -21,6 +21,7 @@
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 /// What the inside sends once it can be tried.
 const READY: u8 = b'R';
@@ -83,14 +84,20 @@ impl Outside {
         self.ready
     }
 
-    /// Waits at most `ms` for the inside's ready (a thread that would sleep that long anyway).
+    /// Waits at most `ms` for the inside's ready (a thread that would sleep that long anyway);
+    /// takes the whole `ms` when the answer is no, also when the inside's end is closed (poll
+    /// then returns at once).
     pub(crate) fn wait_ready(&mut self, ms: u16) -> bool {
+        let until = Instant::now() + Duration::from_millis(ms.into());
         if !self.ready {
             let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
             // A failed or interrupted poll only shortens the wait; ready() below decides.
             let _ = poll(&mut fds, PollTimeout::from(ms));
         }
-        self.ready()
+        if !self.ready() {
+            std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        }
+        self.ready
     }
 
     /// Ends the inside's wait (once). An inside that is gone makes this a no-op: MSG_NOSIGNAL
@@ -163,6 +170,10 @@ mod tests {
         let (mut outside, inside) = Outside::pair().unwrap();
         drop(inside);
         assert!(!outside.ready());
+        // A closed end makes poll return at once; the wait still takes its time.
+        let started = Instant::now();
+        assert!(!outside.wait_ready(50));
+        assert!(started.elapsed() >= Duration::from_millis(50));
         outside.release();
     }
 }
