@@ -73,6 +73,11 @@ pub fn run_probe(
         }
         Err(e) => return finished(Judgement::inconclusive(e.to_string())),
     };
+    if arrangement.stdin.is_some() && arrangement.controlling_tty.is_some() {
+        return finished(Judgement::inconclusive(format!(
+            "probe {id}: the arrangement asks for a terminal and a channel as stdin at once"
+        )));
+    }
     let mut argv = vec![world.probe_bin().display().to_string(), id.to_string()];
     argv.extend(arrangement.args.iter().cloned());
     let request = LaunchRequest {
@@ -83,6 +88,7 @@ pub fn run_probe(
             .controlling_tty
             .as_ref()
             .map(|fd| fd.as_raw_fd()),
+        stdin: arrangement.stdin.as_ref().map(|fd| fd.as_raw_fd()),
     };
     let arranged = start.elapsed();
     let launched = match launcher.launch(&request) {
@@ -211,8 +217,8 @@ impl Launcher for DirectLauncher {
             }
             None => None,
         };
-        match request.controlling_tty {
-            Some(tty) => {
+        match (request.controlling_tty, request.stdin) {
+            (Some(tty), _) => {
                 // SAFETY: the caller keeps `tty` open for the whole launch (the arrangement owns
                 // it); we only borrow it to duplicate it.
                 let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(tty) };
@@ -221,7 +227,16 @@ impl Launcher for DirectLauncher {
                     .map_err(|e| format!("dup of the controlling tty {tty}: {e}"))?;
                 cmd.stdin(Stdio::from(owned));
             }
-            None => {
+            (None, Some(fd)) => {
+                // SAFETY: as for the terminal: the arrangement owns `fd` for the whole launch.
+                let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                let owned: OwnedFd = borrowed
+                    .try_clone_to_owned()
+                    .map_err(|e| format!("dup of the stdin descriptor {fd}: {e}"))?;
+                cmd.stdin(Stdio::from(owned));
+                cmd.process_group(0);
+            }
+            (None, None) => {
                 cmd.stdin(Stdio::null());
                 cmd.process_group(0);
             }

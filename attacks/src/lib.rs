@@ -90,6 +90,10 @@ pub struct Arrangement {
     /// A terminal slave the launcher makes the payload's stdin and controlling terminal (the
     /// outside keeps the master in `state`).
     pub controlling_tty: Option<OwnedFd>,
+    /// The inside's end of a socket pair the launcher makes the payload's stdin; the outside
+    /// keeps the other end in `state` (`kit::sync`: a channel that carries timing, never a
+    /// verdict). Not together with `controlling_tty`, which is stdin too.
+    pub stdin: Option<OwnedFd>,
 }
 
 impl Arrangement {
@@ -99,6 +103,7 @@ impl Arrangement {
             state: Box::new(state),
             cgroup: None,
             controlling_tty: None,
+            stdin: None,
         }
     }
 
@@ -116,6 +121,11 @@ impl Arrangement {
 
     pub fn with_controlling_tty(mut self, tty: OwnedFd) -> Self {
         self.controlling_tty = Some(tty);
+        self
+    }
+
+    pub fn with_stdin(mut self, fd: OwnedFd) -> Self {
+        self.stdin = Some(fd);
         self
     }
 
@@ -261,6 +271,11 @@ pub struct LaunchRequest {
     /// A terminal the outside holds the master of: the launcher makes it the payload's stdin and
     /// its controlling terminal before the sandbox's own layers run (the tiocsti probe's world).
     pub controlling_tty: Option<std::os::fd::RawFd>,
+    /// A descriptor the launcher makes the payload's stdin, as it is (no terminal); None means
+    /// /dev/null. The probes' timing channel (`kit::sync`): a launcher that cannot pass it gives
+    /// /dev/null, and the inside then falls back to a fixed window. Never set together with
+    /// `controlling_tty`.
+    pub stdin: Option<std::os::fd::RawFd>,
 }
 
 /// Starts `breakout-probe ARGS...` in some sandbox (our runtime under a profile, bwrap, crun, or

@@ -164,6 +164,7 @@ fn the_direct_launcher_runs_and_kills_at_the_timeout() {
         cgroup: None,
         timeout: Duration::from_millis(ms),
         controlling_tty: None,
+        stdin: None,
     };
     let done = DirectLauncher
         .launch(&request(

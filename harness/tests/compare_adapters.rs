@@ -327,6 +327,7 @@ fn request(argv: &[&str], cgroup: &Path, timeout: Duration) -> LaunchRequest {
         cgroup: Some(cgroup.to_path_buf()),
         timeout,
         controlling_tty: None,
+        stdin: None,
     }
 }
 

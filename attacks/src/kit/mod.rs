@@ -5,7 +5,8 @@
 //! - [`canary`]: planting a per-attempt secret and finding it again;
 //! - [`sysctl`]: kernel settings read, written and restored;
 //! - [`devices`]: reaching a device through a node the inside makes;
-//! - [`scratch`]: scratch names, the guest's busybox, hex arguments.
+//! - [`scratch`]: scratch names, the guest's busybox, hex arguments;
+//! - [`sync`]: a channel between outside and inside that carries timing, never a verdict.
 //!
 //! The kit sits above the world and below the probes: it may use `crate::world`, never
 //! `crate::probes`. Machine-wide state is locked through [`crate::world::World::exclusive`], and
@@ -16,6 +17,7 @@ pub(crate) mod devices;
 pub(crate) mod inside;
 pub(crate) mod judge;
 pub(crate) mod scratch;
+pub(crate) mod sync;
 pub(crate) mod sysctl;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -174,6 +174,7 @@ pub fn run_workload(
         cgroup: None,
         timeout,
         controlling_tty: None,
+        stdin: None,
     };
     let launched = match launcher.launch(&request) {
         Ok(l) => l,
@@ -473,6 +474,7 @@ mod tests {
                     cgroup: None,
                     timeout: Duration::from_secs(60),
                     controlling_tty: None,
+                    stdin: None,
                 })
                 .unwrap();
             let stdout = String::from_utf8_lossy(&launched.stdout);

@@ -289,7 +289,7 @@ impl Ablation<'_> {
         item: &str,
         withheld: Vec<String>,
     ) -> Vec<String> {
-        crate::suite::attribution::caps_letting_through(withheld, &mut |caps| {
+        crate::suite::attribution::caps_letting_through(withheld, &[], &mut |caps| {
             self.escapes_keeping(base, item, caps)
         })
     }

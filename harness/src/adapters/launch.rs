@@ -45,8 +45,8 @@ pub enum LaunchError {
         #[source]
         source: std::io::Error,
     },
-    #[error("duplicating the controlling terminal fd {fd} failed: {source}")]
-    Tty {
+    #[error("duplicating the payload's stdin (fd {fd}) failed: {source}")]
+    Stdin {
         fd: i32,
         #[source]
         source: std::io::Error,
@@ -130,14 +130,35 @@ fn remove_cgroup_tree(dir: &Path) -> bool {
     fs::remove_dir(dir).is_ok()
 }
 
+/// Where the request's `stdin` (the probes' timing channel) goes in the runtime's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdinAt {
+    /// The runtime's stdin, which it hands to the payload as it is (bwrap, unshare, firejail).
+    Stdin,
+    /// Fd 3, with /dev/null as stdin: for a runtime started with `--preserve-fds 1` that copies
+    /// stdin through a pipe of its own (runc, conmon), which would read the channel itself.
+    Fd3,
+}
+
 /// Starts `argv` (the runtime's command line) for `request` inside `cgroup/runtime`, waits at
 /// most `timeout` (the request's, plus the runtime's start-up), kills the tree when it
-/// overruns.
+/// overruns. The request's stdin goes to the runtime's stdin.
 pub fn run(
     argv: &[String],
     request: &LaunchRequest,
     timeout: Duration,
     cgroup: &LaunchCgroup,
+) -> Result<Launched, LaunchError> {
+    run_with(argv, request, timeout, cgroup, StdinAt::Stdin)
+}
+
+/// [`run`], with the request's stdin where `stdin_at` says.
+pub fn run_with(
+    argv: &[String],
+    request: &LaunchRequest,
+    timeout: Duration,
+    cgroup: &LaunchCgroup,
+    stdin_at: StdinAt,
 ) -> Result<Launched, LaunchError> {
     let program = argv[0].clone();
     let procs_path = cgroup.dir.join("runtime/cgroup.procs");
@@ -157,24 +178,35 @@ pub fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let tty_fd = request.controlling_tty;
-    match tty_fd {
-        Some(fd) => {
-            // SAFETY: the caller keeps the terminal fd open for the whole launch (it is the
-            // request's `controlling_tty`); we only borrow it to duplicate it.
-            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-            let owned: OwnedFd = borrowed
-                .try_clone_to_owned()
-                .map_err(|source| LaunchError::Tty { fd, source })?;
-            command.stdin(Stdio::from(owned));
-        }
-        None => {
-            command.stdin(Stdio::null());
-        }
-    }
+    // SAFETY (both borrows): the caller keeps the descriptors open for the whole launch (they
+    // are the request's `controlling_tty` and `stdin`); we only borrow them to duplicate them.
+    let dup = |fd| {
+        unsafe { BorrowedFd::borrow_raw(fd) }
+            .try_clone_to_owned()
+            .map_err(|source| LaunchError::Stdin { fd, source })
+    };
+    let channel: Option<OwnedFd> = match (tty_fd, request.stdin) {
+        (None, Some(fd)) => Some(dup(fd)?),
+        _ => None,
+    };
+    // The terminal, else the channel when the runtime passes its stdin on as it is.
+    let (stdin, channel_fd) = match (tty_fd, channel, stdin_at) {
+        (Some(fd), _, _) => (Some(dup(fd)?), None),
+        (None, Some(channel), StdinAt::Stdin) => (Some(channel), None),
+        (None, Some(channel), StdinAt::Fd3) => (None, Some(channel)),
+        (None, None, _) => (None, None),
+    };
+    match stdin {
+        Some(owned) => command.stdin(Stdio::from(owned)),
+        None => command.stdin(Stdio::null()),
+    };
+    // Close-on-exec in the child too (Rust opens every descriptor so); pre_exec moves it to 3.
+    let channel_raw = channel_fd.as_ref().map(|fd| fd.as_raw_fd());
     // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
-    // functions (write, setsid, ioctl) on descriptors that are open in the child: `procs_fd` is
-    // kept open by `procs` in the parent until spawn returns, and stdin was set up by std before
-    // pre_exec closures run. No allocation, no locks.
+    // functions (write, setsid, ioctl, dup2, fcntl) on descriptors that are open in the child:
+    // `procs_fd` and `channel_raw` are kept open by `procs` and `channel_fd` in the parent until
+    // spawn returns, and stdin was set up by std before pre_exec closures run. No allocation, no
+    // locks.
     unsafe {
         command.pre_exec(move || {
             // Join the launch cgroup before exec, so no child of the runtime can start outside it.
@@ -189,6 +221,21 @@ pub fn run(
             if tty_fd.is_some() && libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // The channel at fd 3, after the cgroup write, which may have used fd 3. Whatever
+            // else sits at 3 is close-on-exec (every descriptor of ours is) and would close at
+            // exec anyway; should it be std's exec-error pipe, an exec failure reads as an exit
+            // without output (inconclusive), never as a verdict.
+            if let Some(fd) = channel_raw {
+                let placed = if fd == 3 {
+                    // dup2 onto itself would keep close-on-exec.
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, 3)
+                };
+                if placed < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }
@@ -197,6 +244,7 @@ pub fn run(
         source,
     })?;
     drop(procs);
+    drop(channel_fd);
 
     let stdout = reader(child.stdout.take());
     let stderr = reader(child.stderr.take());

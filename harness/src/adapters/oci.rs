@@ -582,14 +582,25 @@ impl Launcher for OciLauncher {
             state.display().to_string(),
         ];
         argv.extend(global);
+        argv.push("run".to_string());
+        if request.stdin.is_some() && self.runtime.preserves_fds() {
+            // The runtime may copy stdin through a pipe of its own (runc does), reading the
+            // channel itself: the timing channel goes as fd 3 instead.
+            argv.extend(["--preserve-fds".to_string(), "1".to_string()]);
+        }
         argv.extend([
-            "run".to_string(),
             "--bundle".to_string(),
             bundle.dir.display().to_string(),
             id.clone(),
         ]);
         let timeout = self.runtime.launch_timeout(request.timeout);
-        let launched = launch::run(&argv, request, timeout, &cgroup).map_err(|e| e.to_string())?;
+        let stdin_at = if self.runtime.preserves_fds() {
+            launch::StdinAt::Fd3
+        } else {
+            launch::StdinAt::Stdin
+        };
+        let launched = launch::run_with(&argv, request, timeout, &cgroup, stdin_at)
+            .map_err(|e| e.to_string())?;
         // The container was killed through the cgroup (or exited), but the runtime's state for
         // it may remain.
         let _ = std::process::Command::new(self.runtime.binary)

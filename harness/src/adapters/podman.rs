@@ -236,15 +236,23 @@ impl Launcher for PodmanLauncher {
             false,
         )?;
         let rootfs = bundle.dir.join("rootfs");
-        let argv = argv(
+        let mut argv = argv(
             &self.flags,
             &rootfs.display().to_string(),
             cgroup.payload_path_for_oci().as_deref(),
             &request.argv,
         );
+        if request.stdin.is_some() {
+            // conmon would copy stdin through a pipe of its own (with -i); the timing channel
+            // goes as fd 3.
+            if let Some(at) = argv.iter().position(|a| a == "run") {
+                argv.insert(at + 1, "--preserve-fds=1".to_string());
+            }
+        }
         let timeout =
             registry::podman().map_or(request.timeout, |rt| rt.launch_timeout(request.timeout));
-        launch::run(&argv, request, timeout, &cgroup).map_err(|e| e.to_string())
+        launch::run_with(&argv, request, timeout, &cgroup, launch::StdinAt::Fd3)
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -26,6 +26,9 @@ pub enum Kind {
         /// config naming a later one does not start (runsc 20221219 stops at CAP_AUDIT_READ and
         /// fails on CAP_PERFMON, CAP_BPF, CAP_CHECKPOINT_RESTORE).
         last_cap: Option<&'static str>,
+        /// `run` takes `--preserve-fds N`: the probes' timing channel reaches the payload as
+        /// fd 3 even where the runtime copies stdin through a pipe of its own (runc).
+        preserve_fds: bool,
     },
     /// A wrapper that takes the command at its end; `syntax` groups its options with their
     /// arguments and says which layer each stands for.
@@ -83,6 +86,17 @@ impl Runtime {
     /// The launch's time limit: the probe's timeout and the runtime's start-up.
     pub fn launch_timeout(&self, probe_timeout: std::time::Duration) -> std::time::Duration {
         probe_timeout + std::time::Duration::from_secs(self.startup_s)
+    }
+
+    /// Whether `run` takes `--preserve-fds` (an OCI runtime that says so).
+    pub fn preserves_fds(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Oci {
+                preserve_fds: true,
+                ..
+            }
+        )
     }
 
     pub fn syntax(&self) -> Option<&'static Syntax> {

@@ -71,6 +71,9 @@ pub struct AblationInput<'a> {
     pub requires: &'a dyn Fn(Layer) -> Vec<Layer>,
     /// Capabilities the profile drops (the ones the caps drill-down may add back), by name.
     pub dropped_caps: &'a [String],
+    /// Capabilities that let this probe through under another configuration: the caps
+    /// drill-down tries each alone first. Only the number of trials depends on them.
+    pub caps_hints: &'a [String],
     /// Does the profile's seccomp filter deny this syscall name unconditionally
     /// (`SandboxConfig::seccomp_denies`)? `None`: seccomp off, unknown name or argument-dependent.
     pub seccomp_denies: &'a dyn Fn(&str) -> Option<bool>,
@@ -260,7 +263,7 @@ impl Ablation<'_, '_> {
     /// "CAP_A+CAP_B".
     fn caps_drill_down(&mut self, base: Variant, context: &str) -> Vec<String> {
         let dropped = self.input.dropped_caps.to_vec();
-        caps_letting_through(dropped, &mut |caps| {
+        caps_letting_through(dropped, self.input.caps_hints, &mut |caps| {
             self.escapes_keeping(&base, context, caps)
         })
     }
@@ -355,12 +358,25 @@ fn join_layers(layers: &[Layer]) -> String {
 /// is found at about log2(n) + 2 trials each. When only a combination lets it through, its
 /// minimal group is reported as "CAP_A+CAP_B". Shared by our profiles' ablation and the item
 /// ablation of external configurations.
+///
+/// `hints` (capabilities that let the probe through elsewhere) are tried alone first: a right
+/// hint costs one trial instead of a bisection, and the search below still runs on what is
+/// left, so a wrong or missing hint changes only the number of trials, never the answer. The
+/// answer lists single capabilities in `withheld`'s order and a group last, as the bisection
+/// alone finds them.
 pub(crate) fn caps_letting_through(
     withheld: Vec<String>,
+    hints: &[String],
     escapes_keeping: &mut dyn FnMut(&[String]) -> bool,
 ) -> Vec<String> {
-    let mut remaining = withheld;
+    let mut remaining = withheld.clone();
     let mut found = Vec::new();
+    for hint in hints {
+        if remaining.contains(hint) && escapes_keeping(std::slice::from_ref(hint)) {
+            remaining.retain(|c| c != hint);
+            found.push(hint.clone());
+        }
+    }
     while !remaining.is_empty() && escapes_keeping(&remaining) {
         match find_one_cap(&remaining, escapes_keeping) {
             Some(cap) => {
@@ -374,6 +390,7 @@ pub(crate) fn caps_letting_through(
             }
         }
     }
+    found.sort_by_key(|c| withheld.iter().position(|w| w == c).unwrap_or(usize::MAX));
     found
 }
 
@@ -516,6 +533,7 @@ mod tests {
             candidates,
             requires,
             dropped_caps: &caps,
+            caps_hints: &[],
             seccomp_denies: &|_| None,
             seccomp_errno: None,
             base_evidence: &evidence,
@@ -610,6 +628,7 @@ mod tests {
             candidates: &[PidNs, UserNs, Uid, Caps],
             requires: &no_requires,
             dropped_caps: &caps,
+            caps_hints: &[],
             seccomp_denies: &|_| None,
             seccomp_errno: None,
             base_evidence: &evidence,
@@ -632,6 +651,43 @@ mod tests {
         let mut found = a.caps_detail.clone();
         found.sort();
         assert_eq!(found, vec!["CAP_20", "CAP_3", "CAP_SYS_PTRACE"]);
+    }
+
+    /// Hints change the number of trials, never the answer: right, wrong, partial or none.
+    #[rstest]
+    #[case::single(vec![vec!["CAP_21"]])]
+    #[case::two_singles(vec![vec!["CAP_21"], vec!["CAP_34"]])]
+    #[case::single_and_group(vec![vec!["CAP_5"], vec!["CAP_1", "CAP_30"]])]
+    #[case::group(vec![vec!["CAP_2", "CAP_21"]])]
+    fn caps_hints_change_the_cost_not_the_answer(#[case] through: Vec<Vec<&str>>) {
+        let withheld: Vec<String> = (0..41).map(|i| format!("CAP_{i}")).collect();
+        let answer = |hints: &[String]| {
+            let mut runs = 0;
+            let found = caps_letting_through(withheld.clone(), hints, &mut |kept| {
+                runs += 1;
+                through
+                    .iter()
+                    .any(|group| group.iter().all(|c| kept.iter().any(|k| k == c)))
+            });
+            (found, runs)
+        };
+        let (plain, plain_runs) = answer(&[]);
+        let singles: Vec<String> = plain.iter().filter(|c| !c.contains('+')).cloned().collect();
+        for hints in [
+            singles.clone(),
+            singles.iter().rev().cloned().collect(),
+            vec!["CAP_7".to_string(), "CAP_NOT_WITHHELD".to_string()],
+            singles.iter().take(1).cloned().collect::<Vec<_>>(),
+        ] {
+            assert_eq!(answer(&hints).0, plain, "hints {hints:?}");
+        }
+        if !singles.is_empty() {
+            let (_, hinted_runs) = answer(&singles);
+            assert!(
+                hinted_runs < plain_runs,
+                "right hints: {hinted_runs} trials, none: {plain_runs}"
+            );
+        }
     }
 
     #[test]

@@ -7,8 +7,12 @@
 //! Scheduling: the guest has two CPUs, so independent launches run two at a time; resource probes
 //! (fork bombs, memory hogs) run alone so that they neither starve nor are starved by a
 //! neighbour. Phase one runs every job under its profile; phase two ablates the blocked ones; the
-//! wall time of each phase is reported (probes_ms, ablation_ms). Identical launches (same probe,
-//! same effective configuration, e.g. "pid-ns alone" asked by two profiles) run once.
+//! wall time of each phase is reported (probes_ms, ablation_ms). Ablations start longest first
+//! (base duration times expected launches), so the run does not end on one long ablation with
+//! the other worker idle. Identical launches (same probe, same effective configuration, e.g.
+//! "pid-ns alone" asked by two profiles) run once, even when two workers ask at the same time:
+//! the second waits for the first one's record. The guest's stderr names the probes whose
+//! launches cost the most wall time, where the next speed-up is to be found.
 //!
 //! Refuses to run outside the VM (BREAKOUT_IN_VM=1): some probes are destructive by design.
 
@@ -21,11 +25,11 @@ use crate::suite::launcher;
 use crate::suite::plan::{Configuration, ConfigurationKind, GuestPlan, Job};
 use breakout_attacks::world::World;
 use breakout_attacks::{Launcher, Layer, Limits, Probe, ProbeClass, Verdict};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How much of a payload's stderr a streamed result keeps (the serial line is slow).
@@ -137,13 +141,15 @@ fn orchestrate(
         memo: Mutex::new(
             plan.known_trials
                 .iter()
-                .map(|k| (k.key.clone(), k.record.clone()))
+                .map(|k| (k.key.clone(), Arc::new(OnceLock::from(k.record.clone()))))
                 .collect(),
         ),
         timeout: Duration::from_millis(plan.options.probe_timeout_ms),
         launches: AtomicUsize::new(0),
         reused: AtomicUsize::new(0),
         phases: Mutex::new(Vec::new()),
+        by_probe: Mutex::new(BTreeMap::new()),
+        caps_found: Mutex::new(HashMap::new()),
     };
     let workers = if plan.options.announce_trials {
         1
@@ -189,6 +195,11 @@ fn orchestrate(
             ));
         }
     }
+    // Longest first, so that no long ablation starts last while the other workers idle: its
+    // cost is about its base run's duration times the launches its candidate layers ask for.
+    pending.sort_by_key(|(job, probe, record)| {
+        std::cmp::Reverse(record.duration_ms * orchestrator.expected_trials(job, *probe))
+    });
     let started = Instant::now();
     schedule(
         &pending,
@@ -245,6 +256,10 @@ fn orchestrate(
         launch_timings.probes.summary(),
         launch_timings.ablation.summary()
     );
+    eprintln!(
+        "breakout guest-exec: launch time by probe: {}",
+        orchestrator.costliest(12)
+    );
     sink.emit(&GuestEvent::Done {
         probes_ms,
         ablation_ms,
@@ -293,14 +308,21 @@ struct Orchestrator<'a> {
     world: &'a World,
     sink: &'a EventSink,
     adapters: AdapterLauncher,
-    /// Launch records by key (probe + effective configuration).
-    memo: Mutex<HashMap<String, TrialRecord>>,
+    /// Launch records by key (probe + effective configuration). A slot is claimed before its
+    /// launch starts, so a second worker asking for the same launch waits for the first one's
+    /// record instead of running it again.
+    memo: Mutex<HashMap<String, Arc<OnceLock<TrialRecord>>>>,
     timeout: Duration,
     /// Launches made, and launches answered from `memo`.
     launches: AtomicUsize,
     reused: AtomicUsize,
     /// Where the time of each launch went, in the order they ended.
     phases: Mutex<Vec<breakout_attacks::Phases>>,
+    /// Launches and their summed wall time per probe (the guest's stderr names the costliest).
+    by_probe: Mutex<BTreeMap<&'static str, (usize, Duration)>>,
+    /// Single capabilities that let a probe through under a configuration ablated so far: the
+    /// next drill-down of the same probe tries them first (see `caps_letting_through`).
+    caps_found: Mutex<HashMap<&'static str, Vec<String>>>,
 }
 
 /// What one launch runs under.
@@ -324,6 +346,20 @@ impl Orchestrator<'_> {
             .expect("GuestPlan::load checked every job's configuration")
     }
 
+    /// The `n` probes whose launches took the most wall time, summed ("port-bind 15 x 4.1 s").
+    fn costliest(&self, n: usize) -> String {
+        let by_probe = self.by_probe.lock().unwrap_or_else(|p| p.into_inner());
+        let mut costs: Vec<(&str, usize, Duration)> =
+            by_probe.iter().map(|(p, (k, d))| (*p, *k, *d)).collect();
+        costs.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
+        costs
+            .iter()
+            .take(n)
+            .map(|(p, k, d)| format!("{p} {k} launches {:.1} s", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     fn needs_ablation(&self, job: &Job, verdict: Verdict) -> bool {
         verdict == Verdict::Blocked
             && self.plan.options.ablate
@@ -331,6 +367,21 @@ impl Orchestrator<'_> {
                 self.configuration(job).kind,
                 ConfigurationKind::Breakout { .. } | ConfigurationKind::Adapter { .. }
             )
+    }
+
+    /// Roughly how many launches ablating `job` takes: each enabled candidate alone and
+    /// without, and all of them off (drill-downs add more; this only orders the work).
+    fn expected_trials(&self, job: &Job, probe: &'static dyn Probe) -> u64 {
+        let enabled = match &self.configuration(job).kind {
+            ConfigurationKind::Breakout { config } => probe
+                .meta()
+                .layers
+                .iter()
+                .filter(|l| config.enabled(**l))
+                .count(),
+            ConfigurationKind::Adapter { .. } => probe.meta().layers.len(),
+        };
+        2 * enabled as u64 + 1
     }
 
     fn base_run(&self, job: &Job, probe: &'static dyn Probe) -> TrialRecord {
@@ -348,37 +399,45 @@ impl Orchestrator<'_> {
         )
     }
 
-    /// One launch, or its record when the same launch already ran.
+    /// One launch, or its record when the same launch already ran (or is running).
     fn trial(&self, probe: &'static dyn Probe, target: &Target, description: &str) -> TrialRecord {
         let key = self.key(probe, target);
-        if let Some(known) = self
-            .memo
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
+        let slot = Arc::clone(
+            self.memo
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key.clone())
+                .or_default(),
+        );
+        let mut launched = false;
+        let record = slot.get_or_init(|| {
+            launched = true;
+            if self.plan.options.announce_trials {
+                self.sink.emit(&GuestEvent::TrialStarted {
+                    key: key.clone(),
+                    probe: probe.meta().id.to_string(),
+                    description: description.to_string(),
+                });
+            }
+            let started = Instant::now();
+            let record = self.launch(probe, target);
+            let mut by_probe = self.by_probe.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = by_probe.entry(probe.meta().id).or_default();
+            entry.0 += 1;
+            entry.1 += started.elapsed();
+            drop(by_probe);
+            if self.plan.options.announce_trials {
+                self.sink.emit(&GuestEvent::TrialFinished {
+                    key: key.clone(),
+                    record: record.clone(),
+                });
+            }
+            record
+        });
+        if !launched {
             self.reused.fetch_add(1, Ordering::Relaxed);
-            return known.clone();
         }
-        if self.plan.options.announce_trials {
-            self.sink.emit(&GuestEvent::TrialStarted {
-                key: key.clone(),
-                probe: probe.meta().id.to_string(),
-                description: description.to_string(),
-            });
-        }
-        let record = self.launch(probe, target);
-        if self.plan.options.announce_trials {
-            self.sink.emit(&GuestEvent::TrialFinished {
-                key: key.clone(),
-                record: record.clone(),
-            });
-        }
-        self.memo
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, record.clone());
-        record
+        record.clone()
     }
 
     /// Launch again, replacing the remembered record.
@@ -521,12 +580,20 @@ impl Orchestrator<'_> {
             }
             _ => None,
         };
+        let caps_hints = self
+            .caps_found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(probe.meta().id)
+            .cloned()
+            .unwrap_or_default();
         let input = AblationInput {
             profile: &job.profile,
             enabled: &enabled,
             candidates: probe.meta().layers,
             requires: &requires,
             dropped_caps: &dropped_caps,
+            caps_hints: &caps_hints,
             seccomp_denies: &seccomp_denies,
             seccomp_errno,
             base_evidence: &base.evidence,
@@ -536,7 +603,16 @@ impl Orchestrator<'_> {
             probe,
             base: config,
         };
-        Some(attribution::attribute(&input, &mut runner))
+        let attribution = attribution::attribute(&input, &mut runner);
+        let mut caps_found = self.caps_found.lock().unwrap_or_else(|p| p.into_inner());
+        let known = caps_found.entry(probe.meta().id).or_default();
+        for cap in attribution.caps_detail.iter().filter(|c| !c.contains('+')) {
+            if !known.contains(cap) {
+                known.push(cap.clone());
+            }
+        }
+        drop(caps_found);
+        Some(attribution)
     }
 
     fn result(

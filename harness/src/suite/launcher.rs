@@ -40,12 +40,25 @@ impl Launcher for RuntimeLauncher {
             }
             None => None,
         };
+        let stdin = match request.stdin {
+            Some(fd) => {
+                // SAFETY: as for the terminal: the arrangement owns this descriptor for the
+                // whole launch; we only duplicate it.
+                let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+                Some(
+                    borrowed
+                        .try_clone_to_owned()
+                        .map_err(|e| format!("dup of the stdin descriptor {fd}: {e}"))?,
+                )
+            }
+            None => None,
+        };
         let mut payload = breakout_runtime::Payload::new(request.argv.iter().cloned());
         payload.env = PAYLOAD_ENV
             .iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        payload.stdin = None;
+        payload.stdin = stdin;
         payload.stdout = Some(stdout_write);
         payload.stderr = Some(stderr_write);
         payload.outer_cgroup = request.cgroup.clone();
@@ -170,6 +183,7 @@ mod tests {
             cgroup: None,
             timeout,
             controlling_tty: None,
+            stdin: None,
         }
     }
 

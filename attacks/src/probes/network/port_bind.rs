@@ -1,6 +1,15 @@
 //! port-bind: listen on a privileged and a high port on 0.0.0.0; the outside, in its own network
 //! namespace, tries to reach the listeners while the payload runs.
+//!
+//! Timing (`kit::sync`): once its listeners are up the inside says "ready" over the channel and
+//! serves until the outside releases it. The outside's first look after "ready" is decisive, as
+//! the kernel answers a loopback connect at once: a listener in the outside's namespace is
+//! accepted (and must echo this attempt's nonce), none is refused. Only a look in which every
+//! port gave such an answer releases the inside; a connect or echo that timed out is looked at
+//! again. Without the channel (a runtime that does not pass it on) the inside keeps its listeners
+//! open for LISTEN_MS, as before.
 
+use crate::kit::sync;
 use crate::kit::{with_args, wrong_state};
 use crate::world::{Look, Watcher, World};
 use crate::{
@@ -8,7 +17,7 @@ use crate::{
     ProbeMeta, RunObservation, Steps,
 };
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -18,7 +27,8 @@ pub struct PortBind;
 /// The privileged port tried (below 1024 needs CAP_NET_BIND_SERVICE).
 const PRIVILEGED_PORT: u16 = 80;
 
-/// How long the inside keeps its listeners open waiting for the outside.
+/// How long the inside keeps its listeners open waiting for the outside when it has no timing
+/// channel.
 const LISTEN_MS: u64 = 4000;
 
 /// How often the outside's watcher tries to connect.
@@ -40,35 +50,82 @@ static META: ProbeMeta = ProbeMeta {
     class: ProbeClass::Plain,
 };
 
-/// Connects to each port until finished; keeps the ports whose listener echoed the nonce.
-fn watch_ports(ports: Vec<u16>, expected: String, nonce: String) -> Watcher<Vec<u16>> {
-    Watcher::start(WATCH_INTERVAL, Vec::new(), move |reached: &mut Vec<u16>| {
+/// What the outside saw: the ports whose listener echoed the nonce, and the timing channel.
+struct Seen {
+    reached: Vec<u16>,
+    sync: sync::Outside,
+}
+
+/// Connects to each port until finished; keeps the ports whose listener echoed the nonce, and
+/// releases the inside after the first look that began after its "ready" and got a sure answer
+/// from every port.
+fn watch_ports(
+    ports: Vec<u16>,
+    expected: String,
+    nonce: String,
+    sync: sync::Outside,
+) -> Watcher<Seen> {
+    let seen = Seen {
+        reached: Vec::new(),
+        sync,
+    };
+    Watcher::start(WATCH_INTERVAL, seen, move |seen: &mut Seen| {
+        // Read before the tries: only tries made after "ready" may release the inside.
+        let ready = seen.sync.ready();
+        let mut sure = true;
         for &port in &ports {
-            if !reached.contains(&port) && echoes(port, &nonce, &expected) {
-                reached.push(port);
+            if seen.reached.contains(&port) {
+                continue;
             }
+            match try_port(port, &nonce, &expected) {
+                Try::Echoed => seen.reached.push(port),
+                Try::Refused | Try::Other => {}
+                Try::Unsure => sure = false,
+            }
+        }
+        if ready && sure {
+            seen.sync.release();
         }
         Look::Again
     })
 }
 
-/// True when the listener on `port` answers `nonce` with `expected`.
-fn echoes(port: u16, nonce: &str, expected: &str) -> bool {
+/// What one try of a port gave.
+#[derive(Debug, PartialEq, Eq)]
+enum Try {
+    /// The listener answered the nonce with this attempt's tag.
+    Echoed,
+    /// Nothing listens on the port in the outside's namespace.
+    Refused,
+    /// A listener answered with a whole line that is not ours (a concurrent attempt's).
+    Other,
+    /// No sure answer (a timeout, an early end): look again.
+    Unsure,
+}
+
+/// Connects to `port`, sends `nonce` and reads the answer.
+fn try_port(port: u16, nonce: &str, expected: &str) -> Try {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
+    let mut stream = match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Try::Refused,
+        Err(_) => return Try::Unsure,
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
     if stream.write_all(format!("{nonce}\n").as_bytes()).is_err() {
-        return false;
+        return Try::Unsure;
     }
     let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).is_ok() && line.trim() == expected
+    match BufReader::new(stream).read_line(&mut line) {
+        Ok(_) if line.trim() == expected => Try::Echoed,
+        Ok(_) if line.ends_with('\n') => Try::Other,
+        _ => Try::Unsure,
+    }
 }
 
 struct State {
     ports: Vec<u16>,
-    watcher: Watcher<Vec<u16>>,
+    watcher: Watcher<Seen>,
 }
 
 /// A free high port in the outside's namespace (bind to 0, read the number, release it).
@@ -78,12 +135,22 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-fn serve(steps: &mut Steps, listeners: &[(u16, TcpListener)], tag: &str) {
+/// Answers the outside's connections until it releases the inside (with a timing channel) or,
+/// without one, until every port was served once or LISTEN_MS are over.
+fn serve(
+    steps: &mut Steps,
+    listeners: &[(u16, TcpListener)],
+    tag: &str,
+    sync: Option<sync::Inside>,
+) {
     let deadline = Instant::now() + Duration::from_millis(LISTEN_MS);
     let mut served: Vec<u16> = Vec::new();
-    while served.len() < listeners.len() {
+    loop {
+        if sync.is_none() && served.len() == listeners.len() {
+            return;
+        }
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if sync.is_none() && left.is_zero() {
             steps.note(
                 "wait for the outside",
                 format!(
@@ -97,16 +164,26 @@ fn serve(steps: &mut Steps, listeners: &[(u16, TcpListener)], tag: &str) {
             .iter()
             .map(|(_, l)| PollFd::new(l.as_fd(), PollFlags::POLLIN))
             .collect();
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        if poll(&mut fds, PollTimeout::from(ms)).is_err() {
+        if let Some(sync) = &sync {
+            fds.push(PollFd::new(sync.as_fd(), PollFlags::POLLIN));
+        }
+        // With the channel the wait ends when the outside says so (the launch's timeout is the
+        // backstop, and a timed-out attempt is inconclusive, never blocked).
+        let timeout = match sync {
+            Some(_) => PollTimeout::NONE,
+            None => PollTimeout::from(u16::try_from(left.as_millis()).unwrap_or(u16::MAX)),
+        };
+        if poll(&mut fds, timeout).is_err() {
             continue;
         }
+        let released = sync.is_some() && sync::Inside::released_by(fds[listeners.len()].revents());
         let ready: Vec<bool> = fds
             .iter()
+            .take(listeners.len())
             .map(|f| f.revents().is_some_and(|r| r.contains(PollFlags::POLLIN)))
             .collect();
         for ((port, listener), ready) in listeners.iter().zip(ready) {
-            if !ready || served.contains(port) {
+            if !ready || (sync.is_none() && served.contains(port)) {
                 continue;
             }
             let conn = steps.io(
@@ -127,8 +204,21 @@ fn serve(steps: &mut Steps, listeners: &[(u16, TcpListener)], tag: &str) {
                         format!("port {port}: echoed={echoed}"),
                     );
                 }
-                served.push(*port);
+                if !served.contains(port) {
+                    served.push(*port);
+                }
             }
+        }
+        if released {
+            steps.note(
+                "wait for the outside",
+                format!(
+                    "released by the outside; {} of {} port(s) reached",
+                    served.len(),
+                    listeners.len()
+                ),
+            );
+            return;
         }
     }
 }
@@ -147,7 +237,7 @@ impl Probe for PortBind {
         })?;
         let tag = world.unique("port-bind");
         let ports = vec![PRIVILEGED_PORT, high];
-        let args = vec![
+        let mut args = vec![
             kv(
                 "ports",
                 ports
@@ -158,8 +248,11 @@ impl Probe for PortBind {
             ),
             kv("tag", &tag),
         ];
-        let watcher = watch_ports(ports.clone(), format!("{tag} {nonce}"), nonce);
-        Ok(Arrangement::new(args, State { ports, watcher }))
+        let (outside, inside) = sync::Outside::pair()
+            .map_err(|e| ProbeError::arrange(META.id, "socketpair for the timing channel", e))?;
+        args.push(outside.arg());
+        let watcher = watch_ports(ports.clone(), format!("{tag} {nonce}"), nonce, outside);
+        Ok(Arrangement::new(args, State { ports, watcher }).with_stdin(inside))
     }
 
     fn attempt(&self, args: &[String]) -> InsideReport {
@@ -173,6 +266,9 @@ impl Probe for PortBind {
                 })?);
             }
             let tag = args.str("tag")?;
+            let synced = args
+                .opt_str(sync::ARG)
+                .and_then(|ino| ino.parse::<u64>().ok());
             let mut listeners = Vec::new();
             for port in ports {
                 let bound = steps.io(
@@ -185,7 +281,17 @@ impl Probe for PortBind {
                 }
             }
             if !listeners.is_empty() {
-                serve(steps, &listeners, tag);
+                // "ready" only once every listener that could be made is up.
+                let sync = synced.and_then(sync::Inside::announce);
+                if synced.is_some() && sync.is_none() {
+                    steps.note(
+                        "wait for the outside",
+                        format!(
+                            "the timing channel did not reach the payload: a window of {LISTEN_MS} ms"
+                        ),
+                    );
+                }
+                serve(steps, &listeners, tag, sync);
             }
             Ok(())
         })
@@ -196,7 +302,11 @@ impl Probe for PortBind {
             return wrong_state(META.id);
         };
         let State { ports, watcher } = *state;
-        let reached = watcher.finish().unwrap_or_default();
+        let Some(Seen { reached, .. }) = watcher.finish() else {
+            return Judgement::inconclusive(
+                "the outside's watcher of the ports failed; it cannot vouch for what it saw",
+            );
+        };
         if reached.is_empty() {
             let evidence = run
                 .inside

@@ -1,5 +1,14 @@
 //! raw-socket: sniff a marker frame the outside sends on its loopback.
+//!
+//! Timing (`kit::sync`): once its sockets are open the inside says "ready" over the channel and
+//! sniffs until the outside releases it. The outside numbers its datagrams and releases the
+//! inside once its own receiver got one sent after "ready": the kernel hands a frame to every
+//! packet tap of the namespace when it is sent and to every raw socket before the UDP socket,
+//! so by then that datagram waits in the queue of any sniffer in the outside's namespace, and
+//! the inside reads its queues dry before it ends. Without the channel (a runtime that does not
+//! pass it on) the inside sniffs for `listen_ms`, as before.
 
+use crate::kit::sync;
 use crate::kit::{judge_by_secret, parse_or_report};
 use crate::world::World;
 use crate::{
@@ -84,18 +93,48 @@ impl Probe for RawSocket {
         receiver
             .set_nonblocking(true)
             .map_err(|e| ProbeError::arrange(id, "O_NONBLOCK on the UDP receiver", e))?;
-        // The tag tells this attempt's datagrams from those of attempts running beside it.
+        let sent_from = sender
+            .local_addr()
+            .map_err(|e| ProbeError::arrange(id, "getsockname of the UDP sender", e))?;
+        let (mut sync, inside) = sync::Outside::pair()
+            .map_err(|e| ProbeError::arrange(id, "socketpair for the timing channel", e))?;
+        let sync_arg = sync.arg();
+        // The tag tells this attempt's datagrams from those of attempts running beside it; the
+        // number after the secret tells the datagrams sent after the inside's "ready".
         let tag = world.unique("raw");
-        let payload = format!("{MARKER}{tag}:{secret}");
+        let prefix = format!("{MARKER}{tag}:{secret}:");
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut sink = [0u8; 256];
+            let mut seq: u64 = 0;
+            // The first number sent after the inside said "ready".
+            let mut after_ready: Option<u64> = None;
             while !stop2.load(Ordering::Relaxed) {
+                if after_ready.is_none() && sync.ready() {
+                    after_ready = Some(seq);
+                }
                 // Best effort: a lost datagram is followed by the next one.
-                let _ = sender.send_to(payload.as_bytes(), target);
-                while receiver.recv(&mut sink).is_ok() {}
-                std::thread::sleep(SEND_INTERVAL);
+                let _ = sender.send_to(format!("{prefix}{seq}").as_bytes(), target);
+                seq += 1;
+                while let Ok((n, from)) = receiver.recv_from(&mut sink) {
+                    let got = std::str::from_utf8(&sink[..n])
+                        .ok()
+                        .and_then(|text| text.strip_prefix(prefix.as_str()))
+                        .and_then(|number| number.parse::<u64>().ok());
+                    if from == sent_from
+                        && got.is_some_and(|got| after_ready.is_some_and(|first| got >= first))
+                    {
+                        sync.release();
+                    }
+                }
+                // Before "ready" the wait is on the channel, so the first datagram after it
+                // goes out at once.
+                if after_ready.is_none() {
+                    sync.wait_ready(SEND_INTERVAL.as_millis() as u16);
+                } else {
+                    std::thread::sleep(SEND_INTERVAL);
+                }
             }
         });
         Ok(Arrangement::new(
@@ -103,6 +142,7 @@ impl Probe for RawSocket {
                 kv("interface", "lo"),
                 kv("listen_ms", 3000),
                 kv("tag", &tag),
+                sync_arg,
             ],
             State {
                 _sender: Sender {
@@ -111,20 +151,28 @@ impl Probe for RawSocket {
                 },
                 secret,
             },
-        ))
+        )
+        .with_stdin(inside))
     }
 
     fn attempt(&self, args: &[String]) -> InsideReport {
         let mut steps = Steps::new(META.id);
-        if let Some((iface, ms, tag)) = parse_or_report(&mut steps, args, |a| {
+        if let Some((iface, ms, tag, synced)) = parse_or_report(&mut steps, args, |a| {
             Ok((
                 a.str("interface")?.to_string(),
                 a.get::<u64>("listen_ms")?,
                 a.str("tag")?.to_string(),
+                a.opt_str(sync::ARG).and_then(|ino| ino.parse::<u64>().ok()),
             ))
         }) {
             let marker = format!("{MARKER}{tag}:");
-            attempt(&mut steps, &iface, Duration::from_millis(ms), &marker);
+            attempt(
+                &mut steps,
+                &iface,
+                Duration::from_millis(ms),
+                &marker,
+                synced,
+            );
         }
         steps.finish()
     }
@@ -150,7 +198,7 @@ fn socket(domain: i32, ty: i32, protocol: i32) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn attempt(steps: &mut Steps, iface: &str, listen: Duration, marker: &str) {
+fn attempt(steps: &mut Steps, iface: &str, listen: Duration, marker: &str, synced: Option<u64>) {
     let eth_p_all = (libc::ETH_P_ALL as u16).to_be() as i32;
     let mut sockets: Vec<(OwnedFd, &str)> = Vec::new();
     let packet = steps.call(
@@ -198,7 +246,21 @@ fn attempt(steps: &mut Steps, iface: &str, listen: Duration, marker: &str) {
     ) {
         sockets.push((fd, "sniff UDP datagrams"));
     }
-    sniff(steps, &sockets, listen, marker);
+    if sockets.is_empty() {
+        return;
+    }
+    // "ready" only once every socket that could be opened listens.
+    let sync = synced.and_then(sync::Inside::announce);
+    if synced.is_some() && sync.is_none() {
+        steps.note(
+            "wait for the outside",
+            format!(
+                "the timing channel did not reach the payload: a window of {} ms",
+                listen.as_millis()
+            ),
+        );
+    }
+    sniff(steps, &sockets, listen, marker, sync);
 }
 
 /// What one socket saw while listening.
@@ -209,19 +271,25 @@ struct Seen {
     error: Option<Errno>,
 }
 
-/// Reads from every socket at once until the marker shows up on one or `listen` is over (each
-/// socket gets the whole window: listening one after the other doubled a blocked attempt's
-/// time), then records one step per socket.
-fn sniff(steps: &mut Steps, sockets: &[(OwnedFd, &str)], listen: Duration, marker: &str) {
+/// Reads from every socket at once until the marker shows up on one, or until the outside
+/// releases the inside (with `sync`; then every queue is read dry first) or `listen` is over
+/// (without), then records one step per socket. Each socket gets the whole wait: listening one
+/// after the other doubled a blocked attempt's time.
+fn sniff(
+    steps: &mut Steps,
+    sockets: &[(OwnedFd, &str)],
+    listen: Duration,
+    marker: &str,
+    sync: Option<sync::Inside>,
+) {
     let deadline = Instant::now() + listen;
     let mut buf = vec![0u8; 65536];
     let mut seen: Vec<Seen> = sockets.iter().map(|_| Seen::default()).collect();
     // As Steps::call does before a call: a payload killed by a filter while listening still
     // names what it was doing on stderr.
-    if !sockets.is_empty() {
-        eprintln!("breakout-probe: trying poll+recv(...) until the marker shows up");
-    }
-    'listen: while Instant::now() < deadline {
+    eprintln!("breakout-probe: trying poll+recv(...) until the marker shows up");
+    let mut released = false;
+    'listen: while sync.is_some() || Instant::now() < deadline {
         let live: Vec<usize> = (0..sockets.len())
             .filter(|&i| seen[i].error.is_none())
             .collect();
@@ -237,7 +305,16 @@ fn sniff(steps: &mut Steps, sockets: &[(OwnedFd, &str)], listen: Duration, marke
                 )
             })
             .collect();
-        match nix::poll::poll(&mut pfds, nix::poll::PollTimeout::from(100u16)) {
+        if let Some(sync) = &sync {
+            pfds.push(nix::poll::PollFd::new(
+                sync.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            ));
+        }
+        // Released: one more pass over every queue without waiting, then stop.
+        let wait = if released { 0u16 } else { 100u16 };
+        match nix::poll::poll(&mut pfds, nix::poll::PollTimeout::from(wait)) {
+            Ok(0) if released => break,
             Ok(0) | Err(Errno::EINTR) => continue,
             Ok(_) => {}
             Err(e) => {
@@ -247,35 +324,47 @@ fn sniff(steps: &mut Steps, sockets: &[(OwnedFd, &str)], listen: Duration, marke
                 break;
             }
         }
+        if sync.is_some() && !released && sync::Inside::released_by(pfds[live.len()].revents()) {
+            released = true;
+        }
         let ready: Vec<usize> = live
             .iter()
             .zip(&pfds)
             .filter(|(_, p)| p.revents().is_some_and(|r| !r.is_empty()))
             .map(|(&i, _)| i)
             .collect();
+        if released && ready.is_empty() {
+            break;
+        }
         for i in ready {
-            // SAFETY: buf is a writable buffer of buf.len() bytes.
-            let n = unsafe {
-                libc::recv(
-                    sockets[i].0.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if n < 0 {
-                match Errno::last() {
-                    Errno::EAGAIN | Errno::EINTR => {}
-                    e => seen[i].error = Some(e),
+            // Read the queue dry: after the release nothing may be left in it unread.
+            loop {
+                // SAFETY: buf is a writable buffer of buf.len() bytes.
+                let n = unsafe {
+                    libc::recv(
+                        sockets[i].0.as_raw_fd(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        libc::MSG_DONTWAIT,
+                    )
+                };
+                if n < 0 {
+                    match Errno::last() {
+                        Errno::EAGAIN | Errno::EINTR => {}
+                        e => seen[i].error = Some(e),
+                    }
+                    break;
                 }
-                continue;
-            }
-            seen[i].frames += 1;
-            if let Some(token) = find_marker(&buf[..n as usize], marker) {
-                seen[i].found = Some(token);
-                break 'listen;
+                seen[i].frames += 1;
+                if let Some(token) = find_marker(&buf[..n as usize], marker) {
+                    seen[i].found = Some(token);
+                    break 'listen;
+                }
             }
         }
+    }
+    if released {
+        steps.note("wait for the outside", "released by the outside");
     }
     for ((_, action), seen) in sockets.iter().zip(seen) {
         let frames = seen.frames;

@@ -11,6 +11,7 @@ pub static RUNTIME: Runtime = Runtime {
         global_args: &[],
         sandbox_kernel: None,
         last_cap: None,
+        preserve_fds: true,
     },
     startup_s: 0,
     default: || docker_defaults("crun"),

@@ -15,6 +15,7 @@ pub static RUNTIME: Runtime = Runtime {
 split into parts nor taken out",
         )),
         last_cap: Some("CAP_AUDIT_READ"),
+        preserve_fds: false,
     },
     startup_s: 40,
     default: || docker_defaults("runsc"),
