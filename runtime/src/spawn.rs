@@ -12,6 +12,7 @@ use crate::plan::{self, PlanError, PlanInput};
 use crate::seccomp::record::Recorder;
 use crate::seccomp::Recording;
 use crate::step::{failure_exit_code, Step};
+use crate::trace::Trace;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::signal::{kill, Signal};
@@ -116,6 +117,7 @@ pub struct Sandbox {
     /// Recording the payload's syscalls (`SandboxConfig::set_record_syscalls`).
     records: bool,
     recorder: Option<Recorder>,
+    trace: Option<Trace>,
 }
 
 fn cstring(what: &str, s: &[u8]) -> Result<CString, SpawnError> {
@@ -149,6 +151,7 @@ fn dev_null() -> Result<OwnedFd, SpawnError> {
 
 /// Start `payload` in a sandbox configured by `cfg`.
 pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnError> {
+    let trace = Trace::from_env();
     cfg.validate()?;
     // A kernel without Landlock fails the launch here, by name, before anything forks.
     let landlock = if cfg.enabled(Layer::Landlock) {
@@ -254,6 +257,9 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
         }
     })?;
 
+    if let Some(t) = trace {
+        t.note("runtime", None, "checks, descriptors, cgroup leaf and plan ready", "");
+    }
     let (parent_sock, child_sock) = nix::sys::socket::socketpair(
         nix::sys::socket::AddressFamily::Unix,
         nix::sys::socket::SockType::SeqPacket,
@@ -281,8 +287,12 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
             &steps,
             &crate::child::Ctx {
                 sock: child_sock.as_raw_fd(),
+                trace,
             },
         );
+    }
+    if let Some(t) = trace {
+        t.note("runtime", None, "forked the supervisor", "");
     }
     drop(child_sock);
     drop(stdio);
@@ -308,6 +318,7 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
         landlock,
         records: cfg.records_syscalls(),
         recorder: None,
+        trace,
     };
     drop(steps);
     sb.await_exec(&ids)?;
@@ -339,7 +350,10 @@ impl Sandbox {
                         }
                     }
                 }
-                Recv::Msg(Msg::ExecOk) => return Ok(()),
+                Recv::Msg(Msg::ExecOk) => {
+                    self.note("the payload's execve succeeded (reported)");
+                    return Ok(());
+                }
                 Recv::Msg(Msg::Failure { step, errno }) => {
                     let is_exec = self.steps.get(step as usize).is_some_and(|s| s.2);
                     self.failure = Some((self.describe(step, errno), is_exec));
@@ -362,6 +376,12 @@ impl Sandbox {
                     });
                 }
             }
+        }
+    }
+
+    fn note(&self, what: &str) {
+        if let Some(t) = self.trace {
+            t.note("runtime", None, what, "");
         }
     }
 
@@ -446,7 +466,9 @@ impl Sandbox {
         let status = match handshake::recv_timeout(self.sock.as_raw_fd(), timeout) {
             Recv::TimedOut => return Ok(None),
             Recv::Msg(Msg::Exited(raw)) => {
+                self.note("the payload exited (reported)");
                 self.reap()?;
+                self.note("the supervisor reaped");
                 decode_status(raw)
             }
             // The supervisor died without reporting (killed): its own status stands in.
