@@ -227,7 +227,18 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
         None
     };
 
+    if let Some(t) = trace {
+        t.note(
+            "runtime",
+            None,
+            "checks, landlock probed, descriptors ready",
+            "",
+        );
+    }
     let cgroup = CgroupHandle::prepare(cfg, payload.outer_cgroup.as_deref())?;
+    if let Some(t) = trace {
+        t.note("runtime", None, "cgroup leaf ready", "");
+    }
     let ids = user_ns::id_plan_for_caller(cfg);
     let exec = plan::exec_for(&argv, &env);
     let steps: Vec<Step> = plan::build(
@@ -258,7 +269,7 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
     })?;
 
     if let Some(t) = trace {
-        t.note("runtime", None, "checks, descriptors, cgroup leaf and plan ready", "");
+        t.note("runtime", None, "plan built", "");
     }
     let (parent_sock, child_sock) = nix::sys::socket::socketpair(
         nix::sys::socket::AddressFamily::Unix,

@@ -32,7 +32,9 @@ impl Trace {
     pub(crate) fn from_env() -> Option<Trace> {
         std::env::var_os(TRACE_ENV)
             .is_some_and(|v| !v.is_empty() && v != "0")
-            .then(|| Trace { origin_ns: now_ns() })
+            .then(|| Trace {
+                origin_ns: now_ns(),
+            })
     }
 
     /// One line: the time since the origin, who, the step's index (or none) and what.
