@@ -15,6 +15,8 @@ use std::os::fd::RawFd;
 pub(crate) struct Ctx {
     pub sock: RawFd,
     pub trace: Option<Trace>,
+    /// The parent started this process in the sandbox's cgroup (`Op::JoinCgroup` is done).
+    pub in_cgroup: bool,
 }
 
 /// What the payload process's steps need besides the op: how to tell its parent (the supervisor)
@@ -119,6 +121,7 @@ fn payload(steps: &[Step], from: usize, pctx: PayloadCtx) -> ! {
                 &Ctx {
                     sock: -1,
                     trace: None,
+                    in_cgroup: false,
                 },
             ),
         };
@@ -365,7 +368,10 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             // SAFETY: PR_SET_DUMPABLE takes an integer.
             Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) }).map(drop)
         }
-        Op::WriteFd { fd, data } => write_all(*fd, data),
+        // Moving a process between cgroups waits for an RCU grace period (tens of ms in a TCG
+        // guest); a process started in the cgroup has nothing to move.
+        Op::JoinCgroup { .. } if ctx.in_cgroup => Ok(()),
+        Op::JoinCgroup { procs, .. } => write_all(*procs, b"0"),
         Op::WriteFile { path, data } => {
             // SAFETY: path is a valid NUL-terminated string.
             let fd = Errno::result(unsafe {

@@ -18,7 +18,7 @@ use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -279,10 +279,17 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
     )
     .map_err(os("socketpair"))?;
 
-    // SAFETY: the child only runs the prepared chain (child.rs) and never returns into the
-    // caller's code; glibc's fork keeps malloc consistent in the child even if other threads
-    // held its locks.
-    let pid = unsafe { libc::fork() };
+    let into_cgroup = steps.iter().find_map(|s| match s.op {
+        crate::step::Op::JoinCgroup { dir, .. } => Some(dir),
+        _ => None,
+    });
+    let (pid, in_cgroup) = match into_cgroup.and_then(clone_into_cgroup) {
+        Some(pid) => (pid, true),
+        // SAFETY: the child only runs the prepared chain (child.rs) and never returns into the
+        // caller's code; glibc's fork keeps malloc consistent in the child even if other
+        // threads held its locks.
+        None => (unsafe { libc::fork() }, false),
+    };
     if pid < 0 {
         if let Some(cg) = &cgroup {
             let _ = cg.remove();
@@ -299,6 +306,7 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
             &crate::child::Ctx {
                 sock: child_sock.as_raw_fd(),
                 trace,
+                in_cgroup,
             },
         );
     }
@@ -571,6 +579,61 @@ impl Sandbox {
             }
         }
     }
+}
+
+/// Start the supervisor in the cgroup whose directory is `dir` (clone3 with CLONE_INTO_CGROUP,
+/// Linux 5.7+): a process moved into a cgroup afterwards waits for an RCU grace period, the
+/// largest single step of a launch in a TCG guest. Only when this process has one thread: a raw
+/// clone3 skips glibc's fork handlers, which a multi-threaded caller needs (another thread may
+/// hold a malloc lock the child would then wait for forever); with one thread no lock is held
+/// by anyone else. None (use fork and the join step) when not single-threaded or refused.
+fn clone_into_cgroup(dir: RawFd) -> Option<libc::pid_t> {
+    if !single_threaded() {
+        return None;
+    }
+    /// struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let mut args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir as u64,
+        ..Default::default()
+    };
+    // SAFETY: like fork(): no stack given, so the child continues on a copy of this stack; the
+    // process has one thread, so the child's copy of every lock is free; the child only runs
+    // the prepared chain and never returns into the caller's code.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    (r >= 0).then_some(r as libc::pid_t)
+}
+
+/// This process has exactly one thread (/proc/self/status).
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .is_some_and(|n| n.trim() == "1")
+    })
 }
 
 /// A pidfd for `pid` if it is (still) the child of `supervisor`: opened first, then the parent

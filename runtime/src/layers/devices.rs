@@ -296,7 +296,9 @@ pub fn load(rules: &[Rule]) -> Result<OwnedFd, DevicesError> {
 /// verifier per launch. The descriptor is close-on-exec (every bpf(2) descriptor is), and the
 /// supervisor closes the runtime's close-on-exec descriptors first thing.
 fn loaded(rules: &[Rule]) -> Result<Arc<OwnedFd>, DevicesError> {
-    static PROGS: OnceLock<Mutex<HashMap<Vec<[u8; 8]>, Arc<OwnedFd>>>> = OnceLock::new();
+    /// Loaded programs by their encoded instructions.
+    type Loaded = HashMap<Vec<[u8; 8]>, Arc<OwnedFd>>;
+    static PROGS: OnceLock<Mutex<Loaded>> = OnceLock::new();
     let key: Vec<[u8; 8]> = program(rules).iter().map(Insn::encode).collect();
     let progs = PROGS.get_or_init(|| Mutex::new(HashMap::new()));
     if let Some(fd) = progs.lock().ok().and_then(|m| m.get(&key).cloned()) {
