@@ -17,3 +17,11 @@ pub mod model;
 pub mod report;
 pub mod suite;
 pub mod workloads;
+
+/// This build's identity (harness/build.rs): the same in `breakout` and `breakout-sandbox` when
+/// they were built from the same sources.
+pub const BUILD_ID: &str = env!("BREAKOUT_BUILD_ID");
+
+/// The name of the small runtime binary `breakout sandbox` runs from a sealed copy, when it is
+/// installed next to `breakout`.
+pub const SANDBOX_BIN: &str = "breakout-sandbox";

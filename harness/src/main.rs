@@ -56,7 +56,7 @@ fn main() -> ExitCode {
     // The subcommands that are a runtime run from a sealed copy of this binary (CVE-2019-5736),
     // re-executed before anything else so that the window in which the process runs from the
     // file on disk stays as short as it can be.
-    if let Err(e) = breakout_runtime::sealed_exe::reexec_sealed_for(&["sandbox", "guest-exec"]) {
+    if let Err(e) = reexec_sealed() {
         eprintln!("breakout: {e}");
         return ExitCode::from(125);
     }
@@ -75,4 +75,20 @@ fn main() -> ExitCode {
         Cli::Learn(args) => learn::run(args),
     };
     ExitCode::from(code)
+}
+
+/// `sandbox` runs from a sealed copy of `breakout-sandbox` when it lies next to this binary (the
+/// runtime without the rest of the tool: a fraction of the bytes to copy, page in and relocate),
+/// else from a copy of this binary; `guest-exec` from a copy of this binary.
+fn reexec_sealed() -> Result<(), breakout_runtime::sealed_exe::SealError> {
+    use breakout_runtime::sealed_exe::{reexec_sealed_for, reexec_sealed_from};
+    let id = breakout_harness::BUILD_ID;
+    if std::env::args_os().nth(1).is_some_and(|s| s == "sandbox") {
+        let small = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.join(breakout_harness::SANDBOX_BIN)))
+            .filter(|p| p.is_file());
+        return reexec_sealed_from(small.as_deref(), id);
+    }
+    reexec_sealed_for(&["guest-exec"], id)
 }

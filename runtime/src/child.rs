@@ -5,14 +5,18 @@
 
 use crate::handshake::{self, Msg};
 use crate::step::{failure_exit_code, Op, Step};
+use crate::trace::Trace;
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MsFlags};
 use nix::sys::stat::Mode;
 use std::os::fd::RawFd;
 
-/// Descriptors the chain needs: the socket to the parent.
+/// Descriptors the chain needs: the socket to the parent; the step trace when asked for.
 pub(crate) struct Ctx {
     pub sock: RawFd,
+    pub trace: Option<Trace>,
+    /// The parent started this process in the sandbox's cgroup (`Op::JoinCgroup` is done).
+    pub in_cgroup: bool,
 }
 
 /// What the payload process's steps need besides the op: how to tell its parent (the supervisor)
@@ -25,6 +29,7 @@ struct PayloadCtx {
     /// The write end of the pipe whose read end only the supervisor holds: POLLERR once it died
     /// (also visible from inside a pid namespace, where getppid() says 0 either way).
     report: RawFd,
+    trace: Option<Trace>,
 }
 
 /// Run the supervisor's part, fork, and become either the supervisor loop or the payload.
@@ -32,6 +37,9 @@ struct PayloadCtx {
 pub(crate) fn run(steps: &[Step], ctx: &Ctx) -> ! {
     let fork_at = steps.iter().position(Step::is_fork).unwrap_or(steps.len());
     for (i, step) in steps[..fork_at].iter().enumerate() {
+        if let Some(t) = ctx.trace {
+            t.note("supervisor", Some(i), &step.call, step.owner());
+        }
         if let Err(e) = perform(&step.op, ctx) {
             handshake::send(
                 ctx.sock,
@@ -87,6 +95,7 @@ pub(crate) fn run(steps: &[Step], ctx: &Ctx) -> ! {
                 PayloadCtx {
                     parent,
                     report: exec_w,
+                    trace: ctx.trace,
                 },
             )
         }
@@ -101,10 +110,20 @@ fn payload(steps: &[Step], from: usize, pctx: PayloadCtx) -> ! {
     let report = pctx.report;
     crate::layers::fd_hygiene::note_inherited_limit();
     for (i, step) in steps.iter().enumerate().skip(from) {
+        if let Some(t) = pctx.trace {
+            t.note("payload", Some(i), &step.call, step.owner());
+        }
         let res = match &step.op {
             Op::CloseFrom { .. } => close_from(report),
             Op::DieWithParent { parent: 0 } => die_with_supervisor(pctx),
-            op => perform(op, &Ctx { sock: -1 }),
+            op => perform(
+                op,
+                &Ctx {
+                    sock: -1,
+                    trace: None,
+                    in_cgroup: false,
+                },
+            ),
         };
         if let Err(e) = res {
             let mut buf = [0u8; 8];
@@ -349,7 +368,10 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             // SAFETY: PR_SET_DUMPABLE takes an integer.
             Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) }).map(drop)
         }
-        Op::WriteFd { fd, data } => write_all(*fd, data),
+        // Moving a process between cgroups waits for an RCU grace period (tens of ms in a TCG
+        // guest); a process started in the cgroup has nothing to move.
+        Op::JoinCgroup { .. } if ctx.in_cgroup => Ok(()),
+        Op::JoinCgroup { procs, .. } => write_all(*procs, b"0"),
         Op::WriteFile { path, data } => {
             // SAFETY: path is a valid NUL-terminated string.
             let fd = Errno::result(unsafe {

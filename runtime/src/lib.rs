@@ -32,9 +32,11 @@ pub mod sealed_exe;
 pub mod seccomp;
 mod spawn;
 pub mod step;
+mod trace;
 
 pub use config::{builtin_names, ConfigError, SandboxConfig};
 pub use layer::{requires, Layer, LayerFacts, UnknownLayer};
 pub use layers::landlock::{Enforcement as LandlockEnforcement, LandlockEvidence};
 pub use outcome::{CgroupEvidence, ExitKind, Outcome, SetupFailure};
 pub use spawn::{spawn, Payload, Sandbox, SpawnError};
+pub use trace::TRACE_ENV;

@@ -12,14 +12,21 @@
 //! window between the first exec and the re-exec, in which the process runs from the file: a
 //! watcher that may open /proc/PID/exe of a root process (same user namespace, a superset of
 //! its capabilities, e.g. a payload that is real root with pid-ns off) can race it, and could as
-//! well write the process's memory; pid-ns, uid, user-ns and caps are the defence there. The
-//! copy costs milliseconds per start (see the README).
+//! well write the process's memory; pid-ns, uid, user-ns and caps are the defence there.
+//!
+//! The copy and the second start cost in proportion to the binary (the whole of it is copied,
+//! then paged in and relocated again), so `breakout sandbox` seals a small binary that holds
+//! only the runtime and its command line (`reexec_sealed_from`, `breakout-sandbox` installed
+//! next to `breakout`) rather than the whole tool. The marker carries the build's identity: a
+//! sealed program from another build refuses to start instead of running other code than the
+//! one the caller was built with.
 
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
-/// Set for the re-executed process, removed by it at once.
+/// Set for the re-executed process (to the caller's build identity), removed by it at once.
 pub const MARKER_ENV: &str = "_BREAKOUT_SEALED_EXE";
 
 /// The seals runc applies: no more seals, no shrinking, no growing, no writing.
@@ -37,6 +44,8 @@ pub enum SealError {
     NotSealed { seals: i32 },
     #[error("cannot run from a sealed copy of the runtime binary: an argument or environment entry contains a NUL byte")]
     Nul,
+    #[error("cannot run from a sealed copy of the runtime binary: it was started by a program of another build (marker {found:?}, this build {expected:?}); build both binaries together (cargo build --bins) or remove the stale one")]
+    OtherBuild { found: String, expected: String },
 }
 
 fn os(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> SealError {
@@ -59,10 +68,10 @@ fn exe_seals() -> Result<i32, SealError> {
 }
 
 /// [`reexec_sealed`] when the program's first argument (its subcommand) is one of `commands`.
-pub fn reexec_sealed_for(commands: &[&str]) -> Result<(), SealError> {
+pub fn reexec_sealed_for(commands: &[&str], build_id: &str) -> Result<(), SealError> {
     let sub = std::env::args_os().nth(1);
     if sub.is_some_and(|s| commands.iter().any(|c| s == *c)) {
-        reexec_sealed()
+        reexec_sealed(build_id)
     } else {
         Ok(())
     }
@@ -70,11 +79,25 @@ pub fn reexec_sealed_for(commands: &[&str]) -> Result<(), SealError> {
 
 /// Re-execute this program from a sealed memfd copy of /proc/self/exe, unless it already runs
 /// from one. Returns `Ok(())` only in the sealed process; on success of the exec it never
-/// returns in the original one. Call it before any thread is started.
-pub fn reexec_sealed() -> Result<(), SealError> {
-    if std::env::var_os(MARKER_ENV).is_some() {
+/// returns in the original one. Call it before any thread is started. `build_id` names the
+/// build (the same string in every binary of one build).
+pub fn reexec_sealed(build_id: &str) -> Result<(), SealError> {
+    reexec_sealed_from(None, build_id)
+}
+
+/// [`reexec_sealed`], with the sealed copy made of `program` (None: this program's own binary)
+/// and run with this process's arguments and environment. `program` must be a binary of the
+/// same build that calls `reexec_sealed_from(_, build_id)` first itself: it checks the marker.
+pub fn reexec_sealed_from(program: Option<&Path>, build_id: &str) -> Result<(), SealError> {
+    if let Some(marker) = std::env::var_os(MARKER_ENV) {
         // Not for the processes this one starts (the process is still single-threaded).
         std::env::remove_var(MARKER_ENV);
+        if marker != build_id {
+            return Err(SealError::OtherBuild {
+                found: marker.to_string_lossy().into_owned(),
+                expected: build_id.to_string(),
+            });
+        }
         let seals = exe_seals()?;
         if seals & SEALS != SEALS {
             return Err(SealError::NotSealed { seals });
@@ -84,7 +107,7 @@ pub fn reexec_sealed() -> Result<(), SealError> {
         unsafe { libc::prctl(libc::PR_SET_NAME, c"breakout".as_ptr(), 0, 0, 0) };
         return Ok(());
     }
-    let memfd = sealed_copy()?;
+    let memfd = sealed_copy(program.unwrap_or(Path::new("/proc/self/exe")))?;
     let mut argv: Vec<CString> = Vec::new();
     for a in std::env::args_os() {
         argv.push(CString::new(a.as_bytes()).map_err(|_| SealError::Nul)?);
@@ -96,7 +119,7 @@ pub fn reexec_sealed() -> Result<(), SealError> {
         kv.push(v);
         envp.push(CString::new(kv.as_bytes()).map_err(|_| SealError::Nul)?);
     }
-    envp.push(CString::new(format!("{MARKER_ENV}=1")).map_err(|_| SealError::Nul)?);
+    envp.push(CString::new(format!("{MARKER_ENV}={build_id}")).map_err(|_| SealError::Nul)?);
     let argv_p: Vec<*const libc::c_char> = argv
         .iter()
         .map(|a| a.as_ptr())
@@ -125,9 +148,9 @@ pub fn reexec_sealed() -> Result<(), SealError> {
     })
 }
 
-/// A memfd holding the bytes of /proc/self/exe, sealed. Close-on-exec: execveat of an ELF
-/// binary does not need the descriptor afterwards.
-fn sealed_copy() -> Result<OwnedFd, SealError> {
+/// A memfd holding the bytes of `program`, sealed. Close-on-exec: execveat of an ELF binary
+/// does not need the descriptor afterwards.
+fn sealed_copy(program: &Path) -> Result<OwnedFd, SealError> {
     // SAFETY: a NUL-terminated name and flags; the kernel returns a new descriptor we own.
     let raw = unsafe {
         libc::memfd_create(
@@ -142,14 +165,14 @@ fn sealed_copy() -> Result<OwnedFd, SealError> {
     }
     // SAFETY: memfd_create just returned this descriptor.
     let memfd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let exe = std::fs::File::open("/proc/self/exe").map_err(|e| SealError::Os {
-        what: "open(/proc/self/exe)",
+    let exe = std::fs::File::open(program).map_err(|e| SealError::Os {
+        what: "open(the runtime binary)",
         errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
     })?;
     let len = exe
         .metadata()
         .map_err(|e| SealError::Os {
-            what: "fstat(/proc/self/exe)",
+            what: "fstat(the runtime binary)",
             errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
         })?
         .len();
@@ -170,10 +193,10 @@ fn sealed_copy() -> Result<OwnedFd, SealError> {
             if e == nix::errno::Errno::EINTR {
                 continue;
             }
-            return Err(os("sendfile(memfd, /proc/self/exe)")(e));
+            return Err(os("sendfile(memfd, the runtime binary)")(e));
         }
         if n == 0 {
-            return Err(os("sendfile(memfd, /proc/self/exe): short copy")(
+            return Err(os("sendfile(memfd, the runtime binary): short copy")(
                 nix::errno::Errno::EIO,
             ));
         }
@@ -193,7 +216,7 @@ mod tests {
     /// The copy is the binary's bytes and refuses every change.
     #[test]
     fn sealed_copy_matches_and_refuses_writes() {
-        let fd = sealed_copy().unwrap();
+        let fd = sealed_copy(Path::new("/proc/self/exe")).unwrap();
         // A fresh open file description: the copy's own offset stands at its end.
         let copy = std::fs::read(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
         let original = std::fs::read("/proc/self/exe").unwrap();

@@ -12,12 +12,13 @@ use crate::plan::{self, PlanError, PlanInput};
 use crate::seccomp::record::Recorder;
 use crate::seccomp::Recording;
 use crate::step::{failure_exit_code, Step};
+use crate::trace::Trace;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -116,6 +117,7 @@ pub struct Sandbox {
     /// Recording the payload's syscalls (`SandboxConfig::set_record_syscalls`).
     records: bool,
     recorder: Option<Recorder>,
+    trace: Option<Trace>,
 }
 
 fn cstring(what: &str, s: &[u8]) -> Result<CString, SpawnError> {
@@ -149,6 +151,7 @@ fn dev_null() -> Result<OwnedFd, SpawnError> {
 
 /// Start `payload` in a sandbox configured by `cfg`.
 pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnError> {
+    let trace = Trace::from_env();
     cfg.validate()?;
     // A kernel without Landlock fails the launch here, by name, before anything forks.
     let landlock = if cfg.enabled(Layer::Landlock) {
@@ -224,7 +227,18 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
         None
     };
 
+    if let Some(t) = trace {
+        t.note(
+            "runtime",
+            None,
+            "checks, landlock probed, descriptors ready",
+            "",
+        );
+    }
     let cgroup = CgroupHandle::prepare(cfg, payload.outer_cgroup.as_deref())?;
+    if let Some(t) = trace {
+        t.note("runtime", None, "cgroup leaf ready", "");
+    }
     let ids = user_ns::id_plan_for_caller(cfg);
     let exec = plan::exec_for(&argv, &env);
     let steps: Vec<Step> = plan::build(
@@ -254,6 +268,9 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
         }
     })?;
 
+    if let Some(t) = trace {
+        t.note("runtime", None, "plan built", "");
+    }
     let (parent_sock, child_sock) = nix::sys::socket::socketpair(
         nix::sys::socket::AddressFamily::Unix,
         nix::sys::socket::SockType::SeqPacket,
@@ -262,10 +279,17 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
     )
     .map_err(os("socketpair"))?;
 
-    // SAFETY: the child only runs the prepared chain (child.rs) and never returns into the
-    // caller's code; glibc's fork keeps malloc consistent in the child even if other threads
-    // held its locks.
-    let pid = unsafe { libc::fork() };
+    let into_cgroup = steps.iter().find_map(|s| match s.op {
+        crate::step::Op::JoinCgroup { dir, .. } => Some(dir),
+        _ => None,
+    });
+    let (pid, in_cgroup) = match into_cgroup.and_then(clone_into_cgroup) {
+        Some(pid) => (pid, true),
+        // SAFETY: the child only runs the prepared chain (child.rs) and never returns into the
+        // caller's code; glibc's fork keeps malloc consistent in the child even if other
+        // threads held its locks.
+        None => (unsafe { libc::fork() }, false),
+    };
     if pid < 0 {
         if let Some(cg) = &cgroup {
             let _ = cg.remove();
@@ -281,8 +305,13 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
             &steps,
             &crate::child::Ctx {
                 sock: child_sock.as_raw_fd(),
+                trace,
+                in_cgroup,
             },
         );
+    }
+    if let Some(t) = trace {
+        t.note("runtime", None, "forked the supervisor", "");
     }
     drop(child_sock);
     drop(stdio);
@@ -308,6 +337,7 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
         landlock,
         records: cfg.records_syscalls(),
         recorder: None,
+        trace,
     };
     drop(steps);
     sb.await_exec(&ids)?;
@@ -339,7 +369,10 @@ impl Sandbox {
                         }
                     }
                 }
-                Recv::Msg(Msg::ExecOk) => return Ok(()),
+                Recv::Msg(Msg::ExecOk) => {
+                    self.note("the payload's execve succeeded (reported)");
+                    return Ok(());
+                }
                 Recv::Msg(Msg::Failure { step, errno }) => {
                     let is_exec = self.steps.get(step as usize).is_some_and(|s| s.2);
                     self.failure = Some((self.describe(step, errno), is_exec));
@@ -362,6 +395,12 @@ impl Sandbox {
                     });
                 }
             }
+        }
+    }
+
+    fn note(&self, what: &str) {
+        if let Some(t) = self.trace {
+            t.note("runtime", None, what, "");
         }
     }
 
@@ -446,7 +485,9 @@ impl Sandbox {
         let status = match handshake::recv_timeout(self.sock.as_raw_fd(), timeout) {
             Recv::TimedOut => return Ok(None),
             Recv::Msg(Msg::Exited(raw)) => {
+                self.note("the payload exited (reported)");
                 self.reap()?;
+                self.note("the supervisor reaped");
                 decode_status(raw)
             }
             // The supervisor died without reporting (killed): its own status stands in.
@@ -538,6 +579,61 @@ impl Sandbox {
             }
         }
     }
+}
+
+/// Start the supervisor in the cgroup whose directory is `dir` (clone3 with CLONE_INTO_CGROUP,
+/// Linux 5.7+): a process moved into a cgroup afterwards waits for an RCU grace period, the
+/// largest single step of a launch in a TCG guest. Only when this process has one thread: a raw
+/// clone3 skips glibc's fork handlers, which a multi-threaded caller needs (another thread may
+/// hold a malloc lock the child would then wait for forever); with one thread no lock is held
+/// by anyone else. None (use fork and the join step) when not single-threaded or refused.
+fn clone_into_cgroup(dir: RawFd) -> Option<libc::pid_t> {
+    if !single_threaded() {
+        return None;
+    }
+    /// struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let mut args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir as u64,
+        ..Default::default()
+    };
+    // SAFETY: like fork(): no stack given, so the child continues on a copy of this stack; the
+    // process has one thread, so the child's copy of every lock is free; the child only runs
+    // the prepared chain and never returns into the caller's code.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    (r >= 0).then_some(r as libc::pid_t)
+}
+
+/// This process has exactly one thread (/proc/self/status).
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .is_some_and(|n| n.trim() == "1")
+    })
 }
 
 /// A pidfd for `pid` if it is (still) the child of `supervisor`: opened first, then the parent

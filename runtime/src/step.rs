@@ -43,10 +43,12 @@ pub(crate) enum Op {
     /// PR_SET_DUMPABLE 1: after a uid change the kernel makes /proc/self root-owned, and the
     /// rootless self-mapping must write /proc/self/uid_map as the new uid.
     Dumpable,
-    /// write(fd, data): joining a cgroup through a descriptor the parent opened.
-    WriteFd {
-        fd: RawFd,
-        data: &'static [u8],
+    /// Joining the sandbox's cgroup: write "0" to its cgroup.procs (`procs`), unless the parent
+    /// started the supervisor in it already (clone3 with CLONE_INTO_CGROUP and the cgroup's
+    /// directory `dir`; spawn.rs).
+    JoinCgroup {
+        procs: RawFd,
+        dir: RawFd,
     },
     /// open(path, O_WRONLY) + write: the rootless self-mapping of ids.
     WriteFile {

@@ -63,6 +63,8 @@ pub struct CgroupHandle {
     layer: Option<Layer>,
     /// `cgroup.procs`, opened for the supervisor to write "0" into.
     procs: OwnedFd,
+    /// The directory, for clone3(CLONE_INTO_CGROUP).
+    dir_fd: OwnedFd,
 }
 
 /// Is `path` (or its nearest existing ancestor) on cgroup2?
@@ -162,6 +164,11 @@ fn open_procs(dir: &Path) -> Result<OwnedFd, CgroupError> {
     Ok(OwnedFd::from(f))
 }
 
+/// The cgroup's directory, read-only (std opens close-on-exec).
+fn open_dir(dir: &Path) -> Result<OwnedFd, CgroupError> {
+    Ok(OwnedFd::from(fs::File::open(dir).map_err(io("open", dir))?))
+}
+
 impl CgroupHandle {
     /// The cgroup for one sandbox: a fresh leaf when the layer is on (under `outer` if given,
     /// else under the config's parent), else the outer cgroup, else none.
@@ -184,6 +191,7 @@ impl CgroupHandle {
                         owned: false,
                         layer: None,
                         procs: open_procs(dir)?,
+                        dir_fd: open_dir(dir)?,
                     }))
                 }
                 None => Ok(None),
@@ -247,6 +255,13 @@ impl CgroupHandle {
                     return Err(e);
                 }
             },
+            dir_fd: match open_dir(&leaf) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    let _ = fs::remove_dir(&leaf);
+                    return Err(e);
+                }
+            },
             dir: leaf,
             owned: true,
             layer: Some(layer),
@@ -257,9 +272,9 @@ impl CgroupHandle {
         Step::new(
             self.layer,
             format!("write({}/cgroup.procs, \"0\")", self.dir.display()),
-            Op::WriteFd {
-                fd: self.procs.as_raw_fd(),
-                data: b"0",
+            Op::JoinCgroup {
+                procs: self.procs.as_raw_fd(),
+                dir: self.dir_fd.as_raw_fd(),
             },
         )
     }

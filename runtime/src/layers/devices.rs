@@ -14,8 +14,10 @@
 //! (tests/cgroup_limits.rs) have the kernel's verifier load it and enforce it.
 
 use nix::errno::Errno;
+use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevicesError {
@@ -289,10 +291,30 @@ pub fn load(rules: &[Rule]) -> Result<OwnedFd, DevicesError> {
     }
 }
 
-/// Loads the program for `rules` and attaches it to the cgroup v2 directory `cgroup`. The
-/// kernel keeps it attached until the cgroup is removed; the descriptors are closed here.
+/// The loaded program for `rules`, loaded (and verified) once per process: a runtime that
+/// starts many sandboxes attaches the same program to each leaf instead of running the
+/// verifier per launch. The descriptor is close-on-exec (every bpf(2) descriptor is), and the
+/// supervisor closes the runtime's close-on-exec descriptors first thing.
+fn loaded(rules: &[Rule]) -> Result<Arc<OwnedFd>, DevicesError> {
+    /// Loaded programs by their encoded instructions.
+    type Loaded = HashMap<Vec<[u8; 8]>, Arc<OwnedFd>>;
+    static PROGS: OnceLock<Mutex<Loaded>> = OnceLock::new();
+    let key: Vec<[u8; 8]> = program(rules).iter().map(Insn::encode).collect();
+    let progs = PROGS.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(fd) = progs.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return Ok(fd);
+    }
+    let fd = Arc::new(load(rules)?);
+    if let Ok(mut m) = progs.lock() {
+        m.insert(key, fd.clone());
+    }
+    Ok(fd)
+}
+
+/// Attaches the program for `rules` to the cgroup v2 directory `cgroup` (loading it on the
+/// first call). The kernel keeps it attached until the cgroup is removed.
 pub fn install(cgroup: &Path, rules: &[Rule]) -> Result<(), DevicesError> {
-    let prog = load(rules)?;
+    let prog = loaded(rules)?;
     let dir = std::fs::File::open(cgroup).map_err(|source| DevicesError::Open {
         path: cgroup.to_path_buf(),
         source,
