@@ -22,11 +22,10 @@ fn size(p: &Path) -> u64 {
     std::fs::metadata(p).unwrap().len()
 }
 
-#[test]
-fn the_supervisor_runs_from_a_sealed_copy_of_breakout_sandbox() {
-    let small = Path::new(env!("CARGO_BIN_EXE_breakout-sandbox"));
-    let before = std::fs::read(small).unwrap();
-    let o = sandbox(Path::new(env!("CARGO_BIN_EXE_breakout")));
+/// `breakout sandbox` started from `breakout` ran its supervisor from a memfd of `sealed_size`
+/// bytes, and the payload's append to that executable was refused.
+fn runs_sealed_copy_of(breakout: &Path, sealed_size: u64) {
+    let o = sandbox(breakout);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         o.status.code(),
@@ -38,10 +37,17 @@ fn the_supervisor_runs_from_a_sealed_copy_of_breakout_sandbox() {
     assert_eq!(lines[0], "/memfd:breakout (deleted)", "{out}");
     assert_eq!(
         lines[1],
-        size(small).to_string(),
-        "the small binary's size: {out}"
+        sealed_size.to_string(),
+        "the sealed copy's size: {out}"
     );
     assert_eq!(lines[2], "refused", "{out}");
+}
+
+#[test]
+fn the_supervisor_runs_from_a_sealed_copy_of_breakout_sandbox() {
+    let small = Path::new(env!("CARGO_BIN_EXE_breakout-sandbox"));
+    let before = std::fs::read(small).unwrap();
+    runs_sealed_copy_of(Path::new(env!("CARGO_BIN_EXE_breakout")), size(small));
     assert_eq!(std::fs::read(small).unwrap(), before);
 }
 
@@ -50,22 +56,7 @@ fn without_breakout_sandbox_beside_it_breakout_seals_itself() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("breakout");
     std::fs::copy(env!("CARGO_BIN_EXE_breakout"), &copy).unwrap();
-    let o = sandbox(&copy);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{out} {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "/memfd:breakout (deleted)", "{out}");
-    assert_eq!(
-        lines[1],
-        size(&copy).to_string(),
-        "breakout's own size: {out}"
-    );
-    assert_eq!(lines[2], "refused", "{out}");
+    runs_sealed_copy_of(&copy, size(&copy));
 }
 
 /// A sealed program started with another build's marker refuses to run (a stale

@@ -27,32 +27,8 @@ impl Launcher for RuntimeLauncher {
     fn launch(&self, request: &LaunchRequest) -> Result<Launched, String> {
         let (stdout_read, stdout_write) = pipe().map_err(|e| format!("pipe for stdout: {e}"))?;
         let (stderr_read, stderr_write) = pipe().map_err(|e| format!("pipe for stderr: {e}"))?;
-        let controlling_tty = match request.controlling_tty {
-            Some(fd) => {
-                // SAFETY: the caller (the driver) keeps the arrangement, which owns this
-                // descriptor, alive for the whole launch; we only duplicate it.
-                let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-                Some(
-                    borrowed
-                        .try_clone_to_owned()
-                        .map_err(|e| format!("dup of the controlling terminal {fd}: {e}"))?,
-                )
-            }
-            None => None,
-        };
-        let stdin = match request.stdin {
-            Some(fd) => {
-                // SAFETY: as for the terminal: the arrangement owns this descriptor for the
-                // whole launch; we only duplicate it.
-                let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-                Some(
-                    borrowed
-                        .try_clone_to_owned()
-                        .map_err(|e| format!("dup of the stdin descriptor {fd}: {e}"))?,
-                )
-            }
-            None => None,
-        };
+        let controlling_tty = dup_arranged(request.controlling_tty, "the controlling terminal")?;
+        let stdin = dup_arranged(request.stdin, "the stdin descriptor")?;
         let mut payload = breakout_runtime::Payload::new(request.argv.iter().cloned());
         payload.env = PAYLOAD_ENV
             .iter()
@@ -89,6 +65,21 @@ impl Launcher for RuntimeLauncher {
             timed_out,
         })
     }
+}
+
+/// Our own copy of a descriptor the arrangement passes for the payload (a terminal, the timing
+/// channel), or None.
+fn dup_arranged(fd: Option<i32>, what: &str) -> Result<Option<OwnedFd>, String> {
+    let Some(fd) = fd else {
+        return Ok(None);
+    };
+    // SAFETY: the caller (the driver) keeps the arrangement, which owns this descriptor, alive
+    // for the whole launch; we only duplicate it.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    borrowed
+        .try_clone_to_owned()
+        .map(Some)
+        .map_err(|e| format!("dup of {what} {fd}: {e}"))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), nix::Error> {
