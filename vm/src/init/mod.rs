@@ -78,6 +78,7 @@ fn boot(init_start_ms: u64, serial: &mut Serial) -> Result<(), InitError> {
     setup::mount_all()?;
     let shared_console = serial.open_data_port()?;
     setup::quiet_console()?;
+    setup::unlimited_audit_log()?;
     setup::cgroups()?;
     setup::loopback_up()?;
     setup::hostname()?;

@@ -84,6 +84,15 @@ pub fn quiet_console() -> Result<(), InitError> {
     fs::write("/proc/sys/kernel/printk", "1").map_err(io("write /proc/sys/kernel/printk"))
 }
 
+/// Every audit record reaches the kernel log. Without an audit daemon the kernel prints them
+/// under printk_ratelimit (10 in 5 s by default), and the runtime names the syscall a filter
+/// killed from that record: a run that kills more than ten payloads within five seconds (the
+/// workloads under deny-all) lost the later records, and its verdicts lost their syscall names.
+pub fn unlimited_audit_log() -> Result<(), InitError> {
+    fs::write("/proc/sys/kernel/printk_ratelimit", "0")
+        .map_err(io("write /proc/sys/kernel/printk_ratelimit"))
+}
+
 pub fn cgroups() -> Result<(), InitError> {
     let root = "/sys/fs/cgroup/cgroup.subtree_control";
     fs::write(root, CONTROLLERS).map_err(io(format!("write {CONTROLLERS:?} to {root}")))?;
