@@ -18,7 +18,7 @@ mod victim;
 mod watch;
 
 pub use block::LoopDevice;
-pub use cgroup::{CgroupSampler, SafetyCgroup, SampledCgroup, SamplerPeaks};
+pub use cgroup::{CgroupSampler, Charge, Measured, SafetyCgroup, SampledCgroup, SamplerPeaks};
 pub use keyring::{abi as keyctl_abi, UserKey};
 pub use kmsg::{read_kmsg_records, KmsgCursor};
 pub use nudge::{

@@ -208,6 +208,37 @@ pub struct SampledCgroup {
     pub cgroup: SafetyCgroup,
 }
 
+/// What a resource probe drives up in its safety cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charge {
+    Pids,
+    Memory,
+}
+
+impl Charge {
+    /// The kernel's own high-water mark of the charge, raised at every fork or page charged.
+    fn peak_file(self) -> &'static str {
+        match self {
+            Charge::Pids => "pids.peak",
+            Charge::Memory => "memory.peak",
+        }
+    }
+}
+
+/// What the outside measured once a [`SampledCgroup`]'s attempt ended.
+#[derive(Debug)]
+pub struct Measured {
+    /// The profile's limit the probe judges against.
+    pub threshold: u64,
+    /// The larger of the kernel's high-water mark and the sampler's maximum.
+    pub peak: u64,
+    /// The kernel's high-water mark (0 when the file is missing).
+    pub kernel_peak: u64,
+    /// How many samples the sampler took.
+    pub samples: u64,
+    pub cgroup: SafetyCgroup,
+}
+
 impl SampledCgroup {
     /// Starts sampling `cgroup` every `interval`.
     pub fn start(threshold: u64, cgroup: SafetyCgroup, interval: Duration) -> SampledCgroup {
@@ -216,6 +247,34 @@ impl SampledCgroup {
             threshold,
             sampler,
             cgroup,
+        }
+    }
+
+    /// How long the payload must hold its peak for the outside to see it: not at all where the
+    /// kernel keeps the high-water mark of this fresh cgroup (it is recorded when charged),
+    /// else `sampled_hold_ms`, for the sampler.
+    pub fn hold_ms(cgroup: &SafetyCgroup, charge: Charge, sampled_hold_ms: u64) -> u64 {
+        if cgroup.read_u64(charge.peak_file()).is_some() {
+            0
+        } else {
+            sampled_hold_ms
+        }
+    }
+
+    /// Stops sampling and reads the kernel's mark.
+    pub fn finish(self, charge: Charge) -> Measured {
+        let sampled = self.sampler.finish();
+        let kernel_peak = self.cgroup.read_u64(charge.peak_file()).unwrap_or(0);
+        let sampled_peak = match charge {
+            Charge::Pids => sampled.pids,
+            Charge::Memory => sampled.memory,
+        };
+        Measured {
+            threshold: self.threshold,
+            peak: sampled_peak.max(kernel_peak),
+            kernel_peak,
+            samples: sampled.samples,
+            cgroup: self.cgroup,
         }
     }
 }

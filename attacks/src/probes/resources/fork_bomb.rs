@@ -2,7 +2,7 @@
 //! safety cgroup that keeps the guest alive even with no sandbox.
 
 use crate::kit::{with_args, wrong_state};
-use crate::world::{SampledCgroup, World};
+use crate::world::{Charge, Measured, SampledCgroup, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation,
@@ -81,14 +81,7 @@ impl Probe for ForkBomb {
         let cgroup = world
             .safety_cgroup("fork-bomb", Some(target + SAFETY_HEADROOM), None)
             .map_err(ProbeError::world(META.id))?;
-        // pids.peak of this fresh cgroup is the kernel's own high-water mark of the tasks charged
-        // below it, raised at each fork: nothing has to be held for the outside to see it.
-        // Without the file, hold for the sampler.
-        let hold_ms = if cgroup.read_u64("pids.peak").is_some() {
-            0
-        } else {
-            HOLD_MS
-        };
+        let hold_ms = SampledCgroup::hold_ms(&cgroup, Charge::Pids, HOLD_MS);
         let args = vec![kv("count", target), kv("hold_ms", hold_ms)];
         Ok(Arrangement::sampled(
             args,
@@ -144,14 +137,13 @@ impl Probe for ForkBomb {
         let Ok(state) = arrangement.state.downcast::<SampledCgroup>() else {
             return wrong_state(META.id);
         };
-        let SampledCgroup {
+        let Measured {
             threshold,
-            sampler,
+            peak,
+            samples,
             cgroup,
-        } = *state;
-        let peaks = sampler.finish();
-        let kernel_peak = cgroup.read_u64("pids.peak").unwrap_or(0);
-        let peak = peaks.pids.max(kernel_peak);
+            ..
+        } = state.finish(Charge::Pids);
         let refused = cgroup.read_key("pids.events", "max").unwrap_or(0);
         let profile_refused = run
             .outcome
@@ -161,9 +153,9 @@ impl Probe for ForkBomb {
         if peak > threshold + RUNTIME_SLACK {
             Judgement::escaped(format!(
                 "{peak} processes in the sandbox's cgroup, past the limit {threshold} ({} samples)",
-                peaks.samples
+                samples
             ))
-        } else if peaks.samples == 0 {
+        } else if samples == 0 {
             Judgement::inconclusive("the outside's sampler took no sample")
         } else if peak == 0 {
             // Nothing of the sandbox ever ran where the outside counts: the count cannot decide

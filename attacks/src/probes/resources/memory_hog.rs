@@ -2,7 +2,7 @@
 //! the guest alive even with no sandbox.
 
 use crate::kit::{with_args, wrong_state};
-use crate::world::{SampledCgroup, World};
+use crate::world::{Charge, Measured, SampledCgroup, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation,
@@ -73,14 +73,7 @@ impl Probe for MemoryHog {
         let cgroup = world
             .safety_cgroup("memory-hog", None, Some(target + SAFETY_HEADROOM))
             .map_err(ProbeError::world(META.id))?;
-        // memory.peak of this fresh cgroup is the kernel's own high-water mark of everything
-        // charged below it: the peak is recorded when the pages are charged, so nothing has to
-        // be held for the outside to see it. Without the file, hold for the sampler.
-        let hold_ms = if cgroup.read_u64("memory.peak").is_some() {
-            0
-        } else {
-            HOLD_MS
-        };
+        let hold_ms = SampledCgroup::hold_ms(&cgroup, Charge::Memory, HOLD_MS);
         let args = vec![kv("bytes", target), kv("hold_ms", hold_ms)];
         Ok(Arrangement::sampled(
             args,
@@ -139,14 +132,13 @@ impl Probe for MemoryHog {
         let Ok(state) = arrangement.state.downcast::<SampledCgroup>() else {
             return wrong_state(META.id);
         };
-        let SampledCgroup {
+        let Measured {
             threshold,
-            sampler,
+            peak,
+            kernel_peak,
+            samples,
             cgroup,
-        } = *state;
-        let peaks = sampler.finish();
-        let kernel_peak = cgroup.read_u64("memory.peak").unwrap_or(0);
-        let peak = peaks.memory.max(kernel_peak);
+        } = state.finish(Charge::Memory);
         let ooms = cgroup.read_key("memory.events", "oom_kill").unwrap_or(0);
         let runtime_ooms = run
             .outcome
@@ -158,7 +150,7 @@ impl Probe for MemoryHog {
                 peak / MIB,
                 threshold / MIB
             ))
-        } else if peaks.samples == 0 && kernel_peak == 0 {
+        } else if samples == 0 && kernel_peak == 0 {
             Judgement::inconclusive("the outside could read neither memory.peak nor memory.current")
         } else if peak == 0 {
             // Nothing was ever charged where the outside measures: the sandbox ran elsewhere.
