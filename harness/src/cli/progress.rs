@@ -12,6 +12,13 @@ use std::time::Instant;
 /// Run a plan with the binaries beside this one and a progress display on stderr.
 pub fn execute(plan: &RunPlan, vm: &VmArgs) -> anyhow::Result<RunReport> {
     let binaries = Binaries::beside_current_exe()?;
+    if binaries.probe_is_dynamic() == Some(true) {
+        eprintln!(
+            "note: {} is dynamically linked: every launch pays the dynamic loader (about 17 ms \
+             under TCG); `scripts/build release` links it statically",
+            binaries.probe.display()
+        );
+    }
     let mut progress = Progress::new(crate::suite::guests::result_count(plan, vm));
     let report = host::execute(plan, vm, &binaries, &mut progress);
     progress.finish();

@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 /// Where our binaries go in the guest (common brief: /usr/bin).
 pub const GUEST_BREAKOUT: &str = "/usr/bin/breakout";
 pub const GUEST_PROBE: &str = "/usr/bin/breakout-probe";
+/// The small runtime binary `breakout sandbox` seals when it lies beside `breakout`
+/// (runtime/src/sealed_exe.rs); in the image when the build has it.
+pub const GUEST_SANDBOX: &str = "/usr/bin/breakout-sandbox";
 
 /// How often a group's VM may be restarted after a launch took the guest down.
 const MAX_RESTARTS: usize = 32;
@@ -54,11 +57,13 @@ pub enum RunError {
     TooManyRestarts { group: String, restarts: usize },
 }
 
-/// The two binaries the guest needs.
+/// The binaries the guest needs: `breakout` and `breakout-probe`, and `breakout-sandbox` where
+/// the build has it (without it, `breakout sandbox` in the guest seals the whole tool instead).
 #[derive(Debug, Clone)]
 pub struct Binaries {
     pub breakout: PathBuf,
     pub probe: PathBuf,
+    pub sandbox: Option<PathBuf>,
 }
 
 impl Binaries {
@@ -74,7 +79,12 @@ impl Binaries {
                 });
             }
         }
-        Ok(Binaries { breakout, probe })
+        let sandbox = Some(dir.join("breakout-sandbox")).filter(|p| p.is_file());
+        Ok(Binaries {
+            breakout,
+            probe,
+            sandbox,
+        })
     }
 
     /// The running `breakout` and the `breakout-probe` beside it.
@@ -88,11 +98,40 @@ impl Binaries {
                 path: probe,
             });
         }
+        let sandbox = Some(dir.join("breakout-sandbox")).filter(|p| p.is_file());
         Ok(Binaries {
             breakout: exe,
             probe,
+            sandbox,
         })
     }
+
+    /// Does `breakout-probe` need the dynamic loader (an ELF with a PT_INTERP header)? Every
+    /// launch of a run starts it, and under emulation the loader is about a third of its start
+    /// (`scripts/build release` links it statically). None when the file cannot be read as ELF.
+    pub fn probe_is_dynamic(&self) -> Option<bool> {
+        elf_has_interpreter(&std::fs::read(&self.probe).ok()?)
+    }
+}
+
+/// Whether a 64-bit little-endian ELF image has a PT_INTERP program header; None when `elf` is
+/// not one or its program headers lie outside it.
+fn elf_has_interpreter(elf: &[u8]) -> Option<bool> {
+    const PT_INTERP: u32 = 3;
+    if elf.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let u16_at = |o: usize| Some(u16::from_le_bytes(elf.get(o..o + 2)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(elf.get(o..o + 8)?.try_into().ok()?));
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let (phentsize, phnum) = (usize::from(u16_at(0x36)?), usize::from(u16_at(0x38)?));
+    let mut interp = false;
+    for i in 0..phnum {
+        let at = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        let p_type = u32::from_le_bytes(elf.get(at..at.checked_add(4)?)?.try_into().ok()?);
+        interp |= p_type == PT_INTERP;
+    }
+    Some(interp)
 }
 
 /// How to boot the VMs.
@@ -582,7 +621,13 @@ fn vm_config(vm: &VmArgs, binaries: &Binaries, plan_path: &Path) -> VmConfig {
                 host: plan_path.to_path_buf(),
                 guest: PathBuf::from(GUEST_PLAN_PATH),
             },
-        ],
+        ]
+        .into_iter()
+        .chain(binaries.sandbox.iter().map(|host| GuestFile {
+            host: host.clone(),
+            guest: PathBuf::from(GUEST_SANDBOX),
+        }))
+        .collect(),
         ..VmConfig::default()
     }
 }
@@ -689,4 +734,46 @@ impl VmSink for Collector<'_> {
 /// Profiles of a report by name.
 pub fn profile_info<'a>(report: &'a RunReport, name: &str) -> Option<&'a ProfileInfo> {
     report.profiles.iter().find(|p| p.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::elf_has_interpreter;
+
+    /// An ELF64 little-endian header with program headers of the given types at offset 64.
+    fn elf(types: &[u32]) -> Vec<u8> {
+        let mut e = vec![0u8; 64 + 56 * types.len()];
+        e[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        e[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        e[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        e[0x38..0x3a].copy_from_slice(&(types.len() as u16).to_le_bytes());
+        for (i, t) in types.iter().enumerate() {
+            e[64 + 56 * i..68 + 56 * i].copy_from_slice(&t.to_le_bytes());
+        }
+        e
+    }
+
+    #[test]
+    fn an_interpreter_header_makes_a_dynamic_executable() {
+        assert_eq!(elf_has_interpreter(&elf(&[6, 3, 1])), Some(true));
+        assert_eq!(elf_has_interpreter(&elf(&[1, 1, 7])), Some(false));
+        assert_eq!(elf_has_interpreter(&elf(&[])), Some(false));
+    }
+
+    #[test]
+    fn what_is_not_a_whole_elf_image_is_unknown() {
+        assert_eq!(elf_has_interpreter(b"#!/bin/sh\n"), None);
+        let mut cut = elf(&[1, 3]);
+        cut.truncate(64 + 56);
+        assert_eq!(elf_has_interpreter(&cut), None);
+        let mut far = elf(&[1]);
+        far[0x20..0x28].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(elf_has_interpreter(&far), None);
+    }
+
+    #[test]
+    fn this_test_binary_is_read_as_elf() {
+        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(elf_has_interpreter(&exe).is_some());
+    }
 }
