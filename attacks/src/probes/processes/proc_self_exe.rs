@@ -2,7 +2,7 @@
 //! the probe's own child's binary, and the binary of every runtime process it can see.
 
 use crate::kit::{busybox, conclude, io_keep, parse_or_report, Oracle};
-use crate::world::{Planted, World};
+use crate::world::{Look, Planted, Watcher, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
@@ -28,16 +28,22 @@ const RUNTIME_WAIT: Duration = Duration::from_secs(12);
 /// How long the outside waits for its runtime copy to have started a sandbox.
 const COPY_START_WAIT: Duration = Duration::from_secs(10);
 
-/// How long the outside's runtime copy waits for the inside to appear.
-const COPY_WAIT_TENTHS: u32 = 150;
+/// How long the runtime copy's payload lives at most: the copy ends earlier, as soon as the
+/// inside says it holds the runtime's binary ([`held_comm`]).
+const COPY_LIFETIME_SECS: u32 = 20;
 
-/// How long the runtime copy then lives at most: until the inside says it holds the runtime's
-/// binary ([`held_comm`]), or this long where it cannot say so (its name cannot be set).
-const COPY_HOLD_TENTHS: u32 = 20;
+/// Where the inside cannot say so (its name cannot be set), how long the copy runs on after the
+/// attempt has started (its argv seen in /proc).
+const COPY_HOLD: Duration = Duration::from_secs(2);
+
+/// How often the outside looks for the inside's word (its name), and how many of those looks
+/// pass between two searches for the attempt's argv (the fallback's start; a costlier search).
+const COPY_LOOK: Duration = Duration::from_millis(15);
+const ARGV_LOOK_EVERY: u32 = 6;
 
 /// The name (comm) the inside takes once it has held every runtime binary in view, so the
-/// outside's runtime copy can end at once instead of after a fixed time: unique to the attempt,
-/// as several attempts of this probe may run at once. At most 15 bytes (TASK_COMM_LEN).
+/// outside can end its runtime copy at once instead of after a fixed time: unique to the
+/// attempt, as several attempts of this probe may run at once. At most 15 bytes (TASK_COMM_LEN).
 fn held_comm(nonce: &str) -> String {
     format!("held-{}", &nonce[..nonce.len().min(10)])
 }
@@ -86,34 +92,57 @@ struct State {
 }
 
 /// A copy of the runtime binary, outside every sandbox's view, running `sandbox` while the
-/// attempt runs; killed and reaped on drop.
+/// attempt runs, in a process group of its own; the whole group is killed and the copy reaped
+/// on drop.
 struct RuntimeCopy {
     _dir: Planted,
     bin: PathBuf,
     child: Child,
+    /// Ends the copy once the inside holds its binary (see [`end_copy_when_held`]).
+    ender: Option<Watcher<()>>,
 }
 
 impl Drop for RuntimeCopy {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        drop(self.ender.take());
+        kill_group(self.child.id());
         let _ = self.child.wait();
     }
 }
 
-/// Copies the runtime binary (beside `breakout-probe`) into a directory of the outside world
-/// and runs it as a runtime: `breakout sandbox --profile none` over a shell that waits until
-/// the attempt with `nonce` runs (its argv holds `nonce=...`) and then until the inside holds
-/// the runtime's binary (its comm is [`held_comm`]; at most 2 s).
-fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>, ProbeError> {
-    let id = META.id;
-    let original = world.probe_bin().with_file_name("breakout");
-    if !original.is_file() {
-        return Ok(None);
+/// SIGKILL to the process group `pgid` leads: the runtime copy, its sandbox's processes, its
+/// payload. The leader is our unreaped child, so the group cannot be another one.
+fn kill_group(pgid: u32) {
+    if let Ok(pgid) = i32::try_from(pgid) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pgid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
+}
+
+/// The runtime binary to copy: `breakout-sandbox` beside `breakout-probe` (the small binary
+/// `breakout sandbox` runs sealed), else `breakout` itself; None when neither is there.
+fn runtime_binary(world: &World) -> Option<PathBuf> {
+    ["breakout-sandbox", "breakout"]
+        .iter()
+        .map(|name| world.probe_bin().with_file_name(name))
+        .find(|p| p.is_file())
+}
+
+/// Copies the runtime binary (beside `breakout-probe`) into a directory of the outside world
+/// and runs it as a runtime: `sandbox --profile none` over a `sleep`, in a process group of its
+/// own, until the inside holds the runtime's binary (see [`end_copy_when_held`]).
+fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>, ProbeError> {
+    use std::os::unix::process::CommandExt;
+    let id = META.id;
+    let Some(original) = runtime_binary(world) else {
+        return Ok(None);
+    };
     let dir = world
         .scratch_dir("proc-self-exe-runtime")
         .map_err(ProbeError::world(id))?;
-    let bin = dir.path().join("breakout");
+    let bin = dir.path().join(original.file_name().unwrap_or_default());
     // Copied by a child process: a descriptor open for writing in this (multi-threaded)
     // process would be inherited by every sandbox another thread forks meanwhile, and the
     // copy's execve would fail with ETXTBSY for as long as one of them holds it.
@@ -133,26 +162,17 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
     }
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o755))
         .map_err(|e| ProbeError::arrange(id, "chmod 0755 of the runtime copy", e))?;
-    // `[n]once=` matches the probe's argv but not this script's own.
-    let held = held_comm(nonce);
-    let script = format!(
-        "i=0; while [ $i -lt {COPY_WAIT_TENTHS} ] && ! grep -qs '[n]once={nonce}' /proc/[0-9]*/cmdline; do sleep 0.1; i=$((i+1)); done; \
-         i=0; while [ $i -lt {COPY_HOLD_TENTHS} ] && ! grep -qsx '{held}' /proc/[0-9]*/comm; do sleep 0.1; i=$((i+1)); done"
-    );
     // Belt and braces: should a writer's descriptor still linger somewhere, retry a busy text
     // file for a while.
     let mut tries = 0;
+    let lifetime = COPY_LIFETIME_SECS.to_string();
     let child = loop {
         match Command::new(&bin)
-            .args([
-                "sandbox",
-                "--profile",
-                "none",
-                "--",
-                "/bin/sh",
-                "-c",
-                &script,
-            ])
+            .arg("sandbox")
+            .args(["--profile", "none", "--"])
+            .arg(&bb)
+            .args(["sleep", &lifetime])
+            .process_group(0)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -165,10 +185,11 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
             r => break r.map_err(|e| ProbeError::arrange(id, "starting the runtime copy", e))?,
         }
     };
-    let copy = RuntimeCopy {
+    let mut copy = RuntimeCopy {
         _dir: dir,
         bin,
         child,
+        ender: None,
     };
     // The attack is on a runtime at work (runc's CVE: a runc already inside the container),
     // not on the milliseconds of its start: wait until it has started its sandbox.
@@ -186,9 +207,50 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
                 std::io::Error::from(std::io::ErrorKind::TimedOut),
             ));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
+    copy.ender = Some(end_copy_when_held(copy.child.id(), nonce));
     Ok(Some(copy))
+}
+
+/// The outside's watch over its runtime copy (process group `pgid`): it kills the group once a
+/// process is named [`held_comm`] (the inside holds every runtime binary in view), or
+/// [`COPY_HOLD`] after a process's argv first held `nonce=<nonce>` (the attempt runs, but its
+/// name cannot be set). The copy ending is what the inside waits for: a running binary cannot
+/// be opened for writing.
+fn end_copy_when_held(pgid: u32, nonce: &str) -> Watcher<()> {
+    let held = held_comm(nonce);
+    let argv = format!("nonce={nonce}");
+    let mut looks = 0u32;
+    let mut attempt_seen: Option<Instant> = None;
+    Watcher::start(COPY_LOOK, (), move |_| {
+        looks += 1;
+        if attempt_seen.is_none() && looks % ARGV_LOOK_EVERY == 1 && any_process(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == argv.as_bytes()))
+        }) {
+            attempt_seen = Some(Instant::now());
+        }
+        let named = any_process(|pid| {
+            fs::read(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.strip_suffix(b"\n") == Some(held.as_bytes()))
+        });
+        if named || attempt_seen.is_some_and(|t| t.elapsed() >= COPY_HOLD) {
+            kill_group(pgid);
+            Look::Enough
+        } else {
+            Look::Again
+        }
+    })
+}
+
+/// Whether `test` holds for a process of the guest's /proc.
+fn any_process(mut test: impl FnMut(i32) -> bool) -> bool {
+    fs::read_dir("/proc").is_ok_and(|dir| {
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .any(|pid| test(pid))
+    })
 }
 
 /// The verdict on the executable's bytes after the attempt.
@@ -423,7 +485,7 @@ fn write_runtimes(steps: &mut Steps, held: Vec<Held>, nonce: &str, wait_for: Opt
     let deadline = Instant::now() + RUNTIME_WAIT;
     let awaited = |h: &Held| wait_for.is_some_and(|w| h.argv0 == w);
     while held.iter().any(|h| awaited(h) && alive(h.pid)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
     }
     for h in held {
         let pid = h.pid;
