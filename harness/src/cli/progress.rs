@@ -12,17 +12,19 @@ use std::time::Instant;
 /// Run a plan with the binaries beside this one and a progress display on stderr.
 pub fn execute(plan: &RunPlan, vm: &VmArgs) -> anyhow::Result<RunReport> {
     let binaries = Binaries::beside_current_exe()?;
+    let mut progress = Progress::new(crate::suite::guests::result_count(plan, vm));
+    let report = host::execute(plan, vm, &binaries, &mut progress);
+    progress.finish();
+    let report = report?;
+    // After the run, beside its timings (an error before the VM boots stays one line).
     if binaries.probe_is_dynamic() == Some(true) {
         eprintln!(
-            "note: {} is dynamically linked: every launch pays the dynamic loader (about 17 ms \
+            "note: {} is dynamically linked: every launch paid the dynamic loader (about 17 ms \
              under TCG); `scripts/build release` links it statically",
             binaries.probe.display()
         );
     }
-    let mut progress = Progress::new(crate::suite::guests::result_count(plan, vm));
-    let report = host::execute(plan, vm, &binaries, &mut progress);
-    progress.finish();
-    Ok(report?)
+    Ok(report)
 }
 
 /// The progress display: a bar on a terminal (probe, profile, done/total, elapsed); otherwise
