@@ -150,15 +150,41 @@ impl Drop for ExclusiveGuard {
 /// A fresh 128-bit secret as 32 lowercase hex digits, from the kernel's random source.
 pub fn fresh_secret() -> Result<String, WorldError> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| WorldError::Random(e.to_string()))?;
+    kernel_random(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A random u32 (SysV keys, socket names).
 pub(crate) fn random_u32() -> Result<u32, WorldError> {
     let mut bytes = [0u8; 4];
-    getrandom::fill(&mut bytes).map_err(|e| WorldError::Random(e.to_string()))?;
+    kernel_random(&mut bytes)?;
     Ok(u32::from_ne_bytes(bytes))
+}
+
+/// Fills `buf` with getrandom(2), which waits until the kernel's generator is seeded and, since
+/// Linux 5.18, seeds it from CPU timing jitter while it waits. Not the getrandom crate: it finds
+/// glibc's getrandom with dlsym, which in a static executable finds nothing, and then falls back
+/// to the path meant for kernels before 3.17, poll(2) on /dev/random before reading
+/// /dev/urandom. That poll waits for the seed without producing it: in a TCG guest (no hardware
+/// random source, hardly any interrupts) nothing else seeds the generator, and a static
+/// orchestrator waited there forever, building its world.
+fn kernel_random(buf: &mut [u8]) -> Result<(), WorldError> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: the pointer and length describe `rest`, which getrandom writes at most
+        // `rest.len()` bytes of; flags 0 (the blocking urandom source).
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(WorldError::Random(format!("getrandom: {e}")));
+        }
+        filled += n as usize;
+    }
+    Ok(())
 }
 
 impl World {
@@ -462,6 +488,87 @@ mod tests {
     fn world(dir: &Path) -> World {
         let bin = std::env::current_exe().unwrap();
         World::build(dir, &bin).unwrap()
+    }
+
+    /// Set for the copy of this test binary that reads the secret with the device nodes replaced.
+    const NO_DEVICES_CHILD: &str = "BREAKOUT_TEST_SECRET_WITHOUT_DEVICES";
+
+    /// The secret does not depend on /dev/random or /dev/urandom: in a copy of this test binary,
+    /// in a private mount namespace, a FIFO without writer is bound over both (opening it waits
+    /// forever, like a poll of /dev/random before the generator is seeded), and the secret must
+    /// still come. A dynamic build passed with the getrandom crate too (it finds glibc's
+    /// getrandom); a static one (`-C target-feature=+crt-static`) hung in the FIFO's open.
+    #[test]
+    fn fresh_secret_does_not_wait_on_the_random_devices() {
+        let name = "world::tests::fresh_secret_does_not_wait_on_the_random_devices";
+        if std::env::var_os(NO_DEVICES_CHILD).is_some() {
+            return secret_without_devices();
+        }
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(NO_DEVICES_CHILD, "1")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Only a bound on the failure: a passing child answers at once.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("fresh_secret still waiting after 60 s with /dev/random and /dev/urandom replaced by a FIFO without writer");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        if stdout.contains("skipped:") {
+            eprintln!(
+                "{}",
+                stdout.lines().find(|l| l.contains("skipped:")).unwrap()
+            );
+            return;
+        }
+        // libtest prints the child's output after "test NAME ... " on the same line.
+        let words: Vec<&str> = stdout.split_whitespace().collect();
+        assert!(
+            words.windows(2).any(|w| w[0] == "secret"
+                && w[1].len() == 32
+                && w[1].bytes().all(|b| b.is_ascii_hexdigit())),
+            "{stdout}"
+        );
+    }
+
+    fn secret_without_devices() {
+        use nix::mount::{mount, MsFlags};
+        if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS) {
+            println!("skipped: no mount namespace ({e}; needs root)");
+            return;
+        }
+        // Private first: the binds below must not reach the host's /dev.
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .expect("making the mount namespace private");
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("never-ready");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        for dev in ["/dev/random", "/dev/urandom"] {
+            mount(
+                Some(&fifo),
+                dev,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .unwrap_or_else(|e| panic!("binding a FIFO over {dev}: {e}"));
+        }
+        println!("secret {}", fresh_secret().unwrap());
     }
 
     #[test]
