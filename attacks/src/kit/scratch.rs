@@ -17,11 +17,11 @@ pub fn busybox() -> Option<PathBuf> {
 /// share (the guest's /tmp or /dev when there is no mount namespace). The pid alone is not
 /// enough: in a pid namespace every attempt is pid 1.
 pub fn scratch_name(prefix: &str) -> String {
-    let mut bytes = [0u8; 8];
-    let salt = match getrandom::fill(&mut bytes) {
-        Ok(()) => hex(&bytes),
-        // Without the random source, the clock still separates attempts that overlap.
-        Err(_) => format!(
+    let salt = match random_salt() {
+        Some(bytes) => hex(&bytes),
+        // Without the random source (a filter denying getrandom), the clock still separates
+        // attempts that overlap.
+        None => format!(
             "{:x}",
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -30,6 +30,19 @@ pub fn scratch_name(prefix: &str) -> String {
         ),
     };
     format!("{prefix}-{}-{salt}", std::process::id())
+}
+
+/// Eight bytes from getrandom(2), without waiting for the kernel's seed (GRND_NONBLOCK). The
+/// syscall itself, not the getrandom crate: the probe is a static executable, where the crate
+/// finds no glibc getrandom by dlsym and falls back to poll(2) on /dev/random and a read of
+/// /dev/urandom, other syscalls than the dynamic build made (and a wait where the generator is
+/// not seeded yet).
+fn random_salt() -> Option<[u8; 8]> {
+    let mut bytes = [0u8; 8];
+    // SAFETY: the pointer and length describe `bytes`, which getrandom writes at most 8 bytes
+    // of; GRND_NONBLOCK makes it fail with EAGAIN instead of waiting.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK) };
+    (n == bytes.len() as isize).then_some(bytes)
 }
 
 /// Lower-case hex of some bytes.

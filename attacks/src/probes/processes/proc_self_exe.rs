@@ -225,10 +225,13 @@ fn end_copy_when_held(pgid: u32, nonce: &str) -> Watcher<()> {
     let mut attempt_seen: Option<Instant> = None;
     Watcher::start(COPY_LOOK, (), move |_| {
         looks += 1;
-        if attempt_seen.is_none() && looks % ARGV_LOOK_EVERY == 1 && any_process(|pid| {
-            fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == argv.as_bytes()))
-        }) {
+        if attempt_seen.is_none()
+            && looks % ARGV_LOOK_EVERY == 1
+            && any_process(|pid| {
+                fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == argv.as_bytes()))
+            })
+        {
             attempt_seen = Some(Instant::now());
         }
         let named = any_process(|pid| {
