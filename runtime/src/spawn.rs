@@ -526,7 +526,9 @@ impl Sandbox {
             return Ok(None);
         };
         let ev = cg.evidence();
+        self.note("the cgroup's counters read");
         cg.remove()?;
+        self.note("the cgroup leaf removed");
         Ok(Some(ev))
     }
 
