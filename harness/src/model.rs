@@ -147,6 +147,15 @@ impl RunReport {
         }
     }
 
+    /// The kernel a workload ran on: its own, or (a result built without one) the report's.
+    pub fn kernel_of_workload<'a>(&'a self, w: &'a WorkloadResult) -> &'a str {
+        if w.kernel.is_empty() {
+            &self.environment.kernel_release
+        } else {
+            &w.kernel
+        }
+    }
+
     /// The kernel releases the results were measured on, in run order (the environment's for a
     /// run without results; possibly empty when nothing recorded one).
     pub fn kernel_releases(&self) -> Vec<String> {
@@ -202,14 +211,7 @@ impl RunReport {
             workloads: self
                 .workloads
                 .iter()
-                .filter(|w| {
-                    let kernel = if w.kernel.is_empty() {
-                        &self.environment.kernel_release
-                    } else {
-                        &w.kernel
-                    };
-                    kernel == release
-                })
+                .filter(|w| self.kernel_of_workload(w) == release)
                 .cloned()
                 .collect(),
             timings: self.timings.clone(),

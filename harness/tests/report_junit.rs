@@ -238,3 +238,125 @@ fn with_a_baseline_a_testcase_fails_exactly_when_the_gate_calls_it_a_regression(
         ("2".to_string(), "0".to_string(), counts(&xml).2)
     );
 }
+
+/// The sample with three workloads: shell works under none, python is broken and git skipped
+/// under strict.
+fn with_workloads() -> breakout_harness::model::RunReport {
+    use breakout_attacks::workloads::WorkloadVerdict;
+    let mut report = sample_report();
+    let workload = |id: &str, profile: &str, verdict: WorkloadVerdict, reason: &str| {
+        breakout_harness::model::WorkloadResult {
+            workload: id.to_string(),
+            profile: profile.to_string(),
+            verdict,
+            reason: reason.to_string(),
+            step: (verdict == WorkloadVerdict::Broken).then(|| "import ssl".to_string()),
+            stderr_tail: String::new(),
+            duration_ms: 250,
+            kernel: String::new(),
+        }
+    };
+    report.workloads = vec![
+        workload(
+            "shell",
+            "none",
+            WorkloadVerdict::Works,
+            "the expected output, exit 0",
+        ),
+        workload("python", "strict", WorkloadVerdict::Broken, "exit 1 <&>"),
+        workload(
+            "git",
+            "strict",
+            WorkloadVerdict::Skipped,
+            "no git in the image",
+        ),
+    ];
+    // The gate judges only the workloads a run selected.
+    if let Some(selection) = &mut report.selection {
+        selection.workloads = report
+            .workloads
+            .iter()
+            .map(|w| w.workload.clone())
+            .collect();
+    }
+    report
+}
+
+#[test]
+fn every_workload_is_a_testcase_and_a_broken_one_fails() {
+    let plain = sample_report();
+    let report = with_workloads();
+    let xml = report::render(&report, Format::Junit);
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    let root = doc.root_element();
+    assert_eq!(attr(root, "tests"), (report.results.len() + 3).to_string());
+    let (f0, e0, s0) = counts(&report::render(&plain, Format::Junit));
+    let n = |s: &str| s.parse::<usize>().unwrap();
+    let (f, e, s) = counts(&xml);
+    assert_eq!((n(&f), n(&e), n(&s)), (n(&f0) + 1, n(&e0), n(&s0) + 1));
+    let failed = failed_cases(&xml);
+    assert!(
+        failed.contains(&(
+            "breakout.strict".to_string(),
+            "workload:python".to_string(),
+            "workload-broken".to_string()
+        )),
+        "{failed:?}"
+    );
+    let shell = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testcase") && attr(*n, "name") == "workload:shell")
+        .expect("the working workload is a testcase");
+    assert_eq!(attr(shell, "classname"), "breakout.none");
+    assert!(shell.children().any(|c| c.has_tag_name("system-out")));
+    let git = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testcase") && attr(*n, "name") == "workload:git")
+        .unwrap();
+    let skipped = git.children().find(|c| c.has_tag_name("skipped")).unwrap();
+    assert_eq!(attr(skipped, "message"), "no git in the image");
+}
+
+#[test]
+fn with_a_baseline_a_workload_fails_only_when_the_gate_calls_it_broken_now() {
+    use breakout_attacks::workloads::WorkloadVerdict;
+    // Broken in the baseline as in the run: not a regression, so the testcase passes. (The
+    // sample's failed positive controls go: they are always regressions.)
+    let mut run = with_workloads();
+    run.results
+        .retain(|r| !(r.profile == "none" && r.verdict != Verdict::Escaped));
+    let gate = breakout_harness::suite::gate::compare(&run, &run);
+    assert!(gate.passed(), "{:?}", gate.regressions);
+    let xml = report::render_gated(&run, Format::Junit, Some((&gate, "b.json")));
+    assert!(
+        !failed_cases(&xml)
+            .iter()
+            .any(|(_, name, _)| name.starts_with("workload:")),
+        "{xml}"
+    );
+    // Working in the baseline, broken now: the gate's regression fails the workload's own
+    // testcase, not an orphan in a `gate` suite.
+    let mut base = run.clone();
+    for w in &mut base.workloads {
+        if w.workload == "python" {
+            w.verdict = WorkloadVerdict::Works;
+        }
+    }
+    let gate = breakout_harness::suite::gate::compare(&base, &run);
+    assert_eq!(gate.regressions.len(), 1, "{:?}", gate.regressions);
+    let xml = report::render_gated(&run, Format::Junit, Some((&gate, "b.json")));
+    assert_eq!(
+        failed_cases(&xml),
+        vec![(
+            "breakout.strict".to_string(),
+            "workload:python".to_string(),
+            "workload-broken".to_string()
+        )]
+    );
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    assert!(
+        !doc.descendants()
+            .any(|n| n.has_tag_name("testsuite") && attr(n, "name") == "gate"),
+        "{xml}"
+    );
+}

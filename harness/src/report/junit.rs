@@ -1,5 +1,5 @@
-//! JUnit XML: one testsuite per profile, one testcase per (profile, probe), so a CI test view
-//! agrees with the gate.
+//! JUnit XML: one testsuite per profile, one testcase per (profile, probe) and one per
+//! (profile, workload) (named `workload:<id>`), so a CI test view agrees with the gate.
 //!
 //! With a baseline (`run --baseline`, `gate --format junit`), a testcase fails exactly when the
 //! gate calls its pair a regression; everything else passes, or is skipped with its reason
@@ -11,14 +11,16 @@
 //! escape passes and a block or inconclusive fails ("a probe that cannot escape an unsandboxed
 //! process proves nothing"). An inconclusive the oracle reached with a complete run (see
 //! [`ProbeResult::structurally_inconclusive`]) is skipped with its reason; one from a timeout,
-//! crash or lost guest is an error. The environment goes into each suite's properties so CI
-//! systems show it beside the results.
+//! crash or lost guest is an error. A workload the sandbox broke fails (with a baseline: only
+//! when the gate calls it a regression), a skipped one is skipped. The environment goes into
+//! each suite's properties so CI systems show it beside the results.
 
 use super::cell::cell_text;
 use super::escape::markup;
 use super::matrix::Matrix;
-use crate::model::gate::GateReport;
-use crate::model::{ProbeResult, RunReport};
+use crate::model::gate::{GateReport, Regression};
+use crate::model::{ProbeResult, RunReport, WorkloadResult};
+use breakout_attacks::workloads::WorkloadVerdict;
 use breakout_attacks::Verdict;
 use std::fmt::Write;
 
@@ -86,6 +88,56 @@ fn case_of(
     }
 }
 
+/// What one workload's testcase says: with a baseline, a failure exactly when the gate calls
+/// the pair a regression (a workload broken in the baseline too passes, as an escape does);
+/// without one, a workload the sandbox broke fails.
+fn workload_case(w: &WorkloadResult, kernel: Option<&str>, gate: Option<&GateReport>) -> Case {
+    if let Some(gate) = gate {
+        if let Some(regression) = workload_regression(gate, kernel, &w.profile, &w.workload) {
+            return Case::Failure {
+                kind: regression.kind(),
+                message: format!("regression: {regression}"),
+            };
+        }
+    }
+    match (w.verdict, gate) {
+        (WorkloadVerdict::Skipped, _) => Case::Skipped {
+            message: w.reason.clone(),
+        },
+        (WorkloadVerdict::Broken, None) => Case::Failure {
+            kind: "workload-broken",
+            message: format!("the sandbox broke a benign workload: {}", w.reason),
+        },
+        (WorkloadVerdict::Works, _) | (WorkloadVerdict::Broken, Some(_)) => Case::Pass,
+    }
+}
+
+/// The gate's regression about one workload under one profile (on `kernel` in a run on
+/// several); never a probe's regression of the same name.
+fn workload_regression<'g>(
+    gate: &'g GateReport,
+    kernel: Option<&str>,
+    profile: &str,
+    workload: &str,
+) -> Option<&'g Regression> {
+    gate.regressions.iter().find(|r| {
+        is_workload_regression(r)
+            && r.pair() == Some((profile, workload))
+            && match (kernel, r) {
+                (Some(k), Regression::OnKernel { kernel, .. }) => kernel == k,
+                _ => true,
+            }
+    })
+}
+
+fn is_workload_regression(r: &Regression) -> bool {
+    match r {
+        Regression::WorkloadBroken { .. } => true,
+        Regression::OnKernel { regression, .. } => is_workload_regression(regression),
+        _ => false,
+    }
+}
+
 #[derive(Default)]
 struct Counts {
     tests: usize,
@@ -124,20 +176,39 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
     } else {
         vec![(None, report.clone())]
     };
-    let mut suites: Vec<(String, &RunReport, &str, Vec<(&ProbeResult, Case)>)> = Vec::new();
+    let mut suites: Vec<Suite> = Vec::new();
     for (kernel, part) in &parts {
         let matrix = Matrix::of(part);
-        for profile in matrix.profiles.iter().copied() {
+        let mut profiles: Vec<&str> = matrix.profiles.to_vec();
+        // A profile that ran workloads only still gets its suite.
+        for w in &part.workloads {
+            if !profiles.contains(&w.profile.as_str()) {
+                profiles.push(&w.profile);
+            }
+        }
+        for profile in profiles {
             let control = crate::model::configuration_without_layers(part, profile);
             let cases = matrix
                 .column(profile)
                 .map(|r| (r, case_of(r, kernel.as_deref(), control, gate)))
                 .collect();
+            let workloads = part
+                .workloads
+                .iter()
+                .filter(|w| w.profile == profile)
+                .map(|w| (w, workload_case(w, kernel.as_deref(), gate)))
+                .collect();
             let name = match kernel {
                 Some(k) => format!("{profile} on {k}"),
                 None => profile.to_string(),
             };
-            suites.push((name, part, profile, cases));
+            suites.push(Suite {
+                name,
+                part,
+                profile,
+                cases,
+                workloads,
+            });
         }
     }
     let has_cell = |kernel: Option<&str>, profile: &str, probe: &str| {
@@ -149,12 +220,24 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
                     .any(|r| r.profile == profile && r.probe == probe)
         })
     };
+    let has_workload = |kernel: Option<&str>, profile: &str, workload: &str| {
+        parts.iter().any(|(k, part)| {
+            (kernel.is_none() || k.as_deref() == kernel)
+                && part
+                    .workloads
+                    .iter()
+                    .any(|w| w.profile == profile && w.workload == workload)
+        })
+    };
     // Regressions with no result to hang on: a pair gone missing, the kernel.
     let orphans: Vec<(String, String, Case)> = gate
         .map(|g| {
             g.regressions
                 .iter()
                 .filter(|reg| match reg.pair() {
+                    Some((profile, workload)) if is_workload_regression(reg) => {
+                        !has_workload(reg.kernel(), profile, workload)
+                    }
                     Some((profile, probe)) => !has_cell(reg.kernel(), profile, probe),
                     None => true,
                 })
@@ -177,8 +260,8 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
         })
         .unwrap_or_default();
     let mut all = Counts::default();
-    for (_, _, _, cases) in &suites {
-        for (_, case) in cases {
+    for suite in &suites {
+        for case in suite.all_cases() {
             all.add(case);
         }
     }
@@ -195,12 +278,24 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
         all.skipped,
         secs(report.timings.total_ms)
     );
-    for (suite, part, profile, cases) in &suites {
+    for Suite {
+        name: suite,
+        part,
+        profile,
+        cases,
+        workloads,
+    } in &suites
+    {
         let mut counts = Counts::default();
-        for (_, case) in cases {
+        for case in cases
+            .iter()
+            .map(|(_, c)| c)
+            .chain(workloads.iter().map(|(_, c)| c))
+        {
             counts.add(case);
         }
-        let time: u64 = cases.iter().map(|(r, _)| r.duration_ms).sum();
+        let time: u64 = cases.iter().map(|(r, _)| r.duration_ms).sum::<u64>()
+            + workloads.iter().map(|(w, _)| w.duration_ms).sum::<u64>();
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">",
@@ -230,6 +325,10 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
                 kernel.then(|| part.kernel_of(result)),
             );
         }
+        for (workload, case) in workloads {
+            let on = kernel.then(|| part.kernel_of_workload(workload));
+            workload_testcase(&mut out, workload, case, on);
+        }
         out.push_str("  </testsuite>\n");
     }
     if !orphans.is_empty() {
@@ -253,6 +352,63 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
     }
     out.push_str("</testsuites>\n");
     out
+}
+
+/// One testsuite: a profile (on one kernel of a run on several), its probes' and its
+/// workloads' testcases.
+struct Suite<'a> {
+    name: String,
+    part: &'a RunReport,
+    profile: &'a str,
+    cases: Vec<(&'a ProbeResult, Case)>,
+    workloads: Vec<(&'a WorkloadResult, Case)>,
+}
+
+impl Suite<'_> {
+    fn all_cases(&self) -> impl Iterator<Item = &Case> {
+        self.cases
+            .iter()
+            .map(|(_, c)| c)
+            .chain(self.workloads.iter().map(|(_, c)| c))
+    }
+}
+
+/// One workload's testcase, `workload:<id>` in its profile's class.
+fn workload_testcase(out: &mut String, w: &WorkloadResult, case: &Case, kernel: Option<&str>) {
+    let classname = match kernel {
+        Some(k) => format!("{}@{k}", w.profile),
+        None => w.profile.clone(),
+    };
+    let _ = write!(
+        out,
+        "    <testcase name=\"workload:{}\" classname=\"breakout.{}\" time=\"{}\">\n      ",
+        markup(&w.workload),
+        markup(&classname),
+        secs(w.duration_ms)
+    );
+    let mut text = format!("{}: {}\n", w.verdict.as_str(), w.reason);
+    if let Some(step) = &w.step {
+        let _ = writeln!(text, "step: {step}");
+    }
+    if !w.stderr_tail.is_empty() {
+        let _ = writeln!(text, "stderr: {}", w.stderr_tail);
+    }
+    let details = markup(&text);
+    let _ = match case {
+        Case::Failure { kind, message } => write!(
+            out,
+            "<failure type=\"{kind}\" message=\"{}\">{details}</failure>",
+            markup(message)
+        ),
+        Case::Error { message } => write!(
+            out,
+            "<error type=\"inconclusive\" message=\"{}\">{details}</error>",
+            markup(message)
+        ),
+        Case::Skipped { message } => write!(out, "<skipped message=\"{}\"/>", markup(message)),
+        Case::Pass => write!(out, "<system-out>{details}</system-out>"),
+    };
+    out.push_str("\n    </testcase>\n");
 }
 
 /// One testcase; `kernel` in a run on several kernels (the classname carries it, so the

@@ -252,7 +252,7 @@ fn any_process(mut test: impl FnMut(i32) -> bool) -> bool {
     fs::read_dir("/proc").is_ok_and(|dir| {
         dir.flatten()
             .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .any(|pid| test(pid))
+            .any(&mut test)
     })
 }
 
