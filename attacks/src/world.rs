@@ -22,8 +22,8 @@ pub use cgroup::{CgroupSampler, Charge, Measured, SafetyCgroup, SampledCgroup, S
 pub use keyring::{abi as keyctl_abi, UserKey};
 pub use kmsg::{read_kmsg_records, KmsgCursor};
 pub use nudge::{
-    first_hit_then_nudge, hold_until_nudged, is_named, nudge_if_named, nudge_named, Held,
-    NUDGE_SIGNAL,
+    first_hit_then_nudge, hold_until_nudged, is_named, nudge_if_named, nudge_named, proc_pids,
+    Held, NUDGE_SIGNAL,
 };
 pub use servers::{DirFdServer, TcpSecretServer};
 pub use sysv::{SysvMsg, SysvShm, SYSV_MSG_TYPE, SYSV_SHM_SIZE};

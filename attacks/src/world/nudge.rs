@@ -68,13 +68,16 @@ pub fn nudge_if_named(pid: i32, name: &CStr) -> bool {
 /// Sends [`NUDGE_SIGNAL`] to every process of the guest whose comm is `name` (a name unique to
 /// one attempt); how many were signalled.
 pub fn nudge_named(name: &CStr) -> usize {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    dir.flatten()
+    proc_pids().filter(|pid| nudge_if_named(*pid, name)).count()
+}
+
+/// The pids of the processes /proc lists (none where it cannot be read).
+pub fn proc_pids() -> impl Iterator<Item = i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| nudge_if_named(*pid, name))
-        .count()
 }
 
 /// A watcher like [`Watcher::first_hit`] whose hit also releases the payload: once `look` has

@@ -278,20 +278,16 @@ pub fn render_gated(report: &RunReport, gate: Option<&GateReport>) -> String {
         all.skipped,
         secs(report.timings.total_ms)
     );
-    for Suite {
-        name: suite,
-        part,
-        profile,
-        cases,
-        workloads,
-    } in &suites
-    {
+    for whole in &suites {
+        let Suite {
+            name: suite,
+            part,
+            profile,
+            cases,
+            workloads,
+        } = whole;
         let mut counts = Counts::default();
-        for case in cases
-            .iter()
-            .map(|(_, c)| c)
-            .chain(workloads.iter().map(|(_, c)| c))
-        {
+        for case in whole.all_cases() {
             counts.add(case);
         }
         let time: u64 = cases.iter().map(|(r, _)| r.duration_ms).sum::<u64>()
@@ -375,17 +371,6 @@ impl Suite<'_> {
 
 /// One workload's testcase, `workload:<id>` in its profile's class.
 fn workload_testcase(out: &mut String, w: &WorkloadResult, case: &Case, kernel: Option<&str>) {
-    let classname = match kernel {
-        Some(k) => format!("{}@{k}", w.profile),
-        None => w.profile.clone(),
-    };
-    let _ = write!(
-        out,
-        "    <testcase name=\"workload:{}\" classname=\"breakout.{}\" time=\"{}\">\n      ",
-        markup(&w.workload),
-        markup(&classname),
-        secs(w.duration_ms)
-    );
     let mut text = format!("{}: {}\n", w.verdict.as_str(), w.reason);
     if let Some(step) = &w.step {
         let _ = writeln!(text, "step: {step}");
@@ -393,39 +378,48 @@ fn workload_testcase(out: &mut String, w: &WorkloadResult, case: &Case, kernel: 
     if !w.stderr_tail.is_empty() {
         let _ = writeln!(text, "stderr: {}", w.stderr_tail);
     }
-    let details = markup(&text);
-    let _ = match case {
-        Case::Failure { kind, message } => write!(
-            out,
-            "<failure type=\"{kind}\" message=\"{}\">{details}</failure>",
-            markup(message)
-        ),
-        Case::Error { message } => write!(
-            out,
-            "<error type=\"inconclusive\" message=\"{}\">{details}</error>",
-            markup(message)
-        ),
-        Case::Skipped { message } => write!(out, "<skipped message=\"{}\"/>", markup(message)),
-        Case::Pass => write!(out, "<system-out>{details}</system-out>"),
-    };
-    out.push_str("\n    </testcase>\n");
+    let name = format!("workload:{}", w.workload);
+    write_testcase(out, &name, &w.profile, kernel, w.duration_ms, case, &text);
 }
 
-/// One testcase; `kernel` in a run on several kernels (the classname carries it, so the
+/// One probe's testcase; `kernel` in a run on several kernels (the classname carries it, so the
 /// pair's testcases on two kernels are two tests).
 fn testcase(out: &mut String, r: &ProbeResult, case: &Case, kernel: Option<&str>) {
+    let details = details(r);
+    write_testcase(
+        out,
+        &r.probe,
+        &r.profile,
+        kernel,
+        r.duration_ms,
+        case,
+        &details,
+    );
+}
+
+/// A `<testcase>` in the class `breakout.<profile>[@kernel]` saying `case`, with `details` as
+/// the body of a failure or an error, or as the output of a pass.
+fn write_testcase(
+    out: &mut String,
+    name: &str,
+    profile: &str,
+    kernel: Option<&str>,
+    ms: u64,
+    case: &Case,
+    details: &str,
+) {
     let classname = match kernel {
-        Some(k) => format!("{}@{k}", r.profile),
-        None => r.profile.clone(),
+        Some(k) => format!("{profile}@{k}"),
+        None => profile.to_string(),
     };
     let _ = write!(
         out,
         "    <testcase name=\"{}\" classname=\"breakout.{}\" time=\"{}\">\n      ",
-        markup(&r.probe),
+        markup(name),
         markup(&classname),
-        secs(r.duration_ms)
+        secs(ms)
     );
-    let details = markup(&details(r));
+    let details = markup(details);
     let _ = match case {
         Case::Failure { kind, message } => write!(
             out,

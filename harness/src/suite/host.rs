@@ -79,11 +79,10 @@ impl Binaries {
                 });
             }
         }
-        let sandbox = Some(dir.join("breakout-sandbox")).filter(|p| p.is_file());
         Ok(Binaries {
             breakout,
             probe,
-            sandbox,
+            sandbox: sandbox_in(dir),
         })
     }
 
@@ -98,7 +97,7 @@ impl Binaries {
                 path: probe,
             });
         }
-        let sandbox = Some(dir.join("breakout-sandbox")).filter(|p| p.is_file());
+        let sandbox = sandbox_in(dir);
         Ok(Binaries {
             breakout: exe,
             probe,
@@ -112,6 +111,11 @@ impl Binaries {
     pub fn probe_is_dynamic(&self) -> Option<bool> {
         elf_has_interpreter(&std::fs::read(&self.probe).ok()?)
     }
+}
+
+/// `breakout-sandbox` in `dir`, when the build made it.
+fn sandbox_in(dir: &Path) -> Option<PathBuf> {
+    Some(dir.join("breakout-sandbox")).filter(|p| p.is_file())
 }
 
 /// Whether a 64-bit little-endian ELF image has a PT_INTERP program header; None when `elf` is

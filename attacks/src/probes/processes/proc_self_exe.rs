@@ -2,11 +2,12 @@
 //! the probe's own child's binary, and the binary of every runtime process it can see.
 
 use crate::kit::{busybox, conclude, io_keep, parse_or_report, Oracle};
-use crate::world::{Look, Planted, Watcher, World};
+use crate::world::{is_named, proc_pids, Look, Planted, Watcher, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
 };
+use std::ffi::CString;
 use std::fs;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -219,7 +220,8 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
 /// name cannot be set). The copy ending is what the inside waits for: a running binary cannot
 /// be opened for writing.
 fn end_copy_when_held(pgid: u32, nonce: &str) -> Watcher<()> {
-    let held = held_comm(nonce);
+    // A prefix and hex digits: never a NUL, so the conversion cannot fail.
+    let held = CString::new(held_comm(nonce)).unwrap_or_default();
     let argv = format!("nonce={nonce}");
     let mut looks = 0u32;
     let mut attempt_seen: Option<Instant> = None;
@@ -227,32 +229,20 @@ fn end_copy_when_held(pgid: u32, nonce: &str) -> Watcher<()> {
         looks += 1;
         if attempt_seen.is_none()
             && looks % ARGV_LOOK_EVERY == 1
-            && any_process(|pid| {
+            && proc_pids().any(|pid| {
                 fs::read(format!("/proc/{pid}/cmdline"))
                     .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == argv.as_bytes()))
             })
         {
             attempt_seen = Some(Instant::now());
         }
-        let named = any_process(|pid| {
-            fs::read(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.strip_suffix(b"\n") == Some(held.as_bytes()))
-        });
+        let named = proc_pids().any(|pid| is_named(pid, &held));
         if named || attempt_seen.is_some_and(|t| t.elapsed() >= COPY_HOLD) {
             kill_group(pgid);
             Look::Enough
         } else {
             Look::Again
         }
-    })
-}
-
-/// Whether `test` holds for a process of the guest's /proc.
-fn any_process(mut test: impl FnMut(i32) -> bool) -> bool {
-    fs::read_dir("/proc").is_ok_and(|dir| {
-        dir.flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .any(&mut test)
     })
 }
 
@@ -519,7 +509,7 @@ fn write_runtimes(steps: &mut Steps, held: Vec<Held>, nonce: &str, wait_for: Opt
 fn attempt(steps: &mut Steps, exe: &Path, nonce: &str, runtime: Option<&str>) {
     let held = hold_runtimes(steps);
     // Tell the outside's runtime copy it may end now (it ends after a fixed time otherwise).
-    if let Ok(name) = std::ffi::CString::new(held_comm(nonce)) {
+    if let Ok(name) = CString::new(held_comm(nonce)) {
         let _ = nix::sys::prctl::set_name(&name);
     }
     attempt_planted(steps, exe, nonce);
