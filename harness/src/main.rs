@@ -53,7 +53,7 @@ enum Cli {
 }
 
 fn main() -> ExitCode {
-    // The subcommands that are a runtime run from a sealed copy of this binary (CVE-2019-5736),
+    // The subcommands that are a runtime run from a read-only view of a binary (CVE-2019-5736),
     // re-executed before anything else so that the window in which the process runs from the
     // file on disk stays as short as it can be.
     if let Err(e) = reexec_sealed() {
@@ -77,9 +77,9 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// `sandbox` runs from a sealed copy of `breakout-sandbox` when it lies next to this binary (the
-/// runtime without the rest of the tool: a fraction of the bytes to copy, page in and relocate),
-/// else from a copy of this binary; `guest-exec` from a copy of this binary.
+/// `sandbox` runs from a sealed view of `breakout-sandbox` when it lies next to this binary (the
+/// runtime without the rest of the tool: a fraction of the bytes to page in and relocate), else
+/// from a view of this binary; `guest-exec` from a view of this binary.
 fn reexec_sealed() -> Result<(), breakout_runtime::sealed_exe::SealError> {
     use breakout_runtime::sealed_exe::{reexec_sealed_for, reexec_sealed_from};
     let id = breakout_harness::BUILD_ID;

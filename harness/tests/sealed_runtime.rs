@@ -1,31 +1,46 @@
-//! `breakout sandbox` runs from a sealed memfd (CVE-2019-5736): a copy of `breakout-sandbox`
-//! when it lies next to `breakout`, else a copy of `breakout` itself; either way the runtime's
-//! processes hold nothing a payload can write through /proc/PID/exe. Root tests, like the rest
-//! of the CLI tests (`none` needs no namespaces: the payload sees its supervisor).
+//! `breakout sandbox` runs from a view of its binary a payload cannot write (CVE-2019-5736):
+//! `breakout-sandbox` when it lies next to `breakout`, else `breakout` itself, through a
+//! read-only overlay where the kernel allows one, else (and with `BREAKOUT_SEAL_COPY=1`) as a
+//! sealed memfd copy; either way the runtime's processes hold nothing a payload can write
+//! through /proc/PID/exe or /proc/PID/map_files. Root tests, like the rest of the CLI tests
+//! (`none` needs no namespaces: the payload sees its supervisor).
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// Under `none`, the payload's parent is the supervisor: what its exe link names, its size, and
-/// whether the payload (real root, every capability) can append to it.
+/// Under `none`, the payload's parent is the supervisor: what its exe link names, its size,
+/// whether the payload (real root, every capability) can append to it, and to the file its
+/// first mapping names in map_files.
 const PROBE: &str = "readlink /proc/$PPID/exe; stat -L -c %s /proc/$PPID/exe; \
-                     if printf x >> /proc/$PPID/exe; then echo WRITTEN; else echo refused; fi";
+                     if printf x >> /proc/$PPID/exe; then echo WRITTEN; else echo refused; fi; \
+                     m=$(head -n1 /proc/$PPID/maps); m=${m%% *}; \
+                     if printf x >> /proc/$PPID/map_files/$m; then echo WRITTEN; else echo refused; fi";
 
-fn sandbox(breakout: &Path) -> Output {
-    Command::new(breakout)
-        .args(["sandbox", "--profile", "none", "--", "/bin/sh", "-c", PROBE])
-        .output()
-        .expect("run breakout")
+fn sandbox_with(breakout: &Path, copy: bool) -> Output {
+    let mut cmd = Command::new(breakout);
+    cmd.args(["sandbox", "--profile", "none", "--", "/bin/sh", "-c", PROBE]);
+    if copy {
+        cmd.env(breakout_runtime::sealed_exe::COPY_ENV, "1");
+    } else {
+        cmd.env_remove(breakout_runtime::sealed_exe::COPY_ENV);
+    }
+    cmd.output().expect("run breakout")
+}
+
+/// Can this machine give the runtime a read-only overlay (root and overlayfs)?
+fn overlay_possible() -> bool {
+    nix::unistd::geteuid().is_root()
+        && std::fs::read_to_string("/proc/filesystems").is_ok_and(|f| f.contains("\toverlay\n"))
 }
 
 fn size(p: &Path) -> u64 {
     std::fs::metadata(p).unwrap().len()
 }
 
-/// `breakout sandbox` started from `breakout` ran its supervisor from a memfd of `sealed_size`
-/// bytes, and the payload's append to that executable was refused.
-fn runs_sealed_copy_of(breakout: &Path, sealed_size: u64) {
-    let o = sandbox(breakout);
+/// `breakout sandbox` started from `breakout` ran its supervisor from a view of `sealed` (its
+/// size; its name at the overlay's root), and the payload's appends were refused.
+fn runs_sealed_view_of(breakout: &Path, sealed: &Path, copy: bool) {
+    let o = sandbox_with(breakout, copy);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         o.status.code(),
@@ -34,29 +49,38 @@ fn runs_sealed_copy_of(breakout: &Path, sealed_size: u64) {
         String::from_utf8_lossy(&o.stderr)
     );
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "/memfd:breakout (deleted)", "{out}");
+    if copy || !overlay_possible() {
+        assert_eq!(lines[0], "/memfd:breakout (deleted)", "{out}");
+    } else {
+        // The overlay's root is the binary's directory: the link names the file at its top.
+        let name = sealed.file_name().unwrap().to_string_lossy();
+        assert_eq!(lines[0], format!("/{name}"), "{out}");
+    }
     assert_eq!(
         lines[1],
-        sealed_size.to_string(),
+        size(sealed).to_string(),
         "the sealed copy's size: {out}"
     );
     assert_eq!(lines[2], "refused", "{out}");
+    assert_eq!(lines[3], "refused", "map_files: {out}");
 }
 
-#[test]
-fn the_supervisor_runs_from_a_sealed_copy_of_breakout_sandbox() {
+#[rstest::rstest]
+fn the_supervisor_runs_from_a_sealed_view_of_breakout_sandbox(#[values(false, true)] copy: bool) {
     let small = Path::new(env!("CARGO_BIN_EXE_breakout-sandbox"));
     let before = std::fs::read(small).unwrap();
-    runs_sealed_copy_of(Path::new(env!("CARGO_BIN_EXE_breakout")), size(small));
+    runs_sealed_view_of(Path::new(env!("CARGO_BIN_EXE_breakout")), small, copy);
     assert_eq!(std::fs::read(small).unwrap(), before);
 }
 
-#[test]
-fn without_breakout_sandbox_beside_it_breakout_seals_itself() {
+#[rstest::rstest]
+fn without_breakout_sandbox_beside_it_breakout_seals_itself(#[values(false, true)] copy: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("breakout");
-    std::fs::copy(env!("CARGO_BIN_EXE_breakout"), &copy).unwrap();
-    runs_sealed_copy_of(&copy, size(&copy));
+    let bin = dir.path().join("breakout");
+    std::fs::copy(env!("CARGO_BIN_EXE_breakout"), &bin).unwrap();
+    let before = std::fs::read(&bin).unwrap();
+    runs_sealed_view_of(&bin, &bin, copy);
+    assert_eq!(std::fs::read(&bin).unwrap(), before);
 }
 
 /// A sealed program started with another build's marker refuses to run (a stale

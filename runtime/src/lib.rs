@@ -17,7 +17,8 @@
 //! and execs. A failing step travels back as step + syscall + errno.
 //!
 //! A program that embeds the runtime calls [`sealed_exe::reexec_sealed`] first, so that its
-//! processes run from a sealed memfd copy that a payload cannot overwrite (CVE-2019-5736).
+//! processes run from a read-only view of its binary (a read-only overlay, or a sealed memfd
+//! copy) that a payload cannot overwrite (CVE-2019-5736).
 
 mod child;
 pub mod config;

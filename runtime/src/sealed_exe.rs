@@ -1,25 +1,43 @@
-//! The runtime runs from a sealed memfd copy of its own binary (the CVE-2019-5736 defence runc
+//! The runtime runs from an executable a payload cannot write (the CVE-2019-5736 defence runc
 //! adopted): a payload that can see the runtime's processes (pid-ns off) reaches their
 //! executable through /proc/PID/exe, a magic link that ignores the sandbox's read-only view. A
 //! daemonised child of the payload held it with O_PATH while the runtime ran and reopened it
-//! for writing once the runtime had exited, overwriting the host's binary. Running from an
-//! anonymous memfd sealed against writes and size changes leaves that link nothing to write:
-//! the file on disk is never what the runtime's processes execute.
+//! for writing once the runtime had exited, overwriting the host's binary.
 //!
 //! `reexec_sealed` is the first thing the command-line tool does for the subcommands that act
-//! as a runtime (`sandbox`, `guest-exec`); an environment marker stops the second start from
-//! copying again, and the seals (not the marker) are what it trusts. What remains is the short
-//! window between the first exec and the re-exec, in which the process runs from the file: a
-//! watcher that may open /proc/PID/exe of a root process (same user namespace, a superset of
-//! its capabilities, e.g. a payload that is real root with pid-ns off) can race it, and could as
-//! well write the process's memory; pid-ns, uid, user-ns and caps are the defence there.
+//! as a runtime (`sandbox`, `guest-exec`): it executes the binary again through one of two
+//! views, so that the file on disk is never what the runtime's processes execute:
 //!
-//! The copy and the second start cost in proportion to the binary (the whole of it is copied,
-//! then paged in and relocated again), so `breakout sandbox` seals a small binary that holds
-//! only the runtime and its command line (`reexec_sealed_from`, `breakout-sandbox` installed
-//! next to `breakout`) rather than the whole tool. The marker carries the build's identity: a
-//! sealed program from another build refuses to start instead of running other code than the
-//! one the caller was built with.
+//! - **A read-only overlay** (runc 1.2's zero-copy method, tried first): a detached overlayfs
+//!   whose lower layers are the binary's directory and an empty directory of ours, with no upper
+//!   layer. Such a superblock is read-only for good (there is no layer to write to, and no
+//!   remount can add one); unlike a read-only bind mount it cannot be unwrapped into a writable
+//!   view of the same file. Nothing is copied and the binary's pages are the page cache's: under
+//!   emulation a start from them is translated once per run, not once per launch. It needs
+//!   CAP_SYS_ADMIN (root) and a kernel with fsopen(2) (5.2) and overlayfs.
+//! - **A sealed memfd copy** (the fallback, and `BREAKOUT_SEAL_COPY=1`): an anonymous memfd
+//!   sealed against writes and size changes. It costs a copy of the binary and fresh pages at
+//!   every start (under TCG the whole runtime is translated again each time), but leaves
+//!   nothing of the original file reachable at all.
+//!
+//! The runtime's mappings of the binary are the real file's pages, but overlayfs opens that
+//! file under the overlay's path, so /proc/PID/map_files/ of a runtime process leads to the
+//! same read-only file as its exe link (Linux 6.1 in the guest, 6.18 on the host: EROFS both
+//! ways; the proc-self-exe probe tries both). `BREAKOUT_SEAL_COPY=1` keeps the copy for a
+//! kernel where that might not hold.
+//!
+//! An environment marker stops the second start from sealing again, and the sealed process
+//! checks its own executable (the seals, or an overlay that refuses writes), not the marker.
+//! What remains is the short window between the first exec and the re-exec, in which the
+//! process runs from the file: a watcher that may open /proc/PID/exe of a root process (same
+//! user namespace, a superset of its capabilities, e.g. a payload that is real root with pid-ns
+//! off) can race it, and could as well write the process's memory; pid-ns, uid, user-ns and caps
+//! are the defence there.
+//!
+//! `breakout sandbox` seals a small binary that holds only the runtime and its command line
+//! (`reexec_sealed_from`, `breakout-sandbox` installed next to `breakout`) rather than the whole
+//! tool. The marker carries the build's identity: a sealed program from another build refuses to
+//! start instead of running other code than the one the caller was built with.
 
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -40,8 +58,8 @@ pub enum SealError {
         what: &'static str,
         errno: nix::errno::Errno,
     },
-    #[error("cannot run from a sealed copy of the runtime binary: re-executed with {MARKER_ENV} set but /proc/self/exe is not sealed (seals {seals:#x})")]
-    NotSealed { seals: i32 },
+    #[error("cannot run from a sealed copy of the runtime binary: re-executed with {MARKER_ENV} set but /proc/self/exe is neither a sealed memfd nor a read-only overlay")]
+    NotSealed,
     #[error("cannot run from a sealed copy of the runtime binary: an argument or environment entry contains a NUL byte")]
     Nul,
     #[error("cannot run from a sealed copy of the runtime binary: it was started by a program of another build (marker {found:?}, this build {expected:?}); build both binaries together (cargo build --bins) or remove the stale one")]
@@ -52,19 +70,50 @@ fn os(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> SealError {
     move |errno| SealError::Os { what, errno }
 }
 
-/// Is this process already running from a sealed copy?
-pub fn running_sealed() -> bool {
-    exe_seals().is_ok_and(|s| s & SEALS == SEALS)
+/// Set (to anything but 0) to always run from a sealed memfd copy, the stronger and slower of
+/// the two views (see the module's documentation).
+pub const COPY_ENV: &str = "BREAKOUT_SEAL_COPY";
+
+/// The overlay's second lower layer: overlayfs is read-only only with two lower layers and no
+/// upper one, and a lower layer must be a path (not a detached mount). Created by root, empty.
+const EMPTY_LOWER: &str = "/run/breakout/exe-lower";
+
+/// The view a process's executable is seen through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seal {
+    /// A file on a read-only overlay of the binary's directory.
+    ReadOnlyOverlay,
+    /// A sealed memfd copy of the binary.
+    SealedCopy,
 }
 
-fn exe_seals() -> Result<i32, SealError> {
-    let exe = std::fs::File::open("/proc/self/exe").map_err(|e| SealError::Os {
-        what: "open(/proc/self/exe)",
-        errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    })?;
+/// Is this process already running from a view a payload cannot write?
+pub fn running_sealed() -> bool {
+    exe_seal().is_some()
+}
+
+/// Which view this process's executable is, checked on the executable itself: the memfd's
+/// seals, or an overlayfs file that refuses to be opened for writing.
+pub fn exe_seal() -> Option<Seal> {
+    let exe = std::fs::File::open("/proc/self/exe").ok()?;
     // SAFETY: F_GET_SEALS takes no argument; EINVAL for files that are not memfds.
-    let r = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
-    Ok(if r < 0 { 0 } else { r })
+    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
+    if seals >= 0 && seals & SEALS == SEALS {
+        return Some(Seal::SealedCopy);
+    }
+    let fs = nix::sys::statfs::fstatfs(&exe).ok()?;
+    if fs.filesystem_type() != nix::sys::statfs::OVERLAYFS_SUPER_MAGIC {
+        return None;
+    }
+    // The read-only superblock refuses an open for writing before anything else is checked
+    // (a writable file that is being executed would answer ETXTBSY instead).
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/exe")
+    {
+        Err(e) if e.raw_os_error() == Some(libc::EROFS) => Some(Seal::ReadOnlyOverlay),
+        _ => None,
+    }
 }
 
 /// [`reexec_sealed`] when the program's first argument (its subcommand) is one of `commands`.
@@ -98,16 +147,31 @@ pub fn reexec_sealed_from(program: Option<&Path>, build_id: &str) -> Result<(), 
                 expected: build_id.to_string(),
             });
         }
-        let seals = exe_seals()?;
-        if seals & SEALS != SEALS {
-            return Err(SealError::NotSealed { seals });
+        if exe_seal().is_none() {
+            return Err(SealError::NotSealed);
         }
         // fexecve names the process after the descriptor ("3"); give ps its name back.
         // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
         unsafe { libc::prctl(libc::PR_SET_NAME, c"breakout".as_ptr(), 0, 0, 0) };
         return Ok(());
     }
-    let memfd = sealed_copy(program.unwrap_or(Path::new("/proc/self/exe")))?;
+    let program = program.unwrap_or(Path::new("/proc/self/exe"));
+    let copy_only = std::env::var_os(COPY_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+    let exe = if copy_only {
+        sealed_copy(program)?
+    } else {
+        match overlay_view(program) {
+            Ok(fd) => fd,
+            Err(e) => {
+                if std::env::var_os(crate::trace::TRACE_ENV)
+                    .is_some_and(|v| !v.is_empty() && v != "0")
+                {
+                    eprintln!("breakout-trace: no read-only overlay of the runtime binary ({e}): a sealed memfd copy instead");
+                }
+                sealed_copy(program)?
+            }
+        }
+    };
     let mut argv: Vec<CString> = Vec::new();
     for a in std::env::args_os() {
         argv.push(CString::new(a.as_bytes()).map_err(|_| SealError::Nul)?);
@@ -135,7 +199,7 @@ pub fn reexec_sealed_from(program: Option<&Path>, build_id: &str) -> Result<(), 
     unsafe {
         libc::syscall(
             libc::SYS_execveat,
-            memfd.as_raw_fd(),
+            exe.as_raw_fd(),
             c"".as_ptr(),
             argv_p.as_ptr(),
             envp_p.as_ptr(),
@@ -143,9 +207,94 @@ pub fn reexec_sealed_from(program: Option<&Path>, build_id: &str) -> Result<(), 
         )
     };
     Err(SealError::Os {
-        what: "execveat(memfd, AT_EMPTY_PATH)",
+        what: "execveat(the sealed view, AT_EMPTY_PATH)",
         errno: nix::errno::Errno::last(),
     })
+}
+
+fn rustix_os(what: &'static str) -> impl FnOnce(rustix::io::Errno) -> SealError {
+    move |e| SealError::Os {
+        what,
+        errno: nix::errno::Errno::from_raw(e.raw_os_error()),
+    }
+}
+
+/// overlayfs splits lowerdir on ':' and takes a backslash as its escape.
+fn escape_lowerdir(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &b in dir.as_os_str().as_bytes() {
+        if b == b':' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// `program` opened (O_PATH) through a detached, read-only overlayfs whose top layer is the
+/// program's directory: executing it maps the binary's own pages, and /proc/PID/exe of the
+/// process names a file that cannot be opened for writing.
+fn overlay_view(program: &Path) -> Result<OwnedFd, SealError> {
+    use rustix::mount::{
+        fsconfig_create, fsconfig_set_string, fsmount, fsopen, FsMountFlags, FsOpenFlags,
+        MountAttrFlags,
+    };
+    // The real path: /proc/self/exe is a magic link, and overlayfs wants the directory itself.
+    let real = std::fs::canonicalize(program).map_err(|e| SealError::Os {
+        what: "realpath(the runtime binary)",
+        errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    })?;
+    let (Some(dir), Some(name)) = (real.parent(), real.file_name()) else {
+        return Err(os("the runtime binary's directory")(
+            nix::errno::Errno::EINVAL,
+        ));
+    };
+    // First, so a caller without CAP_SYS_ADMIN or a kernel without overlayfs stops here.
+    let ctx =
+        fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(rustix_os("fsopen(overlay)"))?;
+    let empty = Path::new(EMPTY_LOWER);
+    match std::fs::create_dir_all(empty) {
+        Ok(()) => {}
+        Err(e) => {
+            return Err(SealError::Os {
+                what: "mkdir(/run/breakout/exe-lower)",
+                errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })
+        }
+    }
+    // The binary's directory on top: a file of the same name in the empty layer never hides it.
+    let mut lower = escape_lowerdir(dir);
+    lower.push(b':');
+    lower.extend(escape_lowerdir(empty));
+    fsconfig_set_string(&ctx, "lowerdir", std::ffi::OsStr::from_bytes(&lower))
+        .map_err(rustix_os("fsconfig(overlay, lowerdir)"))?;
+    // Inode-number mapping only matters to programs comparing inodes across layers; off, it
+    // cannot log a warning when the two layers sit on different filesystems.
+    let _ = fsconfig_set_string(&ctx, "xino", "off");
+    fsconfig_create(&ctx).map_err(rustix_os("fsconfig(overlay, FSCONFIG_CMD_CREATE)"))?;
+    let mnt = fsmount(
+        &ctx,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_RDONLY
+            | MountAttrFlags::MOUNT_ATTR_NODEV
+            | MountAttrFlags::MOUNT_ATTR_NOSUID,
+    )
+    .map_err(rustix_os("fsmount(overlay)"))?;
+    let exe = rustix::fs::openat(
+        &mnt,
+        name,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(rustix_os("open(the runtime binary in the overlay)"))?;
+    let st =
+        rustix::fs::fstat(&exe).map_err(rustix_os("fstat(the runtime binary in the overlay)"))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(os(
+            "the runtime binary in the overlay is not a regular file",
+        )(nix::errno::Errno::EINVAL));
+    }
+    Ok(exe)
 }
 
 /// A memfd holding the bytes of `program`, sealed. Close-on-exec: execveat of an ELF binary
@@ -239,6 +388,28 @@ mod tests {
         }
         // SAFETY: ftruncate on our descriptor; refused by the seals.
         assert!(unsafe { libc::ftruncate(fd.as_raw_fd(), 0) } < 0);
+    }
+
+    /// The overlay's file is the program's bytes and cannot be opened for writing, neither
+    /// directly nor reopened through /proc like the attack does. Root, like the CLI tests.
+    #[test]
+    fn the_overlay_view_is_the_program_and_refuses_writes() {
+        // overlayfs's separator and escape in the directory's name.
+        let dir = tempfile::Builder::new()
+            .prefix("seal:view\\")
+            .tempdir()
+            .unwrap();
+        let prog = dir.path().join("prog");
+        std::fs::write(&prog, b"\x7fELF not really").unwrap();
+        let fd = overlay_view(&prog).unwrap();
+        let via = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        assert_eq!(std::fs::read(&via).unwrap(), b"\x7fELF not really");
+        let e = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&via)
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}");
+        assert_eq!(std::fs::read(&prog).unwrap(), b"\x7fELF not really");
     }
 
     #[test]

@@ -90,11 +90,17 @@ pub struct Kernel {
 /// The modules kept from the kernel's package, relative to its unpacked tree. `dummy` is a
 /// virtual network driver: loading it with numdummies=0 creates nothing, so it is a harmless
 /// proof that module loading worked. `loop` gives the outside world block devices over its own
-/// files (the block-device probe); it needs no other module.
+/// files (the block-device probe); it needs no other module. `overlay` lets the runtime
+/// re-execute itself through a read-only overlay instead of a memfd copy (a copy's fresh pages
+/// are translated again at every start under TCG); the guest's init loads it at boot.
 pub const KEPT_MODULES: &[&str] = &[
     "kernel/drivers/net/dummy.ko",
     "kernel/drivers/block/loop.ko",
+    OVERLAY_MODULE,
 ];
+
+/// The overlay filesystem's module, relative to /lib/modules/<release>.
+pub const OVERLAY_MODULE: &str = "kernel/fs/overlayfs/overlay.ko";
 
 /// The file in a cached kernel's `modules/` directory that lists the modules kept when it was
 /// unpacked: a cache made with another [`KEPT_MODULES`] is unpacked again.

@@ -1,4 +1,4 @@
-//! `breakout sandbox` on its own: the binary `breakout sandbox` runs from a sealed copy when it
+//! `breakout sandbox` on its own: the binary `breakout sandbox` runs from a sealed view when it
 //! lies next to `breakout` (runtime/src/sealed_exe.rs). Started as `breakout-sandbox sandbox
 //! ARGS`, with the same arguments, help and exit codes as `breakout sandbox ARGS`.
 

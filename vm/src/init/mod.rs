@@ -82,6 +82,7 @@ fn boot(init_start_ms: u64, serial: &mut Serial) -> Result<(), InitError> {
     setup::cgroups()?;
     setup::loopback_up()?;
     setup::hostname()?;
+    let overlay_note = setup::overlay_module();
     let text = std::fs::read_to_string("/proc/cmdline").map_err(io("read /proc/cmdline"))?;
     let command = GuestCommand::from_cmdline(&text)?;
     let results = setup::results_fifo()?;
@@ -96,7 +97,7 @@ fn boot(init_start_ms: u64, serial: &mut Serial) -> Result<(), InitError> {
             &serde_json::to_vec(&ready).unwrap_or_default(),
         )
         .map_err(io("write to the serial channel"))?;
-    if let Some(note) = shared_console {
+    for note in [shared_console, overlay_note].into_iter().flatten() {
         serial
             .send(FrameKind::Kernel, note.as_bytes())
             .map_err(io("write to the serial channel"))?;

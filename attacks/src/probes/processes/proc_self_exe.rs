@@ -60,10 +60,14 @@ static META: ProbeMeta = ProbeMeta {
         planted under /usr (visible in a sandbox root), and to every runtime process it can see \
         (comm, argv[0] or exe named breakout): the outside runs a copy of the runtime binary, \
         from a directory no sandbox sees, as `breakout sandbox` while the attempt runs; the \
-        inside holds its exe link, waits for it to end, and appends a line instead of \
-        replacing it. Read-only mounts (EROFS), file ownership, a pid namespace hiding the \
-        runtime, the ptrace access check on /proc/PID/exe and a runtime running from a sealed \
-        memfd copy of itself stop it.",
+        inside holds its exe link and the /proc/PID/map_files entry of its binary's first \
+        mapping, waits for it to end, and appends a line instead of replacing it (a runtime \
+        run through a read-only overlay, as runc 1.2 does, shows the overlay's file in its exe \
+        link, while its mappings are the file underneath: map_files must not lead there). \
+        Read-only mounts (EROFS), file ownership, a pid namespace hiding the runtime, the \
+        ptrace access check on /proc/PID/exe, the capability map_files needs (CAP_SYS_ADMIN or \
+        CAP_CHECKPOINT_RESTORE in the initial user namespace) and a runtime running from a \
+        read-only view of itself stop it.",
     oracle: "The planted executable or the runtime copy, read by the outside after the \
         attempt, ends with the per-attempt nonce.",
     layers: &[
@@ -79,6 +83,7 @@ static META: ProbeMeta = ProbeMeta {
     references: &[
         "CVE-2019-5736 (runc /proc/self/exe overwrite)",
         "runc: re-exec from a sealed memfd copy",
+        "runc 1.2 (libcontainer/exeseal): re-exec through a read-only overlayfs, no copy",
     ],
     class: ProbeClass::Plain,
 };
@@ -454,10 +459,61 @@ fn hold_runtimes(steps: &mut Steps) -> Vec<Held> {
                     .map(OwnedFd::from)
             },
         ) {
+            held.push(Held {
+                pid,
+                argv0: argv0.clone(),
+                fd,
+            });
+        }
+        // The same binary through its mapping: with the runtime run through an overlay, the
+        // exe link names the overlay's read-only file, while the mapping is the file
+        // underneath (overlayfs hands mmap the real file): map_files must not reach it.
+        let Some(range) = mapped_binary(pid) else {
+            continue;
+        };
+        let link = format!("/proc/{pid}/map_files/{range}");
+        if let Some(fd) = io_keep(
+            steps,
+            "hold the runtime binary by its mapping",
+            format!("open({link}, O_PATH)"),
+            || {
+                fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_PATH)
+                    .open(&link)
+                    .map(OwnedFd::from)
+            },
+        ) {
             held.push(Held { pid, argv0, fd });
         }
     }
     held
+}
+
+/// The address range (as /proc/PID/map_files names it) of the first mapping of `pid`'s
+/// executable: offset 0, named like its exe link (the overlay's name, the real file's, or the
+/// memfd's).
+fn mapped_binary(pid: i32) -> Option<String> {
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let exe = exe.to_string_lossy();
+    let base = |s: &str| {
+        let s = s.trim_end_matches(" (deleted)");
+        s.rsplit('/').next().unwrap_or(s).to_string()
+    };
+    let name = base(&exe);
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    mapping_of(&maps, &name, base)
+}
+
+/// [`mapped_binary`]'s search over the text of a maps file.
+fn mapping_of(maps: &str, name: &str, base: impl Fn(&str) -> String) -> Option<String> {
+    maps.lines().find_map(|line| {
+        let mut f = line.split_whitespace();
+        let range = f.next()?;
+        let offset = f.nth(1)?;
+        let path = f.nth(2)?;
+        (offset.bytes().all(|b| b == b'0') && base(path) == name).then(|| range.to_string())
+    })
 }
 
 /// A runtime process's binary, held by its exe link.
@@ -610,6 +666,35 @@ mod tests {
             combine(miss(), Some(Oracle::Undecided("u".into()))),
             Oracle::Undecided(_)
         ));
+    }
+
+    #[test]
+    fn the_binary_mapping_is_found_under_either_name() {
+        let base = |s: &str| {
+            let s = s.trim_end_matches(" (deleted)");
+            s.rsplit('/').next().unwrap_or(s).to_string()
+        };
+        let maps = "\
+00400000-00401000 r--p 00000000 00:28 12 /breakout-sandbox
+00401000-00500000 r-xp 00001000 00:28 12 /breakout-sandbox
+7f0000000000-7f0000001000 rw-p 00000000 00:00 0 
+7ffc0000-7ffc1000 rw-p 00000000 00:00 0                  [stack]
+";
+        assert_eq!(
+            mapping_of(maps, "breakout-sandbox", base).as_deref(),
+            Some("00400000-00401000")
+        );
+        let real = "55d0-55e0 r--p 00000000 08:01 99 /tmp/x/breakout-sandbox\n";
+        assert_eq!(
+            mapping_of(real, "breakout-sandbox", base).as_deref(),
+            Some("55d0-55e0")
+        );
+        let memfd = "1000-2000 r--p 00000000 00:01 5 /memfd:breakout (deleted)\n";
+        assert_eq!(
+            mapping_of(memfd, "memfd:breakout", base).as_deref(),
+            Some("1000-2000")
+        );
+        assert_eq!(mapping_of(memfd, "sh", base), None);
     }
 
     #[test]
