@@ -99,3 +99,51 @@ fn a_runtime_of_another_build_refuses_to_start() {
     assert_eq!(o.status.code(), Some(125), "{err}");
     assert!(err.contains("another build"), "{err}");
 }
+
+/// The sealed process trusts its executable, not the marker: started with the marker from an
+/// overlay that has an upper layer and is mounted read-only (attached, so it could be remounted
+/// read-write), it refuses to run.
+#[test]
+fn a_runtime_on_an_attached_read_only_overlay_refuses_to_start() {
+    use nix::mount::{mount, umount2, MntFlags, MsFlags};
+    if !overlay_possible() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [lower, upper, work, merged] = ["lower", "upper", "work", "merged"].map(|d| {
+        let p = dir.path().join(d);
+        std::fs::create_dir(&p).unwrap();
+        p
+    });
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_breakout-sandbox"),
+        lower.join("breakout-sandbox"),
+    )
+    .unwrap();
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    mount(
+        Some("overlay"),
+        &merged,
+        Some("overlay"),
+        MsFlags::MS_RDONLY,
+        Some(opts.as_str()),
+    )
+    .unwrap();
+    let o = Command::new(merged.join("breakout-sandbox"))
+        .args(["sandbox", "--profile", "none", "--", "/bin/true"])
+        .env(
+            breakout_runtime::sealed_exe::MARKER_ENV,
+            breakout_harness::BUILD_ID,
+        )
+        .output();
+    umount2(&merged, MntFlags::MNT_DETACH).unwrap();
+    let o = o.unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert!(err.contains("neither a sealed memfd nor a read-only overlay"), "{err}");
+}

@@ -105,6 +105,16 @@ pub fn exe_seal() -> Option<Seal> {
     if fs.filesystem_type() != nix::sys::statfs::OVERLAYFS_SUPER_MAGIC {
         return None;
     }
+    // Detached (in no mount table): an overlay someone mounted, with an upper layer and
+    // remounted read-only, is attached somewhere and could be remounted read-write.
+    let id = mount_id(&exe)?;
+    let attached = std::fs::read_to_string("/proc/self/mountinfo")
+        .ok()?
+        .lines()
+        .any(|l| l.split(' ').next() == Some(id.as_str()));
+    if attached {
+        return None;
+    }
     // The read-only superblock refuses an open for writing before anything else is checked
     // (a writable file that is being executed would answer ETXTBSY instead).
     match std::fs::OpenOptions::new()
@@ -114,6 +124,40 @@ pub fn exe_seal() -> Option<Seal> {
         Err(e) if e.raw_os_error() == Some(libc::EROFS) => Some(Seal::ReadOnlyOverlay),
         _ => None,
     }
+}
+
+/// The id of the mount an open file is on (fdinfo's `mnt_id`, as mountinfo's first field).
+fn mount_id(file: &std::fs::File) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/self/fdinfo/{}", file.as_raw_fd()))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .map(|v| v.trim().to_string())
+}
+
+/// The overlay's empty lower layer, created if missing; refused (so the memfd copy is used)
+/// unless it is a real directory (not a symlink to one) that only its owner, root, can change.
+fn empty_lower() -> Result<&'static Path, SealError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let empty = Path::new(EMPTY_LOWER);
+    let io = |what: &'static str| {
+        move |e: std::io::Error| SealError::Os {
+            what,
+            errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        }
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(empty)
+        .map_err(io("mkdir(/run/breakout/exe-lower)"))?;
+    let meta = std::fs::symlink_metadata(empty).map_err(io("lstat(/run/breakout/exe-lower)"))?;
+    if !meta.file_type().is_dir() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+        return Err(os(
+            "/run/breakout/exe-lower: not a root-owned directory only root can write",
+        )(nix::errno::Errno::EPERM));
+    }
+    Ok(empty)
 }
 
 /// [`reexec_sealed`] when the program's first argument (its subcommand) is one of `commands`.
@@ -252,16 +296,7 @@ fn overlay_view(program: &Path) -> Result<OwnedFd, SealError> {
     // First, so a caller without CAP_SYS_ADMIN or a kernel without overlayfs stops here.
     let ctx =
         fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(rustix_os("fsopen(overlay)"))?;
-    let empty = Path::new(EMPTY_LOWER);
-    match std::fs::create_dir_all(empty) {
-        Ok(()) => {}
-        Err(e) => {
-            return Err(SealError::Os {
-                what: "mkdir(/run/breakout/exe-lower)",
-                errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-            })
-        }
-    }
+    let empty = empty_lower()?;
     // The binary's directory on top: a file of the same name in the empty layer never hides it.
     let mut lower = escape_lowerdir(dir);
     lower.push(b':');
