@@ -23,8 +23,14 @@
 //! The runtime's mappings of the binary are the real file's pages, but overlayfs opens that
 //! file under the overlay's path, so /proc/PID/map_files/ of a runtime process leads to the
 //! same read-only file as its exe link (Linux 6.1 in the guest, 6.18 on the host: EROFS both
-//! ways; the proc-self-exe probe tries both). `BREAKOUT_SEAL_COPY=1` keeps the copy for a
-//! kernel where that might not hold.
+//! ways). What the overlay does leave is the real file's identity: since Linux 6.5
+//! name_to_handle_at(AT_HANDLE_FID) on the exe link returns overlayfs's handle, which wraps the
+//! real file's, and open_by_handle_at opens that for writing on any writable mount of its
+//! filesystem. That takes CAP_DAC_READ_SEARCH in the initial user namespace (a payload that can
+//! open any file of the host by handle anyway) and such a mount in view. The proc-self-exe
+//! probe tries all three routes; under every layer set of the default run's ablation on 6.1
+//! and 6.12, each stays shut where the memfd copy held. `BREAKOUT_SEAL_COPY=1` keeps the copy,
+//! which leaves no route at all.
 //!
 //! An environment marker stops the second start from sealing again, and the sealed process
 //! checks its own executable (the seals, or an overlay that refuses writes), not the marker.

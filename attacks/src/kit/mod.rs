@@ -5,6 +5,7 @@
 //! - [`canary`]: planting a per-attempt secret and finding it again;
 //! - [`sysctl`]: kernel settings read, written and restored;
 //! - [`devices`]: reaching a device through a node the inside makes;
+//! - [`handle`]: file handles (name_to_handle_at, open_by_handle_at, overlayfs's wrapping);
 //! - [`scratch`]: scratch names, the guest's busybox, hex arguments;
 //! - [`sync`]: a channel between outside and inside that carries timing, never a verdict.
 //!
@@ -14,6 +15,7 @@
 
 pub(crate) mod canary;
 pub(crate) mod devices;
+pub(crate) mod handle;
 pub(crate) mod inside;
 pub(crate) mod judge;
 pub(crate) mod scratch;

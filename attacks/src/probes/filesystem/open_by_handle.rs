@@ -1,5 +1,6 @@
 //! open-by-handle: open an outside file by its file handle ("shocker").
 
+use crate::kit::handle::{name_to_handle, open_by_handle, Handle};
 use crate::kit::{hex, judge_by_secret, parse_or_report, plant_canary_file, unhex};
 use crate::world::{Planted, World};
 use crate::{
@@ -7,20 +8,15 @@ use crate::{
     ProbeMeta, RunObservation, Steps,
 };
 use nix::errno::Errno;
-use std::ffi::CString;
 use std::fs;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Paths a sandbox's root usually shows (mount-ns binds them from the guest), tried in order as
 /// the mount descriptor for open_by_handle_at: it must lie on the canary's filesystem.
 const MOUNT_CANDIDATES: &[&str] = &["/etc", "/usr", "/bin", "/"];
-
-/// MAX_HANDLE_SZ of the kernel.
-const MAX_HANDLE_BYTES: usize = 128;
 
 static META: ProbeMeta = ProbeMeta {
     id: "open-by-handle",
@@ -56,73 +52,6 @@ struct State {
     secret: String,
 }
 
-/// A file handle as the kernel returns it: its type and opaque bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Handle {
-    handle_type: i32,
-    bytes: Vec<u8>,
-}
-
-/// struct file_handle with room for MAX_HANDLE_SZ bytes.
-#[repr(C)]
-struct RawHandle {
-    handle_bytes: u32,
-    handle_type: i32,
-    f_handle: [u8; MAX_HANDLE_BYTES],
-}
-
-fn name_to_handle(path: &Path) -> Result<Handle, Errno> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    let mut raw = RawHandle {
-        handle_bytes: MAX_HANDLE_BYTES as u32,
-        handle_type: 0,
-        f_handle: [0; MAX_HANDLE_BYTES],
-    };
-    let mut mount_id: libc::c_int = 0;
-    // SAFETY: c is a NUL-terminated path, raw has room for handle_bytes bytes after its header,
-    // mount_id is a valid int to write.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_name_to_handle_at,
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            &mut raw as *mut RawHandle,
-            &mut mount_id as *mut libc::c_int,
-            0,
-        )
-    };
-    Errno::result(r)?;
-    let len = (raw.handle_bytes as usize).min(MAX_HANDLE_BYTES);
-    Ok(Handle {
-        handle_type: raw.handle_type,
-        bytes: raw.f_handle[..len].to_vec(),
-    })
-}
-
-fn open_by_handle(mount_fd: &OwnedFd, handle: &Handle) -> Result<fs::File, Errno> {
-    if handle.bytes.len() > MAX_HANDLE_BYTES {
-        return Err(Errno::EINVAL);
-    }
-    let mut raw = RawHandle {
-        handle_bytes: handle.bytes.len() as u32,
-        handle_type: handle.handle_type,
-        f_handle: [0; MAX_HANDLE_BYTES],
-    };
-    raw.f_handle[..handle.bytes.len()].copy_from_slice(&handle.bytes);
-    // SAFETY: raw is a valid file_handle whose handle_bytes does not exceed its buffer.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_open_by_handle_at,
-            mount_fd.as_raw_fd(),
-            &mut raw as *mut RawHandle,
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
-    let fd = Errno::result(fd)? as i32;
-    // SAFETY: a fresh descriptor the kernel just returned, owned by nobody else.
-    Ok(unsafe { fs::File::from_raw_fd(fd) })
-}
-
 impl Probe for OpenByHandle {
     fn meta(&self) -> &'static ProbeMeta {
         &META
@@ -147,7 +76,7 @@ impl Probe for OpenByHandle {
                     ),
                 )
             })?;
-        let handle = name_to_handle(file.path()).map_err(|e| {
+        let handle = name_to_handle(None, file.path(), 0).map_err(|e| {
             if e == Errno::EOPNOTSUPP {
                 ProbeError::unsupported(id, "the world's filesystem does not export file handles")
             } else {
@@ -217,7 +146,7 @@ fn attempt(steps: &mut Steps, mount: &Path, handle: &Handle) {
             handle.handle_type,
             handle.bytes.len()
         ),
-        || open_by_handle(&mount_fd, handle),
+        || open_by_handle(mount_fd.as_fd(), handle, libc::O_RDONLY),
     );
     if let Some(mut file) = file {
         let mut content = String::new();
@@ -260,7 +189,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         fs::write(&path, "x").unwrap();
-        match name_to_handle(&path) {
+        match name_to_handle(None, &path, 0) {
             Ok(h) => assert!(!h.bytes.is_empty()),
             Err(e) => assert_eq!(e, Errno::EOPNOTSUPP, "unexpected errno {e}"),
         }
