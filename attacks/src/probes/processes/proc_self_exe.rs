@@ -446,45 +446,34 @@ fn hold_runtimes(steps: &mut Steps) -> Vec<Held> {
     );
     let mut held = Vec::new();
     for (pid, _, argv0) in found {
-        let link = format!("/proc/{pid}/exe");
-        if let Some(fd) = io_keep(
-            steps,
-            "hold the runtime binary by its magic link",
-            format!("open({link}, O_PATH)"),
-            || {
+        // The exe link, and the same binary through its mapping: with the runtime run through
+        // an overlay, the exe link names the overlay's read-only file, while the mapping is
+        // the file underneath (overlayfs hands mmap the real file): map_files must not reach it.
+        let links = [
+            (
+                "hold the runtime binary by its magic link",
+                Some(format!("/proc/{pid}/exe")),
+            ),
+            (
+                "hold the runtime binary by its mapping",
+                mapped_binary(pid).map(|range| format!("/proc/{pid}/map_files/{range}")),
+            ),
+        ];
+        for (action, link) in links {
+            let Some(link) = link else { continue };
+            if let Some(fd) = io_keep(steps, action, format!("open({link}, O_PATH)"), || {
                 fs::OpenOptions::new()
                     .read(true)
                     .custom_flags(libc::O_PATH)
                     .open(&link)
                     .map(OwnedFd::from)
-            },
-        ) {
-            held.push(Held {
-                pid,
-                argv0: argv0.clone(),
-                fd,
-            });
-        }
-        // The same binary through its mapping: with the runtime run through an overlay, the
-        // exe link names the overlay's read-only file, while the mapping is the file
-        // underneath (overlayfs hands mmap the real file): map_files must not reach it.
-        let Some(range) = mapped_binary(pid) else {
-            continue;
-        };
-        let link = format!("/proc/{pid}/map_files/{range}");
-        if let Some(fd) = io_keep(
-            steps,
-            "hold the runtime binary by its mapping",
-            format!("open({link}, O_PATH)"),
-            || {
-                fs::OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_PATH)
-                    .open(&link)
-                    .map(OwnedFd::from)
-            },
-        ) {
-            held.push(Held { pid, argv0, fd });
+            }) {
+                held.push(Held {
+                    pid,
+                    argv0: argv0.clone(),
+                    fd,
+                });
+            }
         }
     }
     held
