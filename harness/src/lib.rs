@@ -22,6 +22,6 @@ pub mod workloads;
 /// they were built from the same sources.
 pub const BUILD_ID: &str = env!("BREAKOUT_BUILD_ID");
 
-/// The name of the small runtime binary `breakout sandbox` runs from a sealed copy, when it is
-/// installed next to `breakout`.
+/// The name of the small runtime binary `breakout sandbox` runs from a sealed view of, when it
+/// is installed next to `breakout`.
 pub const SANDBOX_BIN: &str = "breakout-sandbox";

@@ -142,8 +142,8 @@ pub fn loopback_up() -> Result<(), InitError> {
 
 /// Loads the overlay filesystem, which the runtime re-executes itself through (a read-only view
 /// of its binary; runtime/src/sealed_exe.rs). Without it the runtime copies itself into a sealed
-/// memfd instead, as safe but slower: what went wrong comes back as a note for the host's log,
-/// never as a failed boot.
+/// memfd instead, which holds as well but is translated again at every start under TCG: what
+/// went wrong comes back as a note for the host's log, never as a failed boot.
 pub fn overlay_module() -> Option<String> {
     if fs::read_to_string("/proc/filesystems").is_ok_and(|f| f.contains("\toverlay\n")) {
         return None;
