@@ -144,8 +144,14 @@ fn mount_id(file: &std::fs::File) -> Option<String> {
 /// The overlay's empty lower layer, created if missing; refused (so the memfd copy is used)
 /// unless it is a real directory (not a symlink to one) that only its owner, root, can change.
 fn empty_lower() -> Result<&'static Path, SealError> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     let empty = Path::new(EMPTY_LOWER);
+    prepare_empty_lower(empty)?;
+    Ok(empty)
+}
+
+/// [`empty_lower`] at `path`.
+fn prepare_empty_lower(path: &Path) -> Result<(), SealError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     let io = |what: &'static str| {
         move |e: std::io::Error| SealError::Os {
             what,
@@ -155,15 +161,15 @@ fn empty_lower() -> Result<&'static Path, SealError> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
-        .create(empty)
-        .map_err(io("mkdir(/run/breakout/exe-lower)"))?;
-    let meta = std::fs::symlink_metadata(empty).map_err(io("lstat(/run/breakout/exe-lower)"))?;
+        .create(path)
+        .map_err(io("mkdir(the overlay's empty layer)"))?;
+    let meta = std::fs::symlink_metadata(path).map_err(io("lstat(the overlay's empty layer)"))?;
     if !meta.file_type().is_dir() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
         return Err(os(
-            "/run/breakout/exe-lower: not a root-owned directory only root can write",
+            "the overlay's empty layer: not a root-owned directory only root can write",
         )(nix::errno::Errno::EPERM));
     }
-    Ok(empty)
+    Ok(())
 }
 
 /// [`reexec_sealed`] when the program's first argument (its subcommand) is one of `commands`.
@@ -451,6 +457,27 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{e}");
         assert_eq!(std::fs::read(&prog).unwrap(), b"\x7fELF not really");
+    }
+
+    /// The empty layer is used only as a real directory that only root can change: not through
+    /// a symlink (which could point at a directory of someone else's), not group- or
+    /// world-writable. Root, like the CLI tests.
+    #[test]
+    fn the_empty_layer_must_be_a_root_owned_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("a/fresh");
+        prepare_empty_lower(&fresh).unwrap();
+        assert!(fresh.is_dir());
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        assert!(prepare_empty_lower(&link).is_err());
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(prepare_empty_lower(&open).is_err());
     }
 
     #[test]
