@@ -98,11 +98,14 @@ struct State {
 }
 
 /// A copy of the runtime binary, outside every sandbox's view, running `sandbox` while the
-/// attempt runs, in a process group of its own; the whole group is killed and the copy reaped
-/// on drop.
+/// attempt runs, in a process group of its own; on drop the whole group is killed, the copy
+/// reaped, and the binary kept for a later attempt if it is unchanged.
 struct RuntimeCopy {
-    _dir: Planted,
+    /// Taken by Drop, which keeps an unchanged copy for a later attempt ([`IDLE_COPIES`]).
+    dir: Option<Planted>,
     bin: PathBuf,
+    /// The binary's length and modification time when it was made.
+    made: Stamp,
     child: Child,
     /// Ends the copy once the inside holds its binary (see [`end_copy_when_held`]).
     ender: Option<Watcher<()>>,
@@ -113,7 +116,59 @@ impl Drop for RuntimeCopy {
         drop(self.ender.take());
         kill_group(self.child.id());
         let _ = self.child.wait();
+        if let Some(dir) = self.dir.take() {
+            keep_if_unchanged(IdleCopy {
+                dir,
+                bin: self.bin.clone(),
+                made: self.made,
+            });
+        }
     }
+}
+
+/// A file's length and modification time (nanoseconds on tmpfs): any write changes one.
+type Stamp = (u64, std::time::SystemTime);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?))
+}
+
+/// A runtime copy no attempt holds.
+struct IdleCopy {
+    dir: Planted,
+    bin: PathBuf,
+    made: Stamp,
+}
+
+/// Copies of the runtime binary that earlier attempts left unchanged, for later attempts. A
+/// fresh copy is fresh pages, which under emulation are translated again at its every start
+/// (some 200 ms of this probe's arrange); a kept copy's pages stay in the page cache. A copy
+/// serves again only while its length and modification time are those it was made with: one
+/// an attempt wrote to is removed, never reused.
+static IDLE_COPIES: std::sync::Mutex<Vec<IdleCopy>> = std::sync::Mutex::new(Vec::new());
+
+fn keep_if_unchanged(copy: IdleCopy) {
+    if stamp(&copy.bin) == Some(copy.made) {
+        if let Ok(mut idle) = IDLE_COPIES.lock() {
+            idle.push(copy);
+        }
+    }
+}
+
+/// An unchanged idle copy of `original` (same name, same length), if there is one; the
+/// others met on the way are removed.
+fn idle_copy_of(original: &Path) -> Option<IdleCopy> {
+    let len = fs::metadata(original).ok()?.len();
+    let mut idle = IDLE_COPIES.lock().ok()?;
+    while let Some(c) = idle.pop() {
+        if c.bin.file_name() == original.file_name()
+            && stamp(&c.bin).is_some_and(|s| s == c.made && s.0 == len)
+        {
+            return Some(c);
+        }
+    }
+    None
 }
 
 /// SIGKILL to the process group `pgid` leads: the runtime copy, its sandbox's processes, its
@@ -136,15 +191,13 @@ fn runtime_binary(world: &World) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Copies the runtime binary (beside `breakout-probe`) into a directory of the outside world
-/// and runs it as a runtime: `sandbox --profile none` over a `sleep`, in a process group of its
-/// own, until the inside holds the runtime's binary (see [`end_copy_when_held`]).
-fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>, ProbeError> {
-    use std::os::unix::process::CommandExt;
+/// A new copy of `original` in a scratch directory of the outside world, with its stamp.
+fn fresh_copy(
+    world: &World,
+    original: &Path,
+    bb: &Path,
+) -> Result<(Planted, PathBuf, Stamp), ProbeError> {
     let id = META.id;
-    let Some(original) = runtime_binary(world) else {
-        return Ok(None);
-    };
     let dir = world
         .scratch_dir("proc-self-exe-runtime")
         .map_err(ProbeError::world(id))?;
@@ -152,10 +205,9 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
     // Copied by a child process: a descriptor open for writing in this (multi-threaded)
     // process would be inherited by every sandbox another thread forks meanwhile, and the
     // copy's execve would fail with ETXTBSY for as long as one of them holds it.
-    let bb = busybox().ok_or_else(|| ProbeError::unsupported(id, "no static busybox in /bin"))?;
-    let cp = Command::new(&bb)
+    let cp = Command::new(bb)
         .arg("cp")
-        .arg(&original)
+        .arg(original)
         .arg(&bin)
         .status()
         .map_err(|e| ProbeError::arrange(id, "copying the runtime binary", e))?;
@@ -168,6 +220,31 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
     }
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o755))
         .map_err(|e| ProbeError::arrange(id, "chmod 0755 of the runtime copy", e))?;
+    let made = stamp(&bin).ok_or_else(|| {
+        ProbeError::arrange(
+            id,
+            "stat of the runtime copy",
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        )
+    })?;
+    Ok((dir, bin, made))
+}
+
+/// A copy of the runtime binary (beside `breakout-probe`) in a directory of the outside world,
+/// an earlier attempt's unchanged one or a new one, run as a runtime: `sandbox --profile none`
+/// over a `sleep`, in a process group of its own, until the inside holds the runtime's binary
+/// (see [`end_copy_when_held`]).
+fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>, ProbeError> {
+    use std::os::unix::process::CommandExt;
+    let id = META.id;
+    let Some(original) = runtime_binary(world) else {
+        return Ok(None);
+    };
+    let bb = busybox().ok_or_else(|| ProbeError::unsupported(id, "no static busybox in /bin"))?;
+    let (dir, bin, made) = match idle_copy_of(&original) {
+        Some(c) => (c.dir, c.bin, c.made),
+        None => fresh_copy(world, &original, &bb)?,
+    };
     // Belt and braces: should a writer's descriptor still linger somewhere, retry a busy text
     // file for a while.
     let mut tries = 0;
@@ -192,8 +269,9 @@ fn start_runtime_copy(world: &World, nonce: &str) -> Result<Option<RuntimeCopy>,
         }
     };
     let mut copy = RuntimeCopy {
-        _dir: dir,
+        dir: Some(dir),
         bin,
+        made,
         child,
         ender: None,
     };
@@ -789,6 +867,39 @@ mod tests {
             Some("1000-2000")
         );
         assert_eq!(mapping_of(memfd, "sh", base), None);
+    }
+
+    /// A kept copy serves a later attempt while unchanged; one written to is removed.
+    #[test]
+    fn only_an_unchanged_copy_serves_again() {
+        let (_tmp, world) = crate::kit::testing::temp_world();
+        let orig_dir = world.scratch_dir("orig").unwrap();
+        let original = orig_dir.path().join("breakout-sandbox");
+        fs::write(&original, b"runtime").unwrap();
+        let kept = |world: &World| {
+            let dir = world.scratch_dir("copy").unwrap();
+            let bin = dir.path().join("breakout-sandbox");
+            fs::copy(&original, &bin).unwrap();
+            let made = stamp(&bin).unwrap();
+            (dir, bin, made)
+        };
+        let (dir, bin, made) = kept(&world);
+        keep_if_unchanged(IdleCopy {
+            dir,
+            bin: bin.clone(),
+            made,
+        });
+        let again = idle_copy_of(&original).expect("the unchanged copy");
+        assert_eq!(again.bin, bin);
+        let (dir, bin, made) = kept(&world);
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&bin)
+            .unwrap()
+            .write_all(b"marker")
+            .unwrap();
+        keep_if_unchanged(IdleCopy { dir, bin, made });
+        assert!(idle_copy_of(&original).is_none());
     }
 
     #[test]
