@@ -182,15 +182,15 @@ pub fn reexec_sealed_for(commands: &[&str], build_id: &str) -> Result<(), SealEr
     }
 }
 
-/// Re-execute this program from a sealed memfd copy of /proc/self/exe, unless it already runs
-/// from one. Returns `Ok(())` only in the sealed process; on success of the exec it never
-/// returns in the original one. Call it before any thread is started. `build_id` names the
+/// Re-execute this program through a sealed view of /proc/self/exe (a read-only overlay, else a
+/// sealed memfd copy), unless it already runs from one. Returns `Ok(())` only in the sealed
+/// process; on success of the exec it never returns in the original one. Call it before any thread is started. `build_id` names the
 /// build (the same string in every binary of one build).
 pub fn reexec_sealed(build_id: &str) -> Result<(), SealError> {
     reexec_sealed_from(None, build_id)
 }
 
-/// [`reexec_sealed`], with the sealed copy made of `program` (None: this program's own binary)
+/// [`reexec_sealed`], with the sealed view made of `program` (None: this program's own binary)
 /// and run with this process's arguments and environment. `program` must be a binary of the
 /// same build that calls `reexec_sealed_from(_, build_id)` first itself: it checks the marker.
 pub fn reexec_sealed_from(program: Option<&Path>, build_id: &str) -> Result<(), SealError> {
