@@ -145,5 +145,8 @@ fn a_runtime_on_an_attached_read_only_overlay_refuses_to_start() {
     let o = o.unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(125), "{err}");
-    assert!(err.contains("neither a sealed memfd nor a read-only overlay"), "{err}");
+    assert!(
+        err.contains("neither a sealed memfd nor a read-only overlay"),
+        "{err}"
+    );
 }

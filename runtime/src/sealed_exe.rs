@@ -76,6 +76,13 @@ fn os(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> SealError {
     move |errno| SealError::Os { what, errno }
 }
 
+fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> SealError {
+    move |e| SealError::Os {
+        what,
+        errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
+
 /// Set (to anything but 0) to always run from a sealed memfd copy, the stronger and slower of
 /// the two views (see the module's documentation).
 pub const COPY_ENV: &str = "BREAKOUT_SEAL_COPY";
@@ -152,12 +159,6 @@ fn empty_lower() -> Result<&'static Path, SealError> {
 /// [`empty_lower`] at `path`.
 fn prepare_empty_lower(path: &Path) -> Result<(), SealError> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    let io = |what: &'static str| {
-        move |e: std::io::Error| SealError::Os {
-            what,
-            errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        }
-    };
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
@@ -212,16 +213,14 @@ pub fn reexec_sealed_from(program: Option<&Path>, build_id: &str) -> Result<(), 
         return Ok(());
     }
     let program = program.unwrap_or(Path::new("/proc/self/exe"));
-    let copy_only = std::env::var_os(COPY_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+    let copy_only = crate::trace::switched_on(COPY_ENV);
     let exe = if copy_only {
         sealed_copy(program)?
     } else {
         match overlay_view(program) {
             Ok(fd) => fd,
             Err(e) => {
-                if std::env::var_os(crate::trace::TRACE_ENV)
-                    .is_some_and(|v| !v.is_empty() && v != "0")
-                {
+                if crate::trace::switched_on(crate::trace::TRACE_ENV) {
                     eprintln!("breakout-trace: no read-only overlay of the runtime binary ({e}): a sealed memfd copy instead");
                 }
                 sealed_copy(program)?
@@ -296,10 +295,7 @@ fn overlay_view(program: &Path) -> Result<OwnedFd, SealError> {
         MountAttrFlags,
     };
     // The real path: /proc/self/exe is a magic link, and overlayfs wants the directory itself.
-    let real = std::fs::canonicalize(program).map_err(|e| SealError::Os {
-        what: "realpath(the runtime binary)",
-        errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    })?;
+    let real = std::fs::canonicalize(program).map_err(io("realpath(the runtime binary)"))?;
     let (Some(dir), Some(name)) = (real.parent(), real.file_name()) else {
         return Err(os("the runtime binary's directory")(
             nix::errno::Errno::EINVAL,
@@ -361,16 +357,10 @@ fn sealed_copy(program: &Path) -> Result<OwnedFd, SealError> {
     }
     // SAFETY: memfd_create just returned this descriptor.
     let memfd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let exe = std::fs::File::open(program).map_err(|e| SealError::Os {
-        what: "open(the runtime binary)",
-        errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    })?;
+    let exe = std::fs::File::open(program).map_err(io("open(the runtime binary)"))?;
     let len = exe
         .metadata()
-        .map_err(|e| SealError::Os {
-            what: "fstat(the runtime binary)",
-            errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        })?
+        .map_err(io("fstat(the runtime binary)"))?
         .len();
     let mut copied = 0u64;
     while copied < len {

@@ -16,6 +16,11 @@ pub(crate) struct Trace {
     origin_ns: u64,
 }
 
+/// An environment switch of the runtime's: set, not empty, not "0".
+pub(crate) fn switched_on(var: &str) -> bool {
+    std::env::var_os(var).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 /// CLOCK_MONOTONIC in nanoseconds (vDSO; async-signal-safe).
 fn now_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -30,11 +35,9 @@ fn now_ns() -> u64 {
 impl Trace {
     /// A trace starting now, when the environment asks for one.
     pub(crate) fn from_env() -> Option<Trace> {
-        std::env::var_os(TRACE_ENV)
-            .is_some_and(|v| !v.is_empty() && v != "0")
-            .then(|| Trace {
-                origin_ns: now_ns(),
-            })
+        switched_on(TRACE_ENV).then(|| Trace {
+            origin_ns: now_ns(),
+        })
     }
 
     /// One line: the time since the origin, who, the step's index (or none) and what.

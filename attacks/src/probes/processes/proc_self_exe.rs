@@ -329,6 +329,11 @@ fn end_copy_when_held(pgid: u32, nonce: &str) -> Watcher<()> {
     })
 }
 
+/// What the inside appends to a binary it reached: the marker and the attempt's nonce.
+fn marker_line(nonce: &str) -> String {
+    format!("\n{MARKER}{nonce}\n")
+}
+
 /// The verdict on the executable's bytes after the attempt.
 fn classify(content: &[u8], nonce: &str) -> Oracle {
     classify_as(content, nonce, "the planted executable")
@@ -629,7 +634,7 @@ fn write_runtimes(steps: &mut Steps, held: Vec<Held>, nonce: &str, wait_for: Opt
             steps.io(
                 "write into the runtime binary",
                 "write(exe fd, marker)",
-                || writer.write(format!("\n{MARKER}{nonce}\n").as_bytes()),
+                || writer.write(marker_line(nonce).as_bytes()),
             );
         }
     }
@@ -728,7 +733,7 @@ fn write_runtimes_by_handle(steps: &mut Steps, held: &[Held], nonce: &str, only:
         steps.io(
             "write into the runtime binary",
             "write(handle fd, marker)",
-            || writer.write(format!("\n{MARKER}{nonce}\n").as_bytes()),
+            || writer.write(marker_line(nonce).as_bytes()),
         );
     }
 }
@@ -792,7 +797,7 @@ fn attempt_planted(steps: &mut Steps, exe: &Path, nonce: &str) {
     );
     if let Some(mut writer) = writer {
         steps.io("write into the binary", "write(exe fd, marker)", || {
-            writer.write(format!("\n{MARKER}{nonce}\n").as_bytes())
+            writer.write(marker_line(nonce).as_bytes())
         });
     }
 }
