@@ -1,7 +1,8 @@
 //! The build's identity (`BREAKOUT_BUILD_ID`): a hash of every source the binaries are built
-//! from, the lock file, the enabled features and the profile. `breakout sandbox` runs a sealed
-//! copy of `breakout-sandbox` (runtime/src/sealed_exe.rs) and passes this identity; the copy
-//! refuses to start when it comes from another build (a stale binary left next to a new one).
+//! from, the lock file, the enabled features and the profile. It travels with every hand-over
+//! between the binaries: `breakout` to the `breakout-harness` beside it (src/front.rs), either
+//! to its sealed re-exec (runtime/src/sealed_exe.rs); the receiving side refuses to start when
+//! it comes from another build (a stale binary left next to a new one).
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};

@@ -1,5 +1,6 @@
-//! The `breakout` command-line tool. Each subcommand lives in a module of its own
-//! (breakout_harness::cli).
+//! `breakout-harness`: the whole `breakout` command-line tool, executed by `breakout` (the front,
+//! breakout_harness::front) for every subcommand but `sandbox`. Each subcommand lives in a
+//! module of its own (breakout_harness::cli).
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -53,6 +54,10 @@ enum Cli {
 }
 
 fn main() -> ExitCode {
+    if let Err(e) = breakout_harness::front::accept_front(breakout_harness::BUILD_ID) {
+        eprintln!("breakout: {e}");
+        return ExitCode::from(2);
+    }
     // The subcommands that are a runtime run from a read-only view of a binary (CVE-2019-5736),
     // re-executed before anything else so that the window in which the process runs from the
     // file on disk stays as short as it can be.
@@ -77,9 +82,10 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// `sandbox` runs from a sealed view of `breakout-sandbox` when it lies next to this binary (the
-/// runtime without the rest of the tool: a fraction of the bytes to page in and relocate), else
-/// from a view of this binary; `guest-exec` from a view of this binary.
+/// `sandbox` (when this binary is started as `breakout-harness sandbox`) runs from a sealed view
+/// of `breakout`, the runtime, when it lies beside this binary (a fraction of the bytes to page
+/// in, at a fixed address), else from a view of this binary; `guest-exec` from a view of this
+/// binary.
 fn reexec_sealed() -> Result<(), breakout_runtime::sealed_exe::SealError> {
     use breakout_runtime::sealed_exe::{reexec_sealed_for, reexec_sealed_from};
     let id = breakout_harness::BUILD_ID;

@@ -1,5 +1,6 @@
 //! `breakout sandbox` runs from a view of its binary a payload cannot write (CVE-2019-5736):
-//! `breakout-sandbox` when it lies next to `breakout`, else `breakout` itself, through a
+//! `breakout` is the runtime and seals itself; `breakout-harness sandbox` seals the `breakout`
+//! beside it, else itself; either through a
 //! read-only overlay where the kernel allows one, else (and with `BREAKOUT_SEAL_COPY=1`) as a
 //! sealed memfd copy; either way the runtime's processes hold nothing a payload can write
 //! through /proc/PID/exe or /proc/PID/map_files. Root tests, like the rest of the CLI tests
@@ -66,28 +67,42 @@ fn runs_sealed_view_of(breakout: &Path, sealed: &Path, copy: bool) {
 }
 
 #[rstest::rstest]
-fn the_supervisor_runs_from_a_sealed_view_of_breakout_sandbox(#[values(false, true)] copy: bool) {
-    let small = Path::new(env!("CARGO_BIN_EXE_breakout-sandbox"));
-    let before = std::fs::read(small).unwrap();
-    runs_sealed_view_of(Path::new(env!("CARGO_BIN_EXE_breakout")), small, copy);
-    assert_eq!(std::fs::read(small).unwrap(), before);
+fn the_supervisor_runs_from_a_sealed_view_of_breakout(#[values(false, true)] copy: bool) {
+    let runtime = Path::new(env!("CARGO_BIN_EXE_breakout"));
+    let before = std::fs::read(runtime).unwrap();
+    runs_sealed_view_of(runtime, runtime, copy);
+    assert_eq!(std::fs::read(runtime).unwrap(), before);
 }
 
 #[rstest::rstest]
-fn without_breakout_sandbox_beside_it_breakout_seals_itself(#[values(false, true)] copy: bool) {
+fn the_tool_runs_sandbox_from_a_sealed_view_of_the_breakout_beside_it(
+    #[values(false, true)] copy: bool,
+) {
+    let runtime = Path::new(env!("CARGO_BIN_EXE_breakout"));
+    let before = std::fs::read(runtime).unwrap();
+    runs_sealed_view_of(
+        Path::new(env!("CARGO_BIN_EXE_breakout-harness")),
+        runtime,
+        copy,
+    );
+    assert_eq!(std::fs::read(runtime).unwrap(), before);
+}
+
+#[rstest::rstest]
+fn without_breakout_beside_it_the_tool_seals_itself(#[values(false, true)] copy: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("breakout");
-    std::fs::copy(env!("CARGO_BIN_EXE_breakout"), &bin).unwrap();
+    let bin = dir.path().join("breakout-harness");
+    std::fs::copy(env!("CARGO_BIN_EXE_breakout-harness"), &bin).unwrap();
     let before = std::fs::read(&bin).unwrap();
     runs_sealed_view_of(&bin, &bin, copy);
     assert_eq!(std::fs::read(&bin).unwrap(), before);
 }
 
-/// A sealed program started with another build's marker refuses to run (a stale
-/// breakout-sandbox next to a new breakout), with exit 125 and one line saying why.
+/// A sealed program started with another build's marker refuses to run (a stale breakout
+/// next to a new breakout-harness), with exit 125 and one line saying why.
 #[test]
 fn a_runtime_of_another_build_refuses_to_start() {
-    let o = Command::new(env!("CARGO_BIN_EXE_breakout-sandbox"))
+    let o = Command::new(env!("CARGO_BIN_EXE_breakout"))
         .args(["sandbox", "--profile", "none", "--", "/bin/true"])
         .env(
             breakout_runtime::sealed_exe::MARKER_ENV,
@@ -115,11 +130,7 @@ fn a_runtime_on_an_attached_read_only_overlay_refuses_to_start() {
         std::fs::create_dir(&p).unwrap();
         p
     });
-    std::fs::copy(
-        env!("CARGO_BIN_EXE_breakout-sandbox"),
-        lower.join("breakout-sandbox"),
-    )
-    .unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_breakout"), lower.join("breakout")).unwrap();
     let opts = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.display(),
@@ -134,7 +145,7 @@ fn a_runtime_on_an_attached_read_only_overlay_refuses_to_start() {
         Some(opts.as_str()),
     )
     .unwrap();
-    let o = Command::new(merged.join("breakout-sandbox"))
+    let o = Command::new(merged.join("breakout"))
         .args(["sandbox", "--profile", "none", "--", "/bin/true"])
         .env(
             breakout_runtime::sealed_exe::MARKER_ENV,

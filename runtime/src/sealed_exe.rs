@@ -40,9 +40,9 @@
 //! off) can race it, and could as well write the process's memory; pid-ns, uid, user-ns and caps
 //! are the defence there.
 //!
-//! `breakout sandbox` seals a small binary that holds only the runtime and its command line
-//! (`reexec_sealed_from`, `breakout-sandbox` installed next to `breakout`) rather than the whole
-//! tool. The marker carries the build's identity: a sealed program from another build refuses to
+//! `breakout sandbox` runs in a small binary that holds only the runtime and its command line
+//! (`breakout`, which executes the whole tool for every other subcommand) and seals itself;
+//! `breakout-harness sandbox` seals that binary when it lies beside it (`reexec_sealed_from`). The marker carries the build's identity: a sealed program from another build refuses to
 //! start instead of running other code than the one the caller was built with.
 
 use std::ffi::{CString, OsString};

@@ -324,7 +324,7 @@ fn run_in_vm(args: &LearnArgs) -> i32 {
         }
     };
     let mut argv = vec![
-        crate::suite::host::GUEST_BREAKOUT.to_string(),
+        crate::suite::host::GUEST_HARNESS.to_string(),
         "learn".into(),
         "--here".into(),
         "--emit-result".into(),
@@ -352,7 +352,7 @@ fn run_in_vm(args: &LearnArgs) -> i32 {
         boot_timeout: Duration::from_secs(180),
         files: vec![GuestFile {
             host: exe,
-            guest: PathBuf::from(crate::suite::host::GUEST_BREAKOUT),
+            guest: PathBuf::from(crate::suite::host::GUEST_HARNESS),
         }],
         ..VmConfig::default()
     };

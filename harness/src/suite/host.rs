@@ -20,12 +20,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Where our binaries go in the guest (common brief: /usr/bin).
+/// Where our binaries go in the guest (common brief: /usr/bin): `breakout` (the runtime and the
+/// front, breakout_harness::front), the whole tool it executes for every other subcommand, and
+/// the probes.
 pub const GUEST_BREAKOUT: &str = "/usr/bin/breakout";
+pub const GUEST_HARNESS: &str = "/usr/bin/breakout-harness";
 pub const GUEST_PROBE: &str = "/usr/bin/breakout-probe";
-/// The small runtime binary `breakout sandbox` seals when it lies beside `breakout`
-/// (runtime/src/sealed_exe.rs); in the image when the build has it.
-pub const GUEST_SANDBOX: &str = "/usr/bin/breakout-sandbox";
 
 /// How often a group's VM may be restarted after a launch took the guest down.
 const MAX_RESTARTS: usize = 32;
@@ -57,21 +57,28 @@ pub enum RunError {
     TooManyRestarts { group: String, restarts: usize },
 }
 
-/// The binaries the guest needs: `breakout` and `breakout-probe`, and `breakout-sandbox` where
-/// the build has it (without it, `breakout sandbox` in the guest seals the whole tool instead).
+/// The binaries the guest needs: `breakout`, `breakout-harness` and `breakout-probe`, built
+/// together.
 #[derive(Debug, Clone)]
 pub struct Binaries {
     pub breakout: PathBuf,
+    pub harness: PathBuf,
     pub probe: PathBuf,
-    pub sandbox: Option<PathBuf>,
 }
 
 impl Binaries {
-    /// `breakout` and `breakout-probe` in `dir`, with a clear error naming the missing one.
+    /// The three in `dir`, with a clear error naming the missing one.
     pub fn in_dir(dir: &Path) -> Result<Binaries, RunError> {
-        let breakout = dir.join("breakout");
-        let probe = dir.join("breakout-probe");
-        for (name, path) in [("breakout", &breakout), ("breakout-probe", &probe)] {
+        let b = Binaries {
+            breakout: dir.join("breakout"),
+            harness: dir.join(crate::front::HARNESS_BIN),
+            probe: dir.join("breakout-probe"),
+        };
+        for (name, path) in [
+            ("breakout", &b.breakout),
+            (crate::front::HARNESS_BIN, &b.harness),
+            ("breakout-probe", &b.probe),
+        ] {
             if !path.is_file() {
                 return Err(RunError::MissingBinary {
                     name,
@@ -79,30 +86,14 @@ impl Binaries {
                 });
             }
         }
-        Ok(Binaries {
-            breakout,
-            probe,
-            sandbox: sandbox_in(dir),
-        })
+        Ok(b)
     }
 
-    /// The running `breakout` and the `breakout-probe` beside it.
+    /// The binaries beside the running tool (`breakout-harness`, or a test binary in the same
+    /// directory as the build's binaries).
     pub fn beside_current_exe() -> Result<Binaries, RunError> {
         let exe = std::env::current_exe().map_err(RunError::CurrentExe)?;
-        let dir = exe.parent().unwrap_or(Path::new("/"));
-        let probe = dir.join("breakout-probe");
-        if !probe.is_file() {
-            return Err(RunError::MissingBinary {
-                name: "breakout-probe",
-                path: probe,
-            });
-        }
-        let sandbox = sandbox_in(dir);
-        Ok(Binaries {
-            breakout: exe,
-            probe,
-            sandbox,
-        })
+        Binaries::in_dir(exe.parent().unwrap_or(Path::new("/")))
     }
 
     /// Does `breakout-probe` need the dynamic loader (an ELF with a PT_INTERP header)? Every
@@ -111,11 +102,6 @@ impl Binaries {
     pub fn probe_is_dynamic(&self) -> Option<bool> {
         elf_has_interpreter(&std::fs::read(&self.probe).ok()?)
     }
-}
-
-/// `breakout-sandbox` in `dir`, when the build made it.
-fn sandbox_in(dir: &Path) -> Option<PathBuf> {
-    Some(dir.join("breakout-sandbox")).filter(|p| p.is_file())
 }
 
 /// Whether a 64-bit little-endian ELF image has a PT_INTERP program header; None when `elf` is
@@ -477,8 +463,9 @@ fn run_group(
                 .env
                 .push((breakout_runtime::mutant::MUTANT_ENV.to_string(), layer));
         }
+        // The tool itself, not through the front: one start fewer.
         let argv = vec![
-            GUEST_BREAKOUT.to_string(),
+            GUEST_HARNESS.to_string(),
             "guest-exec".to_string(),
             "--plan".to_string(),
             GUEST_PLAN_PATH.to_string(),
@@ -618,6 +605,10 @@ fn vm_config(vm: &VmArgs, binaries: &Binaries, plan_path: &Path) -> VmConfig {
                 guest: PathBuf::from(GUEST_BREAKOUT),
             },
             GuestFile {
+                host: binaries.harness.clone(),
+                guest: PathBuf::from(GUEST_HARNESS),
+            },
+            GuestFile {
                 host: binaries.probe.clone(),
                 guest: PathBuf::from(GUEST_PROBE),
             },
@@ -625,13 +616,7 @@ fn vm_config(vm: &VmArgs, binaries: &Binaries, plan_path: &Path) -> VmConfig {
                 host: plan_path.to_path_buf(),
                 guest: PathBuf::from(GUEST_PLAN_PATH),
             },
-        ]
-        .into_iter()
-        .chain(binaries.sandbox.iter().map(|host| GuestFile {
-            host: host.clone(),
-            guest: PathBuf::from(GUEST_SANDBOX),
-        }))
-        .collect(),
+        ],
         ..VmConfig::default()
     }
 }

@@ -182,13 +182,10 @@ fn kill_group(pgid: u32) {
     }
 }
 
-/// The runtime binary to copy: `breakout-sandbox` beside `breakout-probe` (the small binary
-/// `breakout sandbox` runs sealed), else `breakout` itself; None when neither is there.
+/// The runtime binary to copy: `breakout` beside `breakout-probe` (the runtime, which runs
+/// `breakout sandbox` itself, sealed); None when it is not there.
 fn runtime_binary(world: &World) -> Option<PathBuf> {
-    ["breakout-sandbox", "breakout"]
-        .iter()
-        .map(|name| world.probe_bin().with_file_name(name))
-        .find(|p| p.is_file())
+    Some(world.probe_bin().with_file_name("breakout")).filter(|p| p.is_file())
 }
 
 /// A new copy of `original` in a scratch directory of the outside world, with its stamp.

@@ -1,0 +1,36 @@
+//! `breakout`: the runtime and the front door (breakout_harness::front). `breakout sandbox ARGS`
+//! runs here, from a sealed view of this binary (runtime/src/sealed_exe.rs); every other
+//! subcommand, `--help` and `--version` are the whole tool, `breakout-harness`, executed from
+//! beside this binary with the arguments as they came.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+use breakout_harness::cli::{exit_codes, sandbox};
+use breakout_harness::front;
+
+#[derive(Parser)]
+#[command(name = "breakout", version)]
+enum Cli {
+    /// Run one command in the sandbox; exit with its status (125 runtime failure, 126, 127, 128+N).
+    #[command(after_help = exit_codes::help(exit_codes::SANDBOX))]
+    Sandbox(sandbox::SandboxArgs),
+}
+
+fn main() -> ExitCode {
+    let id = breakout_harness::BUILD_ID;
+    if !front::is_sandbox(std::env::args_os().nth(1).as_ref()) {
+        // Returns only when the tool cannot be executed; 2 is what every judging subcommand
+        // answers to a run that cannot start.
+        eprintln!("breakout: {}", front::exec_harness(id));
+        return ExitCode::from(2);
+    }
+    // The sealed view first, before any argument is parsed: the window in which the process
+    // runs from the file on disk stays as short as it can be.
+    if let Err(e) = breakout_runtime::sealed_exe::reexec_sealed(id) {
+        eprintln!("breakout: {e}");
+        return ExitCode::from(125);
+    }
+    let Cli::Sandbox(args) = Cli::parse();
+    ExitCode::from(sandbox::run(args).clamp(0, 255) as u8)
+}
