@@ -55,7 +55,7 @@ pub fn register_file_probes() -> Result<(), String> {
         .map_err(|e| format!("BREAKOUT_PROBES: {e}"))
 }
 
-/// `breakout` and `breakout-probe` in the target directory of the running test binary
+/// `breakout`, `breakout-harness` and `breakout-probe` in the target directory of the running test binary
 /// (target/debug/deps/NAME-HASH -> target/debug).
 pub fn binaries() -> Result<Binaries, RunError> {
     let exe = std::env::current_exe().map_err(RunError::CurrentExe)?;
