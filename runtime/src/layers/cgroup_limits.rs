@@ -287,12 +287,21 @@ impl CgroupHandle {
     /// A fresh leaf `sandbox-<pid>-<n>` under `parent` (which must be ready), made for `layer`.
     fn leaf(parent: &Path, layer: Layer) -> Result<Self, CgroupError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let leaf = parent.join(format!(
-            "sandbox-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir(&leaf).map_err(io("mkdir", &leaf))?;
+        // A leaf of an earlier process with this pid (one that was killed before it removed its
+        // leaf) may hold the name: take the next number, a bounded number of times.
+        let mut tries = 0;
+        let leaf = loop {
+            let leaf = parent.join(format!(
+                "sandbox-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            match fs::create_dir(&leaf) {
+                Ok(()) => break leaf,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 16 => tries += 1,
+                Err(e) => return Err(io("mkdir", &leaf)(e)),
+            }
+        };
         Ok(CgroupHandle {
             procs: match open_procs(&leaf) {
                 Ok(fd) => fd,
