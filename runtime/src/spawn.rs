@@ -857,24 +857,41 @@ pub(crate) mod tests {
         cfg
     }
 
-    /// A cgroup parent of the test's own, so that a leftover leaf is seen.
-    fn own_cgroup_parent(cfg: &mut SandboxConfig, name: &str) {
-        cfg.cgroup.parent = PathBuf::from(format!(
-            "/sys/fs/cgroup/breakout-test-{name}-{}",
-            std::process::id()
-        ));
+    /// A cgroup parent of the test's own, so that a leftover leaf is seen; removed (with any
+    /// empty leaf) when the guard goes, also when an assertion failed first.
+    struct OwnParent(Vec<PathBuf>);
+
+    impl Drop for OwnParent {
+        fn drop(&mut self) {
+            for dir in &self.0 {
+                if let Ok(entries) = std::fs::read_dir(dir) {
+                    for e in entries.flatten() {
+                        if e.file_type().is_ok_and(|t| t.is_dir()) {
+                            let _ = std::fs::remove_dir(e.path());
+                        }
+                    }
+                }
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
     }
 
-    /// The leaves under the parent the device policy used (cgroup v2 at /sys/fs/cgroup, or the
-    /// hybrid host's /sys/fs/cgroup/unified); removes the parent when empty.
-    fn leftover_leaves(cfg: &SandboxConfig) -> Vec<String> {
-        let name = cfg.cgroup.parent.file_name().unwrap();
-        let mut left = Vec::new();
-        for dir in [
+    /// The parent the device policy's leaf goes under: cgroup v2 at /sys/fs/cgroup, or the
+    /// hybrid host's /sys/fs/cgroup/unified (both candidates are watched).
+    fn own_cgroup_parent(cfg: &mut SandboxConfig, name: &str) -> OwnParent {
+        let dir = format!("breakout-test-{name}-{}", std::process::id());
+        cfg.cgroup.parent = Path::new("/sys/fs/cgroup").join(&dir);
+        OwnParent(vec![
             cfg.cgroup.parent.clone(),
-            Path::new("/sys/fs/cgroup/unified").join(name),
-        ] {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
+            Path::new("/sys/fs/cgroup/unified").join(&dir),
+        ])
+    }
+
+    /// The leaves left under the parent.
+    fn leftover_leaves(parent: &OwnParent) -> Vec<String> {
+        let mut left = Vec::new();
+        for dir in &parent.0 {
+            let Ok(entries) = std::fs::read_dir(dir) else {
                 continue;
             };
             for e in entries.flatten() {
@@ -882,7 +899,6 @@ pub(crate) mod tests {
                     left.push(e.path().display().to_string());
                 }
             }
-            let _ = std::fs::remove_dir(&dir);
         }
         left
     }
@@ -910,7 +926,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spec = profile(dir.path(), 6000);
         let mut cfg = config(&[Layer::MountNs, Layer::FsHardening], Some(&spec));
-        own_cgroup_parent(&mut cfg, "compile");
+        let parent = own_cgroup_parent(&mut cfg, "compile");
         // What the compile said when it ran before the fork, as plan::build reported it.
         let before = SpawnError::from(PlanError::from(
             cfg.seccomp_profile()
@@ -936,7 +952,7 @@ pub(crate) mod tests {
             "{e}"
         );
         assert!(supervisor_reaped(), "the supervisor is still a child");
-        assert_eq!(leftover_leaves(&cfg), Vec::<String>::new());
+        assert_eq!(leftover_leaves(&parent), Vec::<String>::new());
     }
 
     /// The device program refused after the fork (a test double: the kernel's refusals cannot
@@ -948,7 +964,7 @@ pub(crate) mod tests {
             return;
         }
         let mut cfg = config(&[Layer::MountNs, Layer::FsHardening], None);
-        own_cgroup_parent(&mut cfg, "devices");
+        let parent = own_cgroup_parent(&mut cfg, "devices");
         crate::layers::cgroup_limits::tests::FAIL_DEVICE_POLICY.with(|f| f.set(true));
         let r = spawn(&cfg, Payload::new(["/bin/true"]));
         crate::layers::cgroup_limits::tests::FAIL_DEVICE_POLICY.with(|f| f.set(false));
@@ -963,7 +979,7 @@ pub(crate) mod tests {
             "{text}"
         );
         assert!(supervisor_reaped(), "the supervisor is still a child");
-        assert_eq!(leftover_leaves(&cfg), Vec::<String>::new());
+        assert_eq!(leftover_leaves(&parent), Vec::<String>::new());
     }
 
     /// A payload that never gets the record fails its setup at the wait (no hang), reported
@@ -1011,7 +1027,7 @@ pub(crate) mod tests {
             &[Layer::UserNs, Layer::MountNs, Layer::FsHardening],
             Some(&spec),
         );
-        own_cgroup_parent(&mut cfg, "loaded");
+        let parent = own_cgroup_parent(&mut cfg, "loaded");
         for _ in 0..2 {
             let out = spawn(&cfg, Payload::new(["/bin/true"]))
                 .unwrap()
@@ -1035,6 +1051,6 @@ pub(crate) mod tests {
         .wait()
         .unwrap();
         assert_eq!(out.status, ExitKind::Exited { code: 0 }, "{out:?}");
-        assert_eq!(leftover_leaves(&cfg), Vec::<String>::new());
+        assert_eq!(leftover_leaves(&parent), Vec::<String>::new());
     }
 }
