@@ -1,7 +1,9 @@
 //! What runs after fork: the supervisor walks the chain up to the `Fork` step, forks the payload
 //! process, which walks the rest and execs. A failure is reported as (step index, errno) and the
 //! process exits; nothing here panics or allocates on purpose (all data was prepared before
-//! fork; `fork()` is glibc's, which keeps malloc usable in the child anyway).
+//! fork; `fork()` is glibc's, which keeps malloc usable in the child anyway, and a raw clone3
+//! happens only in a single-threaded caller). The one exception is the seccomp program the
+//! parent compiles after the fork: `AwaitPrepared` receives it into a buffer of its own.
 
 use crate::handshake::{self, Msg};
 use crate::step::{failure_exit_code, Op, Step};
@@ -29,6 +31,9 @@ struct PayloadCtx {
     /// The write end of the pipe whose read end only the supervisor holds: POLLERR once it died
     /// (also visible from inside a pid namespace, where getppid() says 0 either way).
     report: RawFd,
+    /// The socket to the runtime: the supervisor reads nothing from it after `Go`, so the
+    /// payload's `AwaitPrepared` step is the only reader of the record that follows.
+    sock: RawFd,
     trace: Option<Trace>,
 }
 
@@ -95,6 +100,7 @@ pub(crate) fn run(steps: &[Step], ctx: &Ctx) -> ! {
                 PayloadCtx {
                     parent,
                     report: exec_w,
+                    sock: ctx.sock,
                     trace: ctx.trace,
                 },
             )
@@ -109,6 +115,8 @@ pub(crate) fn run(steps: &[Step], ctx: &Ctx) -> ! {
 fn payload(steps: &[Step], from: usize, pctx: PayloadCtx) -> ! {
     let report = pctx.report;
     crate::layers::fd_hygiene::note_inherited_limit();
+    // The seccomp program the parent compiled after the fork (`AwaitPrepared`).
+    let mut received: Option<Vec<libc::sock_filter>> = None;
     for (i, step) in steps.iter().enumerate().skip(from) {
         if let Some(t) = pctx.trace {
             t.note("payload", Some(i), &step.call, step.owner());
@@ -116,6 +124,24 @@ fn payload(steps: &[Step], from: usize, pctx: PayloadCtx) -> ! {
         let res = match &step.op {
             Op::CloseFrom { .. } => close_from(report),
             Op::DieWithParent { parent: 0 } => die_with_supervisor(pctx),
+            Op::AwaitPrepared {
+                program,
+                timeout_ms,
+            } => handshake::recv_prepared(
+                pctx.sock,
+                std::time::Duration::from_millis(u64::from(*timeout_ms)),
+                *program,
+            )
+            .map(|p| {
+                if *program {
+                    received = Some(p);
+                }
+            }),
+            // No program received (the wait step missing): refuse rather than run unfiltered.
+            Op::Seccomp(None) => match &received {
+                Some(p) => load_filter(p),
+                None => Err(Errno::ENOEXEC),
+            },
             op => perform(
                 op,
                 &Ctx {
@@ -496,24 +522,10 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             Errno::result(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).map(drop)
         }
         Op::Landlock(rules) => rules.apply(),
-        Op::Seccomp(bpf) => {
-            // The kernel's length field is 16 bits: a longer program must not be cut short.
-            let len = u16::try_from(bpf.len()).map_err(|_| Errno::E2BIG)?;
-            let prog = libc::sock_fprog {
-                len,
-                filter: bpf.0.as_ptr() as *mut libc::sock_filter,
-            };
-            // SAFETY: prog points to a valid program that outlives the call (the kernel copies it).
-            Errno::result(unsafe {
-                libc::syscall(
-                    libc::SYS_seccomp,
-                    libc::SECCOMP_SET_MODE_FILTER,
-                    0u32,
-                    &prog as *const libc::sock_fprog,
-                )
-            })
-            .map(drop)
-        }
+        Op::Seccomp(Some(bpf)) => load_filter(&bpf.0),
+        // Only the payload process waits for the parent's record and keeps its program (see
+        // `payload`): anywhere else these steps are misplaced.
+        Op::Seccomp(None) | Op::AwaitPrepared { .. } => Err(Errno::EINVAL),
         Op::SeccompRecord(bpf) => {
             let len = u16::try_from(bpf.len()).map_err(|_| Errno::E2BIG)?;
             let prog = libc::sock_fprog {
@@ -612,6 +624,26 @@ fn perform(op: &Op, ctx: &Ctx) -> Result<(), Errno> {
             Err(err)
         }
     }
+}
+
+/// seccomp(SECCOMP_SET_MODE_FILTER) with `prog`.
+fn load_filter(prog: &[libc::sock_filter]) -> Result<(), Errno> {
+    // The kernel's length field is 16 bits: a longer program must not be cut short.
+    let len = u16::try_from(prog.len()).map_err(|_| Errno::E2BIG)?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: fprog points to `len` instructions that outlive the call (the kernel copies them).
+    Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0u32,
+            &fprog as *const libc::sock_fprog,
+        )
+    })
+    .map(drop)
 }
 
 /// Real, effective and saved ids all `uid`/`gid`, no supplementary group. The out values start at

@@ -2,6 +2,11 @@
 //! message arrives whole or not at all. The supervisor reports the user-namespace rendezvous,
 //! the payload's pid, a setup failure (step index + errno), a successful exec and the payload's
 //! wait status; the parent answers `Go` once the id maps are written.
+//!
+//! One record has a variable length: the parent's `prepared` record after the fork (a 16-byte
+//! header, then the seccomp program's instructions, none when the parent compiled nothing),
+//! read by the payload process's `AwaitPrepared` step. The supervisor reads nothing from the
+//! socket after `Go`, so the payload is the only reader then.
 
 use nix::errno::Errno;
 use std::os::fd::RawFd;
@@ -54,6 +59,138 @@ impl Msg {
             _ => return None,
         })
     }
+}
+
+/// The kind of the prepared record (after the fixed records' kinds).
+const PREPARED: u32 = 7;
+const HEADER: usize = 16;
+/// The largest prepared record: the header and BPF_MAXINSNS instructions.
+pub(crate) const PREPARED_MAX: usize = HEADER + BPF_MAXINSNS * INSN;
+const INSN: usize = std::mem::size_of::<libc::sock_filter>();
+use crate::seccomp::compile::BPF_MAXINSNS;
+
+/// Send the prepared record: the header (kind, instruction count) and `program`'s instructions.
+pub(crate) fn send_prepared(fd: RawFd, program: &[libc::sock_filter]) -> Result<(), Errno> {
+    if program.len() > BPF_MAXINSNS {
+        return Err(Errno::E2BIG);
+    }
+    let mut buf = Vec::with_capacity(HEADER + program.len() * INSN);
+    buf.extend_from_slice(&PREPARED.to_ne_bytes());
+    buf.extend_from_slice(&(program.len() as u32).to_ne_bytes());
+    buf.resize(HEADER, 0);
+    for i in program {
+        buf.extend_from_slice(&i.code.to_ne_bytes());
+        buf.push(i.jt);
+        buf.push(i.jf);
+        buf.extend_from_slice(&i.k.to_ne_bytes());
+    }
+    loop {
+        // SAFETY: sending a live buffer of its own length.
+        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                e => return Err(e),
+            }
+        }
+        // A datagram socket sends a record whole or fails.
+        return if n as usize == buf.len() {
+            Ok(())
+        } else {
+            Err(Errno::EMSGSIZE)
+        };
+    }
+}
+
+/// Wait at most `timeout` for the prepared record and check it: the right kind, a length that is
+/// the header plus whole instructions, as many as the header says, at most BPF_MAXINSNS, and a
+/// program exactly when `program` asks for one. Its instructions (empty without a program).
+/// ETIMEDOUT when nothing came, EPIPE on EOF, EPROTO/EINVAL/E2BIG for a malformed record.
+pub(crate) fn recv_prepared(
+    fd: RawFd,
+    timeout: Duration,
+    program: bool,
+) -> Result<Vec<libc::sock_filter>, Errno> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe {
+            libc::poll(
+                &mut pfd,
+                1,
+                i32::try_from(left.as_millis()).unwrap_or(i32::MAX),
+            )
+        };
+        if r < 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                e => return Err(e),
+            }
+        }
+        if r > 0 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(Errno::ETIMEDOUT);
+        }
+    }
+    // One byte more than the largest record: MSG_TRUNC makes recv return a record's real length.
+    let mut buf = vec![0u8; PREPARED_MAX + 1];
+    let n = loop {
+        // SAFETY: receiving into a live buffer of its own length.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                e => return Err(e),
+            }
+        }
+        break n as usize;
+    };
+    decode_prepared(&buf[..n.min(buf.len())], n, program)
+}
+
+/// Checks one prepared record of `len` bytes (`rec` holds what fit in the buffer).
+fn decode_prepared(rec: &[u8], len: usize, program: bool) -> Result<Vec<libc::sock_filter>, Errno> {
+    if len == 0 {
+        return Err(Errno::EPIPE); // EOF: the parent is gone
+    }
+    if len > PREPARED_MAX {
+        return Err(Errno::E2BIG);
+    }
+    if len < HEADER || !(len - HEADER).is_multiple_of(INSN) {
+        return Err(Errno::EINVAL);
+    }
+    let word = |i: usize| u32::from_ne_bytes([rec[i], rec[i + 1], rec[i + 2], rec[i + 3]]);
+    if word(0) != PREPARED {
+        return Err(Errno::EPROTO);
+    }
+    let count = word(4) as usize;
+    if count != (len - HEADER) / INSN || (count > 0) != program {
+        return Err(Errno::EINVAL);
+    }
+    Ok(rec[HEADER..len]
+        .chunks_exact(INSN)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect())
 }
 
 /// Send one record; errors are ignored by design in the child (the parent notices EOF).
@@ -148,5 +285,111 @@ mod tests {
             assert_eq!(Msg::decode(&m.encode()), Some(m));
         }
         assert_eq!(Msg::decode(&[0xff; 16]), None);
+    }
+
+    fn pair() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap()
+    }
+
+    fn insn(k: u32) -> libc::sock_filter {
+        libc::sock_filter {
+            code: 0x06,
+            jt: 1,
+            jf: 2,
+            k,
+        }
+    }
+
+    #[test]
+    fn the_prepared_record_carries_the_program_whole() {
+        use std::os::fd::AsRawFd;
+        let (a, b) = pair();
+        let prog: Vec<_> = (0..BPF_MAXINSNS as u32).map(insn).collect();
+        send_prepared(a.as_raw_fd(), &prog).unwrap();
+        let got = recv_prepared(b.as_raw_fd(), Duration::from_secs(5), true).unwrap();
+        assert_eq!(got.len(), prog.len());
+        assert!(got
+            .iter()
+            .zip(&prog)
+            .all(|(x, y)| (x.code, x.jt, x.jf, x.k) == (y.code, y.jt, y.jf, y.k)));
+        // Nothing to carry: an empty record, and a program where none was expected is refused.
+        send_prepared(a.as_raw_fd(), &[]).unwrap();
+        assert!(recv_prepared(b.as_raw_fd(), Duration::from_secs(5), false)
+            .unwrap()
+            .is_empty());
+        send_prepared(a.as_raw_fd(), &prog[..3]).unwrap();
+        assert!(matches!(
+            recv_prepared(b.as_raw_fd(), Duration::from_secs(5), false),
+            Err(Errno::EINVAL)
+        ));
+        let too_long = vec![insn(0); BPF_MAXINSNS + 1];
+        assert_eq!(send_prepared(a.as_raw_fd(), &too_long), Err(Errno::E2BIG));
+    }
+
+    #[test]
+    fn a_prepared_record_that_never_comes_or_is_malformed_is_an_error() {
+        use std::os::fd::AsRawFd;
+        let (a, b) = pair();
+        let t = Duration::from_millis(50);
+        let started = Instant::now();
+        assert!(matches!(
+            recv_prepared(b.as_raw_fd(), t, true),
+            Err(Errno::ETIMEDOUT)
+        ));
+        assert!(started.elapsed() >= t);
+        let raw = |bytes: &[u8]| {
+            // SAFETY: sending a live buffer of its own length.
+            let n = unsafe { libc::send(a.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), 0) };
+            assert_eq!(n, bytes.len() as isize);
+        };
+        let header = |kind: u32, count: u32| {
+            let mut h = [0u8; HEADER];
+            h[..4].copy_from_slice(&kind.to_ne_bytes());
+            h[4..8].copy_from_slice(&count.to_ne_bytes());
+            h
+        };
+        // Not a whole number of instructions.
+        let mut rec = header(PREPARED, 1).to_vec();
+        rec.extend_from_slice(&[0u8; 7]);
+        raw(&rec);
+        assert!(matches!(
+            recv_prepared(b.as_raw_fd(), t, true),
+            Err(Errno::EINVAL)
+        ));
+        // A count that does not match the length.
+        let mut rec = header(PREPARED, 2).to_vec();
+        rec.extend_from_slice(&[0u8; 8]);
+        raw(&rec);
+        assert!(matches!(
+            recv_prepared(b.as_raw_fd(), t, true),
+            Err(Errno::EINVAL)
+        ));
+        // Another kind of record.
+        raw(&Msg::Go.encode());
+        assert!(matches!(
+            recv_prepared(b.as_raw_fd(), t, false),
+            Err(Errno::EPROTO)
+        ));
+        // More than BPF_MAXINSNS instructions.
+        let mut rec = header(PREPARED, BPF_MAXINSNS as u32 + 1).to_vec();
+        rec.resize(HEADER + (BPF_MAXINSNS + 1) * INSN, 0);
+        raw(&rec);
+        assert!(matches!(
+            recv_prepared(b.as_raw_fd(), t, true),
+            Err(Errno::E2BIG)
+        ));
+        // The parent gone: EOF.
+        drop(a);
+        assert!(matches!(
+            recv_prepared(b.as_raw_fd(), t, true),
+            Err(Errno::EPIPE)
+        ));
     }
 }

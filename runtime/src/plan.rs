@@ -11,10 +11,11 @@ use crate::layers::{
     caps, fd_hygiene, fs_hardening, landlock, mount, namespaces, net, nnp, rlimits, seccomp,
     session, uid, user_ns,
 };
-use crate::seccomp::SeccompError;
+use crate::seccomp::{Resolved, SeccompError};
 use crate::step::{cstr, Exec, Op, Step};
 use std::ffi::CString;
 use std::os::fd::RawFd;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -43,10 +44,33 @@ pub struct PlanInput<'a> {
     pub exec: Exec,
     /// The payload's working directory, when one is set.
     pub cwd: Option<CString>,
+    /// How long the payload waits for the parent's record after the fork (`Op::AwaitPrepared`).
+    pub prepared_timeout: Duration,
+}
+
+/// The payload's wait for the parent's record after the fork: long enough for any compile on a
+/// loaded machine (milliseconds normally); it only bounds a wait that should never end otherwise.
+pub const PREPARED_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The chain, and the work the parent does after the fork while the child sets up.
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// The seccomp policy to compile after the fork (this process has not compiled it yet); the
+    /// program goes to the child in the prepared record.
+    pub compile: Option<Resolved>,
+    /// fs-hardening's device program is to be attached to the leaf after the fork.
+    pub devices: bool,
+}
+
+impl Plan {
+    /// Whether the parent owes the child the prepared record.
+    pub fn sends_prepared(&self) -> bool {
+        self.compile.is_some() || self.devices
+    }
 }
 
 /// The whole chain, in order.
-pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, PlanError> {
+pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Plan, PlanError> {
     let on = |l: Layer| cfg.enabled(l);
     let mut s: Vec<Step> = Vec::new();
 
@@ -152,11 +176,35 @@ pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, Pla
     if on(Layer::Landlock) {
         s.extend(landlock::steps(cfg, input.cwd.as_ref()));
     }
-    if cfg.records_syscalls() {
-        s.extend(seccomp::record_steps());
+    let (seccomp_steps, compile) = if cfg.records_syscalls() {
+        (seccomp::record_steps(), None)
     } else if on(Layer::Seccomp) {
-        s.extend(seccomp::steps(cfg)?);
+        seccomp::steps(cfg)?
+    } else {
+        (Vec::new(), None)
+    };
+    // What the parent prepares after the fork is waited for here, as late as it can be: right
+    // before the filter is loaded, and before anything of the payload's runs. The steps before
+    // open no device node (the mounts bind /dev nodes through O_PATH descriptors, which the
+    // device program is not asked about, and every other open is of a directory or a regular
+    // file), so the device program attached meanwhile governs every device the payload opens.
+    let devices = input.cgroup.is_some_and(CgroupHandle::device_policy);
+    if compile.is_some() || devices {
+        let what = match (compile.is_some(), devices) {
+            (true, true) => "the seccomp program, the device program attached",
+            (true, false) => "the seccomp program",
+            _ => "the device program attached",
+        };
+        s.push(Step::new(
+            None,
+            format!("recv(the parent's record after the fork: {what})"),
+            Op::AwaitPrepared {
+                program: compile.is_some(),
+                timeout_ms: u32::try_from(input.prepared_timeout.as_millis()).unwrap_or(u32::MAX),
+            },
+        ));
     }
+    s.extend(seccomp_steps);
     let keep = cfg.effective_caps();
     if on(Layer::Caps) {
         s.extend(caps::bounding(&keep));
@@ -222,7 +270,11 @@ pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Vec<Step>, Pla
     ));
     #[cfg(feature = "layer-mutants")]
     crate::mutant::disable_named_layer(&mut s);
-    Ok(s)
+    Ok(Plan {
+        steps: s,
+        compile,
+        devices,
+    })
 }
 
 /// The execve of the payload: PATH search unrolled into candidate paths, run inside the sandbox.
@@ -274,15 +326,22 @@ mod tests {
                 ids: &ids,
                 exec: exec_for(&argv, &env),
                 cwd: Some(cstr("/")),
+                prepared_timeout: PREPARED_TIMEOUT,
             },
         )
         .unwrap()
+        .steps
     }
 
-    /// Owners of the steps, consecutive duplicates folded: the chain "reads like the list".
+    /// Owners of the steps, consecutive duplicates folded: the chain "reads like the list". The
+    /// wait for the parent's record is left out: whether there is one depends on this process's
+    /// compile cache (`the_wait_for_the_parent_*` test its place).
     fn owners(steps: &[Step]) -> Vec<String> {
         let mut v: Vec<String> = Vec::new();
-        for s in steps {
+        for s in steps
+            .iter()
+            .filter(|s| !matches!(s.op, Op::AwaitPrepared { .. }))
+        {
             let o = if s.is_fork() {
                 "FORK".to_string()
             } else {
@@ -442,9 +501,11 @@ mod tests {
                 ids: &ids,
                 exec: exec_for(&argv, &[]),
                 cwd: None,
+                prepared_timeout: PREPARED_TIMEOUT,
             },
         )
-        .unwrap();
+        .unwrap()
+        .steps;
         assert!(!s.iter().any(|x| x.call.starts_with("setresuid(101000")));
         assert!(s
             .iter()
@@ -490,6 +551,7 @@ mod tests {
                         | Op::DropBounding(_)
                         | Op::NoNewPrivs
                         | Op::Seccomp(_)
+                        | Op::AwaitPrepared { .. }
                         | Op::CloseFrom { .. }
                 )
             })
@@ -527,6 +589,133 @@ mod tests {
                 gid: 101000
             }
         )));
+    }
+
+    fn plan_with(cfg: &SandboxConfig, cgroup: Option<&CgroupHandle>) -> Plan {
+        let ids = id_plan(cfg);
+        let argv = vec![cstr("true")];
+        build(
+            cfg,
+            PlanInput {
+                parent: 1,
+                caller_is_root: true,
+                stdio: [10, 11, 12],
+                controlling_tty: None,
+                pty_slave: None,
+                pty_name: None,
+                cgroup,
+                ids: &ids,
+                exec: exec_for(&argv, &[]),
+                cwd: Some(cstr("/")),
+                prepared_timeout: PREPARED_TIMEOUT,
+            },
+        )
+        .unwrap()
+    }
+
+    /// strict without cgroup-limits, its seccomp policy at a path of its own: never compiled in
+    /// this process before, so the plan leaves the compile to after the fork.
+    fn strict_uncached(dir: &std::path::Path) -> SandboxConfig {
+        let mut cfg = SandboxConfig::builtin("strict").unwrap();
+        cfg.set_enabled(Layer::CgroupLimits, false);
+        let path = dir.join("plan-test.toml");
+        std::fs::write(
+            &path,
+            "default_action = \"errno\"\n[[rule]]\naction = \"allow\"\nnames = [\"read\"]\n",
+        )
+        .unwrap();
+        cfg.set_seccomp_profile(path.to_str().unwrap()).unwrap();
+        cfg
+    }
+
+    fn waits(s: &[Step]) -> Vec<(usize, bool)> {
+        s.iter()
+            .enumerate()
+            .filter_map(|(i, x)| match x.op {
+                Op::AwaitPrepared { program, .. } => Some((i, program)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The last step that makes the payload's world: a namespace, its maps, loopback, hostname.
+    fn last_namespace_step(s: &[Step]) -> usize {
+        s.iter()
+            .rposition(|x| {
+                matches!(
+                    x.op,
+                    Op::Unshare(_) | Op::AwaitIdMaps | Op::LoopbackUp | Op::SetHostname(_)
+                )
+            })
+            .unwrap()
+    }
+
+    /// The parent compiles and attaches while the child creates its namespaces and builds its
+    /// root; the payload waits right before the filter is loaded, long before execve.
+    #[test]
+    fn the_wait_for_the_parent_comes_after_the_namespaces_and_right_before_seccomp() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = strict_uncached(dir.path());
+        let devices = CgroupHandle::for_plan_tests(true);
+        let p = plan_with(&cfg, Some(&devices));
+        assert!(p.compile.is_some() && p.devices && p.sends_prepared());
+        let s = &p.steps;
+        let [(wait, true)] = waits(s)[..] else {
+            panic!("one wait for a program: {:?}", waits(s));
+        };
+        assert!(last_namespace_step(s) < pos(s, Step::is_fork));
+        assert!(pos(s, Step::is_fork) < wait);
+        let landlock = pos(s, |x| x.layer == Some(Layer::Landlock));
+        assert!(landlock < wait);
+        assert!(matches!(s[wait + 1].op, Op::Seccomp(None)));
+        assert!(wait < pos(s, Step::is_exec));
+
+        // Compiled once in this process: the step carries the program; the wait stays for the
+        // device program, at the same place, and expects no program.
+        cfg.seccomp_profile()
+            .unwrap()
+            .resolve(&crate::seccomp::ResolveContext::native(
+                cfg.effective_caps(),
+            ))
+            .compile()
+            .unwrap();
+        let p = plan_with(&cfg, Some(&devices));
+        assert!(p.compile.is_none() && p.devices);
+        let [(wait, false)] = waits(&p.steps)[..] else {
+            panic!("one wait, no program: {:?}", waits(&p.steps));
+        };
+        assert!(matches!(p.steps[wait + 1].op, Op::Seccomp(Some(_))));
+        // Nothing owed at all: no wait.
+        let p = plan_with(&cfg, None);
+        assert!(!p.sends_prepared() && waits(&p.steps).is_empty());
+    }
+
+    /// seccomp off, the device policy on: the payload still waits for the program on its leaf
+    /// before execve (and after the namespaces and its root are made).
+    #[test]
+    fn the_wait_for_the_device_program_comes_before_exec_without_seccomp() {
+        let mut cfg = SandboxConfig::builtin("strict").unwrap();
+        cfg.set_enabled(Layer::CgroupLimits, false);
+        cfg.set_enabled(Layer::Seccomp, false);
+        let devices = CgroupHandle::for_plan_tests(true);
+        let p = plan_with(&cfg, Some(&devices));
+        assert!(p.compile.is_none() && p.devices);
+        let s = &p.steps;
+        let [(wait, false)] = waits(s)[..] else {
+            panic!("one wait, no program: {:?}", waits(s));
+        };
+        assert!(!s.iter().any(|x| matches!(x.op, Op::Seccomp(_))));
+        assert!(last_namespace_step(s) < pos(s, Step::is_fork));
+        assert!(pos(s, Step::is_fork) < wait);
+        let last_mount = s
+            .iter()
+            .rposition(|x| matches!(x.layer, Some(Layer::MountNs | Layer::FsHardening)))
+            .unwrap();
+        assert!(last_mount < wait);
+        assert!(wait < pos(s, Step::is_exec));
+        // Without the device policy and seccomp nothing is owed.
+        let p = plan_with(&cfg, Some(&CgroupHandle::for_plan_tests(false)));
+        assert!(waits(&p.steps).is_empty());
     }
 
     #[test]

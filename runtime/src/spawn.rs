@@ -1,5 +1,13 @@
 //! `spawn`: prepare the chain, fork the supervisor, answer its handshake, and hand back a
 //! `Sandbox` to wait for or kill.
+//!
+//! The parent's slow preparations run after the fork, while the child creates its namespaces
+//! (two cores: the parent would otherwise sit idle): compiling the seccomp policy (libseccomp,
+//! unless this process compiled it before) and attaching fs-hardening's device program to the
+//! leaf (the verifier, once per process). One record then carries the program to the payload,
+//! whose `AwaitPrepared` step waits for it before the filter is loaded and before anything of
+//! the payload's runs. Before the fork stays what the child needs to start: the checks, the
+//! cgroup leaf (the supervisor is born in it) and the chain.
 
 use crate::config::{ConfigError, SandboxConfig};
 use crate::handshake::{self, Msg, Recv};
@@ -11,7 +19,7 @@ use crate::outcome::{ExitKind, Outcome, SetupFailure};
 use crate::plan::{self, PlanError, PlanInput};
 use crate::seccomp::record::Recorder;
 use crate::seccomp::Recording;
-use crate::step::{failure_exit_code, Step};
+use crate::step::failure_exit_code;
 use crate::trace::Trace;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
@@ -241,7 +249,11 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
     }
     let ids = user_ns::id_plan_for_caller(cfg);
     let exec = plan::exec_for(&argv, &env);
-    let steps: Vec<Step> = plan::build(
+    let plan::Plan {
+        steps,
+        compile,
+        devices,
+    } = plan::build(
         cfg,
         PlanInput {
             parent: nix::unistd::getpid().as_raw(),
@@ -260,6 +272,7 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
             ids: &ids,
             exec,
             cwd,
+            prepared_timeout: prepared_timeout(),
         },
     )
     .inspect_err(|_| {
@@ -277,7 +290,12 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
         None,
         nix::sys::socket::SockFlag::SOCK_CLOEXEC,
     )
-    .map_err(os("socketpair"))?;
+    .map_err(os("socketpair"))
+    .inspect_err(|_| {
+        if let Some(cg) = &cgroup {
+            let _ = cg.remove();
+        }
+    })?;
 
     let into_cgroup = steps.iter().find_map(|s| match s.op {
         crate::step::Op::JoinCgroup { dir, .. } => Some(dir),
@@ -313,6 +331,8 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
     if let Some(t) = trace {
         t.note("runtime", None, "forked the supervisor", "");
     }
+    #[cfg(test)]
+    tests::LAST_SUPERVISOR.with(|p| p.set(pid));
     drop(child_sock);
     drop(stdio);
     drop(ctty);
@@ -339,14 +359,96 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
         recorder: None,
         trace,
     };
+    // The supervisor asks for its id maps right after unshare(CLONE_NEWUSER): answer that first,
+    // then prepare while it creates the other namespaces. Without a user namespace nothing
+    // comes before, so prepare now.
+    let maps_first = steps
+        .iter()
+        .any(|s| matches!(s.op, crate::step::Op::AwaitIdMaps));
     drop(steps);
-    sb.await_exec(&ids)?;
+    let mut owed = (compile.is_some() || devices).then_some(AfterFork { compile, devices });
+    if !maps_first {
+        if let Some(work) = owed.take() {
+            sb.prepare_after_fork(work)?;
+        }
+    }
+    sb.await_exec(&ids, owed)?;
     Ok(sb)
 }
 
+/// The parent's work after the fork (plan::Plan's `compile` and `devices`).
+struct AfterFork {
+    compile: Option<crate::seccomp::Resolved>,
+    devices: bool,
+}
+
+/// How long the payload waits for the prepared record (a test shortens it).
+fn prepared_timeout() -> Duration {
+    #[cfg(test)]
+    if let Some(t) = tests::PREPARED_TIMEOUT.with(|t| t.get()) {
+        return t;
+    }
+    plan::PREPARED_TIMEOUT
+}
+
 impl Sandbox {
-    /// Answer the handshake until the payload is running (or setup failed).
-    fn await_exec(&mut self, ids: &user_ns::IdPlan) -> Result<(), SpawnError> {
+    /// Attach the device program, compile the filter, send the prepared record. A failure kills
+    /// and reaps the child and removes the leaf, and is the error the same failure before the
+    /// fork gave.
+    fn prepare_after_fork(&mut self, work: AfterFork) -> Result<(), SpawnError> {
+        if work.devices {
+            if let Some(cg) = &self.cgroup {
+                if let Err(e) = cg.attach_device_policy() {
+                    return Err(self.abort(e.into()));
+                }
+                self.note("device program attached to the leaf");
+            }
+        }
+        let program = match work.compile.as_ref().map(|r| r.compile()) {
+            Some(Ok(bpf)) => {
+                self.note("seccomp program compiled");
+                Some(bpf)
+            }
+            Some(Err(e)) => return Err(self.abort(PlanError::from(e).into())),
+            None => None,
+        };
+        #[cfg(test)]
+        if tests::SKIP_PREPARED.with(|s| s.get()) {
+            return Ok(());
+        }
+        let insns = program.as_ref().map(|b| b.0.as_slice()).unwrap_or_default();
+        match handshake::send_prepared(self.sock.as_raw_fd(), insns) {
+            Ok(()) => {
+                self.note("prepared record sent");
+                Ok(())
+            }
+            // The child is gone (a setup failure before, or killed): its report or EOF follows.
+            Err(Errno::EPIPE | Errno::ECONNRESET) => Ok(()),
+            Err(errno) => Err(self.abort(SpawnError::Os {
+                what: "send(the prepared record)",
+                errno,
+            })),
+        }
+    }
+
+    /// Kill and reap the child, remove the leaf; hands `e` back.
+    fn abort(&mut self, e: SpawnError) -> SpawnError {
+        self.kill();
+        let _ = kill(self.supervisor, Signal::SIGKILL);
+        let _ = self.reap();
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.remove();
+        }
+        e
+    }
+
+    /// Answer the handshake until the payload is running (or setup failed); `owed`: the work
+    /// to do once the id maps are written.
+    fn await_exec(
+        &mut self,
+        ids: &user_ns::IdPlan,
+        mut owed: Option<AfterFork>,
+    ) -> Result<(), SpawnError> {
         loop {
             match handshake::recv_timeout(self.sock.as_raw_fd(), None) {
                 Recv::Msg(Msg::UserNsReady) => {
@@ -356,6 +458,9 @@ impl Sandbox {
                         return Err(SpawnError::IdMap { path, source });
                     }
                     handshake::send(self.sock.as_raw_fd(), Msg::Go);
+                    if let Some(work) = owed.take() {
+                        self.prepare_after_fork(work)?;
+                    }
                 }
                 Recv::Msg(Msg::PayloadPid(p)) => {
                     self.payload = Some(Pid::from_raw(p));
@@ -696,5 +801,256 @@ fn decode_status(raw: i32) -> ExitKind {
         ExitKind::Exited {
             code: libc::WEXITSTATUS(raw),
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::sync::Mutex;
+
+    thread_local! {
+        /// The last supervisor `spawn` forked on this thread (to check it was reaped).
+        pub(crate) static LAST_SUPERVISOR: Cell<libc::pid_t> = const { Cell::new(0) };
+        /// The payload's wait for the prepared record, shortened.
+        pub(crate) static PREPARED_TIMEOUT: Cell<Option<Duration>> = const { Cell::new(None) };
+        /// The parent prepares but never sends the record (a child left waiting).
+        pub(crate) static SKIP_PREPARED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// One launch at a time: the checks below look at this process's children and leaves.
+    static ONE: Mutex<()> = Mutex::new(());
+
+    fn root() -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return true;
+        }
+        eprintln!("NOT RUN: needs root (namespaces, seccomp without no-new-privs, cgroups)");
+        false
+    }
+
+    /// A seccomp allowlist of its own (a path no other test compiles, so never cached here):
+    /// `ioctl_values` compared values make it as long as wanted (about one instruction each).
+    fn profile(dir: &std::path::Path, ioctl_values: usize) -> String {
+        let args = (0..ioctl_values)
+            .map(|v| format!("{{ index = 1, op = \"eq\", value = {v} }}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = format!(
+            "default_action = \"errno\"\n[[rule]]\naction = \"allow\"\nnames = [\"read\", \"write\", \"close\", \"exit\", \"exit_group\", \"execve\", \"brk\", \"mmap\", \"munmap\", \"mprotect\", \"arch_prctl\", \"rt_sigaction\", \"rt_sigprocmask\", \"prctl\", \"close_range\", \"getpid\", \"fstat\", \"newfstatat\", \"openat\", \"access\", \"pread64\", \"set_tid_address\", \"set_robust_list\", \"rseq\", \"prlimit64\", \"getrandom\", \"uname\", \"chdir\", \"getcwd\", \"getppid\", \"poll\", \"fcntl\", \"dup2\", \"lseek\", \"getdents64\", \"statx\", \"readlink\", \"futex\", \"sigaltstack\", \"getuid\", \"geteuid\", \"getgid\", \"getegid\"]\n[[rule]]\naction = \"allow\"\nnames = [\"ioctl\"]\nargs = [{args}]\n"
+        );
+        let path = dir.join(format!("overlap-{ioctl_values}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    }
+
+    fn config(layers: &[Layer], seccomp: Option<&str>) -> SandboxConfig {
+        let mut cfg = SandboxConfig::builtin("none").unwrap();
+        for l in layers {
+            cfg.set_enabled(*l, true);
+        }
+        if let Some(p) = seccomp {
+            cfg.set_enabled(Layer::Seccomp, true);
+            cfg.set_seccomp_profile(p).unwrap();
+        }
+        cfg
+    }
+
+    /// A cgroup parent of the test's own, so that a leftover leaf is seen; removed (with any
+    /// empty leaf) when the guard goes, also when an assertion failed first.
+    struct OwnParent(Vec<PathBuf>);
+
+    impl Drop for OwnParent {
+        fn drop(&mut self) {
+            for dir in &self.0 {
+                if let Ok(entries) = std::fs::read_dir(dir) {
+                    for e in entries.flatten() {
+                        if e.file_type().is_ok_and(|t| t.is_dir()) {
+                            let _ = std::fs::remove_dir(e.path());
+                        }
+                    }
+                }
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
+
+    /// The parent the device policy's leaf goes under: cgroup v2 at /sys/fs/cgroup, or the
+    /// hybrid host's /sys/fs/cgroup/unified (both candidates are watched).
+    fn own_cgroup_parent(cfg: &mut SandboxConfig, name: &str) -> OwnParent {
+        let dir = format!("breakout-test-{name}-{}", std::process::id());
+        cfg.cgroup.parent = Path::new("/sys/fs/cgroup").join(&dir);
+        OwnParent(vec![
+            cfg.cgroup.parent.clone(),
+            Path::new("/sys/fs/cgroup/unified").join(&dir),
+        ])
+    }
+
+    /// The leaves left under the parent.
+    fn leftover_leaves(parent: &OwnParent) -> Vec<String> {
+        let mut left = Vec::new();
+        for dir in &parent.0 {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    left.push(e.path().display().to_string());
+                }
+            }
+        }
+        left
+    }
+
+    /// The supervisor of the last launch was reaped: waitpid says it is no child of ours.
+    fn supervisor_reaped() -> bool {
+        let pid = LAST_SUPERVISOR.with(|p| p.replace(0));
+        assert!(pid > 0, "no supervisor was forked");
+        let mut status = 0;
+        // SAFETY: waitpid with a valid out pointer, not blocking.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        r < 0 && Errno::last() == Errno::ECHILD
+    }
+
+    use std::path::Path;
+
+    /// libseccomp's program longer than the kernel takes: refused after the fork, with the
+    /// message it had before the fork; the child killed and reaped, the leaf removed.
+    #[test]
+    fn a_policy_refused_after_the_fork_ends_the_launch_cleanly() {
+        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        if !root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let spec = profile(dir.path(), 6000);
+        let mut cfg = config(&[Layer::MountNs, Layer::FsHardening], Some(&spec));
+        let parent = own_cgroup_parent(&mut cfg, "compile");
+        // What the compile said when it ran before the fork, as plan::build reported it.
+        let before = SpawnError::from(PlanError::from(
+            cfg.seccomp_profile()
+                .unwrap()
+                .resolve(&crate::seccomp::ResolveContext::native(
+                    cfg.effective_caps(),
+                ))
+                .compile()
+                .unwrap_err(),
+        ))
+        .to_string();
+        let e = match spawn(&cfg, Payload::new(["/bin/true"])) {
+            Err(e) => e,
+            Ok(_) => panic!("the oversized policy was accepted"),
+        };
+        assert!(
+            matches!(e, SpawnError::Plan(PlanError::Seccomp(_))),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), before);
+        assert!(
+            e.to_string().contains("the kernel takes at most 4096"),
+            "{e}"
+        );
+        assert!(supervisor_reaped(), "the supervisor is still a child");
+        assert_eq!(leftover_leaves(&parent), Vec::<String>::new());
+    }
+
+    /// The device program refused after the fork (a test double: the kernel's refusals cannot
+    /// be provoked here): the same error as before the fork, nothing left behind.
+    #[test]
+    fn a_device_program_refused_after_the_fork_ends_the_launch_cleanly() {
+        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        if !root() {
+            return;
+        }
+        let mut cfg = config(&[Layer::MountNs, Layer::FsHardening], None);
+        let parent = own_cgroup_parent(&mut cfg, "devices");
+        crate::layers::cgroup_limits::tests::FAIL_DEVICE_POLICY.with(|f| f.set(true));
+        let r = spawn(&cfg, Payload::new(["/bin/true"]));
+        crate::layers::cgroup_limits::tests::FAIL_DEVICE_POLICY.with(|f| f.set(false));
+        let e = match r {
+            Err(e) => e,
+            Ok(_) => panic!("the refused device program was not reported"),
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("layer fs-hardening: attaching the device policy to ")
+                && text.contains("bpf(BPF_PROG_ATTACH, BPF_CGROUP_DEVICE): EPERM"),
+            "{text}"
+        );
+        assert!(supervisor_reaped(), "the supervisor is still a child");
+        assert_eq!(leftover_leaves(&parent), Vec::<String>::new());
+    }
+
+    /// A payload that never gets the record fails its setup at the wait (no hang), reported
+    /// like every other step.
+    #[test]
+    fn a_child_left_without_the_record_fails_its_setup() {
+        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        if !root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let spec = profile(dir.path(), 1);
+        let cfg = config(&[Layer::UserNs, Layer::PidNs], Some(&spec));
+        SKIP_PREPARED.with(|s| s.set(true));
+        PREPARED_TIMEOUT.with(|t| t.set(Some(Duration::from_millis(300))));
+        let started = std::time::Instant::now();
+        let r = spawn(&cfg, Payload::new(["/bin/true"]));
+        SKIP_PREPARED.with(|s| s.set(false));
+        PREPARED_TIMEOUT.with(|t| t.set(None));
+        let out = r.unwrap().wait().unwrap();
+        let f = out.setup_failure.expect("a setup failure");
+        assert_eq!(f.step, "runtime");
+        assert!(
+            f.syscall
+                .starts_with("recv(the parent's record after the fork"),
+            "{f:?}"
+        );
+        assert_eq!(f.errno, libc::ETIMEDOUT);
+        assert_eq!(out.status, ExitKind::Exited { code: 125 });
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert!(supervisor_reaped(), "the supervisor is still a child");
+    }
+
+    /// The usual path: compiled after the fork, received, loaded; and the next launch of the
+    /// same policy takes the cached program before the fork.
+    #[test]
+    fn the_program_compiled_after_the_fork_is_loaded() {
+        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        if !root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let spec = profile(dir.path(), 2);
+        let mut cfg = config(
+            &[Layer::UserNs, Layer::MountNs, Layer::FsHardening],
+            Some(&spec),
+        );
+        let parent = own_cgroup_parent(&mut cfg, "loaded");
+        for _ in 0..2 {
+            let out = spawn(&cfg, Payload::new(["/bin/true"]))
+                .unwrap()
+                .wait()
+                .unwrap();
+            assert_eq!(out.setup_failure, None);
+            assert_eq!(out.status, ExitKind::Exited { code: 0 });
+            assert!(supervisor_reaped());
+        }
+        // The filter is in force in the payload (grep exits 1 on no match, 2 on an error).
+        let out = spawn(
+            &cfg,
+            Payload::new([
+                "/bin/grep",
+                "-q",
+                "^Seccomp:[[:space:]]*2",
+                "/proc/self/status",
+            ]),
+        )
+        .unwrap()
+        .wait()
+        .unwrap();
+        assert_eq!(out.status, ExitKind::Exited { code: 0 }, "{out:?}");
+        assert_eq!(leftover_leaves(&parent), Vec::<String>::new());
     }
 }

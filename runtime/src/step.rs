@@ -140,7 +140,16 @@ pub(crate) enum Op {
     NoNewPrivs,
     /// Build and enforce the Landlock ruleset (layers/landlock.rs).
     Landlock(Box<crate::layers::landlock::Rules>),
-    Seccomp(Bpf),
+    /// Wait for the one record the parent sends after the fork, once the work it does while the
+    /// child sets up is done (spawn.rs): fs-hardening's device program attached to the leaf, and
+    /// the seccomp program compiled when `program` (the record then carries it; the payload
+    /// keeps it for `Seccomp(None)`). No record within `timeout_ms`, or EOF, fails the setup.
+    AwaitPrepared {
+        program: bool,
+        timeout_ms: u32,
+    },
+    /// Load a seccomp program: the one given, or with None the one `AwaitPrepared` received.
+    Seccomp(Option<Bpf>),
     /// The recording filter (`breakout learn`), installed with a new listener that the
     /// runtime's recorder takes from this process (seccomp/record.rs).
     SeccompRecord(Bpf),

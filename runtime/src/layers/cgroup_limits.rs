@@ -8,7 +8,10 @@
 //!
 //! The same leaf carries fs-hardening's device policy (layers/devices.rs): a BPF device program
 //! can only be attached to a cgroup, so with fs-hardening on and this layer off the sandbox still
-//! gets a leaf of its own, with no limits, as every Docker container does.
+//! gets a leaf of its own, with no limits, as every Docker container does. The leaf is made
+//! before the fork (the supervisor is started in it); the program is attached after the fork,
+//! while the child creates its namespaces, and the payload waits for it before anything of its
+//! own runs (`Op::AwaitPrepared`).
 
 use crate::config::SandboxConfig;
 use crate::layer::Layer;
@@ -65,6 +68,8 @@ pub struct CgroupHandle {
     procs: OwnedFd,
     /// The directory, for clone3(CLONE_INTO_CGROUP).
     dir_fd: OwnedFd,
+    /// fs-hardening's device program is to be attached ([`CgroupHandle::attach_device_policy`]).
+    device_policy: bool,
 }
 
 /// Is `path` (or its nearest existing ancestor) on cgroup2?
@@ -172,15 +177,16 @@ fn open_dir(dir: &Path) -> Result<OwnedFd, CgroupError> {
 impl CgroupHandle {
     /// The cgroup for one sandbox: a fresh leaf when the layer is on (under `outer` if given,
     /// else under the config's parent), else the outer cgroup, else none.
-    /// With fs-hardening's device policy (see [`devices::wanted`]) the leaf also gets the BPF
-    /// device program, and a leaf is made for it even with this layer off.
+    /// With fs-hardening's device policy (see [`devices::wanted`]) the leaf is to get the BPF
+    /// device program ([`CgroupHandle::attach_device_policy`], after the fork), and a leaf is
+    /// made for it even with this layer off.
     pub fn prepare(cfg: &SandboxConfig, outer: Option<&Path>) -> Result<Option<Self>, CgroupError> {
         let device_policy = devices::wanted(cfg);
         if !cfg.enabled(Layer::CgroupLimits) {
             if device_policy {
                 let parent = device_leaf_parent(cfg, outer)?;
-                let handle = Self::leaf(&parent, Layer::FsHardening)?;
-                devices::install(&handle.dir, devices::DOCKER_DEFAULT)?;
+                let mut handle = Self::leaf(&parent, Layer::FsHardening)?;
+                handle.device_policy = true;
                 return Ok(Some(handle));
             }
             return match outer {
@@ -192,6 +198,7 @@ impl CgroupHandle {
                         layer: None,
                         procs: open_procs(dir)?,
                         dir_fd: open_dir(dir)?,
+                        device_policy: false,
                     }))
                 }
                 None => Ok(None),
@@ -211,8 +218,8 @@ impl CgroupHandle {
             needed.push("cpu");
         }
         prepare_parent(&parent, &needed)?;
-        let handle = Self::leaf(&parent, Layer::CgroupLimits)?;
-        // From here on, dropping `handle` removes the leaf.
+        let mut handle = Self::leaf(&parent, Layer::CgroupLimits)?;
+        handle.device_policy = device_policy;
         let mut writes: Vec<(&str, String)> = Vec::new();
         if let Some(m) = cfg.cgroup.memory_max {
             writes.push(("memory.max", m.0.to_string()));
@@ -230,23 +237,71 @@ impl CgroupHandle {
             if file == "memory.swap.max" && !p.exists() {
                 continue;
             }
-            fs::write(&p, &value).map_err(io("write", &p))?;
-        }
-        if device_policy {
-            devices::install(&handle.dir, devices::DOCKER_DEFAULT)?;
+            if let Err(e) = fs::write(&p, &value) {
+                // The leaf is ours and nothing is in it yet: it goes with the error.
+                let _ = handle.remove();
+                return Err(io("write", &p)(e));
+            }
         }
         Ok(Some(handle))
+    }
+
+    /// Attaches fs-hardening's device program to the leaf when the sandbox has the device policy
+    /// (else nothing). Called after the fork: a program attached to a cgroup governs the
+    /// processes already in it from their next open or mknod on.
+    pub fn attach_device_policy(&self) -> Result<(), CgroupError> {
+        if !self.device_policy {
+            return Ok(());
+        }
+        #[cfg(test)]
+        if tests::FAIL_DEVICE_POLICY.with(|f| f.get()) {
+            return Err(DevicesError::Attach {
+                path: self.dir.clone(),
+                errno: nix::errno::Errno::EPERM,
+            }
+            .into());
+        }
+        devices::install(&self.dir, devices::DOCKER_DEFAULT)?;
+        Ok(())
+    }
+
+    /// Whether the leaf is to get the device program after the fork.
+    pub fn device_policy(&self) -> bool {
+        self.device_policy
+    }
+
+    /// A handle on no cgroup (its descriptors are /dev/null) for the chain's tests.
+    #[cfg(test)]
+    pub(crate) fn for_plan_tests(device_policy: bool) -> Self {
+        let null = || OwnedFd::from(fs::File::open("/dev/null").unwrap());
+        CgroupHandle {
+            dir: PathBuf::from("/nonexistent/breakout-plan-test"),
+            owned: false,
+            layer: Some(Layer::FsHardening),
+            procs: null(),
+            dir_fd: null(),
+            device_policy,
+        }
     }
 
     /// A fresh leaf `sandbox-<pid>-<n>` under `parent` (which must be ready), made for `layer`.
     fn leaf(parent: &Path, layer: Layer) -> Result<Self, CgroupError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let leaf = parent.join(format!(
-            "sandbox-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir(&leaf).map_err(io("mkdir", &leaf))?;
+        // A leaf of an earlier process with this pid (one that was killed before it removed its
+        // leaf) may hold the name: take the next number, a bounded number of times.
+        let mut tries = 0;
+        let leaf = loop {
+            let leaf = parent.join(format!(
+                "sandbox-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            match fs::create_dir(&leaf) {
+                Ok(()) => break leaf,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 16 => tries += 1,
+                Err(e) => return Err(io("mkdir", &leaf)(e)),
+            }
+        };
         Ok(CgroupHandle {
             procs: match open_procs(&leaf) {
                 Ok(fd) => fd,
@@ -265,6 +320,7 @@ impl CgroupHandle {
             dir: leaf,
             owned: true,
             layer: Some(layer),
+            device_policy: false,
         })
     }
 
@@ -373,5 +429,15 @@ impl CgroupHandle {
     /// Whether this is a leaf the runtime created.
     pub fn is_leaf(&self) -> bool {
         self.owned
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    thread_local! {
+        /// Makes `attach_device_policy` fail on this thread: the test double for a device
+        /// program the kernel refuses after the fork (spawn.rs's tests).
+        pub(crate) static FAIL_DEVICE_POLICY: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
     }
 }

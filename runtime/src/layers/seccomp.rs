@@ -5,25 +5,43 @@
 
 use crate::config::SandboxConfig;
 use crate::layer::Layer;
-use crate::seccomp::{ResolveContext, SeccompError};
+use crate::seccomp::{ResolveContext, Resolved, SeccompError};
 use crate::step::{Op, Step};
 
-pub(crate) fn steps(cfg: &SandboxConfig) -> Result<Vec<Step>, SeccompError> {
+/// The seccomp step, and the policy the parent still has to compile: when this process compiled
+/// the policy before (the orchestrator's ~1100 launches of a few profiles), the step carries the
+/// program; otherwise the parent compiles it after the fork, while the child creates its
+/// namespaces, and the step loads what the runtime's `AwaitPrepared` step received.
+pub(crate) fn steps(cfg: &SandboxConfig) -> Result<(Vec<Step>, Option<Resolved>), SeccompError> {
     let Some(profile) = cfg.seccomp_profile() else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
-    let bpf = profile
-        .resolve(&ResolveContext::native(cfg.effective_caps()))
-        .compile()?;
-    Ok(vec![Step::new(
-        Some(Layer::Seccomp),
-        format!(
-            "seccomp(SECCOMP_SET_MODE_FILTER, {} instructions from {})",
-            bpf.len(),
-            profile.origin
+    let resolved = profile.resolve(&ResolveContext::native(cfg.effective_caps()));
+    Ok(match resolved.cached() {
+        Some(bpf) => (
+            vec![Step::new(
+                Some(Layer::Seccomp),
+                format!(
+                    "seccomp(SECCOMP_SET_MODE_FILTER, {} instructions from {})",
+                    bpf.len(),
+                    profile.origin
+                ),
+                Op::Seccomp(Some(bpf)),
+            )],
+            None,
         ),
-        Op::Seccomp(bpf),
-    )])
+        None => (
+            vec![Step::new(
+                Some(Layer::Seccomp),
+                format!(
+                    "seccomp(SECCOMP_SET_MODE_FILTER, the program from {} compiled after the fork)",
+                    profile.origin
+                ),
+                Op::Seccomp(None),
+            )],
+            Some(resolved),
+        ),
+    })
 }
 
 /// Recording instead of a policy (`breakout learn`, seccomp/record.rs): the filter that hands

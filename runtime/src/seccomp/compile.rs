@@ -1,6 +1,8 @@
-//! Compile a resolved policy to a BPF program with libseccomp, in the parent, before fork: the
-//! child only loads the finished program (one seccomp(2) call, no library code after fork).
-//! Programs are cached per policy, so repeated spawns of one profile compile once.
+//! Compile a resolved policy to a BPF program with libseccomp, in the parent: before the fork when
+//! this process has compiled the policy already (cached), else right after it, while the child
+//! creates its namespaces (spawn.rs); either way the child only loads the finished program (one
+//! seccomp(2) call, no library code in the child). Programs are cached per policy, so repeated
+//! spawns of one profile compile once.
 
 use super::policy::{Action, ArgCond, CmpOp, Resolved};
 use super::SeccompError;
@@ -31,11 +33,21 @@ fn cache() -> &'static Mutex<HashMap<u64, Bpf>> {
 }
 
 impl Resolved {
-    /// The BPF program for this policy (compiled once per process and policy).
-    pub fn compile(&self) -> Result<Bpf, SeccompError> {
+    fn cache_key(&self) -> u64 {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.hash(&mut h);
-        let key = h.finish();
+        h.finish()
+    }
+
+    /// The program for this policy if this process compiled it already, without compiling.
+    pub fn cached(&self) -> Option<Bpf> {
+        let key = self.cache_key();
+        cache().lock().ok().and_then(|c| c.get(&key).cloned())
+    }
+
+    /// The BPF program for this policy (compiled once per process and policy).
+    pub fn compile(&self) -> Result<Bpf, SeccompError> {
+        let key = self.cache_key();
         if let Some(bpf) = cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(bpf);
         }
