@@ -258,3 +258,53 @@ fn tty_gives_the_payload_a_runtime_owned_terminal() {
     assert!(text.contains("/dev/console"), "{text}");
     assert!(text.contains("interactive"), "{text}");
 }
+
+/// The cgroup leaves (`sandbox-PID-N`) a runtime process `pid` left under the default parents.
+fn leaves_of(pid: u32) -> Vec<String> {
+    let prefix = format!("sandbox-{pid}-");
+    ["/sys/fs/cgroup/breakout", "/sys/fs/cgroup/unified/breakout"]
+        .iter()
+        .filter_map(|p| std::fs::read_dir(p).ok())
+        .flat_map(|d| d.flatten())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
+/// stderr is a pipe nobody reads (`breakout sandbox ... 2>&1 | head -1` once head has exited):
+/// with the step trace on, the supervisor dies of SIGPIPE during setup. The launch fails with
+/// the runtime's exit code, not a panic of the message it cannot print, and leaves no cgroup
+/// leaf (strict's device policy makes one) to collide with a later process of the same pid.
+#[test]
+fn a_supervisor_dying_in_setup_leaves_no_leaf_and_no_panic() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("NOT RUN: needs root");
+        return;
+    }
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    drop(read_end);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_breakout"))
+        .args([
+            "sandbox",
+            "--profile",
+            "strict",
+            "--disable",
+            "cgroup-limits",
+        ])
+        .args(["--", "/bin/true"])
+        .env("BREAKOUT_TRACE_STEPS", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(write_end))
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let status = child.wait().unwrap();
+    let left = leaves_of(pid);
+    for leaf in &left {
+        for p in ["/sys/fs/cgroup/breakout", "/sys/fs/cgroup/unified/breakout"] {
+            let _ = std::fs::remove_dir(Path::new(p).join(leaf));
+        }
+    }
+    assert_eq!(status.code(), Some(125), "{status:?}");
+    assert_eq!(left, Vec::<String>::new(), "leaves left behind");
+}

@@ -494,6 +494,11 @@ impl Sandbox {
                         .reap()
                         .map(|s| format!("{s:?}"))
                         .unwrap_or_else(|e| e.to_string());
+                    // Reaped, so Drop leaves the leaf alone: a leaf left behind would hold the
+                    // name a later process of the same pid asks for.
+                    if let Some(cg) = &self.cgroup {
+                        let _ = cg.remove();
+                    }
                     return Err(SpawnError::SupervisorDied {
                         pid: self.supervisor.as_raw(),
                         status,

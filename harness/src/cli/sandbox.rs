@@ -35,8 +35,16 @@ pub struct SandboxArgs {
 }
 
 fn fail(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("breakout: {msg}");
+    say(msg);
     RUNTIME_FAILURE
+}
+
+/// One line on stderr, `breakout: ` first. A stderr nobody reads (`... 2>&1 | head -1` once head
+/// has exited) loses the line, never the launch: eprintln! would panic, before the payload's
+/// status or the runtime's cleanup.
+fn say(msg: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "breakout: {msg}");
 }
 
 /// Build the configuration the flags describe.
@@ -138,7 +146,7 @@ pub fn run(args: SandboxArgs) -> i32 {
     }
     // Valid but weaker than it looks: said once, before the payload's own output.
     for w in cfg.warnings() {
-        eprintln!("breakout: warning: {w}");
+        say(format_args!("warning: {w}"));
     }
     let mut payload = Payload::new(args.cmd.clone());
     for var in ["TERM", "BREAKOUT_IN_VM"] {
@@ -159,7 +167,7 @@ pub fn run(args: SandboxArgs) -> i32 {
     // A ruleset the kernel enforces only in part is never silent.
     if let Some(ll) = sandbox.landlock() {
         if ll.enforcement == breakout_runtime::LandlockEnforcement::Partial {
-            eprintln!("breakout: {}", ll.summary());
+            say(ll.summary());
         }
     }
     if args.tty {
@@ -174,10 +182,10 @@ pub fn run(args: SandboxArgs) -> i32 {
     match sandbox.wait() {
         Ok(outcome) => {
             if let Some(f) = &outcome.setup_failure {
-                eprintln!("breakout: {f}");
+                say(f);
             }
             if let Some(k) = &outcome.seccomp_kill {
-                eprintln!("breakout: {k}");
+                say(k);
             }
             outcome.status.code()
         }
