@@ -308,3 +308,53 @@ fn a_supervisor_dying_in_setup_leaves_no_leaf_and_no_panic() {
     assert_eq!(status.code(), Some(125), "{status:?}");
     assert_eq!(left, Vec::<String>::new(), "leaves left behind");
 }
+
+/// The step trace of `breakout sandbox` starts in its first process: the lines before `spawn`
+/// (the start, the sealed re-exec, the arguments, the profile) come first, in order, on one
+/// clock. (After the fork, lines of three processes interleave.)
+#[test]
+fn the_step_trace_covers_the_launch_from_its_first_process() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("NOT RUN: needs root");
+        return;
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_breakout"))
+        .args(["sandbox", "--profile", "none", "--", "/bin/true"])
+        .env("BREAKOUT_TRACE_STEPS", "1")
+        .env_remove(breakout_runtime::trace::ORIGIN_ENV)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<(u64, String)> = stderr(&o)
+        .lines()
+        .filter_map(|l| l.strip_prefix("breakout-trace: +"))
+        .filter_map(|l| {
+            let (us, rest) = l.split_once(" us ")?;
+            Some((us.parse().ok()?, rest.to_string()))
+        })
+        .collect();
+    let at = |what: &str| {
+        lines
+            .iter()
+            .position(|(_, l)| l.contains(what))
+            .unwrap_or_else(|| panic!("no trace line with {what:?}: {lines:?}"))
+    };
+    let order = [
+        at("runtime started"),
+        at("re-executing"),
+        at("runtime re-executed"),
+        at("running sealed"),
+        at("arguments parsed"),
+        at("profile loaded"),
+        at("forked the supervisor"),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{lines:?}");
+    assert!(
+        order.windows(2).all(|w| lines[w[0]].0 <= lines[w[1]].0),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0].0 < 1_000_000,
+        "the clock starts in the first process: {lines:?}"
+    );
+}

@@ -33,7 +33,7 @@ pub mod sealed_exe;
 pub mod seccomp;
 mod spawn;
 pub mod step;
-mod trace;
+pub mod trace;
 
 pub use config::{builtin_names, ConfigError, SandboxConfig};
 pub use layer::{requires, Layer, LayerFacts, UnknownLayer};

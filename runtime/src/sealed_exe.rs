@@ -204,6 +204,7 @@ pub fn reexec_sealed_from(program: Option<&Path>, build_id: &str) -> Result<(), 
                 expected: build_id.to_string(),
             });
         }
+        crate::trace::point("re-executed");
         if exe_seal().is_none() {
             return Err(SealError::NotSealed);
         }
@@ -249,6 +250,11 @@ pub fn reexec_sealed_from(program: Option<&Path>, build_id: &str) -> Result<(), 
         .map(|e| e.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect();
+    crate::trace::point(if copy_only {
+        "sealed copy ready, re-executing"
+    } else {
+        "view of the binary ready, re-executing"
+    });
     // SAFETY: argv and envp are NUL-terminated strings in null-terminated arrays that outlive
     // the call; the path is empty with AT_EMPTY_PATH, so the descriptor itself is executed.
     unsafe {

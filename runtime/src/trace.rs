@@ -2,6 +2,9 @@
 //! payload's stderr once the chain has put it in place), in microseconds since `spawn` began:
 //! `breakout-trace: +1234 us supervisor #7 unshare(CLONE_NEWUSER) (user-ns)`. The runtime's own
 //! points (plan built, fork, exec reported, payload reaped) come from the caller's process.
+//! `breakout sandbox` starts the clock in its first process instead ([`ORIGIN_ENV`], carried
+//! through the sealed re-exec), so its lines include what comes before `spawn`: the process
+//! starts, the re-exec, the arguments and the profile ([`point`]).
 //! Off by default: nothing but one environment lookup per spawn. The lines are written after
 //! fork without allocating (a stack buffer and write(2)), like the rest of the child.
 
@@ -9,6 +12,26 @@ use std::os::fd::RawFd;
 
 /// The variable that switches the trace on.
 pub const TRACE_ENV: &str = "BREAKOUT_TRACE_STEPS";
+
+/// The launch's clock start (CLOCK_MONOTONIC, nanoseconds), set by [`start_launch_clock`] for
+/// the processes a command line goes through before `spawn`.
+pub const ORIGIN_ENV: &str = "_BREAKOUT_TRACE_ORIGIN";
+
+/// With the trace on, start the launch's clock now unless an earlier process of this launch
+/// started it (the variable is inherited through the re-exec). Call first thing in main, while
+/// the process has one thread.
+pub fn start_launch_clock() {
+    if switched_on(TRACE_ENV) && std::env::var_os(ORIGIN_ENV).is_none() {
+        std::env::set_var(ORIGIN_ENV, now_ns().to_string());
+    }
+}
+
+/// One line of the caller's (`what`), on the launch's clock, when the trace is on.
+pub fn point(what: &str) {
+    if let Some(t) = Trace::from_env() {
+        t.note("runtime", None, what, "");
+    }
+}
 
 /// The start of one launch; `Copy`, so the forked processes carry it without allocating.
 #[derive(Clone, Copy, Debug)]
@@ -33,10 +56,14 @@ fn now_ns() -> u64 {
 }
 
 impl Trace {
-    /// A trace starting now, when the environment asks for one.
+    /// A trace starting at the launch's clock start, else now, when the environment asks for
+    /// one.
     pub(crate) fn from_env() -> Option<Trace> {
         switched_on(TRACE_ENV).then(|| Trace {
-            origin_ns: now_ns(),
+            origin_ns: std::env::var(ORIGIN_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(now_ns),
         })
     }
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use breakout_harness::cli::{exit_codes, sandbox};
 use breakout_harness::front;
+use breakout_runtime::trace;
 
 #[derive(Parser)]
 #[command(name = "breakout", version)]
@@ -25,12 +26,19 @@ fn main() -> ExitCode {
         eprintln!("breakout: {}", front::exec_harness(id));
         return ExitCode::from(2);
     }
+    let first = std::env::var_os(breakout_runtime::sealed_exe::MARKER_ENV).is_none();
+    trace::start_launch_clock();
+    if first {
+        trace::point("started");
+    }
     // The sealed view first, before any argument is parsed: the window in which the process
     // runs from the file on disk stays as short as it can be.
     if let Err(e) = breakout_runtime::sealed_exe::reexec_sealed(id) {
         eprintln!("breakout: {e}");
         return ExitCode::from(125);
     }
+    trace::point("running sealed");
     let Cli::Sandbox(args) = Cli::parse();
+    trace::point("arguments parsed");
     ExitCode::from(sandbox::run(args).clamp(0, 255) as u8)
 }

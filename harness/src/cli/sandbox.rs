@@ -141,6 +141,7 @@ pub fn run(args: SandboxArgs) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    breakout_runtime::trace::point("profile loaded");
     if let Some(problem) = needs_root(&cfg, nix::unistd::geteuid().as_raw()) {
         return fail(problem);
     }
