@@ -358,3 +358,64 @@ fn the_step_trace_covers_the_launch_from_its_first_process() {
         "the clock starts in the first process: {lines:?}"
     );
 }
+
+/// A static x86-64 program that calls exit_group(0) and maps nothing writable, so it starts
+/// under any RLIMIT_DATA (a dynamic /bin/true needs writable mappings at execve); in a
+/// directory everyone may enter (a user namespace's root is outside 100000).
+#[cfg(target_arch = "x86_64")]
+fn exit_zero_program(dir: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    const BASE: u64 = 0x40_0000;
+    let code: [u8; 12] = [
+        0xbf, 0, 0, 0, 0, // mov edi, 0
+        0xb8, 0xe7, 0, 0, 0, // mov eax, 231 (exit_group)
+        0x0f, 0x05, // syscall
+    ];
+    let size = 64 + 56 + code.len() as u64;
+    let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    elf.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf.extend_from_slice(&0x3eu16.to_le_bytes()); // EM_X86_64
+    elf.extend_from_slice(&1u32.to_le_bytes()); // EV_CURRENT
+    for v in [BASE + 64 + 56, 64, 0] {
+        elf.extend_from_slice(&v.to_le_bytes()); // entry, program headers, no sections
+    }
+    elf.extend_from_slice(&0u32.to_le_bytes()); // flags
+    for v in [64u16, 56, 1, 0, 0, 0] {
+        elf.extend_from_slice(&v.to_le_bytes()); // sizes, one program header
+    }
+    elf.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    elf.extend_from_slice(&5u32.to_le_bytes()); // read + execute, nothing writable
+    for v in [0, BASE, BASE, size, size, 0x1000u64] {
+        elf.extend_from_slice(&v.to_le_bytes());
+    }
+    elf.extend_from_slice(&code);
+    let path = dir.join("exit-zero");
+    std::fs::write(&path, &elf).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// The payload waits for the parent's seccomp program (compiled after the fork) after the
+/// rlimits layer ran: a data limit the command itself lives with must not kill the runtime's
+/// wait. It allocated its 32 KB buffer there, died of the failed allocation ("memory allocation
+/// of 32785 bytes failed"), and the death came back as the command's own signal (exit 139).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_data_limit_the_command_lives_with_does_not_kill_the_runtime_first() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root (CI runs as root)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let program = exit_zero_program(dir.path());
+    let cfg = write(
+        dir.path(),
+        "data.toml",
+        "[layers]\nuser-ns = true\nseccomp = true\nrlimits = true\n[seccomp]\nprofile = \"strict\"\n[rlimits]\ndata = 4096\n",
+    );
+    let o = breakout(&["--config", &cfg, "--", &program]);
+    let err = errors(&o);
+    assert!(!err.contains("memory allocation"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+}

@@ -3,7 +3,8 @@
 //! process exits; nothing here panics or allocates on purpose (all data was prepared before
 //! fork; `fork()` is glibc's, which keeps malloc usable in the child anyway, and a raw clone3
 //! happens only in a single-threaded caller). The one exception is the seccomp program the
-//! parent compiles after the fork: `AwaitPrepared` receives it into a buffer of its own.
+//! parent compiles after the fork: `AwaitPrepared` receives it into buffers of its own, made
+//! when the payload process starts, before the rlimits layer can leave no room for them.
 
 use crate::handshake::{self, Msg};
 use crate::step::{failure_exit_code, Op, Step};
@@ -115,8 +116,14 @@ pub(crate) fn run(steps: &[Step], ctx: &Ctx) -> ! {
 fn payload(steps: &[Step], from: usize, pctx: PayloadCtx) -> ! {
     let report = pctx.report;
     crate::layers::fd_hygiene::note_inherited_limit();
-    // The seccomp program the parent compiled after the fork (`AwaitPrepared`).
-    let mut received: Option<Vec<libc::sock_filter>> = None;
+    // The buffers for the parent's record after the fork (`AwaitPrepared`), made now: the
+    // rlimits layer runs before the wait, and a data limit may leave no room to allocate then.
+    let mut prepared = steps[from..]
+        .iter()
+        .any(|s| matches!(s.op, Op::AwaitPrepared { .. }))
+        .then(handshake::PreparedBuffers::new);
+    // Whether `prepared` holds the seccomp program the parent compiled after the fork.
+    let mut received = false;
     for (i, step) in steps.iter().enumerate().skip(from) {
         if let Some(t) = pctx.trace {
             t.note("payload", Some(i), &step.call, step.owner());
@@ -127,19 +134,19 @@ fn payload(steps: &[Step], from: usize, pctx: PayloadCtx) -> ! {
             Op::AwaitPrepared {
                 program,
                 timeout_ms,
-            } => handshake::recv_prepared(
-                pctx.sock,
-                std::time::Duration::from_millis(u64::from(*timeout_ms)),
-                *program,
-            )
-            .map(|p| {
-                if *program {
-                    received = Some(p);
-                }
-            }),
+            } => match prepared.as_mut() {
+                Some(bufs) => handshake::recv_prepared(
+                    pctx.sock,
+                    std::time::Duration::from_millis(u64::from(*timeout_ms)),
+                    *program,
+                    bufs,
+                )
+                .map(|()| received = *program),
+                None => Err(Errno::EINVAL),
+            },
             // No program received (the wait step missing): refuse rather than run unfiltered.
-            Op::Seccomp(None) => match &received {
-                Some(p) => load_filter(p),
+            Op::Seccomp(None) => match prepared.as_ref().filter(|_| received) {
+                Some(bufs) => load_filter(&bufs.program),
                 None => Err(Errno::ENOEXEC),
             },
             op => perform(

@@ -104,13 +104,19 @@ pub(crate) fn send_prepared(fd: RawFd, program: &[libc::sock_filter]) -> Result<
 
 /// Wait at most `timeout` for the prepared record and check it: the right kind, a length that is
 /// the header plus whole instructions, as many as the header says, at most BPF_MAXINSNS, and a
-/// program exactly when `program` asks for one. Its instructions (empty without a program).
-/// ETIMEDOUT when nothing came, EPIPE on EOF, EPROTO/EINVAL/E2BIG for a malformed record.
+/// program exactly when `program` asks for one. Its instructions (none without a program) go to
+/// `bufs.program`. ETIMEDOUT when nothing came, EPIPE on EOF, EPROTO/EINVAL/E2BIG for a
+/// malformed record.
+///
+/// Nothing is allocated here: the payload waits after the rlimits layer ran, when a data limit
+/// may leave no room for an allocation (its failure would kill the payload with a signal, told
+/// as the command's own). `bufs` was made before the chain ran ([`PreparedBuffers::new`]).
 pub(crate) fn recv_prepared(
     fd: RawFd,
     timeout: Duration,
     program: bool,
-) -> Result<Vec<libc::sock_filter>, Errno> {
+    bufs: &mut PreparedBuffers,
+) -> Result<(), Errno> {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -141,7 +147,7 @@ pub(crate) fn recv_prepared(
         }
     }
     // One byte more than the largest record: MSG_TRUNC makes recv return a record's real length.
-    let mut buf = vec![0u8; PREPARED_MAX + 1];
+    let buf = &mut bufs.record[..];
     let n = loop {
         // SAFETY: receiving into a live buffer of its own length.
         let n = unsafe {
@@ -160,11 +166,36 @@ pub(crate) fn recv_prepared(
         }
         break n as usize;
     };
-    decode_prepared(&buf[..n.min(buf.len())], n, program)
+    let len = n.min(buf.len());
+    decode_prepared(&bufs.record[..len], n, program, &mut bufs.program)
 }
 
-/// Checks one prepared record of `len` bytes (`rec` holds what fit in the buffer).
-fn decode_prepared(rec: &[u8], len: usize, program: bool) -> Result<Vec<libc::sock_filter>, Errno> {
+/// The payload's buffers for the prepared record, made before the chain runs (see
+/// [`recv_prepared`]): the record, and the program taken out of it.
+pub(crate) struct PreparedBuffers {
+    record: Vec<u8>,
+    /// The instructions of the last record received.
+    pub(crate) program: Vec<libc::sock_filter>,
+}
+
+impl PreparedBuffers {
+    pub(crate) fn new() -> Self {
+        PreparedBuffers {
+            record: vec![0u8; PREPARED_MAX + 1],
+            program: Vec::with_capacity(BPF_MAXINSNS),
+        }
+    }
+}
+
+/// Checks one prepared record of `len` bytes (`rec` holds what fit in the buffer) and puts its
+/// instructions into `out`, within the room it has (never more than BPF_MAXINSNS: checked).
+fn decode_prepared(
+    rec: &[u8],
+    len: usize,
+    program: bool,
+    out: &mut Vec<libc::sock_filter>,
+) -> Result<(), Errno> {
+    out.clear();
     if len == 0 {
         return Err(Errno::EPIPE); // EOF: the parent is gone
     }
@@ -182,15 +213,20 @@ fn decode_prepared(rec: &[u8], len: usize, program: bool) -> Result<Vec<libc::so
     if count != (len - HEADER) / INSN || (count > 0) != program {
         return Err(Errno::EINVAL);
     }
-    Ok(rec[HEADER..len]
-        .chunks_exact(INSN)
-        .map(|c| libc::sock_filter {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect())
+    if count > out.capacity() {
+        return Err(Errno::E2BIG);
+    }
+    out.extend(
+        rec[HEADER..len]
+            .chunks_exact(INSN)
+            .map(|c| libc::sock_filter {
+                code: u16::from_ne_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+            }),
+    );
+    Ok(())
 }
 
 /// Send one record; errors are ignored by design in the child (the parent notices EOF).
@@ -287,6 +323,12 @@ mod tests {
         assert_eq!(Msg::decode(&[0xff; 16]), None);
     }
 
+    /// recv_prepared with fresh buffers: the instructions received.
+    fn recv(fd: RawFd, timeout: Duration, program: bool) -> Result<Vec<libc::sock_filter>, Errno> {
+        let mut bufs = PreparedBuffers::new();
+        recv_prepared(fd, timeout, program, &mut bufs).map(|()| bufs.program)
+    }
+
     fn pair() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
         use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
         socketpair(
@@ -313,7 +355,7 @@ mod tests {
         let (a, b) = pair();
         let prog: Vec<_> = (0..BPF_MAXINSNS as u32).map(insn).collect();
         send_prepared(a.as_raw_fd(), &prog).unwrap();
-        let got = recv_prepared(b.as_raw_fd(), Duration::from_secs(5), true).unwrap();
+        let got = recv(b.as_raw_fd(), Duration::from_secs(5), true).unwrap();
         assert_eq!(got.len(), prog.len());
         assert!(got
             .iter()
@@ -321,12 +363,12 @@ mod tests {
             .all(|(x, y)| (x.code, x.jt, x.jf, x.k) == (y.code, y.jt, y.jf, y.k)));
         // Nothing to carry: an empty record, and a program where none was expected is refused.
         send_prepared(a.as_raw_fd(), &[]).unwrap();
-        assert!(recv_prepared(b.as_raw_fd(), Duration::from_secs(5), false)
+        assert!(recv(b.as_raw_fd(), Duration::from_secs(5), false)
             .unwrap()
             .is_empty());
         send_prepared(a.as_raw_fd(), &prog[..3]).unwrap();
         assert!(matches!(
-            recv_prepared(b.as_raw_fd(), Duration::from_secs(5), false),
+            recv(b.as_raw_fd(), Duration::from_secs(5), false),
             Err(Errno::EINVAL)
         ));
         let too_long = vec![insn(0); BPF_MAXINSNS + 1];
@@ -340,7 +382,7 @@ mod tests {
         let t = Duration::from_millis(50);
         let started = Instant::now();
         assert!(matches!(
-            recv_prepared(b.as_raw_fd(), t, true),
+            recv(b.as_raw_fd(), t, true),
             Err(Errno::ETIMEDOUT)
         ));
         assert!(started.elapsed() >= t);
@@ -359,37 +401,22 @@ mod tests {
         let mut rec = header(PREPARED, 1).to_vec();
         rec.extend_from_slice(&[0u8; 7]);
         raw(&rec);
-        assert!(matches!(
-            recv_prepared(b.as_raw_fd(), t, true),
-            Err(Errno::EINVAL)
-        ));
+        assert!(matches!(recv(b.as_raw_fd(), t, true), Err(Errno::EINVAL)));
         // A count that does not match the length.
         let mut rec = header(PREPARED, 2).to_vec();
         rec.extend_from_slice(&[0u8; 8]);
         raw(&rec);
-        assert!(matches!(
-            recv_prepared(b.as_raw_fd(), t, true),
-            Err(Errno::EINVAL)
-        ));
+        assert!(matches!(recv(b.as_raw_fd(), t, true), Err(Errno::EINVAL)));
         // Another kind of record.
         raw(&Msg::Go.encode());
-        assert!(matches!(
-            recv_prepared(b.as_raw_fd(), t, false),
-            Err(Errno::EPROTO)
-        ));
+        assert!(matches!(recv(b.as_raw_fd(), t, false), Err(Errno::EPROTO)));
         // More than BPF_MAXINSNS instructions.
         let mut rec = header(PREPARED, BPF_MAXINSNS as u32 + 1).to_vec();
         rec.resize(HEADER + (BPF_MAXINSNS + 1) * INSN, 0);
         raw(&rec);
-        assert!(matches!(
-            recv_prepared(b.as_raw_fd(), t, true),
-            Err(Errno::E2BIG)
-        ));
+        assert!(matches!(recv(b.as_raw_fd(), t, true), Err(Errno::E2BIG)));
         // The parent gone: EOF.
         drop(a);
-        assert!(matches!(
-            recv_prepared(b.as_raw_fd(), t, true),
-            Err(Errno::EPIPE)
-        ));
+        assert!(matches!(recv(b.as_raw_fd(), t, true), Err(Errno::EPIPE)));
     }
 }
