@@ -241,6 +241,26 @@ unsafe fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> Result<libc::c_long, Errno>
     Errno::result(r)
 }
 
+/// How often BPF_PROG_LOAD is asked again after EAGAIN (libbpf's count).
+const LOAD_ATTEMPTS: usize = 5;
+
+/// `call` again while it fails with EAGAIN, at most `attempts` times in all: the verifier gives
+/// up with EAGAIN when a signal arrives for the process while it works (a SIGCHLD, a tracer
+/// detaching), which says nothing about the program.
+fn retry_eagain<T>(
+    attempts: usize,
+    mut call: impl FnMut() -> Result<T, Errno>,
+) -> Result<T, Errno> {
+    let mut left = attempts.max(1);
+    loop {
+        left -= 1;
+        match call() {
+            Err(Errno::EAGAIN) if left > 0 => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Loads the program for `rules`; on a verifier refusal the error carries the kernel's log.
 pub fn load(rules: &[Rule]) -> Result<OwnedFd, DevicesError> {
     let code: Vec<u8> = program(rules).iter().flat_map(Insn::encode).collect();
@@ -257,7 +277,7 @@ pub fn load(rules: &[Rule]) -> Result<OwnedFd, DevicesError> {
     };
     // SAFETY: ProgLoadAttr is the PROG_LOAD prefix of bpf_attr; `code` and `license` outlive
     // the call; no log buffer is given.
-    match unsafe { bpf(BPF_PROG_LOAD, &mut attr) } {
+    match retry_eagain(LOAD_ATTEMPTS, || unsafe { bpf(BPF_PROG_LOAD, &mut attr) }) {
         // SAFETY: a fresh descriptor the kernel just returned, owned by nobody else.
         Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
         Err(Errno::EINVAL | Errno::EACCES) => {} // the verifier refused: ask again for its log
@@ -273,7 +293,7 @@ pub fn load(rules: &[Rule]) -> Result<OwnedFd, DevicesError> {
     attr.log_size = log.len() as u32;
     attr.log_buf = log.as_mut_ptr() as u64;
     // SAFETY: as above; `log` is writable for log_size bytes and outlives the call.
-    match unsafe { bpf(BPF_PROG_LOAD, &mut attr) } {
+    match retry_eagain(LOAD_ATTEMPTS, || unsafe { bpf(BPF_PROG_LOAD, &mut attr) }) {
         // SAFETY: as above.
         Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
         Err(errno) => {
@@ -346,6 +366,27 @@ pub fn wanted(cfg: &crate::config::SandboxConfig) -> bool {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    /// EAGAIN (a signal during verification) is asked again, up to the count; other errors and
+    /// success end at once.
+    #[rstest]
+    #[case(&[Err(Errno::EAGAIN), Err(Errno::EAGAIN), Ok(7)], Ok(7), 3)]
+    #[case(&[Err(Errno::EAGAIN); 5], Err(Errno::EAGAIN), 5)]
+    #[case(&[Err(Errno::EINVAL), Ok(7)], Err(Errno::EINVAL), 1)]
+    #[case(&[Ok(7)], Ok(7), 1)]
+    fn eagain_is_asked_again_a_few_times(
+        #[case] answers: &[Result<i32, Errno>],
+        #[case] want: Result<i32, Errno>,
+        #[case] calls: usize,
+    ) {
+        let mut made = 0;
+        let got = retry_eagain(LOAD_ATTEMPTS, || {
+            made += 1;
+            answers[made - 1]
+        });
+        assert_eq!(got, want);
+        assert_eq!(made, calls);
+    }
 
     /// Runs `prog` on one device context, as the kernel would: only the instructions
     /// [`program`] emits are known; anything else panics the test.
