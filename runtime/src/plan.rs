@@ -310,27 +310,7 @@ mod tests {
     use crate::layers::user_ns::id_plan;
 
     fn chain(cfg: &SandboxConfig) -> Vec<Step> {
-        let ids = id_plan(cfg);
-        let argv = vec![cstr("true")];
-        let env = vec![cstr("PATH=/bin")];
-        build(
-            cfg,
-            PlanInput {
-                parent: 1,
-                caller_is_root: true,
-                stdio: [10, 11, 12],
-                controlling_tty: None,
-                pty_slave: None,
-                pty_name: None,
-                cgroup: None,
-                ids: &ids,
-                exec: exec_for(&argv, &env),
-                cwd: Some(cstr("/")),
-                prepared_timeout: PREPARED_TIMEOUT,
-            },
-        )
-        .unwrap()
-        .steps
+        plan_with(cfg, None).steps
     }
 
     /// Owners of the steps, consecutive duplicates folded: the chain "reads like the list". The
@@ -594,6 +574,7 @@ mod tests {
     fn plan_with(cfg: &SandboxConfig, cgroup: Option<&CgroupHandle>) -> Plan {
         let ids = id_plan(cfg);
         let argv = vec![cstr("true")];
+        let env = vec![cstr("PATH=/bin")];
         build(
             cfg,
             PlanInput {
@@ -605,7 +586,7 @@ mod tests {
                 pty_name: None,
                 cgroup,
                 ids: &ids,
-                exec: exec_for(&argv, &[]),
+                exec: exec_for(&argv, &env),
                 cwd: Some(cstr("/")),
                 prepared_timeout: PREPARED_TIMEOUT,
             },
