@@ -8,6 +8,7 @@
 //! read by the payload process's `AwaitPrepared` step. The supervisor reads nothing from the
 //! socket after `Go`, so the payload is the only reader then.
 
+use crate::seccomp::compile::BPF_MAXINSNS;
 use nix::errno::Errno;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
@@ -67,7 +68,6 @@ const HEADER: usize = 16;
 /// The largest prepared record: the header and BPF_MAXINSNS instructions.
 pub(crate) const PREPARED_MAX: usize = HEADER + BPF_MAXINSNS * INSN;
 const INSN: usize = std::mem::size_of::<libc::sock_filter>();
-use crate::seccomp::compile::BPF_MAXINSNS;
 
 /// Send the prepared record: the header (kind, instruction count) and `program`'s instructions.
 pub(crate) fn send_prepared(fd: RawFd, program: &[libc::sock_filter]) -> Result<(), Errno> {
