@@ -392,14 +392,14 @@ fn prepared_timeout() -> Duration {
 }
 
 impl Sandbox {
-    /// Attach the device program, compile the filter, send the prepared record. A failure kills
-    /// and reaps the child and removes the leaf, and is the error the same failure before the
-    /// fork gave.
+    /// Attach the device program, compile the filter, send the prepared record. A failure is the
+    /// error the same failure before the fork gave; the Sandbox it leaves behind is dropped on
+    /// the way out of `spawn`, which kills and reaps the child and removes the leaf.
     fn prepare_after_fork(&mut self, work: AfterFork) -> Result<(), SpawnError> {
         if work.devices {
             if let Some(cg) = &self.cgroup {
                 if let Err(e) = cg.attach_device_policy() {
-                    return Err(self.abort(e.into()));
+                    return Err(e.into());
                 }
                 self.note("device program attached to the leaf");
             }
@@ -409,7 +409,7 @@ impl Sandbox {
                 self.note("seccomp program compiled");
                 Some(bpf)
             }
-            Some(Err(e)) => return Err(self.abort(PlanError::from(e).into())),
+            Some(Err(e)) => return Err(PlanError::from(e).into()),
             None => None,
         };
         #[cfg(test)]
@@ -424,22 +424,11 @@ impl Sandbox {
             }
             // The child is gone (a setup failure before, or killed): its report or EOF follows.
             Err(Errno::EPIPE | Errno::ECONNRESET) => Ok(()),
-            Err(errno) => Err(self.abort(SpawnError::Os {
+            Err(errno) => Err(SpawnError::Os {
                 what: "send(the prepared record)",
                 errno,
-            })),
+            }),
         }
-    }
-
-    /// Kill and reap the child, remove the leaf; hands `e` back.
-    fn abort(&mut self, e: SpawnError) -> SpawnError {
-        self.kill();
-        let _ = kill(self.supervisor, Signal::SIGKILL);
-        let _ = self.reap();
-        if let Some(cg) = &self.cgroup {
-            let _ = cg.remove();
-        }
-        e
     }
 
     /// Answer the handshake until the payload is running (or setup failed); `owed`: the work
@@ -494,11 +483,6 @@ impl Sandbox {
                         .reap()
                         .map(|s| format!("{s:?}"))
                         .unwrap_or_else(|e| e.to_string());
-                    // Reaped, so Drop leaves the leaf alone: a leaf left behind would hold the
-                    // name a later process of the same pid asks for.
-                    if let Some(cg) = &self.cgroup {
-                        let _ = cg.remove();
-                    }
                     return Err(SpawnError::SupervisorDied {
                         pid: self.supervisor.as_raw(),
                         status,
@@ -632,7 +616,7 @@ impl Sandbox {
     }
 
     fn finish_cgroup(&mut self) -> Result<Option<crate::outcome::CgroupEvidence>, SpawnError> {
-        let Some(cg) = &self.cgroup else {
+        let Some(cg) = self.cgroup.take() else {
             return Ok(None);
         };
         let ev = cg.evidence();
@@ -789,9 +773,12 @@ impl Drop for Sandbox {
             self.kill();
             let _ = kill(self.supervisor, Signal::SIGKILL);
             let _ = self.reap();
-            if let Some(cg) = &self.cgroup {
-                let _ = cg.remove();
-            }
+        }
+        // A leaf still held (the launch failed or was abandoned before `finish_cgroup` took it,
+        // reaped or not) goes too: left behind, it would hold the name a later process of the
+        // same pid asks for.
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.remove();
         }
     }
 }
