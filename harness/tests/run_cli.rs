@@ -36,6 +36,8 @@ fn breakout(args: &[&str]) -> Output {
 #[case::shard_past_the_count(&["run", "--probe", "ptrace-outside", "--shard", "3/2"], "--shard 3/2: the shard number must be between 1 and 2")]
 #[case::shard_syntax(&["run", "--probe", "ptrace-outside", "--shard", "2"], "--shard 2: expected K/N")]
 #[case::no_vms(&["run", "--probe", "ptrace-outside", "--vms", "0"], "--vms <N>")]
+#[case::zero_probe_timeout(&["run", "--probe", "ptrace-outside", "--probe-timeout", "0"], "--probe-timeout <SECONDS>")]
+#[case::zero_workload_timeout(&["run", "--workload", "python", "--workload-timeout", "0"], "--workload-timeout <SECONDS>")]
 fn bad_input_is_refused_before_booting(#[case] args: &[&str], #[case] message: &str) {
     let start = Instant::now();
     let out = breakout(args);

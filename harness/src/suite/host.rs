@@ -150,8 +150,12 @@ pub struct VmArgs {
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub memory: u32,
     /// Kill one probe launch after this many seconds (its result is inconclusive).
-    #[arg(long, value_name = "SECONDS", default_value_t = 20)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub probe_timeout: u64,
+    /// Kill one workload after this many seconds (it is then broken, at the step "timeout"); a
+    /// workload starts an interpreter or a compiler, far slower than a probe under emulation.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub workload_timeout: u64,
     /// Give up on a VM after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
     pub vm_timeout: u64,
@@ -177,6 +181,7 @@ impl Default for VmArgs {
             shard: None,
             memory: 1024,
             probe_timeout: 20,
+            workload_timeout: 120,
             vm_timeout: 1800,
             no_ablation: false,
         }
@@ -415,7 +420,7 @@ fn run_group(
                 // As many launches at once as the guest has CPUs.
                 workers: vm.cpus.max(1) as usize,
                 announce_trials: group.ends_guest,
-                workload_timeout_ms: GuestOptions::default().workload_timeout_ms,
+                workload_timeout_ms: vm.workload_timeout * 1000,
             },
             known_trials: known.clone(),
             workloads: remaining_workloads.clone(),
