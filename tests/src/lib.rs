@@ -109,60 +109,6 @@ pub fn vm_args() -> Result<VmArgs, String> {
     Ok(vm)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rstest::rstest;
-
-    #[test]
-    fn every_layer_has_a_coverage_probe_that_exists() {
-        for layer in Layer::ALL {
-            let (probe, base) = coverage_probe(layer);
-            assert!(breakout_attacks::probe(probe).is_some(), "{layer}: {probe}");
-            assert!(!base.contains(&layer), "{layer}");
-        }
-    }
-
-    fn args(filter: Option<&str>, exact: bool, skip: &[&str]) -> Arguments {
-        Arguments {
-            filter: filter.map(str::to_string),
-            exact,
-            skip: skip.iter().map(|s| s.to_string()).collect(),
-            ..Arguments::default()
-        }
-    }
-
-    #[rstest]
-    #[case(None, false, &[], "ptrace-outside::strict", true)]
-    #[case(Some("ptrace"), false, &[], "ptrace-outside::strict", true)]
-    #[case(Some("ptrace"), false, &[], "mount::strict", false)]
-    #[case(Some("::strict"), false, &[], "mount::strict", true)]
-    #[case(Some("ptrace-outside"), true, &[], "ptrace-outside::strict", false)]
-    #[case(Some("ptrace-outside::strict"), true, &[], "ptrace-outside::strict", true)]
-    #[case(None, false, &["none"], "ptrace-outside::none", false)]
-    #[case(Some("ptrace"), false, &["none"], "ptrace-outside::strict", true)]
-    fn the_filter_selects_like_libtest(
-        #[case] filter: Option<&str>,
-        #[case] exact: bool,
-        #[case] skip: &[&str],
-        #[case] name: &str,
-        #[case] expected: bool,
-    ) {
-        assert_eq!(selected(&args(filter, exact, skip), name), expected);
-    }
-
-    #[test]
-    fn missing_binaries_are_named() {
-        let dir = std::env::temp_dir().join("breakout-tests-no-binaries");
-        std::fs::create_dir_all(&dir).unwrap();
-        let err = Binaries::in_dir(&dir).unwrap_err().to_string();
-        assert!(
-            err.contains("breakout") && err.contains("cargo build --workspace --bins"),
-            "{err}"
-        );
-    }
-}
-
 /// A check of one run's report: `Err` says what it saw instead.
 pub type ReportCheck = fn(&breakout_harness::model::RunReport) -> Result<(), String>;
 
@@ -219,4 +165,58 @@ pub fn run_without_ablation(
         &mut breakout_harness::suite::host::Quiet,
     )
     .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[test]
+    fn every_layer_has_a_coverage_probe_that_exists() {
+        for layer in Layer::ALL {
+            let (probe, base) = coverage_probe(layer);
+            assert!(breakout_attacks::probe(probe).is_some(), "{layer}: {probe}");
+            assert!(!base.contains(&layer), "{layer}");
+        }
+    }
+
+    fn args(filter: Option<&str>, exact: bool, skip: &[&str]) -> Arguments {
+        Arguments {
+            filter: filter.map(str::to_string),
+            exact,
+            skip: skip.iter().map(|s| s.to_string()).collect(),
+            ..Arguments::default()
+        }
+    }
+
+    #[rstest]
+    #[case(None, false, &[], "ptrace-outside::strict", true)]
+    #[case(Some("ptrace"), false, &[], "ptrace-outside::strict", true)]
+    #[case(Some("ptrace"), false, &[], "mount::strict", false)]
+    #[case(Some("::strict"), false, &[], "mount::strict", true)]
+    #[case(Some("ptrace-outside"), true, &[], "ptrace-outside::strict", false)]
+    #[case(Some("ptrace-outside::strict"), true, &[], "ptrace-outside::strict", true)]
+    #[case(None, false, &["none"], "ptrace-outside::none", false)]
+    #[case(Some("ptrace"), false, &["none"], "ptrace-outside::strict", true)]
+    fn the_filter_selects_like_libtest(
+        #[case] filter: Option<&str>,
+        #[case] exact: bool,
+        #[case] skip: &[&str],
+        #[case] name: &str,
+        #[case] expected: bool,
+    ) {
+        assert_eq!(selected(&args(filter, exact, skip), name), expected);
+    }
+
+    #[test]
+    fn missing_binaries_are_named() {
+        let dir = std::env::temp_dir().join("breakout-tests-no-binaries");
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = Binaries::in_dir(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains("breakout") && err.contains("cargo build --workspace --bins"),
+            "{err}"
+        );
+    }
 }

@@ -722,7 +722,7 @@ fn prune(dir: &Path) {
         .filter(|p| p.extension().is_some_and(|x| x == "cpio"))
         .filter_map(|p| Some((fs::metadata(&p).ok()?.modified().ok()?, p)))
         .collect();
-    images.sort_by(|a, b| b.0.cmp(&a.0));
+    images.sort_by_key(|e| std::cmp::Reverse(e.0));
     for (_, p) in images.into_iter().skip(KEEP_IMAGES) {
         let _ = fs::remove_file(p);
     }

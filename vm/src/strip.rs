@@ -91,7 +91,7 @@ fn prune(dir: &Path) {
         .filter(|p| !p.to_string_lossy().ends_with(".tmp"))
         .filter_map(|p| Some((fs::metadata(&p).ok()?.modified().ok()?, p)))
         .collect();
-    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files.sort_by_key(|e| std::cmp::Reverse(e.0));
     for (_, p) in files.into_iter().skip(KEEP) {
         let _ = fs::remove_file(p);
     }

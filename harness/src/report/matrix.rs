@@ -136,7 +136,7 @@ pub fn kernel_differences(report: &RunReport) -> Vec<KernelDifference> {
             let cells: Vec<(String, String)> = kernels
                 .iter()
                 .zip(&results)
-                .map(|(k, r)| (k.clone(), r.map_or("not run".to_string(), |r| cell_text(r))))
+                .map(|(k, r)| (k.clone(), r.map_or("not run".to_string(), cell_text)))
                 .collect();
             if cells.windows(2).all(|w| w[0].1 == w[1].1) {
                 continue;

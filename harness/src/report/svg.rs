@@ -193,23 +193,6 @@ fn short(profile: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_picture_without_a_run_shows_the_candidates() {
-        let meta = breakout_attacks::probe("signal-outside").unwrap().meta();
-        let svg = layer_stack(meta, None);
-        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        assert_eq!(svg.matches("candidate</text>").count(), meta.layers.len());
-        assert!(
-            !svg.contains("http://") || svg.matches("http://").count() == 1,
-            "only the xmlns"
-        );
-    }
-}
-
 /// The namespaces a process can be in, with the layer that gives the payload a new one.
 const NAMESPACES: [(&str, Layer); 7] = [
     ("user", Layer::UserNs),
@@ -320,4 +303,21 @@ pub fn process_picture(report: &RunReport) -> String {
     }
     out.push_str("</svg>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_picture_without_a_run_shows_the_candidates() {
+        let meta = breakout_attacks::probe("signal-outside").unwrap().meta();
+        let svg = layer_stack(meta, None);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("candidate</text>").count(), meta.layers.len());
+        assert!(
+            !svg.contains("http://") || svg.matches("http://").count() == 1,
+            "only the xmlns"
+        );
+    }
 }

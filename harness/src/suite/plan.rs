@@ -641,7 +641,11 @@ mod tests {
         let path = dir.path().join("x.toml");
         std::fs::write(&path, &text).unwrap();
         let typed = path.display().to_string();
-        let plan = RunPlan::from_names(&[typed.clone()], &["ptrace-outside".to_string()]).unwrap();
+        let plan = RunPlan::from_names(
+            std::slice::from_ref(&typed),
+            &["ptrace-outside".to_string()],
+        )
+        .unwrap();
         assert_eq!(plan.configurations[0].name, "mine");
         assert_eq!(plan.jobs[0].profile, "mine");
 
