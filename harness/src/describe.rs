@@ -97,8 +97,15 @@ pub fn explain_probe(meta: &ProbeMeta, results: Option<&RunReport>) -> String {
         if rows.is_empty() {
             out.push_str("  this probe is not in the results file\n");
         }
+        // On several kernels one configuration has a row per kernel: each says which.
+        let several = report.multi_kernel();
         for r in rows {
-            let _ = writeln!(out, "  {:14}  {}", r.profile, cell_text(r));
+            let who = if several {
+                format!("{} on {}", r.profile, report.kernel_of(r))
+            } else {
+                r.profile.clone()
+            };
+            let _ = writeln!(out, "  {who:14}  {}", cell_text(r));
             let _ = writeln!(out, "  {:14}  oracle: {}", "", r.reason);
             if let Some(a) = &r.attribution {
                 out.push_str(&ablation_story(&r.profile, a));
@@ -238,9 +245,14 @@ pub fn explain_layer(layer: Layer, results: Option<&RunReport>) -> String {
                     any = true;
                     let _ = writeln!(
                         out,
-                        "  {} under {}{}{}",
+                        "  {} under {}{}{}{}",
                         r.probe,
                         r.profile,
+                        if report.multi_kernel() {
+                            format!(" on {}", report.kernel_of(r))
+                        } else {
+                            String::new()
+                        },
                         if a.necessary.contains(&layer) {
                             " (and without it, it escapes: depth 1)"
                         } else {

@@ -138,3 +138,56 @@ fn the_gate_on_two_kernels_names_the_kernel_of_a_regression() {
         failing[0]
     );
 }
+
+/// Where the configurations differ (`breakout compare`, report.md and report.html of a
+/// comparison): a row per kernel on which they differ, each naming its kernel. The grid was
+/// keyed by probe and configuration only, so the second kernel's cells replaced the first's:
+/// hostname under namespaces read `ESCAPED` and the 6.1 run's block was gone.
+#[test]
+fn where_they_differ_keeps_each_kernels_cells() {
+    let report = two_kernels();
+    let found = report::matrix::disagreements(&report);
+    let hostname: Vec<_> = found.iter().filter(|d| d.probe == "hostname").collect();
+    assert_eq!(hostname.len(), 2, "{found:?}");
+    let cell = |d: &report::matrix::Disagreement| {
+        d.cells
+            .iter()
+            .find(|(p, _)| p == "namespaces")
+            .map(|(_, t)| t.clone())
+            .unwrap()
+    };
+    assert_eq!(hostname[0].kernel.as_deref(), Some(K61));
+    assert!(
+        cell(hostname[0]).starts_with("blocked"),
+        "{:?}",
+        hostname[0]
+    );
+    assert_eq!(hostname[1].kernel.as_deref(), Some(K612));
+    assert!(
+        cell(hostname[1]).starts_with("ESCAPED"),
+        "{:?}",
+        hostname[1]
+    );
+    assert_eq!(hostname[0].label(), format!("hostname on {K61}"));
+    let md = report::render_compared(&report, Format::Markdown);
+    assert!(md.contains(&format!("| `hostname on {K61}` |")), "{md}");
+    // A run on one kernel names no kernel.
+    let one = report.on_kernel(K61);
+    assert!(report::matrix::disagreements(&one)
+        .iter()
+        .all(|d| d.kernel.is_none() && d.label() == d.probe));
+}
+
+/// `breakout explain PROBE --results` on a run on two kernels: a row per configuration and
+/// kernel, each naming its kernel.
+#[test]
+fn explain_names_the_kernel_of_each_measured_row() {
+    let report = two_kernels();
+    let meta = breakout_attacks::probe("hostname").unwrap().meta();
+    let text = breakout_harness::describe::explain_probe(meta, Some(&report));
+    assert!(text.contains(&format!("namespaces on {K61}")), "{text}");
+    assert!(text.contains(&format!("namespaces on {K612}")), "{text}");
+    let layer =
+        breakout_harness::describe::explain_layer(breakout_attacks::Layer::UtsNs, Some(&report));
+    assert!(layer.contains(&format!(" on {K61}")), "{layer}");
+}

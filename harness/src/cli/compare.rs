@@ -113,7 +113,7 @@ pub fn differences(report: &RunReport) -> String {
         .into_iter()
         .map(|d| {
             let parts: Vec<String> = d.cells.iter().map(|(p, t)| format!("{p}: {t}")).collect();
-            format!("  {}: {}\n", d.probe, parts.join(" | "))
+            format!("  {}: {}\n", d.label(), parts.join(" | "))
         })
         .collect();
     if lines.is_empty() {

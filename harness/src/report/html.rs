@@ -109,7 +109,7 @@ fn differences_section(out: &mut String, report: &RunReport) {
             out,
             "<tr><th><a href=\"#probe-{}\">{}</a></th>",
             esc(&d.probe),
-            esc(&d.probe)
+            esc(&d.label())
         );
         for (_, text) in &d.cells {
             let _ = write!(out, "<td>{}</td>", esc(text));

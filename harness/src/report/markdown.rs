@@ -124,7 +124,7 @@ pub fn render_compared(report: &RunReport) -> String {
             }
             out.push('\n');
             for d in &differing {
-                let _ = write!(out, "| `{}` |", markdown_cell(&d.probe));
+                let _ = write!(out, "| `{}` |", markdown_cell(&d.label()));
                 for (_, text) in &d.cells {
                     let _ = write!(out, " {} |", markdown_cell(text));
                 }

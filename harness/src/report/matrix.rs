@@ -51,14 +51,41 @@ impl<'a> Matrix<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disagreement {
     pub probe: String,
+    /// The kernel release these cells ran on, for a run on several kernels (one row per kernel
+    /// on which they disagree); None for a run on one kernel.
+    pub kernel: Option<String>,
     /// (configuration, cell text), in column order; "not run" where the pair did not run.
     pub cells: Vec<(String, String)>,
 }
 
-/// The probes whose verdict is not the same under every configuration, in probe order. The
+impl Disagreement {
+    /// The row's name: the probe, and the kernel on a run on several kernels.
+    pub fn label(&self) -> String {
+        match &self.kernel {
+            Some(k) => format!("{} on {k}", self.probe),
+            None => self.probe.clone(),
+        }
+    }
+}
+
+/// The probes whose verdict is not the same under every configuration, in probe order (kernel
+/// by kernel, each row naming its kernel, on a run on several kernels). The
 /// positive control breakout added on its own (no compared configuration was without layers)
 /// is left out: it differs from every block by design.
 pub fn disagreements(report: &RunReport) -> Vec<Disagreement> {
+    let kernels = report.kernel_releases();
+    if kernels.len() < 2 {
+        return disagreements_on(report, None);
+    }
+    // The grid is keyed by (probe, configuration): on several kernels the cells of one kernel
+    // would overwrite another's, so each kernel is compared on its own.
+    kernels
+        .iter()
+        .flat_map(|k| disagreements_on(&report.on_kernel(k), Some(k)))
+        .collect()
+}
+
+fn disagreements_on(report: &RunReport, kernel: Option<&String>) -> Vec<Disagreement> {
     let mut matrix = Matrix::of(report);
     if report
         .selection
@@ -82,6 +109,7 @@ pub fn disagreements(report: &RunReport) -> Vec<Disagreement> {
         })
         .map(|probe| Disagreement {
             probe: probe.to_string(),
+            kernel: kernel.cloned(),
             cells: matrix
                 .profiles
                 .iter()
