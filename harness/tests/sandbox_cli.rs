@@ -339,13 +339,15 @@ fn the_step_trace_covers_the_launch_from_its_first_process() {
             .position(|(_, l)| l.contains(what))
             .unwrap_or_else(|| panic!("no trace line with {what:?}: {lines:?}"))
     };
+    // `none` is sealed (sealed_exe::seal_decision): the first process reads its command line
+    // and profile to decide, re-executes, and the sealed one reads them again.
     let order = [
         at("runtime started"),
+        at("arguments parsed"),
+        at("profile loaded"),
         at("re-executing"),
         at("runtime re-executed"),
         at("running sealed"),
-        at("arguments parsed"),
-        at("profile loaded"),
         at("forked the supervisor"),
     ];
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{lines:?}");

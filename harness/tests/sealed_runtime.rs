@@ -161,3 +161,51 @@ fn a_runtime_on_an_attached_read_only_overlay_refuses_to_start() {
         "{err}"
     );
 }
+
+/// Whether `breakout sandbox` re-executed through a sealed view follows from the file and the
+/// sandbox (sealed_exe::seal_decision): a sandbox with a user namespace runs from a root-owned
+/// binary only the owner may write; a binary the sandbox's ids could write (world- or
+/// group-writable, or owned by an id of its range) is sealed, as is every sandbox without a user
+/// namespace. Either way the payload, which sees its supervisor (pid-ns off), appends nothing.
+#[rstest::rstest]
+#[case::root_owned_with_a_user_namespace(0o755, 0, "namespaces", false)]
+#[case::world_writable(0o757, 0, "namespaces", true)]
+#[case::group_writable(0o775, 0, "namespaces", true)]
+#[case::owned_by_the_sandboxs_root(0o755, 100_000, "namespaces", true)]
+#[case::no_user_namespace(0o755, 0, "none", true)]
+fn the_seal_is_skipped_only_where_no_one_in_the_sandbox_may_write_the_binary(
+    #[case] mode: u32,
+    #[case] owner: u32,
+    #[case] profile: &str,
+    #[case] sealed: bool,
+) {
+    use std::os::unix::fs::PermissionsExt;
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root (CI runs as root)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("breakout");
+    std::fs::copy(env!("CARGO_BIN_EXE_breakout"), &bin).unwrap();
+    std::os::unix::fs::chown(&bin, Some(owner), Some(0)).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(mode)).unwrap();
+    let before = std::fs::read(&bin).unwrap();
+    let o = Command::new(&bin)
+        .args(["sandbox", "--profile", profile, "--disable", "pid-ns"])
+        .args(["--", "/bin/sh", "-c", PROBE])
+        .env("BREAKOUT_TRACE_STEPS", "1")
+        .env_remove(breakout_runtime::sealed_exe::COPY_ENV)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{out} {err}");
+    assert_eq!(err.contains("running sealed"), sealed, "{err}");
+    assert_eq!(
+        err.contains("running from the binary on disk"),
+        !sealed,
+        "{err}"
+    );
+    assert!(!out.contains("WRITTEN"), "{out}");
+    assert_eq!(std::fs::read(&bin).unwrap(), before);
+}

@@ -139,6 +139,117 @@ pub fn exe_seal() -> Option<Seal> {
     }
 }
 
+/// What the runtime binary's file lets others do, as far as the seal decision needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExeFile {
+    pub uid: u32,
+    pub mode: u32,
+    /// statfs's f_type of its filesystem.
+    pub fs_magic: u64,
+    /// A POSIX access ACL is set: it may grant write to users the mode does not show.
+    pub acl: bool,
+}
+
+/// Filesystems whose permission checks are the kernel's own (the VFS's mode, owner and ACL
+/// checks): ext2/3/4, XFS, Btrfs, tmpfs, ramfs, SquashFS, overlayfs, F2FS, EROFS
+/// (include/uapi/linux/magic.h). Anything else (FUSE, NFS, 9p, virtiofs, CIFS) may let its
+/// server decide who writes, so a file there is sealed whatever its mode says.
+const LOCAL_FS: &[u64] = &[
+    0xEF53,
+    0x5846_5342,
+    0x9123_683E,
+    0x0102_1994,
+    0x8584_58F6,
+    0x7371_7368,
+    0x794C_7630,
+    0xF2F5_2010,
+    0xE0F5_E1E2,
+];
+
+/// Whether the runtime re-executes through a sealed view, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealDecision {
+    pub seal: bool,
+    pub why: &'static str,
+}
+
+/// The seal guards one thing: the binary on disk, against a process of the sandbox that opens
+/// it for writing through a runtime process's /proc/PID/exe or map_files (or a handle of it).
+/// Every such open is the kernel's permission check on the file, with the opener's outside
+/// ids: a process in a user namespace holds no capability over a file whose owner that
+/// namespace does not map, so only the mode bits, an ACL, or a filesystem that decides on its
+/// own can let it write. `sandbox_uids` are the outside uids the sandbox's user namespace maps
+/// (None: no user namespace, the payload may be the host's root). The runtime runs from its
+/// file only when nobody the sandbox can be may write that file; a file that is group- or
+/// world-writable, whose owner the sandbox maps, that has an ACL, or that lies on a filesystem
+/// not in [`LOCAL_FS`] is sealed, as is every sandbox without a user namespace. That is
+/// bubblewrap's footing (it never seals: its binary is root's, its sandbox is not), kept only
+/// where it holds.
+pub fn seal_decision(
+    file: &ExeFile,
+    sandbox_uids: Option<&[std::ops::Range<u64>]>,
+) -> SealDecision {
+    let seal = |why| SealDecision { seal: true, why };
+    let Some(uids) = sandbox_uids else {
+        return seal("the payload shares the host's user namespace");
+    };
+    if uids.iter().any(|r| r.contains(&0)) {
+        return seal("the sandbox maps the host's root");
+    }
+    if file.acl {
+        return seal("the binary has an access ACL, which may let others write it");
+    }
+    if file.mode & 0o022 != 0 {
+        return seal("the binary is group- or world-writable");
+    }
+    if uids.iter().any(|r| r.contains(&u64::from(file.uid))) {
+        return seal("the binary's owner is one of the sandbox's ids");
+    }
+    if !LOCAL_FS.contains(&file.fs_magic) {
+        return seal("the binary's filesystem may decide on its own who writes it");
+    }
+    SealDecision {
+        seal: false,
+        why: "nobody the sandbox can be may write the binary (an owner outside its ids, no group or other write, no ACL, a local filesystem)",
+    }
+}
+
+/// [`ExeFile`] of this process's executable. An ACL that cannot be read counts as present.
+pub fn exe_file() -> Result<ExeFile, SealError> {
+    use std::os::unix::fs::MetadataExt;
+    let exe = std::fs::File::open("/proc/self/exe").map_err(io("open(/proc/self/exe)"))?;
+    let meta = exe.metadata().map_err(io("fstat(/proc/self/exe)"))?;
+    let fs = nix::sys::statfs::fstatfs(&exe).map_err(os("fstatfs(/proc/self/exe)"))?;
+    let mut none: [u8; 0] = [];
+    let acl = match rustix::fs::fgetxattr(&exe, "system.posix_acl_access", &mut none[..]) {
+        Ok(_) => true,
+        Err(e) => e != rustix::io::Errno::NODATA && e != rustix::io::Errno::OPNOTSUPP,
+    };
+    Ok(ExeFile {
+        uid: meta.uid(),
+        mode: meta.mode(),
+        fs_magic: fs.filesystem_type().0 as u64,
+        acl,
+    })
+}
+
+/// [`seal_decision`] for the sandbox `cfg` describes, started by this process, on this
+/// process's executable. Unreadable facts seal.
+pub fn seal_decision_for(cfg: &crate::config::SandboxConfig) -> SealDecision {
+    let uids = cfg.enabled(crate::layer::Layer::UserNs).then(|| {
+        crate::layers::user_ns::outside_ranges(
+            &crate::layers::user_ns::id_plan_for_caller(cfg).uid_map,
+        )
+    });
+    match exe_file() {
+        Ok(file) => seal_decision(&file, uids.as_deref()),
+        Err(_) => SealDecision {
+            seal: true,
+            why: "the binary's owner and mode cannot be read",
+        },
+    }
+}
+
 /// The id of the mount an open file is on (fdinfo's `mnt_id`, as mountinfo's first field).
 fn mount_id(file: &std::fs::File) -> Option<String> {
     std::fs::read_to_string(format!("/proc/self/fdinfo/{}", file.as_raw_fd()))
@@ -404,6 +515,52 @@ fn sealed_copy(program: &Path) -> Result<OwnedFd, SealError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const EXT4: u64 = 0xEF53;
+    const FUSE: u64 = 0x6573_5546;
+    const NFS: u64 = 0x6969;
+
+    fn file(uid: u32, mode: u32, fs_magic: u64, acl: bool) -> ExeFile {
+        ExeFile {
+            uid,
+            mode: 0o100_000 | mode,
+            fs_magic,
+            acl,
+        }
+    }
+
+    /// The runtime runs from its file only when every condition holds; each one broken alone
+    /// seals (the range is strict's default, 100000..165536).
+    #[rstest::rstest]
+    #[case::root_owned_on_ext4(file(0, 0o755, EXT4, false), Some(100_000..165_536), false)]
+    #[case::no_user_namespace(file(0, 0o755, EXT4, false), None, true)]
+    #[case::a_map_with_host_root(file(1000, 0o755, EXT4, false), Some(0..1), true)]
+    #[case::world_writable(file(0, 0o757, EXT4, false), Some(100_000..165_536), true)]
+    #[case::group_writable(file(0, 0o775, EXT4, false), Some(100_000..165_536), true)]
+    #[case::owner_in_the_range(file(100_000, 0o755, EXT4, false), Some(100_000..165_536), true)]
+    #[case::owner_at_the_ranges_end(file(165_535, 0o555, EXT4, false), Some(100_000..165_536), true)]
+    #[case::owner_just_past_it(file(165_536, 0o755, EXT4, false), Some(100_000..165_536), false)]
+    #[case::an_acl(file(0, 0o755, EXT4, true), Some(100_000..165_536), true)]
+    #[case::fuse(file(0, 0o755, FUSE, false), Some(100_000..165_536), true)]
+    #[case::nfs(file(0, 0o755, NFS, false), Some(100_000..165_536), true)]
+    fn the_seal_decision(
+        #[case] f: ExeFile,
+        #[case] range: Option<std::ops::Range<u64>>,
+        #[case] seal: bool,
+    ) {
+        let ranges: Option<Vec<_>> = range.map(|r| vec![r]);
+        let d = seal_decision(&f, ranges.as_deref());
+        assert_eq!(d.seal, seal, "{f:?} {ranges:?}: {}", d.why);
+    }
+
+    /// A map line that does not parse counts as covering every id (so it seals).
+    #[test]
+    fn an_unreadable_map_line_covers_everything() {
+        let r = crate::layers::user_ns::outside_ranges("0 100000 65536\ngarbage\n");
+        assert_eq!(r, vec![100_000..165_536, 0..u64::MAX]);
+        let d = seal_decision(&file(0, 0o755, EXT4, false), Some(&r));
+        assert!(d.seal, "{}", d.why);
+    }
 
     /// The copy is the binary's bytes and refuses every change.
     #[test]

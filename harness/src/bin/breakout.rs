@@ -31,14 +31,25 @@ fn main() -> ExitCode {
     if first {
         trace::point("started");
     }
-    // The sealed view first, before any argument is parsed: the window in which the process
-    // runs from the file on disk stays as short as it can be.
-    if let Err(e) = breakout_runtime::sealed_exe::reexec_sealed(id) {
-        eprintln!("breakout: {e}");
-        return ExitCode::from(125);
-    }
-    trace::point("running sealed");
     let Cli::Sandbox(args) = Cli::parse();
     trace::point("arguments parsed");
-    ExitCode::from(sandbox::run(args).clamp(0, 255) as u8)
+    let cfg = match sandbox::load(&args) {
+        Ok(cfg) => cfg,
+        Err(code) => return ExitCode::from(code.clamp(0, 255) as u8),
+    };
+    // The sealed view where the sandbox could contain someone who may write this binary
+    // (sealed_exe::seal_decision): then the process re-executes through it, parses its command
+    // line again and comes back here running sealed. The sealed process decides the same and
+    // only checks its view and its build.
+    let seal = breakout_runtime::sealed_exe::seal_decision_for(&cfg);
+    if seal.seal || !first {
+        if let Err(e) = breakout_runtime::sealed_exe::reexec_sealed(id) {
+            eprintln!("breakout: {e}");
+            return ExitCode::from(125);
+        }
+        trace::point("running sealed");
+    } else {
+        trace::point(&format!("running from the binary on disk: {}", seal.why));
+    }
+    ExitCode::from(sandbox::run_with(args, cfg).clamp(0, 255) as u8)
 }

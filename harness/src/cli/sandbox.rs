@@ -132,16 +132,26 @@ fn dup_std(fd: i32) -> Option<OwnedFd> {
 }
 
 pub fn run(args: SandboxArgs) -> i32 {
-    if args.cmd.is_empty() {
-        return fail(
-            "sandbox: no command given (usage: breakout sandbox --profile NAME -- CMD [ARGS])",
-        );
+    match load(&args) {
+        Ok(cfg) => run_with(args, cfg),
+        Err(code) => code,
     }
-    let cfg = match config_from(&args) {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
+}
+
+/// The configuration of a `sandbox` command line, or the exit code of its bad input (said).
+pub fn load(args: &SandboxArgs) -> Result<SandboxConfig, i32> {
+    if args.cmd.is_empty() {
+        return Err(fail(
+            "sandbox: no command given (usage: breakout sandbox --profile NAME -- CMD [ARGS])",
+        ));
+    }
+    let cfg = config_from(args).map_err(fail)?;
     breakout_runtime::trace::point("profile loaded");
+    Ok(cfg)
+}
+
+/// [`run`] with the configuration [`load`] made of `args`.
+pub fn run_with(args: SandboxArgs, cfg: SandboxConfig) -> i32 {
     if let Some(problem) = needs_root(&cfg, nix::unistd::geteuid().as_raw()) {
         return fail(problem);
     }

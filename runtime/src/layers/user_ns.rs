@@ -91,6 +91,24 @@ pub fn covers_host_root(map: &str) -> bool {
     })
 }
 
+/// The outside ids a map ("inside outside count" lines) covers, as ranges; a line that does
+/// not parse covers every id (the safe reading for sealed_exe's decision).
+pub fn outside_ranges(map: &str) -> Vec<std::ops::Range<u64>> {
+    map.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<u64> = l
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            match f[..] {
+                [_, outside, count] => outside..outside.saturating_add(count),
+                _ => 0..u64::MAX,
+            }
+        })
+        .collect()
+}
+
 pub(crate) fn steps(ids: &IdPlan) -> Vec<Step> {
     let l = Some(Layer::UserNs);
     let mut s = vec![Step::new(
