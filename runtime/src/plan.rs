@@ -128,6 +128,16 @@ pub fn build(cfg: &SandboxConfig, input: PlanInput<'_>) -> Result<Plan, PlanErro
         s.extend(uid::clear_groups());
     }
     if on(Layer::UserNs) {
+        // Not dumpable before the new user namespace: from unshare(CLONE_NEWUSER) until the
+        // switch to inside root this process is the host's uid 0 with every capability in a
+        // namespace the host's uid 0 owns, so any uid-0 process of the initial namespace (a
+        // root payload of another sandbox with pid-ns off, whatever capabilities it lacks)
+        // passed ptrace_may_access and opened its /proc/PID/root, exe and cwd: the host's
+        // filesystem as root. Rootless started by root is not dumpable already; a rootless
+        // sandbox that maps itself must be, and holds only its user's own.
+        if !drop_to_outside_user && !input.ids.self_map {
+            s.push(session::not_dumpable());
+        }
         s.extend(user_ns::steps(input.ids));
         // Becoming inside root is a credential change, which clears the parent-death signal.
         s.push(session::die_with_parent(input.parent));
@@ -348,6 +358,7 @@ mod tests {
             [
                 "runtime",
                 "uid",
+                "runtime",
                 "user-ns",
                 "runtime",
                 "pid-ns",
@@ -412,6 +423,40 @@ mod tests {
         // Descriptors closed last before execve.
         assert!(call("close_range") > call("capset("));
         assert_eq!(s.iter().filter(|x| x.is_fork()).count(), 1);
+    }
+
+    /// The supervisor is never dumpable inside its new user namespace: a not-dumpable step
+    /// comes before unshare(CLONE_NEWUSER) in every builtin profile and with any one layer of
+    /// strict switched off. (Found by an attacker review: in the window between the unshare
+    /// and the switch to inside root, a root payload of a `docker-default --disable pid-ns`
+    /// sandbox opened a `namespaces` supervisor's /proc/PID/root and appended to the runtime
+    /// binary through it.)
+    #[test]
+    fn the_supervisor_is_not_dumpable_when_it_enters_its_user_namespace() {
+        let mut configs: Vec<(String, SandboxConfig)> = crate::config::builtin_names()
+            .iter()
+            .map(|n| (n.to_string(), SandboxConfig::builtin(n).unwrap()))
+            .collect();
+        for layer in Layer::ALL {
+            let mut cfg = SandboxConfig::builtin("strict").unwrap();
+            cfg.set_enabled(layer, false);
+            configs.push((format!("strict without {layer}"), cfg));
+        }
+        for (name, cfg) in &configs {
+            let s = chain(cfg);
+            let Some(unshare) = s.iter().position(|x| x.call == "unshare(CLONE_NEWUSER)") else {
+                continue;
+            };
+            let calls: Vec<&str> = s.iter().map(|x| x.call.as_str()).collect();
+            assert!(
+                s[..unshare].iter().any(|x| matches!(x.op, Op::NotDumpable)),
+                "{name}: {calls:?}"
+            );
+            assert!(
+                !s[..unshare].iter().any(|x| matches!(x.op, Op::Dumpable)),
+                "{name}: {calls:?}"
+            );
+        }
     }
 
     #[test]
