@@ -59,6 +59,7 @@ pub fn probes() -> Vec<&'static dyn Probe> {
         &privilege::caps_inheritable::CapsInheritable,
         &kernel::kernel_module::KernelModule,
         &processes::proc_self_exe::ProcSelfExe,
+        &processes::runtime_setup_root::RuntimeSetupRoot,
         &kernel::io_uring::IoUring,
         &filesystem::block_device::BlockDevice,
         &filesystem::root_owned_file::RootOwnedFile,

@@ -7,6 +7,7 @@ pub(super) mod proc_root;
 pub(super) mod proc_self_exe;
 pub(super) mod ptrace_outside;
 pub(super) mod ptrace_same_uid;
+pub(super) mod runtime_setup_root;
 pub(super) mod setns_outside;
 pub(super) mod signal_outside;
 pub(super) mod signal_same_uid;
