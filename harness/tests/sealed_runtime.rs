@@ -166,7 +166,10 @@ fn a_runtime_on_an_attached_read_only_overlay_refuses_to_start() {
 /// sandbox (sealed_exe::seal_decision): a sandbox with a user namespace runs from a root-owned
 /// binary only the owner may write; a binary the sandbox's ids could write (world- or
 /// group-writable, or owned by an id of its range) is sealed, as is every sandbox without a user
-/// namespace. Either way the payload, which sees its supervisor (pid-ns off), appends nothing.
+/// namespace. The trace line is what depends on the rule: the payload, which sees its supervisor
+/// (pid-ns off) and tries to append to it, is refused in every case by the supervisor's own
+/// non-dumpability (the ptrace access check on /proc/PID/exe) before the file's permissions or
+/// the seal come into play; the binary must stay as it was all the same.
 #[rstest::rstest]
 #[case::root_owned_with_a_user_namespace(0o755, 0, "namespaces", false)]
 #[case::world_writable(0o757, 0, "namespaces", true)]
