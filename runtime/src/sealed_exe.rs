@@ -47,8 +47,10 @@
 //!
 //! An environment marker stops the second start from sealing again, and the sealed process
 //! checks its own executable (the seals, or an overlay that refuses writes), not the marker.
-//! What remains is the short window between the first exec and the re-exec, in which the
-//! process runs from the file: a watcher that may open /proc/PID/exe of a root process (same
+//! What remains is the window between the first exec and the re-exec (for `breakout sandbox`,
+//! the reading of its command line and profile, under a millisecond on the host), in which the
+//! process runs from the file, before any sandbox of its own exists: a watcher that may open
+//! /proc/PID/exe of a root process (same
 //! user namespace, a superset of its capabilities, e.g. a payload that is real root with pid-ns
 //! off) can race it, and could as well write the process's memory; pid-ns, uid, user-ns and caps
 //! are the defence there.
