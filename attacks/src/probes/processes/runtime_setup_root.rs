@@ -50,7 +50,7 @@ static META: ProbeMeta = ProbeMeta {
     references: &[
         "proc(5): /proc/pid/root; ptrace(2): ptrace access mode checking",
         "CVE-2016-9962 (runc: a dumpable runc init joined the container)",
-        "bubblewrap and runc make their setup processes non-dumpable before any namespace work",
+        "runc nsexec: prctl(PR_SET_DUMPABLE, 0) before it joins or creates a namespace (the CVE-2016-9962 fix)",
     ],
     class: ProbeClass::Plain,
 };
