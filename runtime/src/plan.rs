@@ -459,6 +459,46 @@ mod tests {
         }
     }
 
+    /// fs.suid_dumpable=1 re-arms the dumpable flag at every uid or gid change: a chain with one
+    /// is refused there (found by an attacker review), one without is not, and 0 and 2 are
+    /// fine for every chain.
+    #[test]
+    fn a_host_with_suid_dumpable_1_refuses_a_chain_that_changes_ids() {
+        use crate::layers::session::suid_dumpable_refusal;
+        for name in crate::config::builtin_names() {
+            let s = chain(&SandboxConfig::builtin(name).unwrap());
+            let changes_ids = s
+                .iter()
+                .any(|x| matches!(x.op, Op::SetResGid(_) | Op::SetResUid(_)));
+            let refusal = suid_dumpable_refusal(&s, Some(1));
+            assert_eq!(refusal.is_some(), changes_ids, "{name}: {refusal:?}");
+            for fine in [None, Some(0), Some(2)] {
+                assert_eq!(
+                    suid_dumpable_refusal(&s, fine),
+                    None,
+                    "{name} with {fine:?}"
+                );
+            }
+        }
+        for (name, refused) in [
+            ("strict", true),
+            ("namespaces", true),
+            ("rootless", true),
+            ("none", false),
+            ("docker-default", false),
+        ] {
+            let s = chain(&SandboxConfig::builtin(name).unwrap());
+            let refusal = suid_dumpable_refusal(&s, Some(1));
+            assert_eq!(refusal.is_some(), refused, "{name}");
+            if let Some(why) = refusal {
+                assert!(
+                    why.contains("fs.suid_dumpable is 1") && why.contains("setresgid("),
+                    "{why}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn none_is_just_plumbing_and_exec() {
         let s = chain(&SandboxConfig::builtin("none").unwrap());

@@ -57,6 +57,8 @@ pub enum SpawnError {
     Record(String),
     #[error("the sandbox supervisor (pid {pid}) ended during setup without a report: {status}")]
     SupervisorDied { pid: i32, status: String },
+    #[error("refusing to start the sandbox: {0}")]
+    HostUnsafe(String),
 }
 
 fn os(what: &'static str) -> impl FnOnce(Errno) -> SpawnError {
@@ -281,6 +283,15 @@ pub fn spawn(cfg: &SandboxConfig, payload: Payload) -> Result<Sandbox, SpawnErro
         }
     })?;
 
+    if let Some(why) = crate::layers::session::suid_dumpable_refusal(
+        &steps,
+        crate::layers::session::host_suid_dumpable(),
+    ) {
+        if let Some(cg) = &cgroup {
+            let _ = cg.remove();
+        }
+        return Err(SpawnError::HostUnsafe(why));
+    }
     if let Some(t) = trace {
         t.note("runtime", None, "plan built", "");
     }
