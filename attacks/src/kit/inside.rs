@@ -83,6 +83,15 @@ pub fn read_step(steps: &mut Steps, action: &str, path: &Path) -> Option<String>
     content
 }
 
+/// `path` (absolute, as the outside sees it) reached through process `pid`'s root directory:
+/// /proc/PID/root/PATH.
+pub fn through_root(pid: u32, path: &Path) -> std::path::PathBuf {
+    Path::new("/proc")
+        .join(pid.to_string())
+        .join("root")
+        .join(path.strip_prefix("/").unwrap_or(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

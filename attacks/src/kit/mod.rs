@@ -26,7 +26,7 @@ pub(crate) mod testing;
 
 pub(crate) use canary::{plant_canary_file, plant_kmsg_canary, read_kmsg_canary, token_after};
 pub(crate) use devices::DeviceNode;
-pub(crate) use inside::{io_keep, parse_or_report, read_step, with_args};
+pub(crate) use inside::{io_keep, parse_or_report, read_step, through_root, with_args};
 pub(crate) use judge::{
     conclude, judge_by_secret, judge_secret, secret_oracle, wrong_state, Oracle,
 };

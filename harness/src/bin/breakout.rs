@@ -37,19 +37,21 @@ fn main() -> ExitCode {
         Ok(cfg) => cfg,
         Err(code) => return ExitCode::from(code.clamp(0, 255) as u8),
     };
-    // The sealed view where the sandbox could contain someone who may write this binary
-    // (sealed_exe::seal_decision): then the process re-executes through it, parses its command
-    // line again and comes back here running sealed. The sealed process decides the same and
-    // only checks its view and its build.
-    let seal = breakout_runtime::sealed_exe::seal_decision_for(&cfg);
-    if seal.seal || !first {
-        if let Err(e) = breakout_runtime::sealed_exe::reexec_sealed(id) {
-            eprintln!("breakout: {e}");
-            return ExitCode::from(125);
+    // The first process decides (sealed_exe::seal_decision): it runs on from the binary on disk
+    // where nobody the sandbox can be may write it, else re-executes through the sealed view,
+    // and that process, which parses its command line again, only checks its view and build.
+    let seal = first.then(|| breakout_runtime::sealed_exe::seal_decision_for(&cfg));
+    match seal {
+        Some(d) if !d.seal => {
+            trace::point(&format!("running from the binary on disk: {}", d.why));
         }
-        trace::point("running sealed");
-    } else {
-        trace::point(&format!("running from the binary on disk: {}", seal.why));
+        _ => {
+            if let Err(e) = breakout_runtime::sealed_exe::reexec_sealed(id) {
+                eprintln!("breakout: {e}");
+                return ExitCode::from(125);
+            }
+            trace::point("running sealed");
+        }
     }
     ExitCode::from(sandbox::run_with(args, cfg).clamp(0, 255) as u8)
 }

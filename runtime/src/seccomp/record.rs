@@ -387,11 +387,12 @@ fn serve(pid: libc::pid_t, listener: &OwnedFd, stop: &AtomicBool, rec: &mut Reco
     }
 }
 
-/// Receive one notification, note it, and let the call go on.
-fn answer_one(pid: libc::pid_t, listener: &OwnedFd, rec: &mut Recording) -> Result<(), String> {
+/// One notification from a seccomp listener (SECCOMP_IOCTL_NOTIF_RECV; it blocks until one
+/// comes). The caller makes sure of the kernel's structure size first ([`check_kernel`]).
+pub fn receive_notification(listener: &OwnedFd) -> Result<libc::seccomp_notif, nix::errno::Errno> {
     // SAFETY: an all-zero seccomp_notif is valid (plain integers) and the kernel requires it.
     let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
-    // SAFETY: RECV writes one seccomp_notif (check_kernel made sure of its size).
+    // SAFETY: RECV writes one seccomp_notif (of the size check_kernel compared).
     let r = unsafe {
         libc::ioctl(
             listener.as_raw_fd(),
@@ -400,13 +401,20 @@ fn answer_one(pid: libc::pid_t, listener: &OwnedFd, rec: &mut Recording) -> Resu
         )
     };
     if r < 0 {
-        return match nix::errno::Errno::last() {
-            // Interrupted, or the caller died before we got it: there is nothing to record
-            // (a call a signal interrupted is notified again when it restarts).
-            nix::errno::Errno::EINTR | nix::errno::Errno::ENOENT => Ok(()),
-            e => Err(format!("SECCOMP_IOCTL_NOTIF_RECV: {e}")),
-        };
+        return Err(nix::errno::Errno::last());
     }
+    Ok(n)
+}
+
+/// Receive one notification, note it, and let the call go on.
+fn answer_one(pid: libc::pid_t, listener: &OwnedFd, rec: &mut Recording) -> Result<(), String> {
+    let n = match receive_notification(listener) {
+        Ok(n) => n,
+        // Interrupted, or the caller died before we got it: there is nothing to record
+        // (a call a signal interrupted is notified again when it restarts).
+        Err(nix::errno::Errno::EINTR | nix::errno::Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(format!("SECCOMP_IOCTL_NOTIF_RECV: {e}")),
+    };
     rec.notifications += 1;
     let nr = i64::from(n.data.nr);
     let marker = nr == MARKER_NR

@@ -1,12 +1,12 @@
 //! proc-root: read an outside file through a victim's /proc/PID/root.
 
-use crate::kit::{judge_by_secret, parse_or_report, plant_canary_file, read_step};
+use crate::kit::{judge_by_secret, parse_or_report, plant_canary_file, read_step, through_root};
 use crate::world::{Planted, Victim, VictimKind, VictimOptions, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
 };
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 static META: ProbeMeta = ProbeMeta {
     id: "proc-root",
@@ -69,12 +69,8 @@ impl Probe for ProcRoot {
         if let Some((pid, path)) = parse_or_report(&mut steps, args, |a| {
             Ok((a.get::<u32>("pid")?, PathBuf::from(a.str("path")?)))
         }) {
-            let relative = path.strip_prefix("/").unwrap_or(&path);
             for target in [pid, 1] {
-                let through = Path::new("/proc")
-                    .join(target.to_string())
-                    .join("root")
-                    .join(relative);
+                let through = through_root(target, &path);
                 if read_step(&mut steps, "read through the process's root", &through).is_some() {
                     break;
                 }

@@ -10,14 +10,14 @@
 //! supervisor's first setresgid (the switch to inside root) to the outside, which never answers
 //! until the attempt is over. Every launch of the probe meets the window; none is a race.
 
-use crate::kit::{judge_by_secret, parse_or_report, plant_canary_file, read_step};
+use crate::kit::{judge_by_secret, parse_or_report, plant_canary_file, read_step, through_root};
 use crate::world::{Planted, World};
 use crate::{
     kv, Arrangement, InsideReport, Judgement, Layer, Limits, Probe, ProbeClass, ProbeError,
     ProbeMeta, RunObservation, Steps,
 };
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -209,20 +209,9 @@ fn held_pid(listener: &OwnedFd) -> std::io::Result<u32> {
     if poll(&mut fds, ms).map_err(std::io::Error::from)? == 0 {
         return Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
     }
-    // SAFETY: an all-zero seccomp_notif is valid (plain integers) and the kernel requires it.
-    let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
-    // SAFETY: RECV writes one seccomp_notif to the pointer (the size this libc knows, which a
-    // kernel of the probe's era writes).
-    let r = unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_RECV,
-            &mut n as *mut libc::seccomp_notif,
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    breakout_runtime::seccomp::record::check_kernel().map_err(std::io::Error::other)?;
+    let n = breakout_runtime::seccomp::record::receive_notification(listener)
+        .map_err(std::io::Error::from)?;
     Ok(n.pid)
 }
 
@@ -303,15 +292,10 @@ impl Probe for RuntimeSetupRoot {
         if let Some((pid, path)) = parse_or_report(&mut steps, args, |a| {
             Ok((a.get::<u32>("pid")?, PathBuf::from(a.str("path")?)))
         }) {
-            let relative = path.strip_prefix("/").unwrap_or(&path);
-            let through = Path::new("/proc")
-                .join(pid.to_string())
-                .join("root")
-                .join(relative);
             read_step(
                 &mut steps,
                 "read through the held runtime process's root",
-                &through,
+                &through_root(pid, &path),
             );
         }
         steps.finish()
