@@ -85,20 +85,39 @@ pub(crate) fn for_outcome(
     }
 }
 
-/// The latest seccomp kill record for `pid` in the kernel log.
+/// How long to wait for a kill's record to reach the kernel log. The kernel queues the audit
+/// record at the kill, but without an audit daemon it is the kauditd thread that prints it, later:
+/// the supervisor can reap the payload and read the log before that thread has run (seen under
+/// TCG, where a deny-all workload's step lost its syscall name). The wait ends at the record, so
+/// it costs only where none will come (an audit daemon takes the records).
+const RECORD_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The latest seccomp kill record for `pid` in the kernel log, waiting up to RECORD_GRACE for
+/// it to be printed.
 fn find_in_kmsg(pid: i32) -> Option<FilterKill> {
-    let mut kmsg = std::fs::OpenOptions::new()
+    let kmsg = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open("/dev/kmsg")
         .ok()?;
+    find_in_log(kmsg, pid, std::time::Instant::now() + RECORD_GRACE)
+}
+
+/// The latest kill record for `pid` in `log`, a non-blocking source that returns one record per
+/// read as /dev/kmsg does; when the log so far holds none, wait for more until `deadline`.
+fn find_in_log(
+    mut log: impl Read + std::os::fd::AsFd,
+    pid: i32,
+    deadline: std::time::Instant,
+) -> Option<FilterKill> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut last = None;
-    // One read returns one record; EAGAIN ends the log, EPIPE means records were overwritten
-    // while we read (go on with the next).
+    // EAGAIN ends the log so far; EPIPE means records were overwritten while we read (go on
+    // with the next).
     let mut buf = vec![0u8; 8192];
     loop {
-        match kmsg.read(&mut buf) {
-            Ok(0) => break,
+        match log.read(&mut buf) {
+            Ok(0) => return last,
             Ok(n) => {
                 let rec = String::from_utf8_lossy(&buf[..n]);
                 if let Some(k) = parse_record(&rec, pid) {
@@ -107,10 +126,24 @@ fn find_in_kmsg(pid: i32) -> Option<FilterKill> {
             }
             Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && last.is_none() => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                // Rounded up: a wait rounded down to 0 ms would give up before the deadline.
+                let ms = i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+                let left = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+                let mut fds = [PollFd::new(log.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, left) {
+                    Ok(0) => return None,
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => return None,
+                }
+            }
+            Err(_) => return last,
         }
     }
-    last
 }
 
 /// One kmsg record (`6,1234,5678,-;audit: type=1326 audit(...): ... pid=N ... sig=31
@@ -220,5 +253,43 @@ mod tests {
         let k = explain_sigsys(i32::MAX);
         assert!(!k.recorded);
         assert!(k.to_string().contains("SIGSYS") && k.to_string().ends_with("(layer seccomp)"));
+    }
+
+    /// A seqpacket pair stands in for /dev/kmsg: one record per read, EAGAIN when empty (the
+    /// UnixStream wrapper only lends it read()).
+    fn log_pair() -> (std::os::unix::net::UnixStream, std::os::fd::OwnedFd) {
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        let (reader, writer) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        (std::os::unix::net::UnixStream::from(reader), writer)
+    }
+
+    #[test]
+    fn a_record_printed_after_the_reap_is_still_found() {
+        let (reader, writer) = log_pair();
+        nix::unistd::write(&writer, b"6,1,2,-;unrelated").unwrap();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            nix::unistd::write(&writer, REC.as_bytes()).unwrap();
+            writer
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let k = find_in_log(&reader, 15190, deadline).expect("the late record");
+        assert_eq!(k.syscall.as_deref(), Some("keyctl"));
+        drop(late.join());
+    }
+
+    #[test]
+    fn without_the_record_the_wait_ends_at_the_deadline() {
+        let (reader, _writer) = log_pair();
+        let start = std::time::Instant::now();
+        let deadline = start + std::time::Duration::from_millis(100);
+        assert!(find_in_log(&reader, 15190, deadline).is_none());
+        assert!(start.elapsed() >= std::time::Duration::from_millis(100));
     }
 }
