@@ -36,6 +36,14 @@ pub struct RunReport {
     #[serde(default)]
     pub workloads: Vec<WorkloadResult>,
     pub timings: Timings,
+    /// What went wrong on the result channel although the results came back: a second result
+    /// for one job (both then distrusted: the job is inconclusive), a result for a job the
+    /// guest was not given, unreadable lines, an orchestrator that did not end cleanly. Each is
+    /// a sign that something in the guest other than the orchestrator wrote to the channel (a
+    /// payload with the guest's root, as under `none`) or that the channel was damaged, so a
+    /// run with any is not trusted: `breakout run` exits 2 and `breakout gate` refuses it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channel_problems: Vec<String>,
 }
 
 /// One workload under one configuration. `verdict`: works, broken (with the failing `step`),
@@ -215,6 +223,7 @@ impl RunReport {
                 .cloned()
                 .collect(),
             timings: self.timings.clone(),
+            channel_problems: self.channel_problems.clone(),
         }
     }
 }

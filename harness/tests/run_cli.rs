@@ -102,6 +102,7 @@ fn report(results: Vec<ProbeResult>) -> RunReport {
         results,
         workloads: Vec::new(),
         timings: Timings::default(),
+        channel_problems: Vec::new(),
     }
 }
 
@@ -166,6 +167,34 @@ fn gate_exit_codes() {
     let out = breakout(&["gate", "--baseline", &bad.display().to_string(), &run_path]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.json"));
+}
+
+/// Results whose result channel carried a second line for a job (a payload with the guest's
+/// root forging "blocked") are not judged, however well they match the baseline; nor is such a
+/// baseline.
+#[test]
+fn the_gate_refuses_results_of_a_tampered_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = report(vec![result(
+        "strict",
+        "ptrace-outside",
+        Verdict::Blocked,
+        &[Layer::PidNs, Layer::UserNs],
+    )]);
+    let mut tampered = run.clone();
+    tampered.channel_problems =
+        vec!["two results came back for ptrace-outside under strict (escaped, then blocked): neither is trusted".to_string()];
+    let run_path = write(dir.path(), "results.json", &run);
+    let tampered_path = write(dir.path(), "tampered.json", &tampered);
+    for (baseline, results) in [(&run_path, &tampered_path), (&tampered_path, &run_path)] {
+        let out = breakout(&["gate", "--baseline", baseline, results]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("not judged") && stderr.contains("two results came back"),
+            "{stderr}"
+        );
+    }
 }
 
 /// Every subcommand lists its exit codes in --help, and README.md's table has the same lines.

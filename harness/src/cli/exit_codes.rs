@@ -21,14 +21,14 @@ pub const ALL: [(&str, &[&str]); 9] = [
 pub const RUN: &[&str] = &[
     "0    the run completed (escapes are findings, not failures)",
     "1    a regression against --baseline (see `breakout gate`)",
-    "2    bad input, an unwritable --out or --write-baseline, or a failed run (checked before the VM boots where possible)",
+    "2    bad input, an unwritable --out or --write-baseline, or a failed run (checked before the VM boots where possible; a result channel written to by something other than the orchestrator fails the run)",
     "3    a positive control failed: a probe did not escape a configuration without layers",
 ];
 
 pub const GATE: &[&str] = &[
     "0    no regression",
     "1    a regression (or another kernel release with --strict-kernel)",
-    "2    a file cannot be read or is not a results file, or the run failed",
+    "2    a file cannot be read or is not a results file, or the run failed (also: results whose result channel was tampered with)",
 ];
 
 pub const MERGE: &[&str] = &[

@@ -62,6 +62,17 @@ pub fn run(args: GateArgs) -> u8 {
             }
         },
     };
+    for (report, what) in [(&baseline, "the baseline"), (&current, "the results")] {
+        if !report.channel_problems.is_empty() {
+            eprintln!(
+                "breakout gate: {what} come from a run whose result channel was written to by something other than the orchestrator, or damaged; it is not judged:"
+            );
+            for p in &report.channel_problems {
+                eprintln!("  - {p}");
+            }
+            return 2;
+        }
+    }
     let options = gate::GateOptions {
         strict_kernel: args.strict_kernel,
     };

@@ -159,7 +159,13 @@ pub fn run(args: RunArgs) -> u8 {
             }
         }
     }
-    if let Some(path) = &args.write_baseline {
+    if !report.channel_problems.is_empty() {
+        eprintln!("breakout run: the result channel was written to by something other than the orchestrator, or damaged; this run is not trusted (its reports are written, no baseline is):");
+        for p in &report.channel_problems {
+            eprintln!("  - {p}");
+        }
+        code = 2;
+    } else if let Some(path) = &args.write_baseline {
         match gate::write_baseline(&report, path) {
             Ok(()) => eprintln!("wrote baseline {}", path.display()),
             Err(e) => {
@@ -199,7 +205,7 @@ pub fn run(args: RunArgs) -> u8 {
     }
     if let (Some(verdict), Some(path)) = (&verdict, &args.baseline) {
         eprint!("{}", gate::render(verdict, path));
-        if !verdict.passed() {
+        if !verdict.passed() && code != 2 {
             code = 1;
         }
     }

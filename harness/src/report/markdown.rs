@@ -140,6 +140,7 @@ pub fn render_compared(report: &RunReport) -> String {
 /// report.md; with `gate` (the gate's findings and the baseline's name) it leads with them.
 pub fn render_gated(report: &RunReport, gate: Option<(&GateReport, &str)>) -> String {
     let mut out = String::from("### breakout results\n\n");
+    channel_problems_section(&mut out, report);
     match gate {
         Some((gate, baseline)) => gate_sections(&mut out, gate, baseline),
         None => findings_section(&mut out, report),
@@ -157,6 +158,22 @@ pub fn render_gated(report: &RunReport, gate: Option<(&GateReport, &str)>) -> St
         }
     }
     out
+}
+
+/// What went wrong on the result channel: it leads, because it says the rest is not trusted.
+fn channel_problems_section(out: &mut String, report: &RunReport) {
+    if report.channel_problems.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "#### Not trusted: the result channel was written to by something other than the orchestrator, or damaged ({})\n",
+        report.channel_problems.len()
+    );
+    for p in &report.channel_problems {
+        let _ = writeln!(out, "- {}", markdown_cell(p));
+    }
+    out.push('\n');
 }
 
 /// The cells whose verdict or layers differ by kernel, each kernel's cell side by side.

@@ -574,6 +574,7 @@ mod tests {
             results,
             workloads: Vec::new(),
             timings: Timings::default(),
+            channel_problems: Vec::new(),
         }
     }
 

@@ -222,6 +222,7 @@ fn join_parts(reports: Vec<RunReport>, parallel: Parallel) -> RunReport {
             results: Vec::new(),
             workloads: Vec::new(),
             timings: Timings::default(),
+            channel_problems: Vec::new(),
         };
     };
     let mut measured = usize::from(first.timings.launches.is_some());
@@ -231,6 +232,7 @@ fn join_parts(reports: Vec<RunReport>, parallel: Parallel) -> RunReport {
         launches = launches.or_else(|| other.timings.launches.clone());
         first.results.extend(other.results);
         first.workloads.extend(other.workloads);
+        first.channel_problems.extend(other.channel_problems);
         first.timings = add_timings(&first.timings, &other.timings, parallel);
     }
     // Launch medians survive a join only when a single part measured them: medians of several
@@ -545,6 +547,7 @@ mod tests {
             results,
             workloads: Vec::new(),
             timings: Timings::default(),
+            channel_problems: Vec::new(),
         }
     }
 

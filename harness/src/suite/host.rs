@@ -228,8 +228,10 @@ pub fn execute_part(
     let mut workloads: BTreeMap<WorkloadJob, WorkloadResult> = BTreeMap::new();
     let mut environment: Option<Environment> = None;
     let mut timings = Timings::default();
+    let mut channel_problems = Vec::new();
     for group in plan.vm_groups() {
         let outcome = run_group(plan, &group, vm, binaries, observer)?;
+        channel_problems.extend(outcome.channel_problems);
         for r in outcome.results {
             results.insert(
                 Job {
@@ -304,6 +306,7 @@ pub fn execute_part(
         results: ordered,
         workloads,
         timings,
+        channel_problems,
     })
 }
 
@@ -371,6 +374,7 @@ struct GroupOutcome {
     probes_ms: u64,
     ablation_ms: u64,
     launches: Option<LaunchTimings>,
+    channel_problems: Vec<String>,
 }
 
 fn run_group(
@@ -391,6 +395,7 @@ fn run_group(
         probes_ms: 0,
         ablation_ms: 0,
         launches: None,
+        channel_problems: Vec::new(),
     };
     let dir = tempfile::tempdir().map_err(|e| RunError::Plan(e.to_string()))?;
     let plan_path = dir.path().join("plan.json");
@@ -477,12 +482,9 @@ fn run_group(
             "--accel".to_string(),
             accel_name(vm.accel).to_string(),
         ];
-        let mut collector = Collector {
-            observer: &mut *observer,
-            state: GuestState::default(),
-        };
+        let mut collector = Collector::new(&mut *observer, &remaining, &remaining_workloads);
         let vm_result = breakout_vm::run(&config, &argv, &mut collector);
-        let state = collector.state;
+        let mut state = collector.state;
         if outcome.environment.is_none() {
             outcome.environment = state.environment.clone();
             if let (Some(env), Ok(vm_outcome)) = (&mut outcome.environment, &vm_result) {
@@ -512,8 +514,36 @@ fn run_group(
             }
         }
         if state.done.is_some() && remaining.is_empty() && remaining_workloads.is_empty() {
+            // Every result came back; what else the channel or the VM said still counts.
+            if let Err(e) = &vm_result {
+                state
+                    .channel_problems
+                    .push(format!("the VM failed after the last result: {e}"));
+            } else if let Ok(o) = &vm_result {
+                if o.exit_code != 0 {
+                    state.channel_problems.push(format!(
+                        "the orchestrator exited with code {} after the last result",
+                        o.exit_code
+                    ));
+                }
+            }
+            if state.bad_lines > 1 {
+                state.channel_problems.push(format!(
+                    "{} unreadable result lines from the guest in all",
+                    state.bad_lines
+                ));
+            }
+            if let Some(e) = &state.error {
+                state
+                    .channel_problems
+                    .push(format!("the guest reported an error: {e}"));
+            }
+            outcome.channel_problems.extend(state.channel_problems);
             return Ok(outcome);
         }
+        outcome
+            .channel_problems
+            .extend(state.channel_problems.iter().cloned());
         known.extend(state.finished.iter().cloned());
 
         // The guest ended without finishing the plan.
@@ -648,6 +678,8 @@ struct GuestState {
     finished: Vec<KnownTrial>,
     /// Result lines that did not parse (reported once as an error).
     bad_lines: usize,
+    /// See [`RunReport::channel_problems`].
+    channel_problems: Vec<String>,
     /// When the host saw the plan start, the first result (the end of the probe runs: results
     /// that need ablation come after it) and the end.
     plan_at: Option<Instant>,
@@ -660,6 +692,108 @@ struct GuestState {
 struct Collector<'a> {
     observer: &'a mut dyn Observer,
     state: GuestState,
+    /// The jobs this guest was given, and where each one's result is in `state`: a result for
+    /// any other job, or a second one, did not come from the orchestrator's plan.
+    probe_jobs: BTreeMap<Job, Option<usize>>,
+    workload_jobs: BTreeMap<WorkloadJob, Option<usize>>,
+}
+
+impl<'a> Collector<'a> {
+    fn new(
+        observer: &'a mut dyn Observer,
+        jobs: &[Job],
+        workloads: &[WorkloadJob],
+    ) -> Collector<'a> {
+        Collector {
+            observer,
+            state: GuestState::default(),
+            probe_jobs: jobs.iter().map(|j| (j.clone(), None)).collect(),
+            workload_jobs: workloads.iter().map(|j| (j.clone(), None)).collect(),
+        }
+    }
+
+    /// A probe result for a job of the plan, once: true when it is taken as it is.
+    fn take_result(&mut self, r: &ProbeResult) -> bool {
+        let job = Job {
+            probe: r.probe.clone(),
+            profile: r.profile.clone(),
+        };
+        match self.probe_jobs.get_mut(&job) {
+            None => {
+                self.state.channel_problems.push(format!(
+                    "a result for {} under {}, a job this guest was not given, came over the result channel (verdict {}); it was dropped",
+                    r.probe, r.profile, crate::model::verdict_name(r.verdict)
+                ));
+                false
+            }
+            Some(Some(at)) => {
+                let first = &mut self.state.results[*at];
+                self.state.channel_problems.push(format!(
+                    "two results came back for {} under {} ({}, then {}): neither is trusted",
+                    r.probe,
+                    r.profile,
+                    crate::model::verdict_name(first.verdict),
+                    crate::model::verdict_name(r.verdict)
+                ));
+                *first = ProbeResult {
+                    verdict: Verdict::Inconclusive,
+                    reason: format!(
+                        "two results came back over the result channel for this job ({}: {}; then {}: {}), so something in the guest other than the orchestrator wrote to it; neither is trusted",
+                        crate::model::verdict_name(first.verdict),
+                        first.reason,
+                        crate::model::verdict_name(r.verdict),
+                        r.reason
+                    ),
+                    evidence: Evidence::default(),
+                    attribution: None,
+                    ..first.clone()
+                };
+                false
+            }
+            Some(slot) => {
+                *slot = Some(self.state.results.len());
+                self.state.results.push(r.clone());
+                true
+            }
+        }
+    }
+
+    /// A workload result, with the same rule as [`Collector::take_result`].
+    fn take_workload(&mut self, w: &WorkloadResult) -> bool {
+        let job = WorkloadJob {
+            workload: w.workload.clone(),
+            profile: w.profile.clone(),
+        };
+        match self.workload_jobs.get_mut(&job) {
+            None => {
+                self.state.channel_problems.push(format!(
+                    "a workload result for {} under {}, a job this guest was not given, came over the result channel; it was dropped",
+                    w.workload, w.profile
+                ));
+                false
+            }
+            Some(Some(at)) => {
+                let first = &mut self.state.workloads[*at];
+                self.state.channel_problems.push(format!(
+                    "two workload results came back for {} under {}: neither is trusted",
+                    w.workload, w.profile
+                ));
+                *first = WorkloadResult {
+                    verdict: breakout_attacks::workloads::WorkloadVerdict::Skipped,
+                    reason: "two results came back over the result channel for this workload, so something in the guest other than the orchestrator wrote to it; neither is trusted".to_string(),
+                    step: None,
+                    stderr_tail: String::new(),
+                    ..first.clone()
+                };
+                false
+            }
+            Some(slot) => {
+                *slot = Some(self.state.workloads.len());
+                self.state.workloads.push(w.clone());
+                true
+            }
+        }
+    }
 }
 
 impl VmSink for Collector<'_> {
@@ -672,8 +806,8 @@ impl VmSink for Collector<'_> {
             Ok(e) => e,
             Err(e) => {
                 self.state.bad_lines += 1;
-                if self.state.error.is_none() {
-                    self.state.error = Some(format!(
+                if self.state.bad_lines == 1 {
+                    self.state.channel_problems.push(format!(
                         "unreadable result line from the guest ({e}): {line:.200}"
                     ));
                 }
@@ -688,7 +822,9 @@ impl VmSink for Collector<'_> {
             GuestEvent::Environment(env) => self.state.environment = Some(env.clone()),
             GuestEvent::Result(r) => {
                 self.state.first_result_at.get_or_insert_with(Instant::now);
-                self.state.results.push(r.clone());
+                if !self.take_result(r) {
+                    return;
+                }
             }
             GuestEvent::WorkloadsStarted { .. } => {
                 self.state.first_workload_at = Some(Instant::now());
@@ -697,7 +833,9 @@ impl VmSink for Collector<'_> {
                 self.state
                     .first_workload_at
                     .get_or_insert_with(Instant::now);
-                self.state.workloads.push(w.clone());
+                if !self.take_workload(w) {
+                    return;
+                }
             }
             GuestEvent::Done {
                 probes_ms,
@@ -769,5 +907,91 @@ mod tests {
     fn this_test_binary_is_read_as_elf() {
         let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         assert!(elf_has_interpreter(&exe).is_some());
+    }
+}
+
+#[cfg(test)]
+mod channel_tests {
+    use super::{Collector, Quiet};
+    use crate::model::{Evidence, GuestEvent, ProbeResult};
+    use crate::suite::plan::Job;
+    use breakout_attacks::Verdict;
+    use breakout_vm::VmSink;
+
+    fn job(probe: &str, profile: &str) -> Job {
+        Job {
+            probe: probe.to_string(),
+            profile: profile.to_string(),
+        }
+    }
+
+    fn line(probe: &str, profile: &str, verdict: Verdict) -> String {
+        serde_json::to_string(&GuestEvent::Result(ProbeResult {
+            probe: probe.to_string(),
+            profile: profile.to_string(),
+            kernel: String::new(),
+            verdict,
+            reason: format!("{verdict:?} by the oracle"),
+            evidence: Evidence::default(),
+            attribution: None,
+            duration_ms: 1,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn one_result_per_job_is_taken_as_it_came() {
+        let mut quiet = Quiet;
+        let jobs = [job("leaked-fds", "none"), job("leaked-fds", "namespaces")];
+        let mut c = Collector::new(&mut quiet, &jobs, &[]);
+        c.result_line(&line("leaked-fds", "none", Verdict::Escaped));
+        c.result_line(&line("leaked-fds", "namespaces", Verdict::Escaped));
+        assert!(c.state.channel_problems.is_empty());
+        assert_eq!(c.state.results.len(), 2);
+        assert_eq!(c.state.results[1].verdict, Verdict::Escaped);
+    }
+
+    /// A payload with the guest's root wrote a "blocked" line for a job whose real result is an
+    /// escape: whichever comes first, neither is believed, and the run says why.
+    #[test]
+    fn a_second_result_for_a_job_makes_it_inconclusive_and_marks_the_run() {
+        for (first, second) in [
+            (Verdict::Escaped, Verdict::Blocked),
+            (Verdict::Blocked, Verdict::Escaped),
+        ] {
+            let mut quiet = Quiet;
+            let jobs = [job("leaked-fds", "namespaces")];
+            let mut c = Collector::new(&mut quiet, &jobs, &[]);
+            c.result_line(&line("leaked-fds", "namespaces", first));
+            c.result_line(&line("leaked-fds", "namespaces", second));
+            assert_eq!(c.state.results.len(), 1);
+            let r = &c.state.results[0];
+            assert_eq!(r.verdict, Verdict::Inconclusive, "{r:?}");
+            assert!(r.reason.contains("two results came back"), "{}", r.reason);
+            assert_eq!(c.state.channel_problems.len(), 1);
+            assert!(c.state.channel_problems[0].contains("leaked-fds under namespaces"));
+        }
+    }
+
+    #[test]
+    fn a_result_for_a_job_the_guest_was_not_given_is_dropped_and_marks_the_run() {
+        let mut quiet = Quiet;
+        let jobs = [job("leaked-fds", "none")];
+        let mut c = Collector::new(&mut quiet, &jobs, &[]);
+        c.result_line(&line("ptrace-outside", "strict", Verdict::Blocked));
+        c.result_line(&line("leaked-fds", "none", Verdict::Escaped));
+        assert_eq!(c.state.results.len(), 1);
+        assert_eq!(c.state.results[0].probe, "leaked-fds");
+        assert_eq!(c.state.channel_problems.len(), 1);
+        assert!(c.state.channel_problems[0].contains("ptrace-outside under strict"));
+    }
+
+    #[test]
+    fn an_unreadable_line_marks_the_run() {
+        let mut quiet = Quiet;
+        let mut c = Collector::new(&mut quiet, &[job("leaked-fds", "none")], &[]);
+        c.result_line("{\"event\":\"result\",\"probe\":");
+        assert_eq!(c.state.channel_problems.len(), 1);
+        assert!(c.state.channel_problems[0].contains("unreadable result line"));
     }
 }

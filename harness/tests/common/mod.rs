@@ -279,6 +279,7 @@ pub fn sample_report() -> RunReport {
             total_ms: 74_000,
             launches: None,
         },
+        channel_problems: Vec::new(),
     }
 }
 
