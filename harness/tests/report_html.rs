@@ -101,6 +101,21 @@ fn html_is_self_contained_and_escapes_evidence() {
     assert!(html.contains("pids.max hits 12"));
 }
 
+/// A run whose result channel carried forged lines says so first, in report.html and report.md.
+#[test]
+fn a_tampered_channel_leads_the_reports() {
+    let mut report_data = sample_report();
+    assert!(!report::render(&report_data, Format::Html).contains("Not trusted"));
+    report_data.channel_problems =
+        vec!["two results came back for ptrace-outside under strict (escaped, then <b>blocked</b>): neither is trusted".to_string()];
+    let html = report::render(&report_data, Format::Html);
+    let at = html.find("<h2 id=\"not-trusted\">").expect("the section");
+    assert!(at < html.find("<h2 id=\"matrix\">").unwrap());
+    assert!(html.contains("then &lt;b&gt;blocked&lt;/b&gt;"));
+    let md = report::render(&report_data, Format::Markdown);
+    assert!(md.find("#### Not trusted").unwrap() < md.find("two results came back").unwrap());
+}
+
 #[test]
 fn html_opens_in_headless_chromium_and_shows_the_matrix() {
     let report = sample_report();

@@ -140,6 +140,14 @@ fn render_with(report: &RunReport, compared: bool) -> String {
         seconds(report.timings.probes_ms),
         seconds(report.timings.ablation_ms)
     );
+    if !report.channel_problems.is_empty() {
+        // Before everything: it says the rest is not trusted.
+        out.push_str("<h2 id=\"not-trusted\">Not trusted: the result channel was written to by something other than the orchestrator, or damaged</h2>\n<ul>\n");
+        for p in &report.channel_problems {
+            let _ = writeln!(out, "<li>{}</li>", esc(p));
+        }
+        out.push_str("</ul>\n");
+    }
     if compared {
         differences_section(&mut out, report);
     }
