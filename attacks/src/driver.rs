@@ -143,8 +143,14 @@ fn tail(bytes: &[u8], max: usize) -> String {
 }
 
 /// A `blocked` judgement stands only when the run could have shown an escape: the payload ran,
-/// finished in time, and either reported or left a layer's evidence (a seccomp SIGSYS, a cgroup
+/// finished in time, and either reported or left a layer's evidence (a seccomp kill, a cgroup
 /// kill). Otherwise it becomes `inconclusive`.
+///
+/// A SIGSYS alone is no such evidence: any process allowed to signal the payload can send it
+/// (a daemon an earlier attempt left running as the same uid did, and later attempts were
+/// credited to seccomp with seccomp off). It counts as the filter's kill only when the runtime
+/// ran this launch under a filter and found the kernel's audit record of the kill
+/// (`Outcome::seccomp_kill` with `recorded`), which no signal sent by a process leaves.
 pub fn settle(judgement: Judgement, run: &RunObservation) -> Judgement {
     if judgement.verdict != Verdict::Blocked {
         return judgement;
@@ -169,10 +175,21 @@ pub fn settle(judgement: Judgement, run: &RunObservation) -> Judgement {
         .outcome
         .and_then(|o| o.cgroup.as_ref())
         .is_some_and(|c| c.oom_kill > 0 || c.pids_max_hits > 0);
+    let filter_kill = run.outcome.and_then(|o| o.seccomp_kill.as_ref());
     match status {
-        Some(ExitKind::Signaled { signal, .. }) if signal == libc::SIGSYS => Judgement::blocked(
-            format!("{}; payload killed by SIGSYS (seccomp)", judgement.reason),
-        ),
+        Some(ExitKind::Signaled { signal, .. }) if signal == libc::SIGSYS => match filter_kill {
+            Some(kill) if kill.recorded => {
+                Judgement::blocked(format!("{}; {kill}", judgement.reason))
+            }
+            Some(_) => Judgement::inconclusive(format!(
+                "the inside printed no report and died of SIGSYS under the seccomp filter, but the kernel logged no filter kill of it: the signal may have come from another process; {}",
+                judgement.reason
+            )),
+            None => Judgement::inconclusive(format!(
+                "the inside printed no report and died of SIGSYS without a seccomp filter kill (no filter in this launch, or no runtime evidence of one): the signal came from another process, not from a layer; {}",
+                judgement.reason
+            )),
+        },
         Some(ExitKind::Signaled { signal, .. }) if signal == libc::SIGKILL && cgroup_kill => {
             Judgement::blocked(format!(
                 "{}; payload killed by the cgroup's limit",
@@ -346,5 +363,76 @@ pub fn read_evidence(dir: &Path) -> CgroupEvidence {
         pids_peak: read("pids.peak").trim().parse().ok(),
         cpu_nr_throttled: key(&cpu_stat, "nr_throttled"),
         cpu_throttled_usec: key(&cpu_stat, "throttled_usec"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kit::testing::{observe, signaled};
+    use breakout_runtime::seccomp::FilterKill;
+
+    fn sigsys(kill: Option<FilterKill>) -> Outcome {
+        Outcome {
+            seccomp_kill: kill,
+            ..signaled(libc::SIGSYS)
+        }
+    }
+
+    fn filter_kill(recorded: bool) -> FilterKill {
+        FilterKill {
+            syscall: recorded.then(|| "keyctl".to_string()),
+            nr: 250,
+            arch: "X86_64".to_string(),
+            recorded,
+        }
+    }
+
+    fn settled(outcome: &Outcome) -> Judgement {
+        settle(
+            Judgement::blocked("victim pid 812 still alive"),
+            &observe(None, Some(outcome)),
+        )
+    }
+
+    /// A SIGSYS sent by another process (a daemon an earlier attempt left behind) to a payload
+    /// with no filter was credited to seccomp.
+    #[test]
+    fn sigsys_without_a_filter_is_not_a_block() {
+        let j = settled(&sigsys(None));
+        assert_eq!(j.verdict, Verdict::Inconclusive, "{}", j.reason);
+        assert!(j.reason.contains("another process"), "{}", j.reason);
+        assert!(
+            j.reason.contains("victim pid 812 still alive"),
+            "{}",
+            j.reason
+        );
+    }
+
+    /// Under a filter, but the kernel logged no kill by it: the signal may still be forged.
+    #[test]
+    fn sigsys_under_a_filter_without_its_audit_record_is_not_a_block() {
+        let j = settled(&sigsys(Some(filter_kill(false))));
+        assert_eq!(j.verdict, Verdict::Inconclusive, "{}", j.reason);
+        assert!(j.reason.contains("logged no filter kill"), "{}", j.reason);
+    }
+
+    #[test]
+    fn a_filter_kill_the_kernel_recorded_blocks_and_names_the_syscall() {
+        let j = settled(&sigsys(Some(filter_kill(true))));
+        assert_eq!(j.verdict, Verdict::Blocked, "{}", j.reason);
+        assert!(j.reason.contains("syscall keyctl"), "{}", j.reason);
+        assert!(j.reason.contains("layer seccomp"), "{}", j.reason);
+    }
+
+    /// Another signal with filter evidence attached is still no block (the evidence is for
+    /// SIGSYS only).
+    #[test]
+    fn other_signals_stay_inconclusive() {
+        let outcome = Outcome {
+            seccomp_kill: Some(filter_kill(true)),
+            ..signaled(libc::SIGSEGV)
+        };
+        assert_eq!(settled(&outcome).verdict, Verdict::Inconclusive);
     }
 }

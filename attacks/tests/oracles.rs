@@ -87,6 +87,7 @@ struct Canned {
     status: ExitKind,
     stdout: &'static str,
     timed_out: bool,
+    seccomp_kill: Option<breakout_runtime::seccomp::FilterKill>,
 }
 
 impl Launcher for Canned {
@@ -97,7 +98,7 @@ impl Launcher for Canned {
                 cgroup: None,
                 setup_failure: None,
                 landlock: None,
-                seccomp_kill: None,
+                seccomp_kill: self.seccomp_kill.clone(),
                 recording: None,
             }),
             stdout: self.stdout.as_bytes().to_vec(),
@@ -130,14 +131,14 @@ fn runs_that_show_nothing_are_inconclusive_not_blocked() {
             true,
             Verdict::Inconclusive,
         ),
-        // A seccomp kill is a layer's evidence: blocked stands.
+        // A SIGSYS the runtime has no filter kill for came from some process: no evidence.
         (
             ExitKind::Signaled {
                 signal: libc::SIGSYS,
                 core_dumped: false,
             },
             false,
-            Verdict::Blocked,
+            Verdict::Inconclusive,
         ),
     ];
     for (status, timed_out, want) in cases {
@@ -145,6 +146,7 @@ fn runs_that_show_nothing_are_inconclusive_not_blocked() {
             status,
             stdout: "",
             timed_out,
+            seccomp_kill: None,
         };
         let run = run_probe(p, &world, &limits, &launcher, Duration::from_secs(5));
         assert_eq!(
@@ -155,6 +157,28 @@ fn runs_that_show_nothing_are_inconclusive_not_blocked() {
         assert!(run.inside.is_none());
         assert!(run.stderr_tail.contains("trying kill"));
     }
+    // A seccomp kill the kernel recorded is a layer's evidence: blocked stands.
+    let launcher = Canned {
+        status: ExitKind::Signaled {
+            signal: libc::SIGSYS,
+            core_dumped: false,
+        },
+        stdout: "",
+        timed_out: false,
+        seccomp_kill: Some(breakout_runtime::seccomp::FilterKill {
+            syscall: Some("kill".into()),
+            nr: 62,
+            arch: "X86_64".into(),
+            recorded: true,
+        }),
+    };
+    let run = run_probe(p, &world, &limits, &launcher, Duration::from_secs(5));
+    assert_eq!(
+        run.judgement.verdict,
+        Verdict::Blocked,
+        "{}",
+        run.judgement.reason
+    );
 }
 
 #[test]

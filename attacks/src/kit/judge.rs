@@ -116,7 +116,7 @@ mod tests {
     }
 
     #[test]
-    fn a_miss_without_report_is_inconclusive_unless_sigsys() {
+    fn a_miss_without_report_is_inconclusive_unless_a_recorded_filter_kill() {
         let run = observe(None, None);
         assert_eq!(
             judged(Oracle::Miss("x".into()), &run).verdict,
@@ -125,10 +125,22 @@ mod tests {
         let sys = signaled(libc::SIGSYS);
         let run = observe(None, Some(&sys));
         let j = judged(Oracle::Miss("x".into()), &run);
+        assert_eq!(j.verdict, Verdict::Inconclusive, "{}", j.reason);
+        let killed = breakout_runtime::Outcome {
+            seccomp_kill: Some(breakout_runtime::seccomp::FilterKill {
+                syscall: Some("keyctl".into()),
+                nr: 250,
+                arch: "X86_64".into(),
+                recorded: true,
+            }),
+            ..signaled(libc::SIGSYS)
+        };
+        let run = observe(None, Some(&killed));
+        let j = judged(Oracle::Miss("x".into()), &run);
         assert_eq!(j.verdict, Verdict::Blocked);
-        assert!(j.reason.contains("SIGSYS"), "{}", j.reason);
+        assert!(j.reason.contains("seccomp"), "{}", j.reason);
         // Settled once, by the driver: the evidence is named once.
-        assert_eq!(j.reason.matches("SIGSYS").count(), 1, "{}", j.reason);
+        assert_eq!(j.reason.matches("keyctl").count(), 1, "{}", j.reason);
         let segv = signaled(libc::SIGSEGV);
         let run = observe(None, Some(&segv));
         assert_eq!(
