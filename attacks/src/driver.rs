@@ -7,7 +7,7 @@
 //! (unless the outside oracle saw an escape anyway).
 
 use crate::pipe::drain;
-use crate::world::World;
+use crate::world::{AttemptCgroup, World};
 use crate::{
     InsideReport, Judgement, LaunchRequest, Launched, Launcher, Limits, Probe, ProbeError,
     RunObservation, Verdict,
@@ -78,11 +78,29 @@ pub fn run_probe(
             "probe {id}: the arrangement asks for a terminal and a channel as stdin at once"
         )));
     }
+    // The payload and whatever it starts run in a cgroup of this attempt's own: the
+    // arrangement's (a resource probe's safety cgroup, torn down with the arrangement) or a fresh
+    // one the world makes, killed below once the attempt is judged.
+    let attempt_cgroup = match arrangement.cgroup {
+        Some(_) => None,
+        None => match world.attempt_cgroup() {
+            Ok(cgroup) => cgroup,
+            Err(e) => {
+                drop(arrangement);
+                return finished(Judgement::inconclusive(format!(
+                    "probe {id}: the attempt's cgroup could not be made: {e}"
+                )));
+            }
+        },
+    };
     let mut argv = vec![world.probe_bin().display().to_string(), id.to_string()];
     argv.extend(arrangement.args.iter().cloned());
     let request = LaunchRequest {
         argv,
-        cgroup: arrangement.cgroup.clone(),
+        cgroup: arrangement
+            .cgroup
+            .clone()
+            .or_else(|| attempt_cgroup.as_ref().map(|c| c.path().to_path_buf())),
         timeout,
         controlling_tty: arrangement
             .controlling_tty
@@ -95,10 +113,10 @@ pub fn run_probe(
         Ok(l) => l,
         Err(message) => {
             // Judge anyway: drop the arrangement only after the launcher is done with it.
+            let cgroup = request.cgroup.clone();
             drop(arrangement);
-            return finished(Judgement::inconclusive(format!(
-                "launching `{id}` failed: {message}"
-            )));
+            let judgement = Judgement::inconclusive(format!("launching `{id}` failed: {message}"));
+            return finished(end_attempt(judgement, attempt_cgroup, cgroup.as_deref()));
         }
     };
     let ran = start.elapsed();
@@ -113,6 +131,8 @@ pub fn run_probe(
     };
     let judgement = probe.judge(world, arrangement, &observation);
     let judgement = settle(judgement, &observation);
+    // Judged: nothing of this attempt may live on into the next one.
+    let judgement = end_attempt(judgement, attempt_cgroup, request.cgroup.as_deref());
     ProbeRun {
         judgement,
         inside,
@@ -125,6 +145,34 @@ pub fn run_probe(
             launch: ran - arranged,
             judge: start.elapsed() - ran,
         }),
+    }
+}
+
+/// Kills what is left of an attempt, after its judgement: the attempt's own cgroup is killed and
+/// removed; an arrangement's cgroup (`cgroup`) went with the arrangement, and is killed here
+/// only if it is still there. Processes that survive the kill cannot be told from a later
+/// attempt's, so the judgement says so (and the guest's stderr).
+fn end_attempt(
+    judgement: Judgement,
+    attempt_cgroup: Option<AttemptCgroup>,
+    cgroup: Option<&Path>,
+) -> Judgement {
+    let ended = match attempt_cgroup {
+        Some(own) => own.finish(),
+        None => cgroup.map_or(Ok(()), crate::world::kill_cgroup),
+    };
+    match ended {
+        Ok(()) => judgement,
+        Err(e) => {
+            eprintln!("breakout: processes of an attempt outlived it: {e}");
+            Judgement {
+                reason: format!(
+                    "{}; processes of this attempt outlived it and may act on later attempts: {e}",
+                    judgement.reason
+                ),
+                ..judgement
+            }
+        }
     }
 }
 

@@ -85,7 +85,9 @@ pub struct Arrangement {
     /// (victims, servers, cgroups) are torn down when the arrangement is dropped after `judge`.
     pub state: Box<dyn Any + Send>,
     /// Run the payload in this cgroup (a safety cgroup for resource probes); the driver passes it
-    /// in `LaunchRequest::cgroup`.
+    /// in `LaunchRequest::cgroup`. It is the attempt's own: torn down with the arrangement, and
+    /// killed by the driver after `judge` if still there. Without one, the driver runs the
+    /// payload in a fresh attempt cgroup when the world makes them.
     pub cgroup: Option<PathBuf>,
     /// A terminal slave the launcher makes the payload's stdin and controlling terminal (the
     /// outside keeps the master in `state`).
@@ -263,8 +265,10 @@ pub struct Launched {
 pub struct LaunchRequest {
     /// `breakout-probe ID ARGS...` (`argv[0]` is the probe binary's path as seen by the sandbox).
     pub argv: Vec<String>,
-    /// Run the payload in this cgroup v2 directory (a safety cgroup for resource probes, or a
-    /// cgroup the outside watches). Our runtime passes it as `Payload::outer_cgroup`.
+    /// Run the payload in this cgroup v2 directory (a safety cgroup for resource probes, a
+    /// cgroup the outside watches, or the attempt's own cgroup the driver kills once the attempt
+    /// is judged). Our runtime passes it as `Payload::outer_cgroup` (its own leaf, if any, goes
+    /// below it); the adapters make their launch cgroup below it.
     pub cgroup: Option<std::path::PathBuf>,
     /// Kill the payload (its whole cgroup / pid namespace) after this long; `timed_out` is set.
     pub timeout: std::time::Duration,

@@ -18,7 +18,10 @@ mod victim;
 mod watch;
 
 pub use block::LoopDevice;
-pub use cgroup::{CgroupSampler, Charge, Measured, SafetyCgroup, SampledCgroup, SamplerPeaks};
+pub use cgroup::{
+    kill_and_drain as kill_cgroup, AttemptCgroup, CgroupSampler, Charge, Measured, SafetyCgroup,
+    SampledCgroup, SamplerPeaks,
+};
 pub use keyring::{abi as keyctl_abi, UserKey};
 pub use kmsg::{read_kmsg_records, KmsgCursor};
 pub use nudge::{
@@ -67,6 +70,9 @@ pub const CGROUP2_ROOT: &str = "/sys/fs/cgroup";
 /// The cgroup (under the cgroup2 root) in which resource probes run, above any profile limit.
 pub const SAFETY_CGROUP: &str = "breakout-safety";
 
+/// The cgroup (under the cgroup2 root) holding one cgroup per attempt (see [`AttemptCgroup`]).
+pub const ATTEMPT_CGROUP: &str = "breakout-attempts";
+
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
     #[error("world: {what} {path}: {source}")]
@@ -90,6 +96,13 @@ pub enum WorldError {
     /// The guest lacks what the helper needs (no cgroup v2, no /dev/kmsg): the probe is skipped.
     #[error("world: unsupported here: {0}")]
     Unsupported(String),
+    /// Processes of a cgroup still there after cgroup.kill and the wait for them.
+    #[error("world: cgroup {} still holds processes ({pids}) {waited:?} after cgroup.kill", path.display())]
+    Survivors {
+        path: PathBuf,
+        waited: Duration,
+        pids: String,
+    },
 }
 
 impl WorldError {
@@ -118,6 +131,9 @@ pub struct World {
     secret: String,
     counter: AtomicU64,
     exclusive: Arc<ExclusiveSet>,
+    /// Where attempt cgroups go (`<cgroup2 root>/breakout-attempts`), when the world makes them
+    /// (see [`World::with_attempt_cgroups`]).
+    attempt_cgroups: Option<PathBuf>,
 }
 
 /// Names of machine-wide resources held by an attempt (see [`World::exclusive`]).
@@ -216,6 +232,7 @@ impl World {
             secret: fresh_secret()?,
             counter: AtomicU64::new(0),
             exclusive: Arc::new(ExclusiveSet::default()),
+            attempt_cgroups: None,
         })
     }
 
@@ -226,6 +243,23 @@ impl World {
         make_dir_0755(dir)?;
         self.shared_dir = dir.to_path_buf();
         Ok(self)
+    }
+
+    /// Gives every attempt a cgroup of its own under `<root>/breakout-attempts`, killed once it
+    /// is judged (see [`AttemptCgroup`]): the guest's orchestrator, where payloads are hostile
+    /// and attempts follow one another in one machine. Fails when `root` is not cgroup v2 or the
+    /// kernel has no cgroup.kill, rather than run attempts that can reach later ones.
+    pub fn with_attempt_cgroups(mut self, root: &Path) -> Result<World, WorldError> {
+        self.attempt_cgroups = Some(AttemptCgroup::prepare_parent(root)?);
+        Ok(self)
+    }
+
+    /// A fresh cgroup for one attempt, when the world makes them ([`World::with_attempt_cgroups`]).
+    pub fn attempt_cgroup(&self) -> Result<Option<AttemptCgroup>, WorldError> {
+        match &self.attempt_cgroups {
+            Some(parent) => AttemptCgroup::create(parent, &self.unique("attempt")).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The directory visible inside sandboxes (see [`World::with_shared_dir`]).

@@ -2,9 +2,17 @@
 //! `<root>/breakout-safety/` with limits well above the profile's, so that a fork bomb or a memory
 //! hog cannot take the guest down even under `none`, and a sampler that records the peaks the
 //! outside saw (pids.peak is missing on older kernels). Killed and removed on Drop.
+//!
+//! Attempt cgroups for every other attempt: a fresh, limitless cgroup v2 directory under
+//! `<root>/breakout-attempts/` that the payload is launched in (`LaunchRequest::cgroup`; our
+//! runtime nests its own leaf below it) and that the driver kills with cgroup.kill once the attempt
+//! is judged. Without it a process the payload daemonized outlives the attempt whenever the
+//! launch has neither a pid namespace nor a cgroup leaf of its own (`none`, "uid alone"), and goes
+//! on acting on later attempts (a daemon signalling every payload of uid 101000 made later blocks
+//! look like seccomp's).
 
 use super::watch::{Look, Watcher};
-use super::{WorldError, SAFETY_CGROUP};
+use super::{WorldError, ATTEMPT_CGROUP, SAFETY_CGROUP};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -46,43 +54,7 @@ impl SafetyCgroup {
                 root.display()
             )));
         }
-        let parent = root.join(SAFETY_CGROUP);
-        if !parent.is_dir() {
-            fs::create_dir(&parent)
-                .or_else(|e| {
-                    if e.kind() == std::io::ErrorKind::AlreadyExists {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                })
-                .map_err(|e| WorldError::io("creating safety cgroup", &parent, e))?;
-        }
-        let available = fs::read_to_string(parent.join("cgroup.controllers"))
-            .map_err(|e| WorldError::io("reading", parent.join("cgroup.controllers"), e))?;
-        let has = |controller: &str| available.split_whitespace().any(|c| c == controller);
-        for controller in REQUIRED_CONTROLLERS {
-            if !has(controller) {
-                return Err(WorldError::Unsupported(format!(
-                    "controller {controller} is not enabled for {} (enable it in the root's cgroup.subtree_control)",
-                    parent.display()
-                )));
-            }
-        }
-        // A runtime nesting its own leaf (with its own limits) under the safety cgroup needs
-        // every controller it limits to be available there.
-        let enable: Vec<String> = REQUIRED_CONTROLLERS
-            .iter()
-            .chain(OPTIONAL_CONTROLLERS)
-            .filter(|c| has(c))
-            .map(|c| format!("+{c}"))
-            .collect();
-        write_file(&parent.join("cgroup.subtree_control"), &enable.join(" "))?;
-        // A runtime with cgroup-limits on makes its leaf below this cgroup and needs cpu there
-        // too (cpu.max); enable it where the kernel offers it.
-        if available.split_whitespace().any(|c| c == "cpu") {
-            write_file(&parent.join("cgroup.subtree_control"), "+cpu")?;
-        }
+        let parent = delegating_parent(root, SAFETY_CGROUP, REQUIRED_CONTROLLERS)?;
         let path = parent.join(name);
         fs::create_dir(&path).map_err(|e| WorldError::io("creating cgroup", &path, e))?;
         let cg = SafetyCgroup { path };
@@ -126,16 +98,142 @@ impl SafetyCgroup {
 
     /// Kills everything in the cgroup (cgroup.kill) and waits until it is empty.
     pub fn kill_all(&self) {
-        let _ = fs::write(self.path.join("cgroup.kill"), "1");
-        let deadline = Instant::now() + DRAIN_TIMEOUT;
-        while Instant::now() < deadline {
-            let populated = fs::read_to_string(self.path.join("cgroup.events"))
-                .map(|t| t.lines().any(|l| l.trim() == "populated 1"))
-                .unwrap_or(false);
-            if !populated {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        let _ = kill_and_drain(&self.path);
+    }
+}
+
+/// `<root>/<name>`, created when missing, on cgroup v2, with `required` controllers available
+/// and every controller a runtime's leaf below its children may limit (memory, pids, cpu, and
+/// io and cpuset where the kernel has them) enabled for its children: a runtime nesting its own
+/// leaf under one of them (with cgroup-limits on) needs each controller it limits there.
+fn delegating_parent(root: &Path, name: &str, required: &[&str]) -> Result<PathBuf, WorldError> {
+    if !is_cgroup2(root) {
+        return Err(WorldError::Unsupported(format!(
+            "{} is not a cgroup v2 mount (the world's cgroups need cgroup v2)",
+            root.display()
+        )));
+    }
+    let parent = root.join(name);
+    match fs::create_dir(&parent) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(WorldError::io("creating cgroup", &parent, e)),
+    }
+    let available = fs::read_to_string(parent.join("cgroup.controllers"))
+        .map_err(|e| WorldError::io("reading", parent.join("cgroup.controllers"), e))?;
+    let has = |controller: &str| available.split_whitespace().any(|c| c == controller);
+    for controller in required {
+        if !has(controller) {
+            return Err(WorldError::Unsupported(format!(
+                "controller {controller} is not enabled for {} (enable it in the root's cgroup.subtree_control)",
+                parent.display()
+            )));
+        }
+    }
+    let enable: Vec<String> = REQUIRED_CONTROLLERS
+        .iter()
+        .chain(OPTIONAL_CONTROLLERS)
+        .filter(|c| has(c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if !enable.is_empty() {
+        write_file(&parent.join("cgroup.subtree_control"), &enable.join(" "))?;
+    }
+    Ok(parent)
+}
+
+/// Writes cgroup.kill (which takes the cgroups below along, and processes forked while it
+/// runs) and waits up to [`DRAIN_TIMEOUT`] until cgroup.events says `populated 0`. Err names
+/// what is still there; a missing cgroup counts as empty.
+pub fn kill_and_drain(path: &Path) -> Result<(), WorldError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let kill = path.join("cgroup.kill");
+    if let Err(e) = fs::write(&kill, "1") {
+        if path.exists() {
+            return Err(WorldError::io("writing 1 to", kill, e));
+        }
+        return Ok(());
+    }
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    loop {
+        let populated = fs::read_to_string(path.join("cgroup.events"))
+            .map(|t| t.lines().any(|l| l.trim() == "populated 1"))
+            .unwrap_or(false);
+        if !populated {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(WorldError::Survivors {
+                path: path.to_path_buf(),
+                waited: DRAIN_TIMEOUT,
+                pids: fs::read_to_string(path.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The cgroup of one attempt (see the module's comment): the payload and everything it starts
+/// run in it, and [`AttemptCgroup::finish`] kills them all and removes it. Drop does the same,
+/// best effort, for an attempt that ends on another path.
+#[derive(Debug)]
+pub struct AttemptCgroup {
+    path: PathBuf,
+    finished: bool,
+}
+
+impl AttemptCgroup {
+    /// Makes `<root>/breakout-attempts` ready for attempt cgroups (no limits of its own; the
+    /// controllers a runtime's leaf may limit are enabled for its children), and checks the
+    /// kernel has cgroup.kill (5.14+): without it nothing would end what an attempt left.
+    pub(super) fn prepare_parent(root: &Path) -> Result<PathBuf, WorldError> {
+        let parent = delegating_parent(root, ATTEMPT_CGROUP, &[])?;
+        if !parent.join("cgroup.kill").exists() {
+            return Err(WorldError::Unsupported(format!(
+                "{} has no cgroup.kill (Linux 5.14+): what an attempt leaves behind could not be killed",
+                parent.display()
+            )));
+        }
+        Ok(parent)
+    }
+
+    /// A fresh cgroup `<parent>/<name>`.
+    pub(super) fn create(parent: &Path, name: &str) -> Result<Self, WorldError> {
+        let path = parent.join(name);
+        fs::create_dir(&path).map_err(|e| WorldError::io("creating cgroup", &path, e))?;
+        Ok(AttemptCgroup {
+            path,
+            finished: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Kills every process of the attempt (cgroup.kill), waits until none is left and removes
+    /// the cgroup. Err when processes survived the kill for [`DRAIN_TIMEOUT`]; they may still
+    /// act on later attempts.
+    pub fn finish(mut self) -> Result<(), WorldError> {
+        self.finished = true;
+        let drained = kill_and_drain(&self.path);
+        // Only control files and the cgroups of a runtime that did not clean up are left.
+        remove_tree(&self.path);
+        drained
+    }
+}
+
+impl Drop for AttemptCgroup {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = kill_and_drain(&self.path);
+            remove_tree(&self.path);
         }
     }
 }

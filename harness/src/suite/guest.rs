@@ -129,7 +129,12 @@ fn orchestrate(
         std::path::Path::new("/sys"),
         &args.accel,
     )));
+    // Every attempt in a cgroup of its own, killed once judged: what a payload daemonizes must
+    // not act on the attempts after it.
     let world = World::build(&args.world, &args.probe_bin)
+        .and_then(|w| {
+            w.with_attempt_cgroups(std::path::Path::new(breakout_attacks::world::CGROUP2_ROOT))
+        })
         .map_err(|e| format!("building the world: {e}"))?;
     let setup_ms = setup.elapsed().as_millis();
 
