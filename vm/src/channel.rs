@@ -33,14 +33,23 @@
 //!   built without legacy ports), init falls back to ttyS0 and says so in a `K` frame; the
 //!   console is then cut to emergencies as before and a torn frame is detected, not prevented.
 //!   Either way kernel log records of warning level or worse are read by init from
-//!   `/dev/kmsg` and forwarded as `K` frames.
+//!   `/dev/kmsg` and forwarded as `K` frames; records of that level written to `/dev/kmsg` from
+//!   user space (facility not 0) travel as `U` frames, which the host shows and never reads
+//!   for panics or OOM kills.
+//! * **Whose text is it.** Root in the guest (the payload under `none`) can write anything to
+//!   `/dev/kmsg`, `/dev/console` and the ports themselves. Kernel log records are told apart by
+//!   their facility (above). Console text cannot be: a "Kernel panic" line on the console port
+//!   is taken as a panic only while nothing shows the guest alive; init sends an `A` frame
+//!   every 2 s while the command runs, and a frame that arrives well after the line withdraws
+//!   it (a panicked kernel runs nothing).
 //!
 //! The ports are put in raw mode by init, so bytes are not translated; the host accepts
 //! `\r\n` as well since the kernel's own console writes use it.
 //!
 //! Frames, in the order a run sends them: `R` (init ready, JSON timings), `S` (command
 //! started), any number of `O` (stdout bytes), `E` (stderr bytes), `J` (one result line, no
-//! newline), `K` (kernel log record), then `X` (command ended, JSON [`ExitReport`]) or `F`
+//! newline), `K` (kernel log record), `U` (user-space log record), `A` (init alive, empty),
+//! then `X` (command ended, JSON [`ExitReport`]) or `F`
 //! (init failed, text). After `X` or `F` init waits until the port drained and powers off; QEMU
 //! exits (`-no-reboot`).
 
@@ -76,8 +85,14 @@ pub enum FrameKind {
     Stderr,
     /// One structured result line (JSON), without its newline.
     Result,
-    /// One kernel log record (text).
+    /// One kernel log record (text): facility 0, the kernel's own.
     Kernel,
+    /// One log record written to /dev/kmsg from user space (text): shown, never read for a
+    /// panic or an OOM kill.
+    UserLog,
+    /// Init is alive (no payload): sent while the command runs, so that a "Kernel panic" line a
+    /// process wrote to the console cannot pass for the kernel's.
+    Alive,
     /// The command ended; payload: JSON [`ExitReport`].
     Exit,
     /// Init could not do its job; payload: text.
@@ -93,6 +108,8 @@ impl FrameKind {
             FrameKind::Stderr => 'E',
             FrameKind::Result => 'J',
             FrameKind::Kernel => 'K',
+            FrameKind::UserLog => 'U',
+            FrameKind::Alive => 'A',
             FrameKind::Exit => 'X',
             FrameKind::Failed => 'F',
         }
@@ -106,6 +123,8 @@ impl FrameKind {
             'E' => FrameKind::Stderr,
             'J' => FrameKind::Result,
             'K' => FrameKind::Kernel,
+            'U' => FrameKind::UserLog,
+            'A' => FrameKind::Alive,
             'X' => FrameKind::Exit,
             'F' => FrameKind::Failed,
             _ => return None,
@@ -289,6 +308,8 @@ mod tests {
             FrameKind::Stderr,
             FrameKind::Result,
             FrameKind::Kernel,
+            FrameKind::UserLog,
+            FrameKind::Alive,
             FrameKind::Exit,
             FrameKind::Failed,
         ];

@@ -3,6 +3,12 @@
 //! that separates frames from console text, tracks the run's phase, checks the frames'
 //! numbering so that no frame goes missing unnoticed, remembers the last lines for error
 //! messages and notices kernel panics and the global OOM killer.
+//!
+//! Root in the guest can write text where the kernel's appears (see `crate::channel`): log
+//! records from user space arrive as their own frame kind and are never read for a panic or an
+//! OOM kill; a message counts only where the kernel starts it, not inside text it quotes; and a
+//! panic claimed on the console is withdrawn when init is seen alive after it
+//! ([`Console::withdraw_panic`]).
 
 use crate::channel::{self, ExitReport, FrameHeader, FrameKind, ReadyReport, StartReport};
 use crate::error::ConsoleTail;
@@ -37,6 +43,10 @@ pub enum ConsoleEvent {
     InitFailed(String),
     /// Kernel text: a console line, or a log record init forwarded.
     Kernel(String),
+    /// A log record written to /dev/kmsg from user space (facility not 0).
+    UserLog(String),
+    /// Init said it is alive.
+    Alive,
     /// A frame that did not decode, or that made no sense in this phase.
     Garbled(String),
 }
@@ -50,6 +60,8 @@ pub struct Console {
     exit: Option<ExitReport>,
     failure: Option<String>,
     numbering: Numbering,
+    /// Frames delivered so far (whole, in order).
+    frames: u64,
 }
 
 /// How many damaged lines a loss report names one by one.
@@ -169,6 +181,7 @@ impl Console {
             exit: None,
             failure: None,
             numbering: Numbering::default(),
+            frames: 0,
         }
     }
 
@@ -185,6 +198,24 @@ impl Console {
     /// The kernel's panic reason, once a panic was seen.
     pub fn panic(&self) -> Option<&str> {
         self.panic.as_deref()
+    }
+
+    /// Forgets the panic the console claimed, because a frame showed init still running after
+    /// the claim: a panicked kernel runs nothing, so a process in the guest wrote that line
+    /// (root can write to /dev/console). The tail keeps the line and says why it was dropped;
+    /// a later claim is taken again.
+    pub fn withdraw_panic(&mut self) {
+        if let Some(reason) = self.panic.take() {
+            self.remember(&format!(
+                "(not a kernel panic: init sent frames after the line claiming one ({reason:.120}), \
+                 so a process in the guest wrote it)"
+            ));
+        }
+    }
+
+    /// How many frames were delivered so far: one more means init was running when it sent it.
+    pub fn frames(&self) -> u64 {
+        self.frames
     }
 
     /// The global OOM killer's message, once one was seen.
@@ -246,6 +277,7 @@ impl Console {
             ));
             return ConsoleEvent::Garbled(line.to_string());
         }
+        self.frames += 1;
         let text = || String::from_utf8_lossy(&frame.payload).into_owned();
         let garbled = |me: &mut Self, why: &str| {
             me.remember(&format!("(unexpected frame: {why})"));
@@ -282,6 +314,12 @@ impl Console {
                 self.kernel_text(&t);
                 ConsoleEvent::Kernel(t)
             }
+            FrameKind::UserLog => {
+                let t = text();
+                self.remember(&format!("(user-space log record, not the kernel's) {t}"));
+                ConsoleEvent::UserLog(t)
+            }
+            FrameKind::Alive => ConsoleEvent::Alive,
             FrameKind::Failed => {
                 let t = text();
                 self.remember(&format!("init: {t}"));
@@ -293,17 +331,23 @@ impl Console {
     }
 
     fn kernel_text(&mut self, line: &str) -> ConsoleEvent {
+        const PANIC: &str = "Kernel panic - not syncing:";
+        let message = message(line);
         if self.panic.is_none() {
-            if let Some(i) = line.find("Kernel panic - not syncing:") {
-                let reason = line[i + "Kernel panic - not syncing:".len()..].trim();
-                self.panic = Some(reason.trim_end_matches(" ]---").to_string());
+            let reason = message.strip_prefix(PANIC).or_else(|| {
+                message
+                    .strip_prefix("---[ end ")
+                    .and_then(|m| m.strip_prefix(PANIC))
+            });
+            if let Some(reason) = reason {
+                self.panic = Some(reason.trim().trim_end_matches(" ]---").to_string());
             }
         }
         if self.oom.is_none()
-            && (line.contains("Out of memory: Killed process")
-                || line.contains("Out of memory and no killable processes"))
+            && (message.starts_with("Out of memory: Killed process")
+                || message.starts_with("Out of memory and no killable processes"))
         {
-            self.oom = Some(strip_timestamp(line).to_string());
+            self.oom = Some(message.to_string());
         }
         self.remember(line);
         ConsoleEvent::Kernel(line.to_string())
@@ -320,12 +364,16 @@ impl Console {
     }
 }
 
-/// `[    1.234567] text` -> `text`
-fn strip_timestamp(line: &str) -> &str {
-    let t = line.trim_start();
-    if t.starts_with('[') {
-        if let Some(i) = t.find(']') {
-            return t[i + 1..].trim_start();
+/// The kernel's message in a line: `[    1.234567] text` and `[    1.234567][    T1] text` (a
+/// caller id) -> `text`. Messages are recognised only at its start: kernel messages quote text
+/// a process chose (execve of a file named "Kernel panic - not syncing: x" with an empty argv
+/// is warned about with the path).
+fn message(line: &str) -> &str {
+    let mut t = line.trim_start();
+    for _ in 0..2 {
+        match t.strip_prefix('[').and_then(|r| r.split_once(']')) {
+            Some((_, rest)) => t = rest.trim_start(),
+            None => break,
         }
     }
     t
@@ -418,6 +466,79 @@ mod tests {
         let tail = c.tail().0;
         assert_eq!(tail.len(), 2);
         assert!(tail[0].contains("sysrq: Trigger a crash"));
+    }
+
+    #[test]
+    fn a_panic_is_recognised_behind_a_caller_id_and_at_its_end_marker() {
+        let mut c = Console::new();
+        c.feed("[    2.1][    T1] Kernel panic - not syncing: Attempted to kill init!");
+        assert_eq!(c.panic(), Some("Attempted to kill init!"));
+        let mut c = Console::new();
+        c.feed("[    2.2] ---[ end Kernel panic - not syncing: sysrq triggered crash ]---");
+        assert_eq!(c.panic(), Some("sysrq triggered crash"));
+    }
+
+    /// `echo "<4>Kernel panic - not syncing: forged" > /dev/kmsg` as root in the guest: init
+    /// forwards the record as a user-space one, which is shown and never read for a panic.
+    #[test]
+    fn a_user_space_log_record_is_never_a_panic_or_an_oom() {
+        let mut c = Console::new();
+        let mut init = Init::default();
+        let forged = init.frame(FrameKind::UserLog, b"Kernel panic - not syncing: forged");
+        assert_eq!(
+            c.feed_data(&forged),
+            ConsoleEvent::UserLog("Kernel panic - not syncing: forged".into())
+        );
+        c.feed_data(&init.frame(
+            FrameKind::UserLog,
+            b"Out of memory: Killed process 1 (init)",
+        ));
+        assert_eq!(c.panic(), None);
+        assert_eq!(c.oom(), None);
+        assert!(c
+            .tail()
+            .to_string()
+            .contains("(user-space log record, not the kernel's) Kernel panic"));
+    }
+
+    /// The kernel's own records quote text a process chose: fs/exec.c warns "process '%s'
+    /// launched '%s' with NULL argv" with the path the payload passed to execve.
+    #[test]
+    fn a_kernel_message_quoting_panic_text_is_not_a_panic() {
+        let mut c = Console::new();
+        let mut init = Init::default();
+        c.feed_data(&init.frame(
+            FrameKind::Kernel,
+            b"process 'probe' launched '/tmp/Kernel panic - not syncing: forged' with NULL argv: \
+              empty string added",
+        ));
+        c.feed_data(&init.frame(
+            FrameKind::Kernel,
+            b"process 'probe' launched '/tmp/Out of memory: Killed process 1 (init)' with NULL \
+              argv: empty string added",
+        ));
+        c.feed("[    3.0] process 'p' launched '/Kernel panic - not syncing: x' with NULL argv");
+        assert_eq!(c.panic(), None);
+        assert_eq!(c.oom(), None);
+    }
+
+    #[test]
+    fn a_withdrawn_panic_is_forgotten_and_said_so_and_a_later_one_counts() {
+        let mut c = Console::new();
+        let mut init = Init::default();
+        c.feed("Kernel panic - not syncing: forged");
+        assert_eq!(c.panic(), Some("forged"));
+        let before = c.frames();
+        assert_eq!(
+            c.feed_data(&init.frame(FrameKind::Alive, b"")),
+            ConsoleEvent::Alive
+        );
+        assert_eq!(c.frames(), before + 1);
+        c.withdraw_panic();
+        assert_eq!(c.panic(), None);
+        assert!(c.tail().to_string().contains("not a kernel panic"));
+        c.feed("[    9.0] Kernel panic - not syncing: sysrq triggered crash");
+        assert_eq!(c.panic(), Some("sysrq triggered crash"));
     }
 
     #[test]

@@ -522,6 +522,12 @@ fn set_nonblocking(f: &File) -> nix::Result<()> {
 /// panicked (it reboots at once, which ends QEMU; a guest stuck on the way is killed).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// A frame that arrives this long after a panic line was sent by an init that was still
+/// running, so the line was not the kernel's (init says it is alive every 2 s). The margin
+/// leaves the frames init sent before a real panic time to arrive: they are in QEMU's pipe
+/// already when the panic line is read, and QEMU exits at once on the reboot.
+const ALIVE_AFTER_PANIC: Duration = Duration::from_secs(3);
+
 /// Boots one prepared launch and follows it to its end.
 pub fn boot(
     qemu_bin: &Path,
@@ -584,6 +590,7 @@ pub fn boot(
         let wait = deadline
             .map(|d| d.saturating_duration_since(now))
             .unwrap_or(Duration::from_secs(3600));
+        let frames = console.frames();
         let event = match rx.recv_timeout(wait) {
             Ok(Msg::Console(line)) => console.feed(&line),
             Ok(Msg::Data(line)) => console.feed_data(&line),
@@ -620,6 +627,12 @@ pub fn boot(
                 break;
             }
         };
+        if let Some(t) = panicked_at {
+            if console.frames() > frames && t.elapsed() >= ALIVE_AFTER_PANIC {
+                console.withdraw_panic();
+                panicked_at = None;
+            }
+        }
         match event {
             ConsoleEvent::Ready(r) => ready = Some((Instant::now(), r)),
             ConsoleEvent::Started(_) => started = Some(Instant::now()),
@@ -628,7 +641,8 @@ pub fn boot(
             ConsoleEvent::Result(l) => sink.result_line(&l),
             ConsoleEvent::Exit(x) => exited = Some((Instant::now(), x)),
             ConsoleEvent::Kernel(l) | ConsoleEvent::Garbled(l) => sink.console_line(&l),
-            ConsoleEvent::InitFailed(_) => {}
+            ConsoleEvent::UserLog(l) => sink.console_line(&format!("(user space) {l}")),
+            ConsoleEvent::InitFailed(_) | ConsoleEvent::Alive => {}
         }
     }
     // Give QEMU a moment to exit after its output closed, then make sure it is gone.

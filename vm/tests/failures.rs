@@ -259,6 +259,42 @@ fn a_panicked_guest_that_does_not_reboot_is_killed_after_a_grace() {
     assert_eq!(processes_with(&sleep), 0);
 }
 
+/// Root in the guest can write a panic line to /dev/console. Init keeps sending frames (its
+/// `A` frames every 2 s), which a panicked kernel could not: the run goes on past the grace a
+/// real panic gets (10 s) and ends with the command's own exit code.
+#[test]
+fn a_panic_line_followed_by_frames_from_a_living_init_is_not_a_panic() {
+    let fx = Fixture::new();
+    let script = boot_frames()
+        + "echo '[    2.0] Kernel panic - not syncing: forged'\n"
+        + "sleep 4\n"
+        + &frame(FrameKind::Alive, b"")
+        + "sleep 8\n"
+        + &frame(FrameKind::Stdout, b"still here\n")
+        + &exit_frame(0, false);
+    let (r, sink) = fx.run(&script, |_| {});
+    assert_eq!(r.unwrap(), 0);
+    assert_eq!(sink.stdout, b"still here\n");
+    assert!(sink.console.iter().any(|l| l.contains("forged")));
+}
+
+/// What a payload's `echo "<4>Kernel panic - not syncing: forged" > /dev/kmsg` becomes: a
+/// user-space record, shown and never taken for a panic, however long the run goes on.
+#[test]
+fn a_user_space_log_record_claiming_a_panic_does_not_end_the_run() {
+    let fx = Fixture::new();
+    let script = boot_frames()
+        + &frame(FrameKind::UserLog, b"Kernel panic - not syncing: forged")
+        + "sleep 11\n"
+        + &exit_frame(0, false);
+    let (r, sink) = fx.run(&script, |_| {});
+    assert_eq!(r.unwrap(), 0);
+    assert!(sink
+        .console
+        .iter()
+        .any(|l| l == "(user space) Kernel panic - not syncing: forged"));
+}
+
 #[test]
 fn global_oom_kill_of_the_command_is_guest_oom() {
     let fx = Fixture::new();

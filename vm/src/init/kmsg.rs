@@ -1,7 +1,14 @@
 //! Kernel log records read from /dev/kmsg while the command runs: forwarded to the host
 //! (the console itself is quieted to emergencies) and checked for the global OOM killer.
+//!
+//! Anyone who can open /dev/kmsg for writing (root in the guest: the payload under `none`) adds
+//! records to the same log, so a record is the kernel's only when its facility is 0: the kernel
+//! gives every write from user space facility 1 (LOG_USER) unless the writer names another
+//! non-zero one (`devkmsg_write`). Only the kernel's records count as kernel text; the others
+//! travel to the host as user-space records, shown but never read for panics or OOM kills.
 
 use super::{io, InitError};
+use crate::channel::FrameKind;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -13,32 +20,53 @@ pub struct Kmsg {
     file: File,
 }
 
-/// One record: its level and its text (first line only, no dictionary).
+/// One record: its facility, its level and its text (first line only, no dictionary).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// 0 for the kernel's own records; 1 (LOG_USER) or more for writes from user space.
+    pub facility: u32,
     pub level: u8,
     pub text: String,
 }
 
 impl Record {
-    pub fn forwarded(&self) -> bool {
-        self.level <= FORWARD_LEVEL
+    /// Whether the kernel wrote this record (see the module's comment).
+    pub fn by_kernel(&self) -> bool {
+        self.facility == 0
     }
 
-    /// The pid the global OOM killer killed, from "Out of memory: Killed process N (name)".
-    /// A memory cgroup's OOM ("Memory cgroup out of memory: ...") does not count.
+    /// The frame that carries this record to the host: `K` for the kernel's records, `U` for
+    /// user space's; None for records below [`FORWARD_LEVEL`].
+    pub fn frame_kind(&self) -> Option<FrameKind> {
+        if self.level > FORWARD_LEVEL {
+            None
+        } else if self.by_kernel() {
+            Some(FrameKind::Kernel)
+        } else {
+            Some(FrameKind::UserLog)
+        }
+    }
+
+    /// The pid the global OOM killer killed, from the kernel's "Out of memory: Killed process
+    /// N (name)". A memory cgroup's OOM ("Memory cgroup out of memory: ...") does not count,
+    /// nor does the same text written to /dev/kmsg from user space.
     pub fn global_oom_victim(&self) -> Option<i32> {
+        if !self.by_kernel() {
+            return None;
+        }
         let rest = self.text.strip_prefix("Out of memory: Killed process ")?;
         rest.split_whitespace().next()?.parse().ok()
     }
 }
 
-/// Parses "prio,seq,usec,flags;text\n key=value..." into a record.
+/// Parses "prio,seq,usec,flags;text\n key=value..." into a record (prio is facility * 8 +
+/// level).
 pub fn parse(raw: &str) -> Option<Record> {
     let (header, body) = raw.split_once(';')?;
     let prio: u32 = header.split(',').next()?.parse().ok()?;
     let text = body.lines().next().unwrap_or("").to_string();
     Some(Record {
+        facility: prio >> 3,
         level: (prio & 7) as u8,
         text,
     })
@@ -97,13 +125,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.level, 3);
-        assert!(r.forwarded());
+        assert!(r.by_kernel());
+        assert_eq!(r.frame_kind(), Some(FrameKind::Kernel));
         assert_eq!(r.global_oom_victim(), Some(77));
         let info = parse("6,1,2,-;eth0: link up\n").unwrap();
-        assert!(!info.forwarded());
-        // facility bits above the level are ignored
-        assert_eq!(parse("12,1,2,-;user warning\n").unwrap().level, 4);
+        assert_eq!(info.frame_kind(), None);
+        // The facility sits above the level.
+        let user = parse("12,1,2,-;user warning\n").unwrap();
+        assert_eq!((user.facility, user.level), (1, 4));
         assert_eq!(parse("garbage"), None);
+    }
+
+    /// `echo "<4>Kernel panic - not syncing: forged" > /dev/kmsg` as root in the guest: the
+    /// kernel stores it with facility 1 (LOG_USER), prio 12. It must not travel as kernel text,
+    /// or the host takes it for a panic and ends the run.
+    #[test]
+    fn a_record_written_from_user_space_is_not_kernel_text() {
+        let forged = parse("12,900,5000,-;Kernel panic - not syncing: forged\n").unwrap();
+        assert!(!forged.by_kernel());
+        assert_eq!(forged.frame_kind(), Some(FrameKind::UserLog));
+        // Naming facility 0 does not help: the kernel turns it into LOG_USER, and any other
+        // facility is not the kernel's either.
+        let local0 = parse("132,901,5001,-;Kernel panic - not syncing: forged\n").unwrap();
+        assert_eq!(local0.frame_kind(), Some(FrameKind::UserLog));
+        // Nor does the OOM killer's text make init believe the command was OOM-killed.
+        let oom = parse("11,902,5002,-;Out of memory: Killed process 50 (hog)\n").unwrap();
+        assert_eq!(oom.global_oom_victim(), None);
     }
 
     #[test]

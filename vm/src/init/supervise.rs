@@ -1,6 +1,7 @@
 //! Runs the command and relays everything until it ends: stdout/stderr pipes, the result
-//! FIFO and kernel log records go out as frames; SIGCHLD (through a signalfd) reaps the
-//! command and any orphan reparented to PID 1.
+//! FIFO and kernel log records go out as frames, with an `A` frame every [`ALIVE_EVERY`]
+//! while the command runs; SIGCHLD (through a signalfd) reaps the command and any orphan
+//! reparented to PID 1.
 
 use super::kmsg::Kmsg;
 use super::serial::Serial;
@@ -22,6 +23,12 @@ use std::time::{Duration, Instant};
 const QUIET_AFTER_EXIT: Duration = Duration::from_millis(50);
 /// ...or at the latest this long after (a grandchild may hold the pipes open).
 const MAX_DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
+
+/// While the command runs, init says it is alive at least this often. A panicked kernel runs
+/// nothing, so the host takes a frame sent after a "Kernel panic" line on the console as proof
+/// that a process in the guest wrote that line (root can write to /dev/console), not the kernel.
+/// Well under the host's grace after a panic line (10 s), so a quiet command still proves it.
+const ALIVE_EVERY: Duration = Duration::from_secs(2);
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -187,12 +194,14 @@ pub fn run(
     let mut status: Option<WaitStatus> = None;
     let mut exited_at: Option<Instant> = None;
     let mut oom_victims: Vec<i32> = Vec::new();
+    let mut alive_at = Instant::now();
 
     loop {
         let timeout = if exited_at.is_some() {
             PollTimeout::from(QUIET_AFTER_EXIT.as_millis() as u16)
         } else {
-            PollTimeout::NONE
+            let left = ALIVE_EVERY.saturating_sub(alive_at.elapsed());
+            PollTimeout::from(left.as_millis() as u16)
         };
         let ready = {
             let mut fds = vec![
@@ -229,6 +238,12 @@ pub fn run(
         let got_err = err.pump(serial)?;
         results.pump(serial)?;
         forward_kmsg(&mut kmsg, serial, &mut oom_victims)?;
+        if exited_at.is_none() && alive_at.elapsed() >= ALIVE_EVERY {
+            serial
+                .send(FrameKind::Alive, b"")
+                .map_err(io("write to the serial channel"))?;
+            alive_at = Instant::now();
+        }
         if let Some(t) = exited_at {
             let pipes_closed = out.fd.is_none() && err.fd.is_none();
             let quiet = ready == 0 || !(got_out || got_err);
@@ -268,9 +283,9 @@ fn forward_kmsg(
         if let Some(victim) = record.global_oom_victim() {
             oom_victims.push(victim);
         }
-        if record.forwarded() {
+        if let Some(kind) = record.frame_kind() {
             serial
-                .send(FrameKind::Kernel, record.text.as_bytes())
+                .send(kind, record.text.as_bytes())
                 .map_err(io("write to the serial channel"))?;
         }
     }
