@@ -217,7 +217,67 @@ fn markdown_with_a_gate_puts_regressions_first_then_changes_then_the_folded_matr
 fn markdown_cells_cannot_break_the_table() {
     assert_eq!(
         report::escape::markdown_cell(HOSTILE),
-        "&lt;script&gt;alert(1)&lt;/script&gt; & \"quotes\" \\| pipe \u{1}\u{1b}[31m"
+        "&lt;script&gt;alert(1)&lt;/script&gt; & \"quotes\" \\| pipe \\x01\\x1b[31m"
+    );
+}
+
+/// The sample report with text a hostile probe controls: a positive control's reason quoting
+/// what it printed, a workload's failing step, and the guest's kernel string.
+fn report_with_escape_sequences() -> breakout_harness::model::RunReport {
+    let mut report = sample_report();
+    for r in &mut report.results {
+        if (r.probe.as_str(), r.profile.as_str()) == ("io-uring", "none") {
+            r.reason = "the probe said \x1b[2J\x1b[H all clear".to_string();
+        }
+    }
+    report.environment.kernel_release =
+        format!("{}\x1b]0;owned\x07", report.environment.kernel_release);
+    report
+        .workloads
+        .push(breakout_harness::model::WorkloadResult {
+            workload: "python".to_string(),
+            profile: "strict".to_string(),
+            verdict: breakout_attacks::workloads::WorkloadVerdict::Broken,
+            reason: "the program cleared the screen".to_string(),
+            step: Some("write(1): \x1b[2J".to_string()),
+            stderr_tail: "\x1b[2J".to_string(),
+            duration_ms: 5,
+            kernel: String::new(),
+        });
+    report
+}
+
+/// The only escape sequences in the terminal matrix are its own colours.
+fn without_our_colours(text: &str) -> String {
+    [
+        "\x1b[1;31m",
+        "\x1b[38;5;208m",
+        "\x1b[32m",
+        "\x1b[35m",
+        "\x1b[2m",
+        "\x1b[0m",
+    ]
+    .iter()
+    .fold(text.to_string(), |t, code| t.replace(code, ""))
+}
+
+#[test]
+fn a_probes_escape_sequences_are_shown_not_sent_by_the_table_and_markdown() {
+    let report = report_with_escape_sequences();
+    for colour in [false, true] {
+        let table = report::table::render(&report, colour);
+        assert!(
+            !without_our_colours(&table).contains('\x1b'),
+            "colour {colour}:\n{table}"
+        );
+        assert!(table.contains("\\x1b]0;owned\\x07"), "{table}");
+        assert!(table.contains("BROKEN: write(1): \\x1b[2J"), "{table}");
+    }
+    let markdown = report::render(&report, Format::Markdown);
+    assert!(!markdown.contains('\x1b'), "{markdown}");
+    assert!(
+        markdown.contains("the probe said \\x1b[2J\\x1b[H all clear"),
+        "{markdown}"
     );
 }
 

@@ -169,6 +169,45 @@ fn gate_exit_codes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.json"));
 }
 
+/// A regression quotes the result's reason, which quotes what the probe printed: the gate shows
+/// its escape sequences ("\x1b[2J" clears the screen of whoever reads the CI log), in text and
+/// in Markdown, and leaves the JSON exact.
+#[test]
+fn the_gate_prints_a_probes_escape_sequences_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = report(vec![result(
+        "strict",
+        "ptrace-outside",
+        Verdict::Blocked,
+        &[Layer::PidNs, Layer::UserNs],
+    )]);
+    let mut escaped = result("strict", "ptrace-outside", Verdict::Escaped, &[]);
+    escaped.reason = "read the secret; stderr said \x1b[2J\x1b[Hgate passed".to_string();
+    let escaped = report(vec![escaped]);
+    let baseline_path = write(dir.path(), "baseline.json", &baseline);
+    let escaped_path = write(dir.path(), "escaped.json", &escaped);
+    assert!(std::fs::read_to_string(&escaped_path)
+        .unwrap()
+        .contains("\\u001b[2J"));
+    for format in ["text", "markdown"] {
+        let out = breakout(&[
+            "gate",
+            "--format",
+            format,
+            "--baseline",
+            &baseline_path,
+            &escaped_path,
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(!stdout.contains('\x1b'), "{format}: {stdout:?}");
+        assert!(
+            stdout.contains("stderr said \\x1b[2J\\x1b[Hgate passed"),
+            "{format}: {stdout}"
+        );
+    }
+}
+
 /// Results whose result channel carried a second line for a job (a payload with the guest's
 /// root forging "blocked") are not judged, however well they match the baseline; nor is such a
 /// baseline.

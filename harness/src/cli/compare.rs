@@ -12,6 +12,7 @@
 
 use crate::cli::progress;
 use crate::model::RunReport;
+use crate::report::escape::terminal;
 use crate::report::{self, Format};
 use crate::suite::plan::{Configuration, ConfigurationKind, RunPlan};
 use std::path::PathBuf;
@@ -216,17 +217,17 @@ pub fn run(args: CompareArgs) -> u8 {
     let report = match progress::execute(&plan, &args.vm) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("breakout compare: {e:#}");
+            eprintln!("breakout compare: {}", terminal(&format!("{e:#}")));
             return 2;
         }
     };
     for line in runtime_failures(&report, &plan.configurations) {
-        eprintln!("breakout compare: {line}");
+        eprintln!("breakout compare: {}", terminal(&line));
     }
     let shown = match args.format {
         Format::Table => {
-            let mut text = differences(&report);
-            text.push_str(&workload_differences(&report));
+            let mut text = terminal(&differences(&report)).into_owned();
+            text.push_str(&terminal(&workload_differences(&report)));
             text.push('\n');
             text.push_str(&report::table::render(
                 &report,
@@ -255,7 +256,7 @@ pub fn run(args: CompareArgs) -> u8 {
     if !failed_controls.is_empty() {
         eprintln!("breakout compare: positive control FAILED: these probes did not escape a configuration without layers, so they prove nothing:");
         for line in &failed_controls {
-            eprintln!("  - {line}");
+            eprintln!("  - {}", terminal(line));
         }
         if code == 0 {
             code = 3;

@@ -5,6 +5,7 @@
 //! [`crate::describe`].
 
 use crate::describe::{explain_layer, explain_probe, near_matches, probe_meta, probe_metas};
+use crate::report::escape::terminal;
 use breakout_attacks::{Layer, ProbeMeta};
 use std::path::PathBuf;
 
@@ -72,7 +73,8 @@ pub fn run(args: ExplainArgs) -> u8 {
     }
     match resolve(&args.id) {
         Ok(Subject::Probe(meta)) => {
-            print!("{}", explain_probe(meta, results.as_ref()));
+            // With results it quotes their reasons: shown, not sent to the terminal.
+            print!("{}", terminal(&explain_probe(meta, results.as_ref())));
             if let Some(path) = &args.svg {
                 if let Err(e) = std::fs::write(
                     path,
@@ -84,7 +86,9 @@ pub fn run(args: ExplainArgs) -> u8 {
                 eprintln!("wrote {}", path.display());
             }
         }
-        Ok(Subject::Layer(layer)) => print!("{}", explain_layer(layer, results.as_ref())),
+        Ok(Subject::Layer(layer)) => {
+            print!("{}", terminal(&explain_layer(layer, results.as_ref())))
+        }
         Err(e) => {
             eprintln!("breakout explain: {e}");
             return 2;

@@ -5,6 +5,7 @@
 //! test view shows; both agree with the text verdict (see `exit_codes::GATE`).
 
 use crate::report;
+use crate::report::escape::terminal;
 use crate::suite::gate;
 use std::path::PathBuf;
 
@@ -57,7 +58,10 @@ pub fn run(args: GateArgs) -> u8 {
         {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("breakout gate: running the suite failed: {e:#}");
+                eprintln!(
+                    "breakout gate: running the suite failed: {}",
+                    terminal(&format!("{e:#}"))
+                );
                 return 2;
             }
         },
@@ -68,7 +72,7 @@ pub fn run(args: GateArgs) -> u8 {
                 "breakout gate: {what} come from a run whose result channel was written to by something other than the orchestrator, or damaged; it is not judged:"
             );
             for p in &report.channel_problems {
-                eprintln!("  - {p}");
+                eprintln!("  - {}", terminal(p));
             }
             return 2;
         }
@@ -79,7 +83,8 @@ pub fn run(args: GateArgs) -> u8 {
     let verdict = gate::compare_with(&baseline, &current, options);
     let name = args.baseline.display().to_string();
     match args.format {
-        GateFormat::Text => print!("{}", gate::render(&verdict, &args.baseline)),
+        // The findings quote the results (cells, reasons): shown, not sent to the terminal.
+        GateFormat::Text => print!("{}", terminal(&gate::render(&verdict, &args.baseline))),
         GateFormat::Markdown => print!(
             "{}",
             report::render_gated(&current, report::Format::Markdown, Some((&verdict, &name)))
@@ -91,7 +96,7 @@ pub fn run(args: GateArgs) -> u8 {
             );
             // The verdict in one line on stderr too, for a log next to the XML.
             let text = gate::render(&verdict, &args.baseline);
-            eprintln!("{}", text.lines().next().unwrap_or_default());
+            eprintln!("{}", terminal(text.lines().next().unwrap_or_default()));
         }
     }
     if verdict.passed() {

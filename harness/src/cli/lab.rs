@@ -4,6 +4,7 @@
 //! Exit codes: 0 listed/shown/written/passed, 1 the answer does not pass yet, 2 the run failed,
 //! 125 bad input (an unknown lab, an answer that does not load) before anything boots.
 
+use crate::report::escape::terminal;
 use crate::suite::host::{Binaries, Observer, VmArgs};
 use crate::suite::lab::{self, LabError, LABS};
 use std::path::PathBuf;
@@ -114,7 +115,7 @@ pub fn run(args: LabArgs) -> u8 {
                 Ok(grades) => {
                     let mut code = 0;
                     for g in &grades {
-                        print!("{}", g.render());
+                        print!("{}", terminal(&g.render()));
                         if !g.passed() {
                             code = 1;
                         }
@@ -122,7 +123,7 @@ pub fn run(args: LabArgs) -> u8 {
                     code
                 }
                 Err(e @ (LabError::Run(_) | LabError::Plan(_))) => {
-                    eprintln!("breakout lab: {e}");
+                    eprintln!("breakout lab: {}", terminal(&e.to_string()));
                     2
                 }
                 Err(e) => bad(&e),

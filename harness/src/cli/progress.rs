@@ -1,8 +1,10 @@
 //! What `run`, `compare` and `gate` share: a plan run with the binaries beside this one and a
-//! progress display on stderr.
+//! progress display on stderr. Everything it shows from the guest goes through
+//! [`terminal`]: a probe's text must not drive the terminal or a CI log.
 
 use crate::model::{GuestEvent, RunReport};
 use crate::report;
+use crate::report::escape::terminal;
 use crate::suite::host::{self, Binaries, Observer, VmArgs};
 use crate::suite::plan::RunPlan;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -102,7 +104,11 @@ impl Progress {
 
     /// A line on stderr (non-terminal), stamped with the run's elapsed time.
     fn line(&self, text: &str) {
-        eprintln!("[{:>6.1} s] {text}", self.started.elapsed().as_secs_f64());
+        eprintln!(
+            "[{:>6.1} s] {}",
+            self.started.elapsed().as_secs_f64(),
+            terminal(text)
+        );
         if let Ok(mut s) = self.state.lock() {
             s.last_line = Instant::now();
         }
@@ -166,7 +172,7 @@ impl Observer for Progress {
             }
             GuestEvent::Started { probe, profile } => {
                 if let Some(bar) = &self.bar {
-                    bar.set_message(format!("{probe} under {profile}"));
+                    bar.set_message(terminal(&format!("{probe} under {profile}")).into_owned());
                 }
             }
             GuestEvent::Result(r) => {
@@ -181,7 +187,7 @@ impl Observer for Progress {
                 match &self.bar {
                     Some(bar) => {
                         bar.inc(1);
-                        bar.set_message(line);
+                        bar.set_message(terminal(&line).into_owned());
                     }
                     None => self.line(&format!("{}/{} {line}", self.done, self.total)),
                 }
@@ -210,7 +216,7 @@ impl Observer for Progress {
                 match &self.bar {
                     Some(bar) => {
                         bar.inc(1);
-                        bar.set_message(line);
+                        bar.set_message(terminal(&line).into_owned());
                     }
                     None => self.line(&format!("{}/{} {line}", self.done, self.total)),
                 }
@@ -218,10 +224,13 @@ impl Observer for Progress {
             GuestEvent::Done { .. } => {
                 self.phase("shutting the VM down");
             }
-            GuestEvent::Error { message } => match &self.bar {
-                Some(bar) => bar.println(format!("guest error: {message}")),
-                None => eprintln!("guest error: {message}"),
-            },
+            GuestEvent::Error { message } => {
+                let message = terminal(message);
+                match &self.bar {
+                    Some(bar) => bar.println(format!("guest error: {message}")),
+                    None => eprintln!("guest error: {message}"),
+                }
+            }
             _ => {}
         }
     }
@@ -229,6 +238,7 @@ impl Observer for Progress {
     fn console(&mut self, _stream: breakout_vm::Stream, bytes: &[u8]) {
         // The guest's own stderr: worth seeing when something goes wrong, never mixed into stdout.
         let text = String::from_utf8_lossy(bytes);
+        let text = terminal(&text);
         match &self.bar {
             Some(bar) => bar.suspend(|| eprint!("{text}")),
             None => eprint!("{text}"),

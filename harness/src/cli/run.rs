@@ -4,6 +4,7 @@
 //! Exit codes: `exit_codes::RUN` (printed by `--help`).
 
 use crate::cli::progress::execute;
+use crate::report::escape::terminal;
 use crate::report::{self, Format};
 use crate::suite::gate;
 use crate::suite::host::VmArgs;
@@ -102,7 +103,7 @@ pub fn run(args: RunArgs) -> u8 {
     let report = match execute(&plan, &args.vm) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("breakout run: {e:#}");
+            eprintln!("breakout run: {}", terminal(&format!("{e:#}")));
             return 2;
         }
     };
@@ -162,7 +163,7 @@ pub fn run(args: RunArgs) -> u8 {
     if !report.channel_problems.is_empty() {
         eprintln!("breakout run: the result channel was written to by something other than the orchestrator, or damaged; this run is not trusted (its reports are written, no baseline is):");
         for p in &report.channel_problems {
-            eprintln!("  - {p}");
+            eprintln!("  - {}", terminal(p));
         }
         code = 2;
     } else if let Some(path) = &args.write_baseline {
@@ -180,14 +181,16 @@ pub fn run(args: RunArgs) -> u8 {
     }) {
         eprintln!(
             "breakout run: warning: {} did not run under {} (no positive control): {}",
-            r.probe, r.profile, r.reason
+            r.probe,
+            r.profile,
+            terminal(&r.reason)
         );
     }
     let failed_controls = gate::positive_control_failures(&report);
     if !failed_controls.is_empty() {
         eprintln!("breakout run: positive control FAILED: these probes did not escape a configuration without layers, so they prove nothing:");
         for line in &failed_controls {
-            eprintln!("  - {line}");
+            eprintln!("  - {}", terminal(line));
         }
         if code == 0 {
             code = 3;
@@ -197,14 +200,14 @@ pub fn run(args: RunArgs) -> u8 {
     if !broken_workloads.is_empty() {
         eprintln!("breakout run: positive control FAILED: these workloads do not work under a configuration without layers, so they are broken workloads and prove nothing about a sandbox:");
         for line in &broken_workloads {
-            eprintln!("  - {line}");
+            eprintln!("  - {}", terminal(line));
         }
         if code == 0 {
             code = 3;
         }
     }
     if let (Some(verdict), Some(path)) = (&verdict, &args.baseline) {
-        eprint!("{}", gate::render(verdict, path));
+        eprint!("{}", terminal(&gate::render(verdict, path)));
         if !verdict.passed() && code != 2 {
             code = 1;
         }

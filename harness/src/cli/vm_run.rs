@@ -2,6 +2,7 @@
 //! code becomes ours. Works as a cargo runner:
 //! `CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="/path/to/breakout vm-run --"`.
 
+use crate::report::escape::terminal;
 use breakout_vm::{Accel, GuestFile, Stream, VmConfig, VmSink};
 use std::fs::File;
 use std::io::Write;
@@ -118,13 +119,14 @@ impl VmSink for Terminal {
                     self.failed_write.get_or_insert_with(|| e.to_string());
                 }
             }
-            None => eprintln!("result: {line}"),
+            None => eprintln!("result: {}", terminal(line)),
         }
     }
 
     fn console_line(&mut self, line: &str) {
         if self.verbose {
-            eprintln!("guest kernel: {line}");
+            // Console text and log records: root in the guest can write both.
+            eprintln!("guest kernel: {}", terminal(line));
         }
     }
 }
@@ -215,7 +217,8 @@ pub fn run(args: VmRunArgs) -> i32 {
             outcome.exit_code
         }
         Err(e) => {
-            eprintln!("breakout vm-run: {e}");
+            // It may quote the guest's console.
+            eprintln!("breakout vm-run: {}", terminal(&e.to_string()));
             e.exit_code()
         }
     }

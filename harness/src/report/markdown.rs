@@ -152,7 +152,7 @@ pub fn render_gated(report: &RunReport, gate: Option<(&GateReport, &str)>) -> St
         differs_by_kernel(&mut out, report);
         for kernel in report.kernel_releases() {
             let part = report.on_kernel(&kernel);
-            let label = format!(" on kernel {kernel}");
+            let label = format!(" on kernel {}", markdown_cell(&kernel));
             matrix_block(&mut out, &part, &label);
             environment_block(&mut out, &part, &label);
         }
@@ -280,7 +280,7 @@ capability that, kept, lets it through · seccomp(call): the syscall denied\n",
         let _ = writeln!(
             out,
             "\nAttribution for {} is inferred from evidence (external runtimes cannot be ablated).",
-            inferred.join(", ")
+            markdown_cell(&inferred.join(", "))
         );
     }
     out.push_str("\n</details>\n");

@@ -1,8 +1,11 @@
 //! The terminal matrix: probes x profiles, each cell the verdict and the sufficient layers.
 //! Colour only when asked (the caller decides from NO_COLOR and whether stdout is a terminal).
+//! Every text from the run goes through [`terminal`] (a name, a kernel release or a cell could
+//! carry a probe's escape sequences); the only escape sequences in the output are our colours.
 
 use super::cell::{cell_text, Shade, Tally};
 use super::environment;
+use super::escape::terminal;
 use super::matrix::Matrix;
 use crate::model::RunReport;
 use std::fmt::Write;
@@ -41,7 +44,8 @@ pub fn render(report: &RunReport, colour: bool) -> String {
     let _ = writeln!(
         out,
         "breakout {} (results schema {})",
-        report.breakout_version, report.schema_version
+        terminal(&report.breakout_version),
+        report.schema_version
     );
     if !report.multi_kernel() {
         let (matrix, summary, width) = kernel_part(report, colour);
@@ -53,7 +57,7 @@ pub fn render(report: &RunReport, colour: bool) -> String {
         // that differ by kernel.
         let mut width = 0;
         for kernel in report.kernel_releases() {
-            let _ = writeln!(out, "\n=== kernel {kernel} ===");
+            let _ = writeln!(out, "\n=== kernel {} ===", terminal(&kernel));
             let (matrix, summary, w) = kernel_part(&report.on_kernel(&kernel), colour);
             out.push_str(&matrix);
             out.push_str(&summary);
@@ -109,7 +113,7 @@ pub fn differs_by_kernel(report: &RunReport) -> String {
             cells.join("; ")
         );
     }
-    out
+    terminal(&out).into_owned()
 }
 
 /// The configurations and their layers.
@@ -120,8 +124,8 @@ fn configurations(out: &mut String, report: &RunReport, probe_width: usize) {
         let _ = writeln!(
             out,
             "  {:probe_width$}  {}{}: {}",
-            info.name,
-            info.runtime,
+            terminal(&info.name),
+            terminal(&info.runtime),
             if info.inferred {
                 " (layers inferred from its flags; attribution from evidence)"
             } else {
@@ -140,13 +144,13 @@ fn configurations(out: &mut String, report: &RunReport, probe_width: usize) {
 fn kernel_part(report: &RunReport, colour: bool) -> (String, String, usize) {
     let matrix = Matrix::of(report);
     let mut out = String::new();
-    out.push_str(&environment::text_block(&report.environment));
+    out.push_str(&terminal(&environment::text_block(&report.environment)));
     out.push('\n');
 
     let probe_width = matrix
         .probes
         .iter()
-        .map(|p| p.len())
+        .map(|p| terminal(p).len())
         .chain(std::iter::once("probe".len()))
         .max()
         .unwrap_or(5);
@@ -160,9 +164,9 @@ fn kernel_part(report: &RunReport, colour: bool) -> (String, String, usize) {
                 .map(|probe| {
                     matrix
                         .cell(probe, profile)
-                        .map_or(1, |r| cell_text(r).len())
+                        .map_or(1, |r| terminal(&cell_text(r)).len())
                 })
-                .chain(std::iter::once(profile.len()))
+                .chain(std::iter::once(terminal(profile).len()))
                 .max()
                 .unwrap_or(1)
         })
@@ -170,12 +174,12 @@ fn kernel_part(report: &RunReport, colour: bool) -> (String, String, usize) {
 
     let _ = write!(out, "{:probe_width$}", "probe");
     for (profile, width) in matrix.profiles.iter().zip(&widths) {
-        let _ = write!(out, "  {profile:width$}");
+        let _ = write!(out, "  {:width$}", terminal(profile));
     }
     trim_line_end(&mut out);
     out.push('\n');
     for probe in &matrix.probes {
-        let _ = write!(out, "{probe:probe_width$}");
+        let _ = write!(out, "{:probe_width$}", terminal(probe));
         for (profile, width) in matrix.profiles.iter().zip(&widths) {
             out.push_str("  ");
             match matrix.cell(probe, profile) {
@@ -183,7 +187,7 @@ fn kernel_part(report: &RunReport, colour: bool) -> (String, String, usize) {
                     let _ = write!(out, "{:width$}", "-");
                 }
                 Some(result) => {
-                    let text = format!("{:width$}", cell_text(result));
+                    let text = format!("{:width$}", terminal(&cell_text(result)));
                     if colour {
                         let _ = write!(out, "{}{text}{RESET}", ansi(Shade::of(result)));
                     } else {
@@ -201,7 +205,7 @@ fn kernel_part(report: &RunReport, colour: bool) -> (String, String, usize) {
         let name_width = grid
             .workloads
             .iter()
-            .map(|w| w.len())
+            .map(|w| terminal(w).len())
             .chain(std::iter::once("workload".len()))
             .max()
             .unwrap_or(8);
@@ -213,9 +217,9 @@ fn kernel_part(report: &RunReport, colour: bool) -> (String, String, usize) {
                     .iter()
                     .map(|w| {
                         grid.cell(w, profile)
-                            .map_or(1, |r| crate::workloads::cell_text(r).len())
+                            .map_or(1, |r| terminal(&crate::workloads::cell_text(r)).len())
                     })
-                    .chain(std::iter::once(profile.len()))
+                    .chain(std::iter::once(terminal(profile).len()))
                     .max()
                     .unwrap_or(1)
             })
@@ -223,18 +227,18 @@ fn kernel_part(report: &RunReport, colour: bool) -> (String, String, usize) {
         out.push('\n');
         let _ = write!(out, "{:name_width$}", "workload");
         for (profile, width) in grid.profiles.iter().zip(&widths) {
-            let _ = write!(out, "  {profile:width$}");
+            let _ = write!(out, "  {:width$}", terminal(profile));
         }
         trim_line_end(&mut out);
         out.push('\n');
         for w in &grid.workloads {
-            let _ = write!(out, "{w:name_width$}");
+            let _ = write!(out, "{:name_width$}", terminal(w));
             for (profile, width) in grid.profiles.iter().zip(&widths) {
                 out.push_str("  ");
                 let (text, broken) = match grid.cell(w, profile) {
                     None => ("-".to_string(), false),
                     Some(r) => (
-                        crate::workloads::cell_text(r),
+                        terminal(&crate::workloads::cell_text(r)).into_owned(),
                         r.verdict == breakout_attacks::workloads::WorkloadVerdict::Broken,
                     ),
                 };
@@ -254,7 +258,7 @@ fn kernel_part(report: &RunReport, colour: bool) -> (String, String, usize) {
     let label_width = report
         .profiles
         .iter()
-        .map(|p| p.name.len())
+        .map(|p| terminal(&p.name).len())
         .chain(std::iter::once(probe_width))
         .max()
         .unwrap_or(probe_width);
@@ -267,12 +271,12 @@ fn kernel_part(report: &RunReport, colour: bool) -> (String, String, usize) {
             .count();
         let _ = write!(
             summary,
-            "  {profile:label_width$}  {} escaped, {} blocked ({} one layer from escaping), {} inconclusive, {} skipped",
-            tally.escaped, tally.blocked, shallow, tally.inconclusive, tally.skipped
+            "  {:label_width$}  {} escaped, {} blocked ({} one layer from escaping), {} inconclusive, {} skipped",
+            terminal(profile), tally.escaped, tally.blocked, shallow, tally.inconclusive, tally.skipped
         );
         match crate::workloads::summary(&report.workloads, profile) {
             Some(w) => {
-                let _ = writeln!(summary, "; {w}");
+                let _ = writeln!(summary, "; {}", terminal(&w));
             }
             None => summary.push('\n'),
         }
@@ -284,7 +288,12 @@ fn kernel_part(report: &RunReport, colour: bool) -> (String, String, usize) {
         .filter(|p| !matrix.profiles.contains(p))
     {
         if let Some(w) = crate::workloads::summary(&report.workloads, profile) {
-            let _ = writeln!(summary, "  {profile:label_width$}  {w}");
+            let _ = writeln!(
+                summary,
+                "  {:label_width$}  {}",
+                terminal(profile),
+                terminal(&w)
+            );
         }
     }
     (out, summary, label_width)
