@@ -417,6 +417,60 @@ fn gate_on_runs_crafted_from_the_committed_baseline() {
     );
 }
 
+/// The committed baseline as JSON, and a place to save edited copies of it.
+fn committed_baseline() -> (&'static str, serde_json::Value) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../baselines/default.json");
+    let baseline = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    (path, baseline)
+}
+
+fn save(dir: &Path, name: &str, value: &serde_json::Value) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, value.to_string()).unwrap();
+    p.display().to_string()
+}
+
+/// A block still there but no longer explained by any layer (a hostile daemon poisoning the
+/// attempts can make one): docker-default's signal-same-uid, blocked by pid-ns alone at depth 1,
+/// becomes "pid-ns +unexplained" at depth 0. The gate fails naming the cell and both attributions.
+#[test]
+fn gate_fails_a_block_its_layers_no_longer_explain() {
+    let (path, baseline) = committed_baseline();
+    let dir = tempfile::tempdir().unwrap();
+    let mut poisoned = baseline.clone();
+    let mut edited = 0;
+    for r in poisoned["results"].as_array_mut().unwrap() {
+        if r["probe"] == "signal-same-uid" && r["profile"] == "docker-default" {
+            assert_eq!(r["attribution"]["depth"], 1, "the baseline changed: {r}");
+            r["attribution"]["necessary"] = serde_json::json!([]);
+            r["attribution"]["candidates_complete"] = false.into();
+            r["attribution"]["depth"] = 0.into();
+            edited += 1;
+        }
+    }
+    assert_eq!(edited, 1);
+    let poisoned_path = save(dir.path(), "poisoned.json", &poisoned);
+    let out = breakout(&["gate", "--baseline", path, &poisoned_path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("signal-same-uid under docker-default: block no longer explained by its layers (depth 1 -> 0")
+            && stdout.contains("(baseline: blocked: pid-ns; now: blocked: pid-ns +unexplained)"),
+        "{stdout}"
+    );
+    let out = breakout(&[
+        "gate",
+        "--format",
+        "junit",
+        "--baseline",
+        path,
+        &poisoned_path,
+    ]);
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(xml.contains("type=\"unexplained\""), "{xml}");
+}
+
 /// A named kernel that cannot be fetched (an unreachable mirror, an empty cache) is one line and
 /// exit 2, before any guest boots.
 #[test]

@@ -26,13 +26,31 @@ pub enum Regression {
         now: Verdict,
         reason: String,
     },
-    /// Blocked in both, but by less: sufficient layers lost, or the depth fell.
+    /// Blocked in both, but by less: sufficient layers lost, or the depth fell (2 -> 1).
     FewerSufficient {
         profile: String,
         probe: String,
         lost: Vec<Layer>,
         depth_was: usize,
         depth_now: usize,
+        /// The cell in the baseline and now ("blocked: user-ns, pid-ns").
+        was: String,
+        now: String,
+    },
+    /// Blocked in both, but the block is no longer explained by the probe's layers: the depth
+    /// fell to 0 (not established), or the run with every candidate layer off no longer
+    /// escapes (`candidates_complete` became false). A block the harness cannot explain is no
+    /// evidence that the layers the baseline credited still work: something else (a broken
+    /// world, a poisoned attempt) may be what stops the probe now.
+    Unexplained {
+        profile: String,
+        probe: String,
+        depth_was: usize,
+        depth_now: usize,
+        /// The baseline's candidates explained the block and the run's do not.
+        completeness_lost: bool,
+        was: String,
+        now: String,
     },
     Missing {
         profile: String,
@@ -85,6 +103,7 @@ impl Regression {
             | Regression::NewResultEscaped { profile, probe, .. }
             | Regression::NoLongerBlocked { profile, probe, .. }
             | Regression::FewerSufficient { profile, probe, .. }
+            | Regression::Unexplained { profile, probe, .. }
             | Regression::Missing { profile, probe }
             | Regression::NowSkipped { profile, probe, .. }
             | Regression::PositiveControlLost { profile, probe, .. } => {
@@ -114,6 +133,7 @@ impl Regression {
             Regression::NewResultEscaped { .. } => "new-result-escaped",
             Regression::NoLongerBlocked { .. } => "no-longer-blocked",
             Regression::FewerSufficient { .. } => "shallower",
+            Regression::Unexplained { .. } => "unexplained",
             Regression::Missing { .. } => "missing",
             Regression::NowSkipped { .. } => "now-skipped",
             Regression::PositiveControlLost { .. } => "positive-control",
@@ -144,6 +164,8 @@ impl fmt::Display for Regression {
                 lost,
                 depth_was,
                 depth_now,
+                was,
+                now,
             } => {
                 if lost.is_empty() {
                     write!(f, "{probe} under {profile}: shallower block (depth {depth_was} -> {depth_now})")?;
@@ -157,7 +179,28 @@ impl fmt::Display for Regression {
                 if *depth_now == 1 && *depth_was > 1 {
                     f.write_str(": now one layer from escaping")?;
                 }
-                Ok(())
+                write!(f, " (baseline: {was}; now: {now})")
+            }
+            Regression::Unexplained {
+                profile,
+                probe,
+                depth_was,
+                depth_now,
+                completeness_lost,
+                was,
+                now,
+            } => {
+                write!(
+                    f,
+                    "{probe} under {profile}: block no longer explained by its layers (depth {depth_was} -> {depth_now}"
+                )?;
+                if *completeness_lost {
+                    f.write_str("; with every candidate layer off it no longer escapes")?;
+                }
+                write!(
+                    f,
+                    "), so it is no evidence those layers still work (baseline: {was}; now: {now})"
+                )
             }
             Regression::NowSkipped {
                 profile,

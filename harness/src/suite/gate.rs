@@ -6,8 +6,11 @@
 //! - a new escape (the baseline did not escape, the run did);
 //! - a block that is no longer a block (inconclusive, skipped): the assurance is gone;
 //! - a shallower block: a layer the baseline credited as sufficient is not any more, or the depth
-//!   fell (now one layer from an escape). Only when both sides were attributed: a `--no-ablation`
-//!   run against an ablated baseline is judged on verdicts only, and the gate says so;
+//!   fell (now one layer from an escape);
+//! - a block no longer explained: the baseline's layers explained it, the run's do not (depth
+//!   fell to 0, or the run with every candidate off no longer escapes). Layers and depth only
+//!   when both sides were attributed: a `--no-ablation` run against an ablated baseline is
+//!   judged on verdicts only, and the gate says so;
 //! - a probe gone missing from the run although the run selected it;
 //! - a lost positive control: under a configuration with no layers the probe must escape;
 //! - a newly broken workload: it worked under the profile in the baseline and does not now (or
@@ -133,19 +136,43 @@ pub fn judge_with(
                     .unwrap_or_default()
             };
             let depth = |r: &ProbeResult| r.attribution.as_ref().map_or(0, |a| a.depth);
+            // The candidates account for the block: the run with all of them off escaped.
+            // Attribution inferred from evidence switched nothing off, so it has no such run.
+            let complete = |r: &ProbeResult| {
+                r.attribution
+                    .as_ref()
+                    .is_some_and(|a| a.inferred || a.candidates_complete)
+            };
             let (was, now) = (sufficient(baseline), sufficient(current));
             let (depth_was, depth_now) = (depth(baseline), depth(current));
+            let cell = crate::report::cell::cell_text;
+            // Depth 0 is "not established": the block is still there, but nothing the run
+            // measured says which layer holds it. Against a baseline that did establish it, that
+            // is the shallowest block of all, not a neutral change: a probe stopped by a broken
+            // world or a poisoned attempt looks exactly like this, whatever the layers do. So
+            // is a block whose candidates no longer explain it, whatever the depth.
+            let completeness_lost = complete(baseline) && !complete(current);
+            if (depth_was >= 1 && depth_now == 0) || completeness_lost {
+                return Err(Regression::Unexplained {
+                    profile,
+                    probe,
+                    depth_was,
+                    depth_now,
+                    completeness_lost,
+                    was: cell(baseline),
+                    now: cell(current),
+                });
+            }
             let lost: Vec<Layer> = was.iter().copied().filter(|l| !now.contains(l)).collect();
-            // Depth 0 means "not established" (unexplained): a change to it is reported, not
-            // failed, since the block is still there.
-            let shallower = depth_now >= 1 && depth_now < depth_was;
-            if !lost.is_empty() || shallower {
+            if !lost.is_empty() || depth_now < depth_was {
                 return Err(Regression::FewerSufficient {
                     profile,
                     probe,
                     lost,
                     depth_was,
                     depth_now,
+                    was: cell(baseline),
+                    now: cell(current),
                 });
             }
             let gained: Vec<&str> = now
@@ -991,6 +1018,134 @@ mod tests {
         let loaded = crate::model::upgrade(&v2.to_string()).unwrap();
         assert_eq!(loaded.results[0].kernel, K61);
         assert!(compare(&loaded, &on_kernels(vec![(K61, run.results.clone())])).passed());
+    }
+
+    /// strict's ptrace-outside blocked by pid-ns alone, one layer from escaping (depth 1).
+    fn held_by_pid_ns() -> ProbeResult {
+        let mut r = result("strict", "ptrace-outside", Blocked, &[PidNs]);
+        let a = r.attribution.as_mut().unwrap();
+        a.necessary = vec![PidNs];
+        a.candidates = vec![PidNs, UserNs];
+        a.depth = 1;
+        r
+    }
+
+    #[test]
+    fn a_block_no_longer_explained_by_its_layers_is_a_regression() {
+        let base = report(vec![held_by_pid_ns()]);
+        // A poisoned attempt: without pid-ns it no longer escapes, nor with every candidate
+        // off, so pid-ns is still "sufficient" but nothing explains the block (depth 0).
+        let mut run = base.clone();
+        let a = run.results[0].attribution.as_mut().unwrap();
+        a.necessary.clear();
+        a.candidates_complete = false;
+        a.depth = 0;
+        let gate = compare(&base, &run);
+        assert!(!gate.passed(), "depth 1 -> 0 passed the gate");
+        assert_eq!(gate.regressions.len(), 1, "{:?}", gate.regressions);
+        assert_eq!(gate.regressions[0].kind(), "unexplained");
+        let shown = gate.regressions[0].to_string();
+        assert!(
+            shown.starts_with("ptrace-outside under strict: block no longer explained")
+                && shown.contains("depth 1 -> 0")
+                && shown.contains("baseline: blocked: pid-ns; now: blocked: pid-ns +unexplained"),
+            "{shown}"
+        );
+        assert!(render(&gate, Path::new("b.json")).starts_with("gate FAILED"));
+
+        // The candidates no longer explain it, even with the depth kept (pid-ns still
+        // necessary): a regression too.
+        let mut incomplete = base.clone();
+        incomplete.results[0]
+            .attribution
+            .as_mut()
+            .unwrap()
+            .candidates_complete = false;
+        let gate = compare(&base, &incomplete);
+        assert!(
+            matches!(
+                &gate.regressions[..],
+                [Regression::Unexplained {
+                    depth_was: 1,
+                    depth_now: 1,
+                    completeness_lost: true,
+                    ..
+                }]
+            ),
+            "{:?}",
+            gate.regressions
+        );
+        assert!(gate.regressions[0]
+            .to_string()
+            .contains("with every candidate layer off it no longer escapes"));
+
+        // A block an ablated run did not attribute at all, against an attributed baseline.
+        let mut bare = selected(
+            vec![held_by_pid_ns()],
+            &["strict"],
+            &["ptrace-outside"],
+            true,
+        );
+        bare.results[0].attribution = None;
+        let gate = compare(&base, &bare);
+        assert!(
+            matches!(
+                &gate.regressions[..],
+                [Regression::Unexplained {
+                    depth_was: 1,
+                    depth_now: 0,
+                    ..
+                }]
+            ),
+            "{:?}",
+            gate.regressions
+        );
+
+        // From depth 2 as well.
+        let deep = report(vec![result(
+            "strict",
+            "ptrace-outside",
+            Blocked,
+            &[PidNs, UserNs],
+        )]);
+        let mut lost = deep.clone();
+        let a = lost.results[0].attribution.as_mut().unwrap();
+        a.candidates_complete = false;
+        a.depth = 0;
+        assert!(matches!(
+            &compare(&deep, &lost).regressions[..],
+            [Regression::Unexplained {
+                depth_was: 2,
+                depth_now: 0,
+                ..
+            }]
+        ));
+
+        // Unexplained in the baseline and now: no change. Explained now: better, a change.
+        assert!(compare(&run, &run).passed());
+        let gate = compare(&run, &base);
+        assert!(gate.passed(), "{:?}", gate.regressions);
+        assert_eq!(gate.changes.len(), 1, "{:?}", gate.changes);
+
+        // Judged on verdicts only (one side not attributed), there is nothing to compare.
+        let verdicts_only = judge_with(&base.results[0], Some(&run.results[0]), false, false);
+        assert_eq!(verdicts_only, Ok(None));
+    }
+
+    #[test]
+    fn a_shallower_block_names_the_cell_in_the_baseline_and_now() {
+        let base = report(vec![result(
+            "strict",
+            "ptrace-outside",
+            Blocked,
+            &[PidNs, UserNs],
+        )]);
+        let run = report(vec![held_by_pid_ns()]);
+        let shown = compare(&base, &run).regressions[0].to_string();
+        assert!(
+            shown.contains("(baseline: blocked: pid-ns, user-ns; now: blocked: pid-ns)"),
+            "{shown}"
+        );
     }
 
     #[test]
