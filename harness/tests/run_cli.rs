@@ -3,7 +3,7 @@
 
 use breakout_attacks::{Layer, Verdict};
 use breakout_harness::model::{
-    Attribution, Environment, Evidence, ProbeResult, ProfileInfo, RunReport, Timings,
+    Attribution, Environment, Evidence, ProbeResult, ProfileInfo, RunReport, Selection, Timings,
     SCHEMA_VERSION,
 };
 use rstest::rstest;
@@ -98,7 +98,12 @@ fn report(results: Vec<ProbeResult>) -> RunReport {
             layers: vec![Layer::PidNs, Layer::UserNs, Layer::Caps],
             inferred: false,
         }],
-        selection: None,
+        selection: Some(Selection {
+            profiles: vec!["strict".to_string()],
+            probes: vec!["ptrace-outside".to_string()],
+            ablation: true,
+            ..Selection::default()
+        }),
         results,
         workloads: Vec::new(),
         timings: Timings::default(),
@@ -469,6 +474,114 @@ fn gate_fails_a_block_its_layers_no_longer_explain() {
     let xml = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(xml.contains("type=\"unexplained\""), "{xml}");
+}
+
+/// Results whose scope the gate cannot know are not judged: an edited results.json with
+/// `schema_version` 1 (so `selection` is dropped on load) and the regressing profile's results
+/// deleted used to pass (exit 0, one note) where the unedited file fails (exit 1). Results
+/// outside their own selection are refused too.
+#[test]
+fn gate_refuses_results_whose_scope_it_cannot_know() {
+    let (path, baseline) = committed_baseline();
+    let dir = tempfile::tempdir().unwrap();
+    let mut regressed = baseline.clone();
+    for r in regressed["results"].as_array_mut().unwrap() {
+        if r["probe"] == "port-bind" && r["profile"] == "strict" {
+            r["verdict"] = "escaped".into();
+            r["attribution"] = serde_json::Value::Null;
+        }
+    }
+    let regressed_path = save(dir.path(), "regressed.json", &regressed);
+    let out = breakout(&["gate", "--baseline", path, &regressed_path]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let mut hidden = regressed.clone();
+    hidden["schema_version"] = 1.into();
+    hidden["results"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["profile"] != "strict");
+    let hidden_path = save(dir.path(), "hidden.json", &hidden);
+    let out = breakout(&["gate", "--baseline", path, &hidden_path]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains(&format!(
+            "results {hidden_path} record no `selection` (schema 1"
+        )) && stderr.contains("exit 2")
+            && stderr.contains("--scope-from-contents"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // The user says the file covers what it holds: judged so, with a note saying so.
+    let out = breakout(&[
+        "gate",
+        "--scope-from-contents",
+        "--baseline",
+        path,
+        &hidden_path,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("the results record no selection"),
+        "{stdout}"
+    );
+
+    // The field removed from a current file: refused the same way.
+    let mut removed = regressed.clone();
+    removed.as_object_mut().unwrap().remove("selection");
+    let removed_path = save(dir.path(), "removed.json", &removed);
+    let out = breakout(&["gate", "--baseline", path, &removed_path]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("record no `selection` (the field is missing"));
+
+    // The regressing probe taken out of the selection, its results left in: refused.
+    let mut unselected = regressed.clone();
+    unselected["selection"]["probes"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|p| p != "port-bind");
+    let unselected_path = save(dir.path(), "unselected.json", &unselected);
+    let out = breakout(&["gate", "--baseline", path, &unselected_path]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains("hold 4 result(s) outside their own `selection`")
+            && stderr.contains("port-bind under strict"),
+        "{stderr}"
+    );
+
+    // A result the selection holds, dropped from the file: missing, a regression.
+    let mut dropped = baseline.clone();
+    dropped["results"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| !(r["probe"] == "port-bind" && r["profile"] == "strict"));
+    let dropped_path = save(dir.path(), "dropped.json", &dropped);
+    let out = breakout(&["gate", "--baseline", path, &dropped_path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("port-bind under strict: missing from the run"),
+        "{stdout}"
+    );
 }
 
 /// A named kernel that cannot be fetched (an unreachable mirror, an empty cache) is one line and

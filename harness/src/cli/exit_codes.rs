@@ -28,7 +28,7 @@ pub const RUN: &[&str] = &[
 pub const GATE: &[&str] = &[
     "0    no regression",
     "1    a regression (or another kernel release with --strict-kernel)",
-    "2    a file cannot be read or is not a results file, or the run failed (also: results whose result channel was tampered with)",
+    "2    a file cannot be read or is not a results file, the results record no selection (without --scope-from-contents) or hold a result outside it, their result channel was tampered with, or the run failed",
 ];
 
 pub const MERGE: &[&str] = &[

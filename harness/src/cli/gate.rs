@@ -1,6 +1,7 @@
 //! `breakout gate --baseline FILE [RESULTS]`: judge RESULTS against the part of the baseline they
 //! selected; exit 1 when anything got worse, printing what regressed; 2 when a file cannot be
-//! read. Without RESULTS the suite is run in a fresh VM with the baseline's profiles and probes,
+//! read, or RESULTS do not say what they cover (no `selection`, unless --scope-from-contents) or
+//! hold results outside it. Without RESULTS the suite is run in a fresh VM with the baseline's profiles and probes,
 //! then gated. `--format markdown` prints report.md's layout, `--format junit` the JUnit XML a CI
 //! test view shows; both agree with the text verdict (see `exit_codes::GATE`).
 
@@ -25,6 +26,12 @@ pub struct GateArgs {
     /// both releases in one line and judges the verdicts anyway.
     #[arg(long)]
     pub strict_kernel: bool,
+    /// Judge RESULTS that record no `selection` (schema 1, written before runs recorded it) as
+    /// covering exactly the (profile, probe) pairs they hold. Without it such results are
+    /// refused (exit 2): from the contents alone a result removed from the file cannot be told
+    /// from a pair the run did not select, so a deleted regression would pass.
+    #[arg(long)]
+    pub scope_from_contents: bool,
     #[command(flatten)]
     pub vm: crate::suite::host::VmArgs,
 }
@@ -45,7 +52,10 @@ pub fn run(args: GateArgs) -> u8 {
         }
     };
     let current = match &args.results {
-        Some(path) => match gate::load(path, "results") {
+        Some(path) => match gate::load(path, "results").and_then(|r| {
+            gate::check_scope(&r, path, "results", args.scope_from_contents)?;
+            Ok(r)
+        }) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("breakout gate: {e}");

@@ -1,8 +1,11 @@
 //! The regression gate: compare a run against a baseline and say what got worse.
 //!
 //! The run is judged against the part of the baseline it selected (its recorded profiles and
-//! probes; for a schema-1 file, the pairs it holds), so a partial run is not a run with missing
-//! results. Worse means, per (profile, probe) of that part:
+//! probes), so a partial run is not a run with missing results. Results that record no selection
+//! (schema 1, or the field removed) are refused by [`check_scope`] unless the caller accepts
+//! "the pairs they hold" as their scope: from the contents alone a result deleted from the file
+//! cannot be told from a pair the run did not select. Results outside their own selection are
+//! refused too. Worse means, per (profile, probe) of that part:
 //! - a new escape (the baseline did not escape, the run did);
 //! - a block that is no longer a block (inconclusive, skipped): the assurance is gone;
 //! - a shallower block: a layer the baseline credited as sufficient is not any more, or the depth
@@ -11,7 +14,8 @@
 //!   fell to 0, or the run with every candidate off no longer escapes). Layers and depth only
 //!   when both sides were attributed: a `--no-ablation` run against an ablated baseline is
 //!   judged on verdicts only, and the gate says so;
-//! - a probe gone missing from the run although the run selected it;
+//! - a probe gone missing from the run although the run selected it (on any kernel the run
+//!   used, even one of whose results none is left);
 //! - a lost positive control: under a configuration with no layers the probe must escape;
 //! - a newly broken workload: it worked under the profile in the baseline and does not now (or
 //!   is missing although the run selected it). A workload that works now and did not is a change.
@@ -43,6 +47,19 @@ pub enum GateError {
         #[source]
         source: crate::model::UpgradeError,
     },
+    #[error("{what} {path} record no `selection` ({why}): the gate cannot know which baseline results they were meant to cover, and a result removed from the file would pass unnoticed, so they are not judged (exit 2). Judge results written by this breakout (`breakout run --out DIR` writes the selection), or pass --scope-from-contents to take the (profile, probe) pairs the file holds as its scope")]
+    NoSelection {
+        what: &'static str,
+        path: PathBuf,
+        why: String,
+    },
+    #[error("{what} {path} hold {count} result(s) outside their own `selection`: {pairs}; a run never writes a result it did not select (was the file edited?), so they are not judged (exit 2)")]
+    OutsideSelection {
+        what: &'static str,
+        path: PathBuf,
+        count: usize,
+        pairs: String,
+    },
     #[error("cannot write baseline {path}: {source}")]
     Write {
         path: PathBuf,
@@ -63,6 +80,72 @@ pub fn load(path: &Path, what: &'static str) -> Result<RunReport, GateError> {
         what,
         path: path.to_path_buf(),
         source,
+    })
+}
+
+/// Whether the results to judge say what they cover. They must record their `selection`
+/// (every run since schema 2 does), unless `scope_from_contents`: then they are taken to cover
+/// the pairs they hold, as [`RunReport::covered`] does, and the gate says so in a note. With or
+/// without it, a result or workload outside the recorded selection (another profile, probe,
+/// workload, or a probe outside the file's shard) is refused: the gate would pass over it.
+pub fn check_scope(
+    report: &RunReport,
+    path: &Path,
+    what: &'static str,
+    scope_from_contents: bool,
+) -> Result<(), GateError> {
+    let Some(selection) = &report.selection else {
+        if scope_from_contents {
+            return Ok(());
+        }
+        let why = if report.schema_version < 2 {
+            format!(
+                "schema {}: files of schema 1 did not record it",
+                report.schema_version
+            )
+        } else {
+            format!(
+                "the field is missing or null in a file of schema {}, which every run writes",
+                report.schema_version
+            )
+        };
+        return Err(GateError::NoSelection {
+            what,
+            path: path.to_path_buf(),
+            why,
+        });
+    };
+    let scope = report.covered();
+    let mut outside: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| !scope.contains(&r.profile, &r.probe))
+        .map(|r| format!("{} under {}", r.probe, r.profile))
+        .collect();
+    outside.extend(
+        report
+            .workloads
+            .iter()
+            .filter(|w| {
+                !selection.workloads.contains(&w.workload)
+                    || !selection.profiles.contains(&w.profile)
+            })
+            .map(|w| format!("workload {} under {}", w.workload, w.profile)),
+    );
+    if outside.is_empty() {
+        return Ok(());
+    }
+    let count = outside.len();
+    const SHOWN: usize = 5;
+    let mut pairs = outside[..count.min(SHOWN)].join(", ");
+    if count > SHOWN {
+        pairs.push_str(&format!(" and {} more", count - SHOWN));
+    }
+    Err(GateError::OutsideSelection {
+        what,
+        path: path.to_path_buf(),
+        count,
+        pairs,
     })
 }
 
@@ -258,7 +341,15 @@ fn matching_kernel<'a>(run: &str, baseline: &'a [String]) -> Option<&'a String> 
 /// release of its line, named in a note); a kernel the baseline does not hold is a failure
 /// that says so, never a comparison with another kernel's verdicts.
 pub fn compare_with(baseline: &RunReport, current: &RunReport, options: GateOptions) -> GateReport {
-    let run_kernels = current.kernel_releases();
+    // The kernels the run used: those of its results, and every kernel whose environment it
+    // recorded, so that a kernel none of whose results is left is judged (all missing) rather
+    // than read as a kernel the run did not use.
+    let mut run_kernels = current.kernel_releases();
+    for env in current.environments() {
+        if !env.kernel_release.is_empty() && !run_kernels.contains(&env.kernel_release) {
+            run_kernels.push(env.kernel_release.clone());
+        }
+    }
     let base_kernels = baseline.kernel_releases();
     let several = run_kernels.len() > 1;
     let mut total = GateReport {
@@ -416,11 +507,26 @@ fn compare_one(baseline: &RunReport, current: &RunReport, options: GateOptions) 
 /// that selected it (workload and profile).
 fn compare_workloads(baseline: &RunReport, current: &RunReport, report: &mut GateReport) {
     use breakout_attacks::workloads::WorkloadVerdict;
-    let Some(selection) = &current.selection else {
-        return;
+    // Without a selection (accepted with --scope-from-contents) the run covers the workloads and
+    // profiles it holds, as for probes.
+    let (workloads, profiles): (Vec<String>, Vec<String>) = match &current.selection {
+        Some(s) => (s.workloads.clone(), s.profiles.clone()),
+        None => (
+            current
+                .workloads
+                .iter()
+                .map(|w| w.workload.clone())
+                .collect(),
+            current
+                .workloads
+                .iter()
+                .map(|w| w.profile.clone())
+                .chain(current.covered().profiles)
+                .collect(),
+        ),
     };
     for b in &baseline.workloads {
-        if !selection.workloads.contains(&b.workload) || !selection.profiles.contains(&b.profile) {
+        if !workloads.contains(&b.workload) || !profiles.contains(&b.profile) {
             continue;
         }
         let now = current
@@ -453,7 +559,7 @@ fn notes(run_scope: &Coverage, base_scope: &Coverage, report: &GateReport) -> Ve
     let mut notes = Vec::new();
     if !run_scope.recorded {
         notes.push(format!(
-            "the results record no selection (schema 1): taken to be what they hold, {} profile(s) x {} probe(s)",
+            "the results record no selection (--scope-from-contents): taken to be what they hold, {} profile(s) x {} probe(s); a result removed from the file is not noticed",
             run_scope.profiles.len(),
             run_scope.probes.len()
         ));
@@ -819,7 +925,7 @@ mod tests {
         old.selection = None;
         let gate = compare(&base, &old);
         assert!(gate.passed());
-        assert!(render(&gate, Path::new("b.json")).contains("record no selection (schema 1)"));
+        assert!(render(&gate, Path::new("b.json")).contains("record no selection"));
         // A pair the run selected but did not bring back is missing.
         let empty = selected(vec![], &["strict"], &["ptrace-outside"], true);
         assert!(matches!(
@@ -1145,6 +1251,170 @@ mod tests {
         assert!(
             shown.contains("(baseline: blocked: pid-ns, user-ns; now: blocked: pid-ns)"),
             "{shown}"
+        );
+    }
+
+    #[test]
+    fn results_must_record_their_selection_unless_told_to_take_their_contents() {
+        let path = Path::new("/tmp/results.json");
+        let mut old = report(vec![held_by_pid_ns()]);
+        old.schema_version = 1;
+        let err = check_scope(&old, path, "results", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("results /tmp/results.json record no `selection` (schema 1")
+                && err.contains("exit 2")
+                && err.contains("--scope-from-contents"),
+            "{err}"
+        );
+        assert!(check_scope(&old, path, "results", true).is_ok());
+        // A current schema with the field removed says so.
+        let removed = report(vec![held_by_pid_ns()]);
+        let err = check_scope(&removed, path, "results", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "missing or null in a file of schema {SCHEMA_VERSION}"
+            )),
+            "{err}"
+        );
+        // A recorded selection that holds every result passes.
+        let run = selected(
+            vec![held_by_pid_ns()],
+            &["strict"],
+            &["ptrace-outside"],
+            true,
+        );
+        assert!(check_scope(&run, path, "results", false).is_ok());
+    }
+
+    #[test]
+    fn results_outside_their_own_selection_are_refused() {
+        let path = Path::new("r.json");
+        // The regressing probe taken out of the selection but left in the results: the gate
+        // would not look at it.
+        let run = selected(
+            vec![
+                held_by_pid_ns(),
+                result("strict", "mount", Escaped, &[]),
+                result("none", "mount", Escaped, &[]),
+            ],
+            &["strict", "none"],
+            &["ptrace-outside"],
+            true,
+        );
+        let err = check_scope(&run, path, "results", true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("hold 2 result(s) outside their own `selection`: mount under strict, mount under none"),
+            "{err}"
+        );
+        // Outside the file's shard: probe 1 of ["ptrace-outside", "mount"] is shard 2 of 2.
+        let mut shard = selected(
+            vec![
+                held_by_pid_ns(),
+                result("strict", "mount", Blocked, &[Caps]),
+            ],
+            &["strict"],
+            &["ptrace-outside", "mount"],
+            true,
+        );
+        shard.selection.as_mut().unwrap().shard =
+            Some(crate::suite::shard::Shard { index: 1, count: 2 });
+        let err = check_scope(&shard, path, "results", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("1 result(s) outside") && err.contains("mount under strict"),
+            "{err}"
+        );
+        // A workload the run did not select.
+        let mut extra = selected(
+            vec![held_by_pid_ns()],
+            &["strict"],
+            &["ptrace-outside"],
+            true,
+        );
+        extra.workloads = vec![workload(
+            "python",
+            "strict",
+            breakout_attacks::workloads::WorkloadVerdict::Works,
+        )];
+        let err = check_scope(&extra, path, "results", false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("workload python under strict"), "{err}");
+    }
+
+    #[test]
+    fn a_selected_result_dropped_from_the_file_fails_in_a_shard_and_on_every_kernel() {
+        // Shard 1 of 2 of ["ptrace-outside", "mount"] holds ptrace-outside: without it, missing.
+        let base = selected(
+            vec![
+                held_by_pid_ns(),
+                result("strict", "mount", Blocked, &[Caps]),
+            ],
+            &["strict"],
+            &["ptrace-outside", "mount"],
+            true,
+        );
+        let mut shard = base.clone();
+        shard.selection.as_mut().unwrap().shard =
+            Some(crate::suite::shard::Shard { index: 1, count: 2 });
+        shard.results.clear();
+        let gate = compare(&base, &shard);
+        assert!(
+            matches!(
+                &gate.regressions[..],
+                [Regression::Missing { probe, .. }] if probe == "ptrace-outside"
+            ),
+            "{:?}",
+            gate.regressions
+        );
+
+        // A run on two kernels with every result of one kernel removed: that kernel's
+        // environment is still in the file, so its baseline results are missing, not "a kernel
+        // the run did not use".
+        let both = || {
+            let mut r = on_kernels(vec![
+                (K61, vec![result("strict", "tiocsti", Escaped, &[])]),
+                (K612, vec![result("strict", "tiocsti", Blocked, &[Uid])]),
+            ]);
+            r.selection = selected(vec![], &["strict"], &["tiocsti"], true).selection;
+            r
+        };
+        let mut dropped = both();
+        dropped.results.retain(|r| r.kernel == K61);
+        let gate = compare(&both(), &dropped);
+        assert!(!gate.passed(), "{}", render(&gate, Path::new("b.json")));
+        assert!(
+            matches!(
+                &gate.regressions[..],
+                [Regression::OnKernel { kernel, regression }]
+                    if kernel == K612 && matches!(**regression, Regression::Missing { .. })
+            ),
+            "{:?}",
+            gate.regressions
+        );
+        assert!(compare(&both(), &both()).passed());
+    }
+
+    #[test]
+    fn without_a_selection_the_workloads_held_are_judged() {
+        use breakout_attacks::workloads::WorkloadVerdict::{Broken, Works};
+        let mut base = selected(vec![], &["strict"], &[], true);
+        base.workloads = vec![workload("python", "strict", Works)];
+        base.selection.as_mut().unwrap().workloads = vec!["python".into()];
+        let mut run = report(vec![]);
+        run.workloads = vec![workload("python", "strict", Broken)];
+        let gate = compare(&base, &run);
+        assert!(
+            matches!(&gate.regressions[..], [Regression::WorkloadBroken { .. }]),
+            "{:?}",
+            gate.regressions
         );
     }
 
