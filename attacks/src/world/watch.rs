@@ -94,14 +94,25 @@ impl<T: Send + 'static> Drop for Watcher<T> {
 mod tests {
     use super::*;
 
+    /// How long a test waits for the watcher thread's looks (a loaded machine may not run it
+    /// for a while; the tests wait for the looks themselves, never for a fixed time).
+    const LOOKS_WAIT: Duration = Duration::from_secs(60);
+
     #[test]
     fn first_hit_keeps_what_it_saw() {
+        let (looked, third) = std::sync::mpsc::channel();
         let mut n = 0;
         let w = Watcher::first_hit(Duration::from_millis(1), move || {
             n += 1;
-            (n == 3).then(|| "third look".to_string())
+            let hit = (n == 3).then(|| "third look".to_string());
+            if hit.is_some() {
+                let _ = looked.send(());
+            }
+            hit
         });
-        std::thread::sleep(Duration::from_millis(50));
+        third
+            .recv_timeout(LOOKS_WAIT)
+            .expect("the watcher's third look");
         assert_eq!(w.finish().flatten(), Some("third look".into()));
         let w = Watcher::first_hit(Duration::from_millis(1), || None);
         assert_eq!(w.finish().flatten(), None);
@@ -109,13 +120,17 @@ mod tests {
 
     #[test]
     fn a_watcher_accumulates_until_finished_and_looks_once_more() {
-        let w = Watcher::start(Duration::from_secs(3600), 0u32, |n| {
+        let (looked, first) = std::sync::mpsc::channel();
+        let w = Watcher::start(Duration::from_secs(3600), 0u32, move |n| {
             *n += 1;
+            let _ = looked.send(());
             Look::Again
         });
         // The first look happens at once; the interval is an hour, so only the last look after
         // the stop flag can add the second.
-        std::thread::sleep(Duration::from_millis(50));
+        first
+            .recv_timeout(LOOKS_WAIT)
+            .expect("the watcher's first look");
         assert_eq!(w.finish(), Some(2));
     }
 
