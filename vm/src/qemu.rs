@@ -412,13 +412,34 @@ mod tests {
         )
         .unwrap();
         let pgid = p.pid() as i32;
-        std::thread::sleep(Duration::from_millis(100));
+        // The shell and its background sleep both run (else the kill below proves nothing).
+        let both = group_becomes(pgid, |live| live.len() >= 2);
+        assert!(
+            both.len() >= 2,
+            "the group never held two processes: {both:?}"
+        );
         assert!(p.wait_for(Duration::from_millis(10)).unwrap().is_none());
         drop(p);
-        std::thread::sleep(Duration::from_millis(100));
         // No live process of the group is left (the background sleep included); zombies
-        // waiting for whoever reaps orphans here do not count.
-        assert_eq!(live_in_group(pgid), Vec::<i32>::new());
+        // waiting for whoever reaps orphans here do not count. Only the shell is reaped by the
+        // drop: the background sleep dies of the group's SIGKILL when it next runs.
+        assert_eq!(
+            group_becomes(pgid, |live| live.is_empty()),
+            Vec::<i32>::new()
+        );
+    }
+
+    /// The live processes of group `pgid` once `done` holds for them, or after 30 s (a loaded
+    /// machine may take a while to run a process that was signalled or forked).
+    fn group_becomes(pgid: i32, done: impl Fn(&[i32]) -> bool) -> Vec<i32> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let live = live_in_group(pgid);
+            if done(&live) || Instant::now() >= deadline {
+                return live;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn live_in_group(pgid: i32) -> Vec<i32> {
