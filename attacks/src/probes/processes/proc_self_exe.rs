@@ -37,6 +37,12 @@ const COPY_LIFETIME_SECS: u32 = 20;
 /// attempt has started (its argv seen in /proc).
 const COPY_HOLD: Duration = Duration::from_secs(2);
 
+/// How long a reopen for writing retries a binary the kernel still calls busy (ETXTBSY) after
+/// its last process ended: a reader of that process's /proc/PID/cmdline (the outside's watchers
+/// scan every process's) holds its memory, and with it the binary's write denial, until the
+/// read is over.
+const BUSY_WAIT: Duration = Duration::from_secs(3);
+
 /// How often the outside looks for the inside's word (its name), and how many of those looks
 /// pass between two searches for the attempt's argv (the fallback's start; a costlier search).
 const COPY_LOOK: Duration = Duration::from_millis(15);
@@ -625,7 +631,7 @@ fn write_runtimes(steps: &mut Steps, held: Vec<Held>, nonce: &str, wait_for: Opt
             steps,
             "reopen the ended runtime's binary for writing",
             format!("open({reopen}, O_WRONLY|O_APPEND) (pid {pid})"),
-            || fs::OpenOptions::new().append(true).open(&reopen),
+            || open_append_once_idle(Path::new(&reopen), BUSY_WAIT),
         );
         if let Some(mut writer) = writer {
             steps.io(
@@ -746,6 +752,21 @@ fn attempt(steps: &mut Steps, exe: &Path, nonce: &str, runtime: Option<&str>) {
     write_runtimes(steps, held, nonce, runtime);
 }
 
+/// Opens `path` (a binary whose last process has ended, by its /proc/self/fd link) for
+/// appending, retrying ETXTBSY for up to `wait` ([`BUSY_WAIT`]): the write denial outlives the
+/// process while a /proc reader still holds its memory. Any other answer is final at once.
+fn open_append_once_idle(path: &Path, wait: Duration) -> std::io::Result<fs::File> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match fs::OpenOptions::new().append(true).open(path) {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            done => return done,
+        }
+    }
+}
+
 fn attempt_planted(steps: &mut Steps, exe: &Path, nonce: &str) {
     let child = io_keep(
         steps,
@@ -790,7 +811,7 @@ fn attempt_planted(steps: &mut Steps, exe: &Path, nonce: &str) {
         steps,
         "reopen it for writing once it no longer runs",
         format!("open({}, O_WRONLY|O_APPEND)", reopen.display()),
-        || fs::OpenOptions::new().append(true).open(&reopen),
+        || open_append_once_idle(&reopen, BUSY_WAIT),
     );
     if let Some(mut writer) = writer {
         steps.io("write into the binary", "write(exe fd, marker)", || {
@@ -802,6 +823,46 @@ fn attempt_planted(steps: &mut Steps, exe: &Path, nonce: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_binary_busy_for_a_moment_is_reopened_once_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("sleep");
+        fs::copy("/bin/sleep", &bin).unwrap();
+        // spawn returns once the child has exec'd: the binary is busy. Its exec may itself meet
+        // ETXTBSY for a moment: another test's fork can hold the copy's write descriptor until it
+        // execs.
+        let wait = Duration::from_secs(60);
+        let started = Instant::now();
+        let mut runs = loop {
+            match Command::new(&bin).arg("30").spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && started.elapsed() < wait => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                r => break r.unwrap(),
+            }
+        };
+        let busy = fs::OpenOptions::new().append(true).open(&bin);
+        assert_eq!(
+            busy.unwrap_err().raw_os_error(),
+            Some(libc::ETXTBSY),
+            "the binary is not busy: the test would not exercise the retry"
+        );
+        let ender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = runs.kill();
+            let _ = runs.wait();
+        });
+        // A long wait: the test is about the retry, not about how soon a loaded machine runs the
+        // thread that ends the process.
+        assert!(open_append_once_idle(&bin, wait).is_ok());
+        ender.join().unwrap();
+        // Any other refusal is final at once.
+        let t = Instant::now();
+        let missing = open_append_once_idle(&dir.path().join("missing"), wait);
+        assert_eq!(missing.unwrap_err().kind(), std::io::ErrorKind::NotFound);
+        assert!(t.elapsed() < wait);
+    }
 
     #[test]
     fn only_the_appended_nonce_counts() {
